@@ -1,0 +1,254 @@
+#!/usr/bin/env python
+"""QuantLab entry point: translate a request into a Snakemake run and its outcome into the contract.
+
+    python main.py --json-request '<json>' [--signal-file F] [--signal-webhook URL]   (machine path)
+    python main.py run --ticker SPX --start 2017-01-01 --end 2018-01-01              (human CLI)
+    python main.py --version | --check
+
+Parse -> validate -> plan (content keys, run id) -> Snakemake targets -> exit code, signals and,
+under --json-request, exactly one JSON envelope line on stdout. No research logic lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(PROJECT_ROOT / "src"))
+
+from quantlab import __version__  # noqa: E402
+from quantlab.errors import ConfigError, QuantLabError  # noqa: E402
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGINT: unwind so the failure is signalled and nothing half-written stays."""
+
+
+def _on_signal(signum, _frame):
+    raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def _one_line(text: str, limit: int = 1000) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ------------------------------------------------------------------------------ run command
+def run_command(req, opts):
+    from quantlab.artifacts.io import read_json
+    from quantlab.commands import run as run_steps
+    from quantlab.commands.common import KeyLocks
+    from quantlab.contract.paths import internal_root
+
+    plan = run_steps.plan_run(req.params, request_id=req.request_id, warnings=req.warnings,
+                              origin=req.origin, claim=not opts.dry_run)
+    internal = internal_root()
+    if opts.dry_run:
+        return dry_run(plan, internal)
+    record = plan.request_record()
+    marker = internal / "requests" / plan.run_id / "index.json"
+    sim_dir = internal / "store" / "sim" / plan.keys["sim"]
+    log_path = plan.staging_dir / "logs" / "snakemake.log"
+    try:
+        with KeyLocks(internal / "locks") as locks:
+            missing = _lock_keys(locks, plan.store_outputs())
+            if not missing:
+                # Every content-addressed intermediate is up to date: only the two per-request
+                # steps remain, so run them directly instead of paying Snakemake's start-up.
+                published = internal / "requests" / plan.run_id / "published.json"
+                run_steps.step_publish(record, str(sim_dir), str(published))
+                run_steps.step_refresh_index(record, str(published), str(marker))
+            else:
+                from quantlab.snakemake_runner import execute, read_failure
+
+                outcome = execute(config=plan.snakemake_config(), workdir=internal,
+                                  targets=[str(marker.relative_to(internal))], cores=opts.cores,
+                                  log_path=log_path, verbose=opts.verbose)
+                if not outcome.ok:
+                    code, error_type, message = read_failure(outcome)
+                    raise _mapped_error(code, error_type, message)
+        return read_json(marker)
+    except BaseException:
+        _keep_failed_log(log_path, internal, plan.run_id)
+        run_steps.discard_staging(plan)
+        raise
+
+
+def _lock_keys(locks, outputs: dict) -> list[str]:
+    """Exclusive flock on keys this request must produce, shared on keys it only reads."""
+    missing = []
+    for key in sorted(outputs):
+        paths = outputs[key]
+        if all(p.exists() for p in paths):
+            locks.acquire(key, exclusive=False)
+        else:
+            locks.acquire(key, exclusive=True)
+            if all(p.exists() for p in paths):  # produced by a concurrent request meanwhile
+                locks.acquire(key, exclusive=False)
+            else:
+                missing.append(key)
+    return missing
+
+
+def _mapped_error(code: int, error_type: str, message: str) -> QuantLabError:
+    from quantlab.errors import DataError, StrategyError
+
+    cls = {2: ConfigError, 3: DataError, 4: StrategyError}.get(code, QuantLabError)
+    err = cls(message)
+    err.error_type = error_type
+    return err
+
+
+def _keep_failed_log(log_path: Path, internal: Path, run_id: str) -> None:
+    if log_path.is_file():
+        dest = internal / "logs" / "failed" / f"{run_id}.snakemake.log"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(log_path, dest)
+        except OSError:
+            pass
+
+
+def dry_run(plan, internal: Path) -> dict:
+    from quantlab.snakemake_runner import execute
+
+    target = f"requests/{plan.run_id}/index.json"
+    outcome = execute(config=plan.snakemake_config(), workdir=internal, targets=[target], dry_run=True,
+                      log_path=internal / "logs" / "dry-run.log")
+    if not outcome.ok:
+        raise QuantLabError(f"dry run failed: {outcome.error}")
+    stale = sorted({os.path.relpath(p, internal) if os.path.isabs(p) else p for p in outcome.updated_files})
+    return {"run_id": None, "mode": "run", "dry_run": True, "stale_outputs": stale,
+            "stale_steps": sorted(set(outcome.jobs)), "summary": None, "artifacts_path": None,
+            "report_path": None}
+
+
+# ----------------------------------------------------------------------------------- output
+def print_human(result: dict) -> None:
+    if result.get("dry_run"):
+        print("dry run: nothing executed")
+        print("stale steps: " + (", ".join(result["stale_steps"]) or "none"))
+        for out in result["stale_outputs"]:
+            print(f"  would make {out}")
+        return
+    s = result.get("summary") or {}
+
+    def fmt(v):
+        return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+    print(f"run {result['run_id']}")
+    print("  " + "  ".join(f"{k} {fmt(s.get(k))}" for k in
+                           ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")))
+    print(f"  artifacts: {result['artifacts_path']}")
+    print(f"  report:    {result['report_path']}")
+    if result.get("runs_index_md"):
+        print(f"  index:     {result['runs_index_md']}")
+
+
+def main(argv: list[str]) -> int:
+    from quantlab.cli import build_parser, request_from_cli
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    parser = build_parser()
+    opts = parser.parse_args(argv)
+    if opts.version:
+        print(__version__)
+        return 0
+    if opts.check:
+        from quantlab.cli import health_check
+
+        return health_check()
+
+    from quantlab.contract.envelope import dumps, failure_envelope, success_envelope
+    from quantlab.contract.signals import SignalEmitter
+
+    machine = opts.json_request is not None
+    emitter = SignalEmitter(opts.signal_file, mode="unknown", webhook=opts.signal_webhook)
+    req = None
+    try:
+        if machine:
+            from quantlab.contract.request import parse_json_request
+
+            mode = _peek_command(opts.json_request)
+            emitter.mode = mode
+            emitter.request_id = _peek_request_id(opts.json_request)
+            if not opts.dry_run:
+                emitter.started()
+            req = parse_json_request(opts.json_request)
+        else:
+            req = request_from_cli(opts)
+            emitter.mode = req.command
+            if not opts.dry_run:
+                emitter.started()
+        emitter.request_id = req.request_id
+        if req.warnings:
+            print("WARNING: " + _one_line("; ".join(req.warnings)), file=sys.stderr)
+        if req.command != "run":
+            raise ConfigError(f"command '{req.command}' is not available in this version yet "
+                              "(implemented: run)")
+        result = run_command(req, opts)
+    except (QuantLabError, Terminated, Exception) as exc:
+        if isinstance(exc, QuantLabError):
+            code, error_type = exc.exit_code, getattr(exc, "error_type", type(exc).__name__)
+            message = str(exc)
+        elif isinstance(exc, Terminated):
+            code, error_type, message = 1, "Terminated", str(exc)
+        else:
+            code, error_type = 1, type(exc).__name__
+            message = f"unexpected error: {type(exc).__name__}: {exc}"
+            if opts.verbose:
+                import traceback
+
+                traceback.print_exc()
+        message = _one_line(message)
+        print(f"ERROR: {message}", file=sys.stderr)
+        if not opts.dry_run:
+            emitter.failed(exit_code=code, error_type=error_type, message=message)
+        if machine:
+            print(dumps(failure_envelope(request_id=emitter.request_id, exit_code=code,
+                                         error_type=error_type, message=message)), flush=True)
+        return code
+    if not result.get("dry_run"):
+        fields = {k: result.get(k) for k in ("run_id", "artifacts_path", "report_path", "summary",
+                                              "runs_index_root", "runs_index_json", "runs_index_csv",
+                                              "runs_index_md")}
+        emitter.completed(**fields)
+    if machine:
+        env = success_envelope(request_id=req.request_id, command=req.command, result=result,
+                               warnings=req.warnings)
+        if result.get("dry_run"):
+            env.update(dry_run=True, stale_steps=result["stale_steps"], stale_outputs=result["stale_outputs"])
+        print(dumps(env), flush=True)
+    else:
+        print_human(result)
+    return 0
+
+
+def _peek_command(raw: str) -> str:
+    import json
+
+    try:
+        data = json.loads(raw)
+        cmd = data.get("command") if isinstance(data, dict) else None
+        return cmd if isinstance(cmd, str) and cmd in ("run", "sweep", "forward", "portfolio") else "unknown"
+    except (ValueError, RecursionError):
+        return "unknown"
+
+
+def _peek_request_id(raw: str):
+    import json
+
+    try:
+        data = json.loads(raw)
+        rid = data.get("request_id") if isinstance(data, dict) else None
+        return rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None
+    except (ValueError, RecursionError):
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Artifacts: atomic writes, run directories, the runs index and plots."""

@@ -1,0 +1,67 @@
+"""Atomic, strict writes. Every artifact is written to a temp file in the same directory and
+renamed into place, so a reader never sees half a file and a killed writer leaves no partial one.
+JSON is strict: NaN/Infinity become null, numpy scalars become Python numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def json_safe(value: Any) -> Any:
+    """Recursively convert to JSON-safe Python values (no NaN/Infinity, no numpy types)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    # numpy scalars and arrays without importing numpy
+    if hasattr(value, "tolist"):
+        return json_safe(value.tolist())
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def dumps_json(data: Any, *, sort_keys: bool = False) -> str:
+    return json.dumps(json_safe(data), indent=2, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any, *, sort_keys: bool = False) -> None:
+    atomic_write_text(path, dumps_json(data, sort_keys=sort_keys))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

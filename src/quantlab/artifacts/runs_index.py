@@ -1,0 +1,132 @@
+"""The runs index (``runs_index.csv/json/md``): a pure function of the run directories under a
+root, rebuilt atomically under a file lock so concurrent requests lose no row.
+
+A run directory is any non-hidden child holding ``metadata.json`` or ``report.json`` (or the
+legacy ``meta.json`` / ``run_report.json``). Directories deleted from outside simply disappear
+from the next rebuild; an unreadable file makes that row partial, never the rebuild fail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from quantlab.artifacts.io import atomic_write_json, atomic_write_text, json_safe
+
+COLUMNS = ["run_id", "mode", "created_at", "git_commit", "ticker", "start", "end", "strategy",
+           "sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate", "path"]
+METRIC_KEYS = ("sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate")
+MARKERS = ("metadata.json", "report.json", "meta.json", "run_report.json")
+
+
+def _load(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def index_row(run_dir: Path) -> dict[str, Any] | None:
+    if not any((run_dir / m).is_file() for m in MARKERS):
+        return None
+    meta = _load(run_dir / "metadata.json") or _load(run_dir / "meta.json")
+    report = _load(run_dir / "report.json") or _load(run_dir / "run_report.json")
+    header = report.get("header", {}) if isinstance(report.get("header"), dict) else {}
+    config = report.get("config_resolved") or _load(run_dir / "config.json")
+    config = config if isinstance(config, dict) else {}
+    summary: dict = {}
+    for candidate in (
+        (report.get("machine_contract") or {}).get("summary") if isinstance(report.get("machine_contract"), dict) else None,
+        report.get("summary") if isinstance(report.get("summary"), dict) else None,
+        _load(run_dir / "metrics.json").get("summary"),
+        meta.get("summary"),
+    ):
+        if isinstance(candidate, dict) and candidate:
+            summary = candidate
+            break
+    row = {
+        "run_id": meta.get("run_id") or header.get("run_id") or run_dir.name,
+        "mode": meta.get("mode") or header.get("mode") or "",
+        "created_at": meta.get("created_at") or header.get("created_at") or "",
+        "git_commit": meta.get("git_commit") or header.get("git_commit") or "",
+        "ticker": config.get("ticker") or meta.get("ticker") or "",
+        "start": config.get("start") or "",
+        "end": config.get("end") or "",
+        "strategy": config.get("strategy") or "",
+        "path": str(run_dir),
+    }
+    for key in METRIC_KEYS:
+        value = summary.get(key)
+        if key == "trades":
+            value = int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        elif not isinstance(value, (int, float)) or isinstance(value, bool):
+            value = None
+        row[key] = value
+    return json_safe(row)
+
+
+def scan(root: Path) -> list[dict]:
+    rows = []
+    try:
+        children = sorted(os.scandir(root), key=lambda e: e.name)
+    except FileNotFoundError:
+        return rows
+    for entry in children:
+        if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+            continue
+        row = index_row(Path(entry.path))
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def index_paths(root: Path) -> dict[str, str]:
+    root = Path(root)
+    return {
+        "runs_index_root": str(root),
+        "runs_index_csv": str(root / "runs_index.csv"),
+        "runs_index_json": str(root / "runs_index.json"),
+        "runs_index_md": str(root / "runs_index.md"),
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def refresh(root: str | os.PathLike) -> dict[str, str]:
+    """Rebuild the three index files of ``root`` under ``root/.runs_index.lock``."""
+    from filelock import FileLock
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / ".runs_index.lock"), timeout=120):
+        rows = scan(root)
+        generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+        atomic_write_text(root / "runs_index.csv", buf.getvalue())
+        atomic_write_json(root / "runs_index.json",
+                          {"generated_at": generated_at, "root_dir": str(root), "n_runs": len(rows), "runs": rows})
+        md = ["# Runs Index", "", f"- root: `{root}`", f"- generated_at: {generated_at}", f"- total: {len(rows)}", "",
+              "| run_id | mode | ticker | strategy | sharpe_simple | total_return | max_drawdown | trades |",
+              "|---|---|---|---|---|---|---|---|"]
+        for r in rows:
+            md.append(f"| {r['run_id']} | {r['mode']} | {r['ticker']} | {r['strategy']} | {_fmt(r['sharpe_simple'])} | "
+                      f"{_fmt(r['total_return'])} | {_fmt(r['max_drawdown'])} | {_fmt(r['trades'])} |")
+        atomic_write_text(root / "runs_index.md", "\n".join(md) + "\n")
+    return index_paths(root)

@@ -1,0 +1,193 @@
+"""The human command line: one parser built from the parameter registry, plus ``--check``.
+
+    python main.py run --ticker SPX --start 2017-01-01 --end 2018-01-01 --strategy sma_crossover \
+        --param fast=10 --param slow=50
+    python main.py --ticker SPX --start 2017-01-01 --end 2018-01-01     (original flat flags = run)
+
+Every run parameter is a flag under both spellings (``--slippage-bps`` and ``--slippage_bps``).
+Flags of commands that are not available yet are recognised and refused with exit 2, so nothing
+silently falls back to a default backtest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from quantlab import __version__
+from quantlab.contract.params import COMMANDS, FLAT_STRATEGY_KEYS, RUN_PARAMS
+from quantlab.errors import ConfigError
+
+UNAVAILABLE_FLAGS = (
+    "sweep", "sweep_outdir", "forward_eval", "resume_forward", "portfolio_report", "portfolio_compare",
+    "runs_list", "runs_show", "runs_best", "paper_sessions_list", "paper_sessions_show",
+    "paper_sessions_health", "paper_sessions_alerts", "paper_sessions_index", "compare",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, like every other invalid input
+        print(f"ERROR: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _flags(name: str) -> list[str]:
+    flags = [f"--{name}"]
+    if "_" in name:
+        flags.append(f"--{name.replace('_', '-')}")
+    return flags
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="main.py", description="QuantLab: reproducible strategy research.",
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+    p.add_argument("command", nargs="?", choices=(*COMMANDS, "report"), help="command (default: run)")
+    p.add_argument("target", nargs="?", help="sweep YAML / run dir / sessions root (later commands)")
+    m = p.add_argument_group("machine contract")
+    m.add_argument("--json-request", dest="json_request", metavar="JSON", help="Stepbit v1 JSON request")
+    m.add_argument("--signal-file", dest="signal_file", metavar="PATH", help="append lifecycle events (JSONL)")
+    m.add_argument("--signal-webhook", dest="signal_webhook", metavar="URL", help="POST lifecycle events")
+    m.add_argument("--version", action="store_true", help="print the version and exit")
+    m.add_argument("--check", action="store_true", help="print a JSON health summary and exit 0/2")
+    m.add_argument("--dry-run", dest="dry_run", action="store_true", help="show stale steps, run nothing")
+    m.add_argument("--verbose", action="store_true", help="show Snakemake's output on stderr")
+    m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use")
+    r = p.add_argument_group("run parameters")
+    for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
+        if not spec.cli:
+            continue
+        flags = _flags(spec.name) + [f for a in spec.aliases for f in _flags(a)]
+        if spec.type == "boolean":
+            r.add_argument(*flags, dest=spec.name, action="store_const", const=True, default=None,
+                           help=spec.description)
+        else:
+            r.add_argument(*flags, dest=spec.name, default=None, metavar=spec.type.upper(),
+                           help=f"{spec.description} (default {spec.default})")
+    r.add_argument("--param", dest="param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a strategy parameter (repeatable)")
+    r.add_argument("--strategy-params", dest="strategy_params", metavar="JSON",
+                   help="strategy parameters as a JSON object")
+    r.add_argument("--request-id", dest="request_id", help="caller's tracking id")
+    legacy = p.add_argument_group("other commands (not available in this version)")
+    for name in UNAVAILABLE_FLAGS:
+        legacy.add_argument(*_flags(name), dest=f"legacy_{name}", nargs="?", const=True, default=None,
+                            help=argparse.SUPPRESS)
+    legacy.add_argument("--report", dest="legacy_report", nargs="?", const=True, default=None,
+                        help=argparse.SUPPRESS)
+    return p
+
+
+def _param_value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def request_from_cli(opts):
+    """Turn parsed flags into the same Request a JSON payload would give."""
+    from quantlab.contract.request import Request, normalise_params
+
+    for name in (*UNAVAILABLE_FLAGS, "report"):
+        if getattr(opts, f"legacy_{name}", None) is not None:
+            raise ConfigError(f"--{name.replace('_', '-')} is not available in this version yet "
+                              "(implemented: run)")
+    command = opts.command or "run"
+    if command == "report":
+        raise ConfigError("'report' is not available in this version yet (implemented: run)")
+    raw: dict = {}
+    for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
+        value = getattr(opts, spec.name, None)
+        if value is not None:
+            raw[spec.name] = value
+    strategy_params: dict = {}
+    if opts.strategy_params:
+        try:
+            strategy_params = json.loads(opts.strategy_params)
+        except ValueError:
+            raise ConfigError("--strategy-params must be a JSON object") from None
+        if not isinstance(strategy_params, dict):
+            raise ConfigError("--strategy-params must be a JSON object")
+    for item in opts.param:
+        if "=" not in item:
+            raise ConfigError(f"--param expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        strategy_params[key.strip()] = _param_value(value.strip())
+    if strategy_params:
+        raw["strategy_params"] = strategy_params
+    warnings: list[str] = []
+    params = normalise_params(command, raw, warnings) if command == "run" else raw
+    return Request(command=command, params=params, request_id=opts.request_id, warnings=warnings,
+                   origin="cli")
+
+
+def health_check() -> int:
+    """Deterministic JSON health summary (sorted keys); exit 0 when ok, 2 otherwise."""
+    import importlib.metadata as md
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    from quantlab.contract.paths import PROJECT_ROOT
+
+    errors: list[str] = []
+    main_path = PROJECT_ROOT / "main.py"
+    src_root = PROJECT_ROOT / "src"
+    if sys.version_info < (3, 11):
+        errors.append("Python >= 3.11 is required")
+    for path, what in ((main_path, "main.py"), (src_root, "src"), (PROJECT_ROOT / "workflow" / "Snakefile", "Snakefile")):
+        if not path.exists():
+            errors.append(f"{what} missing at {path}")
+
+    def version_of(dist: str) -> str | None:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
+    deps = {d: version_of(d) for d in ("snakemake", "numpy", "numba", "pandas", "pyarrow", "pillow",
+                                       "jsonschema", "filelock", "pyyaml", "arch")}
+    for dist, ver in deps.items():
+        if ver is None:
+            errors.append(f"dependency {dist} is not installed")
+    arch_spec = importlib.util.find_spec("arch")
+    sample_ok = bool(arch_spec and arch_spec.submodule_search_locations and all(
+        (Path(list(arch_spec.submodule_search_locations)[0]) / "data" / d / f"{d}.csv.gz").is_file()
+        for d in ("sp500", "nasdaq")))
+    if not sample_ok:
+        errors.append("bundled sample data (arch package) not found")
+    data_sources = {
+        "sample": sample_ok,
+        "file": True,
+        "synthetic": True,
+        "yfinance": importlib.util.find_spec("yfinance") is not None,
+    }
+    report = {
+        "status": "ok" if not errors else "error",
+        "project_root": str(PROJECT_ROOT),
+        "main_path": str(main_path),
+        "src_root": str(src_root),
+        "interpreter": sys.executable,
+        "venv_active": sys.prefix != sys.base_prefix or bool(os.environ.get("VIRTUAL_ENV")),
+        "quantlab_import": True,
+        "python_version": ".".join(map(str, sys.version_info[:3])),
+        "version": __version__,
+        "snakemake_version": deps["snakemake"],
+        "dependencies": deps,
+        "data_sources": data_sources,
+    }
+    if errors:
+        report["errors"] = errors
+    print(json.dumps(report, indent=2, sort_keys=True))
+    return 0 if not errors else 2
+
+
+def console_main() -> None:
+    """``quantlab`` console script: same as ``python main.py``."""
+    import runpy
+
+    from quantlab.contract.paths import PROJECT_ROOT
+
+    sys.argv[0] = str(PROJECT_ROOT / "main.py")
+    runpy.run_path(str(PROJECT_ROOT / "main.py"), run_name="__main__")

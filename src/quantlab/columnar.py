@@ -1,0 +1,98 @@
+"""numpy <-> Arrow/Parquet without pandas.
+
+pyarrow imports pandas (~0.15 s) the first time ``pa.array`` or ``ChunkedArray.to_numpy`` is
+called, to check whether its input is a pandas object. A single ``run`` has a budget of a few
+hundred milliseconds, so the store's files are converted through raw Arrow buffers instead:
+``Array.from_buffers`` to write and ``numpy.frombuffer`` to read. Supported column types:
+float64, int64, int32, int8, bool and datetime64[ns] (stored as timestamp[ns, tz=UTC]).
+No nulls are written; reading a column with nulls raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Mapping
+
+import numpy as np
+
+_NUMPY_OF = {"double": np.float64, "int64": np.int64, "int32": np.int32, "int8": np.int8}
+
+
+def _to_arrow(values: np.ndarray):
+    import pyarrow as pa
+
+    values = np.asarray(values)
+    n = len(values)
+    if values.dtype == np.bool_:
+        bits = np.packbits(values.astype(np.uint8), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
+    if np.issubdtype(values.dtype, np.datetime64):
+        ns = np.ascontiguousarray(values.astype("datetime64[ns]").view(np.int64))
+        return pa.Array.from_buffers(pa.timestamp("ns", tz="UTC"), n, [None, pa.py_buffer(ns)])
+    types = {np.dtype(np.float64): pa.float64(), np.dtype(np.int64): pa.int64(),
+             np.dtype(np.int32): pa.int32(), np.dtype(np.int8): pa.int8()}
+    arrow_type = types.get(values.dtype)
+    if arrow_type is None:
+        if np.issubdtype(values.dtype, np.floating):
+            values, arrow_type = values.astype(np.float64), pa.float64()
+        elif np.issubdtype(values.dtype, np.integer):
+            values, arrow_type = values.astype(np.int64), pa.int64()
+        else:
+            raise TypeError(f"unsupported column dtype {values.dtype}")
+    return pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(np.ascontiguousarray(values))])
+
+
+def table_from_numpy(columns: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None):
+    import pyarrow as pa
+
+    names = list(columns)
+    table = pa.Table.from_arrays([_to_arrow(columns[name]) for name in names], names=names)
+    if metadata:
+        table = table.replace_schema_metadata({k.encode(): str(v).encode() for k, v in metadata.items()})
+    return table
+
+
+def column_to_numpy(table, name: str) -> np.ndarray:
+    import pyarrow as pa
+
+    col = table.column(name)
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n, off = len(arr), arr.offset
+    if arr.null_count:
+        raise ValueError(f"column {name} has nulls")
+    t = arr.type
+    data = arr.buffers()[1]
+    if data is None:
+        empty = {"bool": np.bool_}.get(str(t), np.float64)
+        return np.zeros(0, dtype=empty)
+    if pa.types.is_boolean(t):
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[off:off + n].astype(bool)
+    if pa.types.is_timestamp(t):
+        raw = np.frombuffer(data, dtype=np.int64)[off:off + n]
+        unit = t.unit
+        return raw.astype(f"datetime64[{unit}]").astype("datetime64[ns]")
+    dtype = _NUMPY_OF.get(str(t))
+    if dtype is None:
+        raise TypeError(f"unsupported Arrow type {t} in column {name}")
+    return np.frombuffer(data, dtype=dtype)[off:off + n].copy()
+
+
+def metadata_of(table) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+
+
+def parquet_bytes(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+def read_parquet(path: str | os.PathLike):
+    """Read a whole Parquet file (``ParquetFile.read`` avoids pyarrow.dataset, which imports pandas)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).read()

@@ -1,0 +1,1 @@
+"""What each command's workflow rules call. Pure functions over files; no CLI, no Snakemake."""

@@ -1,0 +1,68 @@
+"""Shared plumbing for command steps: error capture into the job log, store paths, locks."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+from quantlab.artifacts.io import atomic_write_json
+from quantlab.errors import QuantLabError
+
+
+@contextlib.contextmanager
+def step_errors(log_path: str | os.PathLike | None) -> Iterator[None]:
+    """Record a failing step's ``{exit_code, error_type, message}`` in its log file.
+
+    Snakemake reports every job failure the same way (exit 1) and drops the step's own exit code;
+    main.py reads this record back to map the failure to exit 2, 3 or 4.
+    """
+    try:
+        yield
+    except QuantLabError as exc:
+        if log_path:
+            atomic_write_json(log_path, {"exit_code": exc.exit_code, "error_type": type(exc).__name__,
+                                         "message": str(exc)})
+        raise
+    except Exception as exc:  # unexpected: exit 1, keep the traceback in the log only
+        if log_path:
+            atomic_write_json(log_path, {"exit_code": 1, "error_type": type(exc).__name__,
+                                         "message": " ".join(str(exc).split()) or type(exc).__name__,
+                                         "traceback": traceback.format_exc()})
+        raise
+
+
+class KeyLocks:
+    """fcntl.flock locks on content keys: exclusive for keys this request will produce, shared
+    for keys it only reads. The kernel releases them when the holder dies, so a SIGKILLed request
+    never blocks the next one. Acquired in sorted order, all at once, so no deadlock."""
+
+    def __init__(self, lock_dir: Path):
+        self.lock_dir = lock_dir
+        self.held: dict[str, int] = {}
+
+    def acquire(self, key: str, exclusive: bool) -> None:
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = self.held.get(key)
+        if fd is None:
+            fd = os.open(self.lock_dir / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self.held[key] = fd
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+
+    def release_all(self) -> None:
+        for fd in self.held.values():
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            except OSError:
+                pass
+        self.held.clear()
+
+    def __enter__(self) -> "KeyLocks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release_all()

@@ -1,0 +1,519 @@
+"""The ``run`` command: plan (content keys, run id) and the steps its workflow rules call.
+
+DAG (workflow/rules/*.smk), each step writing a file the next one reads:
+
+    load_data  -> store/data/<dkey>/bars.parquet
+    signals    -> store/signals/<skey>/signals.parquet
+    simulate   -> store/sim/<mkey>/{equity,trades}.parquet
+    score      -> store/sim/<mkey>/metrics.json
+    plot       -> store/sim/<mkey>/equity.png
+    publish    -> requests/<run_id>/published.json   (writes outputs/runs/<run_id>/ atomically)
+    index      -> requests/<run_id>/index.json       (rebuilds runs_index.* under a file lock)
+
+Store paths are content-addressed (inputs + code fingerprint), so an identical request finds
+every intermediate up to date and a changed parameter recomputes only what depends on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
+from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
+from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
+from quantlab.contract.paths import internal_root, outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.errors import ConfigError, DataError, StrategyError
+
+SUMMARY_KEYS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
+FLAT_STRATEGY_KEYS = ("rsi_buy_max", "rsi_sell_min", "cooldown_days")
+ENGINE_KEYS = ("fee", "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
+
+
+# --------------------------------------------------------------------------------------- plan
+@dataclass
+class RunPlan:
+    run_id: str
+    created_at: str
+    params: dict[str, Any]            # resolved request params (defaults applied)
+    strategy_params: dict[str, Any]
+    request_id: Any
+    out_dir: Path
+    keys: dict[str, str]              # data / signals / sim content keys
+    specs: dict[str, dict]            # what each keyed step needs
+    warnings: list[str] = field(default_factory=list)
+    origin: str = "json"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir / self.run_id
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.out_dir / f".tmp_{self.run_id}"
+
+    def store_outputs(self) -> dict[str, list[Path]]:
+        """Content-addressed outputs per key (relative to the internal root)."""
+        root = internal_root()
+        return {
+            self.keys["data"]: [root / "store/data" / self.keys["data"] / "bars.parquet"],
+            self.keys["signals"]: [root / "store/signals" / self.keys["signals"] / "signals.parquet"],
+            self.keys["sim"]: [root / "store/sim" / self.keys["sim"] / name
+                               for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")],
+        }
+
+    def request_record(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+            "request_id": self.request_id,
+            "params": self.params,
+            "strategy_params": self.strategy_params,
+            "out_dir": str(self.out_dir),
+            "keys": self.keys,
+            "warnings": self.warnings,
+            "origin": self.origin,
+        }
+
+    def snakemake_config(self) -> dict:
+        return {
+            "data": {self.keys["data"]: self.specs["data"]},
+            "signals": {self.keys["signals"]: self.specs["signals"]},
+            "sim": {self.keys["sim"]: self.specs["sim"]},
+            "requests": {self.run_id: self.request_record()},
+        }
+
+
+def _parse_date(value: str, name: str) -> datetime:
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ConfigError(f"params.{name} is not a valid date (YYYY-MM-DD or ISO 8601): {value!r}") from None
+
+
+def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dict, dict]:
+    """Defaults + strategy resolution. Returns (resolved params, strategy params)."""
+    from quantlab.strategies import get_strategy
+
+    resolved = {spec.name: spec.default for spec in RUN_PARAMS}
+    resolved.update({k: v for k, v in params.items() if k not in FLAT_STRATEGY_KEYS})
+    resolved["strategy"] = resolved.get("strategy") or DEFAULT_STRATEGY
+    strategy = get_strategy(resolved["strategy"])
+    declared = {p.name for p in strategy.params}
+    given = dict(params.get("strategy_params") or {})
+    for key in FLAT_STRATEGY_KEYS:
+        if key in params:
+            if key in declared:
+                if key in given and given[key] != params[key]:
+                    raise ConfigError(f"params.{key} conflicts with params.strategy_params.{key}")
+                given.setdefault(key, params[key])
+            else:
+                warnings.append(f"params key '{key}' ignored: strategy '{strategy.name}' has no such parameter")
+    strategy_params = strategy.resolve_params(given)
+    start = _parse_date(resolved["start"], "start")
+    end = _parse_date(resolved["end"], "end")
+    if start >= end:
+        raise ConfigError(f"params.start ({resolved['start']}) must be before params.end ({resolved['end']})")
+    if resolved["source"] == "file" and not resolved.get("data_path"):
+        raise ConfigError("params.data_path is required when params.source is 'file'")
+    if resolved.get("data_path") and resolved["source"] == "auto":
+        resolved["source"] = "file"
+    resolved["strategy_params"] = strategy_params
+    return resolved, strategy_params
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def collect_stale_staging(out_dir: Path) -> None:
+    """Remove staging dirs whose owner process is gone (a SIGKILLed request leaves one)."""
+    try:
+        entries = list(out_dir.glob(".tmp_*"))
+    except OSError:
+        return
+    for staging in entries:
+        try:
+            pid = int((staging / ".owner").read_text().strip() or 0)
+        except (OSError, ValueError):
+            continue  # being created right now, or not ours
+        if pid and not _pid_alive(pid):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime) -> tuple[str, datetime]:
+    """Claim a unique run id: mkdir of the staging dir is atomic; bump the second on collision."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    collect_stale_staging(out_dir)
+    for bump in range(3600):
+        ts = now + timedelta(seconds=bump)
+        run_id = f"{ts:%Y%m%d_%H%M%S}_{mode}_{digest}"
+        staging = out_dir / f".tmp_{run_id}"
+        try:
+            os.mkdir(staging)
+        except FileExistsError:
+            continue
+        if (out_dir / run_id).exists():
+            os.rmdir(staging)
+            continue
+        (staging / ".owner").write_text(str(os.getpid()))
+        return run_id, ts
+    raise ConfigError(f"could not allocate a run id under {out_dir}")
+
+
+def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], origin: str,
+             claim: bool = True) -> RunPlan:
+    from quantlab.strategies import get_strategy
+
+    resolved, strategy_params = resolve_run_params(params, warnings)
+    if resolved.get("paper"):
+        raise ConfigError("params.paper: paper sessions are not available in this version yet")
+    out_dir = resolve_output_dir(resolved.get("out_dir"), outputs_root() / "runs")
+    strategy = get_strategy(resolved["strategy"])
+    data_path = None
+    data_digest = None
+    if resolved.get("data_path"):
+        path = resolve_input_path(resolved["data_path"], "data_path")
+        if not path.is_file():
+            raise DataError(f"No data for {resolved['ticker']} {resolved['start']}..{resolved['end']}: "
+                            f"data_path {path} does not exist or is not a file")
+        data_path = str(path)
+        st = path.stat()
+        data_digest = canonical_hash([str(path), st.st_size, st.st_mtime_ns])
+    data_spec = {
+        "ticker": resolved["ticker"], "start": resolved["start"], "end": resolved["end"],
+        "interval": resolved["interval"], "source": resolved["source"], "data_path": data_path,
+        "data_digest": data_digest, "seed": resolved["seed"],
+        "lookback_bars": int(strategy.warmup_bars(strategy_params)),
+        "cache_dir": str(outputs_root() / "cache"), "code": code_fingerprint("data"),
+    }
+    dkey = canonical_hash({k: v for k, v in data_spec.items() if k != "cache_dir"}, 16)
+    code = code_fingerprint()
+    signals_spec = {"data": dkey, "strategy": strategy.name, "strategy_params": strategy_params, "code": code}
+    skey = canonical_hash(signals_spec, 16)
+    engine = {k: resolved[k] for k in ENGINE_KEYS}
+    sim_spec = {"data": dkey, "signals": skey, "engine": engine, "start": resolved["start"],
+                "ticker": resolved["ticker"], "interval": resolved["interval"], "code": code,
+                "title": f"{resolved['ticker']} {strategy.name} {resolved['start']}..{resolved['end']}"}
+    mkey = canonical_hash(sim_spec, 16)
+    identity = {k: v for k, v in resolved.items() if k not in ("out_dir",)}
+    digest = canonical_hash(identity, 7, algo="sha1")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if claim:
+        run_id, ts = _claim_run_id(out_dir, "run", digest, now)
+    else:
+        run_id, ts = f"{now:%Y%m%d_%H%M%S}_run_{digest}", now
+    return RunPlan(
+        run_id=run_id, created_at=ts.isoformat().replace("+00:00", "Z"), params=resolved,
+        strategy_params=strategy_params, request_id=request_id, out_dir=out_dir,
+        keys={"data": dkey, "signals": skey, "sim": mkey},
+        specs={"data": data_spec, "signals": signals_spec, "sim": sim_spec},
+        warnings=warnings, origin=origin,
+    )
+
+
+# -------------------------------------------------------------------------------------- steps
+def step_load_data(spec: dict, out_path: str) -> None:
+    from quantlab.data import DataRequest, load_bars, write_bars
+
+    req = DataRequest(ticker=spec["ticker"], start=spec["start"], end=spec["end"], interval=spec["interval"],
+                      source=spec["source"], data_path=spec.get("data_path"),
+                      lookback_bars=int(spec.get("lookback_bars", 0)), seed=int(spec.get("seed", 7)),
+                      cache_dir=spec.get("cache_dir"))
+    bars = load_bars(req)
+    write_bars(bars, out_path)
+
+
+def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
+    import numpy as np
+
+    from quantlab.data import read_bars
+    from quantlab.strategies import get_strategy
+
+    bars = read_bars(bars_path)
+    strategy = get_strategy(spec["strategy"])
+    try:
+        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]))
+    except (ConfigError, DataError, StrategyError):
+        raise
+    except Exception as exc:
+        raise StrategyError(f"strategy '{strategy.name}' failed while computing signals: "
+                            f"{type(exc).__name__}: {exc}") from exc
+    entries = np.asarray(sig.entries, dtype=bool)
+    exits = np.asarray(sig.exits, dtype=bool)
+    if entries.shape != (len(bars),) or exits.shape != (len(bars),):
+        raise StrategyError(f"strategy '{strategy.name}' returned signals of the wrong length")
+    table = table_from_numpy({"entries": entries, "exits": exits}, {"cooldown": int(sig.cooldown)})
+    atomic_write_bytes(out_path, parquet_bytes(table))
+
+
+def _read_signals(path: str):
+    from quantlab.strategies import Signals
+
+    table = read_parquet(path)
+    return Signals(entries=column_to_numpy(table, "entries"), exits=column_to_numpy(table, "exits"),
+                   cooldown=int(metadata_of(table).get("cooldown", 0)))
+
+
+def _engine_config(engine: dict):
+    from quantlab.engine import EngineConfig
+
+    return EngineConfig(**{k: engine[k] for k in ENGINE_KEYS})
+
+
+def _trade_start(bars, spec: dict) -> int:
+    start = bars.index_of(spec["start"])
+    if start >= len(bars):
+        raise DataError(f"No bars for {spec['ticker']} from {spec['start']}: the data ends before the window")
+    return start
+
+
+def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str) -> None:
+    import numpy as np
+
+    from quantlab.data import read_bars
+    from quantlab.engine import simulate
+
+    bars = read_bars(bars_path)
+    signals = _read_signals(signals_path)
+    start = _trade_start(bars, spec)
+    cfg = _engine_config(spec["engine"])
+    try:
+        result = simulate(bars.open, bars.high, bars.low, bars.close, signals, cfg, start=start)
+    except (ConfigError, DataError, StrategyError):
+        raise
+    except Exception as exc:
+        raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
+    close = bars.close[start:]
+    equity = np.asarray(result.equity, dtype=float)
+    peak = np.maximum.accumulate(equity)
+    table = table_from_numpy({
+        "timestamp": bars.index[start:],
+        "close": close,
+        "equity": equity,
+        "position": np.asarray(result.position, dtype=np.int8),
+        "returns": np.asarray(result.returns, dtype=float),
+        "drawdown": equity / peak - 1.0,
+        "benchmark_equity": cfg.initial_cash * close / close[0],
+    }, {"open_position": int(result.open_position), "start": start})
+    atomic_write_bytes(equity_out, parquet_bytes(table))
+    trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
+    trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
+    trades["exit_time"] = bars.index[trades["exit_idx"].astype(np.int64)]
+    atomic_write_bytes(trades_out, parquet_bytes(table_from_numpy(trades)))
+
+
+def _load_sim(equity_path: str, trades_path: str):
+    from quantlab.engine import SimResult, TradeLog
+
+    eq = read_parquet(equity_path)
+    tr = read_parquet(trades_path)
+    trades = TradeLog(**{f.name: column_to_numpy(tr, f.name) for f in dataclasses.fields(TradeLog)})
+    result = SimResult(
+        equity=column_to_numpy(eq, "equity"), position=column_to_numpy(eq, "position"),
+        returns=column_to_numpy(eq, "returns"), trades=trades,
+        open_position=int(metadata_of(eq).get("open_position", 0)),
+    )
+    return eq, result
+
+
+def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
+    from quantlab.data import is_crypto
+    from quantlab.metrics import compute_metrics, periods_per_year
+
+    eq, result = _load_sim(equity_path, trades_path)
+    close = column_to_numpy(eq, "close")
+    ppy = periods_per_year(is_crypto(spec["ticker"]), spec["interval"])
+    metrics = compute_metrics(result, close, start=0, periods_per_year=ppy,
+                              initial_cash=float(spec["engine"]["initial_cash"]))
+    ts = column_to_numpy(eq, "timestamp")
+    info = {
+        "first_bar": _iso(ts[0]) if len(ts) else None,
+        "last_bar": _iso(ts[-1]) if len(ts) else None,
+        "periods_per_year": ppy,
+        "open_position": result.open_position,
+    }
+    atomic_write_json(out_path, {"metrics": metrics, "window": info}, sort_keys=True)
+
+
+def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
+    from quantlab.artifacts.plots import equity_png
+
+    eq = read_parquet(equity_path)
+    ts = column_to_numpy(eq, "timestamp")
+    png = equity_png([_iso(ts[0]), _iso(ts[-1])] if len(ts) else [], column_to_numpy(eq, "equity"),
+                     column_to_numpy(eq, "benchmark_equity"), spec["title"])
+    atomic_write_bytes(out_path, png)
+
+
+def _iso(ts) -> str:
+    import numpy as np
+
+    return str(np.datetime_as_string(np.datetime64(ts, "s"), unit="s")) + "Z"
+
+
+# -------------------------------------------------------------------------------- publishing
+def summary_of(metrics: dict) -> dict:
+    return {k: metrics.get(k) for k in SUMMARY_KEYS}
+
+
+def reproduce_command(params: dict) -> str:
+    import shlex
+
+    parts = ["python", "main.py", "run"]
+    for key in ("ticker", "start", "end", "interval", "source", "strategy", "fee", "slippage_mode",
+                "slippage_bps", "k_atr", "fill", "initial_cash"):
+        parts += [f"--{key.replace('_', '-')}", str(params[key])]
+    if params.get("allow_short"):
+        parts.append("--allow-short")
+    if params.get("data_path"):
+        parts += ["--data-path", str(params["data_path"])]
+    for key, value in sorted(params.get("strategy_params", {}).items()):
+        parts += ["--param", f"{key}={value}"]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def _trades_csv(trades_path: str) -> str:
+    """trades.csv: header row, comma-separated, no embedded commas, no empty cells."""
+    tr = read_parquet(trades_path)
+    n = tr.num_rows
+    cols = {name: column_to_numpy(tr, name) for name in tr.column_names}
+    for name in ("entry_time", "exit_time"):
+        cols[name] = [_iso(t) for t in cols[name]]
+    cols = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in cols.items()}
+    header = ["trade_id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
+              "entry_fee", "exit_fee", "pnl", "return", "bars_held"]
+    lines = [",".join(header)]
+    for i in range(n):
+        side = "long" if cols["side"][i] > 0 else "short"
+        lines.append(",".join([
+            str(i + 1), side, cols["entry_time"][i], cols["exit_time"][i],
+            f"{cols['entry_price'][i]:.10g}", f"{cols['exit_price'][i]:.10g}", f"{cols['qty'][i]:.10g}",
+            f"{cols['entry_fee'][i]:.10g}", f"{cols['exit_fee'][i]:.10g}", f"{cols['pnl'][i]:.10g}",
+            f"{cols['ret'][i]:.10g}", str(int(cols["bars_held"][i])),
+        ]))
+    return "\n".join(lines) + "\n"
+
+
+def _run_report_md(record: dict, metrics: dict, window: dict) -> str:
+    p = record["params"]
+
+    def fmt(v):
+        if v is None:
+            return "n/a"
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    lines = [f"# Run {record['run_id']}", "",
+             f"- ticker: {p['ticker']} ({p['interval']}, source {p['source']})",
+             f"- window: {p['start']} .. {p['end']} (bars traded: {metrics.get('bars')}, "
+             f"{window.get('first_bar')} .. {window.get('last_bar')})",
+             f"- strategy: {p['strategy']} {record['strategy_params']}",
+             f"- costs: fee {p['fee']} per side, slippage {p['slippage_mode']} "
+             f"({p['slippage_bps']} bps / k_atr {p['k_atr']}), fill {p['fill']}",
+             f"- created_at: {record['created_at']}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {fmt(v)} |" for k, v in metrics.items()]
+    lines += ["", "## Files", "", "metadata.json, config.json, metrics.json, report.json, trades.csv, "
+              "equity.parquet, equity.png", "", "## Reproduce", "", f"    {reproduce_command(p)}", ""]
+    return "\n".join(lines)
+
+
+def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
+    """Write the run directory into its staging dir, then rename it into place (atomic)."""
+    sim = Path(sim_dir)
+    out_dir = Path(record["out_dir"])
+    run_id = record["run_id"]
+    staging = out_dir / f".tmp_{run_id}"
+    final = out_dir / run_id
+    staging.mkdir(parents=True, exist_ok=True)
+    scored = read_json(sim / "metrics.json")
+    metrics, window = scored["metrics"], scored["window"]
+    params = record["params"]
+    summary = summary_of(metrics)
+    config = dict(params)
+    config.pop("out_dir", None)
+    config_hash = canonical_hash(config, algo="sha1")
+    info = runtime_info()
+    mc_artifacts = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
+                    "report": "report.json", "trades": "trades.csv", "equity": "equity.parquet",
+                    "equity_plot": "equity.png", "run_report": "run_report.md"}
+    atomic_write_json(staging / "config.json", config, sort_keys=True)
+    atomic_write_json(staging / "metrics.json", {
+        "command": "run", "mode": "run", "status": "success", "leaderboard_size": 1,
+        "summary": summary, "metrics": metrics, "best_result": metrics,
+    }, sort_keys=True)
+    atomic_write_text(staging / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
+    shutil.copyfile(sim / "equity.parquet", staging / "equity.parquet")
+    shutil.copyfile(sim / "equity.png", staging / "equity.png")
+    atomic_write_text(staging / "run_report.md", _run_report_md(record, metrics, window))
+    metadata = {
+        "run_id": run_id, "command": "run", "mode": "run", "status": "success",
+        "created_at": record["created_at"], "request_id": record["request_id"],
+        "config_path": "json_request" if record.get("origin") == "json" else "inline_cli",
+        "config_hash": config_hash, "summary": summary, "window": window,
+        "content_keys": record["keys"], "code_fingerprint": code_fingerprint(),
+        "warnings": record.get("warnings", []), **info,
+    }
+    atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
+    machine_contract = {
+        "schema_version": "1.0", "contract_type": "quantlab.run.result", "command": "run",
+        "status": "success",
+    }
+    if record.get("request_id") is not None:
+        machine_contract["request_id"] = record["request_id"]
+    machine_contract.update({"run_id": run_id, "mode": "run", "summary": summary, "artifacts": mc_artifacts,
+                             "warnings": record.get("warnings", [])})
+    listed = sorted(p.name for p in staging.iterdir() if not p.name.startswith("."))
+    report = {
+        "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": "success",
+        "header": {"run_id": run_id, "mode": "run", "created_at": record["created_at"],
+                   "git_commit": info["git_commit"], "python_version": info["python_version"],
+                   "config_path": metadata["config_path"], "config_hash": config_hash,
+                   "request_id": record["request_id"]},
+        "reproduce": {"command": reproduce_command(params)},
+        "config_resolved": config,
+        "results": [metrics],
+        "artifacts": [{"file_name": n, "size_bytes": (staging / n).stat().st_size} for n in listed]
+        + [{"file_name": "report.json", "size_bytes": None}],
+        "machine_contract": machine_contract,
+        "summary": summary,
+    }
+    atomic_write_json(staging / "report.json", report)
+    try:
+        os.unlink(staging / ".owner")
+    except FileNotFoundError:
+        pass
+    os.rename(staging, final)  # atomic publish; the run id was claimed, so final cannot exist
+    result = {"run_id": run_id, "mode": "run", "artifacts_path": str(final),
+              "report_path": str(final / "report.json"), "summary": summary}
+    atomic_write_json(marker_out, result)
+    return result
+
+
+def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict:
+    from quantlab.artifacts.runs_index import refresh
+
+    published = read_json(published_path)
+    paths = refresh(record["out_dir"])
+    result = {**published, **paths}
+    atomic_write_json(out_path, result)
+    return result
+
+
+def discard_staging(plan: RunPlan) -> None:
+    shutil.rmtree(plan.staging_dir, ignore_errors=True)

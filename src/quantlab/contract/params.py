@@ -1,0 +1,112 @@
+"""The public parameters of each command: one registry for the JSON Schema, the CLI and validation.
+
+Every ``params`` key of a JSON request and every CLI flag comes from here. The JSON Schema in
+``config/schemas/request.schema.json`` is generated from this module (``python -m
+quantlab.contract.schema``) and a test keeps the two in sync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
+SOURCES = ("auto", "sample", "file", "yfinance", "synthetic")
+COMMANDS = ("run", "sweep", "forward", "portfolio")
+DEFAULT_STRATEGY = "rsi_ma_cross_v2"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: str  # JSON type: string | number | integer | boolean | object
+    default: Any = None
+    description: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    enum: tuple | None = None
+    aliases: tuple[str, ...] = ()
+    cli: bool = True  # exposed as a CLI flag
+    extra: dict = field(default_factory=dict)  # more JSON Schema keywords
+
+    def json_schema(self) -> dict:
+        schema: dict[str, Any] = {"type": [self.type, "null"], "description": self.description}
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        if self.exclusive_minimum is not None:
+            schema["exclusiveMinimum"] = self.exclusive_minimum
+        if self.enum is not None:
+            schema["enum"] = [*self.enum, None]
+        schema.update(self.extra)
+        return schema
+
+
+RUN_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("ticker", "string", "ETH-USD", "Instrument symbol (sample data: ^GSPC/SPX, ^IXIC/NASDAQ).",
+              extra={"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9^=._&/: -]+$"}),
+    ParamSpec("start", "string", "2023-01-01", "First bar traded (inclusive), YYYY-MM-DD or ISO time, UTC.",
+              extra={"minLength": 4, "maxLength": 40}),
+    ParamSpec("end", "string", "2024-01-01", "End of the window (exclusive), YYYY-MM-DD or ISO time, UTC.",
+              extra={"minLength": 4, "maxLength": 40}),
+    ParamSpec("interval", "string", "1d", "Bar interval.", enum=INTERVALS),
+    ParamSpec("source", "string", "auto", "Data source: auto = cache, then bundled sample, then yfinance.",
+              enum=SOURCES),
+    ParamSpec("data_path", "string", None, "CSV or Parquet file of OHLCV bars (source=file).",
+              extra={"minLength": 1, "maxLength": 4096}),
+    ParamSpec("seed", "integer", 7, "Seed of the synthetic source.", minimum=0, maximum=2**31 - 1),
+    ParamSpec("strategy", "string", DEFAULT_STRATEGY, "Strategy registry name.",
+              extra={"minLength": 1, "maxLength": 64}),
+    ParamSpec("strategy_params", "object", None, "Parameters of the selected strategy.", cli=False),
+    ParamSpec("fee", "number", 0.002, "Fee as a fraction of traded notional, per side.", minimum=0, maximum=0.1),
+    ParamSpec("slippage_mode", "string", "fixed", "fixed (slippage_bps) or atr (k_atr x ATR/price).",
+              enum=("fixed", "atr")),
+    ParamSpec("slippage_bps", "number", 8.0, "Fixed slippage in basis points.", minimum=0, maximum=1000),
+    ParamSpec("k_atr", "number", 0.05, "ATR slippage sensitivity.", minimum=0, maximum=10),
+    ParamSpec("fill", "string", "next_open", "Fill at the next bar's open or at the signal bar's close.",
+              enum=("next_open", "close")),
+    ParamSpec("allow_short", "boolean", False, "Allow short positions (exit signals reverse to short)."),
+    ParamSpec("initial_cash", "number", 10000.0, "Starting capital.", exclusive_minimum=0, maximum=1e15),
+    ParamSpec("out_dir", "string", None, "Parent directory of the run directory (default outputs/runs).",
+              aliases=("outdir",), extra={"minLength": 1, "maxLength": 4096}),
+    ParamSpec("paper", "boolean", False, "Run as a paper session (outputs/paper_sessions)."),
+)
+
+# Flat strategy keys of the original tool: they keep working without strategy_params.
+FLAT_STRATEGY_KEYS: tuple[ParamSpec, ...] = (
+    ParamSpec("rsi_buy_max", "number", None, "rsi_ma_cross_v2: enter only when RSI is below this."),
+    ParamSpec("rsi_sell_min", "number", None, "rsi_ma_cross_v2: exit when RSI is above this."),
+    ParamSpec("cooldown_days", "integer", None, "rsi_ma_cross_v2: bars of no action after each trade."),
+)
+
+COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
+    "run": RUN_PARAMS + FLAT_STRATEGY_KEYS,
+    "sweep": (
+        ParamSpec("config_path", "string", None, "Sweep YAML file.", aliases=("sweep",),
+                  extra={"minLength": 1, "maxLength": 4096}),
+        ParamSpec("out_dir", "string", None, "Parent directory of the sweep run directory.",
+                  aliases=("sweep_outdir", "outdir"), extra={"minLength": 1, "maxLength": 4096}),
+    ),
+    "forward": (
+        ParamSpec("forward_eval", "string", None, "Sweep run directory to take parameters from.",
+                  aliases=("run_dir",), extra={"minLength": 1, "maxLength": 4096}),
+    ),
+    "portfolio": (
+        ParamSpec("portfolio_report", "string", None, "Root of forward sessions.",
+                  extra={"minLength": 1, "maxLength": 4096}),
+    ),
+}
+
+
+def spec_index(command: str) -> dict[str, ParamSpec]:
+    """Map every accepted key (names and aliases) of a command to its spec."""
+    index: dict[str, ParamSpec] = {}
+    for spec in COMMAND_PARAMS[command]:
+        index[spec.name] = spec
+        for alias in spec.aliases:
+            index[alias] = spec
+    return index

@@ -1,0 +1,164 @@
+"""Technical indicators over float64 numpy arrays (index 0 = oldest bar; ``nan`` = undefined).
+
+Vectorised numpy where numpy does it in one pass (``sma``, ``shift``, crossings); the recursive
+ones (EWM, RSI, ATR, rolling extremes, rolling std) are kernels from
+:mod:`quantlab.engine.kernels`, run in pure Python or numba by :mod:`quantlab.engine.jit`.
+No pandas, no numba import here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from quantlab.engine import jit, kernels
+
+
+def _as_float(x) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _check_window(window: int, name: str = "window") -> int:
+    if isinstance(window, bool) or int(window) != window or window < 1:
+        raise ValueError(f"{name} must be a positive integer, got {window!r}")
+    return int(window)
+
+
+def sma(x, window: int) -> np.ndarray:
+    """Simple moving average of the last ``window`` values; ``nan`` for the first ``window - 1``.
+
+    Computed from a cumulative sum of deviations from ``x[0]`` (smaller sums, smaller rounding);
+    windows whose values are all equal return that value exactly, so a flat stretch never
+    produces rounding-noise crossings.
+    """
+    x = _as_float(x)
+    window = _check_window(window)
+    n = len(x)
+    out = np.full(n, np.nan)
+    if n < window:
+        return out
+    base = x[0]
+    csum = np.cumsum(x - base)
+    sums = csum[window - 1:].copy()
+    sums[1:] -= csum[:-window]
+    out[window - 1:] = base + sums / window
+    if window > 1:
+        # exact value where the window holds one repeated value
+        change = np.empty(n, dtype=bool)
+        change[0] = True
+        np.not_equal(x[1:], x[:-1], out=change[1:])
+        last_change = np.maximum.accumulate(np.where(change, np.arange(n), 0))
+        flat = np.arange(n) - last_change >= window - 1
+        flat[: window - 1] = False
+        out[flat] = x[flat]
+    else:
+        out[:] = x
+    return out
+
+
+def ewm(x, alpha: float, min_periods: int = 1) -> np.ndarray:
+    """EWM mean with ``adjust=False``; ``nan`` while fewer than ``min_periods`` observations."""
+    x = _as_float(x)
+    if not 0.0 < alpha <= 1.0:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
+    n = len(x)
+    _, (out,) = jit.call(kernels.ewm_kernel, n, x, float(alpha), int(min_periods), jit.Out(n))
+    return out
+
+
+def ema(x, span: int) -> np.ndarray:
+    """Exponential moving average, alpha = 2 / (span + 1), defined from bar ``span - 1``."""
+    span = _check_window(span, "span")
+    return ewm(x, 2.0 / (span + 1.0), span)
+
+
+def wilder(x, window: int) -> np.ndarray:
+    """Wilder's smoothing, alpha = 1 / window, defined from bar ``window - 1``."""
+    window = _check_window(window)
+    return ewm(x, 1.0 / window, window)
+
+
+def rsi(close, window: int = 14) -> np.ndarray:
+    """Wilder's RSI (0-100); ``nan`` for the first ``window - 1`` bars. See ``kernels.rsi_kernel``."""
+    close = _as_float(close)
+    window = _check_window(window)
+    n = len(close)
+    _, (out,) = jit.call(kernels.rsi_kernel, n, close, window, jit.Out(n))
+    return out
+
+
+def atr(high, low, close, window: int = 14, *, fill_warmup: bool = False) -> np.ndarray:
+    """Wilder's average true range; ``nan`` before bar ``window - 1`` unless ``fill_warmup``
+    (then the running mean of the true ranges so far). See ``kernels.atr_kernel``."""
+    high, low, close = _as_float(high), _as_float(low), _as_float(close)
+    window = _check_window(window)
+    n = len(close)
+    if not len(high) == len(low) == n:
+        raise ValueError("high, low and close must have the same length")
+    _, (out,) = jit.call(kernels.atr_kernel, n, high, low, close, window, bool(fill_warmup), jit.Out(n))
+    return out
+
+
+def rolling_max(x, window: int) -> np.ndarray:
+    """Highest value of the last ``window`` bars (this one included); ``nan`` before ``window - 1``."""
+    return _rolling_extreme(x, window, True)
+
+
+def rolling_min(x, window: int) -> np.ndarray:
+    """Lowest value of the last ``window`` bars (this one included); ``nan`` before ``window - 1``."""
+    return _rolling_extreme(x, window, False)
+
+
+def _rolling_extreme(x, window: int, find_max: bool) -> np.ndarray:
+    x = _as_float(x)
+    window = _check_window(window)
+    n = len(x)
+    _, (_queue, out) = jit.call(
+        kernels.rolling_extreme_kernel, n, x, window, find_max, jit.Out(n, np.int64), jit.Out(n)
+    )
+    return out
+
+
+def rolling_mean_std(x, window: int, ddof: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rolling mean and standard deviation (population by default); ``nan`` before ``window - 1``."""
+    x = _as_float(x)
+    window = _check_window(window)
+    if ddof not in (0, 1) or window - ddof < 1:
+        raise ValueError("ddof must be 0 or 1 and smaller than the window")
+    n = len(x)
+    _, (mean, std) = jit.call(
+        kernels.rolling_mean_std_kernel, 2 * n, x, window, int(ddof), jit.Out(n), jit.Out(n)
+    )
+    return mean, std
+
+
+def shift(x, periods: int = 1, fill=np.nan) -> np.ndarray:
+    """``x`` delayed by ``periods`` bars (``out[t] = x[t - periods]``), ``fill`` where undefined."""
+    x = np.asarray(x)
+    out = np.empty_like(x, dtype=np.result_type(x, np.asarray(fill)))
+    if periods <= 0:
+        raise ValueError("periods must be positive")
+    out[:periods] = fill
+    out[periods:] = x[:-periods] if periods < len(x) else x[:0]
+    return out
+
+
+def crossed_above(a, b) -> np.ndarray:
+    """True at t when a[t] > b[t] and a[t-1] <= b[t-1]; False where any of them is undefined."""
+    a = _as_float(a)
+    b = np.broadcast_to(_as_float(b), a.shape)
+    out = np.zeros(len(a), dtype=bool)
+    if len(a) > 1:
+        with np.errstate(invalid="ignore"):
+            out[1:] = (a[1:] > b[1:]) & (a[:-1] <= b[:-1])
+    return out
+
+
+def crossed_below(a, b) -> np.ndarray:
+    """True at t when a[t] < b[t] and a[t-1] >= b[t-1]; False where any of them is undefined."""
+    a = _as_float(a)
+    b = np.broadcast_to(_as_float(b), a.shape)
+    out = np.zeros(len(a), dtype=bool)
+    if len(a) > 1:
+        with np.errstate(invalid="ignore"):
+            out[1:] = (a[1:] < b[1:]) & (a[:-1] >= b[:-1])
+    return out

@@ -1,0 +1,150 @@
+"""Size-aware dispatch of the kernels in :mod:`quantlab.engine.kernels`: pure Python or numba.
+
+One source of truth, two execution modes. Each kernel is a plain Python function; this module
+either calls it directly on ``list`` copies of its array arguments, or calls
+``numba.njit(cache=True, nogil=True)`` of the same function on the arrays. numba is imported
+lazily, the first time a workload is big enough to pay for it, so a small ``run`` never imports
+it (nor does anything that merely imports this module).
+
+``QUANTLAB_JIT`` = ``auto`` (default) | ``always`` | ``never`` forces either path; read at every
+call, so tests can switch it with ``monkeypatch.setenv``.
+
+Thresholds (``auto``), measured on the 2-core CI machine kind with
+``benchmarks/bench_engine.py`` and a per-kernel timing script:
+
+* pure Python: ``simulate_kernel`` on lists runs at ~0.18 us per bar (~0.3 us per bar for the
+  whole ``simulate()`` call with ``tolist``/``np.array`` conversions); the indicator kernels at
+  0.17-0.35 us per bar. A complete 5,000-bar ``run`` pipeline (RSI, SMA, ATR slippage,
+  simulation, metrics) costs ~18 ms beyond the numpy import (13 ms of it importing
+  ``quantlab.strategies``/``engine``/``metrics``), without ever importing numba.
+* numba, cold process, on-disk cache warm: ``import numba`` ~0.12-0.24 s, then ~0.22 s of
+  one-time initialisation at the first dispatch: ~0.37 s to the first result. Each further
+  kernel loads from the cache in ~2-3 ms. Without a usable cache (first run after an install
+  or an edit of ``kernels.py``) compilation adds ~0.1-1 s per kernel, once per machine.
+* numba, kernel already loaded: ~1 us per call + ~0.003 us per bar; faster than Python even
+  at 10 bars.
+
+Hence three thresholds on the work of one call (bar-steps):
+
+* ``COLD_THRESHOLD`` = 500,000 while no kernel has run under numba in this process. 0.37 s of
+  numba start-up buys back ~0.75 us per bar of a whole run (RSI + ATR + simulation in Python),
+  so it breaks even near 500k bars (near 1.2M for a lone kernel). Typical runs (250-5,000
+  daily bars) stay far below and never import numba; a 20-50k threshold would make a
+  50k-bar run pay ~370 ms of numba start-up to save ~15 ms of Python.
+* ``LOADED_THRESHOLD`` = 10,000 once numba is initialised: only this kernel's ~2.5 ms cache
+  load is left to pay, the price of ~10-15k bars of Python.
+* ``WARM_THRESHOLD`` = 0 for a kernel that already ran under numba in this process.
+
+Sweeps know their total work up front: they ask :func:`use_jit` with ``work`` = bars x combos
+(and then call :func:`jitted` kernels directly, or :func:`call` with ``jit=True``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from quantlab.errors import ConfigError
+
+COLD_THRESHOLD = 500_000
+LOADED_THRESHOLD = 10_000
+WARM_THRESHOLD = 0
+
+JIT_MODES = ("auto", "always", "never")
+
+_compiled: dict = {}  # python kernel -> numba dispatcher
+_warm: set = set()  # kernels whose numba version has run at least once in this process
+
+
+def jit_mode() -> str:
+    """The forced mode from ``QUANTLAB_JIT`` (``auto`` when unset)."""
+    mode = os.environ.get("QUANTLAB_JIT", "auto").strip().lower() or "auto"
+    if mode not in JIT_MODES:
+        raise ConfigError(f"QUANTLAB_JIT={mode!r} is invalid; use one of: {', '.join(JIT_MODES)}")
+    return mode
+
+
+def use_jit(work: int, kernel=None) -> bool:
+    """Whether a workload of ``work`` bar-steps (of ``kernel``, if given) should run under numba."""
+    mode = jit_mode()
+    if mode != "auto":
+        return mode == "always"
+    if kernel is not None and kernel in _warm:
+        return work >= WARM_THRESHOLD
+    if _warm:  # numba is imported and initialised: only this kernel's cache load is left to pay
+        return work >= LOADED_THRESHOLD
+    return work >= COLD_THRESHOLD
+
+
+def jitted(kernel):
+    """``numba.njit(cache=True, nogil=True)`` of ``kernel``, built once per process."""
+    fn = _compiled.get(kernel)
+    if fn is None:
+        import numba  # lazy: the only place numba is imported
+
+        fn = numba.njit(cache=True, nogil=True)(kernel)
+        _compiled[kernel] = fn
+    return fn
+
+
+class Out:
+    """An output buffer argument of :func:`call`: ``size`` items of ``dtype``."""
+
+    __slots__ = ("size", "dtype")
+
+    def __init__(self, size: int, dtype=np.float64):
+        self.size = int(size)
+        self.dtype = np.dtype(dtype)
+
+
+_FILL = {"f": 0.0, "i": 0, "u": 0, "b": False}
+
+
+def call(kernel, work: int, *args, jit: bool | None = None, convert: bool = True):
+    """Run ``kernel(*args)`` in the mode :func:`use_jit` picks (or ``jit`` forces).
+
+    Array arguments are passed as C-contiguous arrays (numba) or converted with ``tolist()``
+    (pure Python, where list indexing is ~5x faster than numpy scalar indexing). :class:`Out`
+    arguments become fresh buffers (``np.empty`` or a list), returned as numpy arrays — or as
+    they are with ``convert=False`` (lists in pure-Python mode: convert just the part you need
+    with ``np.array(buf[:k], dtype)``). Returns ``(kernel's return value, [output buffers in
+    argument order])``.
+    """
+    forced = jit is not None
+    if jit is None:
+        jit = use_jit(work, kernel)
+    outs = []
+    prepared = []
+    if jit and not forced and jit_mode() == "auto":
+        try:
+            jitted(kernel)
+        except ImportError:  # numba missing or broken: auto mode degrades to pure Python
+            jit = False
+    if jit:
+        for a in args:
+            if isinstance(a, Out):
+                buf = np.empty(a.size, dtype=a.dtype)
+                outs.append(buf)
+                prepared.append(buf)
+            elif isinstance(a, np.ndarray):
+                prepared.append(np.ascontiguousarray(a))
+            else:
+                prepared.append(a)
+        ret = jitted(kernel)(*prepared)
+        _warm.add(kernel)
+        return ret, outs
+    lists = []
+    for a in args:
+        if isinstance(a, Out):
+            buf = [_FILL[a.dtype.kind]] * a.size
+            lists.append((buf, a.dtype))
+            prepared.append(buf)
+        elif isinstance(a, np.ndarray):
+            prepared.append(a.tolist())
+        else:
+            prepared.append(a)
+    ret = kernel(*prepared)
+    if convert:
+        return ret, [np.array(buf, dtype=dtype) for buf, dtype in lists]
+    return ret, [buf for buf, _ in lists]

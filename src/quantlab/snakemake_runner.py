@@ -1,0 +1,168 @@
+"""The one adapter between QuantLab and Snakemake's Python API (pinned 9.27.1).
+
+Why the API and not the CLI: measured on this machine kind, the CLI pays ~1 s more per request
+(its default ``--max-jobs-per-timespan`` leaves non-daemon timer threads that the process waits
+for), and the API reports which files it (re)made and which jobs failed. Calls use keyword
+arguments only (9.27 inserted a positional parameter). Rules are ``run:`` blocks executed as
+threads in this process (``use_threads``): a spawned ``run:`` job costs a whole Snakemake start.
+
+Snakemake's own locking is not used (``lock=False``): it is unsafe for concurrent requests (the
+first run to finish deletes every lock) and a SIGKILL leaves it behind. Callers hold
+``fcntl.flock`` locks on the content keys instead (see ``commands.common.KeyLocks``).
+
+Everything Snakemake or a job prints goes to ``log_path`` (file descriptors 1 and 2 are
+redirected around the call), so the caller's stdout stays the single envelope line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from quantlab.contract.paths import PROJECT_ROOT
+
+SNAKEFILE = PROJECT_ROOT / "workflow" / "Snakefile"
+
+
+@dataclass
+class WorkflowOutcome:
+    ok: bool
+    updated_files: list[str] = field(default_factory=list)
+    failed_logs: list[str] = field(default_factory=list)
+    failed_rules: list[str] = field(default_factory=list)
+    error: str = ""
+    jobs: list[str] = field(default_factory=list)  # rule names of the jobs that ran / would run
+
+
+@contextlib.contextmanager
+def redirect_fds(log_path: Path | None, verbose: bool) -> Iterator[None]:
+    """Send fd 1 and fd 2 to ``log_path`` (or fd 1 to fd 2 with ``verbose``) for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    target = None
+    try:
+        if verbose or log_path is None:
+            os.dup2(2, 1)
+        else:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(target, 1)
+            os.dup2(target, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        if target is not None:
+            os.close(target)
+
+
+class _JobCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.failed_logs: list[str] = []
+        self.failed_rules: list[str] = []
+        self.jobs: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "event", None)
+        name = str(getattr(event, "value", event) or "")
+        if name == "job_error":
+            self.failed_rules.append(str(getattr(record, "rule_name", "")))
+            self.failed_logs.extend(str(p) for p in (getattr(record, "log", None) or []))
+        elif name == "job_info":
+            self.jobs.append(str(getattr(record, "rule_name", "")))
+
+
+def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, cores: int = 2,
+            dry_run: bool = False, log_path: Path | None = None, verbose: bool = False,
+            keep_going: bool = False) -> WorkflowOutcome:
+    """Run (or dry-run) the workflow for ``config`` in ``workdir``; never raises for job failures."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.logging import logger as smk_logger
+    from snakemake.scheduling.greedy import SchedulerSettings as GreedySettings
+    from snakemake.settings.types import (
+        ConfigSettings,
+        DAGSettings,
+        ExecutionSettings,
+        OutputSettings,
+        Quietness,
+        ResourceSettings,
+        SchedulingSettings,
+        StorageSettings,
+        WorkflowSettings,
+    )
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    fd, config_file = tempfile.mkstemp(prefix="request.", suffix=".json", dir=workdir)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(config, fh)
+    collector = _JobCollector()
+    outcome = WorkflowOutcome(ok=False)
+    updated: list[str] = []
+    cwd = os.getcwd()
+    try:
+        with redirect_fds(log_path, verbose):
+            quiet = set() if verbose else {Quietness.ALL}
+            with SnakemakeApi(OutputSettings(quiet=quiet, enable_file_logging=False,
+                                             show_failed_logs=False)) as api:
+                smk_logger.addHandler(collector)
+                try:
+                    wf = api.workflow(
+                        snakefile=SNAKEFILE,
+                        workdir=workdir,
+                        config_settings=ConfigSettings(configfiles=[Path(config_file)]),
+                        resource_settings=ResourceSettings(cores=cores),
+                        storage_settings=StorageSettings(),
+                        workflow_settings=WorkflowSettings(
+                            runtime_source_cache_path=workdir / ".snakemake" / "source-cache"),
+                    )
+                    dag = wf.dag(DAGSettings(targets=frozenset(targets or ()), force_incomplete=True,
+                                             rerun_triggers=frozenset({"mtime"})))
+                    dag.execute_workflow(
+                        executor="local",
+                        pseudo_executor="dryrun" if dry_run else None,
+                        execution_settings=ExecutionSettings(lock=False, use_threads=True,
+                                                             keep_going=keep_going),
+                        scheduling_settings=SchedulingSettings(scheduler="greedy"),
+                        scheduler_settings=GreedySettings(),
+                        updated_files=updated,
+                    )
+                    outcome.ok = True
+                except Exception as exc:  # job failures, parse errors, missing inputs
+                    outcome.error = " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
+                finally:
+                    smk_logger.removeHandler(collector)
+    finally:
+        os.chdir(cwd)  # api.workflow(workdir=...) chdirs the whole process
+        with contextlib.suppress(OSError):
+            os.unlink(config_file)
+    outcome.updated_files = updated
+    outcome.failed_logs = [str(workdir / p) if not os.path.isabs(p) else p for p in collector.failed_logs]
+    outcome.failed_rules = collector.failed_rules
+    outcome.jobs = collector.jobs
+    return outcome
+
+
+def read_failure(outcome: WorkflowOutcome) -> tuple[int, str, str]:
+    """(exit_code, error_type, message) of the first failed job that left an error record."""
+    for path in outcome.failed_logs:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                rec = json.load(fh)
+            return int(rec.get("exit_code", 1)), str(rec.get("error_type", "WorkflowError")), str(rec["message"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    rules = ", ".join(outcome.failed_rules) or "workflow"
+    return 1, "WorkflowError", f"{rules} failed: {outcome.error or 'see the Snakemake log'}"

@@ -1,0 +1,171 @@
+"""What a strategy is: declared parameters (data) plus a signal function over numpy arrays.
+
+The parameter declarations are the single source the CLI, the request/sweep JSON Schemas and the
+docs read (:func:`quantlab.strategies.describe_strategies`). Parameters are often written by an
+LLM, so :meth:`Strategy.resolve_params` is strict wherever a mistake would change the result
+(unknown names, fractional integers, out-of-range values) and lenient where it would not
+(``None`` = default, ``5.0`` for an integer, ``5`` for a float).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from quantlab.engine.simulator import Signals
+from quantlab.errors import ConfigError, QuantLabError, StrategyError
+
+JSON_TYPES = {int: "integer", float: "number", bool: "boolean"}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type  # int | float | bool
+    default: int | float | bool
+    minimum: float | None = None
+    maximum: float | None = None
+    description: str = ""
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "type": JSON_TYPES[self.type],
+            "default": self.default,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "description": self.description,
+        }
+
+    def coerce(self, value: object, strategy: str) -> int | float | bool:
+        """``value`` as this parameter's type, range-checked; ``None`` gives the default."""
+        where = f"strategy '{strategy}' parameter '{self.name}'"
+        if value is None:
+            return self.default
+        if self.type is bool:
+            if isinstance(value, (bool, np.bool_)):
+                return bool(value)
+            raise ConfigError(f"{where} must be a boolean (true/false), got {value!r}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise ConfigError(f"{where} must be {'an integer' if self.type is int else 'a number'}, "
+                              f"got {value!r}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ConfigError(f"{where} must be finite, got {value!r}")
+        if self.type is int:
+            if isinstance(value, numbers.Integral):
+                result: int | float = int(value)
+            elif number.is_integer():
+                result = int(number)
+            else:
+                raise ConfigError(f"{where} must be a whole number, got {value!r}")
+        else:
+            result = number
+        too_low = self.minimum is not None and result < self.minimum
+        too_high = self.maximum is not None and result > self.maximum
+        if too_low or too_high:
+            lo = "-inf" if self.minimum is None else _fmt(self.minimum)
+            hi = "inf" if self.maximum is None else _fmt(self.maximum)
+            raise ConfigError(f"{where} = {_fmt(result)} is out of range [{lo}, {hi}]")
+        return result
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+class Strategy:
+    """Base class; one subclass (and module) per strategy, registered in ``strategies.REGISTRY``.
+
+    Subclasses declare ``name``, ``description``, ``params`` and implement :meth:`compute`
+    (plus :meth:`warmup_bars` and, if needed, :meth:`check`). Call :meth:`signals`, not
+    ``compute``: it validates inputs and outputs and turns failures into ``StrategyError``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+    constraints: ClassVar[tuple[str, ...]] = ()  # cross-parameter rules, in words (enforced by check)
+
+    # --- parameters -----------------------------------------------------------------------
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def resolve_params(self, given: Mapping[str, object] | None = None) -> dict:
+        """Defaults overlaid with ``given``, coerced and validated (``ConfigError``, one line)."""
+        if given is None:
+            given = {}
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"strategy '{self.name}' parameters must be an object, got {type(given).__name__}")
+        declared = {p.name: p for p in self.params}
+        for key in given:
+            if key not in declared:
+                raise ConfigError(self._unknown_key_message(key))
+        resolved = {name: p.coerce(given.get(name), self.name) for name, p in declared.items()}
+        self.check(resolved)
+        return resolved
+
+    def _unknown_key_message(self, key: object) -> str:
+        import difflib
+
+        valid = [p.name for p in self.params]
+        msg = f"unknown parameter {key!r} for strategy '{self.name}'"
+        close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        if close:
+            msg += f" (did you mean '{close[0]}'?)"
+        msg += "; valid parameters: " + (", ".join(valid) if valid else "none")
+        return msg
+
+    def check(self, params: dict) -> None:
+        """Cross-parameter constraints; raise ``ConfigError``. Default: none."""
+
+    # --- signals ------------------------------------------------------------------------------
+    def warmup_bars(self, params: dict) -> int:
+        """Bars of history the indicators need before the first signal can occur."""
+        return 0
+
+    def compute(self, open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+                params: dict) -> Signals:
+        raise NotImplementedError
+
+    def signals(self, open_, high, low, close, params: Mapping[str, object] | None = None) -> Signals:
+        """Entry/exit signals for float64 OHLC arrays of equal length.
+
+        ``params`` are resolved first (already-resolved params pass unchanged). Raises
+        ``ConfigError`` for bad params and ``StrategyError`` for anything that fails inside.
+        """
+        params = self.resolve_params(params)
+        try:
+            arrays = [np.ascontiguousarray(a, dtype=np.float64) for a in (open_, high, low, close)]
+        except (TypeError, ValueError) as exc:
+            raise StrategyError(f"strategy '{self.name}': prices are not numeric arrays ({exc})") from exc
+        n = len(arrays[3])
+        if any(a.ndim != 1 or len(a) != n for a in arrays):
+            raise StrategyError(f"strategy '{self.name}': open, high, low, close must be 1-D arrays of equal length")
+        try:
+            result = self.compute(*arrays, params)
+        except QuantLabError:
+            raise
+        except Exception as exc:  # a bug or a numeric failure inside strategy code: exit 4
+            raise StrategyError(f"strategy '{self.name}' failed: {type(exc).__name__}: {exc}") from exc
+        for label in ("entries", "exits"):
+            arr = getattr(result, label)
+            if not isinstance(arr, np.ndarray) or arr.dtype != np.bool_ or arr.shape != (n,):
+                raise StrategyError(f"strategy '{self.name}' returned malformed {label}")
+        return result
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "params": [p.describe() for p in self.params],
+            "constraints": list(self.constraints),
+        }
+
+    def __repr__(self) -> str:
+        return f"<strategy {self.name}>"

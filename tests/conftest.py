@@ -1,0 +1,78 @@
+"""Shared fixtures. Every test gets its own outputs root (QUANTLAB_OUTPUTS_DIR), so the suite
+never writes into the repository and tests never share state."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = ROOT / "main.py"
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def strict_json(text: str):
+    """json.loads that rejects NaN/Infinity like strict parsers (Go, JS) do."""
+    def bad(token):
+        raise ValueError(f"non-strict JSON token {token}")
+    return json.loads(text, parse_constant=bad)
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    signals: list[dict]
+
+    @property
+    def envelope(self) -> dict:
+        lines = self.stdout.splitlines()
+        assert len(lines) == 1, f"stdout must be exactly one line, got {len(lines)}: {self.stdout!r}"
+        return strict_json(lines[0])
+
+
+class QuantLab:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.outputs = tmp / "outputs"
+        self.env = {**os.environ, "QUANTLAB_OUTPUTS_DIR": str(self.outputs), "PYTHONHASHSEED": "0"}
+        self.env.pop("QUANTLAB_ALLOWED_ROOTS", None)
+        self.n = 0
+
+    def cmd(self, *args: str) -> list[str]:
+        return [sys.executable, str(MAIN), *args]
+
+    def request(self, payload, *extra: str, signal_file: Path | None = None, timeout: float = 120) -> Result:
+        raw = payload if isinstance(payload, str) else json.dumps(payload)
+        self.n += 1
+        sig = signal_file or self.tmp / f"signals_{self.n}.jsonl"
+        sig.touch()
+        proc = subprocess.run(self.cmd("--json-request", raw, "--signal-file", str(sig), *extra),
+                              capture_output=True, text=True, env=self.env, timeout=timeout, cwd=self.tmp)
+        signals = [strict_json(line) for line in sig.read_text().splitlines()]
+        return Result(proc.returncode, proc.stdout, proc.stderr, signals)
+
+    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(self.cmd(*args), capture_output=True, text=True, env=self.env,
+                              timeout=timeout, cwd=self.tmp)
+
+    def runs_dir(self) -> Path:
+        return self.outputs / "runs"
+
+
+@pytest.fixture
+def ql(tmp_path) -> QuantLab:
+    return QuantLab(tmp_path)
+
+
+def run_request(**params) -> dict:
+    base = {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}
+    base.update(params)
+    return {"schema_version": "1.0", "request_id": "req-test", "command": "run", "params": base}

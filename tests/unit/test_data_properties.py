@@ -1,0 +1,99 @@
+"""Property-based tests of the data layer (hypothesis)."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quantlab.data import Bars, DataRequest, load_bars, read_bars, validate_bars, write_bars
+from quantlab.errors import DataError
+
+prices = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False)
+fractions = st.floats(min_value=0.0, max_value=0.999, allow_nan=False)
+
+
+@st.composite
+def valid_bars(draw: st.DrawFn) -> Bars:
+    """Random bars that satisfy every canonical rule by construction."""
+    n = draw(st.integers(min_value=1, max_value=40))
+    gaps = draw(st.lists(st.integers(min_value=1, max_value=10**15), min_size=n, max_size=n))
+    start = draw(st.integers(min_value=-(10**18), max_value=10**18))
+    index = (start + np.cumsum(np.array(gaps, dtype=np.int64))).astype("datetime64[ns]")
+    open_ = np.array(draw(st.lists(prices, min_size=n, max_size=n)))
+    close = np.array(draw(st.lists(prices, min_size=n, max_size=n)))
+    up = np.array(draw(st.lists(fractions, min_size=n, max_size=n)))
+    down = np.array(draw(st.lists(fractions, min_size=n, max_size=n)))
+    volume = np.array(draw(st.lists(st.floats(min_value=0, max_value=1e15), min_size=n, max_size=n)))
+    high = np.maximum(open_, close) * (1.0 + up)
+    low = np.minimum(open_, close) * (1.0 - down)
+    ticker = draw(st.text(min_size=1, max_size=12))
+    interval = draw(st.sampled_from(["1d", "1h", "15m", "1wk"]))
+    return Bars(index=index, open=open_, high=high, low=low, close=close, volume=volume,
+                ticker=ticker, interval=interval, source="property")
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(valid_bars())
+def test_valid_bars_pass_and_round_trip(bars: Bars) -> None:
+    assert validate_bars(bars, context="property") is bars
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bars.parquet"
+        write_bars(bars, path)
+        again = read_bars(path)
+        assert [p.name for p in Path(folder).iterdir()] == ["bars.parquet"]
+    assert again.fingerprint() == bars.fingerprint()
+    assert (again.ticker, again.interval, again.source) == (bars.ticker, bars.interval, bars.source)
+    for name in ("index", "open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(bars, name))
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(valid_bars(), st.data())
+def test_slices_of_valid_bars_are_valid(bars: Bars, data: st.DataObject) -> None:
+    i = data.draw(st.integers(min_value=0, max_value=len(bars) - 1))
+    j = data.draw(st.integers(min_value=i + 1, max_value=len(bars)))
+    part = bars.slice(i, j)
+    validate_bars(part, context="slice")
+    assert part.index_of(part.index[0]) == 0
+    assert bars.index_of(part.index[-1]) == j - 1
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(valid_bars(), st.data())
+def test_breaking_the_envelope_is_always_caught(bars: Bars, data: st.DataObject) -> None:
+    row = data.draw(st.integers(min_value=0, max_value=len(bars) - 1))
+    high = bars.high.copy()
+    high[row] = np.nextafter(max(bars.open[row], bars.close[row]), 0.0)
+    broken = Bars(index=bars.index, open=bars.open, high=high, low=np.minimum(bars.low, high),
+                  close=bars.close, volume=bars.volume, ticker=bars.ticker, interval=bars.interval,
+                  source=bars.source)
+    with pytest.raises(DataError, match="high < max"):
+        validate_bars(broken, context="property")
+
+
+@settings(max_examples=30, deadline=None, database=None)
+@given(
+    st.dates(min_value=date(1999, 1, 1), max_value=date(2018, 12, 1)),
+    st.integers(min_value=1, max_value=400),
+    st.integers(min_value=0, max_value=60),
+)
+def test_sample_selection_respects_the_window(start, days: int, lookback: int) -> None:
+    end = min(start + timedelta(days=days), date(2019, 1, 1))
+    request = DataRequest("^GSPC", start.isoformat(), end.isoformat(), source="sample", lookback_bars=lookback)
+    try:
+        bars = load_bars(request)
+    except DataError as exc:  # only a window without sessions may fail
+        assert "No bars for ^GSPC" in str(exc)
+        return
+    begin = np.datetime64(start.isoformat(), "ns")
+    inside = bars.index >= begin
+    assert inside.any()
+    assert int(np.count_nonzero(~inside)) <= lookback
+    assert np.all(bars.index < np.datetime64(end.isoformat(), "ns"))
+    validate_bars(bars, context="sample window")

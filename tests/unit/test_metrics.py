@@ -1,0 +1,188 @@
+"""Metrics on hand-checked equity curves, degenerate inputs, and periods_per_year."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quantlab.engine import EngineConfig, Signals, SimResult, TradeLog, simulate
+from quantlab.errors import ConfigError
+from quantlab.metrics import METRIC_KEYS, compute_metrics, looks_like_crypto, periods_per_year
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def trade_log(pnl=(), ret=()):
+    k = len(pnl)
+    ints = np.zeros(k, dtype=np.int64)
+    floats = np.ones(k)
+    return TradeLog(entry_idx=ints, exit_idx=ints + 1, side=np.ones(k, dtype=np.int8), entry_price=floats,
+                    exit_price=floats, qty=floats, entry_fee=floats * 0, exit_fee=floats * 0,
+                    pnl=np.asarray(pnl, dtype=float), ret=np.asarray(ret, dtype=float), bars_held=ints + 1)
+
+
+def make_result(equity, position, initial_cash, trades=None):
+    equity = np.asarray(equity, dtype=float)
+    prev = np.concatenate(([initial_cash], equity[:-1]))
+    return SimResult(equity=equity, position=np.asarray(position, dtype=np.int8), returns=equity / prev - 1,
+                     trades=trades or trade_log(), open_position=int(position[-1]))
+
+
+def test_hand_checked_curve():
+    equity = [100.0, 110.0, 99.0, 120.0]
+    r = make_result(equity, [0, 1, 1, 0], 100.0, trade_log(pnl=[10.0, -5.0, 3.0], ret=[0.1, -0.05, 0.03]))
+    close = np.array([7.0, 8.0, 10.0, 9.0, 12.0])  # start = 1: four bars scored
+    ppy = 252.0
+    m = compute_metrics(r, close, start=1, periods_per_year=ppy, initial_cash=100.0)
+    assert list(m) == list(METRIC_KEYS)
+    rets = [0.0, 0.1, -0.1, 120 / 99 - 1]
+    mean, sd = statistics.fmean(rets), statistics.stdev(rets)
+    assert m["total_return"] == pytest.approx(0.2, rel=1e-12)
+    assert m["cagr"] == pytest.approx(1.2 ** (252 / 4) - 1, rel=1e-9)
+    assert m["sharpe_simple"] == pytest.approx(mean / sd * math.sqrt(252), rel=1e-12)
+    assert m["volatility_ann"] == pytest.approx(sd * math.sqrt(252), rel=1e-12)
+    downside = math.sqrt((0.1 ** 2) / 4)  # RMS of min(r, 0) over all four bars
+    assert m["sortino"] == pytest.approx(mean / downside * math.sqrt(252), rel=1e-12)
+    assert m["max_drawdown"] == pytest.approx(99 / 110 - 1, rel=1e-12)
+    assert m["calmar"] == pytest.approx(m["cagr"] / (1 - 99 / 110), rel=1e-12)
+    assert m["trades"] == 3 and type(m["trades"]) is int
+    assert m["win_rate"] == pytest.approx(2 / 3)
+    assert m["profit_factor"] == pytest.approx(13 / 5)
+    assert m["avg_trade_return"] == pytest.approx(0.08 / 3)
+    assert m["exposure"] == 0.5
+    assert m["bars"] == 4 and type(m["bars"]) is int
+    assert m["benchmark_return"] == pytest.approx(12 / 8 - 1)
+
+
+def test_drawdown_counts_from_initial_cash():
+    # the very first bar already loses: the peak is the initial cash, not equity[0]
+    r = make_result([90.0, 95.0, 80.0], [1, 1, 1], 100.0)
+    m = compute_metrics(r, np.ones(3), start=0, periods_per_year=365, initial_cash=100.0)
+    assert m["max_drawdown"] == pytest.approx(-0.2)
+    assert m["win_rate"] is None and m["profit_factor"] is None and m["avg_trade_return"] is None
+    assert m["trades"] == 0 and m["exposure"] == 1.0
+
+
+def test_profit_factor_edge_cases():
+    only_wins = make_result([100.0, 110.0], [0, 0], 100.0, trade_log(pnl=[5.0, 5.0], ret=[0.05, 0.05]))
+    m = compute_metrics(only_wins, np.ones(2), start=0, periods_per_year=252, initial_cash=100.0)
+    assert m["profit_factor"] is None and m["win_rate"] == 1.0
+    only_losses = make_result([100.0, 90.0], [0, 0], 100.0, trade_log(pnl=[-5.0, 0.0], ret=[-0.05, 0.0]))
+    m = compute_metrics(only_losses, np.ones(2), start=0, periods_per_year=252, initial_cash=100.0)
+    assert m["profit_factor"] == 0.0 and m["win_rate"] == 0.0  # pnl == 0 is not a win
+
+
+def test_degenerate_inputs_are_json_safe():
+    # flat prices, no trades
+    flat = make_result([100.0] * 5, [0] * 5, 100.0)
+    m = compute_metrics(flat, np.full(5, 3.0), start=0, periods_per_year=252, initial_cash=100.0)
+    json.dumps(m, allow_nan=False)
+    assert m["sharpe_simple"] == 0.0 and m["volatility_ann"] == 0.0 and m["sortino"] is None
+    assert m["max_drawdown"] == 0.0 and m["calmar"] is None and m["cagr"] == 0.0
+    assert m["total_return"] == 0.0 and m["benchmark_return"] == 0.0 and m["exposure"] == 0.0
+    # one bar
+    one = make_result([99.0], [1], 100.0)
+    m = compute_metrics(one, np.array([5.0]), start=0, periods_per_year=252, initial_cash=100.0)
+    json.dumps(m, allow_nan=False)
+    assert m["bars"] == 1 and m["sharpe_simple"] == 0.0 and m["volatility_ann"] == 0.0
+    assert m["max_drawdown"] == pytest.approx(-0.01)
+    # huge growth over few bars: CAGR overflows -> None, never Infinity
+    boom = make_result([1e6, 1e12], [1, 1], 100.0)
+    m = compute_metrics(boom, np.ones(2), start=0, periods_per_year=8760, initial_cash=100.0)
+    json.dumps(m, allow_nan=False)
+    assert m["cagr"] is None and m["calmar"] is None
+    # constant non-zero returns: zero variance to rounding -> Sharpe 0, not 1e15
+    steady = make_result(100.0 * 1.01 ** np.arange(1, 30), [1] * 29, 100.0)
+    m = compute_metrics(steady, np.ones(29), start=0, periods_per_year=252, initial_cash=100.0)
+    assert m["sharpe_simple"] == 0.0 and m["sortino"] is None
+    # equity wiped out (a short gone wrong)
+    bust = make_result([50.0, -20.0, -30.0], [-1, -1, -1], 100.0)
+    m = compute_metrics(bust, np.ones(3), start=0, periods_per_year=252, initial_cash=100.0)
+    json.dumps(m, allow_nan=False)
+    assert m["cagr"] == -1.0 and m["max_drawdown"] == pytest.approx(-1.3)
+
+
+def test_input_checks():
+    r = make_result([100.0, 101.0], [0, 0], 100.0)
+    with pytest.raises(ConfigError, match="covers"):
+        compute_metrics(r, np.ones(5), start=0, periods_per_year=252, initial_cash=100.0)
+    with pytest.raises(ConfigError, match="periods_per_year"):
+        compute_metrics(r, np.ones(2), start=0, periods_per_year=0, initial_cash=100.0)
+
+
+@pytest.mark.parametrize("crypto, interval, expected", [
+    (True, "1d", 365.0), (False, "1d", 252.0),
+    (True, "1h", 365 * 24.0), (False, "1h", 252 * 6.5), (False, "60m", 252 * 6.5),
+    (True, "1m", 365 * 1440.0), (False, "1m", 252 * 390.0), (False, "90m", 252 * 6.5 * 60 / 90),
+    (True, "15m", 365 * 96.0), (False, "5m", 252 * 78.0), (True, "2m", 365 * 720.0), (False, "30m", 252 * 13.0),
+    (True, "1wk", 365 / 7), (False, "1wk", 50.4), (True, "5d", 73.0), (False, "5d", 50.4),
+    (True, "1mo", 12.0), (False, "3mo", 4.0),
+])
+def test_periods_per_year(crypto, interval, expected):
+    assert periods_per_year(crypto, interval) == pytest.approx(expected, rel=1e-12)
+
+
+def test_periods_per_year_unknown_interval():
+    with pytest.raises(ConfigError, match="unknown interval '4h'"):
+        periods_per_year(True, "4h")
+    assert round(periods_per_year(True, "1wk"), 2) == 52.14
+
+
+def test_looks_like_crypto():
+    assert looks_like_crypto("ETH-USD") and looks_like_crypto("btc-usdt")
+    assert not looks_like_crypto("^GSPC") and not looks_like_crypto("AAPL") and not looks_like_crypto("EURUSD=X")
+    assert not looks_like_crypto("BRK-B")
+
+
+def test_metrics_from_a_real_simulation_are_consistent():
+    rng = np.random.default_rng(2)
+    n = 600
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    entries, exits = rng.random(n) < 0.05, rng.random(n) < 0.05
+    r = simulate(close, close, close, close, Signals(entries, exits), EngineConfig(), start=30)
+    m = compute_metrics(r, close, start=30, periods_per_year=252, initial_cash=10_000.0)
+    assert m["total_return"] == pytest.approx(r.equity[-1] / 10_000 - 1)
+    assert m["trades"] == len(r.trades) > 0
+    assert m["exposure"] == pytest.approx(np.mean(r.position != 0))
+    assert m["sharpe_simple"] == pytest.approx(r.returns.mean() / r.returns.std(ddof=1) * math.sqrt(252))
+    assert m["benchmark_return"] == pytest.approx(close[-1] / close[30] - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    equity=st.lists(st.floats(min_value=-1e6, max_value=1e9, allow_nan=False), min_size=1, max_size=50),
+    pnl=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), max_size=10),
+    ppy=st.sampled_from([4.0, 12.0, 252.0, 365.0, 98280.0, 525600.0]),
+)
+def test_metrics_always_json_safe(equity, pnl, ppy):
+    n = len(equity)
+    eq = np.asarray(equity)
+    prev = np.concatenate(([1000.0], eq[:-1]))
+    with np.errstate(all="ignore"):
+        rets = np.where(prev > 0, eq / prev - 1, 0.0)
+    rng = np.random.default_rng(n)
+    r = SimResult(equity=eq, position=rng.integers(-1, 2, n).astype(np.int8), returns=rets,
+                  trades=trade_log(pnl=pnl, ret=np.asarray(pnl) / 1e6), open_position=0)
+    m = compute_metrics(r, np.linspace(1, 2, n + 3), start=3, periods_per_year=ppy, initial_cash=1000.0)
+    json.dumps(m, allow_nan=False)
+    assert list(m) == list(METRIC_KEYS)
+    assert all(v is None or type(v) in (int, float) for v in m.values())
+    assert m["max_drawdown"] is not None and m["max_drawdown"] <= 0
+    assert 0 <= m["exposure"] <= 1
+
+
+def test_metrics_module_imports_no_heavy_module():
+    code = ("import sys, quantlab.metrics; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'pandas', 'scipy')))")
+    out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(SRC)}, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "[]"

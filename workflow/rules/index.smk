@@ -1,0 +1,10 @@
+rule refresh_index:
+    input:
+        "requests/{run_id}/published.json",
+    output:
+        "requests/{run_id}/index.json",
+    log:
+        "logs/refresh_index/{run_id}.json",
+    run:
+        with step_errors(log[0]):
+            run_steps.step_refresh_index(config["requests"][wildcards.run_id], input[0], output[0])

@@ -1,0 +1,23 @@
+rule plot_equity:
+    input:
+        "store/sim/{mkey}/equity.parquet",
+    output:
+        "store/sim/{mkey}/equity.png",
+    log:
+        "logs/plot_equity/{mkey}.json",
+    run:
+        with step_errors(log[0]):
+            run_steps.step_plot(config["sim"][wildcards.mkey], input[0], output[0])
+
+
+rule publish_run:
+    input:
+        published_inputs,
+    output:
+        "requests/{run_id}/published.json",
+    log:
+        "logs/publish_run/{run_id}.json",
+    run:
+        with step_errors(log[0]):
+            run_steps.step_publish(config["requests"][wildcards.run_id],
+                                   sim_dir_of_request(wildcards), output[0])

@@ -1,0 +1,10 @@
+rule signals:
+    input:
+        bars_of_signals,
+    output:
+        "store/signals/{skey}/signals.parquet",
+    log:
+        "logs/signals/{skey}.json",
+    run:
+        with step_errors(log[0]):
+            run_steps.step_signals(config["signals"][wildcards.skey], input[0], output[0])

@@ -1,0 +1,25 @@
+rule simulate:
+    input:
+        unpack(sim_inputs),
+    output:
+        equity="store/sim/{mkey}/equity.parquet",
+        trades="store/sim/{mkey}/trades.parquet",
+    log:
+        "logs/simulate/{mkey}.json",
+    run:
+        with step_errors(log[0]):
+            run_steps.step_simulate(config["sim"][wildcards.mkey], input.bars, input.signals,
+                                    output.equity, output.trades)
+
+
+rule score:
+    input:
+        equity="store/sim/{mkey}/equity.parquet",
+        trades="store/sim/{mkey}/trades.parquet",
+    output:
+        "store/sim/{mkey}/metrics.json",
+    log:
+        "logs/score/{mkey}.json",
+    run:
+        with step_errors(log[0]):
+            run_steps.step_score(config["sim"][wildcards.mkey], input.equity, input.trades, output[0])
