@@ -137,7 +137,7 @@ def main() -> None:
     result = simulate(open_, high, low, close, signals, CFG, start=start)
     print(f"numba kernel         : {fmt_rate(args.bars - start, t_kernel)}   [target >= 100 M bars/s]")
     print(f"numba simulate()     : {fmt_rate(args.bars - start, t_sim)}   "
-          f"({len(result.trades):,} trades, final equity {result.equity[-1]:,.2f})")
+          f"({len(result.trades):,} trades, final equity {result.equity[-1]:.4g})")
 
     pn = args.python_bars
     py_args = kernel_args(open_[:pn], close[:pn], type(signals)(signals.entries[:pn], signals.exits[:pn]),

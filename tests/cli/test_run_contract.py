@@ -236,3 +236,22 @@ def test_deleted_run_dir_does_not_break_later_requests(ql):
     assert second.returncode == 0, second.stderr
     index = strict_json((ql.runs_dir() / "runs_index.json").read_text())
     assert [r["run_id"] for r in index["runs"]] == [second.envelope["run_id"]]
+
+
+def test_equity_file_agrees_with_metrics_and_png_is_valid(ql):
+    import io
+
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    res = ql.request(run_request(start="2008-01-01", end="2010-01-01"))
+    assert res.returncode == 0, res.stderr
+    run_dir = Path(res.envelope["artifacts_path"])
+    eq = pq.ParquetFile(run_dir / "equity.parquet").read().to_pydict()
+    metrics = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+    assert min(eq["drawdown"]) == pytest.approx(metrics["max_drawdown"], abs=1e-12)
+    assert eq["equity"][-1] / 10_000 - 1 == pytest.approx(metrics["total_return"], abs=1e-12)
+    assert metrics["bars"] == len(eq["equity"])
+    assert str(eq["timestamp"][0])[:10] >= "2008-01-01"
+    img = Image.open(io.BytesIO((run_dir / "equity.png").read_bytes()))
+    assert img.format == "PNG" and img.size[0] >= 600

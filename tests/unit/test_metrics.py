@@ -186,3 +186,25 @@ def test_metrics_module_imports_no_heavy_module():
     out = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(SRC)}, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+def test_flat_prices_through_the_engine(fill):
+    n = 40
+    close = np.full(n, 25.0)
+    entries = np.zeros(n, bool)
+    entries[[3, 20]] = True
+    exits = np.zeros(n, bool)
+    exits[[10, 30]] = True
+    r = simulate(close, close, close, close, Signals(entries, exits), EngineConfig(fill=fill), start=2)
+    m = compute_metrics(r, close, start=2, periods_per_year=252, initial_cash=10_000.0)
+    json.dumps(m, allow_nan=False)
+    assert m["trades"] == 2 and m["win_rate"] == 0.0 and m["profit_factor"] == 0.0  # fees and slippage only
+    assert m["total_return"] < 0 and m["max_drawdown"] < 0 and m["benchmark_return"] == 0.0
+    assert 0 < m["exposure"] < 1
+    # no signal at all on one bar
+    one = simulate(close[:1], close[:1], close[:1], close[:1], Signals(np.zeros(1, bool), np.zeros(1, bool)))
+    m = compute_metrics(one, close[:1], start=0, periods_per_year=365, initial_cash=10_000.0)
+    json.dumps(m, allow_nan=False)
+    assert m["bars"] == 1 and m["total_return"] == 0.0 and m["sharpe_simple"] == 0.0
+    assert m["sortino"] is None and m["calmar"] is None and m["trades"] == 0

@@ -248,7 +248,8 @@ def test_other_indicators_against_naive_versions(jit_mode):
         np.testing.assert_allclose(mean, naive_mean, rtol=1e-12, equal_nan=True)
         np.testing.assert_allclose(std, naive_std, rtol=1e-9, atol=1e-12, equal_nan=True)
     # a flat stretch has exactly zero deviation (pandas' rolling std leaves ~3e-7 of noise here)
-    assert np.all(ind.rolling_mean_std(c, 20)[1][69:80] == 0.0)
+    flat_mean, flat_std = ind.rolling_mean_std(c, 20)
+    assert np.all(flat_std[69:80] == 0.0) and np.all(flat_mean[69:80] == c[50])
     span = 10
     np.testing.assert_allclose(ind.ema(c, span), pd.Series(c).ewm(span=span, adjust=False, min_periods=span)
                                .mean().to_numpy(), rtol=1e-12, equal_nan=True)

@@ -44,7 +44,8 @@ def _axis(draw, top: int, height: int, lo: float, hi: float, fmt: str) -> None:
     draw.rectangle([MARGIN_L, top, W - MARGIN_R, top + height], outline=FG)
 
 
-def equity_png(timestamps: Sequence[str], equity: np.ndarray, benchmark: np.ndarray, title: str) -> bytes:
+def equity_png(timestamps: Sequence[str], equity: np.ndarray, benchmark: np.ndarray, title: str,
+               drawdown: np.ndarray | None = None) -> bytes:
     """Equity vs buy and hold (top) and the strategy's drawdown (bottom), as PNG bytes."""
     from PIL import Image, ImageDraw
 
@@ -67,8 +68,11 @@ def equity_png(timestamps: Sequence[str], equity: np.ndarray, benchmark: np.ndar
         draw.line(_downsample(xs, _scale(equity, lo, hi, MARGIN_T, TOP_H)), fill=STRATEGY, width=2)
         draw.text((W - 260, MARGIN_T + 8), "strategy", fill=STRATEGY)
         draw.text((W - 160, MARGIN_T + 8), "buy and hold", fill=BENCH)
-        peak = np.maximum.accumulate(equity)
-        dd = np.where(peak > 0, equity / peak - 1.0, 0.0)
+        if drawdown is None:
+            peak = np.maximum.accumulate(equity)
+            dd = np.where(peak > 0, equity / peak - 1.0, 0.0)
+        else:
+            dd = np.asarray(drawdown, dtype=float)
         dd_lo = float(min(dd.min(), -1e-6))
         top2 = MARGIN_T + TOP_H + GAP
         _axis(draw, top2, BOTTOM_H, dd_lo, 0.0, "{:.0%}")

@@ -302,7 +302,7 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
     close = bars.close[start:]
     equity = np.asarray(result.equity, dtype=float)
-    peak = np.maximum.accumulate(equity)
+    peak = np.maximum.accumulate(np.maximum(equity, cfg.initial_cash))  # the peak includes the start
     table = table_from_numpy({
         "timestamp": bars.index[start:],
         "close": close,
@@ -358,7 +358,8 @@ def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
     eq = read_parquet(equity_path)
     ts = column_to_numpy(eq, "timestamp")
     png = equity_png([_iso(ts[0]), _iso(ts[-1])] if len(ts) else [], column_to_numpy(eq, "equity"),
-                     column_to_numpy(eq, "benchmark_equity"), spec["title"])
+                     column_to_numpy(eq, "benchmark_equity"), spec["title"],
+                     drawdown=column_to_numpy(eq, "drawdown"))
     atomic_write_bytes(out_path, png)
 
 

@@ -209,7 +209,9 @@ def simulate_kernel(
        after a filled signal are ignored.
     3. ``equity[t-start]`` = cash + signed qty * close[t] (a next-open order is not filled yet);
        ``position[t-start]`` = position held at the end of bar t; ``returns[t-start]`` = equity
-       over the previous equity (``initial_cash`` for the first bar) minus 1.
+       over the previous equity (``initial_cash`` for the first bar) minus 1 (a short gone
+       wrong can leave equity <= 0: then the change over |previous|, or 0 after exactly 0).
+       There are no margin calls; a leg is only opened with positive cash.
 
     Closed round trips go to the ``tr_*`` buffers (fill bar indices, side, fill prices, qty, fees,
     net pnl, pnl / entry notional); the buffers need room for every closed trade:
