@@ -52,9 +52,11 @@ def run_command(req, opts):
     marker = internal / "requests" / plan.run_id / "index.json"
     sim_dir = internal / "store" / "sim" / plan.keys["sim"]
     log_path = plan.staging_dir / "logs" / "snakemake.log"
+    outputs = plan.store_outputs()
+    stale = any(not all(p.exists() for p in paths) for paths in outputs.values())
     try:
-        with KeyLocks(internal / "locks") as locks:
-            missing = _lock_keys(locks, plan.store_outputs())
+        with _step_worker(stale, log_path, plan), KeyLocks(internal / "locks") as locks:
+            missing = _lock_keys(locks, outputs)
             if not missing:
                 # Every content-addressed intermediate is up to date: only the two per-request
                 # steps remain, so run them directly instead of paying Snakemake's start-up.
@@ -75,6 +77,20 @@ def run_command(req, opts):
         _keep_failed_log(log_path, internal, plan.run_id)
         run_steps.discard_staging(plan)
         raise
+
+
+def _step_worker(stale: bool, log_path: Path, plan):
+    """Fork the pre-warmed step worker when the workflow will run (see commands/worker.py)."""
+    import contextlib
+
+    if not stale or os.environ.get("QUANTLAB_STEP_WORKER", "1") == "0":
+        return contextlib.nullcontext()
+    from quantlab.commands.worker import StepWorker
+
+    try:
+        return StepWorker(log_path=str(log_path), prefetch=("prefetch_data", (plan.specs["data"],)))
+    except OSError:
+        return contextlib.nullcontext()
 
 
 def _lock_keys(locks, outputs: dict) -> list[str]:

@@ -14,9 +14,9 @@ import io
 import os
 from typing import Mapping
 
-import numpy as np
+from quantlab._lazy import np
 
-_NUMPY_OF = {"double": np.float64, "int64": np.int64, "int32": np.int32, "int8": np.int8}
+_NUMPY_OF = {"double": "float64", "int64": "int64", "int32": "int32", "int8": "int8"}
 
 
 def _to_arrow(values: np.ndarray):

@@ -79,3 +79,36 @@ def test_sigterm_signals_failure_and_leaves_no_run_dir(ql):
     assert json.loads(out)["status"] == "error"
     runs = ql.runs_dir()
     assert not runs.exists() or [p for p in runs.iterdir() if p.is_dir()] == []
+
+
+def _processes_with_env(marker: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if marker.encode() in fh.read():
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.slow
+def test_sigkill_leaves_no_process_behind(ql):
+    """The forked step worker dies with main.py and never holds the caller's pipes."""
+    marker = f"QUANTLAB_TEST_MARKER={ql.tmp.name}"
+    ql.env["QUANTLAB_TEST_MARKER"] = ql.tmp.name
+    sig = ql.tmp / "k.jsonl"
+    proc = _spawn(ql, run_request(start="2000-01-01", end="2018-01-01", strategy="sma_crossover"), sig)
+    deadline = time.time() + 20
+    while time.time() < deadline and not sig.read_text():
+        time.sleep(0.01)
+    time.sleep(0.25)  # inside the workflow: the worker has been forked
+    proc.kill()
+    out, err = proc.communicate(timeout=10)  # EOF on both pipes right away
+    deadline = time.time() + 5
+    while time.time() < deadline and _processes_with_env(marker):
+        time.sleep(0.05)
+    assert _processes_with_env(marker) == []

@@ -5,4 +5,4 @@ rule load_data:
         "logs/load_data/{dkey}.json",
     run:
         with step_errors(log[0]):
-            run_steps.step_load_data(config["data"][wildcards.dkey], output[0])
+            run_step("step_load_data", config["data"][wildcards.dkey], output[0])

@@ -7,4 +7,4 @@ rule refresh_index:
         "logs/refresh_index/{run_id}.json",
     run:
         with step_errors(log[0]):
-            run_steps.step_refresh_index(config["requests"][wildcards.run_id], input[0], output[0])
+            run_step("step_refresh_index", config["requests"][wildcards.run_id], input[0], output[0])

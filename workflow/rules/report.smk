@@ -7,7 +7,7 @@ rule plot_equity:
         "logs/plot_equity/{mkey}.json",
     run:
         with step_errors(log[0]):
-            run_steps.step_plot(config["sim"][wildcards.mkey], input[0], output[0])
+            run_step("step_plot", config["sim"][wildcards.mkey], input[0], output[0])
 
 
 rule publish_run:
@@ -19,5 +19,5 @@ rule publish_run:
         "logs/publish_run/{run_id}.json",
     run:
         with step_errors(log[0]):
-            run_steps.step_publish(config["requests"][wildcards.run_id],
+            run_step("step_publish", config["requests"][wildcards.run_id],
                                    sim_dir_of_request(wildcards), output[0])

@@ -7,4 +7,4 @@ rule signals:
         "logs/signals/{skey}.json",
     run:
         with step_errors(log[0]):
-            run_steps.step_signals(config["signals"][wildcards.skey], input[0], output[0])
+            run_step("step_signals", config["signals"][wildcards.skey], input[0], output[0])

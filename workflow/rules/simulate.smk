@@ -8,8 +8,8 @@ rule simulate:
         "logs/simulate/{mkey}.json",
     run:
         with step_errors(log[0]):
-            run_steps.step_simulate(config["sim"][wildcards.mkey], input.bars, input.signals,
-                                    output.equity, output.trades)
+            run_step("step_simulate", config["sim"][wildcards.mkey], input.bars, input.signals,
+                     output.equity, output.trades)
 
 
 rule score:
@@ -22,4 +22,4 @@ rule score:
         "logs/score/{mkey}.json",
     run:
         with step_errors(log[0]):
-            run_steps.step_score(config["sim"][wildcards.mkey], input.equity, input.trades, output[0])
+            run_step("step_score", config["sim"][wildcards.mkey], input.equity, input.trades, output[0])

@@ -24,8 +24,10 @@ def step_errors(log_path: str | os.PathLike | None) -> Iterator[None]:
         yield
     except QuantLabError as exc:
         if log_path:
-            atomic_write_json(log_path, {"exit_code": exc.exit_code, "error_type": type(exc).__name__,
-                                         "message": str(exc)})
+            atomic_write_json(log_path, {"exit_code": exc.exit_code,
+                                         "error_type": getattr(exc, "error_type", type(exc).__name__),
+                                         "message": str(exc),
+                                         "traceback": getattr(exc, "worker_traceback", None)})
         raise
     except Exception as exc:  # unexpected: exit 1, keep the traceback in the log only
         if log_path:

@@ -229,15 +229,28 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
 
 
 # -------------------------------------------------------------------------------------- steps
-def step_load_data(spec: dict, out_path: str) -> None:
-    from quantlab.data import DataRequest, load_bars, write_bars
+def _data_request(spec: dict):
+    from quantlab.data import DataRequest
 
-    req = DataRequest(ticker=spec["ticker"], start=spec["start"], end=spec["end"], interval=spec["interval"],
-                      source=spec["source"], data_path=spec.get("data_path"),
-                      lookback_bars=int(spec.get("lookback_bars", 0)), seed=int(spec.get("seed", 7)),
-                      cache_dir=spec.get("cache_dir"))
-    bars = load_bars(req)
-    write_bars(bars, out_path)
+    return DataRequest(ticker=spec["ticker"], start=spec["start"], end=spec["end"], interval=spec["interval"],
+                       source=spec["source"], data_path=spec.get("data_path"),
+                       lookback_bars=int(spec.get("lookback_bars", 0)), seed=int(spec.get("seed", 7)),
+                       cache_dir=spec.get("cache_dir"))
+
+
+def prefetch_data(spec: dict) -> None:
+    """Parse bundled sample data into the loader's in-process memo (worker warm-up only: no
+    network, no files written)."""
+    from quantlab.data import load_bars
+
+    if spec.get("source") in ("auto", "sample") and not spec.get("data_path"):
+        load_bars(_data_request({**spec, "source": "sample"}))
+
+
+def step_load_data(spec: dict, out_path: str) -> None:
+    from quantlab.data import load_bars, write_bars
+
+    write_bars(load_bars(_data_request(spec)), out_path)
 
 
 def step_signals(spec: dict, bars_path: str, out_path: str) -> None:

@@ -8,7 +8,7 @@ No pandas, no numba import here.
 
 from __future__ import annotations
 
-import numpy as np
+from quantlab._lazy import np
 
 from quantlab.engine import jit, kernels
 
@@ -131,7 +131,7 @@ def rolling_mean_std(x, window: int, ddof: int = 0) -> tuple[np.ndarray, np.ndar
     return mean, std
 
 
-def shift(x, periods: int = 1, fill=np.nan) -> np.ndarray:
+def shift(x, periods: int = 1, fill=float("nan")) -> np.ndarray:
     """``x`` delayed by ``periods`` bars (``out[t] = x[t - periods]``), ``fill`` where undefined."""
     x = np.asarray(x)
     out = np.empty_like(x, dtype=np.result_type(x, np.asarray(fill)))

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
+from quantlab._lazy import np
 
 from quantlab.errors import ConfigError
 
@@ -93,7 +93,7 @@ class Out:
 
     __slots__ = ("size", "dtype")
 
-    def __init__(self, size: int, dtype=np.float64):
+    def __init__(self, size: int, dtype="float64"):
         self.size = int(size)
         self.dtype = np.dtype(dtype)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
-import numpy as np
+from quantlab._lazy import np
 
 from quantlab.engine import jit, kernels
 from quantlab.errors import ConfigError, DataError, StrategyError

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
+from quantlab._lazy import np
 
 from quantlab.engine.simulator import Signals
 from quantlab.errors import ConfigError, QuantLabError, StrategyError
@@ -48,10 +49,10 @@ class Param:
         if value is None:
             return self.default
         if self.type is bool:
-            if isinstance(value, (bool, np.bool_)):
+            if _is_bool(value):
                 return bool(value)
             raise ConfigError(f"{where} must be a boolean (true/false), got {value!r}")
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        if _is_bool(value) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{where} must be {'an integer' if self.type is int else 'a number'}, "
                               f"got {value!r}")
         number = float(value)
@@ -73,6 +74,14 @@ class Param:
             hi = "inf" if self.maximum is None else _fmt(self.maximum)
             raise ConfigError(f"{where} = {_fmt(result)} is out of range [{lo}, {hi}]")
         return result
+
+
+def _is_bool(value: object) -> bool:
+    """bool or numpy.bool_, without importing numpy just to ask."""
+    if isinstance(value, bool):
+        return True
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.bool_)
 
 
 def _fmt(x: float) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+from quantlab._lazy import np
 
 from quantlab.engine.simulator import Signals
 from quantlab.strategies.base import Strategy

@@ -10,7 +10,7 @@ MA100), and the engine does the stateful part (position, cooldown) once for ever
 
 from __future__ import annotations
 
-import numpy as np
+from quantlab._lazy import np
 
 from quantlab.engine import indicators as ind
 from quantlab.engine.simulator import Signals

@@ -1,0 +1,24 @@
+"""A lazy stand-in for ``numpy`` in modules the request planner imports.
+
+``main.py`` plans a request (strategy registry, parameter validation) before it starts Snakemake;
+none of that needs numpy, and importing it costs ~45 ms of a cold ``run``'s budget. Modules on
+that path write ``from quantlab._lazy import np``: the real numpy is imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+
+class _LazyNumpy:
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("numpy"), name)
+
+    def __repr__(self) -> str:
+        return "<lazy numpy>"
+
+
+np: Any = _LazyNumpy()

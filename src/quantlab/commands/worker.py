@@ -1,0 +1,209 @@
+"""A pre-warmed step worker: run a request's workflow steps in a forked child process.
+
+A cold ``run`` pays two big import bills: Snakemake's (~0.3 s) and the steps' own (numpy,
+pyarrow, Pillow, the engine: ~0.15 s). They are independent, and the machine has two cores, so
+``main.py`` forks this worker right after validating the request: the child imports the step
+libraries while the parent imports Snakemake and builds the DAG. The rules then call
+:func:`run_step`, which hands each step to the warm child over a pipe (or runs it in-process
+when no worker is active, e.g. under the plain ``snakemake`` CLI or a cluster executor).
+
+Kill safety: the child asks the kernel to SIGKILL it when the parent dies
+(``PR_SET_PDEATHSIG``), points its stdout/stderr at the request's log file, and closes every
+inherited descriptor, so it never holds the caller's pipes or the parent's locks. It exits when
+the parent closes the pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+import traceback
+from typing import Any
+
+from quantlab.errors import ConfigError, DataError, QuantLabError, StrategyError
+
+_HEADER = struct.Struct("!Q")
+_ERRORS = {cls.__name__: cls for cls in (QuantLabError, ConfigError, DataError, StrategyError)}
+_CURRENT: "StepWorker | None" = None
+
+WARM_MODULES = (
+    "numpy", "pyarrow", "pyarrow.parquet", "PIL.Image", "PIL.ImageDraw", "PIL.PngImagePlugin",
+    "filelock", "quantlab.data", "quantlab.engine", "quantlab.metrics", "quantlab.strategies",
+    "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.commands.run",
+)
+
+
+class StepFailed(QuantLabError):
+    """An unexpected exception inside a step that ran in the worker (exit 1)."""
+
+    def __init__(self, message: str, error_type: str):
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _send(fd: int, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _recv(fd: int) -> Any:
+    def read_exact(n: int) -> bytes:
+        chunks, left = [], n
+        while left:
+            chunk = os.read(fd, left)
+            if not chunk:
+                raise EOFError
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    (size,) = _HEADER.unpack(read_exact(_HEADER.size))
+    return pickle.loads(read_exact(size))
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class StepWorker:
+    def __init__(self, log_path: str | None = None, prefetch: tuple[str, tuple] | None = None):
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        parent_pid = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # ------------------------------------------------------------ child
+            try:
+                _die_with_parent()
+                if os.getppid() != parent_pid:
+                    os._exit(0)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _isolate(log_path, keep={req_r, rep_w})
+                _serve(req_r, rep_w, prefetch)
+            finally:
+                os._exit(0)
+        os.close(req_r)
+        os.close(rep_w)
+        self.pid = pid
+        self._w, self._r = req_w, rep_r
+        self._lock = threading.Lock()
+
+    def call(self, name: str, *args: Any) -> Any:
+        with self._lock:
+            try:
+                _send(self._w, (name, args, os.getcwd()))
+                status, payload = _recv(self._r)
+            except (EOFError, OSError, BrokenPipeError) as exc:
+                raise QuantLabError(f"the step worker died while running {name} ({type(exc).__name__})") from None
+        if status == "ok":
+            return payload
+        error_type, message, tb = payload
+        cls = _ERRORS.get(error_type)
+        if cls is not None:
+            raise cls(message)
+        err = StepFailed(message, error_type)
+        err.worker_traceback = tb
+        raise err
+
+    def close(self) -> None:
+        for fd in (self._w, self._r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+    def __enter__(self) -> "StepWorker":
+        global _CURRENT
+        _CURRENT = self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        global _CURRENT
+        _CURRENT = None
+        self.close()
+
+
+def _isolate(log_path: str | None, keep: set[int]) -> None:
+    """Stdin from /dev/null, stdout/stderr to the log, every other inherited fd closed."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    out = devnull
+    if log_path:
+        try:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError:
+            out = devnull
+    os.dup2(devnull, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []:
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
+    import importlib
+
+    for module in WARM_MODULES:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    from quantlab.commands import run as steps
+
+    if prefetch is not None:  # warm in-process caches while the parent starts Snakemake
+        try:
+            getattr(steps, prefetch[0])(*prefetch[1])
+        except Exception:  # the real step reports any problem
+            pass
+
+    while True:
+        try:
+            name, args, cwd = _recv(req_r)
+        except (EOFError, OSError):
+            return
+        try:
+            os.chdir(cwd)  # rules pass paths relative to Snakemake's workdir (the parent's cwd)
+            result = getattr(steps, name)(*args)
+            reply = ("ok", result)
+        except BaseException as exc:  # reported to the parent, which decides the exit code
+            message = str(exc) if isinstance(exc, QuantLabError) else \
+                " ".join(f"{type(exc).__name__}: {exc}".split())
+            reply = ("err", (type(exc).__name__, message, traceback.format_exc()))
+        try:
+            _send(rep_w, reply)
+        except OSError:
+            return
+
+
+def run_step(name: str, *args: Any) -> Any:
+    """Run ``quantlab.commands.run.<name>(*args)`` in the active worker, or here without one."""
+    worker = _CURRENT
+    if worker is not None:
+        return worker.call(name, *args)
+    from quantlab.commands import run as steps
+
+    return getattr(steps, name)(*args)
