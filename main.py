@@ -142,8 +142,23 @@ def dry_run(plan, internal: Path) -> dict:
             "report_path": None}
 
 
+def report_command(req) -> dict:
+    from quantlab.commands.run import rebuild_report
+    from quantlab.contract.paths import resolve_input_path
+
+    run_dir = resolve_input_path(req.params["run_dir"], "run_dir")
+    if not run_dir.is_dir():
+        raise ConfigError(f"run directory not found: {run_dir}")
+    path = rebuild_report(run_dir)
+    return {"mode": "report", "report_only": True, "run_id": run_dir.name, "artifacts_path": str(run_dir),
+            "report_path": str(path), "summary": None}
+
+
 # ----------------------------------------------------------------------------------- output
 def print_human(result: dict) -> None:
+    if result.get("report_only"):
+        print(f"report rebuilt: {result['report_path']}")
+        return
     if result.get("dry_run"):
         print("dry run: nothing executed")
         print("stale steps: " + (", ".join(result["stale_steps"]) or "none"))
@@ -203,10 +218,13 @@ def main(argv: list[str]) -> int:
         emitter.request_id = req.request_id
         if req.warnings:
             print("WARNING: " + _one_line("; ".join(req.warnings)), file=sys.stderr)
-        if req.command != "run":
+        if req.command == "report":
+            result = report_command(req)
+        elif req.command == "run":
+            result = run_command(req, opts)
+        else:
             raise ConfigError(f"command '{req.command}' is not available in this version yet "
                               "(implemented: run)")
-        result = run_command(req, opts)
     except (QuantLabError, Terminated, Exception) as exc:
         if isinstance(exc, QuantLabError):
             code, error_type = exc.exit_code, getattr(exc, "error_type", type(exc).__name__)
@@ -229,9 +247,9 @@ def main(argv: list[str]) -> int:
                                          error_type=error_type, message=message)), flush=True)
         return code
     if not result.get("dry_run"):
-        fields = {k: result.get(k) for k in ("run_id", "artifacts_path", "report_path", "summary",
-                                              "runs_index_root", "runs_index_json", "runs_index_csv",
-                                              "runs_index_md")}
+        fields = {k: result[k] for k in ("run_id", "artifacts_path", "report_path", "summary",
+                                          "runs_index_root", "runs_index_json", "runs_index_csv",
+                                          "runs_index_md") if k in result}
         emitter.completed(**fields)
     if machine:
         env = success_envelope(request_id=req.request_id, command=req.command, result=result,

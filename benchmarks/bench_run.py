@@ -22,8 +22,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -56,15 +58,6 @@ open(os.path.join(out, "equity.parquet"), "wb").write(parquet_bytes(table_from_n
 bench = cfg.initial_cash * bars.close[start:] / bars.close[start]
 open(os.path.join(out, "equity.png"), "wb").write(equity_png(["a", "b"], res.equity, bench, "plain"))
 """
-
-
-def timed(cmd: list[str], env: dict | None = None) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    elapsed = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd[:3])}...\n{proc.stderr}")
-    return elapsed
 
 
 def median_of(repeat: int, fn) -> tuple[float, list[float]]:

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="main.py", description="QuantLab: reproducible strategy research.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     p.add_argument("command", nargs="?", choices=(*COMMANDS, "report"), help="command (default: run)")
-    p.add_argument("target", nargs="?", help="sweep YAML / run dir / sessions root (later commands)")
+    p.add_argument("target", nargs="?", help="run directory for 'report' (sweep YAML etc. in later versions)")
     m = p.add_argument_group("machine contract")
     m.add_argument("--json-request", dest="json_request", metavar="JSON", help="Stepbit v1 JSON request")
     m.add_argument("--signal-file", dest="signal_file", metavar="PATH", help="append lifecycle events (JSONL)")
@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in UNAVAILABLE_FLAGS:
         legacy.add_argument(*_flags(name), dest=f"legacy_{name}", nargs="?", const=True, default=None,
                             help=argparse.SUPPRESS)
-    legacy.add_argument("--report", dest="legacy_report", nargs="?", const=True, default=None,
-                        help=argparse.SUPPRESS)
+    p.add_argument("--report", dest="legacy_report", nargs="?", const=True, default=None, metavar="RUN_DIR",
+                   help="rebuild report.json and run_report.md of a run directory")
     return p
 
 
@@ -89,13 +89,18 @@ def request_from_cli(opts):
     """Turn parsed flags into the same Request a JSON payload would give."""
     from quantlab.contract.request import Request, normalise_params
 
-    for name in (*UNAVAILABLE_FLAGS, "report"):
+    for name in UNAVAILABLE_FLAGS:
         if getattr(opts, f"legacy_{name}", None) is not None:
             raise ConfigError(f"--{name.replace('_', '-')} is not available in this version yet "
-                              "(implemented: run)")
+                              "(implemented: run, report)")
     command = opts.command or "run"
-    if command == "report":
-        raise ConfigError("'report' is not available in this version yet (implemented: run)")
+    if opts.legacy_report is not None or command == "report":
+        target = opts.legacy_report if isinstance(opts.legacy_report, str) else opts.target
+        if not target:
+            raise ConfigError("report needs a run directory: python main.py report RUN_DIR")
+        return Request(command="report", params={"run_dir": target}, request_id=opts.request_id, origin="cli")
+    if command != "run":
+        raise ConfigError(f"'{command}' is not available in this version yet (implemented: run, report)")
     raw: dict = {}
     for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
         value = getattr(opts, spec.name, None)

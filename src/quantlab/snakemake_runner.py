@@ -114,7 +114,7 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     cwd = os.getcwd()
     try:
         with redirect_fds(log_path, verbose):
-            quiet = set() if verbose else {Quietness.ALL}
+            quiet = set() if verbose else {Quietness.PROGRESS}
             with SnakemakeApi(OutputSettings(quiet=quiet, enable_file_logging=False,
                                              show_failed_logs=False)) as api:
                 smk_logger.addHandler(collector)

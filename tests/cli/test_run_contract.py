@@ -126,6 +126,11 @@ def test_changed_parameter_recomputes_only_what_depends_on_it(ql):
     assert dry.signals == []  # a dry run runs nothing and signals nothing
     res = ql.request(changed)
     assert res.returncode == 0, res.stderr
+    # Snakemake's own record of what it ran, kept in the run directory
+    record = (Path(res.envelope["artifacts_path"]) / "logs" / "snakemake.log").read_text()
+    assert "localrule load_data:" not in record and "localrule signals:" not in record
+    for rule in ("simulate", "score", "plot_equity", "publish_run", "refresh_index"):
+        assert f"localrule {rule}:" in record, rule
     assert {p: p.stat().st_mtime_ns for p in (store / "data").rglob("*.parquet")} == data_files
     assert {p: p.stat().st_mtime_ns for p in (store / "signals").rglob("*.parquet")} == signal_files
     assert len(list((store / "sim").iterdir())) == 2
@@ -255,3 +260,56 @@ def test_equity_file_agrees_with_metrics_and_png_is_valid(ql):
     assert str(eq["timestamp"][0])[:10] >= "2008-01-01"
     img = Image.open(io.BytesIO((run_dir / "equity.png").read_bytes()))
     assert img.format == "PNG" and img.size[0] >= 600
+
+
+def test_file_source_end_to_end(ql, tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    days = np.datetime64("2020-01-01") + np.arange(400)
+    lines = ["Date,Open,High,Low,Close,Volume"]
+    for d, c in zip(days, close):
+        lines.append(f"{d},{c:.4f},{c * 1.01:.4f},{c * 0.99:.4f},{c:.4f},1000")
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join(lines) + "\n")
+    res = ql.request(run_request(ticker="MYCOIN", data_path=str(path), start="2020-03-01", end="2021-01-01",
+                                 strategy="sma_crossover", strategy_params={"fast": 5, "slow": 20}))
+    assert res.returncode == 0, res.stderr
+    config = strict_json((Path(res.envelope["artifacts_path"]) / "config.json").read_text())
+    assert config["source"] == "file" and config["data_path"] == str(path)
+    metrics = strict_json((Path(res.envelope["artifacts_path"]) / "metrics.json").read_text())["metrics"]
+    assert metrics["bars"] == int((np.datetime64("2021-01-01") - np.datetime64("2020-03-01")).astype(int))
+    # editing the file gives a new data key: the next run sees the new bars
+    path.write_text("\n".join(lines[:200]) + "\n")
+    res2 = ql.request(run_request(ticker="MYCOIN", data_path=str(path), start="2020-03-01", end="2021-01-01",
+                                  strategy="sma_crossover", strategy_params={"fast": 5, "slow": 20}))
+    assert res2.returncode == 0, res2.stderr
+    assert res2.envelope["summary"] != res.envelope["summary"]
+
+
+def test_report_rebuilds_a_run_directory_identically(ql):
+    res = ql.request(run_request())
+    run_dir = Path(res.envelope["artifacts_path"])
+    before = {n: (run_dir / n).read_bytes() for n in ("report.json", "run_report.md")}
+    for n in before:
+        (run_dir / n).unlink()
+    rebuilt = ql.cli("report", str(run_dir))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert str(run_dir / "report.json") in rebuilt.stdout
+    assert {n: (run_dir / n).read_bytes() for n in before} == before
+    legacy = ql.cli("--report", str(run_dir))
+    assert legacy.returncode == 0 and (run_dir / "report.json").read_bytes() == before["report.json"]
+
+
+@pytest.mark.parametrize("args", [("report",), ("report", "/nonexistent/run"), ("--report",)])
+def test_report_needs_a_real_run_directory(ql, args):
+    res = ql.cli(*args)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.startswith("ERROR: ")
+
+
+def test_report_refuses_a_directory_that_is_not_a_run(ql, tmp_path):
+    (tmp_path / "notarun").mkdir()
+    res = ql.cli("report", str(tmp_path / "notarun"))
+    assert res.returncode == 2 and "not a run directory" in res.stderr

@@ -425,26 +425,70 @@ def _trades_csv(trades_path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_report_md(record: dict, metrics: dict, window: dict) -> str:
-    p = record["params"]
+MC_ARTIFACTS = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
+                "report": "report.json", "trades": "trades.csv", "equity": "equity.parquet",
+                "equity_plot": "equity.png", "run_report": "run_report.md"}
+
+
+def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
+    window = metadata.get("window") or {}
 
     def fmt(v):
         if v is None:
             return "n/a"
         return f"{v:.4f}" if isinstance(v, float) else str(v)
 
-    lines = [f"# Run {record['run_id']}", "",
-             f"- ticker: {p['ticker']} ({p['interval']}, source {p['source']})",
-             f"- window: {p['start']} .. {p['end']} (bars traded: {metrics.get('bars')}, "
+    c = config
+    lines = [f"# Run {metadata['run_id']}", "",
+             f"- ticker: {c['ticker']} ({c['interval']}, source {c['source']})",
+             f"- window: {c['start']} .. {c['end']} (bars traded: {metrics.get('bars')}, "
              f"{window.get('first_bar')} .. {window.get('last_bar')})",
-             f"- strategy: {p['strategy']} {record['strategy_params']}",
-             f"- costs: fee {p['fee']} per side, slippage {p['slippage_mode']} "
-             f"({p['slippage_bps']} bps / k_atr {p['k_atr']}), fill {p['fill']}",
-             f"- created_at: {record['created_at']}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
+             f"- strategy: {c['strategy']} {c.get('strategy_params', {})}",
+             f"- costs: fee {c['fee']} per side, slippage {c['slippage_mode']} "
+             f"({c['slippage_bps']} bps / k_atr {c['k_atr']}), fill {c['fill']}",
+             f"- created_at: {metadata['created_at']}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in metrics.items()]
-    lines += ["", "## Files", "", "metadata.json, config.json, metrics.json, report.json, trades.csv, "
-              "equity.parquet, equity.png", "", "## Reproduce", "", f"    {reproduce_command(p)}", ""]
+    lines += ["", "## Files", "", ", ".join(MC_ARTIFACTS.values()), "", "## Reproduce", "",
+              f"    {reproduce_command(c)}", ""]
     return "\n".join(lines)
+
+
+def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict) -> Path:
+    """(Re)write ``run_report.md`` and then ``report.json`` of a run directory from its
+    metadata, config and metrics. Idempotent: rebuilding gives the same files."""
+    import json
+
+    # the same key order whether the inputs come from memory or from the sorted JSON files
+    config = json.loads(json.dumps(config, sort_keys=True))
+    metrics = json.loads(json.dumps(metrics, sort_keys=True))
+    summary = summary_of(metrics)
+    request_id = metadata.get("request_id")
+    warnings = metadata.get("warnings", [])
+    atomic_write_text(run_dir / "run_report.md", _run_report_md(metadata, config, metrics))
+    machine_contract = {"schema_version": "1.0", "contract_type": "quantlab.run.result", "command": "run",
+                        "status": metadata.get("status", "success")}
+    if request_id is not None:
+        machine_contract["request_id"] = request_id
+    machine_contract.update({"run_id": metadata["run_id"], "mode": "run", "summary": summary,
+                             "artifacts": MC_ARTIFACTS, "warnings": warnings})
+    files = sorted(p.name for p in run_dir.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name != "report.json")
+    report = {
+        "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": machine_contract["status"],
+        "header": {"run_id": metadata["run_id"], "mode": "run", "created_at": metadata["created_at"],
+                   "git_commit": metadata.get("git_commit"), "python_version": metadata.get("python_version"),
+                   "config_path": metadata.get("config_path"), "config_hash": metadata.get("config_hash"),
+                   "request_id": request_id},
+        "reproduce": {"command": reproduce_command(config)},
+        "config_resolved": config,
+        "results": [metrics],
+        "artifacts": [{"file_name": n, "size_bytes": (run_dir / n).stat().st_size} for n in files]
+        + [{"file_name": "report.json", "size_bytes": None}],
+        "machine_contract": machine_contract,
+        "summary": summary,
+    }
+    atomic_write_json(run_dir / "report.json", report)
+    return run_dir / "report.json"
 
 
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
@@ -457,15 +501,9 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     staging.mkdir(parents=True, exist_ok=True)
     scored = read_json(sim / "metrics.json")
     metrics, window = scored["metrics"], scored["window"]
-    params = record["params"]
     summary = summary_of(metrics)
-    config = dict(params)
+    config = dict(record["params"])
     config.pop("out_dir", None)
-    config_hash = canonical_hash(config, algo="sha1")
-    info = runtime_info()
-    mc_artifacts = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
-                    "report": "report.json", "trades": "trades.csv", "equity": "equity.parquet",
-                    "equity_plot": "equity.png", "run_report": "run_report.md"}
     atomic_write_json(staging / "config.json", config, sort_keys=True)
     atomic_write_json(staging / "metrics.json", {
         "command": "run", "mode": "run", "status": "success", "leaderboard_size": 1,
@@ -474,40 +512,16 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     atomic_write_text(staging / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
     shutil.copyfile(sim / "equity.parquet", staging / "equity.parquet")
     shutil.copyfile(sim / "equity.png", staging / "equity.png")
-    atomic_write_text(staging / "run_report.md", _run_report_md(record, metrics, window))
     metadata = {
         "run_id": run_id, "command": "run", "mode": "run", "status": "success",
         "created_at": record["created_at"], "request_id": record["request_id"],
         "config_path": "json_request" if record.get("origin") == "json" else "inline_cli",
-        "config_hash": config_hash, "summary": summary, "window": window,
+        "config_hash": canonical_hash(config, algo="sha1"), "summary": summary, "window": window,
         "content_keys": record["keys"], "code_fingerprint": code_fingerprint(),
-        "warnings": record.get("warnings", []), **info,
+        "warnings": record.get("warnings", []), **runtime_info(),
     }
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
-    machine_contract = {
-        "schema_version": "1.0", "contract_type": "quantlab.run.result", "command": "run",
-        "status": "success",
-    }
-    if record.get("request_id") is not None:
-        machine_contract["request_id"] = record["request_id"]
-    machine_contract.update({"run_id": run_id, "mode": "run", "summary": summary, "artifacts": mc_artifacts,
-                             "warnings": record.get("warnings", [])})
-    listed = sorted(p.name for p in staging.iterdir() if not p.name.startswith("."))
-    report = {
-        "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": "success",
-        "header": {"run_id": run_id, "mode": "run", "created_at": record["created_at"],
-                   "git_commit": info["git_commit"], "python_version": info["python_version"],
-                   "config_path": metadata["config_path"], "config_hash": config_hash,
-                   "request_id": record["request_id"]},
-        "reproduce": {"command": reproduce_command(params)},
-        "config_resolved": config,
-        "results": [metrics],
-        "artifacts": [{"file_name": n, "size_bytes": (staging / n).stat().st_size} for n in listed]
-        + [{"file_name": "report.json", "size_bytes": None}],
-        "machine_contract": machine_contract,
-        "summary": summary,
-    }
-    atomic_write_json(staging / "report.json", report)
+    write_report(staging, metadata, config, metrics)
     try:
         os.unlink(staging / ".owner")
     except FileNotFoundError:
@@ -517,6 +531,22 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
               "report_path": str(final / "report.json"), "summary": summary}
     atomic_write_json(marker_out, result)
     return result
+
+
+def rebuild_report(run_dir: Path) -> Path:
+    """``--report RUN_DIR``: rebuild report.json and run_report.md from the run's own files."""
+    run_dir = Path(run_dir)
+    try:
+        metadata = read_json(run_dir / "metadata.json")
+        config = read_json(run_dir / "config.json")
+        metrics = read_json(run_dir / "metrics.json")["metrics"]
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{run_dir} is not a run directory: {Path(exc.filename).name} is missing") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{run_dir} has an unreadable metadata/config/metrics file ({type(exc).__name__})") from None
+    if metadata.get("mode") != "run":
+        raise ConfigError(f"{run_dir} is a '{metadata.get('mode')}' directory; --report rebuilds run directories")
+    return write_report(run_dir, metadata, config, metrics)
 
 
 def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict:

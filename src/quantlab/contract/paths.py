@@ -36,16 +36,19 @@ def allowed_output_roots() -> list[Path]:
     return [Path(os.path.realpath(r)) for r in roots]
 
 
-def resolve_input_path(value: str, field: str) -> Path:
-    """Resolve an input path against the project root (it may point anywhere readable)."""
+def _anchored(value: object, field: str) -> Path:
+    """A user path string, ``~`` expanded, relative paths anchored at the project root."""
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"params.{field} must be a non-empty path string")
     if "\x00" in value:
         raise ConfigError(f"params.{field} contains a NUL byte")
     p = Path(os.path.expanduser(value))
-    if not p.is_absolute():
-        p = PROJECT_ROOT / p
-    return Path(os.path.realpath(p))
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def resolve_input_path(value: str, field: str) -> Path:
+    """Resolve an input path against the project root (it may point anywhere readable)."""
+    return Path(os.path.realpath(_anchored(value, field)))
 
 
 def resolve_output_dir(value: str | None, default: Path, field: str = "out_dir") -> Path:
@@ -53,16 +56,7 @@ def resolve_output_dir(value: str | None, default: Path, field: str = "out_dir")
 
     Symlinks and ``..`` are resolved first, so a link pointing out of the project is refused.
     """
-    if value is None:
-        target = default
-    else:
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"params.{field} must be a non-empty path string")
-        if "\x00" in value:
-            raise ConfigError(f"params.{field} contains a NUL byte")
-        target = Path(os.path.expanduser(value))
-        if not target.is_absolute():
-            target = PROJECT_ROOT / target
+    target = default if value is None else _anchored(value, field)
     real = Path(os.path.realpath(target))
     for root in allowed_output_roots():
         if real == root or root in real.parents:

@@ -1,0 +1,81 @@
+"""Snakemake's Python API vs its CLI, on this project's own `run` workflow.
+
+    .venv/bin/python benchmarks/bench_invocation.py [--repeat 5]
+
+Both execute the same Snakefile, configfile and target on a fresh outputs root (nothing cached),
+in a fresh process, jobs as threads in the Snakemake process (no pre-warmed worker, so only the
+invocation differs). This is the measurement behind the choice in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import timed  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+SNAKEMAKE = str(Path(PY).with_name("snakemake"))
+
+PREPARE = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+from quantlab.commands.run import plan_run
+plan = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}, request_id=None,
+                warnings=[], origin="cli", claim=False)
+work = os.path.join(os.environ["QUANTLAB_OUTPUTS_DIR"], ".quantlab")
+os.makedirs(work, exist_ok=True)
+json.dump(plan.snakemake_config(), open(os.path.join(work, "bench.json"), "w"))
+print(f"requests/{plan.run_id}/index.json")
+"""
+
+API = r"""
+import json, os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from quantlab.snakemake_runner import execute
+work = Path(os.environ["QUANTLAB_OUTPUTS_DIR"]) / ".quantlab"
+out = execute(config=json.load(open(work / "bench.json")), workdir=work, targets=[sys.argv[2]],
+              log_path=work / "api.log")
+sys.exit(0 if out.ok else 1)
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="quantlab-invocation-"))
+    times: dict[str, list[float]] = {"api": [], "cli": []}
+    for i in range(args.repeat):
+        for mode in ("api", "cli"):
+            env = {**os.environ, "QUANTLAB_OUTPUTS_DIR": str(tmp / f"{mode}{i}"), "QUANTLAB_STEP_WORKER": "0"}
+            target = subprocess.run([PY, "-c", PREPARE, str(ROOT / "src")], env=env, capture_output=True,
+                                    text=True, check=True).stdout.strip()
+            work = tmp / f"{mode}{i}" / ".quantlab"
+            if mode == "api":
+                cmd = [PY, "-c", API, str(ROOT / "src"), target]
+            else:
+                cmd = [SNAKEMAKE, "-s", str(ROOT / "workflow/Snakefile"), "-d", str(work), "--cores", "2",
+                       "--force-use-threads", "--nolock", "--scheduler", "greedy", "-q", "all",
+                       "--configfile", str(work / "bench.json"), "--", target]
+            times[mode].append(timed(cmd, env))
+    api, cli = statistics.median(times["api"]), statistics.median(times["cli"])
+    print(f"\nSnakemake invocation, this project's run workflow, fresh process, median of {args.repeat}")
+    print(f"{'invocation':<44} {'wall s':>8}")
+    print(f"{'Python API (snakemake.api, threads)':<44} {api:8.3f}")
+    print(f"{'CLI (snakemake --force-use-threads)':<44} {cli:8.3f}")
+    print(f"CLI / API = {cli / api:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
