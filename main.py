@@ -47,7 +47,7 @@ def run_command(req, opts):
                               origin=req.origin, claim=not opts.dry_run)
     internal = internal_root()
     if opts.dry_run:
-        return dry_run(plan, internal)
+        return _dry_run(plan.snakemake_config(), f"requests/{plan.run_id}/index.json", internal, mode="run")
     record = plan.request_record()
     marker = internal / "requests" / plan.run_id / "index.json"
     sim_dir = internal / "store" / "sim" / plan.keys["sim"]
@@ -128,18 +128,90 @@ def _keep_failed_log(log_path: Path, internal: Path, run_id: str) -> None:
             pass
 
 
-def dry_run(plan, internal: Path) -> dict:
+def _dry_run(config: dict, target: str, internal: Path, mode: str) -> dict:
     from quantlab.snakemake_runner import execute
 
-    target = f"requests/{plan.run_id}/index.json"
-    outcome = execute(config=plan.snakemake_config(), workdir=internal, targets=[target], dry_run=True,
+    outcome = execute(config=config, workdir=internal, targets=[target], dry_run=True,
                       log_path=internal / "logs" / "dry-run.log")
     if not outcome.ok:
         raise QuantLabError(f"dry run failed: {outcome.error}")
     stale = sorted({os.path.relpath(p, internal) if os.path.isabs(p) else p for p in outcome.updated_files})
-    return {"run_id": None, "mode": "run", "dry_run": True, "stale_outputs": stale,
+    return {"run_id": None, "mode": mode, "dry_run": True, "stale_outputs": stale,
             "stale_steps": sorted(set(outcome.jobs)), "summary": None, "artifacts_path": None,
             "report_path": None}
+
+
+def sweep_command(req, opts) -> dict:
+    from quantlab.artifacts.io import read_json
+    from quantlab.commands import sweep as sweep_steps
+    from quantlab.commands.common import KeyLocks
+    from quantlab.commands.experiment import load_experiment
+    from quantlab.contract.paths import internal_root, resolve_input_path
+
+    exp = load_experiment(req.params, resolve_path=resolve_input_path)
+    warnings = req.warnings + exp.warnings
+    if exp.warnings:
+        print("WARNING: " + _one_line("; ".join(exp.warnings)), file=sys.stderr)
+    req.warnings = warnings
+    plan = sweep_steps.plan_sweep(exp, req.params, request_id=req.request_id, warnings=warnings,
+                                  origin=req.origin, cores=opts.cores, claim=not opts.dry_run)
+    internal = internal_root()
+    if opts.dry_run:
+        return _dry_run(plan.config, plan.target, internal, mode=exp.mode)
+    log_path = plan.staging_dir / "logs" / "snakemake.log"
+    try:
+        with KeyLocks(internal / "locks") as locks:
+            _lock_keys(locks, _sweep_outputs(plan, internal))
+            from quantlab.snakemake_runner import execute, read_failure
+
+            outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
+                              log_path=log_path, verbose=opts.verbose,
+                              progress=_progress_printer(len(plan.new_shards)))
+            if not outcome.ok:
+                code, error_type, message = read_failure(outcome)
+                raise _mapped_error(code, error_type, message)
+        result = read_json(internal / plan.target)
+        result["mode"] = exp.mode
+        return result
+    except BaseException:
+        _keep_failed_log(log_path, internal, plan.run_id)
+        sweep_steps.discard_staging(plan)
+        raise
+
+
+def _sweep_outputs(plan, internal: Path) -> dict:
+    """Content key -> the store files it stands for (data, shards, walk-forward splits)."""
+    outputs = {dkey: [internal / "store" / "data" / dkey / "bars.parquet"] for dkey in plan.config["data"]}
+    for shard, spec in plan.config["shards"].items():
+        base = internal / "store" / "sweep" / spec["family"] / "shards" / shard
+        outputs[shard] = [base.with_suffix(".parquet"), base.with_suffix(".json")]
+    for split in plan.config["wf_splits"]:
+        base = internal / "store" / "wf" / split
+        outputs[split] = [base / "selected.json", base / "test.json", base / "test_equity.parquet"]
+    return outputs
+
+
+def _progress_printer(total: int):
+    """Shards done / total with an ETA, on the caller's stderr, at most every 2 s."""
+    import time
+
+    if total <= 1:
+        return None
+    state = {"done": 0, "t0": time.monotonic(), "last": 0.0}
+
+    def on_job(rule: str, write) -> None:
+        if rule != "sweep_shard":
+            return
+        state["done"] += 1
+        now = time.monotonic()
+        if now - state["last"] < 2.0 and state["done"] < total:
+            return
+        state["last"] = now
+        elapsed = now - state["t0"]
+        eta = elapsed / state["done"] * (total - state["done"])
+        write(f"sweep: {state['done']}/{total} shards done, ETA {eta:.0f}s\n")
+
+    return on_job
 
 
 def report_command(req) -> dict:
@@ -222,6 +294,8 @@ def main(argv: list[str]) -> int:
             result = report_command(req)
         elif req.command == "run":
             result = run_command(req, opts)
+        elif req.command == "sweep":
+            result = sweep_command(req, opts)
         else:
             raise ConfigError(f"command '{req.command}' is not available in this version yet "
                               "(implemented: run)")

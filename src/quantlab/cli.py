@@ -20,7 +20,7 @@ from quantlab.contract.params import COMMANDS, FLAT_STRATEGY_KEYS, RUN_PARAMS
 from quantlab.errors import ConfigError
 
 UNAVAILABLE_FLAGS = (
-    "sweep", "sweep_outdir", "forward_eval", "resume_forward", "portfolio_report", "portfolio_compare",
+    "forward_eval", "resume_forward", "portfolio_report", "portfolio_compare",
     "runs_list", "runs_show", "runs_best", "paper_sessions_list", "paper_sessions_show",
     "paper_sessions_health", "paper_sessions_alerts", "paper_sessions_index", "compare",
 )
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="main.py", description="QuantLab: reproducible strategy research.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
     p.add_argument("command", nargs="?", choices=(*COMMANDS, "report"), help="command (default: run)")
-    p.add_argument("target", nargs="?", help="run directory for 'report' (sweep YAML etc. in later versions)")
+    p.add_argument("target", nargs="?", help="sweep: experiment YAML; report: run directory")
     m = p.add_argument_group("machine contract")
     m.add_argument("--json-request", dest="json_request", metavar="JSON", help="Stepbit v1 JSON request")
     m.add_argument("--signal-file", dest="signal_file", metavar="PATH", help="append lifecycle events (JSONL)")
@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strategy-params", dest="strategy_params", metavar="JSON",
                    help="strategy parameters as a JSON object")
     r.add_argument("--request-id", dest="request_id", help="caller's tracking id")
+    sw = p.add_argument_group("sweep")
+    sw.add_argument("--sweep", dest="sweep_config", metavar="YAML", help="run the sweep experiment in YAML")
+    sw.add_argument("--sweep-outdir", "--sweep_outdir", dest="sweep_outdir", metavar="DIR",
+                    help="parent directory of the sweep run directory (default outputs/runs)")
+    sw.add_argument("--shards", type=str, default=None, help="number of shard jobs (default: automatic)")
     legacy = p.add_argument_group("other commands (not available in this version)")
     for name in UNAVAILABLE_FLAGS:
         legacy.add_argument(*_flags(name), dest=f"legacy_{name}", nargs="?", const=True, default=None,
@@ -99,8 +104,18 @@ def request_from_cli(opts):
         if not target:
             raise ConfigError("report needs a run directory: python main.py report RUN_DIR")
         return Request(command="report", params={"run_dir": target}, request_id=opts.request_id, origin="cli")
+    if opts.sweep_config is not None or command == "sweep":
+        config_path = opts.sweep_config or opts.target
+        if not config_path:
+            raise ConfigError("sweep needs an experiment file: python main.py sweep CONFIG.yaml")
+        raw = {"config_path": config_path, "out_dir": opts.sweep_outdir or getattr(opts, "out_dir", None),
+               "shards": opts.shards}
+        warnings: list[str] = []
+        params = normalise_params("sweep", {k: v for k, v in raw.items() if v is not None}, warnings)
+        return Request(command="sweep", params=params, request_id=opts.request_id, warnings=warnings,
+                       origin="cli")
     if command != "run":
-        raise ConfigError(f"'{command}' is not available in this version yet (implemented: run, report)")
+        raise ConfigError(f"'{command}' is not available in this version yet (implemented: run, report, sweep)")
     raw: dict = {}
     for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
         value = getattr(opts, spec.name, None)

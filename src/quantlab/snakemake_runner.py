@@ -42,8 +42,9 @@ class WorkflowOutcome:
 
 
 @contextlib.contextmanager
-def redirect_fds(log_path: Path | None, verbose: bool) -> Iterator[None]:
-    """Send fd 1 and fd 2 to ``log_path`` (or fd 1 to fd 2 with ``verbose``) for the duration."""
+def redirect_fds(log_path: Path | None, verbose: bool) -> Iterator[int]:
+    """Send fd 1 and fd 2 to ``log_path`` (or fd 1 to fd 2 with ``verbose``) for the duration.
+    Yields a duplicate of the caller's original stderr, for progress lines."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
@@ -56,7 +57,7 @@ def redirect_fds(log_path: Path | None, verbose: bool) -> Iterator[None]:
             target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(target, 1)
             os.dup2(target, 2)
-        yield
+        yield saved[1]
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -69,11 +70,21 @@ def redirect_fds(log_path: Path | None, verbose: bool) -> Iterator[None]:
 
 
 class _JobCollector(logging.Handler):
-    def __init__(self) -> None:
+    def __init__(self, progress=None) -> None:
         super().__init__(level=logging.DEBUG)
         self.failed_logs: list[str] = []
         self.failed_rules: list[str] = []
         self.jobs: list[str] = []
+        self.rule_of: dict = {}
+        self.progress = progress  # callable(rule_name, write) on each finished job
+        self.stderr_fd: int | None = None
+
+    def _write(self, text: str) -> None:
+        if self.stderr_fd is not None:
+            try:
+                os.write(self.stderr_fd, text.encode())
+            except OSError:
+                pass
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "event", None)
@@ -82,12 +93,20 @@ class _JobCollector(logging.Handler):
             self.failed_rules.append(str(getattr(record, "rule_name", "")))
             self.failed_logs.extend(str(p) for p in (getattr(record, "log", None) or []))
         elif name == "job_info":
-            self.jobs.append(str(getattr(record, "rule_name", "")))
+            rule = str(getattr(record, "rule_name", ""))
+            self.jobs.append(rule)
+            self.rule_of[getattr(record, "jobid", None)] = rule
+        elif name == "job_finished" and self.progress is not None:
+            try:
+                self.progress(self.rule_of.get(getattr(record, "job_id", getattr(record, "jobid", None)), ""),
+                              self._write)
+            except Exception:  # progress is cosmetic
+                pass
 
 
 def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, cores: int = 2,
             dry_run: bool = False, log_path: Path | None = None, verbose: bool = False,
-            keep_going: bool = False) -> WorkflowOutcome:
+            keep_going: bool = False, progress=None) -> WorkflowOutcome:
     """Run (or dry-run) the workflow for ``config`` in ``workdir``; never raises for job failures."""
     from snakemake.api import SnakemakeApi
     from snakemake.logging import logger as smk_logger
@@ -108,12 +127,13 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     fd, config_file = tempfile.mkstemp(prefix="request.", suffix=".json", dir=workdir)
     with os.fdopen(fd, "w") as fh:
         json.dump(config, fh)
-    collector = _JobCollector()
+    collector = _JobCollector(progress)
     outcome = WorkflowOutcome(ok=False)
     updated: list[str] = []
     cwd = os.getcwd()
     try:
-        with redirect_fds(log_path, verbose):
+        with redirect_fds(log_path, verbose) as caller_stderr:
+            collector.stderr_fd = caller_stderr
             quiet = set() if verbose else {Quietness.PROGRESS}
             with SnakemakeApi(OutputSettings(quiet=quiet, enable_file_logging=False,
                                              show_failed_logs=False)) as api:

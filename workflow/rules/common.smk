@@ -22,3 +22,32 @@ def sim_dir_of_request(wildcards):
 def published_inputs(wildcards):
     sim = sim_dir_of_request(wildcards)
     return [f"{sim}/{name}" for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
+
+
+def shard_bars(wildcards):
+    spec = config.get("shards", {}).get(wildcards.shard)
+    # a shard reused from an earlier request has no spec here: it is up to date by construction
+    return [f"store/data/{spec['data']}/bars.parquet"] if spec else []
+
+
+def grid_shards(wildcards):
+    return config["requests"][wildcards.run_id]["grid"]["shards"]
+
+
+def wf_train_shards(wildcards):
+    return config["wf_splits"][wildcards.split]["train"]["shards"]
+
+
+def wf_test_bars(wildcards):
+    return f"store/data/{config['wf_splits'][wildcards.split]['test_data']}/bars.parquet"
+
+
+def wf_request_files(wildcards):
+    return [f"store/wf/{s}/{name}" for s in config["requests"][wildcards.run_id]["splits"]
+            for name in ("selected.json", "test.json", "test_equity.parquet")]
+
+
+def sweep_merged(wildcards):
+    request = config["requests"][wildcards.run_id]
+    name = "leaderboard.json" if request["mode"] == "grid" else "walkforward.json"
+    return f"requests/{wildcards.run_id}/{name}"

@@ -17,6 +17,8 @@ rule publish_run:
         "requests/{run_id}/published.json",
     log:
         "logs/publish_run/{run_id}.json",
+    wildcard_constraints:
+        run_id=r"[0-9]{8}_[0-9]{6}_run_[0-9a-f]{7}",
     run:
         with step_errors(log[0]):
             run_step("step_publish", config["requests"][wildcards.run_id],

@@ -177,6 +177,27 @@ def _claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime) -> tuple
     raise ConfigError(f"could not allocate a run id under {out_dir}")
 
 
+def make_data_spec(resolved: dict, start: str, end: str, lookback_bars: int) -> tuple[str, dict]:
+    """The load_data step's spec for a window, and its content key."""
+    data_path = None
+    data_digest = None
+    if resolved.get("data_path"):
+        path = resolve_input_path(resolved["data_path"], "data_path")
+        if not path.is_file():
+            raise DataError(f"No data for {resolved['ticker']} {start}..{end}: "
+                            f"data_path {path} does not exist or is not a file")
+        data_path = str(path)
+        st = path.stat()
+        data_digest = canonical_hash([str(path), st.st_size, st.st_mtime_ns])
+    spec = {
+        "ticker": resolved["ticker"], "start": start, "end": end,
+        "interval": resolved["interval"], "source": resolved["source"], "data_path": data_path,
+        "data_digest": data_digest, "seed": resolved["seed"], "lookback_bars": int(lookback_bars),
+        "cache_dir": str(outputs_root() / "cache"), "code": code_fingerprint("data"),
+    }
+    return canonical_hash({k: v for k, v in spec.items() if k != "cache_dir"}, 16), spec
+
+
 def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], origin: str,
              claim: bool = True) -> RunPlan:
     from quantlab.strategies import get_strategy
@@ -186,24 +207,8 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
         raise ConfigError("params.paper: paper sessions are not available in this version yet")
     out_dir = resolve_output_dir(resolved.get("out_dir"), outputs_root() / "runs")
     strategy = get_strategy(resolved["strategy"])
-    data_path = None
-    data_digest = None
-    if resolved.get("data_path"):
-        path = resolve_input_path(resolved["data_path"], "data_path")
-        if not path.is_file():
-            raise DataError(f"No data for {resolved['ticker']} {resolved['start']}..{resolved['end']}: "
-                            f"data_path {path} does not exist or is not a file")
-        data_path = str(path)
-        st = path.stat()
-        data_digest = canonical_hash([str(path), st.st_size, st.st_mtime_ns])
-    data_spec = {
-        "ticker": resolved["ticker"], "start": resolved["start"], "end": resolved["end"],
-        "interval": resolved["interval"], "source": resolved["source"], "data_path": data_path,
-        "data_digest": data_digest, "seed": resolved["seed"],
-        "lookback_bars": int(strategy.warmup_bars(strategy_params)),
-        "cache_dir": str(outputs_root() / "cache"), "code": code_fingerprint("data"),
-    }
-    dkey = canonical_hash({k: v for k, v in data_spec.items() if k != "cache_dir"}, 16)
+    dkey, data_spec = make_data_spec(resolved, resolved["start"], resolved["end"],
+                                     int(strategy.warmup_bars(strategy_params)))
     code = code_fingerprint()
     signals_spec = {"data": dkey, "strategy": strategy.name, "strategy_params": strategy_params, "code": code}
     skey = canonical_hash(signals_spec, 16)

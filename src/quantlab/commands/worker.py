@@ -172,11 +172,9 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
             importlib.import_module(module)
         except ImportError:
             pass
-    from quantlab.commands import run as steps
-
     if prefetch is not None:  # warm in-process caches while the parent starts Snakemake
         try:
-            getattr(steps, prefetch[0])(*prefetch[1])
+            step_function(prefetch[0])(*prefetch[1])
         except Exception:  # the real step reports any problem
             pass
 
@@ -187,7 +185,7 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
             return
         try:
             os.chdir(cwd)  # rules pass paths relative to Snakemake's workdir (the parent's cwd)
-            result = getattr(steps, name)(*args)
+            result = step_function(name)(*args)
             reply = ("ok", result)
         except BaseException as exc:  # reported to the parent, which decides the exit code
             message = str(exc) if isinstance(exc, QuantLabError) else \
@@ -199,11 +197,19 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
             return
 
 
+def step_function(name: str):
+    """``"step_x"`` -> quantlab.commands.run.step_x; ``"sweep.step_y"`` -> quantlab.commands.sweep.step_y."""
+    import importlib
+
+    module, _, func = name.rpartition(".")
+    if not func.startswith(("step_", "prefetch_")):
+        raise ValueError(f"not a step function: {name}")
+    return getattr(importlib.import_module(f"quantlab.commands.{module or 'run'}"), func)
+
+
 def run_step(name: str, *args: Any) -> Any:
-    """Run ``quantlab.commands.run.<name>(*args)`` in the active worker, or here without one."""
+    """Run a step function in the active worker, or in this process without one."""
     worker = _CURRENT
     if worker is not None:
         return worker.call(name, *args)
-    from quantlab.commands import run as steps
-
-    return getattr(steps, name)(*args)
+    return step_function(name)(*args)

@@ -86,10 +86,20 @@ FLAT_STRATEGY_KEYS: tuple[ParamSpec, ...] = (
 COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
     "run": RUN_PARAMS + FLAT_STRATEGY_KEYS,
     "sweep": (
-        ParamSpec("config_path", "string", None, "Sweep YAML file.", aliases=("sweep",),
-                  extra={"minLength": 1, "maxLength": 4096}),
+        ParamSpec("config_path", "string", None, "Sweep experiment YAML file (or give the experiment inline).",
+                  aliases=("sweep",), extra={"minLength": 1, "maxLength": 4096}),
         ParamSpec("out_dir", "string", None, "Parent directory of the sweep run directory.",
                   aliases=("sweep_outdir", "outdir"), extra={"minLength": 1, "maxLength": 4096}),
+        ParamSpec("shards", "integer", None, "Number of shard jobs (default: from grid size and cores).",
+                  minimum=1, maximum=10_000),
+        *(spec for spec in RUN_PARAMS if spec.name not in ("out_dir", "paper", "strategy_params")),
+        ParamSpec("param_grid", "object", None, "Inline experiment: param name -> list of values.", cli=False),
+        ParamSpec("parameter_sets", "array", None, "Inline experiment: list of {label, parameters}.", cli=False),
+        ParamSpec("objective", "string", None, "Ranking metric for parameter_sets/param_grid.", cli=False),
+        ParamSpec("splits", "array", None, "Walk-forward splits: [{name, train{start,end}, test{start,end}}].",
+                  cli=False),
+        ParamSpec("selection", "object", None, "Walk-forward selection: {sort_by, ascending, top_k}.", cli=False),
+        ParamSpec("constraints", "object", None, "Walk-forward constraints: {min_trades}.", cli=False),
     ),
     "forward": (
         ParamSpec("forward_eval", "string", None, "Sweep run directory to take parameters from.",

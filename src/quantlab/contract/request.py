@@ -168,6 +168,9 @@ def coerce(spec: ParamSpec, value: Any, key: str) -> Any:
     elif t == "object":
         if not isinstance(value, dict):
             raise ConfigError(f"params.{key} must be an object, got {_short(value)}")
+    elif t == "array":
+        if not isinstance(value, list):
+            raise ConfigError(f"params.{key} must be an array, got {_short(value)}")
     # ranges (CLI values are not schema-checked, so check here for both paths)
     if t in ("integer", "number"):
         if spec.minimum is not None and value < spec.minimum:

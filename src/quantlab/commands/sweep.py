@@ -1,0 +1,584 @@
+"""The ``sweep`` command: plan (data keys, content-addressed shards, run id) and its steps.
+
+Grid DAG:        load_data -> sweep_shard (x N) -> merge_leaderboard -> publish_sweep -> refresh_index
+Walk-forward:    per split: load_data(train) -> sweep_shard (x N) -> wf_select
+                            load_data(test)  -> wf_test(selected)
+                 -> merge_walkforward -> publish_sweep -> refresh_index
+
+A shard is a set of combinations evaluated by one job (the grid engine, vectorised/numba over
+its combos). Shard files are content-addressed: ``store/sweep/<family>/shards/<key>.parquet``,
+where the family is (data, strategy, engine settings, window, code) and the key is a hash of the
+combination keys it holds. A sidecar ``<key>.json`` lists them. The planner reads the sidecars,
+so an identical sweep finds every combination computed, a widened grid computes only the new
+combinations, and a killed sweep resumes from its finished shards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
+from quantlab.commands.experiment import METRIC_NAMES, Experiment
+from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _claim_run_id, _parse_date, make_data_spec
+from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
+from quantlab.errors import ConfigError, DataError
+
+WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
+
+
+@dataclass
+class SweepPlan:
+    run_id: str
+    created_at: str
+    experiment: Experiment
+    request_id: Any
+    out_dir: Path
+    config: dict                                  # Snakemake configfile content
+    new_shards: list[str] = field(default_factory=list)
+    reused_shards: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    origin: str = "json"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.out_dir / f".tmp_{self.run_id}"
+
+    @property
+    def target(self) -> str:
+        return f"requests/{self.run_id}/index.json"
+
+
+def _family(dkey: str, exp: Experiment, start: str) -> str:
+    engine = {k: exp.base[k] for k in ENGINE_KEYS}
+    return canonical_hash({"data": dkey, "strategy": exp.strategy, "engine": engine, "start": start,
+                           "code": code_fingerprint()}, 16)
+
+
+def combo_key(family: str, combo: dict) -> str:
+    return canonical_hash({"family": family, "params": combo}, 16)
+
+
+def _cached_combos(family: str) -> dict[str, str]:
+    """combo key -> shard key, from the finished shards' sidecars of a family."""
+    shard_dir = internal_root() / "store" / "sweep" / family / "shards"
+    found: dict[str, str] = {}
+    try:
+        entries = sorted(shard_dir.glob("*.json"))
+    except OSError:
+        return found
+    for sidecar in entries:
+        shard = sidecar.stem
+        if not (shard_dir / f"{shard}.parquet").is_file():
+            continue
+        try:
+            for item in read_json(sidecar)["combos"]:
+                found.setdefault(item["key"], shard)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged sidecar: its combos are recomputed
+    return found
+
+
+def _estimate_bars(base: dict, start: str, end: str) -> int:
+    days = max((_parse_date(end, "end") - _parse_date(start, "start")).days, 1)
+    per_day = {"1m": 1440, "2m": 720, "5m": 288, "15m": 96, "30m": 48, "60m": 24, "90m": 16, "1h": 24,
+               "1d": 1, "5d": 0.2, "1wk": 1 / 7, "1mo": 1 / 30, "3mo": 1 / 90}.get(base["interval"], 1)
+    return max(int(days * per_day), 1)
+
+
+def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, cores: int,
+               shards_hint: int | None, plan_new: list[str], plan_reused: list[str]) -> dict:
+    """Shard one grid on one data window; returns {family, combo_keys, shards} for the request."""
+    family = _family(dkey, exp, start)
+    keys = [combo_key(family, c) for c in exp.combos]
+    cached = _cached_combos(family)
+    missing = [i for i, k in enumerate(keys) if k not in cached]
+    shards_used = sorted({cached[k] for k in keys if k in cached})
+    plan_reused.extend(shards_used)
+    if missing:
+        work = len(missing) * _estimate_bars(exp.base, start, end)
+        n = shards_hint or max(1, min(math.ceil(work / WORK_PER_SHARD), 2 * max(cores, 1)))
+        n = max(1, min(n, len(missing)))
+        size = math.ceil(len(missing) / n)
+        for j in range(0, len(missing), size):
+            chunk = missing[j:j + size]
+            ckeys = [keys[i] for i in chunk]
+            shard = canonical_hash(sorted(ckeys), 16)
+            config["shards"][shard] = {
+                "family": family, "data": dkey, "strategy": exp.strategy,
+                "combos": [exp.combos[i] for i in chunk], "combo_keys": ckeys,
+                "engine": {k: exp.base[k] for k in ENGINE_KEYS}, "start": start,
+                "ticker": exp.base["ticker"], "interval": exp.base["interval"],
+            }
+            shards_used.append(shard)
+            plan_new.append(shard)
+    return {"family": family, "combo_keys": keys,
+            "shards": [f"store/sweep/{family}/shards/{s}.parquet" for s in sorted(set(shards_used))]}
+
+
+def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list[str], origin: str,
+               cores: int = 2, claim: bool = True) -> SweepPlan:
+    from quantlab.strategies import get_strategy
+
+    out_dir = resolve_output_dir(params.get("out_dir"), outputs_root() / "runs")
+    strategy = get_strategy(exp.strategy)
+    lookback = max(int(strategy.warmup_bars({k: v for k, v in c.items() if k not in ("fee", "slippage_bps", "k_atr")}))
+                   for c in exp.combos)
+    config: dict[str, Any] = {"data": {}, "shards": {}, "wf_splits": {}, "requests": {}}
+    new: list[str] = []
+    reused: list[str] = []
+    shards_hint = params.get("shards")
+    request: dict[str, Any] = {}
+    if exp.mode == "grid":
+        dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)
+        config["data"][dkey] = spec
+        request["grid"] = _plan_grid(config, exp, dkey, exp.base["start"], exp.base["end"], cores,
+                                     shards_hint, new, reused)
+    else:
+        request["splits"] = []
+        for split in exp.splits:
+            tkey, tspec = make_data_spec(exp.base, split.train_start, split.train_end, lookback)
+            ekey, espec = make_data_spec(exp.base, split.test_start, split.test_end, lookback)
+            config["data"][tkey] = tspec
+            config["data"][ekey] = espec
+            train = _plan_grid(config, exp, tkey, split.train_start, split.train_end, cores, shards_hint, new,
+                               reused)
+            split_id = canonical_hash({"train": train["family"], "test": ekey, "sel": [exp.sort_by, exp.ascending,
+                                       exp.top_k, exp.min_trades], "keys": train["combo_keys"]}, 16)
+            config["wf_splits"][split_id] = {
+                "name": split.name, "train": train, "test_data": ekey, "test_start": split.test_start,
+                "strategy": exp.strategy, "engine": {k: exp.base[k] for k in ENGINE_KEYS},
+                "ticker": exp.base["ticker"], "interval": exp.base["interval"],
+                "combos": exp.combos, "labels": exp.labels,
+                "sort_by": exp.sort_by, "ascending": exp.ascending, "top_k": exp.top_k,
+                "min_trades": exp.min_trades,
+            }
+            request["splits"].append(split_id)
+    identity = {"experiment": exp.raw, "combos": exp.combos}
+    digest = canonical_hash(identity, 7, algo="sha1")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if claim:
+        run_id, ts = _claim_run_id(out_dir, exp.mode, digest, now)
+    else:
+        run_id, ts = f"{now:%Y%m%d_%H%M%S}_{exp.mode}_{digest}", now
+    record = {
+        "run_id": run_id, "created_at": ts.isoformat().replace("+00:00", "Z"), "request_id": request_id,
+        "out_dir": str(out_dir), "origin": origin, "mode": exp.mode, "warnings": warnings,
+        "experiment": exp.raw, "base": exp.base, "strategy": exp.strategy, "grid_keys": exp.grid_keys,
+        "combos": exp.combos, "labels": exp.labels, "sort_by": exp.sort_by, "ascending": exp.ascending,
+        "top_k": exp.top_k, "min_trades": exp.min_trades, "source_path": exp.source_path,
+        "new_shards": sorted(new), "reused_shards": sorted(set(reused)), **request,
+    }
+    config["requests"][run_id] = record
+    return SweepPlan(run_id=run_id, created_at=record["created_at"], experiment=exp, request_id=request_id,
+                     out_dir=out_dir, config=config, new_shards=sorted(new), reused_shards=sorted(set(reused)),
+                     warnings=warnings, origin=origin)
+
+
+# -------------------------------------------------------------------------------------- steps
+def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
+    from quantlab.commands.run import _engine_config, _trade_start
+    from quantlab.data import is_crypto
+    try:
+        from quantlab.engine.sweep import evaluate_grid
+    except ImportError:  # TEMPORARY until the grid engine lands
+        evaluate_grid = _generic_grid
+    from quantlab.metrics import periods_per_year
+
+    start = _trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
+    ppy = periods_per_year(is_crypto(spec["ticker"]), spec["interval"])
+    return evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
+                         _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
+                         threads=int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2")))
+
+
+def _generic_grid(o, h, l, c, strategy_name, combos, cfg, *, start, periods_per_year, threads=1):  # TEMPORARY
+    import dataclasses
+
+    import numpy as np
+
+    from quantlab.engine import simulate
+    from quantlab.metrics import compute_metrics
+    from quantlab.strategies import get_strategy
+
+    strategy = get_strategy(strategy_name)
+    out = {m: [] for m in METRIC_NAMES}
+    for combo in combos:
+        combo = dict(combo)
+        over = {k: combo.pop(k) for k in ("fee", "slippage_bps", "k_atr") if k in combo}
+        res = simulate(o, h, l, c, strategy.signals(o, h, l, c, combo), dataclasses.replace(cfg, **over), start=start)
+        m = compute_metrics(res, c[start:], start=0, periods_per_year=periods_per_year, initial_cash=cfg.initial_cash)
+        for k in METRIC_NAMES:
+            out[k].append(np.nan if m[k] is None else m[k])
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+
+def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str) -> None:
+    """Evaluate one shard of combinations; the sidecar is written last (it marks completion)."""
+    import numpy as np
+
+    from quantlab.columnar import parquet_bytes, table_from_numpy
+    from quantlab.data import read_bars
+
+    bars = read_bars(bars_path)
+    metrics = _evaluate(bars, spec, spec["combos"])
+    cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in METRIC_NAMES}
+    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"])})))
+    atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
+                                               for k, c in zip(spec["combo_keys"], spec["combos"])]})
+
+
+def _load_shards(paths: list[str]) -> dict[str, dict]:
+    """combo key -> metrics dict (None for undefined), from shard files."""
+    from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
+
+    out: dict[str, dict] = {}
+    for path in paths:
+        table = read_parquet(path)
+        keys = json.loads(metadata_of(table)["keys"])
+        cols = {name: column_to_numpy(table, name) for name in METRIC_NAMES}
+        for i, key in enumerate(keys):
+            row = {}
+            for name in METRIC_NAMES:
+                v = float(cols[name][i])
+                row[name] = None if math.isnan(v) else (int(v) if name in ("trades", "bars") else v)
+            out[key] = row
+    return out
+
+
+def rank_rows(rows: list[dict], sort_by: list[str], ascending: list[bool]) -> list[dict]:
+    """Stable multi-key sort; undefined (None) values always rank last."""
+    ordered = list(rows)
+    for metric, asc in reversed(list(zip(sort_by, ascending))):
+        present = [r for r in ordered if r["metrics"].get(metric) is not None]
+        absent = [r for r in ordered if r["metrics"].get(metric) is None]
+        present.sort(key=lambda r: r["metrics"][metric], reverse=not asc)
+        ordered = present + absent
+    for i, r in enumerate(ordered, 1):
+        r["rank"] = i
+    return ordered
+
+
+def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[dict]:
+    rows = []
+    for i, (key, combo) in enumerate(zip(keys, record_like["combos"])):
+        if key not in results:
+            raise DataError(f"sweep result missing for combination {json.dumps(combo)}")
+        rows.append({"index": i, "label": record_like["labels"][i], "params": combo, "metrics": results[key],
+                     "combo_key": key})
+    return rows
+
+
+def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) -> None:
+    results = _load_shards(shard_paths)
+    rows = _rows(record, record["grid"]["combo_keys"], results)
+    atomic_write_json(out_path, {"rows": rank_rows(rows, record["sort_by"], record["ascending"])})
+
+
+def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
+    """Rank the train results, drop combos under min_trades, keep top_k."""
+    results = _load_shards(shard_paths)
+    rows = _rows(spec, spec["train"]["combo_keys"], results)
+    ranked = rank_rows(rows, spec["sort_by"], spec["ascending"])
+    eligible = [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
+    selected = eligible[: spec["top_k"]]
+    atomic_write_json(out_path, {"train": ranked, "eligible": len(eligible),
+                                 "selected": [r["index"] for r in selected]})
+
+
+def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, equity_out: str) -> None:
+    """Evaluate the selected combos on the test window; keep the rank-1 combo's test series."""
+    import numpy as np
+
+    from quantlab.columnar import parquet_bytes, table_from_numpy
+    from quantlab.commands.run import _engine_config, _trade_start
+    from quantlab.data import read_bars
+    from quantlab.engine import simulate
+    from quantlab.strategies import get_strategy
+
+    selected = read_json(selected_path)
+    idx = selected["selected"]
+    bars = read_bars(bars_path)
+    combos = [spec["combos"][i] for i in idx]
+    test_spec = {**spec, "start": spec["test_start"]}
+    metrics = _evaluate(bars, test_spec, combos) if combos else {}
+    rows = []
+    for j, i in enumerate(idx):
+        row = {}
+        for name in METRIC_NAMES:
+            v = float(metrics[name][j])
+            row[name] = None if math.isnan(v) else (int(v) if name in ("trades", "bars") else v)
+        rows.append({"index": i, "label": spec["labels"][i], "params": spec["combos"][i], "metrics": row,
+                     "rank_in_train": j + 1})
+    cols: dict[str, Any] = {"timestamp": np.array([], dtype="datetime64[ns]"), "returns": np.array([]),
+                            "position": np.array([], dtype=np.int8), "close": np.array([])}
+    trades_meta: list = []
+    if combos:
+        start = _trade_start(bars, {"start": spec["test_start"], "ticker": spec["ticker"]})
+        combo = dict(combos[0])
+        engine = dict(spec["engine"])
+        for key in ("fee", "slippage_bps", "k_atr"):
+            if key in combo:
+                engine[key] = combo.pop(key)
+        strategy = get_strategy(spec["strategy"])
+        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, combo)
+        res = simulate(bars.open, bars.high, bars.low, bars.close, sig, _engine_config(engine), start=start)
+        cols = {"timestamp": bars.index[start:], "returns": np.asarray(res.returns, dtype=float),
+                "position": np.asarray(res.position, dtype=np.int8), "close": bars.close[start:]}
+        t = res.trades
+        trades_meta = [[int(a) - start, int(b) - start, int(s), float(p), float(r)] for a, b, s, p, r in
+                       zip(t.entry_idx, t.exit_idx, t.side, t.pnl, t.ret)]
+    atomic_write_bytes(equity_out, parquet_bytes(table_from_numpy(cols, {"trades": json.dumps(trades_meta)})))
+    atomic_write_json(out_path, {"name": spec["name"], "test": rows})
+
+
+def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, str]], out_path: str) -> None:
+    """Per-split train/test tables and the stitched out-of-sample series (rank-1 per split)."""
+    import numpy as np
+
+    from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
+    from quantlab.engine import SimResult, TradeLog
+    from quantlab.metrics import compute_metrics, periods_per_year
+    from quantlab.data import is_crypto
+
+    splits_out = []
+    returns, positions, closes, stamps, trades = [], [], [], [], []
+    offset = 0
+    for split_id, selected_path, test_path, equity_path in split_files:
+        sel = read_json(selected_path)
+        test = read_json(test_path)
+        eq = read_parquet(equity_path)
+        r = column_to_numpy(eq, "returns")
+        returns.append(r)
+        positions.append(column_to_numpy(eq, "position"))
+        closes.append(column_to_numpy(eq, "close"))
+        stamps.append(column_to_numpy(eq, "timestamp"))
+        for a, b, s, p, ret in json.loads(metadata_of(eq)["trades"]):
+            trades.append((a + offset, b + offset, s, p, ret))
+        offset += len(r)
+        splits_out.append({"split_id": split_id, "name": test["name"], "train": sel["train"],
+                           "eligible": sel["eligible"], "test": test["test"]})
+    r = np.concatenate(returns) if returns else np.array([])
+    initial = float(record["base"]["initial_cash"])
+    equity = initial * np.cumprod(1.0 + r) if len(r) else np.array([])
+    oos_metrics = None
+    if len(r):
+        n = len(trades)
+        tl = TradeLog(entry_idx=np.array([t[0] for t in trades], dtype=np.int64),
+                      exit_idx=np.array([t[1] for t in trades], dtype=np.int64),
+                      side=np.array([t[2] for t in trades], dtype=np.int8),
+                      entry_price=np.zeros(n), exit_price=np.zeros(n), qty=np.zeros(n), entry_fee=np.zeros(n),
+                      exit_fee=np.zeros(n), pnl=np.array([t[3] for t in trades], dtype=float),
+                      ret=np.array([t[4] for t in trades], dtype=float),
+                      bars_held=np.array([t[1] - t[0] for t in trades], dtype=np.int64))
+        res = SimResult(equity=equity, position=np.concatenate(positions), returns=r, trades=tl, open_position=0)
+        ppy = periods_per_year(is_crypto(record["base"]["ticker"]), record["base"]["interval"])
+        oos_metrics = compute_metrics(res, np.concatenate(closes), start=0, periods_per_year=ppy,
+                                      initial_cash=initial)
+    ts = [str(t)[:19] + "Z" for t in (np.concatenate(stamps) if stamps else [])]
+    atomic_write_json(out_path, {"splits": splits_out, "oos": {"metrics": oos_metrics, "timestamps": ts,
+                                                               "equity": equity.tolist(), "returns": r.tolist()}})
+
+
+# -------------------------------------------------------------------------------- publishing
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value).replace(",", ";")
+
+
+def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ...] = ()) -> str:
+    """One row per combination: rank, label, ``lead`` row fields, params, every metric."""
+    header = ["rank", "label", *lead, *param_keys, *METRIC_NAMES, "combo_key"]
+    lines = [",".join(header)]
+    for r in rows:
+        cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
+                 *(r["metrics"].get(m) for m in METRIC_NAMES), r.get("combo_key", "")]
+        lines.append(",".join(_csv_cell(c) for c in cells))
+    return "\n".join(lines) + "\n"
+
+
+def _param_columns(record: dict) -> list[str]:
+    keys = sorted({k for c in record["combos"] for k in c})
+    varying = [k for k in record["grid_keys"] if k in keys]
+    return varying + [k for k in keys if k not in varying]
+
+
+def _best_result(row: dict) -> dict:
+    out = {"label": row.get("label"), "rank": row.get("rank"), "params": row["params"], **row["params"],
+           **row["metrics"]}
+    return out
+
+
+def _experiment_yaml(record: dict) -> str:
+    import yaml
+
+    header = ("# The resolved experiment of this sweep: rerun it with\n"
+              "#   python main.py sweep experiment.yaml\n")
+    plain = json.loads(json.dumps(record["experiment"]))  # Snakemake hands config over as OrderedDicts
+    return header + yaml.safe_dump(plain, sort_keys=False, default_flow_style=None)
+
+
+def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
+    from quantlab.artifacts.heatmap import heatmap_png, most_influential
+
+    out_dir = Path(record["out_dir"])
+    run_id = record["run_id"]
+    staging = out_dir / f".tmp_{run_id}"
+    final = out_dir / run_id
+    staging.mkdir(parents=True, exist_ok=True)
+    merged = read_json(merged_path)
+    params_cols = _param_columns(record)
+    mode = record["mode"]
+    objective = record["sort_by"][0]
+    files = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
+             "report": "report.json", "run_report": "run_report.md", "leaderboard": "leaderboard.csv",
+             "experiment": "experiment.yaml"}
+    if mode == "grid":
+        rows = merged["rows"]
+        best = rows[0] if rows else None
+        atomic_write_text(staging / "leaderboard.csv", leaderboard_csv(rows, params_cols))
+        axes = most_influential(rows, record["grid_keys"], objective)
+        if axes:
+            atomic_write_bytes(staging / "heatmap.png", heatmap_png(rows, axes, objective,
+                                                                   f"{record['strategy']} {objective}"))
+            files["heatmap"] = "heatmap.png"
+        summary = {k: best["metrics"].get(k) for k in SUMMARY_KEYS} if best else dict.fromkeys(SUMMARY_KEYS)
+        best_result = _best_result(best) if best else None
+        extra_metrics = {"n_runs": len(rows), "leaderboard_size": len(rows)}
+    else:
+        oos = merged["oos"]
+        all_test, all_rows = [], []
+        split_summary = []
+        for s in merged["splits"]:
+            sdir = staging / "splits" / s["name"].replace("/", "_")
+            sdir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(sdir / "train_leaderboard.csv", leaderboard_csv(s["train"], params_cols))
+            test_rows = [{**t, "rank": t["rank_in_train"]} for t in s["test"]]
+            atomic_write_text(sdir / "test_leaderboard.csv", leaderboard_csv(test_rows, params_cols))
+            all_test.extend({**t, "split": s["name"]} for t in test_rows)
+            best_train = s["train"][0]["metrics"] if s["train"] else {}
+            top = s["test"][0]["metrics"] if s["test"] else {}
+            split_summary.append({"split": s["name"], "n_train_runs": len(s["train"]),
+                                  "n_eligible": s["eligible"], "n_selected": len(s["test"]),
+                                  "best_train_sharpe": best_train.get("sharpe_simple"),
+                                  "best_train_return": best_train.get("total_return"),
+                                  "test_sharpe_rank1": top.get("sharpe_simple"),
+                                  "test_return_rank1": top.get("total_return")})
+            all_rows.extend(s["train"])
+        header = list(split_summary[0]) if split_summary else ["split"]
+        atomic_write_text(staging / "walkforward_summary.csv",
+                          "\n".join([",".join(header)] + [",".join(_csv_cell(r[h]) for h in header)
+                                                          for r in split_summary]) + "\n")
+        atomic_write_text(staging / "leaderboard.csv", leaderboard_csv(all_test, params_cols, lead=("split",)))
+        _write_oos(staging / "oos_equity.parquet", oos)
+        files.update({"walkforward_summary": "walkforward_summary.csv", "oos_equity": "oos_equity.parquet",
+                      "splits": "splits/"})
+        metrics_oos = oos["metrics"] or {}
+        summary = {k: metrics_oos.get(k) for k in SUMMARY_KEYS}
+        last = merged["splits"][-1] if merged["splits"] else None
+        best_row = last["test"][0] if last and last["test"] else None
+        best_result = ({**_best_result({**best_row, "rank": 1}), "split": last["name"],
+                        "selected_on": "train", "oos": metrics_oos} if best_row else None)
+        extra_metrics = {"n_splits": len(merged["splits"]),
+                         "n_train_runs": sum(len(s["train"]) for s in merged["splits"]),
+                         "n_selected": sum(len(s["test"]) for s in merged["splits"]),
+                         "n_test_runs": sum(len(s["test"]) for s in merged["splits"]),
+                         "oos_metrics": metrics_oos, "splits": split_summary}
+    config = {**record["experiment"]}
+    atomic_write_json(staging / "config.json", config, sort_keys=True)
+    atomic_write_text(staging / "experiment.yaml", _experiment_yaml(record))
+    metrics = {"command": "sweep", "mode": mode, "status": "success", "summary": summary,
+               "best_result": best_result, "objective": objective, "sort_by": record["sort_by"],
+               **extra_metrics}
+    atomic_write_json(staging / "metrics.json", metrics, sort_keys=True)
+    info = runtime_info()
+    metadata = {"run_id": run_id, "command": "sweep", "mode": mode, "status": "success",
+                "created_at": record["created_at"], "request_id": record["request_id"],
+                "config_path": record.get("source_path") or "inline_request",
+                "config_hash": canonical_hash(config, algo="sha1"), "summary": summary,
+                "n_combinations": len(record["combos"]), "strategy": record["strategy"],
+                "shards_computed": record["new_shards"], "shards_reused": record["reused_shards"],
+                "code_fingerprint": code_fingerprint(), "warnings": record["warnings"], **info}
+    atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
+    atomic_write_text(staging / "run_report.md", _sweep_report_md(record, summary, best_result, metrics))
+    mc = {"schema_version": "1.0", "contract_type": "quantlab.sweep.result", "command": "sweep",
+          "status": "success"}
+    if record["request_id"] is not None:
+        mc["request_id"] = record["request_id"]
+    mc.update({"run_id": run_id, "mode": mode, "summary": summary, "best_result": best_result,
+               "artifacts": files, "warnings": record["warnings"]})
+    listed = sorted(p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith("."))
+    report = {
+        "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": "success",
+        "header": {"run_id": run_id, "mode": mode, "created_at": record["created_at"],
+                   "git_commit": info["git_commit"], "python_version": info["python_version"],
+                   "config_path": metadata["config_path"], "config_hash": metadata["config_hash"],
+                   "request_id": record["request_id"]},
+        "reproduce": {"command": "python main.py sweep experiment.yaml"},
+        "config_resolved": config,
+        "results": (merged["rows"][:10] if mode == "grid" else None),
+        "artifacts": [{"file_name": n, "size_bytes": (staging / n).stat().st_size} for n in listed]
+        + [{"file_name": "report.json", "size_bytes": None}],
+        "machine_contract": mc,
+        "summary": summary,
+    }
+    if mode == "walkforward":
+        report["walkforward"] = extra_metrics
+    atomic_write_json(staging / "report.json", report)
+    try:
+        os.unlink(staging / ".owner")
+    except FileNotFoundError:
+        pass
+    os.rename(staging, final)
+    result = {"run_id": run_id, "mode": mode, "artifacts_path": str(final),
+              "report_path": str(final / "report.json"), "summary": summary}
+    atomic_write_json(marker_out, result)
+    return result
+
+
+def _write_oos(path: Path, oos: dict) -> None:
+    import numpy as np
+
+    from quantlab.columnar import parquet_bytes, table_from_numpy
+
+    ts = np.array([t.rstrip("Z") for t in oos["timestamps"]], dtype="datetime64[ns]")
+    atomic_write_bytes(path, parquet_bytes(table_from_numpy({
+        "timestamp": ts, "equity": np.asarray(oos["equity"], dtype=float),
+        "returns": np.asarray(oos["returns"], dtype=float)})))
+
+
+def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: dict) -> str:
+    base = record["base"]
+
+    def fmt(v):
+        return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+    lines = [f"# Sweep {record['run_id']} ({record['mode']})", "",
+             f"- ticker: {base['ticker']} ({base['interval']}), {base['start']} .. {base['end']}",
+             f"- strategy: {record['strategy']}, {len(record['combos'])} combinations "
+             f"(grid keys: {', '.join(record['grid_keys'])})",
+             f"- ranking: {', '.join(record['sort_by'])}",
+             f"- shards computed: {len(record['new_shards'])}, reused: {len(record['reused_shards'])}", "",
+             "## Summary" + (" (stitched out-of-sample)" if record["mode"] == "walkforward" else " (best)"), "",
+             "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {fmt(v)} |" for k, v in summary.items()]
+    if best:
+        lines += ["", "## Best configuration", "", "```", json.dumps(best.get("params"), sort_keys=True), "```"]
+    lines += ["", "Files: leaderboard.csv, experiment.yaml, metrics.json, report.json"
+              + (", heatmap.png" if record["mode"] == "grid" else ", walkforward_summary.csv, splits/, oos_equity.parquet"),
+              ""]
+    return "\n".join(lines)
+
+
+def discard_staging(plan: SweepPlan) -> None:
+    shutil.rmtree(plan.staging_dir, ignore_errors=True)

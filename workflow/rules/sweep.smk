@@ -1,0 +1,88 @@
+rule sweep_shard:
+    input:
+        shard_bars,
+    output:
+        parquet="store/sweep/{family}/shards/{shard}.parquet",
+        sidecar="store/sweep/{family}/shards/{shard}.json",
+    log:
+        "logs/sweep_shard/{family}/{shard}.json",
+    wildcard_constraints:
+        family="[0-9a-f]{16}",
+        shard="[0-9a-f]{16}",
+    run:
+        with step_errors(log[0]):
+            run_step("sweep.step_sweep_shard", config["shards"][wildcards.shard], input[0],
+                     output.parquet, output.sidecar)
+
+
+rule merge_leaderboard:
+    input:
+        grid_shards,
+    output:
+        "requests/{run_id}/leaderboard.json",
+    log:
+        "logs/merge_leaderboard/{run_id}.json",
+    run:
+        with step_errors(log[0]):
+            run_step("sweep.step_merge_leaderboard", config["requests"][wildcards.run_id], list(input),
+                     output[0])
+
+
+rule wf_select:
+    input:
+        wf_train_shards,
+    output:
+        "store/wf/{split}/selected.json",
+    log:
+        "logs/wf_select/{split}.json",
+    wildcard_constraints:
+        split="[0-9a-f]{16}",
+    run:
+        with step_errors(log[0]):
+            run_step("sweep.step_wf_select", config["wf_splits"][wildcards.split], list(input), output[0])
+
+
+rule wf_test:
+    input:
+        selected="store/wf/{split}/selected.json",
+        bars=wf_test_bars,
+    output:
+        test="store/wf/{split}/test.json",
+        equity="store/wf/{split}/test_equity.parquet",
+    log:
+        "logs/wf_test/{split}.json",
+    wildcard_constraints:
+        split="[0-9a-f]{16}",
+    run:
+        with step_errors(log[0]):
+            run_step("sweep.step_wf_test", config["wf_splits"][wildcards.split], input.selected, input.bars,
+                     output.test, output.equity)
+
+
+rule merge_walkforward:
+    input:
+        wf_request_files,
+    output:
+        "requests/{run_id}/walkforward.json",
+    log:
+        "logs/merge_walkforward/{run_id}.json",
+    run:
+        with step_errors(log[0]):
+            files = list(input)
+            splits = config["requests"][wildcards.run_id]["splits"]
+            grouped = [(s, *files[3 * i:3 * i + 3]) for i, s in enumerate(splits)]
+            run_step("sweep.step_merge_walkforward", config["requests"][wildcards.run_id], grouped, output[0])
+
+
+rule publish_sweep:
+    input:
+        sweep_merged,
+    output:
+        "requests/{run_id}/published.json",
+    log:
+        "logs/publish_sweep/{run_id}.json",
+    wildcard_constraints:
+        run_id=r"[0-9]{8}_[0-9]{6}_(grid|walkforward)_[0-9a-f]{7}",
+    run:
+        with step_errors(log[0]):
+            run_step("sweep.step_publish_sweep", config["requests"][wildcards.run_id], input[0], output[0])
