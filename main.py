@@ -162,11 +162,18 @@ def sweep_command(req, opts) -> dict:
     try:
         with KeyLocks(internal / "locks") as locks:
             _lock_keys(locks, _sweep_outputs(plan, internal))
-            from quantlab.snakemake_runner import execute, read_failure
+            from quantlab.snakemake_runner import execute, execute_cli, read_failure
 
-            outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
-                              log_path=log_path, verbose=opts.verbose,
-                              progress=_progress_printer(len(plan.new_shards)))
+            executor = req.params.get("executor") or opts.executor
+            profile = req.params.get("profile") or opts.profile
+            if (executor and executor != "local") or profile:
+                outcome = execute_cli(config=plan.config, workdir=internal, targets=[plan.target],
+                                      executor=executor, profile=_profile_path(profile), jobs=opts.jobs,
+                                      log_path=log_path)
+            else:
+                outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
+                                  log_path=log_path, verbose=opts.verbose,
+                                  progress=_progress_printer(len(plan.new_shards)))
             if not outcome.ok:
                 code, error_type, message = read_failure(outcome)
                 raise _mapped_error(code, error_type, message)
@@ -177,6 +184,20 @@ def sweep_command(req, opts) -> dict:
         _keep_failed_log(log_path, internal, plan.run_id)
         sweep_steps.discard_staging(plan)
         raise
+
+
+def _profile_path(profile: str | None) -> str | None:
+    """A profile name from profiles/ or a path to a profile directory."""
+    if not profile:
+        return None
+    if os.sep not in profile and (PROJECT_ROOT / "profiles" / profile).is_dir():
+        return str(PROJECT_ROOT / "profiles" / profile)
+    from quantlab.contract.paths import resolve_input_path
+
+    path = resolve_input_path(profile, "profile")
+    if not (path / "config.yaml").is_file():
+        raise ConfigError(f"params.profile: no Snakemake profile (config.yaml) at {path}")
+    return str(path)
 
 
 def _sweep_outputs(plan, internal: Path) -> dict:

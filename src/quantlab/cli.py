@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dry-run", dest="dry_run", action="store_true", help="show stale steps, run nothing")
     m.add_argument("--verbose", action="store_true", help="show Snakemake's output on stderr")
     m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use")
+    m.add_argument("--executor", help="Snakemake executor plugin for sweeps (slurm, kubernetes, cluster-generic)")
+    m.add_argument("--profile", help="Snakemake profile: a name under profiles/ or a directory")
+    m.add_argument("--jobs", type=int, default=64, help="jobs submitted at once with --executor/--profile")
     r = p.add_argument_group("run parameters")
     for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
         if not spec.cli:

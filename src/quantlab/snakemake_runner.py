@@ -116,7 +116,6 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
         DAGSettings,
         ExecutionSettings,
         OutputSettings,
-        Quietness,
         ResourceSettings,
         SchedulingSettings,
         StorageSettings,
@@ -134,7 +133,7 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     try:
         with redirect_fds(log_path, verbose) as caller_stderr:
             collector.stderr_fd = caller_stderr
-            quiet = set() if verbose else {Quietness.PROGRESS}
+            quiet: set = set()  # everything goes to the log file (or stderr with --verbose)
             with SnakemakeApi(OutputSettings(quiet=quiet, enable_file_logging=False,
                                              show_failed_logs=False)) as api:
                 smk_logger.addHandler(collector)
@@ -186,3 +185,57 @@ def read_failure(outcome: WorkflowOutcome) -> tuple[int, str, str]:
             continue
     rules = ", ".join(outcome.failed_rules) or "workflow"
     return 1, "WorkflowError", f"{rules} failed: {outcome.error or 'see the Snakemake log'}"
+
+
+def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: str | None, profile: str | None,
+                jobs: int, log_path: Path, extra_args: list[str] | None = None) -> WorkflowOutcome:
+    """Run the workflow through the ``snakemake`` CLI, for executor plugins and profiles (SLURM,
+    Kubernetes, cluster-generic ...). One second slower than the API, which does not matter there.
+
+    The child writes only to ``log_path``, dies with this process (PR_SET_PDEATHSIG), and is
+    handed the request as a JSON configfile (a ``--config`` dict loses types in cluster jobs).
+    """
+    import subprocess
+    import time
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    fd, config_file = tempfile.mkstemp(prefix="request.", suffix=".json", dir=workdir)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(config, fh)
+    cmd = [str(Path(sys.executable).with_name("snakemake")), "-s", str(SNAKEFILE), "-d", str(workdir),
+           "--nolock", "--rerun-incomplete", "--rerun-triggers", "mtime", "--jobs", str(jobs),
+           "--configfile", config_file]
+    if executor:
+        cmd += ["--executor", executor]
+    if profile:
+        cmd += ["--profile", profile]
+    cmd += list(extra_args or []) + ["--", *targets]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    env = {**os.environ, "QUANTLAB_PROJECT_ROOT": str(PROJECT_ROOT),
+           "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+
+    def die_with_parent() -> None:
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))
+        except (OSError, AttributeError):
+            pass
+
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                  cwd=str(workdir), preexec_fn=die_with_parent)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(config_file)
+    outcome = WorkflowOutcome(ok=proc.returncode == 0)
+    if not outcome.ok:
+        outcome.error = f"snakemake exited {proc.returncode} (see {log_path})"
+        # job error records written during this run (the CLI does not report which job failed)
+        for path in sorted((workdir / "logs").rglob("*.json"), key=lambda p: p.stat().st_mtime):
+            if path.stat().st_mtime >= started:
+                outcome.failed_logs.append(str(path))
+    return outcome

@@ -88,6 +88,35 @@ def jitted(kernel):
     return fn
 
 
+def jitted_calling(kernel, *helpers):
+    """:func:`jitted` for a kernel that calls other kernels of its module (``helpers``).
+
+    numba resolves a kernel's globals when it compiles, so the helpers it calls must be numba
+    dispatchers by then, while the pure-Python mode needs the plain functions. The kernel and
+    its helpers are jitted from copies bound to a private namespace where each helper's name
+    is its dispatcher; the module itself is untouched. ``cache=True`` as usual (the cache is
+    keyed by the source file; helpers must not be recursive: numba cannot reload those).
+    """
+    fn = _compiled.get(kernel)
+    if fn is None:
+        import types
+
+        import numba  # lazy
+
+        namespace = dict(kernel.__globals__)
+
+        def rebind(f):
+            g = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
+            g.__qualname__, g.__module__, g.__doc__ = f.__qualname__, f.__module__, f.__doc__
+            return numba.njit(cache=True, nogil=True)(g)
+
+        for helper in helpers:
+            namespace[helper.__name__] = rebind(helper)
+        fn = rebind(kernel)
+        _compiled[kernel] = fn
+    return fn
+
+
 class Out:
     """An output buffer argument of :func:`call`: ``size`` items of ``dtype``."""
 

@@ -318,3 +318,341 @@ def simulate_kernel(
             returns[i] = 0.0
         prev_equity = eq
     return n_trades, pos
+
+
+# ------------------------------------------------------------------------------------ sweeps
+# Kernels of ``quantlab.engine.sweep``: many combos of one strategy, each simulated and scored
+# with nothing kept but a few per-combo sums. ``sweep_kernel`` calls ``pairwise_sum``: run it
+# under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``.
+
+SWEEP_STATS = 13  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
+ST_FINAL_EQUITY = 0  # equity after the last bar
+ST_SUM_RETURNS = 1  # numpy-order sum of the per-bar returns
+ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 bars)
+ST_NEGATIVE_BARS = 3  # bars with a negative return
+ST_SUM_SQ_DOWN = 4  # numpy-order sum of min(return, 0)**2
+ST_MAX_DRAWDOWN = 5  # min(0, min over bars of equity / running peak - 1), initial cash in the peak
+ST_TRADES = 6  # closed trades
+ST_WINS = 7  # closed trades with pnl > 0
+ST_LOSSES = 8  # closed trades with pnl < 0
+ST_GROSS_PROFIT = 9  # numpy-order sum of the positive pnls
+ST_LOSS_SUM = 10  # numpy-order sum of the negative pnls (<= 0)
+ST_SUM_TRADE_RETURNS = 11  # numpy-order sum of the trade returns
+ST_EXPOSED_BARS = 12  # bars whose recorded position is not flat
+
+PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
+
+
+def pairwise_sum(a, lo, n, stack_i, stack_f):
+    """``a[lo:lo+n]`` summed in exactly numpy's order, so the result is bit-identical to
+    ``np.sum`` / ``np.add.reduce`` of that contiguous float64 slice (and ``mean`` = this / n).
+
+    numpy sums pairwise: fewer than 8 values in a row; up to 128 with 8 interleaved partial
+    sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)) then the remainder in a row; more
+    are split at n/2 rounded down to a multiple of 8 and the two halves added. The recursion
+    runs here on an explicit stack (numba cannot cache recursive functions): ``stack_i``
+    holds (lo, n, state) triples, ``stack_f`` the partial sums; ``PAIRWISE_STACK`` int slots
+    and ``PAIRWISE_STACK // 3`` float slots suffice for any length (depth <= 64).
+    """
+    stack_i[0] = lo
+    stack_i[1] = n
+    stack_i[2] = 0
+    sp = 1
+    fp = 0
+    while sp > 0:
+        b = 3 * (sp - 1)
+        l0 = stack_i[b]
+        k = stack_i[b + 1]
+        if k <= 128:
+            if k < 8:
+                res = -0.0
+                for i in range(l0, l0 + k):
+                    res += a[i]
+            else:
+                r0 = a[l0]
+                r1 = a[l0 + 1]
+                r2 = a[l0 + 2]
+                r3 = a[l0 + 3]
+                r4 = a[l0 + 4]
+                r5 = a[l0 + 5]
+                r6 = a[l0 + 6]
+                r7 = a[l0 + 7]
+                end = l0 + k - k % 8
+                i = l0 + 8
+                while i < end:
+                    r0 += a[i]
+                    r1 += a[i + 1]
+                    r2 += a[i + 2]
+                    r3 += a[i + 3]
+                    r4 += a[i + 4]
+                    r5 += a[i + 5]
+                    r6 += a[i + 6]
+                    r7 += a[i + 7]
+                    i += 8
+                res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+                while i < l0 + k:
+                    res += a[i]
+                    i += 1
+            stack_f[fp] = res
+            fp += 1
+            sp -= 1
+            continue
+        half = k // 2
+        half -= half % 8
+        state = stack_i[b + 2]
+        if state == 2:  # both halves done: left + right
+            fp -= 1
+            stack_f[fp - 1] = stack_f[fp - 1] + stack_f[fp]
+            sp -= 1
+            continue
+        stack_i[b + 2] = state + 1
+        if state == 0:
+            stack_i[b + 3] = l0
+            stack_i[b + 4] = half
+        else:
+            stack_i[b + 3] = l0 + half
+            stack_i[b + 4] = k - half
+        stack_i[b + 5] = 0
+        sp += 1
+    return stack_f[0]
+
+
+def sweep_kernel(
+    mode, lo, hi,
+    open_, close, atr, start, fill_close, allow_short, initial_cash,
+    entries, exits, csum, runlen, rsi_tab, ma_tab,
+    p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
+    stats,
+    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f,
+):
+    """Simulate and score combos ``lo .. hi-1`` of one strategy; per-combo sums go to ``stats``.
+
+    Per combo ``c`` the signals come from ``mode``:
+
+    * 0: ``entries``/``exits`` (one combo's precomputed signals: ``hi == lo + 1``);
+    * 1: ``sma_crossover`` fused: SMA(``p_int1[c]``) crossing SMA(``p_int2[c]``), both derived
+      bar by bar exactly like ``indicators.sma`` from the shared ``csum`` =
+      ``cumsum(close - close[0])`` and ``runlen[t]`` = how many values up to ``t`` equal
+      ``close[t]`` consecutively (a window of one repeated value gives that value exactly);
+    * 2: ``rsi_ma_cross_v2`` fused: RSI row ``rsi_tab[p_int1[c]]``, MA row ``ma_tab[p_int2[c]]``,
+      ``rsi_buy_max`` = ``p_f1[c]``, ``rsi_sell_min`` = ``p_f2[c]`` (the strategy's formulas).
+
+    Costs per combo: ``fees[c]``; slippage ``k_atrs[c] * atr[t] / close[t]`` if ``atr`` is
+    non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. The simulation is
+    ``simulate_kernel``'s, operation for operation (same equity, returns, positions, trades);
+    instead of keeping them, it accumulates what ``metrics.compute_metrics`` needs (see the
+    ``ST_*`` indices) in ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
+
+    Scratch, reused combo after combo (one set per thread): ``ret_buf``, ``scratch``: >=
+    ``len(close) - start`` floats; ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity``
+    floats; ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks.
+    """
+    n = len(close)
+    m = n - start
+    capacity = len(tr_ret)
+    use_slip_array = len(atr) > 0
+    nan = NAN
+    for c in range(lo, hi):
+        fee = fees[c]
+        slip_const = slip_consts[c]
+        k_atr = k_atrs[c]
+        cooldown = cooldowns[c]
+        w_fast = p_int1[c]
+        w_slow = p_int2[c]
+        base = close[0]
+        prev_a = nan
+        prev_b = nan
+        buy_max = p_f1[c]
+        sell_min = p_f2[c]
+        rsi_row = rsi_tab[0]
+        ma_row = ma_tab[0]
+        if mode == 1 and start > 0:  # SMA values of the bar before the first tradable one
+            t = start - 1
+            if t >= w_fast - 1:
+                if w_fast == 1 or runlen[t] >= w_fast:
+                    prev_a = close[t]
+                elif t == w_fast - 1:
+                    prev_a = base + csum[t] / w_fast
+                else:
+                    prev_a = base + (csum[t] - csum[t - w_fast]) / w_fast
+            if t >= w_slow - 1:
+                if w_slow == 1 or runlen[t] >= w_slow:
+                    prev_b = close[t]
+                elif t == w_slow - 1:
+                    prev_b = base + csum[t] / w_slow
+                else:
+                    prev_b = base + (csum[t] - csum[t - w_slow]) / w_slow
+        elif mode == 2:
+            rsi_row = rsi_tab[w_fast]
+            ma_row = ma_tab[w_slow]
+
+        cash = initial_cash
+        qty = 0.0
+        pos = 0
+        entry_price = 0.0
+        entry_fee = 0.0
+        n_trades = 0
+        n_win = 0
+        n_loss = 0
+        blocked_until = start - 1
+        prev_equity = initial_cash
+        peak = initial_cash
+        max_dd = 0.0
+        n_neg = 0
+        n_exposed = 0
+        for t in range(start, n):
+            c_t = close[t]
+            enter = False
+            leave = False
+            if mode == 0:
+                enter = entries[t]
+                leave = exits[t]
+            elif mode == 1:
+                a = nan
+                if t >= w_fast - 1:
+                    if w_fast == 1 or runlen[t] >= w_fast:
+                        a = c_t
+                    elif t == w_fast - 1:
+                        a = base + csum[t] / w_fast
+                    else:
+                        a = base + (csum[t] - csum[t - w_fast]) / w_fast
+                b = nan
+                if t >= w_slow - 1:
+                    if w_slow == 1 or runlen[t] >= w_slow:
+                        b = c_t
+                    elif t == w_slow - 1:
+                        b = base + csum[t] / w_slow
+                    else:
+                        b = base + (csum[t] - csum[t - w_slow]) / w_slow
+                enter = a > b and prev_a <= prev_b  # nan compares False, like crossed_above
+                leave = a < b and prev_a >= prev_b
+                prev_a = a
+                prev_b = b
+            elif t >= 1:
+                r = rsi_row[t]
+                ma = ma_row[t]
+                ma_prev = ma_row[t - 1]
+                if r == r and ma == ma and ma_prev == ma_prev:
+                    c_prev = close[t - 1]
+                    enter = c_t > ma and c_prev <= ma_prev and r < buy_max
+                    leave = (c_t < ma and c_prev >= ma_prev) or r > sell_min
+
+            equity_before = cash + pos * qty * c_t
+            pos_before = pos
+            if t > blocked_until:
+                target = pos
+                if allow_short:
+                    if enter and not leave:
+                        target = 1
+                    elif leave and not enter:
+                        target = -1
+                elif pos == 0:
+                    if enter:
+                        target = 1
+                elif leave:
+                    target = 0
+                if target != pos and (fill_close or t + 1 < n):
+                    if fill_close:
+                        price = c_t
+                    else:
+                        price = open_[t + 1]
+                    if use_slip_array:
+                        s = k_atr * atr[t] / c_t
+                    else:
+                        s = slip_const
+                    buy_price = price * (1.0 + s)
+                    sell_price = price * (1.0 - s)
+                    if pos != 0:
+                        if pos == 1:
+                            exit_price = sell_price
+                            notional = qty * exit_price
+                            exit_fee = notional * fee
+                            cash += notional - exit_fee
+                            pnl = qty * (exit_price - entry_price) - entry_fee - exit_fee
+                        else:
+                            exit_price = buy_price
+                            notional = qty * exit_price
+                            exit_fee = notional * fee
+                            cash -= notional + exit_fee
+                            pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
+                        if n_trades < capacity:
+                            tr_ret[n_trades] = pnl / (qty * entry_price)
+                            if pnl > 0.0:
+                                tr_win[n_win] = pnl
+                                n_win += 1
+                            elif pnl < 0.0:
+                                tr_loss[n_loss] = pnl
+                                n_loss += 1
+                        n_trades += 1
+                        pos = 0
+                        qty = 0.0
+                    if target != 0 and cash > 0.0:
+                        if target == 1:
+                            entry_price = buy_price
+                        else:
+                            entry_price = sell_price
+                        qty = cash / (entry_price * (1.0 + fee))
+                        entry_fee = qty * entry_price * fee
+                        if target == 1:
+                            cash = 0.0
+                        else:
+                            cash += qty * entry_price - entry_fee
+                        pos = target
+                    blocked_until = t + cooldown
+            if fill_close:
+                eq = cash + pos * qty * c_t
+                held = pos
+            else:
+                eq = equity_before
+                held = pos_before
+            if held != 0:
+                n_exposed += 1
+            if prev_equity > 0.0:
+                ret = eq / prev_equity - 1.0
+            elif prev_equity < 0.0:
+                ret = (eq - prev_equity) / -prev_equity
+            else:
+                ret = 0.0
+            ret_buf[t - start] = ret
+            if ret < 0.0:
+                n_neg += 1
+            prev_equity = eq
+            if not eq <= peak:  # np.maximum.accumulate (nan propagates)
+                peak = eq
+            if peak > 0.0:
+                dd = eq / peak - 1.0
+            else:
+                dd = 0.0
+            if not dd >= max_dd:  # min (nan propagates)
+                max_dd = dd
+
+        k = c * SWEEP_STATS
+        total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
+        stats[k + ST_FINAL_EQUITY] = prev_equity
+        stats[k + ST_SUM_RETURNS] = total
+        sq_dev = 0.0
+        if m >= 2:
+            mean = total / m
+            for i in range(m):
+                d = ret_buf[i] - mean
+                scratch[i] = d * d
+            sq_dev = pairwise_sum(scratch, 0, m, stack_i, stack_f)
+        stats[k + ST_SUM_SQ_DEV] = sq_dev
+        stats[k + ST_NEGATIVE_BARS] = n_neg
+        sq_down = 0.0
+        if n_neg > 0:
+            for i in range(m):
+                d = ret_buf[i]
+                if not (d < 0.0 or d != d):  # np.minimum(returns, 0.0)
+                    d = 0.0
+                scratch[i] = d * d
+            sq_down = pairwise_sum(scratch, 0, m, stack_i, stack_f)
+        stats[k + ST_SUM_SQ_DOWN] = sq_down
+        stats[k + ST_MAX_DRAWDOWN] = max_dd
+        stats[k + ST_TRADES] = n_trades
+        stats[k + ST_WINS] = n_win
+        stats[k + ST_LOSSES] = n_loss
+        stats[k + ST_GROSS_PROFIT] = pairwise_sum(tr_win, 0, n_win, stack_i, stack_f)
+        stats[k + ST_LOSS_SUM] = pairwise_sum(tr_loss, 0, n_loss, stack_i, stack_f)
+        stats[k + ST_SUM_TRADE_RETURNS] = pairwise_sum(tr_ret, 0, n_trades, stack_i, stack_f)
+        stats[k + ST_EXPOSED_BARS] = n_exposed

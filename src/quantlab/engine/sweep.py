@@ -1,0 +1,416 @@
+"""Parameter sweeps: every combo of a grid simulated and scored, one metrics array per key.
+
+:func:`evaluate_grid` gives, combo by combo, exactly what the single-run path gives::
+
+    compute_metrics(simulate(o, h, l, c, strategy.signals(o, h, l, c, params), cfg_for_combo,
+                             start=start),
+                    close[start:], start=0, periods_per_year=ppy, initial_cash=cfg.initial_cash)
+
+without ever holding a (bars x combos) matrix, nor even one combo's equity curve or trade log:
+``kernels.sweep_kernel`` simulates a combo (``simulate_kernel``'s rules, operation for
+operation) and keeps only the sums the metrics are made of, in numpy's own summation order
+(``kernels.pairwise_sum``), so the numbers are the same to the last bit or nearly (the final
+formulas below are ``compute_metrics``'s, vectorised over combos; ``cagr`` uses ``math`` like it).
+
+Three ways to get a combo's signals:
+
+* ``sma_crossover`` (fused): both SMAs from one shared cumulative sum, inside the kernel, bar by
+  bar in the simulation loop; nothing per combo but the kernel's per-thread scratch.
+* ``rsi_ma_cross_v2`` (fused): RSI depends only on ``rsi_window`` and the MA only on
+  ``ma_window``; each distinct one is computed once (``indicators``) and shared by every combo
+  using it; entries and exits are derived in the simulation loop. Indicator tables are built in
+  blocks of combos so they stay under ``TABLE_BUDGET_BYTES``.
+* every other strategy (generic): ``strategy.signals`` per combo (numpy), then the same kernel.
+
+Memory: per thread, two float arrays of the simulated length and three of the trade capacity
+(~2.8 MB at 100,000 bars), plus the shared cumulative sum / indicator tables.
+
+Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
+(``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
+results. ``threads > 1`` splits the combos in chunks over a thread pool calling the nogil numba
+kernel; results never depend on it (each combo is computed alone, in the same order of
+operations). In pure-Python mode the combos run one after another whatever ``threads``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from quantlab._lazy import np
+
+from quantlab.engine import jit, kernels
+from quantlab.engine.simulator import EngineConfig, _price_array, trade_capacity
+from quantlab.errors import ConfigError, DataError, StrategyError
+from quantlab.metrics import METRIC_KEYS, _growth_rate
+
+ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr")
+INT_METRICS = ("trades", "bars")
+TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # rsi_ma_cross_v2: RSI + MA rows held at once
+_K = kernels.SWEEP_STATS
+
+__all__ = ["ENGINE_OVERRIDES", "evaluate_grid", "empty_result"]
+
+
+def empty_result() -> dict:
+    """The result of an empty grid: every metric key with a zero-length array."""
+    return {k: np.empty(0, dtype=np.int64 if k in INT_METRICS else np.float64) for k in METRIC_KEYS}
+
+
+def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
+                  *, start: int, periods_per_year: float, threads: int = 1) -> dict:
+    """Metrics of every combo of ``strategy_name`` on the same bars, as arrays over combos.
+
+    ``combos``: resolved strategy parameter dicts (``strategy.resolve_params``; not validated
+    again here beyond what the kernels need). A combo may also carry engine overrides under
+    ``fee``, ``slippage_bps``, ``k_atr`` (unless the strategy declares a parameter of that name):
+    they are taken out of the strategy parameters and applied to a copy of ``cfg`` for that
+    combo (validated by ``EngineConfig``). ``start``: warm-up bars, never traded, not scored.
+
+    Returns ``{metric: array of len(combos)}`` for every key of ``metrics.METRIC_KEYS`` (the keys
+    of ``compute_metrics``, same order): float64, except ``trades`` and ``bars`` (int64). Where
+    ``compute_metrics`` reports ``None`` (undefined or non-finite: e.g. ``sortino`` without a
+    negative bar, trade metrics without a closed trade, ``profit_factor`` without a loss,
+    ``calmar`` without a drawdown) the array holds NaN. An empty grid gives empty arrays.
+
+    Raises ``ConfigError`` (bad start, threads, periods_per_year, overrides, parameters),
+    ``DataError`` (bad prices, nothing left after warm-up), ``StrategyError`` (signals).
+    """
+    from quantlab.strategies import get_strategy
+
+    strategy = get_strategy(strategy_name)
+    cfg = cfg if cfg is not None else EngineConfig()
+    if not isinstance(cfg, EngineConfig):
+        raise ConfigError(f"cfg must be an EngineConfig, got {type(cfg).__name__}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    raw = (open_, high, low, close)
+    close = _price_array("close", close, None)
+    n = len(close)
+    open_ = _price_array("open", open_, n)
+    if isinstance(start, bool) or int(start) != start or start < 0:
+        raise ConfigError(f"start must be a non-negative integer, got {start!r}")
+    start = int(start)
+    if start >= n:
+        raise DataError(f"no bar left to trade: {n} bars, {start} needed for warm-up")
+    ppy = float(periods_per_year)
+    if not (math.isfinite(ppy) and ppy > 0):
+        raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
+    atr = np.empty(0)
+    if cfg.slippage_mode == "atr":
+        from quantlab.engine.indicators import atr as atr_indicator
+
+        high = _price_array("high", high, n)
+        low = _price_array("low", low, n)
+        atr = atr_indicator(high, low, close, 14, fill_warmup=True)  # = slippage_fractions' ATR
+    if not isinstance(combos, (list, tuple)):
+        combos = list(combos)
+    k = len(combos)
+    if k == 0:
+        return empty_result()
+
+    params, fees, slips, k_atrs = _split_overrides(strategy, combos, cfg)
+    use_numba = jit.use_jit(n * k)
+    if use_numba and jit.jit_mode() == "auto":
+        try:
+            jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum)
+        except ImportError:  # numba missing or broken: auto mode degrades to pure Python
+            use_numba = False
+    run = _Runner(use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads)
+
+    from quantlab.strategies.rsi_ma_cross_v2 import RsiMaCrossV2
+    from quantlab.strategies.sma_crossover import SmaCrossover
+
+    if type(strategy) is SmaCrossover:
+        stats = _sma_crossover(run, strategy, params, close)
+    elif type(strategy) is RsiMaCrossV2:
+        stats = _rsi_ma_cross(run, strategy, params, close)
+    else:
+        stats = _generic(run, strategy, params, raw)
+    return _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
+                    float(close[-1]) / float(close[start]) - 1.0)
+
+
+# ------------------------------------------------------------------------------- combos
+def _split_overrides(strategy, combos, cfg: EngineConfig):
+    """Strategy params per combo, and per-combo fee, fixed slippage fraction and k_atr arrays."""
+    k = len(combos)
+    fees = np.empty(k)
+    slips = np.empty(k)
+    k_atrs = np.empty(k)
+    declared = {p.name for p in strategy.params}
+    engine_keys = tuple(key for key in ENGINE_OVERRIDES if key not in declared)
+    cfgs: dict = {}
+    params = []
+    for i, combo in enumerate(combos):
+        if not isinstance(combo, Mapping):
+            raise ConfigError(f"combo {i} must be an object of parameters, got {type(combo).__name__}")
+        over = {key: combo[key] for key in engine_keys if key in combo}
+        if over:
+            params.append({key: v for key, v in combo.items() if key not in over})
+            key = tuple(sorted((name, repr(v)) for name, v in over.items()))
+            c_cfg = cfgs.get(key)
+            if c_cfg is None:
+                c_cfg = cfgs[key] = dataclasses.replace(cfg, **over)  # validates the values
+        else:
+            params.append(combo)
+            c_cfg = cfg
+        fees[i] = c_cfg.fee
+        slips[i] = c_cfg.slippage_bps / 10_000.0 if c_cfg.slippage_mode == "fixed" else 0.0
+        k_atrs[i] = c_cfg.k_atr
+    return params, fees, slips, k_atrs
+
+
+def _column(strategy, params, name: str, integer: bool, lo: float):
+    """One parameter over the combos (defaults fill a missing one), sanity-checked."""
+    default = strategy.defaults()[name]
+    try:
+        values = np.array([p.get(name, default) for p in params], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"strategy '{strategy.name}' parameter '{name}' must be numeric ({exc})") from exc
+    bad = ~np.isfinite(values) | (values < lo)
+    if integer:
+        bad |= values != np.floor(values)
+    if bad.any():
+        raise ConfigError(f"strategy '{strategy.name}' parameter '{name}' = "
+                          f"{values[np.argmax(bad)]!r} is invalid (combo {int(np.argmax(bad))})")
+    return values.astype(np.int64) if integer else values
+
+
+# ------------------------------------------------------------------------------- execution
+class _Runner:
+    """Calls ``sweep_kernel`` over chunks of combos, in one mode, with per-thread scratch."""
+
+    def __init__(self, use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads):
+        self.numba = use_numba
+        self.fn = (jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum) if use_numba
+                   else kernels.sweep_kernel)
+        self.n = len(close)
+        self.m = self.n - start
+        self.cap = trade_capacity(self.n, cfg.allow_short)
+        self.threads = threads if use_numba else 1
+        self.fixed = (self.arr(open_), self.arr(close), self.arr(atr), start, cfg.fill == "close",
+                      cfg.allow_short, float(cfg.initial_cash))
+        self.fees, self.slips, self.k_atrs = fees, slips, k_atrs
+        self.no_bool = self.arr(np.zeros(0, dtype=bool))
+        self.no_float = self.arr(np.zeros(0))
+        self.no_int = self.arr(np.zeros(0, dtype=np.int64))
+        self.no_table = self.arr(np.full((1, 1), np.nan))
+
+    def arr(self, a):
+        return np.ascontiguousarray(a) if self.numba else a.tolist()
+
+    def scratch(self):
+        m, cap, s = self.m, self.cap, kernels.PAIRWISE_STACK
+        if self.numba:
+            return (np.empty(m), np.empty(m), np.empty(cap), np.empty(cap), np.empty(cap),
+                    np.zeros(s, dtype=np.int64), np.zeros(s // 3 + 1))
+        return ([0.0] * m, [0.0] * m, [0.0] * cap, [0.0] * cap, [0.0] * cap, [0] * s, [0.0] * (s // 3 + 1))
+
+    def stats_buffer(self, k: int):
+        return np.zeros(k * _K) if self.numba else [0.0] * (k * _K)
+
+    def call(self, mode, lo, hi, scratch, stats, *, entries=None, exits=None, csum=None, runlen=None,
+             rsi_tab=None, ma_tab=None, p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slips, k_atrs):
+        self.fn(mode, lo, hi, *self.fixed,
+                self.no_bool if entries is None else entries, self.no_bool if exits is None else exits,
+                self.no_float if csum is None else csum, self.no_int if runlen is None else runlen,
+                self.no_table if rsi_tab is None else rsi_tab, self.no_table if ma_tab is None else ma_tab,
+                p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, stats, *scratch)
+        if self.numba:
+            jit._warm.add(kernels.sweep_kernel)
+
+    def chunks(self, k: int, work, chunk: int | None = None) -> None:
+        """``work(lo, hi, scratch)`` over ``0..k`` in chunks, on ``self.threads`` threads."""
+        if chunk is None:
+            chunk = max(1, -(-k // (self.threads * 8)))
+        if self.threads == 1 or k <= chunk:
+            scratch = self.scratch()
+            for lo in range(0, k, chunk):
+                work(lo, min(lo + chunk, k), scratch)
+            return
+        lock = threading.Lock()
+        state = {"next": 0, "failed": False}
+
+        def worker():
+            scratch = self.scratch()
+            while True:
+                with lock:
+                    lo = state["next"]
+                    state["next"] = lo + chunk
+                    if lo >= k or state["failed"]:
+                        return
+                try:
+                    work(lo, min(lo + chunk, k), scratch)
+                except BaseException:
+                    state["failed"] = True
+                    raise
+
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="quantlab-sweep") as pool:
+            futures = [pool.submit(worker) for _ in range(self.threads)]
+            for f in futures:
+                f.result()
+
+    def finish(self, stats) -> np.ndarray:
+        return stats if self.numba else np.array(stats, dtype=np.float64)
+
+
+def _sma_crossover(run: _Runner, strategy, params, close) -> np.ndarray:
+    k = len(params)
+    fast = _column(strategy, params, "fast", True, 1)
+    slow = _column(strategy, params, "slow", True, 1)
+    n = len(close)
+    csum = np.cumsum(close - close[0])  # exactly indicators.sma's sums
+    idx = np.arange(n)
+    change = np.empty(n, dtype=bool)
+    change[0] = True
+    np.not_equal(close[1:], close[:-1], out=change[1:])
+    runlen = idx - np.maximum.accumulate(np.where(change, idx, 0)) + 1
+    zeros_f, zeros_i = np.zeros(k), np.zeros(k, dtype=np.int64)
+    a = {"csum": run.arr(csum), "runlen": run.arr(runlen.astype(np.int64)),
+         "p_int1": run.arr(fast), "p_int2": run.arr(slow), "p_f1": run.arr(zeros_f),
+         "p_f2": run.arr(zeros_f), "cooldowns": run.arr(zeros_i), "fees": run.arr(run.fees),
+         "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs)}
+    stats = run.stats_buffer(k)
+    run.chunks(k, lambda lo, hi, scratch: run.call(1, lo, hi, scratch, stats, **a))
+    return run.finish(stats)
+
+
+def _rsi_ma_cross(run: _Runner, strategy, params, close) -> np.ndarray:
+    from quantlab.engine import indicators as ind
+
+    k = len(params)
+    rsi_w = _column(strategy, params, "rsi_window", True, 1)
+    ma_w = _column(strategy, params, "ma_window", True, 1)
+    buy = _column(strategy, params, "rsi_buy_max", False, -math.inf)
+    sell = _column(strategy, params, "rsi_sell_min", False, -math.inf)
+    cool = _column(strategy, params, "cooldown_days", True, 0)
+    n = len(close)
+    max_rows = max(2, TABLE_BUDGET_BYTES // (8 * n))
+    order = np.lexsort((ma_w, rsi_w))  # combos sharing indicators run together
+    blocks = []
+    cur, r_set, m_set = [], set(), set()
+    for i in order.tolist():
+        r, m = int(rsi_w[i]), int(ma_w[i])
+        if cur and len(r_set | {r}) + len(m_set | {m}) > max_rows:
+            blocks.append(cur)
+            cur, r_set, m_set = [], set(), set()
+        cur.append(i)
+        r_set.add(r)
+        m_set.add(m)
+    blocks.append(cur)
+    stats_all = np.empty((k, _K))
+    for block in blocks:
+        sel = np.array(block, dtype=np.int64)
+        r_uni, r_idx = np.unique(rsi_w[sel], return_inverse=True)
+        m_uni, m_idx = np.unique(ma_w[sel], return_inverse=True)
+        rsi_tab = np.stack([ind.rsi(close, int(w)) for w in r_uni])
+        ma_tab = np.stack([ind.sma(close, int(w)) for w in m_uni])
+        kb = len(sel)
+        a = {"rsi_tab": run.arr(rsi_tab), "ma_tab": run.arr(ma_tab),
+             "p_int1": run.arr(r_idx.astype(np.int64)), "p_int2": run.arr(m_idx.astype(np.int64)),
+             "p_f1": run.arr(buy[sel]), "p_f2": run.arr(sell[sel]), "cooldowns": run.arr(cool[sel]),
+             "fees": run.arr(run.fees[sel]), "slips": run.arr(run.slips[sel]),
+             "k_atrs": run.arr(run.k_atrs[sel])}
+        stats = run.stats_buffer(kb)
+        run.chunks(kb, lambda lo, hi, scratch, a=a, stats=stats: run.call(2, lo, hi, scratch, stats, **a))
+        stats_all[sel] = run.finish(stats).reshape(kb, _K)
+    return stats_all.reshape(-1)
+
+
+def _generic(run: _Runner, strategy, params, raw) -> np.ndarray:
+    k = len(params)
+    n = run.n
+    zeros_f = np.zeros(k)
+    a = {"p_int1": run.arr(np.zeros(k, dtype=np.int64)), "p_int2": run.arr(np.zeros(k, dtype=np.int64)),
+         "p_f1": run.arr(zeros_f), "p_f2": run.arr(zeros_f), "fees": run.arr(run.fees),
+         "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs)}
+    cooldowns = np.zeros(k, dtype=np.int64)
+    cool_buf = run.arr(cooldowns)
+    stats = run.stats_buffer(k)
+
+    def one(lo, hi, scratch):
+        for c in range(lo, hi):
+            sig = strategy.signals(*raw, params[c])
+            cooldown = sig.cooldown
+            if isinstance(cooldown, bool) or int(cooldown) != cooldown or cooldown < 0:
+                raise StrategyError(f"cooldown must be a non-negative integer, got {cooldown!r}")
+            entries = np.ascontiguousarray(sig.entries)
+            exits = np.ascontiguousarray(sig.exits)
+            if entries.shape != (n,) or exits.shape != (n,):
+                raise StrategyError(f"signals have shape {entries.shape}/{exits.shape}, expected ({n},)")
+            cool_buf[c] = int(cooldown)
+            run.call(0, c, c + 1, scratch, stats, entries=run.arr(entries), exits=run.arr(exits),
+                     cooldowns=cool_buf, **a)
+
+    run.chunks(k, one, chunk=1)
+    return run.finish(stats)
+
+
+# ------------------------------------------------------------------------------- metrics
+def _metrics(s: np.ndarray, bars: int, initial_cash: float, ppy: float, benchmark: float) -> dict:
+    """``compute_metrics``' formulas over the per-combo sums of ``sweep_kernel`` (None -> NaN)."""
+    k = len(s)
+    ann = math.sqrt(ppy)
+    nan = np.nan
+    initial_cash = float(initial_cash)
+    with np.errstate(all="ignore"):
+        final_ratio = s[:, kernels.ST_FINAL_EQUITY] / initial_cash
+        total_return = final_ratio - 1.0
+        years = bars / ppy
+        cagr = np.array([_nan(_growth_rate(fr, years)) for fr in final_ratio.tolist()], dtype=np.float64)
+
+        mean = (s[:, kernels.ST_SUM_RETURNS] + 0.0) / bars  # + 0.0: numpy sums start from +0.0
+        if bars >= 2:
+            std = np.sqrt((s[:, kernels.ST_SUM_SQ_DEV] + 0.0) / (bars - 1))
+        else:
+            std = np.zeros(k)
+        std = np.where(std <= 1e-12 * np.abs(mean), 0.0, std)
+        sharpe = np.where(std > 0, mean / std * ann, 0.0)
+        volatility = std * ann
+        downside_dev = np.sqrt((s[:, kernels.ST_SUM_SQ_DOWN] + 0.0) / bars)
+        sortino = np.where((s[:, kernels.ST_NEGATIVE_BARS] > 0) & (downside_dev > 0),
+                           mean / downside_dev * ann, nan)
+        max_drawdown = s[:, kernels.ST_MAX_DRAWDOWN].copy()
+        calmar = np.where(~np.isnan(cagr) & (max_drawdown < 0), cagr / np.abs(max_drawdown), nan)
+
+        trades = s[:, kernels.ST_TRADES]
+        has = trades > 0
+        win_rate = np.where(has, s[:, kernels.ST_WINS] / trades, nan)
+        gross_loss = -(s[:, kernels.ST_LOSS_SUM] + 0.0)
+        gross_profit = s[:, kernels.ST_GROSS_PROFIT] + 0.0
+        profit_factor = np.where(has & (gross_loss > 0), gross_profit / gross_loss, nan)
+        avg_trade_return = np.where(has, (s[:, kernels.ST_SUM_TRADE_RETURNS] + 0.0) / trades, nan)
+        exposure = s[:, kernels.ST_EXPOSED_BARS] / bars
+
+    values = {
+        "total_return": total_return,
+        "cagr": cagr,
+        "sharpe_simple": sharpe,
+        "sortino": sortino,
+        "max_drawdown": max_drawdown,
+        "calmar": calmar,
+        "volatility_ann": volatility,
+        "trades": trades.astype(np.int64),
+        "win_rate": win_rate,
+        "profit_factor": profit_factor,
+        "exposure": exposure,
+        "avg_trade_return": avg_trade_return,
+        "bars": np.full(k, bars, dtype=np.int64),
+        "benchmark_return": np.full(k, benchmark),
+    }
+    out = {}
+    for key in METRIC_KEYS:
+        v = values[key]
+        if key not in INT_METRICS:
+            v = np.array(v, dtype=np.float64)
+            v[~np.isfinite(v)] = nan  # compute_metrics' None
+        out[key] = v
+    return out
+
+
+def _nan(x) -> float:
+    return math.nan if x is None else float(x)
