@@ -451,7 +451,6 @@ def sweep_kernel(
     m = n - start
     capacity = len(tr_ret)
     use_slip_array = len(atr) > 0
-    nan = NAN
     for c in range(lo, hi):
         fee = fees[c]
         slip_const = slip_consts[c]
@@ -460,31 +459,24 @@ def sweep_kernel(
         w_fast = p_int1[c]
         w_slow = p_int2[c]
         base = close[0]
-        prev_a = nan
-        prev_b = nan
+        inv_fast = 0.0
+        inv_slow = 0.0
+        if mode == 1:
+            inv_fast = 1.0 / w_fast
+            inv_slow = 1.0 / w_slow
+        tie_scale = 1e-13 * abs(base)
+        prev_le = False  # mode 1: fast <= slow at the previous bar (both defined)
+        prev_ge = False
         buy_max = p_f1[c]
         sell_min = p_f2[c]
         rsi_row = rsi_tab[0]
         ma_row = ma_tab[0]
-        if mode == 1 and start > 0:  # SMA values of the bar before the first tradable one
-            t = start - 1
-            if t >= w_fast - 1:
-                if w_fast == 1 or runlen[t] >= w_fast:
-                    prev_a = close[t]
-                elif t == w_fast - 1:
-                    prev_a = base + csum[t] / w_fast
-                else:
-                    prev_a = base + (csum[t] - csum[t - w_fast]) / w_fast
-            if t >= w_slow - 1:
-                if w_slow == 1 or runlen[t] >= w_slow:
-                    prev_b = close[t]
-                elif t == w_slow - 1:
-                    prev_b = base + csum[t] / w_slow
-                else:
-                    prev_b = base + (csum[t] - csum[t - w_slow]) / w_slow
-        elif mode == 2:
+        if mode == 2:
             rsi_row = rsi_tab[w_fast]
             ma_row = ma_tab[w_slow]
+        t_first = start
+        if mode == 1 and start > 0:
+            t_first = start - 1  # the bar before the first tradable one: only its SMAs count
 
         cash = initial_cash
         qty = 0.0
@@ -497,10 +489,11 @@ def sweep_kernel(
         blocked_until = start - 1
         prev_equity = initial_cash
         peak = initial_cash
+        trough = initial_cash  # lowest equity since the running peak was set
         max_dd = 0.0
         n_neg = 0
         n_exposed = 0
-        for t in range(start, n):
+        for t in range(t_first, n):
             c_t = close[t]
             enter = False
             leave = False
@@ -508,26 +501,41 @@ def sweep_kernel(
                 enter = entries[t]
                 leave = exits[t]
             elif mode == 1:
-                a = nan
-                if t >= w_fast - 1:
-                    if w_fast == 1 or runlen[t] >= w_fast:
+                # indicators.sma is base + window_sum / window; its division is only needed
+                # when the two SMAs are too close for the reciprocal product (a few ulps off)
+                # to order them surely. ``exact_*``: the value is exact already (flat window).
+                if t >= w_slow - 1 and t >= w_fast - 1:
+                    exact_a = w_fast == 1 or runlen[t] >= w_fast
+                    sum_a = 0.0
+                    if exact_a:
                         a = c_t
-                    elif t == w_fast - 1:
-                        a = base + csum[t] / w_fast
                     else:
-                        a = base + (csum[t] - csum[t - w_fast]) / w_fast
-                b = nan
-                if t >= w_slow - 1:
-                    if w_slow == 1 or runlen[t] >= w_slow:
+                        if t == w_fast - 1:
+                            sum_a = csum[t]
+                        else:
+                            sum_a = csum[t] - csum[t - w_fast]
+                        a = base + sum_a * inv_fast
+                    exact_b = w_slow == 1 or runlen[t] >= w_slow
+                    sum_b = 0.0
+                    if exact_b:
                         b = c_t
-                    elif t == w_slow - 1:
-                        b = base + csum[t] / w_slow
                     else:
-                        b = base + (csum[t] - csum[t - w_slow]) / w_slow
-                enter = a > b and prev_a <= prev_b  # nan compares False, like crossed_above
-                leave = a < b and prev_a >= prev_b
-                prev_a = a
-                prev_b = b
+                        if t == w_slow - 1:
+                            sum_b = csum[t]
+                        else:
+                            sum_b = csum[t] - csum[t - w_slow]
+                        b = base + sum_b * inv_slow
+                    if abs(a - b) <= 1e-13 * (abs(a) + abs(b)) + tie_scale:
+                        if not exact_a:
+                            a = base + sum_a / w_fast
+                        if not exact_b:
+                            b = base + sum_b / w_slow
+                    enter = a > b and prev_le  # nan compares False, like crossed_above
+                    leave = a < b and prev_ge
+                    prev_le = a <= b
+                    prev_ge = a >= b
+                if t < start:
+                    continue
             elif t >= 1:
                 r = rsi_row[t]
                 ma = ma_row[t]
@@ -607,7 +615,9 @@ def sweep_kernel(
                 held = pos_before
             if held != 0:
                 n_exposed += 1
-            if prev_equity > 0.0:
+            if eq == prev_equity and abs(eq) < math.inf:
+                ret = 0.0  # what every branch below gives then
+            elif prev_equity > 0.0:
                 ret = eq / prev_equity - 1.0
             elif prev_equity < 0.0:
                 ret = (eq - prev_equity) / -prev_equity
@@ -617,15 +627,22 @@ def sweep_kernel(
             if ret < 0.0:
                 n_neg += 1
             prev_equity = eq
-            if not eq <= peak:  # np.maximum.accumulate (nan propagates)
+            # drawdown eq / running peak - 1 (the peak starts at initial_cash > 0 and never
+            # falls): rounding is monotonic, so per peak only the lowest equity can be the min
+            if eq > peak:
+                if trough < peak:
+                    dd = trough / peak - 1.0
+                    if dd < max_dd:
+                        max_dd = dd
                 peak = eq
-            if peak > 0.0:
-                dd = eq / peak - 1.0
-            else:
-                dd = 0.0
-            if not dd >= max_dd:  # min (nan propagates)
-                max_dd = dd
+                trough = eq
+            elif eq < trough:
+                trough = eq
 
+        if trough < peak:
+            dd = trough / peak - 1.0
+            if dd < max_dd:
+                max_dd = dd
         k = c * SWEEP_STATS
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
         stats[k + ST_FINAL_EQUITY] = prev_equity
