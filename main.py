@@ -47,36 +47,72 @@ def run_command(req, opts):
                               origin=req.origin, claim=not opts.dry_run)
     internal = internal_root()
     if opts.dry_run:
-        return _dry_run(plan.snakemake_config(), f"requests/{plan.run_id}/index.json", internal, mode="run")
+        return _dry_run(plan.snakemake_config(), plan.target, internal, mode="run")
     record = plan.request_record()
-    marker = internal / "requests" / plan.run_id / "index.json"
+    marker = internal / plan.target
     sim_dir = internal / "store" / "sim" / plan.keys["sim"]
-    log_path = plan.staging_dir / "logs" / "snakemake.log"
+    session = None
+    if plan.paper:  # a paper session is visible (and inspectable) while it runs
+        from quantlab.commands.paper import PaperSession
+
+        session = PaperSession(plan.run_dir, session_id=plan.run_id, request_id=req.request_id,
+                               created_at=plan.created_at)
+        session.create(plan.params, req.warnings)
+        log_path = plan.run_dir / "logs" / "snakemake.log"
+    else:
+        log_path = plan.staging_dir / "logs" / "snakemake.log"
     outputs = plan.store_outputs()
     stale = any(not all(p.exists() for p in paths) for paths in outputs.values())
     try:
         with _step_worker(stale, log_path, plan), KeyLocks(internal / "locks") as locks:
             missing = _lock_keys(locks, outputs)
+            if session is not None:
+                session.start()
             if not missing:
-                # Every content-addressed intermediate is up to date: only the two per-request
-                # steps remain, so run them directly instead of paying Snakemake's start-up.
+                # Every content-addressed intermediate is up to date: only the per-request steps
+                # remain, so run them directly instead of paying Snakemake's start-up.
                 published = internal / "requests" / plan.run_id / "published.json"
-                run_steps.step_publish(record, str(sim_dir), str(published))
-                run_steps.step_refresh_index(record, str(published), str(marker))
+                if plan.paper:
+                    run_steps.step_publish_paper(record, str(sim_dir), str(published))
+                else:
+                    run_steps.step_publish(record, str(sim_dir), str(published))
+                    run_steps.step_refresh_index(record, str(published), str(marker))
             else:
                 from quantlab.snakemake_runner import execute, read_failure
 
-                outcome = execute(config=plan.snakemake_config(), workdir=internal,
-                                  targets=[str(marker.relative_to(internal))], cores=opts.cores,
-                                  log_path=log_path, verbose=opts.verbose)
+                outcome = execute(config=plan.snakemake_config(), workdir=internal, targets=[plan.target],
+                                  cores=opts.cores, log_path=log_path, verbose=opts.verbose)
                 if not outcome.ok:
                     code, error_type, message = read_failure(outcome)
                     raise _mapped_error(code, error_type, message)
-        return read_json(marker)
-    except BaseException:
-        _keep_failed_log(log_path, internal, plan.run_id)
-        run_steps.discard_staging(plan)
+        result = read_json(marker)
+        if session is not None:
+            session.complete()
+            result["session_status"] = "completed"
+        return result
+    except BaseException as exc:
+        if session is not None:
+            session.fail(**_error_info(exc, verbose=False))
+        else:
+            _keep_failed_log(log_path, internal, plan.run_id)
+            run_steps.discard_staging(plan)
         raise
+
+
+def _error_info(exc: BaseException, verbose: bool) -> dict:
+    """(exit_code, error_type, one-line message) of any exception, as the contract reports it."""
+    if isinstance(exc, QuantLabError):
+        code, error_type, message = exc.exit_code, getattr(exc, "error_type", type(exc).__name__), str(exc)
+    elif isinstance(exc, Terminated):
+        code, error_type, message = 1, "Terminated", str(exc)
+    else:
+        code, error_type = 1, type(exc).__name__
+        message = f"unexpected error: {type(exc).__name__}: {exc}"
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+    return {"exit_code": code, "error_type": error_type, "message": _one_line(message)}
 
 
 def _step_worker(stale: bool, log_path: Path, plan):
@@ -287,6 +323,13 @@ def main(argv: list[str]) -> int:
 
         return health_check()
 
+    from quantlab.cli import INSPECTION_FLAGS
+
+    if opts.json_request is None and any(getattr(opts, f, None) is not None for f in INSPECTION_FLAGS):
+        from quantlab.inspect_cli import handle
+
+        return handle(opts)
+
     from quantlab.contract.envelope import dumps, failure_envelope, success_envelope
     from quantlab.contract.signals import SignalEmitter
 
@@ -321,19 +364,8 @@ def main(argv: list[str]) -> int:
             raise ConfigError(f"command '{req.command}' is not available in this version yet "
                               "(implemented: run)")
     except (QuantLabError, Terminated, Exception) as exc:
-        if isinstance(exc, QuantLabError):
-            code, error_type = exc.exit_code, getattr(exc, "error_type", type(exc).__name__)
-            message = str(exc)
-        elif isinstance(exc, Terminated):
-            code, error_type, message = 1, "Terminated", str(exc)
-        else:
-            code, error_type = 1, type(exc).__name__
-            message = f"unexpected error: {type(exc).__name__}: {exc}"
-            if opts.verbose:
-                import traceback
-
-                traceback.print_exc()
-        message = _one_line(message)
+        info = _error_info(exc, verbose=opts.verbose)
+        code, error_type, message = info["exit_code"], info["error_type"], info["message"]
         print(f"ERROR: {message}", file=sys.stderr)
         if not opts.dry_run:
             emitter.failed(exit_code=code, error_type=error_type, message=message)

@@ -21,8 +21,11 @@ from quantlab.errors import ConfigError
 
 UNAVAILABLE_FLAGS = (
     "forward_eval", "resume_forward", "portfolio_report", "portfolio_compare",
-    "runs_list", "runs_show", "runs_best", "paper_sessions_list", "paper_sessions_show",
-    "paper_sessions_health", "paper_sessions_alerts", "paper_sessions_index", "compare",
+)
+# Read-only inspection of run and paper-session directories (quantlab.inspect_cli handles them).
+INSPECTION_FLAGS = (
+    "runs_list", "runs_show", "runs_best", "compare", "paper_sessions_list", "paper_sessions_show",
+    "paper_sessions_health", "paper_sessions_alerts", "paper_sessions_index",
 )
 
 
@@ -77,6 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--sweep-outdir", "--sweep_outdir", dest="sweep_outdir", metavar="DIR",
                     help="parent directory of the sweep run directory (default outputs/runs)")
     sw.add_argument("--shards", type=str, default=None, help="number of shard jobs (default: automatic)")
+    ins = p.add_argument_group("inspection (read-only)")
+    ins.add_argument("--runs-list", "--runs_list", "--list-runs", dest="runs_list", metavar="ROOT",
+                     help="list the runs under ROOT (a table; JSON with --json)")
+    ins.add_argument("--runs-show", "--runs_show", dest="runs_show", metavar="RUN_DIR", help="show one run")
+    ins.add_argument("--runs-best", "--runs_best", "--best-from", dest="runs_best", metavar="ROOT",
+                     help="the run with the best --metric under ROOT")
+    ins.add_argument("--metric", default="sharpe_simple", help="metric for --runs-best/--compare")
+    ins.add_argument("--ascending", action="store_true", help="lower --metric is better")
+    ins.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="side-by-side metrics of runs")
+    ins.add_argument("--json", dest="as_json", action="store_true", help="JSON output for inspection commands")
+    ins.add_argument("--paper-sessions-list", dest="paper_sessions_list", metavar="ROOT")
+    ins.add_argument("--paper-sessions-show", dest="paper_sessions_show", metavar="SESSION_DIR")
+    ins.add_argument("--paper-sessions-health", dest="paper_sessions_health", metavar="ROOT")
+    ins.add_argument("--paper-sessions-alerts", dest="paper_sessions_alerts", metavar="ROOT")
+    ins.add_argument("--paper-sessions-index", dest="paper_sessions_index", metavar="ROOT")
+    ins.add_argument("--paper-stale-minutes", dest="paper_stale_minutes", default="60", metavar="N",
+                     help="a running session without a heartbeat for N minutes is stale (default 60)")
     legacy = p.add_argument_group("other commands (not available in this version)")
     for name in UNAVAILABLE_FLAGS:
         legacy.add_argument(*_flags(name), dest=f"legacy_{name}", nargs="?", const=True, default=None,

@@ -23,3 +23,18 @@ rule publish_run:
         with step_errors(log[0]):
             run_step("step_publish", config["requests"][wildcards.run_id],
                                    sim_dir_of_request(wildcards), output[0])
+
+
+rule publish_paper:
+    input:
+        published_inputs,
+    output:
+        "requests/{run_id}/published.json",
+    log:
+        "logs/publish_paper/{run_id}.json",
+    wildcard_constraints:
+        run_id=r"[0-9]{8}_[0-9]{6}_paper_[0-9a-f]{7}",
+    run:
+        with step_errors(log[0]):
+            run_step("step_publish_paper", config["requests"][wildcards.run_id],
+                     sim_dir_of_request(wildcards), output[0])

@@ -51,6 +51,15 @@ class RunPlan:
     origin: str = "json"
 
     @property
+    def paper(self) -> bool:
+        return bool(self.params.get("paper"))
+
+    @property
+    def target(self) -> str:
+        """The request's final workflow output (paper sessions do not refresh the runs index)."""
+        return f"requests/{self.run_id}/{'published' if self.paper else 'index'}.json"
+
+    @property
     def run_dir(self) -> Path:
         return self.out_dir / self.run_id
 
@@ -157,22 +166,27 @@ def collect_stale_staging(out_dir: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime) -> tuple[str, datetime]:
-    """Claim a unique run id: mkdir of the staging dir is atomic; bump the second on collision."""
+def _claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime,
+                  staging: bool = True) -> tuple[str, datetime]:
+    """Claim a unique run id: mkdir of the staging dir is atomic; bump the second on collision.
+    With ``staging=False`` (paper sessions, which are visible while they run) the final
+    directory itself is claimed."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    collect_stale_staging(out_dir)
+    if staging:
+        collect_stale_staging(out_dir)
     for bump in range(3600):
         ts = now + timedelta(seconds=bump)
         run_id = f"{ts:%Y%m%d_%H%M%S}_{mode}_{digest}"
-        staging = out_dir / f".tmp_{run_id}"
+        claimed = out_dir / (f".tmp_{run_id}" if staging else run_id)
         try:
-            os.mkdir(staging)
+            os.mkdir(claimed)
         except FileExistsError:
             continue
-        if (out_dir / run_id).exists():
-            os.rmdir(staging)
+        if staging and (out_dir / run_id).exists():
+            os.rmdir(claimed)
             continue
-        (staging / ".owner").write_text(str(os.getpid()))
+        if staging:
+            (claimed / ".owner").write_text(str(os.getpid()))
         return run_id, ts
     raise ConfigError(f"could not allocate a run id under {out_dir}")
 
@@ -203,9 +217,13 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
     from quantlab.strategies import get_strategy
 
     resolved, strategy_params = resolve_run_params(params, warnings)
-    if resolved.get("paper"):
-        raise ConfigError("params.paper: paper sessions are not available in this version yet")
-    out_dir = resolve_output_dir(resolved.get("out_dir"), outputs_root() / "runs")
+    paper = bool(resolved.get("paper"))
+    if paper:
+        if resolved.get("out_dir"):
+            warnings.append("params.out_dir ignored: paper sessions live under outputs/paper_sessions")
+        out_dir = outputs_root() / "paper_sessions"
+    else:
+        out_dir = resolve_output_dir(resolved.get("out_dir"), outputs_root() / "runs")
     strategy = get_strategy(resolved["strategy"])
     dkey, data_spec = make_data_spec(resolved, resolved["start"], resolved["end"],
                                      int(strategy.warmup_bars(strategy_params)))
@@ -220,10 +238,11 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
     identity = {k: v for k, v in resolved.items() if k not in ("out_dir",)}
     digest = canonical_hash(identity, 7, algo="sha1")
     now = datetime.now(timezone.utc).replace(microsecond=0)
+    mode = "paper" if paper else "run"
     if claim:
-        run_id, ts = _claim_run_id(out_dir, "run", digest, now)
+        run_id, ts = _claim_run_id(out_dir, mode, digest, now, staging=not paper)
     else:
-        run_id, ts = f"{now:%Y%m%d_%H%M%S}_run_{digest}", now
+        run_id, ts = f"{now:%Y%m%d_%H%M%S}_{mode}_{digest}", now
     return RunPlan(
         run_id=run_id, created_at=ts.isoformat().replace("+00:00", "Z"), params=resolved,
         strategy_params=strategy_params, request_id=request_id, out_dir=out_dir,
@@ -458,9 +477,14 @@ def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict) -> Path:
-    """(Re)write ``run_report.md`` and then ``report.json`` of a run directory from its
-    metadata, config and metrics. Idempotent: rebuilding gives the same files."""
+PAPER_ARTIFACTS = {"metadata": "session_metadata.json", "status": "session_status.json", "config": "config.json",
+                   "metrics": "metrics.json", "report": "report.json", "trades": "trades.csv",
+                   "run_report": "run_report.md", "equity": "equity.parquet", "equity_plot": "equity.png"}
+
+
+def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, paper: bool = False) -> Path:
+    """(Re)write ``run_report.md`` and then ``report.json`` of a run directory (or paper session)
+    from its metadata, config and metrics. Idempotent: rebuilding gives the same files."""
     import json
 
     # the same key order whether the inputs come from memory or from the sorted JSON files
@@ -470,17 +494,21 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict) -> 
     request_id = metadata.get("request_id")
     warnings = metadata.get("warnings", [])
     atomic_write_text(run_dir / "run_report.md", _run_report_md(metadata, config, metrics))
-    machine_contract = {"schema_version": "1.0", "contract_type": "quantlab.run.result", "command": "run",
-                        "status": metadata.get("status", "success")}
+    mode = "paper" if paper else "run"
+    machine_contract = {"schema_version": "1.0",
+                        "contract_type": "quantlab.paper.result" if paper else "quantlab.run.result",
+                        "command": "run", "status": metadata.get("status", "success")}
     if request_id is not None:
         machine_contract["request_id"] = request_id
-    machine_contract.update({"run_id": metadata["run_id"], "mode": "run", "summary": summary,
-                             "artifacts": MC_ARTIFACTS, "warnings": warnings})
-    files = sorted(p.name for p in run_dir.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.name != "report.json")
+    machine_contract.update({"run_id": metadata["run_id"], "mode": mode, "summary": summary,
+                             "artifacts": PAPER_ARTIFACTS if paper else MC_ARTIFACTS, "warnings": warnings})
+    if paper:
+        machine_contract["session_id"] = metadata["run_id"]
+    files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.name not in ("report.json", "session_status.json"))
     report = {
         "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": machine_contract["status"],
-        "header": {"run_id": metadata["run_id"], "mode": "run", "created_at": metadata["created_at"],
+        "header": {"run_id": metadata["run_id"], "mode": mode, "created_at": metadata["created_at"],
                    "git_commit": metadata.get("git_commit"), "python_version": metadata.get("python_version"),
                    "config_path": metadata.get("config_path"), "config_hash": metadata.get("config_hash"),
                    "request_id": request_id},
@@ -534,6 +562,38 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     os.rename(staging, final)  # atomic publish; the run id was claimed, so final cannot exist
     result = {"run_id": run_id, "mode": "run", "artifacts_path": str(final),
               "report_path": str(final / "report.json"), "summary": summary}
+    atomic_write_json(marker_out, result)
+    return result
+
+
+def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
+    """Write a paper session's results into its (already visible) session directory."""
+    from quantlab.commands.paper import read_status
+
+    sim = Path(sim_dir)
+    run_id = record["run_id"]
+    session = Path(record["out_dir"]) / run_id
+    scored = read_json(sim / "metrics.json")
+    metrics, window = scored["metrics"], scored["window"]
+    summary = summary_of(metrics)
+    config = dict(record["params"])
+    config.pop("out_dir", None)
+    atomic_write_json(session / "metrics.json", {
+        "command": "run", "mode": "paper", "status": "success", "leaderboard_size": 1,
+        "summary": summary, "metrics": metrics, "best_result": metrics,
+    }, sort_keys=True)
+    atomic_write_text(session / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
+    shutil.copyfile(sim / "equity.parquet", session / ".equity.parquet.tmp")
+    os.replace(session / ".equity.parquet.tmp", session / "equity.parquet")
+    shutil.copyfile(sim / "equity.png", session / ".equity.png.tmp")
+    os.replace(session / ".equity.png.tmp", session / "equity.png")
+    metadata = {**read_json(session / "session_metadata.json"), "status": "success", "summary": summary,
+                "window": window, "content_keys": record["keys"]}
+    atomic_write_json(session / "session_metadata.json", metadata, sort_keys=True)
+    write_report(session, metadata, config, metrics, paper=True)
+    result = {"run_id": run_id, "session_id": run_id, "mode": "run", "artifacts_path": str(session),
+              "report_path": str(session / "report.json"), "summary": summary,
+              "session_status": read_status(session).get("status")}
     atomic_write_json(marker_out, result)
     return result
 

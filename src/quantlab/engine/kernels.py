@@ -423,19 +423,23 @@ def sweep_kernel(
     entries, exits, csum, runlen, rsi_tab, ma_tab,
     p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
     stats,
-    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f,
+    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit,
 ):
     """Simulate and score combos ``lo .. hi-1`` of one strategy; per-combo sums go to ``stats``.
 
     Per combo ``c`` the signals come from ``mode``:
 
     * 0: ``entries``/``exits`` (one combo's precomputed signals: ``hi == lo + 1``);
-    * 1: ``sma_crossover`` fused: SMA(``p_int1[c]``) crossing SMA(``p_int2[c]``), both derived
-      bar by bar exactly like ``indicators.sma`` from the shared ``csum`` =
-      ``cumsum(close - close[0])`` and ``runlen[t]`` = how many values up to ``t`` equal
-      ``close[t]`` consecutively (a window of one repeated value gives that value exactly);
-    * 2: ``rsi_ma_cross_v2`` fused: RSI row ``rsi_tab[p_int1[c]]``, MA row ``ma_tab[p_int2[c]]``,
+    * 1: ``sma_crossover``: SMA(``p_int1[c]``) crossing SMA(``p_int2[c]``), both derived bar by
+      bar exactly like ``indicators.sma`` from the shared ``csum`` = ``cumsum(close - close[0])``
+      and ``runlen[t]`` = how many values up to ``t`` equal ``close[t]`` consecutively (a window
+      of one repeated value gives that value exactly);
+    * 2: ``rsi_ma_cross_v2``: RSI row ``rsi_tab[p_int1[c]]``, MA row ``ma_tab[p_int2[c]]``,
       ``rsi_buy_max`` = ``p_f1[c]``, ``rsi_sell_min`` = ``p_f2[c]`` (the strategy's formulas).
+
+    Modes 1 and 2 write the combo's signals into ``sig_enter``/``sig_exit`` (per-thread, one
+    byte per bar, cache-resident), then the simulation loop reads them: measured as fast as
+    deriving them inside the simulation loop, which then carries every mode's branches.
 
     Costs per combo: ``fees[c]``; slippage ``k_atrs[c] * atr[t] / close[t]`` if ``atr`` is
     non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. The simulation is
@@ -445,7 +449,8 @@ def sweep_kernel(
 
     Scratch, reused combo after combo (one set per thread): ``ret_buf``, ``scratch``: >=
     ``len(close) - start`` floats; ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity``
-    floats; ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks.
+    floats; ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks; ``sig_enter``, ``sig_exit``:
+    ``len(close)`` booleans.
     """
     n = len(close)
     m = n - start
@@ -458,25 +463,59 @@ def sweep_kernel(
         cooldown = cooldowns[c]
         w_fast = p_int1[c]
         w_slow = p_int2[c]
-        base = close[0]
-        inv_fast = 0.0
-        inv_slow = 0.0
+        enter_at = entries
+        exit_at = exits
         if mode == 1:
-            inv_fast = 1.0 / w_fast
-            inv_slow = 1.0 / w_slow
-        tie_scale = 1e-13 * abs(base)
-        prev_le = False  # mode 1: fast <= slow at the previous bar (both defined)
-        prev_ge = False
-        buy_max = p_f1[c]
-        sell_min = p_f2[c]
-        rsi_row = rsi_tab[0]
-        ma_row = ma_tab[0]
-        if mode == 2:
+            enter_at = sig_enter
+            exit_at = sig_exit
+            base = close[0]
+            prev_le = False  # fast <= slow at the previous bar (both defined)
+            prev_ge = False
+            t_first = start - 1 if start > 0 else 0  # the bar before start: only its SMAs count
+            for t in range(t_first, n):
+                # indicators.sma: base + window_sum / window, or exactly the value when the
+                # window holds one repeated value; nan before the window is full
+                a = NAN
+                if t >= w_fast - 1:
+                    if w_fast == 1 or runlen[t] >= w_fast:
+                        a = close[t]
+                    elif t == w_fast - 1:
+                        a = base + csum[t] / w_fast
+                    else:
+                        a = base + (csum[t] - csum[t - w_fast]) / w_fast
+                b = NAN
+                if t >= w_slow - 1:
+                    if w_slow == 1 or runlen[t] >= w_slow:
+                        b = close[t]
+                    elif t == w_slow - 1:
+                        b = base + csum[t] / w_slow
+                    else:
+                        b = base + (csum[t] - csum[t - w_slow]) / w_slow
+                sig_enter[t] = a > b and prev_le  # nan compares False, like crossed_above
+                sig_exit[t] = a < b and prev_ge
+                prev_le = a <= b
+                prev_ge = a >= b
+        elif mode == 2:
+            enter_at = sig_enter
+            exit_at = sig_exit
             rsi_row = rsi_tab[w_fast]
             ma_row = ma_tab[w_slow]
-        t_first = start
-        if mode == 1 and start > 0:
-            t_first = start - 1  # the bar before the first tradable one: only its SMAs count
+            buy_max = p_f1[c]
+            sell_min = p_f2[c]
+            for t in range(start, n):
+                enter = False
+                leave = False
+                if t >= 1:
+                    r = rsi_row[t]
+                    ma = ma_row[t]
+                    ma_prev = ma_row[t - 1]
+                    if r == r and ma == ma and ma_prev == ma_prev:
+                        c_t = close[t]
+                        c_prev = close[t - 1]
+                        enter = c_t > ma and c_prev <= ma_prev and r < buy_max
+                        leave = (c_t < ma and c_prev >= ma_prev) or r > sell_min
+                sig_enter[t] = enter
+                sig_exit[t] = leave
 
         cash = initial_cash
         qty = 0.0
@@ -493,62 +532,14 @@ def sweep_kernel(
         max_dd = 0.0
         n_neg = 0
         n_exposed = 0
-        for t in range(t_first, n):
+        for t in range(start, n):
             c_t = close[t]
-            enter = False
-            leave = False
-            if mode == 0:
-                enter = entries[t]
-                leave = exits[t]
-            elif mode == 1:
-                # indicators.sma is base + window_sum / window; its division is only needed
-                # when the two SMAs are too close for the reciprocal product (a few ulps off)
-                # to order them surely. ``exact_*``: the value is exact already (flat window).
-                if t >= w_slow - 1 and t >= w_fast - 1:
-                    exact_a = w_fast == 1 or runlen[t] >= w_fast
-                    sum_a = 0.0
-                    if exact_a:
-                        a = c_t
-                    else:
-                        if t == w_fast - 1:
-                            sum_a = csum[t]
-                        else:
-                            sum_a = csum[t] - csum[t - w_fast]
-                        a = base + sum_a * inv_fast
-                    exact_b = w_slow == 1 or runlen[t] >= w_slow
-                    sum_b = 0.0
-                    if exact_b:
-                        b = c_t
-                    else:
-                        if t == w_slow - 1:
-                            sum_b = csum[t]
-                        else:
-                            sum_b = csum[t] - csum[t - w_slow]
-                        b = base + sum_b * inv_slow
-                    if abs(a - b) <= 1e-13 * (abs(a) + abs(b)) + tie_scale:
-                        if not exact_a:
-                            a = base + sum_a / w_fast
-                        if not exact_b:
-                            b = base + sum_b / w_slow
-                    enter = a > b and prev_le  # nan compares False, like crossed_above
-                    leave = a < b and prev_ge
-                    prev_le = a <= b
-                    prev_ge = a >= b
-                if t < start:
-                    continue
-            elif t >= 1:
-                r = rsi_row[t]
-                ma = ma_row[t]
-                ma_prev = ma_row[t - 1]
-                if r == r and ma == ma and ma_prev == ma_prev:
-                    c_prev = close[t - 1]
-                    enter = c_t > ma and c_prev <= ma_prev and r < buy_max
-                    leave = (c_t < ma and c_prev >= ma_prev) or r > sell_min
-
             equity_before = cash + pos * qty * c_t
             pos_before = pos
             if t > blocked_until:
                 target = pos
+                enter = enter_at[t]
+                leave = exit_at[t]
                 if allow_short:
                     if enter and not leave:
                         target = 1

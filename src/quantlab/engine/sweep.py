@@ -15,15 +15,17 @@ formulas below are ``compute_metrics``'s, vectorised over combos; ``cagr`` uses 
 Three ways to get a combo's signals:
 
 * ``sma_crossover`` (fused): both SMAs from one shared cumulative sum, inside the kernel, bar by
-  bar in the simulation loop; nothing per combo but the kernel's per-thread scratch.
+  bar, crosses written to a per-thread signal buffer the simulation loop then reads; nothing per
+  combo leaves the kernel but its sums.
 * ``rsi_ma_cross_v2`` (fused): RSI depends only on ``rsi_window`` and the MA only on
   ``ma_window``; each distinct one is computed once (``indicators``) and shared by every combo
-  using it; entries and exits are derived in the simulation loop. Indicator tables are built in
+  using it; entries and exits are derived inside the kernel. Indicator tables are built in
   blocks of combos so they stay under ``TABLE_BUDGET_BYTES``.
 * every other strategy (generic): ``strategy.signals`` per combo (numpy), then the same kernel.
 
-Memory: per thread, two float arrays of the simulated length and three of the trade capacity
-(~2.8 MB at 100,000 bars), plus the shared cumulative sum / indicator tables.
+Memory: per thread, two float arrays of the simulated length, three of the trade capacity and
+two booleans per bar (~3 MB at 100,000 bars), plus the shared cumulative sum (sma_crossover) or
+indicator tables (rsi_ma_cross_v2), and 13 floats per combo.
 
 Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
 (``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
@@ -40,7 +42,7 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from quantlab._lazy import np
+import numpy as np  # a sweep needs it at once (the planner never imports this module)
 
 from quantlab.engine import jit, kernels
 from quantlab.engine.simulator import EngineConfig, _price_array, trade_capacity
@@ -137,10 +139,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
 # ------------------------------------------------------------------------------- combos
 def _split_overrides(strategy, combos, cfg: EngineConfig):
     """Strategy params per combo, and per-combo fee, fixed slippage fraction and k_atr arrays."""
-    k = len(combos)
-    fees = np.empty(k)
-    slips = np.empty(k)
-    k_atrs = np.empty(k)
+    fees, slips, k_atrs = [], [], []
     declared = {p.name for p in strategy.params}
     engine_keys = tuple(key for key in ENGINE_OVERRIDES if key not in declared)
     cfgs: dict = {}
@@ -158,10 +157,11 @@ def _split_overrides(strategy, combos, cfg: EngineConfig):
         else:
             params.append(combo)
             c_cfg = cfg
-        fees[i] = c_cfg.fee
-        slips[i] = c_cfg.slippage_bps / 10_000.0 if c_cfg.slippage_mode == "fixed" else 0.0
-        k_atrs[i] = c_cfg.k_atr
-    return params, fees, slips, k_atrs
+        fees.append(c_cfg.fee)
+        slips.append(c_cfg.slippage_bps / 10_000.0 if c_cfg.slippage_mode == "fixed" else 0.0)
+        k_atrs.append(c_cfg.k_atr)
+    return params, np.array(fees, dtype=np.float64), np.array(slips, dtype=np.float64), \
+        np.array(k_atrs, dtype=np.float64)
 
 
 def _column(strategy, params, name: str, integer: bool, lo: float):
@@ -207,8 +207,10 @@ class _Runner:
         m, cap, s = self.m, self.cap, kernels.PAIRWISE_STACK
         if self.numba:
             return (np.empty(m), np.empty(m), np.empty(cap), np.empty(cap), np.empty(cap),
-                    np.zeros(s, dtype=np.int64), np.zeros(s // 3 + 1))
-        return ([0.0] * m, [0.0] * m, [0.0] * cap, [0.0] * cap, [0.0] * cap, [0] * s, [0.0] * (s // 3 + 1))
+                    np.zeros(s, dtype=np.int64), np.zeros(s // 3 + 1),
+                    np.zeros(self.n, dtype=bool), np.zeros(self.n, dtype=bool))
+        return ([0.0] * m, [0.0] * m, [0.0] * cap, [0.0] * cap, [0.0] * cap, [0] * s, [0.0] * (s // 3 + 1),
+                [False] * self.n, [False] * self.n)
 
     def stats_buffer(self, k: int):
         return np.zeros(k * _K) if self.numba else [0.0] * (k * _K)
