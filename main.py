@@ -271,6 +271,26 @@ def _progress_printer(total: int):
     return on_job
 
 
+def describe(opts) -> int:
+    """--schema [COMMAND] / --list-strategies: self-description for agents, as JSON on stdout."""
+    import json
+
+    from quantlab.contract.params import COMMANDS
+
+    if opts.list_strategies:
+        from quantlab.strategies import describe_strategies
+
+        print(json.dumps(describe_strategies(), indent=2))
+        return 0
+    if opts.schema and opts.schema not in COMMANDS:
+        print(f"ERROR: --schema takes one of {', '.join(COMMANDS)}, got {opts.schema!r}", file=sys.stderr)
+        return 2
+    from quantlab.contract.schema import described_request_schema
+
+    print(json.dumps(described_request_schema(opts.schema or None), indent=2))
+    return 0
+
+
 def report_command(req) -> dict:
     from quantlab.commands.run import rebuild_report
     from quantlab.contract.paths import resolve_input_path
@@ -322,6 +342,8 @@ def main(argv: list[str]) -> int:
         from quantlab.cli import health_check
 
         return health_check()
+    if opts.schema is not None or opts.list_strategies:
+        return describe(opts)
 
     from quantlab.cli import INSPECTION_FLAGS
 

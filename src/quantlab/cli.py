@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--signal-webhook", dest="signal_webhook", metavar="URL", help="POST lifecycle events")
     m.add_argument("--version", action="store_true", help="print the version and exit")
     m.add_argument("--check", action="store_true", help="print a JSON health summary and exit 0/2")
+    m.add_argument("--schema", nargs="?", const="", default=None, metavar="COMMAND",
+                   help="print the JSON Schema of a request (all commands, or one)")
+    m.add_argument("--list-strategies", dest="list_strategies", action="store_true",
+                   help="print the strategy registry (names, params, ranges, defaults) as JSON")
     m.add_argument("--dry-run", dest="dry_run", action="store_true", help="show stale steps, run nothing")
     m.add_argument("--verbose", action="store_true", help="show Snakemake's output on stderr")
     m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use")

@@ -22,12 +22,18 @@ def canonical_hash(obj: Any, length: int | None = None, algo: str = "sha256") ->
     return digest[:length] if length else digest
 
 
+# The code that computes results: an edit here gives new content keys (and recomputation);
+# edits to the CLI, the contract layer or the registry do not invalidate cached results.
+COMPUTE_CODE = ("data", "strategies", "engine", "commands", "metrics.py", "columnar.py", "_lazy.py",
+                "errors.py", "artifacts/io.py", "artifacts/plots.py", "artifacts/heatmap.py")
+
+
 @lru_cache(maxsize=None)
 def code_fingerprint(*parts: str) -> str:
-    """sha256 over the source of the named sub-packages/modules (all of quantlab when empty)
-    and the workflow rules, so a code edit gives new content keys."""
+    """sha256 over the source of the named sub-packages/modules (the result-computing code when
+    empty) and the workflow rules, so a code edit gives new content keys."""
     h = hashlib.sha256(__version__.encode())
-    roots = [PACKAGE_ROOT / p for p in parts] if parts else [PACKAGE_ROOT]
+    roots = [PACKAGE_ROOT / p for p in (parts or COMPUTE_CODE)]
     files: list[Path] = []
     for root in roots:
         if root.is_file():

@@ -53,3 +53,54 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def strategy_params_schema(strategy: dict) -> dict:
+    """JSON Schema of one strategy's parameters, from its registry description."""
+    props = {}
+    for p in strategy["params"]:
+        prop = {"type": [p["type"], "null"], "default": p["default"], "description": p["description"]}
+        if p["type"] == "integer":  # whole-valued floats are accepted for integers
+            prop["type"] = ["integer", "number", "null"]
+            prop["multipleOf"] = 1
+        for key in ("minimum", "maximum"):
+            if p.get(key) is not None:
+                prop[key] = p[key]
+        props[p["name"]] = prop
+    schema = {"type": ["object", "null"], "properties": props, "additionalProperties": False,
+              "description": strategy["description"]}
+    if strategy.get("constraints"):
+        schema["x-constraints"] = strategy["constraints"]
+    return schema
+
+
+def described_request_schema(command: str | None = None) -> dict:
+    """The request schema an agent builds requests from (``main.py --schema [COMMAND]``): the
+    contract schema plus, for ``run``/``sweep``, the registered strategies and each one's
+    parameter schema. Generated from the same registries the validator uses."""
+    from quantlab.strategies import DEFAULT_STRATEGY, describe_strategies
+
+    strategies = describe_strategies()
+    names = [s["name"] for s in strategies]
+    commands = [command] if command else list(COMMANDS)
+    out = request_schema()
+    out["title"] = f"QuantLab JSON request: {', '.join(commands)}"
+    out["properties"]["command"] = {"enum": commands}
+    out["allOf"] = []
+    out["x-strategies"] = strategies
+    for cmd in commands:
+        params = params_schema(cmd)
+        if "strategy" in params["properties"]:
+            params["properties"]["strategy"] = {**params["properties"]["strategy"], "enum": [*names, None]}
+            rules = []
+            for s in strategies:
+                is_it = {"properties": {"strategy": {"const": s["name"]}}, "required": ["strategy"]}
+                if s["name"] == DEFAULT_STRATEGY:
+                    is_it = {"anyOf": [is_it, {"not": {"required": ["strategy"]}},
+                                       {"properties": {"strategy": {"type": "null"}}}]}
+                rules.append({"if": is_it, "then": {"properties": {
+                    "strategy_params": strategy_params_schema(s)}}})
+            params["allOf"] = rules
+        out["allOf"].append({"if": {"properties": {"command": {"const": cmd}}, "required": ["command"]},
+                             "then": {"properties": {"params": params}}})
+    return out

@@ -1,0 +1,79 @@
+"""Self-description for agents: --schema validates the requests the suite sends and rejects bad ones."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from conftest import ROOT, run_request, strict_json
+
+
+@pytest.fixture(scope="module")
+def schema():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "--schema"], capture_output=True, text=True,
+                         check=True).stdout
+    return jsonschema.Draft202012Validator(strict_json(out))
+
+
+GOOD = [
+    run_request(),
+    run_request(strategy="sma_crossover", strategy_params={"fast": 5, "slow": 20}),
+    run_request(strategy="buy_and_hold", fee=0, slippage_bps=0, fill="close"),
+    run_request(cooldown_days=2.0, rsi_buy_max=55, fee=None, interval=None),
+    run_request(run_label="x", timeout_seconds=30),  # unknown params keys are allowed (warned)
+    run_request(paper=True, source="synthetic", seed=3),
+    {"schema_version": "1.0", "command": "run", "params": None},
+    {"schema_version": "1.0", "command": "sweep", "params": {"config_path": "config/experiments/spx_2017_grid.yaml",
+                                                            "sweep_outdir": "/tmp/x"}},
+    {"schema_version": "1.0", "command": "sweep", "params": {
+        "ticker": "SPX", "start": "2016-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
+        "objective": "total_return", "parameter_sets": [{"label": "a", "parameters": {"fast": 5, "slow": 20}}]}},
+]
+
+BAD = [
+    {"command": "run"},
+    {"schema_version": "2.0", "command": "run"},
+    {"schema_version": "1.0", "command": "bogus"},
+    {"schema_version": "1.0", "command": "run", "extra": 1},
+    {"schema_version": "1.0", "command": "run", "params": [1]},
+    run_request(fee="abc"),
+    run_request(fee=0.5),
+    run_request(cooldown_days=5.5),
+    run_request(paper="yes"),
+    run_request(ticker=42),
+    run_request(interval="7d"),
+    run_request(slippage_mode="random"),
+    run_request(strategy="moon_shot"),
+    run_request(strategy_params={"rsi_buy_mx": 50}),
+    run_request(strategy_params={"rsi_buy_max": 150}),
+    run_request(strategy="sma_crossover", strategy_params={"fast": 2.5}),
+    run_request(strategy_params={"cooldown_days": True}),
+]
+
+
+@pytest.mark.parametrize("payload", GOOD)
+def test_schema_accepts_the_requests_the_suite_sends(schema, payload):
+    schema.validate(payload)
+
+
+@pytest.mark.parametrize("payload", BAD)
+def test_schema_rejects_bad_requests(schema, payload):
+    with pytest.raises(jsonschema.ValidationError):
+        schema.validate(payload)
+
+
+def test_schema_per_command_and_strategies_listing(ql):
+    run = strict_json(ql.cli("--schema", "run").stdout)
+    assert run["properties"]["command"] == {"enum": ["run"]}
+    listing = strict_json(ql.cli("--list-strategies").stdout)
+    names = [s["name"] for s in listing]
+    assert {"rsi_ma_cross_v2", "sma_crossover", "bollinger_reversion", "donchian_breakout", "buy_and_hold"} <= set(names)
+    rsi = next(s for s in listing if s["name"] == "rsi_ma_cross_v2")
+    assert {p["name"]: p["default"] for p in rsi["params"]}["rsi_buy_max"] == 60.0
+    bad = ql.cli("--schema", "nope")
+    assert bad.returncode == 2 and bad.stderr.startswith("ERROR: ")
