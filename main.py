@@ -222,6 +222,48 @@ def sweep_command(req, opts) -> dict:
         raise
 
 
+def forward_command(req, opts) -> dict:
+    from quantlab.artifacts.io import read_json
+    from quantlab.commands import forward as fwd
+    from quantlab.commands.common import KeyLocks
+    from quantlab.contract.paths import internal_root
+
+    plan = fwd.plan_forward(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
+                            claim=not opts.dry_run)
+    internal = internal_root()
+    if opts.dry_run:
+        return _dry_run(plan.config, plan.target, internal, mode="forward")
+    log_dir = plan.session_dir if plan.resume else plan.staging_dir
+    log_path = log_dir / "logs" / "snakemake.log"
+    outputs = {}
+    for leg in plan.record["candidates"]:
+        keys = leg["keys"]
+        outputs[keys["data"]] = [internal / "store/data" / keys["data"] / "bars.parquet"]
+        outputs[keys["signals"]] = [internal / "store/signals" / keys["signals"] / "signals.parquet"]
+        outputs[keys["sim"]] = [internal / "store/sim" / keys["sim"] / name for name in
+                                ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
+    try:
+        # a session's per-request records are redone on every resume
+        for name in ("published.json", "index.json"):
+            (internal / "requests" / plan.run_id / name).unlink(missing_ok=True)
+        with KeyLocks(internal / "locks") as locks:
+            if plan.resume:
+                locks.acquire(f"session_{plan.run_id}", exclusive=True)  # one resume at a time
+            _lock_keys(locks, outputs)
+            from quantlab.snakemake_runner import execute, read_failure
+
+            outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
+                              log_path=log_path, verbose=opts.verbose)
+            if not outcome.ok:
+                code, error_type, message = read_failure(outcome)
+                raise _mapped_error(code, error_type, message)
+        return read_json(internal / plan.target)
+    except BaseException:
+        _keep_failed_log(log_path, internal, plan.run_id)
+        fwd.discard_staging(plan)
+        raise
+
+
 def _profile_path(profile: str | None) -> str | None:
     """A profile name from profiles/ or a path to a profile directory."""
     if not profile:
@@ -382,6 +424,8 @@ def main(argv: list[str]) -> int:
             result = run_command(req, opts)
         elif req.command == "sweep":
             result = sweep_command(req, opts)
+        elif req.command == "forward":
+            result = forward_command(req, opts)
         else:
             raise ConfigError(f"command '{req.command}' is not available in this version yet "
                               "(implemented: run)")

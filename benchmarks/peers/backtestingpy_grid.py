@@ -8,7 +8,7 @@ Conventions aligned with QuantLab's: ``trade_on_close=True`` (fill at the signal
 ``commission=fee`` per side, long-only, no spread. backtesting.py trades whole units only, so the
 cash is huge (1e13 by default: ~1e11 units at price ~100) and each entry buys
 ``floor(cash / (close * (1 + fee)))`` units — QuantLab's all-in fractional quantity to ~1e-11.
-Crosses: the SMAs are this script's own cumulative-sum rolling mean computed in ``init`` through
+The data get one extra bar, a copy of the last (see ``main``). Crosses: the SMAs are this script's own cumulative-sum rolling mean computed in ``init`` through
 ``self.I``, crossing as in QuantLab (``fast > slow`` now, ``fast <= slow`` on the previous bar).
 
 ``optimize`` runs the grid (its own process pool, ``fork``, one worker per core) over the combos
@@ -82,9 +82,13 @@ def main() -> None:
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     d = np.load(args.data)
-    n = len(d["close"])
-    df = pd.DataFrame({"Open": d["open"], "High": d["high"], "Low": d["low"], "Close": d["close"]},
-                      index=pd.date_range("2000-01-01", periods=n, freq="min"))
+    # One extra bar, a copy of the last: backtesting.py fills a trade_on_close order while
+    # processing the bar after its signal (at the signal bar's close), so an order placed on the
+    # last real bar would never fill, where QuantLab fills it at that close. The copy's own
+    # orders never fill, and its equity (marked at the same close) is the final equity.
+    cols = {name: np.append(d[key], d[key][-1]) for name, key in
+            (("Open", "open"), ("High", "high"), ("Low", "low"), ("Close", "close"))}
+    df = pd.DataFrame(cols, index=pd.date_range("2000-01-01", periods=len(cols["Close"]), freq="min"))
     combos = json.load(open(args.combos))
     if args.limit:
         combos = combos[: args.limit]

@@ -19,9 +19,7 @@ from quantlab import __version__
 from quantlab.contract.params import COMMANDS, FLAT_STRATEGY_KEYS, RUN_PARAMS
 from quantlab.errors import ConfigError
 
-UNAVAILABLE_FLAGS = (
-    "forward_eval", "resume_forward", "portfolio_report", "portfolio_compare",
-)
+UNAVAILABLE_FLAGS = ("portfolio_report", "portfolio_compare")
 # Read-only inspection of run and paper-session directories (quantlab.inspect_cli handles them).
 INSPECTION_FLAGS = (
     "runs_list", "runs_show", "runs_best", "compare", "paper_sessions_list", "paper_sessions_show",
@@ -84,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--sweep-outdir", "--sweep_outdir", dest="sweep_outdir", metavar="DIR",
                     help="parent directory of the sweep run directory (default outputs/runs)")
     sw.add_argument("--shards", type=str, default=None, help="number of shard jobs (default: automatic)")
+    fw = p.add_argument_group("forward")
+    fw.add_argument("--forward-eval", "--forward_eval", dest="forward_eval", metavar="RUN_DIR",
+                    help="evaluate a sweep's best parameters on a later window")
+    fw.add_argument("--forward-start", "--forward_start", dest="forward_start", metavar="DATE")
+    fw.add_argument("--forward-end", "--forward_end", dest="forward_end", metavar="DATE")
+    fw.add_argument("--forward-outdir", "--forward_outdir", dest="forward_outdir", metavar="DIR")
+    fw.add_argument("--forward-metric", "--forward_metric", dest="forward_metric", metavar="METRIC")
+    fw.add_argument("--forward-top-k", "--forward_top_k", dest="forward_top_k", metavar="K")
+    fw.add_argument("--resume-forward", "--resume_forward", dest="resume_forward", metavar="SESSION_DIR",
+                    help="extend a forward session to --forward-end")
     ins = p.add_argument_group("inspection (read-only)")
     ins.add_argument("--runs-list", "--runs_list", "--list-runs", dest="runs_list", metavar="ROOT",
                      help="list the runs under ROOT (a table; JSON with --json)")
@@ -141,8 +149,18 @@ def request_from_cli(opts):
         params = normalise_params("sweep", {k: v for k, v in raw.items() if v is not None}, warnings)
         return Request(command="sweep", params=params, request_id=opts.request_id, warnings=warnings,
                        origin="cli")
+    if opts.forward_eval is not None or opts.resume_forward is not None or command == "forward":
+        raw = {k: getattr(opts, k) for k in ("forward_eval", "forward_start", "forward_end", "forward_outdir",
+                                             "forward_metric", "forward_top_k", "resume_forward")}
+        if command == "forward" and opts.target and not raw["forward_eval"] and not raw["resume_forward"]:
+            raw["forward_eval"] = opts.target
+        warnings: list[str] = []
+        params = normalise_params("forward", {k: v for k, v in raw.items() if v is not None}, warnings)
+        return Request(command="forward", params=params, request_id=opts.request_id, warnings=warnings,
+                       origin="cli")
     if command != "run":
-        raise ConfigError(f"'{command}' is not available in this version yet (implemented: run, report, sweep)")
+        raise ConfigError(f"'{command}' is not available in this version yet (implemented: run, report, sweep, "
+                          "forward)")
     raw: dict = {}
     for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
         value = getattr(opts, spec.name, None)

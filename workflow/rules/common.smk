@@ -51,3 +51,13 @@ def sweep_merged(wildcards):
     request = config["requests"][wildcards.run_id]
     name = "leaderboard.json" if request["mode"] == "grid" else "walkforward.json"
     return f"requests/{wildcards.run_id}/{name}"
+
+
+def forward_inputs(wildcards):
+    request = config["requests"][wildcards.run_id]
+    return [f"store/sim/{c['keys']['sim']}/{name}" for c in request["candidates"]
+            for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
+
+
+def forward_sim_dirs(wildcards):
+    return [f"store/sim/{c['keys']['sim']}" for c in config["requests"][wildcards.run_id]["candidates"]]

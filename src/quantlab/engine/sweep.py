@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np  # a sweep needs it at once (the planner never imports this module)
 
 from quantlab.engine import jit, kernels
-from quantlab.engine.simulator import EngineConfig, _price_array, trade_capacity
+from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, _price_array, trade_capacity
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.metrics import METRIC_KEYS, _growth_rate
 
@@ -87,7 +88,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     cfg = cfg if cfg is not None else EngineConfig()
     if not isinstance(cfg, EngineConfig):
         raise ConfigError(f"cfg must be an EngineConfig, got {type(cfg).__name__}")
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
     raw = (open_, high, low, close)
     close = _price_array("close", close, None)
@@ -107,12 +108,13 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
 
         high = _price_array("high", high, n)
         low = _price_array("low", low, n)
-        atr = atr_indicator(high, low, close, 14, fill_warmup=True)  # = slippage_fractions' ATR
+        atr = atr_indicator(high, low, close, ATR_WINDOW, fill_warmup=True)  # slippage_fractions' ATR
     if not isinstance(combos, (list, tuple)):
         combos = list(combos)
     k = len(combos)
     if k == 0:
         return empty_result()
+    threads = int(threads)
 
     params, fees, slips, k_atrs = _split_overrides(strategy, combos, cfg)
     use_numba = jit.use_jit(n * k)

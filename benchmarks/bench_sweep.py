@@ -1,0 +1,295 @@
+"""Sweep benchmark: a 200-combo sma_crossover grid, QuantLab's sweep engine vs vectorbt vs backtesting.py.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--bars 2500,100000] [--repeat 5] [--no-peers]
+        [--bt-limit-large 10] [--bt-timeout 900]
+
+Same data for everyone (a seeded random-walk OHLC, written once to a temporary ``.npz``), the
+same grid (``sma_grid(200)``: fast in 5..50, slow in 20..200, fast < slow, 200 pairs evenly
+spread) and the same conventions (see shared/spec/performance.md): fill at the signal bar's
+close, fee 0.1% per side, long-only, no slippage, all cash in.
+
+Every engine runs in its own processes, so peak RSS (``ru_maxrss``) is its own:
+
+* ours: ``evaluate_grid`` (threads=2 and threads=1), warm = best of ``--repeat`` after a first
+  call in the same process; cold = wall time of a fresh process that imports QuantLab, builds
+  the grid and evaluates it once (numba's on-disk cache warm, as on any machine after the first
+  run);
+* vectorbt 1.2.0 (``peers/vectorbt_grid.py``, ``Portfolio.from_signals`` broadcast over the grid):
+  its own warm time (best of 2 after a first, JIT-compiling call), and the wall of a fresh process
+  doing the grid once;
+* backtesting.py 0.6.6 (``peers/backtestingpy_grid.py``, ``Backtest.optimize``): at 100,000 bars
+  only the first ``--bt-limit-large`` combos (the full grid takes minutes), killed after
+  ``--bt-timeout`` s; its combos/s is measured on that subset and said so.
+
+Peers live in ``.venv-peers`` (created here with ``python3.11 -m venv`` + the pinned packages if it
+is missing), never in the project's venv. Agreement: max |difference| of total_return and of the
+closed-trade count, ours vs each peer, combo by combo (vectorbt ~1e-15; backtesting.py ~1e-11,
+since it trades whole units).
+
+For the end-to-end measurement through ``main.py`` (to be added): ``ours_grid_timing(n_bars,
+combos)`` is the in-process part, importable from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+sys.path.insert(0, str(SRC))
+
+PEERS_VENV = ROOT / ".venv-peers"
+PEERS_PY = PEERS_VENV / "bin" / "python"
+PEER_PINS = ("vectorbt==1.2.0", "backtesting==0.6.6")
+PEERS = ROOT / "benchmarks" / "peers"
+FEE = 0.001
+CASH = 10_000.0
+
+
+# ------------------------------------------------------------------------------ data, grid
+def make_bars(n: int, seed: int = 42):
+    """Seeded random-walk OHLC (the bench_engine.py recipe)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    open_ = close * np.exp(rng.normal(0.0, 0.002, n))
+    high = np.maximum(open_, close) * (1 + rng.random(n) * 0.005)
+    low = np.minimum(open_, close) * (1 - rng.random(n) * 0.005)
+    return open_, high, low, close
+
+
+def sma_grid(size: int = 200) -> list[dict]:
+    """``size`` (fast, slow) pairs evenly spread over fast 5..50, slow 20..200, fast < slow."""
+    pairs = [(f, s) for f in range(5, 51) for s in range(20, 201) if f < s]
+    step = (len(pairs) - 1) / max(size - 1, 1)
+    return [{"fast": pairs[round(i * step)][0], "slow": pairs[round(i * step)][1]} for i in range(size)]
+
+
+def bench_config():
+    from quantlab.engine import EngineConfig
+
+    return EngineConfig(fee=FEE, slippage_bps=0.0, fill="close", allow_short=False, initial_cash=CASH)
+
+
+# ------------------------------------------------------------------------------ ours
+def ours_grid_timing(n_bars: int, combos=200, *, threads=(2, 1), repeat: int = 5, bars=None) -> dict:
+    """Time QuantLab's ``evaluate_grid`` on an sma_crossover grid, in this process.
+
+    ``combos``: a list of ``{"fast", "slow"}`` dicts, or a grid size for :func:`sma_grid`;
+    ``bars``: (open, high, low, close), else :func:`make_bars` (``n_bars``, seed 42). Returns
+    ``first_s`` (the first call: numba dispatch/cache load included), ``warm_s`` {threads: best of
+    ``repeat``}, ``combos_per_s`` {threads: ...} and ``result`` (the metric arrays). For the
+    coming end-to-end benchmark through ``main.py``: this is the engine's share of it.
+    """
+    from quantlab.engine.sweep import evaluate_grid
+
+    if isinstance(combos, int):
+        combos = sma_grid(combos)
+    bars = bars if bars is not None else make_bars(n_bars)
+    cfg = bench_config()
+    threads = (threads,) if isinstance(threads, int) else tuple(threads)
+
+    def once(t):
+        return evaluate_grid(*bars, "sma_crossover", combos, cfg, start=0, periods_per_year=252.0, threads=t)
+
+    t0 = time.perf_counter()
+    result = once(threads[0])
+    first_s = time.perf_counter() - t0
+    warm = {}
+    for t in threads:
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            once(t)
+            best = min(best, time.perf_counter() - t0)
+        warm[t] = best
+    return {"first_s": first_s, "warm_s": warm, "combos_per_s": {t: len(combos) / s for t, s in warm.items()},
+            "combos": len(combos), "result": result}
+
+
+def _child_ours(args) -> None:
+    """Subprocess entry: load the shared data, run ours, print one JSON line."""
+    import resource
+
+    import numpy as np
+
+    d = np.load(args.data)
+    bars = (d["open"], d["high"], d["low"], d["close"])
+    combos = json.load(open(args.combos_file))
+    if args.cold:
+        from quantlab.engine.sweep import evaluate_grid
+
+        r = evaluate_grid(*bars, "sma_crossover", combos, bench_config(), start=0, periods_per_year=252.0,
+                          threads=2)
+        out = {"total_return": r["total_return"].tolist(), "trades": r["trades"].tolist()}
+    else:
+        t = ours_grid_timing(len(bars[3]), combos, threads=(2, 1), repeat=args.repeat, bars=bars)
+        out = {"first_s": t["first_s"], "warm_s": {str(k): v for k, v in t["warm_s"].items()},
+               "total_return": t["result"]["total_return"].tolist(), "trades": t["result"]["trades"].tolist()}
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(out))
+
+
+# ------------------------------------------------------------------------------ processes
+def run_json(cmd: list[str], timeout: float | None = None) -> tuple[dict | None, float, str]:
+    """Run ``cmd``; (its last stdout line as JSON or None, wall seconds, error text)."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return None, time.perf_counter() - t0, f"timed out after {timeout:.0f} s"
+    wall = time.perf_counter() - t0
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return None, wall, f"exit {proc.returncode}: {proc.stderr.strip()[-800:]}"
+    return json.loads(lines[-1]), wall, ""
+
+
+def ensure_peers_venv() -> bool:
+    """``.venv-peers`` with the pinned peers; created (and said so) when missing."""
+    check = [str(PEERS_PY), "-c", "import vectorbt, backtesting"]
+    if PEERS_PY.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return True
+    python = shutil.which("python3.11") or sys.executable
+    print(f"[peers] {PEERS_VENV} missing or incomplete: creating it ({python} -m venv) and installing "
+          f"{' '.join(PEER_PINS)} (a few minutes, once)", flush=True)
+    if not PEERS_PY.exists():
+        subprocess.run([python, "-m", "venv", str(PEERS_VENV)], check=True)
+    pip = subprocess.run([str(PEERS_PY), "-m", "pip", "install", "-q", *PEER_PINS])
+    ok = pip.returncode == 0 and subprocess.run(check, capture_output=True).returncode == 0
+    if not ok:
+        print("[peers] installation failed: peers skipped", flush=True)
+    return ok
+
+
+# ------------------------------------------------------------------------------ report
+def agreement(ours: dict, peer: dict) -> tuple[float, int, int]:
+    """(max |Δ total_return|, max |Δ trades|, combos compared) over the combos the peer ran."""
+    k = len(peer["total_return"])
+    dtr = max(abs(a - b) for a, b in zip(ours["total_return"][:k], peer["total_return"]))
+    dtr_trades = max(abs(a - b) for a, b in zip(ours["trades"][:k], peer["trades"]))
+    return dtr, dtr_trades, k
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bars", default="2500,100000")
+    ap.add_argument("--combos", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--bt-limit-large", type=int, default=10,
+                    help="backtesting.py: combos run on grids above 10,000 bars (all below)")
+    ap.add_argument("--bt-timeout", type=float, default=900.0)
+    ap.add_argument("--child", choices=["ours"], help=argparse.SUPPRESS)
+    ap.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--combos-file", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        _child_ours(args)
+        return 0
+
+    import numpy as np
+
+    peers = not args.no_peers and ensure_peers_venv()
+    combos = sma_grid(args.combos)
+    rows = []
+    notes = []
+    tmp = Path(tempfile.mkdtemp(prefix="quantlab-bench-sweep-"))
+    try:
+        for n in [int(x) for x in args.bars.split(",")]:
+            data = tmp / f"bars_{n}.npz"
+            o, h, lo, c = make_bars(n)
+            np.savez(data, open=o, high=h, low=lo, close=c)
+            cpath = tmp / "combos.json"
+            cpath.write_text(json.dumps(combos))
+            me = [sys.executable, str(Path(__file__).resolve()), "--child", "ours", "--data", str(data),
+                  "--combos-file", str(cpath), "--repeat", str(args.repeat)]
+            print(f"[{n:,} bars] ours ...", flush=True)
+            ours, _, err = run_json(me)
+            if ours is None:
+                raise SystemExit(f"our sweep failed: {err}")
+            cold, cold_wall, err = run_json(me + ["--cold"])
+            for t in ("2", "1"):
+                warm = ours["warm_s"][t]
+                rows.append({"bars": n, "engine": f"quantlab evaluate_grid, threads={t}", "warm_s": warm,
+                             "cps": len(combos) / warm, "cold_s": cold_wall if t == "2" else None,
+                             "rss_mb": ours["rss_mb"] if t == "2" else None, "dtr": None, "dtrades": None})
+            if not peers:
+                continue
+            print(f"[{n:,} bars] vectorbt (warm process, then a cold one) ...", flush=True)
+            vb_cmd = [str(PEERS_PY), str(PEERS / "vectorbt_grid.py"), str(data), str(cpath), "--fee", str(FEE),
+                      "--cash", str(CASH)]
+            vb, _, err = run_json(vb_cmd + ["--repeat", "2"])
+            vb_cold, vb_cold_wall, err2 = run_json(vb_cmd + ["--repeat", "0"])
+            if vb is None:
+                notes.append(f"vectorbt at {n:,} bars failed: {err}")
+            else:
+                dtr, dtrades, k = agreement(ours, vb)
+                rows.append({"bars": n, "engine": "vectorbt 1.2.0 from_signals", "warm_s": vb["warm_s"],
+                             "cps": len(combos) / vb["warm_s"], "cold_s": vb_cold_wall if vb_cold else None,
+                             "rss_mb": vb["rss_mb"], "dtr": dtr, "dtrades": dtrades})
+                if vb_cold is None:
+                    notes.append(f"vectorbt cold process at {n:,} bars failed: {err2}")
+            limit = 0 if n <= 10_000 else args.bt_limit_large
+            print(f"[{n:,} bars] backtesting.py ({'all' if not limit else limit} combos) ...", flush=True)
+            bt_cmd = [str(PEERS_PY), str(PEERS / "backtestingpy_grid.py"), str(data), str(cpath), "--fee", str(FEE)]
+            if limit:
+                bt_cmd += ["--limit", str(limit)]
+            bt, bt_wall, err = run_json(bt_cmd, timeout=args.bt_timeout)
+            if bt is None:
+                notes.append(f"backtesting.py at {n:,} bars: {err}")
+            else:
+                dtr, dtrades, k = agreement(ours, bt)
+                label = "backtesting.py 0.6.6 optimize" + (f" ({k} of {len(combos)} combos)" if limit else "")
+                rows.append({"bars": n, "engine": label, "warm_s": bt["warm_s"] * len(combos) / k,
+                             "cps": k / bt["warm_s"], "cold_s": bt_wall if not limit else None,
+                             "rss_mb": bt["rss_mb"], "dtr": dtr, "dtrades": dtrades,
+                             "children_rss_mb": bt.get("children_rss_mb")})
+                if limit:
+                    notes.append(f"backtesting.py at {n:,} bars ran {k} of {len(combos)} combos "
+                                 f"({bt['warm_s']:.1f} s; the 'warm s' column extrapolates to {len(combos)}); "
+                                 f"its process wall {bt_wall:.1f} s covers only those")
+                notes.append(f"backtesting.py at {n:,} bars: its forked optimize workers peaked at "
+                             f"{bt.get('children_rss_mb', 0):.0f} MB RSS each (not in the RSS column)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"200-combo sma_crossover sweep, {os.cpu_count()} cores; fill at close, fee {FEE:.1%}/side, long-only")
+    head = (f"{'bars':>8}  {'engine':<46} {'warm s':>9} {'combos/s':>10} {'x vbt':>7} {'cold proc s':>11} "
+            f"{'peak RSS MB':>11} {'max|dTR|':>9} {'max|dTrades|':>12}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        vbt_row = next((x for x in rows if x["bars"] == r["bars"] and x["engine"].startswith("vectorbt")), None)
+        ratio = f"{r['cps'] / vbt_row['cps']:.1f}" if vbt_row else "-"
+        cold = f"{r['cold_s']:.2f}" if r["cold_s"] is not None else "-"
+        rss = f"{r['rss_mb']:.0f}" if r["rss_mb"] is not None else "-"
+        dtr = f"{r['dtr']:.1e}" if r["dtr"] is not None else "-"
+        dtrades = f"{r['dtrades']}" if r["dtrades"] is not None else "-"
+        print(f"{r['bars']:>8,}  {r['engine']:<46} {r['warm_s']:>9.4f} {r['cps']:>10,.1f} {ratio:>7} {cold:>11} "
+              f"{rss:>11} {dtr:>9} {dtrades:>12}")
+    for n in sorted({r["bars"] for r in rows}):
+        ours2 = next(r for r in rows if r["bars"] == n and "threads=2" in r["engine"])
+        vb = next((r for r in rows if r["bars"] == n and r["engine"].startswith("vectorbt")), None)
+        if vb:
+            print(f"{n:,} bars: ours (2 threads) = {ours2['cps'] / vb['cps']:.1f}x vectorbt's combos/s "
+                  f"(target >= 20x), peak RSS {ours2['rss_mb'] / vb['rss_mb']:.3f} of vectorbt's (target <= 0.1), "
+                  f"cold process {vb['cold_s'] / ours2['cold_s']:.1f}x faster" if vb["cold_s"] else "")
+    for note in notes:
+        print("note:", note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""The ``forward`` command: evaluate a sweep's selected parameters on a later window, and resume.
+
+DAG: per candidate, the ``run`` chain (load_data -> signals -> simulate -> score, content-
+addressed, so an identical window is never recomputed) -> forward_session -> refresh_index.
+
+Candidates come from a prior sweep run directory: for a grid sweep, the top ``forward_top_k``
+leaderboard rows by ``forward_metric``; for a walk-forward sweep, the last split's train-selected
+candidates in their train rank. The forward window trades only from ``forward_start``; indicator
+warm-up reads earlier bars.
+
+Resume replays the session deterministically from ``forward_start`` to the new end with the same
+candidates and costs. The recorded ledger and trades must be an exact prefix of the replay (else
+the data of the processed window changed: exit 3, nothing is rewritten); only the new bars and
+trades are appended. So a resumed session ends with exactly the metrics, trades and ledger of one
+forward run over the whole window, and never holds a bar or a trade twice. The replay carries the
+open position, cash and cooldown across the old end by construction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
+from quantlab.commands.run import (ENGINE_KEYS, SUMMARY_KEYS, _claim_run_id, _iso, _parse_date, _trades_csv,
+                                   plan_run, summary_of)
+from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.errors import ConfigError, DataError
+
+LOWER_IS_BETTER = ("volatility_ann",)
+BASE_FROM_SWEEP = ("ticker", "interval", "source", "data_path", "seed", "strategy", "fee", "slippage_mode",
+                   "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
+
+
+@dataclass
+class ForwardPlan:
+    run_id: str
+    created_at: str
+    out_dir: Path
+    record: dict
+    config: dict
+    resume: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def session_dir(self) -> Path:
+        return self.out_dir / self.run_id
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.out_dir / f".tmp_{self.run_id}"
+
+    @property
+    def target(self) -> str:
+        return f"requests/{self.run_id}/index.json"
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text
+
+
+def load_candidates(run_dir: Path, metric: str, top_k: int) -> tuple[dict, list[dict]]:
+    """The sweep's base settings and its top candidates (params typed by the strategy)."""
+    from quantlab.commands.experiment import METRIC_NAMES
+    from quantlab.strategies import get_strategy
+
+    if metric not in METRIC_NAMES:
+        raise ConfigError(f"params.forward_metric must be one of [{', '.join(METRIC_NAMES)}], got {metric!r}")
+    try:
+        meta = read_json(run_dir / "metadata.json")
+        config = read_json(run_dir / "config.json")
+    except FileNotFoundError:
+        raise ConfigError(f"params.forward_eval: {run_dir} is not a sweep run directory "
+                          "(metadata.json/config.json missing)") from None
+    except (OSError, ValueError):
+        raise ConfigError(f"params.forward_eval: {run_dir} has an unreadable metadata.json/config.json") from None
+    if meta.get("command") != "sweep" or meta.get("mode") not in ("grid", "walkforward"):
+        raise ConfigError(f"params.forward_eval: {run_dir} is a '{meta.get('mode')}' directory, not a sweep run")
+    strategy = get_strategy(config.get("strategy") or meta.get("strategy") or "rsi_ma_cross_v2")
+    declared = {p.name for p in strategy.params}
+    if meta["mode"] == "grid":
+        rows = _csv_rows(run_dir / "leaderboard.csv")
+        ranked = [r for r in rows if r.get(metric) not in (None, "")]
+        ranked.sort(key=lambda r: float(r[metric]), reverse=metric not in LOWER_IS_BETTER)
+    else:
+        splits = sorted((run_dir / "splits").glob("*/test_leaderboard.csv"))
+        if not splits:
+            raise ConfigError(f"params.forward_eval: {run_dir} has no walk-forward split results")
+        ranked = _csv_rows(splits[0] if len(splits) == 1 else _last_split(run_dir, splits))
+        ranked.sort(key=lambda r: int(r["rank"]))
+    if not ranked:
+        raise DataError(f"params.forward_eval: {run_dir} has no candidate with a {metric} value")
+    candidates = []
+    for i, row in enumerate(ranked[:top_k], 1):
+        params = {k: _number(row[k]) for k in declared if row.get(k) not in (None, "")}
+        overrides = {k: float(row[k]) for k in ("fee", "slippage_bps", "k_atr") if row.get(k) not in (None, "")}
+        candidates.append({"candidate_id": f"c{i}", "label": row.get("label") or None,
+                           "strategy_params": strategy.resolve_params(params), "engine_overrides": overrides,
+                           "selection_metric": metric, "selection_value": _number(row.get(metric, "")),
+                           "source_rank": int(row["rank"]) if row.get("rank") else i})
+    source = {"run_id": meta.get("run_id", run_dir.name), "run_dir": str(run_dir), "mode": meta["mode"],
+              "end": config.get("end"), **{k: config.get(k) for k in BASE_FROM_SWEEP}}
+    source["strategy"] = strategy.name
+    return source, candidates
+
+
+def _last_split(run_dir: Path, splits: list[Path]) -> Path:
+    """The split whose test window is the latest (from the experiment), else the last by name."""
+    try:
+        exp = read_json(run_dir / "config.json")
+        names = [s.get("name") or f"split_{i + 1}" for i, s in enumerate(exp.get("splits") or [])]
+        ends = {n: s["test"]["end"] for n, s in zip(names, exp["splits"])}
+        name = max(ends, key=lambda n: _parse_date(str(ends[n]), "splits.test.end"))
+        return run_dir / "splits" / name.replace("/", "_") / "test_leaderboard.csv"
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return sorted(splits)[-1]
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    except OSError:
+        raise ConfigError(f"params.forward_eval: {path.name} missing in {path.parent}") from None
+
+
+def _today() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+
+def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: str,
+                 claim: bool = True) -> ForwardPlan:
+    resume_dir = params.get("resume_forward")
+    session_meta: dict | None = None
+    if resume_dir:
+        session = resolve_input_path(resume_dir, "resume_forward")
+        try:
+            session_meta = read_json(session / "session_metadata.json")
+        except (OSError, ValueError):
+            raise ConfigError(f"params.resume_forward: {session} is not a forward session "
+                              "(session_metadata.json missing or unreadable)") from None
+        if session_meta.get("command") != "forward":
+            raise ConfigError(f"params.resume_forward: {session} is not a forward session")
+        source = session_meta["source"]
+        candidates = session_meta["candidates"]
+        start = session_meta["forward_start"]
+        end = params.get("forward_end") or _today()
+        if _parse_date(str(end), "forward_end") < _parse_date(str(session_meta["forward_end"]), "forward_end"):
+            raise ConfigError(f"params.forward_end ({end}) is before the session's end "
+                              f"({session_meta['forward_end']}): a resume only extends a session")
+        out_dir = session.parent
+        run_id = session.name
+        created_at = session_meta["created_at"]
+    else:
+        if not params.get("forward_eval"):
+            raise ConfigError("JSON request for 'forward' requires params.forward_eval (alias run_dir): "
+                              "a sweep run directory (or params.resume_forward: a forward session)")
+        run_dir = resolve_input_path(params["forward_eval"], "forward_eval")
+        if not run_dir.is_dir():
+            raise ConfigError(f"params.forward_eval: sweep run directory not found: {run_dir}")
+        source, candidates = load_candidates(run_dir, params.get("forward_metric") or "sharpe_simple",
+                                             int(params.get("forward_top_k") or 1))
+        start = params.get("forward_start") or source.get("end")
+        if not start:
+            raise ConfigError("params.forward_start is required (the sweep does not record its end date)")
+        end = params.get("forward_end") or _today()
+        out_dir = resolve_output_dir(params.get("forward_outdir"), outputs_root() / "forward_runs",
+                                     "forward_outdir")
+        run_id = created_at = None
+    if _parse_date(str(start), "forward_start") >= _parse_date(str(end), "forward_end"):
+        raise ConfigError(f"params.forward_start ({start}) must be before params.forward_end ({end})")
+    config: dict[str, Any] = {"data": {}, "signals": {}, "sim": {}, "requests": {}}
+    legs = []
+    for cand in candidates:
+        run_params = {k: source[k] for k in BASE_FROM_SWEEP if source.get(k) is not None}
+        run_params.update(start=str(start), end=str(end), strategy_params=cand["strategy_params"])
+        run_params.update(cand.get("engine_overrides") or {})
+        leg = plan_run(run_params, request_id=None, warnings=[], origin=origin, claim=False)
+        for kind in ("data", "signals", "sim"):
+            config[kind][leg.keys[kind]] = leg.specs[kind]
+        legs.append({**cand, "keys": leg.keys, "params": leg.params})
+    if run_id is None:
+        digest = canonical_hash({"source": source, "candidates": candidates, "start": start}, 7, algo="sha1")
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        if claim:
+            run_id, ts = _claim_run_id(out_dir, "forward", digest, now)
+        else:
+            run_id, ts = f"{now:%Y%m%d_%H%M%S}_forward_{digest}", now
+        created_at = ts.isoformat().replace("+00:00", "Z")
+    record = {
+        "run_id": run_id, "created_at": created_at, "request_id": request_id, "out_dir": str(out_dir),
+        "index_dir": str(outputs_root() / "runs"), "origin": origin, "warnings": warnings,
+        "source": source, "candidates": legs, "forward_start": str(start), "forward_end": str(end),
+        "resume": bool(resume_dir), "forward_metric": candidates[0]["selection_metric"] if candidates else None,
+    }
+    config["requests"][run_id] = record
+    return ForwardPlan(run_id=run_id, created_at=created_at, out_dir=out_dir, record=record, config=config,
+                       resume=bool(resume_dir), warnings=warnings)
+
+
+# ---------------------------------------------------------------------------------------- step
+LEDGER_HEADER = ["timestamp", "candidate", "close", "position", "equity", "return"]
+TRADE_HEADER_PREFIX = "candidate"
+
+
+def _ledger_lines(candidate: str, equity_path: Path) -> list[str]:
+    from quantlab.columnar import column_to_numpy, read_parquet
+
+    eq = read_parquet(equity_path)
+    ts = column_to_numpy(eq, "timestamp")
+    cols = [column_to_numpy(eq, n).tolist() for n in ("close", "position", "equity", "returns")]
+    return [f"{_iso(t)},{candidate},{c:.10g},{int(p)},{e:.10g},{r:.10g}" for t, c, p, e, r in zip(ts, *cols)]
+
+
+def _prefix_check(old: list[str], new: list[str], what: str, session: Path) -> None:
+    if len(old) > len(new) or new[: len(old)] != old:
+        raise DataError(f"cannot resume {session.name}: the {what} of the already processed window differ from a "
+                        "replay (the data changed); start a new forward session")
+
+
+def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> dict:
+    """Write (or extend, on resume) the forward session directory."""
+    out_dir = Path(record["out_dir"])
+    run_id = record["run_id"]
+    session = out_dir / run_id
+    resume = record["resume"]
+    target = session if resume else out_dir / f".tmp_{run_id}"
+    target.mkdir(parents=True, exist_ok=True)
+    ledger, trades_lines, per_candidate = [], [], {}
+    for cand, sim in zip(record["candidates"], sim_dirs):
+        cid = cand["candidate_id"]
+        ledger += _ledger_lines(cid, Path(sim) / "equity.parquet")
+        csv_text = _trades_csv(str(Path(sim) / "trades.parquet")).splitlines()
+        header = csv_text[0]
+        trades_lines += [f"{cid},{line}" for line in csv_text[1:]]
+        per_candidate[cid] = read_json(Path(sim) / "metrics.json")
+    trades_header = f"{TRADE_HEADER_PREFIX},{header}"
+    is_noop = False
+    meta_old: dict = {}
+    if resume:
+        meta_old = read_json(session / "session_metadata.json")
+        old_ledger = (session / "ledger.csv").read_text().splitlines()[1:]
+        old_trades = (session / "trades.csv").read_text().splitlines()[1:]
+        for cand in record["candidates"]:
+            cid = cand["candidate_id"]
+            _prefix_check([x for x in old_ledger if x.split(",")[1] == cid],
+                          [x for x in ledger if x.split(",")[1] == cid], "ledger bars", session)
+            _prefix_check([x for x in old_trades if x.split(",")[0] == cid],
+                          [x for x in trades_lines if x.split(",")[0] == cid], "trades", session)
+        is_noop = len(ledger) == len(old_ledger)
+    primary = record["candidates"][0]["candidate_id"]
+    metrics = per_candidate[primary]["metrics"]
+    summary = summary_of(metrics)
+    window = per_candidate[primary]["window"]
+    if not is_noop:
+        # append-only: old lines are a verified prefix of these
+        atomic_write_text(target / "ledger.csv", ",".join(LEDGER_HEADER) + "\n" + "\n".join(ledger) + "\n")
+        atomic_write_text(target / "trades.csv", trades_header + "\n" + "".join(line + "\n" for line in trades_lines))
+        sim0 = Path(sim_dirs[0])
+        for name in ("equity.parquet", "equity.png"):
+            shutil.copyfile(sim0 / name, target / f".{name}.tmp")
+            os.replace(target / f".{name}.tmp", target / name)
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        source = record["source"]
+        config = {"forward_start": record["forward_start"], "forward_end": record["forward_end"],
+                  "source_run_dir": source["run_dir"], "candidates": [
+                      {k: c[k] for k in ("candidate_id", "label", "strategy_params", "engine_overrides")}
+                      for c in record["candidates"]], **{k: source.get(k) for k in ENGINE_KEYS}}
+        atomic_write_json(target / "config.json", config, sort_keys=True)
+        atomic_write_json(target / "metrics.json", {
+            "command": "forward", "mode": "forward", "status": "success", "summary": summary, "metrics": metrics,
+            "candidates": {cid: m["metrics"] for cid, m in per_candidate.items()}}, sort_keys=True)
+        metadata = {
+            "session_id": run_id, "run_id": run_id, "command": "forward", "mode": "forward", "status": "success",
+            "created_at": record["created_at"], "updated_at": now, "request_id": record["request_id"],
+            "source": source, "source_run_id": source["run_id"], "source_run_dir": source["run_dir"],
+            "ticker": source["ticker"], "interval": source["interval"], "strategy": source["strategy"],
+            "strategy_params": record["candidates"][0]["strategy_params"], "initial_cash": source.get("initial_cash"),
+            "candidates": [{k: v for k, v in c.items() if k not in ("keys", "params")} for c in record["candidates"]],
+            "forward_start": record["forward_start"], "forward_end": record["forward_end"],
+            "forward_metric": record["forward_metric"], "first_bar": window.get("first_bar"),
+            "last_bar": window.get("last_bar"), "bars": metrics.get("bars"),
+            "resume_count": meta_old.get("resume_count", -1) + 1 if resume else 0,
+            "summary": summary, "code_fingerprint": code_fingerprint(), **runtime_info(),
+        }
+        atomic_write_json(target / "session_metadata.json", metadata, sort_keys=True)
+        _write_forward_report(target, metadata, per_candidate, record)
+    if not resume:
+        try:
+            os.unlink(target / ".owner")
+        except FileNotFoundError:
+            pass
+        os.rename(target, session)
+    result = {"run_id": run_id, "session_id": run_id, "mode": "forward", "artifacts_path": str(session),
+              "report_path": str(session / "report.json"), "summary": summary, "is_noop": is_noop,
+              "resumed": resume}
+    atomic_write_json(marker_out, result)
+    return result
+
+
+def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, record: dict) -> None:
+    summary = metadata["summary"]
+    artifacts = {"metadata": "session_metadata.json", "config": "config.json", "metrics": "metrics.json",
+                 "report": "report.json", "trades": "trades.csv", "ledger": "ledger.csv",
+                 "equity": "equity.parquet", "equity_plot": "equity.png", "run_report": "run_report.md"}
+    mc = {"schema_version": "1.0", "contract_type": "quantlab.forward.result", "command": "forward",
+          "status": "success"}
+    if record["request_id"] is not None:
+        mc["request_id"] = record["request_id"]
+    mc.update({"run_id": metadata["run_id"], "session_id": metadata["run_id"], "mode": "forward",
+               "summary": summary, "source_run_id": metadata["source_run_id"],
+               "candidates": [{"candidate_id": c["candidate_id"], "label": c.get("label"),
+                               "strategy_params": c["strategy_params"],
+                               "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])}
+                              for c in record["candidates"]],
+               "forward_start": metadata["forward_start"], "forward_end": metadata["forward_end"],
+               "last_bar": metadata["last_bar"], "resume_count": metadata["resume_count"],
+               "artifacts": artifacts, "warnings": record.get("warnings", [])})
+    lines = [f"# Forward session {metadata['run_id']}", "",
+             f"- source sweep: {metadata['source_run_id']} ({record['source']['mode']})",
+             f"- {metadata['ticker']} {metadata['strategy']} from {metadata['forward_start']} "
+             f"(bars {metadata['first_bar']} .. {metadata['last_bar']}), resumed {metadata['resume_count']} times",
+             "", "| candidate | params | total_return | sharpe_simple | max_drawdown | trades |", "|---|---|---|---|---|---|"]
+    for c in mc["candidates"]:
+        s = c["summary"]
+        lines.append(f"| {c['candidate_id']} | {json.dumps(c['strategy_params'], sort_keys=True)} | "
+                     f"{s['total_return']} | {s['sharpe_simple']} | {s['max_drawdown']} | {s['trades']} |")
+    atomic_write_text(target / "run_report.md", "\n".join(lines) + "\n")
+    atomic_write_json(target / "report.json", {
+        "schema_version": "1.0", "artifact_type": "quantlab_forward_report", "status": "success",
+        "header": {k: metadata[k] for k in ("run_id", "mode", "created_at", "updated_at", "git_commit",
+                                            "python_version", "request_id")},
+        "machine_contract": mc, "summary": summary})
+
+
+def discard_staging(plan: ForwardPlan) -> None:
+    if not plan.resume:
+        shutil.rmtree(plan.staging_dir, ignore_errors=True)
