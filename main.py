@@ -398,7 +398,22 @@ def main(argv: list[str]) -> int:
     from quantlab.contract.signals import SignalEmitter
 
     machine = opts.json_request is not None
-    emitter = SignalEmitter(opts.signal_file, mode="unknown", webhook=opts.signal_webhook)
+    webhook = opts.signal_webhook or (_peek_params(opts.json_request).get("signal_webhook") if machine else None)
+    if webhook:
+        from quantlab.contract.webhook import check_url
+
+        try:
+            check_url(str(webhook))
+        except ConfigError as exc:
+            print(f"ERROR: {exc}", file=sys.stderr)
+            webhook = None
+            if machine:
+                print(dumps(failure_envelope(request_id=_peek_request_id(opts.json_request), exit_code=2,
+                                             error_type="ConfigError", message=str(exc))), flush=True)
+            SignalEmitter(opts.signal_file, mode=_peek_command(opts.json_request or "{}")).failed(
+                exit_code=2, error_type="ConfigError", message=str(exc))
+            return 2
+    emitter = SignalEmitter(opts.signal_file, mode="unknown", webhook=webhook)
     req = None
     try:
         if machine:
@@ -464,6 +479,17 @@ def _peek_command(raw: str) -> str:
         return cmd if isinstance(cmd, str) and cmd in ("run", "sweep", "forward", "portfolio") else "unknown"
     except (ValueError, RecursionError):
         return "unknown"
+
+
+def _peek_params(raw: str) -> dict:
+    import json
+
+    try:
+        data = json.loads(raw)
+        params = data.get("params") if isinstance(data, dict) else None
+        return params if isinstance(params, dict) else {}
+    except (ValueError, RecursionError):
+        return {}
 
 
 def _peek_request_id(raw: str):

@@ -227,8 +227,8 @@ def main(argv=None) -> int:
             if not peers:
                 continue
             print(f"[{n:,} bars] vectorbt (warm process, then a cold one) ...", flush=True)
-            vb_cmd = [str(PEERS_PY), str(PEERS / "vectorbt_grid.py"), str(data), str(cpath), "--fee", str(FEE),
-                      "--cash", str(CASH)]
+            vb_cmd = [str(PEERS_PY), str(PEERS / "vectorbt_grid.py"), str(data), str(cpath),
+                      "--fee", str(FEE), "--cash", str(CASH)]
             vb, _, err = run_json(vb_cmd + ["--repeat", "2"])
             vb_cold, vb_cold_wall, err2 = run_json(vb_cmd + ["--repeat", "0"])
             if vb is None:
@@ -236,13 +236,14 @@ def main(argv=None) -> int:
             else:
                 dtr, dtrades, k = agreement(ours, vb)
                 rows.append({"bars": n, "engine": "vectorbt 1.2.0 from_signals", "warm_s": vb["warm_s"],
-                             "cps": len(combos) / vb["warm_s"], "cold_s": vb_cold_wall if vb_cold else None,
-                             "rss_mb": vb["rss_mb"], "dtr": dtr, "dtrades": dtrades})
+                             "cps": len(combos) / vb["warm_s"], "rss_mb": vb["rss_mb"],
+                             "cold_s": vb_cold_wall if vb_cold else None, "dtr": dtr, "dtrades": dtrades})
                 if vb_cold is None:
                     notes.append(f"vectorbt cold process at {n:,} bars failed: {err2}")
             limit = 0 if n <= 10_000 else args.bt_limit_large
             print(f"[{n:,} bars] backtesting.py ({'all' if not limit else limit} combos) ...", flush=True)
-            bt_cmd = [str(PEERS_PY), str(PEERS / "backtestingpy_grid.py"), str(data), str(cpath), "--fee", str(FEE)]
+            bt_cmd = [str(PEERS_PY), str(PEERS / "backtestingpy_grid.py"), str(data), str(cpath),
+                      "--fee", str(FEE)]
             if limit:
                 bt_cmd += ["--limit", str(limit)]
             bt, bt_wall, err = run_json(bt_cmd, timeout=args.bt_timeout)
@@ -250,14 +251,13 @@ def main(argv=None) -> int:
                 notes.append(f"backtesting.py at {n:,} bars: {err}")
             else:
                 dtr, dtrades, k = agreement(ours, bt)
-                label = "backtesting.py 0.6.6 optimize" + (f" ({k} of {len(combos)} combos)" if limit else "")
+                label = "backtesting.py 0.6.6 optimize" + (f" ({k}/{len(combos)} combos)" if limit else "")
                 rows.append({"bars": n, "engine": label, "warm_s": bt["warm_s"] * len(combos) / k,
                              "cps": k / bt["warm_s"], "cold_s": bt_wall if not limit else None,
-                             "rss_mb": bt["rss_mb"], "dtr": dtr, "dtrades": dtrades,
-                             "children_rss_mb": bt.get("children_rss_mb")})
+                             "rss_mb": bt["rss_mb"], "dtr": dtr, "dtrades": dtrades})
                 if limit:
                     notes.append(f"backtesting.py at {n:,} bars ran {k} of {len(combos)} combos "
-                                 f"({bt['warm_s']:.1f} s; the 'warm s' column extrapolates to {len(combos)}); "
+                                 f"({bt['warm_s']:.1f} s; 'warm s' extrapolates to {len(combos)}); "
                                  f"its process wall {bt_wall:.1f} s covers only those")
                 notes.append(f"backtesting.py at {n:,} bars: its forked optimize workers peaked at "
                              f"{bt.get('children_rss_mb', 0):.0f} MB RSS each (not in the RSS column)")
@@ -265,27 +265,32 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print(f"200-combo sma_crossover sweep, {os.cpu_count()} cores; fill at close, fee {FEE:.1%}/side, long-only")
-    head = (f"{'bars':>8}  {'engine':<46} {'warm s':>9} {'combos/s':>10} {'x vbt':>7} {'cold proc s':>11} "
+    print(f"{len(combos)}-combo sma_crossover sweep, {os.cpu_count()} cores; "
+          f"fill at close, fee {FEE:.1%}/side, long-only")
+    head = (f"{'bars':>8}  {'engine':<44} {'warm s':>9} {'combos/s':>10} {'x vbt':>6} {'cold proc s':>11} "
             f"{'peak RSS MB':>11} {'max|dTR|':>9} {'max|dTrades|':>12}")
     print(head)
     print("-" * len(head))
+
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+
     for r in rows:
-        vbt_row = next((x for x in rows if x["bars"] == r["bars"] and x["engine"].startswith("vectorbt")), None)
-        ratio = f"{r['cps'] / vbt_row['cps']:.1f}" if vbt_row else "-"
-        cold = f"{r['cold_s']:.2f}" if r["cold_s"] is not None else "-"
-        rss = f"{r['rss_mb']:.0f}" if r["rss_mb"] is not None else "-"
-        dtr = f"{r['dtr']:.1e}" if r["dtr"] is not None else "-"
-        dtrades = f"{r['dtrades']}" if r["dtrades"] is not None else "-"
-        print(f"{r['bars']:>8,}  {r['engine']:<46} {r['warm_s']:>9.4f} {r['cps']:>10,.1f} {ratio:>7} {cold:>11} "
-              f"{rss:>11} {dtr:>9} {dtrades:>12}")
+        vb = next((x for x in rows if x["bars"] == r["bars"] and x["engine"].startswith("vectorbt")), None)
+        ratio = r["cps"] / vb["cps"] if vb else None
+        print(f"{r['bars']:>8,}  {r['engine']:<44} {r['warm_s']:>9.4f} {r['cps']:>10,.1f} {fmt(ratio, '.1f'):>6} "
+              f"{fmt(r['cold_s'], '.2f'):>11} {fmt(r['rss_mb'], '.0f'):>11} {fmt(r['dtr'], '.1e'):>9} "
+              f"{fmt(r['dtrades'], 'd'):>12}")
     for n in sorted({r["bars"] for r in rows}):
         ours2 = next(r for r in rows if r["bars"] == n and "threads=2" in r["engine"])
         vb = next((r for r in rows if r["bars"] == n and r["engine"].startswith("vectorbt")), None)
-        if vb:
-            print(f"{n:,} bars: ours (2 threads) = {ours2['cps'] / vb['cps']:.1f}x vectorbt's combos/s "
-                  f"(target >= 20x), peak RSS {ours2['rss_mb'] / vb['rss_mb']:.3f} of vectorbt's (target <= 0.1), "
-                  f"cold process {vb['cold_s'] / ours2['cold_s']:.1f}x faster" if vb["cold_s"] else "")
+        if vb is None:
+            continue
+        line = (f"{n:,} bars: ours (2 threads) = {ours2['cps'] / vb['cps']:.1f}x vectorbt's combos/s "
+                f"(target >= 20x); peak RSS {ours2['rss_mb'] / vb['rss_mb']:.3f} of vectorbt's (target <= 0.1)")
+        if vb["cold_s"]:
+            line += f"; cold process {vb['cold_s'] / ours2['cold_s']:.1f}x faster"
+        print(line)
     for note in notes:
         print("note:", note)
     return 0

@@ -7,16 +7,18 @@ Run by ``benchmarks/bench_sweep.py`` in its own process (backtesting.py lives in
 Conventions aligned with QuantLab's: ``trade_on_close=True`` (fill at the signal bar's close),
 ``commission=fee`` per side, long-only, no spread. backtesting.py trades whole units only, so the
 cash is huge (1e13 by default: ~1e11 units at price ~100) and each entry buys
-``floor(cash / (close * (1 + fee)))`` units — QuantLab's all-in fractional quantity to ~1e-11.
-The data get one extra bar, a copy of the last (see ``main``). Crosses: the SMAs are this script's own cumulative-sum rolling mean computed in ``init`` through
-``self.I``, crossing as in QuantLab (``fast > slow`` now, ``fast <= slow`` on the previous bar).
+``floor(cash / (close * (1 + fee)))`` units: QuantLab's all-in fractional quantity to ~1e-11.
+The data get one extra bar, a copy of the last (see ``main``). Crosses: the SMAs are this
+script's own cumulative-sum rolling mean computed in ``init`` through ``self.I``, crossing as in
+QuantLab (``fast > slow`` now, ``fast <= slow`` on the previous bar).
 
 ``optimize`` runs the grid (its own process pool, ``fork``, one worker per core) over the combos
 (``--limit`` keeps the first N: a 100,000-bar grid takes minutes); ``maximize`` is a callable that
 runs in this process on each combo's stats, in grid order, and records total return and
 closed-trade count, matched to the combos through the returned heatmap (``optimize`` drops the
-stats of a combo without a closed trade: those are re-run alone, untimed). Prints one JSON line: import time, a small warm-up optimize, the timed optimize,
-peak RSS (this process; the pool's forked workers are reported apart), per-combo results.
+stats of a combo without a closed trade: those are re-run alone, untimed). Prints one JSON line:
+import time, a one-combo warm-up optimize, the timed optimize, peak RSS (this process; the
+pool's forked workers are reported apart), per-combo results.
 """
 
 from __future__ import annotations

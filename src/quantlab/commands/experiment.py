@@ -138,14 +138,22 @@ def read_yaml(path: Path) -> dict:
     return _plain(data)
 
 
-def _plain(value: Any) -> Any:
-    """YAML dates become ISO strings; everything else must already be JSON-like."""
+MAX_NODES = 200_000
+
+
+def _plain(value: Any, budget: list[int] | None = None) -> Any:
+    """YAML dates become ISO strings; everything else must already be JSON-like. Anchors and
+    aliases are expanded under a node budget, so an alias bomb is refused, not expanded."""
     import datetime as dt
 
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(f"Sweep config expands to more than {MAX_NODES} values (YAML aliases?)")
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, budget) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, budget) for v in value]
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     return value

@@ -126,6 +126,15 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
 }
 
 
+# Accepted by every command: where lifecycle events are POSTed (like --signal-webhook).
+COMMON_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("signal_webhook", "string", None, "POST lifecycle events here (http/https), best effort.",
+              extra={"minLength": 1, "maxLength": 2048}),
+)
+for _command in COMMAND_PARAMS:
+    COMMAND_PARAMS[_command] = COMMAND_PARAMS[_command] + COMMON_PARAMS
+
+
 def spec_index(command: str) -> dict[str, ParamSpec]:
     """Map every accepted key (names and aliases) of a command to its spec."""
     index: dict[str, ParamSpec] = {}
