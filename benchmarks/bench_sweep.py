@@ -116,6 +116,40 @@ def ours_grid_timing(n_bars: int, combos=200, *, threads=(2, 1), repeat: int = 5
             "combos": len(combos), "result": result}
 
 
+def ours_end_to_end(bars, combos: list[dict], tmp: Path) -> tuple[float, dict]:
+    """Wall time of the same sweep as one cold ``main.py --json-request`` process (Snakemake,
+    data ingest from a Parquet file, shards, leaderboard, artifacts, index; nothing cached),
+    and its leaderboard's total_return/trades by (fast, slow)."""
+    import csv
+
+    import numpy as np
+
+    from quantlab.columnar import parquet_bytes, table_from_numpy
+
+    o, h, lo, c = bars
+    n = len(c)
+    stamps = np.datetime64("1970-01-01", "ns") + np.arange(n).astype("timedelta64[D]").astype("timedelta64[ns]")
+    data = tmp / f"e2e_{n}.parquet"
+    data.write_bytes(parquet_bytes(table_from_numpy(
+        {"timestamp": stamps, "open": o, "high": h, "low": lo, "close": c, "volume": np.zeros(n)})))
+    end = str((stamps[-1] + np.timedelta64(1, "D")).astype("datetime64[D]"))
+    request = {"schema_version": "1.0", "command": "sweep", "params": {
+        "ticker": "BENCH", "data_path": str(data), "start": "1970-01-01", "end": end, "strategy": "sma_crossover",
+        "fee": FEE, "slippage_bps": 0.0, "fill": "close", "initial_cash": CASH, "objective": "sharpe_simple",
+        "parameter_sets": [{"label": f"{p['fast']}_{p['slow']}", "parameters": p} for p in combos]}}
+    env = {**os.environ, "QUANTLAB_OUTPUTS_DIR": str(tmp / f"e2e_outputs_{n}")}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "--json-request", json.dumps(request)],
+                          capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"main.py sweep failed: {proc.stderr[-2000:]}")
+    run_dir = Path(json.loads(proc.stdout)["artifacts_path"])
+    with open(run_dir / "leaderboard.csv") as fh:
+        rows = {(int(r["fast"]), int(r["slow"])): (float(r["total_return"]), int(r["trades"])) for r in csv.DictReader(fh)}
+    return wall, rows
+
+
 def _child_ours(args) -> None:
     """Subprocess entry: load the shared data, run ours, print one JSON line."""
     import resource
@@ -224,6 +258,14 @@ def main(argv=None) -> int:
                 rows.append({"bars": n, "engine": f"quantlab evaluate_grid, threads={t}", "warm_s": warm,
                              "cps": len(combos) / warm, "cold_s": cold_wall if t == "2" else None,
                              "rss_mb": ours["rss_mb"] if t == "2" else None, "dtr": None, "dtrades": None})
+            print(f"[{n:,} bars] ours end to end through main.py (cold, nothing cached) ...", flush=True)
+            e2e_wall, e2e_rows = ours_end_to_end((o, h, lo, c), combos, tmp)
+            got = [e2e_rows[(p["fast"], p["slow"])] for p in combos]
+            dtr = float(np.max(np.abs(np.array([g[0] for g in got]) - np.array(ours["total_return"]))))
+            dtrades = int(np.max(np.abs(np.array([g[1] for g in got]) - np.array(ours["trades"]))))
+            rows.append({"bars": n, "engine": "quantlab main.py sweep, end to end", "warm_s": e2e_wall,
+                         "cps": len(combos) / e2e_wall, "cold_s": e2e_wall, "rss_mb": None, "dtr": dtr,
+                         "dtrades": dtrades})
             if not peers:
                 continue
             print(f"[{n:,} bars] vectorbt (warm process, then a cold one) ...", flush=True)
@@ -290,6 +332,10 @@ def main(argv=None) -> int:
                 f"(target >= 20x); peak RSS {ours2['rss_mb'] / vb['rss_mb']:.3f} of vectorbt's (target <= 0.1)")
         if vb["cold_s"]:
             line += f"; cold process {vb['cold_s'] / ours2['cold_s']:.1f}x faster"
+        e2e = next((r for r in rows if r["bars"] == n and "end to end" in r["engine"]), None)
+        if e2e and vb["cold_s"]:
+            line += (f"; end to end through main.py {e2e['cold_s']:.2f} s = {vb['cold_s'] / e2e['cold_s']:.1f}x faster "
+                     "than vectorbt's cold process (target >= 1x, aim 5x)")
         print(line)
     for note in notes:
         print("note:", note)

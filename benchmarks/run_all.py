@@ -10,7 +10,7 @@ HERE = Path(__file__).resolve().parent
 
 if __name__ == "__main__":
     code = 0
-    for script in ("bench_run.py", "bench_invocation.py", "bench_engine.py"):
+    for script in ("bench_run.py", "bench_invocation.py", "bench_engine.py", "bench_sweep.py"):
         print(f"\n=== {script} ===", flush=True)
         code |= subprocess.call([sys.executable, str(HERE / script), *sys.argv[1:]])
     sys.exit(code)

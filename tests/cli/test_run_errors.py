@@ -166,7 +166,7 @@ def test_commands_not_available_yet_do_not_fall_back_to_a_backtest(ql, flag):
 
 
 def test_json_command_not_available_yet(ql):
-    res = ql.request({"schema_version": "1.0", "command": "forward", "params": {"run_dir": "x"}})
+    res = ql.request({"schema_version": "1.0", "command": "portfolio", "params": {"portfolio_report": "x"}})
     _assert_clean_failure(ql, res, 2, "not available")
 
 

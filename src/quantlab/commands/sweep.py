@@ -186,10 +186,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
 def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
     from quantlab.commands.run import _engine_config, _trade_start
     from quantlab.data import is_crypto
-    try:
-        from quantlab.engine.sweep import evaluate_grid
-    except ImportError:  # TEMPORARY until the grid engine lands
-        evaluate_grid = _generic_grid
+    from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import periods_per_year
 
     start = _trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
@@ -197,27 +194,6 @@ def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
     return evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                          _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
                          threads=int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2")))
-
-
-def _generic_grid(o, h, l, c, strategy_name, combos, cfg, *, start, periods_per_year, threads=1):  # TEMPORARY
-    import dataclasses
-
-    import numpy as np
-
-    from quantlab.engine import simulate
-    from quantlab.metrics import compute_metrics
-    from quantlab.strategies import get_strategy
-
-    strategy = get_strategy(strategy_name)
-    out = {m: [] for m in METRIC_NAMES}
-    for combo in combos:
-        combo = dict(combo)
-        over = {k: combo.pop(k) for k in ("fee", "slippage_bps", "k_atr") if k in combo}
-        res = simulate(o, h, l, c, strategy.signals(o, h, l, c, combo), dataclasses.replace(cfg, **over), start=start)
-        m = compute_metrics(res, c[start:], start=0, periods_per_year=periods_per_year, initial_cash=cfg.initial_cash)
-        for k in METRIC_NAMES:
-            out[k].append(np.nan if m[k] is None else m[k])
-    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
 def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str) -> None:

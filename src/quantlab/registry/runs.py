@@ -1,0 +1,302 @@
+"""The runs registry: list, show, rank and compare run directories, read-only.
+
+A run directory is any non-hidden child of a root that holds ``metadata.json`` or
+``report.json`` (or the original tool's ``meta.json`` / ``run_report.json``), exactly as the
+runs index sees it: rows come from :func:`quantlab.artifacts.runs_index.index_row`, so the
+registry and ``runs_index.*`` never disagree.
+
+Broken files never crash a listing: every JSON file of a run directory that exists but cannot
+be read, is not strict JSON (``NaN``/``Infinity``) or is not a JSON object is named in the
+row's ``problems`` list (without echoing its contents). Errors the caller can fix raise
+:class:`~quantlab.errors.ConfigError` (exit 2); "no run has this metric" raises
+:class:`~quantlab.errors.DataError` (exit 3).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from quantlab.artifacts.io import json_safe
+from quantlab.artifacts.runs_index import MARKERS, index_row, scan
+from quantlab.errors import ConfigError, DataError
+
+# Every JSON file a run directory may hold (current names first, then the legacy ones).
+RUN_JSON_FILES = ("metadata.json", "config.json", "metrics.json", "report.json", "meta.json", "run_report.json")
+# The metrics of spec section 5, in display order; they are what --metric accepts.
+METRICS = ("sharpe_simple", "total_return", "cagr", "sortino", "max_drawdown", "calmar", "volatility_ann",
+           "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return", "bars", "benchmark_return")
+# Metrics only the original tool wrote (legacy run directories); accepted and shown when present.
+LEGACY_METRICS = ("win_rate_trades", "trade_trades", "expectancy_net", "avg_holding_days", "days")
+VALID_METRICS = METRICS + LEGACY_METRICS
+# Legacy spellings of the standard metrics (the original's "standard summary" aliases).
+ALIASES = {"sharpe": "sharpe_simple", "sharpe_ratio": "sharpe_simple", "max_dd": "max_drawdown",
+           "total_pnl_pct": "total_return", "n_trades": "trades", "total_trades": "trades"}
+INT_METRICS = ("trades", "bars", "trade_trades", "days")
+
+
+# ------------------------------------------------------------------------------ shared helpers
+def read_json_checked(path: Path) -> tuple[Any, str | None]:
+    """``(data, problem)``: ``(None, None)`` when the file is absent; a problem string (file name
+    and reason, never the file's contents) when it exists but is unreadable or not strict JSON.
+    Non-strict JSON (NaN/Infinity) is still returned, leniently parsed, with its problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        return None, f"{path.name}: is a directory"
+    except OSError as exc:
+        return None, f"{path.name}: unreadable ({type(exc).__name__})"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{path.name}: not UTF-8 text"
+
+    def _reject(token: str):
+        raise ValueError(token)
+
+    try:
+        return json.loads(text, parse_constant=_reject), None
+    except json.JSONDecodeError as exc:
+        return None, f"{path.name}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except ValueError as exc:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None, f"{path.name}: invalid JSON"
+        return data, f"{path.name}: non-strict JSON ({exc} is not valid JSON)"
+    except RecursionError:
+        return None, f"{path.name}: invalid JSON (nested too deeply)"
+
+
+def read_object(path: Path, problems: list[str]) -> dict:
+    """A JSON object file, or ``{}``; problems (including "not a JSON object") are appended."""
+    data, problem = read_json_checked(path)
+    if problem:
+        problems.append(problem)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        if not problem:
+            problems.append(f"{Path(path).name}: not a JSON object")
+        return {}
+    return data
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware UTC datetime from an ISO 8601 string (``Z``, an offset, or naive = UTC), else None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def format_time(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def check_metric(metric: str) -> str:
+    if metric not in VALID_METRICS:
+        raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(VALID_METRICS)}")
+    return metric
+
+
+# ------------------------------------------------------------------------------ one run
+def is_run_dir(path: Path) -> bool:
+    return any((Path(path) / m).is_file() for m in MARKERS)
+
+
+def run_problems(run_dir: Path) -> list[str]:
+    problems: list[str] = []
+    for name in RUN_JSON_FILES:
+        path = run_dir / name
+        if path.exists():
+            read_object(path, problems)
+    return problems
+
+
+def _with_problems(row: dict, run_dir: Path) -> dict:
+    row = dict(row)
+    row["problems"] = run_problems(run_dir)
+    return row
+
+
+def require_run_dir(path: str | os.PathLike) -> Path:
+    run_dir = Path(os.path.abspath(path))
+    if not run_dir.exists():
+        raise ConfigError(f"run directory not found: {run_dir}")
+    if not run_dir.is_dir():
+        raise ConfigError(f"not a directory: {run_dir}")
+    if not is_run_dir(run_dir):
+        raise ConfigError(f"not a run directory (no {' / '.join(MARKERS)}): {run_dir}")
+    return run_dir
+
+
+def _metric_sources(run_dir: Path, row: dict) -> list[dict]:
+    """Candidate metric blocks, most authoritative first."""
+    ignore: list[str] = []
+    metrics_file = read_object(run_dir / "metrics.json", ignore)
+    report = read_object(run_dir / "report.json", ignore) or read_object(run_dir / "run_report.json", ignore)
+    meta = read_object(run_dir / "metadata.json", ignore) or read_object(run_dir / "meta.json", ignore)
+    sources: list[dict] = [{k: row.get(k) for k in ("sharpe_simple", "total_return", "max_drawdown", "trades",
+                                                     "win_rate")}]
+    sources.append(metrics_file.get("metrics"))
+    sources.append(metrics_file.get("best_result"))
+    for key in ("results", "oos_leaderboard"):
+        block = report.get(key)
+        if isinstance(block, list) and block and isinstance(block[0], dict):
+            sources.append(block[0])
+    sources.append(metrics_file.get("summary"))
+    sources.append(report.get("kpi_summary"))
+    sources.append(meta.get("summary"))
+    top10 = meta.get("top10")
+    if isinstance(top10, list) and top10 and isinstance(top10[0], dict):
+        sources.append(top10[0])
+    return [s for s in sources if isinstance(s, dict)]
+
+
+def run_metrics(run_dir: Path, row: dict | None = None) -> dict[str, float | int]:
+    """Every known metric of a run that has a finite numeric value (legacy aliases resolved).
+    The five summary KPIs always agree with the runs-index row."""
+    row = row if row is not None else (index_row(run_dir) or {})
+    out: dict[str, float | int] = {}
+    for source in _metric_sources(run_dir, row):
+        for key, value in source.items():
+            name = ALIASES.get(key, key)
+            if name not in VALID_METRICS or name in out:
+                continue
+            num = _number(value)
+            if num is None:
+                continue
+            if name in INT_METRICS and float(num).is_integer():
+                num = int(num)
+            out[name] = num
+    return {k: out[k] for k in VALID_METRICS if k in out}
+
+
+def show_run(path: str | os.PathLike) -> dict:
+    """The run's summary: its index row, metrics, config, metadata and file list."""
+    run_dir = require_run_dir(path)
+    row = index_row(run_dir) or {}
+    problems = run_problems(run_dir)
+    ignore: list[str] = []
+    report = read_object(run_dir / "report.json", ignore) or read_object(run_dir / "run_report.json", ignore)
+    config = read_object(run_dir / "config.json", ignore)
+    if not config and isinstance(report.get("config_resolved"), dict):
+        config = report["config_resolved"]
+    metadata = read_object(run_dir / "metadata.json", ignore) or read_object(run_dir / "meta.json", ignore)
+    metadata = {k: v for k, v in metadata.items() if k not in ("summary", "top10")}
+    try:
+        files = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith("."))
+    except OSError:
+        files = []
+    return json_safe({
+        "run": {**row, "problems": problems},
+        "metrics": run_metrics(run_dir, row),
+        "config": config,
+        "metadata": metadata,
+        "files": files,
+        "problems": problems,
+    })
+
+
+# ------------------------------------------------------------------------------ a root of runs
+def _check_root(root: str | os.PathLike) -> Path:
+    root = Path(os.path.abspath(root))
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"not a directory: {root}")
+    return root
+
+
+def _newest_first_key(row: dict) -> tuple:
+    dt = parse_time(row.get("created_at"))
+    if dt is None:  # fall back on the run id's own timestamp (YYYYMMDD_HHMMSS_...)
+        try:
+            dt = datetime.strptime(str(row.get("run_id", ""))[:15], "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            dt = None
+    return (dt is not None, dt.timestamp() if dt else 0.0, str(row.get("run_id", "")))
+
+
+def list_runs(root: str | os.PathLike) -> list[dict]:
+    """Index rows (+ ``problems``) of every run under ``root``, newest first. A root that does not
+    exist has no runs; a root that is a file is an error."""
+    root = _check_root(root)
+    rows = [_with_problems(row, Path(row["path"])) for row in scan(root)]
+    rows.sort(key=_newest_first_key, reverse=True)
+    return rows
+
+
+def _rank_key(metric: str, ascending: bool):
+    def key(item: dict) -> tuple:
+        value = item["metrics"].get(metric)
+        if value is None:
+            return (1, 0.0, item["run"]["run_id"])
+        return (0, value if ascending else -value, item["run"]["run_id"])
+    return key
+
+
+def best_run(root: str | os.PathLike, metric: str = "sharpe_simple", ascending: bool = False) -> dict:
+    """The run with the highest ``metric`` (lowest with ``ascending``) among runs where it is not
+    null; ties go to the smaller run id. Raises DataError when no run has the metric."""
+    check_metric(metric)
+    rows = list_runs(root)
+    candidates = []
+    for row in rows:
+        metrics = run_metrics(Path(row["path"]), row)
+        if metrics.get(metric) is not None:
+            candidates.append({"run": row, "metrics": metrics})
+    if not candidates:
+        raise DataError(f"no run under {root} has a value for {metric} ({len(rows)} runs scanned)")
+    candidates.sort(key=_rank_key(metric, ascending))
+    best = candidates[0]
+    return json_safe({
+        "metric": metric, "ascending": ascending, "value": best["metrics"][metric],
+        "runs_scanned": len(rows), "runs_with_metric": len(candidates),
+        "run": best["run"], "metrics": best["metrics"],
+    })
+
+
+def compare_runs(paths: list[str | os.PathLike], metric: str = "sharpe_simple", ascending: bool = False) -> dict:
+    """Side-by-side metrics of run directories, sorted by ``metric`` (runs without it last)."""
+    check_metric(metric)
+    if not paths:
+        raise ConfigError("--compare needs at least one run directory")
+    items = []
+    for path in paths:
+        run_dir = require_run_dir(path)
+        row = index_row(run_dir) or {}
+        items.append({"run": _with_problems(row, run_dir), "metrics": run_metrics(run_dir, row)})
+    items.sort(key=_rank_key(metric, ascending))
+    present = {k for item in items for k in item["metrics"]}
+    names = [m for m in METRICS] + [m for m in LEGACY_METRICS if m in present]
+    best = items[0] if items[0]["metrics"].get(metric) is not None else None
+    return json_safe({
+        "sort_by": metric, "ascending": ascending, "n_runs": len(items),
+        "best_run_id": best["run"]["run_id"] if best else None,
+        "best_run_path": best["run"]["path"] if best else None,
+        "metrics": names,
+        "runs": [{**item["run"], "metrics": {m: item["metrics"].get(m) for m in names}} for item in items],
+    })
