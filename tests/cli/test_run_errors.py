@@ -158,7 +158,7 @@ def test_strategy_failure_at_run_time_exits_4(ql, tmp_path):
     assert res.signals[-1]["error_type"] == "StrategyError"
 
 
-@pytest.mark.parametrize("flag", ["--forward-eval", "--portfolio-report", "--runs-list"])
+@pytest.mark.parametrize("flag", ["--portfolio-report", "--portfolio-compare"])
 def test_commands_not_available_yet_do_not_fall_back_to_a_backtest(ql, flag):
     res = ql.cli(flag, "x")
     assert res.returncode == 2 and "not available" in res.stderr
