@@ -105,6 +105,10 @@ def _error_info(exc: BaseException, verbose: bool) -> dict:
         code, error_type, message = exc.exit_code, getattr(exc, "error_type", type(exc).__name__), str(exc)
     elif isinstance(exc, Terminated):
         code, error_type, message = 1, "Terminated", str(exc)
+    elif isinstance(exc, OSError):  # read-only or full disk, permissions: a clean exit 1
+        code, error_type = 1, type(exc).__name__
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        message = f"cannot write outputs{where}: {exc.strerror or exc}"
     else:
         code, error_type = 1, type(exc).__name__
         message = f"unexpected error: {type(exc).__name__}: {exc}"
@@ -129,19 +133,50 @@ def _step_worker(stale: bool, log_path: Path, plan):
         return contextlib.nullcontext()
 
 
+def _intact(path: Path) -> bool:
+    """A cheap integrity check of a store file: Parquet magic at both ends, JSON that parses.
+    Store files are written atomically, so damage means outside interference (disk, a person)."""
+    try:
+        if path.suffix == ".parquet":
+            size = path.stat().st_size
+            if size < 12:
+                return False
+            with open(path, "rb") as fh:
+                head = fh.read(4)
+                fh.seek(-4, os.SEEK_END)
+                return head == b"PAR1" and fh.read(4) == b"PAR1"
+        if path.suffix == ".json":
+            import json
+
+            with open(path, encoding="utf-8") as fh:
+                json.load(fh)
+            return True
+        if path.suffix == ".png":
+            with open(path, "rb") as fh:
+                return fh.read(8) == b"\x89PNG\r\n\x1a\n"
+        return path.stat().st_size > 0
+    except (OSError, ValueError):
+        return False
+
+
 def _lock_keys(locks, outputs: dict) -> list[str]:
-    """Exclusive flock on keys this request must produce, shared on keys it only reads."""
+    """Exclusive flock on keys this request must produce, shared on keys it only reads.
+    A damaged store file is removed under the exclusive lock and made again."""
     missing = []
     for key in sorted(outputs):
         paths = outputs[key]
-        if all(p.exists() for p in paths):
+        if all(p.exists() and _intact(p) for p in paths):
             locks.acquire(key, exclusive=False)
-        else:
-            locks.acquire(key, exclusive=True)
-            if all(p.exists() for p in paths):  # produced by a concurrent request meanwhile
-                locks.acquire(key, exclusive=False)
-            else:
-                missing.append(key)
+            continue
+        locks.acquire(key, exclusive=True)
+        if all(p.exists() and _intact(p) for p in paths):  # produced by a concurrent request meanwhile
+            locks.acquire(key, exclusive=False)
+            continue
+        for p in paths:
+            if p.exists() and not _intact(p):
+                print(f"WARNING: damaged cache file {p} is rebuilt", file=sys.stderr)
+                p.unlink(missing_ok=True)
+        missing.append(key)
     return missing
 
 
