@@ -12,6 +12,7 @@ Nothing is written except the paper sessions index by ``--paper-sessions-index``
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Iterable
 
@@ -93,7 +94,11 @@ def _runs_list(opts) -> list[str]:
     if opts.as_json:
         return [_json(rows)]
     if not rows:
-        return [f"0 runs under {opts.runs_list}"]
+        from pathlib import Path
+
+        hint = Path(opts.runs_list) / "runs"
+        return [f"0 runs under {opts.runs_list}"] + (
+            [f"(run directories are one level down: try --runs-list {hint})"] if hint.is_dir() else [])
     out = table(RUN_COLUMNS, [[row.get(c) for c in RUN_COLUMNS] for row in rows])
     out.append(f"{len(rows)} run{'s' if len(rows) != 1 else ''} under {opts.runs_list} (newest first)")
     return out + _problem_lines(rows, "run_id")
@@ -250,11 +255,16 @@ def handle(opts) -> int:
         return exc.exit_code
     except BrokenPipeError:  # `... | head`: the reader went away, nothing to report
         try:
-            sys.stdout = open(__import__("os").devnull, "w")
+            sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
         return 0
     except Exception as exc:  # a bug, not a user mistake: still one line, no traceback
         message = " ".join(str(exc).split())[:500]
         print(f"ERROR: unexpected {type(exc).__name__}: {message}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # main.py turns SIGTERM/SIGINT into an exception: one line, exit 1
+        print(f"ERROR: interrupted ({' '.join(str(exc).split())})", file=sys.stderr)
         return 1

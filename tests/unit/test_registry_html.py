@@ -145,15 +145,15 @@ def test_empty_root_and_bad_roots(tmp_path):
 def test_broken_inputs_are_noted_not_fatal(root):
     (root / "run_4" / "equity.parquet").write_bytes(b"not parquet")
     (root / "sweep_a" / "heatmap.png").write_bytes(b"GIF89a")
-    (root / "run_1" / "metadata.json").write_text("{broken")
+    (root / "run_1" / "config.json").write_text("{broken")
     make_run(root, "sweep_b", 0.0, equity=False, mode="grid")
     c = check(build_html(root))
     text = "".join(c.text)
     assert "run_4: equity.parquet unreadable" in text
     assert "sweep_a: heatmap.png is not a PNG file" in text and "sweep_b: sweep without heatmap.png" in text
-    assert "metadata.json: invalid JSON" in text
+    assert "config.json: invalid JSON" in text
     curves = sorted(k for k in images(c) if k.startswith("equity curve of"))
-    assert "equity curve of run_4" not in curves and len(curves) == 5  # the next run fills the slot
+    assert curves == [f"equity curve of run_{i}" for i in (0, 1, 2, 3, 5)]  # run_2 fills run_4's slot
 
 
 def test_write_html_report_default_and_custom_paths(root, tmp_path):

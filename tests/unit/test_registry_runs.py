@@ -143,6 +143,8 @@ def test_list_runs_reads_legacy_dirs(tmp_path):
     new, old = rows
     assert new["ticker"] == "ETH-USD" and new["trades"] == 77 and new["sharpe_simple"] == -0.3323
     assert old["ticker"] == "BTC-USD" and old["start"] == "2024-01-01" and old["problems"] == []
+    # no summary block: the KPIs come from the legacy results row (aliases resolved)
+    assert (old["sharpe_simple"], old["max_drawdown"], old["trades"], old["win_rate"]) == (0.5, -0.2, 12, None)
 
 
 # ------------------------------------------------------------------------------ metrics / show

@@ -99,8 +99,8 @@ def line_chart_png(series: list[tuple[str, tuple[int, int, int], Any, Any]], tit
         draw.rectangle([left, ly + 3, left + 12, ly + 12], fill=color)
         draw.text((left + 18, ly), label[:90], fill=(30, 30, 30), font=small)
     pw, ph = width - left - right, height - top - bottom
-    draw.rectangle([left, top, left + pw, top + ph], outline=(60, 60, 60))
     if not clean:
+        draw.rectangle([left, top, left + pw, top + ph], outline=(150, 150, 150))
         draw.text((left + 10, top + ph // 2), "no data", fill=(30, 30, 30), font=font)
     else:
         x0 = min(int(s[2].min()) for s in clean)
@@ -115,6 +115,7 @@ def line_chart_png(series: list[tuple[str, tuple[int, int, int], Any, Any]], tit
             yy = top + ph - frac * ph
             draw.line([(left + 1, yy), (left + pw - 1, yy)], fill=(228, 228, 228))
             draw.text((4, yy - 7), y_format.format(y0 + frac * (y1 - y0)), fill=(60, 60, 60), font=small)
+        draw.rectangle([left, top, left + pw, top + ph], outline=(150, 150, 150))
         for i, frac in enumerate((0.0, 0.5, 1.0)):
             stamp = np.datetime64(int(x0 + frac * xspan), "ns").astype("datetime64[D]")
             text = str(stamp)
@@ -268,7 +269,7 @@ def build_html(root: str | os.PathLike) -> str:
         run_dir = Path(row["path"])
         path = run_dir / "heatmap.png"
         if not path.is_file():
-            if row.get("mode") in ("grid", "walkforward"):
+            if row.get("mode") == "grid":
                 notes.append(f"{row['run_id']}: sweep without heatmap.png")
             continue
         try:

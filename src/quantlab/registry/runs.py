@@ -37,6 +37,8 @@ VALID_METRICS = METRICS + LEGACY_METRICS
 ALIASES = {"sharpe": "sharpe_simple", "sharpe_ratio": "sharpe_simple", "max_dd": "max_drawdown",
            "total_pnl_pct": "total_return", "n_trades": "trades", "total_trades": "trades"}
 INT_METRICS = ("trades", "bars", "trade_trades", "days")
+# The five KPIs of every summary (and of every runs-index row).
+KPIS = ("sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate")
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -138,7 +140,14 @@ def run_problems(run_dir: Path) -> list[str]:
 
 
 def _with_problems(row: dict, run_dir: Path) -> dict:
+    """The index row plus ``problems``; a KPI the row lacks (legacy dirs without a summary block)
+    is filled from the run's other metric blocks, so list, show, best and compare agree."""
     row = dict(row)
+    if any(row.get(k) is None for k in KPIS):
+        metrics = run_metrics(run_dir, row)
+        for key in KPIS:
+            if row.get(key) is None and metrics.get(key) is not None:
+                row[key] = metrics[key]
     row["problems"] = run_problems(run_dir)
     return row
 
@@ -160,8 +169,7 @@ def _metric_sources(run_dir: Path, row: dict) -> list[dict]:
     metrics_file = read_object(run_dir / "metrics.json", ignore)
     report = read_object(run_dir / "report.json", ignore) or read_object(run_dir / "run_report.json", ignore)
     meta = read_object(run_dir / "metadata.json", ignore) or read_object(run_dir / "meta.json", ignore)
-    sources: list[dict] = [{k: row.get(k) for k in ("sharpe_simple", "total_return", "max_drawdown", "trades",
-                                                     "win_rate")}]
+    sources: list[dict] = [{k: row.get(k) for k in KPIS}]
     sources.append(metrics_file.get("metrics"))
     sources.append(metrics_file.get("best_result"))
     for key in ("results", "oos_leaderboard"):
@@ -199,8 +207,8 @@ def run_metrics(run_dir: Path, row: dict | None = None) -> dict[str, float | int
 def show_run(path: str | os.PathLike) -> dict:
     """The run's summary: its index row, metrics, config, metadata and file list."""
     run_dir = require_run_dir(path)
-    row = index_row(run_dir) or {}
-    problems = run_problems(run_dir)
+    row = _with_problems(index_row(run_dir) or {}, run_dir)
+    problems = row.pop("problems")
     ignore: list[str] = []
     report = read_object(run_dir / "report.json", ignore) or read_object(run_dir / "run_report.json", ignore)
     config = read_object(run_dir / "config.json", ignore)
@@ -287,8 +295,8 @@ def compare_runs(paths: list[str | os.PathLike], metric: str = "sharpe_simple", 
     items = []
     for path in paths:
         run_dir = require_run_dir(path)
-        row = index_row(run_dir) or {}
-        items.append({"run": _with_problems(row, run_dir), "metrics": run_metrics(run_dir, row)})
+        row = _with_problems(index_row(run_dir) or {}, run_dir)
+        items.append({"run": row, "metrics": run_metrics(run_dir, row)})
     items.sort(key=_rank_key(metric, ascending))
     present = {k for item in items for k in item["metrics"]}
     names = [m for m in METRICS] + [m for m in LEGACY_METRICS if m in present]
