@@ -299,6 +299,33 @@ def forward_command(req, opts) -> dict:
         raise
 
 
+def portfolio_command(req, opts) -> dict:
+    import shutil
+
+    from quantlab.artifacts.io import read_json
+    from quantlab.commands.portfolio_plan import plan_portfolio
+    from quantlab.contract.paths import internal_root
+
+    plan = plan_portfolio(req.params, request_id=req.request_id, warnings=req.warnings, claim=not opts.dry_run)
+    internal = internal_root()
+    if opts.dry_run:
+        return _dry_run(plan.config, plan.target, internal, mode="portfolio")
+    log_path = plan.staging_dir / "logs" / "snakemake.log"
+    try:
+        from quantlab.snakemake_runner import execute, read_failure
+
+        outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
+                          log_path=log_path, verbose=opts.verbose)
+        if not outcome.ok:
+            code, error_type, message = read_failure(outcome)
+            raise _mapped_error(code, error_type, message)
+        return read_json(internal / plan.target)
+    except BaseException:
+        _keep_failed_log(log_path, internal, plan.run_id)
+        shutil.rmtree(plan.staging_dir, ignore_errors=True)
+        raise
+
+
 def _profile_path(profile: str | None) -> str | None:
     """A profile name from profiles/ or a path to a profile directory."""
     if not profile:
@@ -375,6 +402,15 @@ def report_command(req) -> dict:
     run_dir = resolve_input_path(req.params["run_dir"], "run_dir")
     if not run_dir.is_dir():
         raise ConfigError(f"run directory not found: {run_dir}")
+    if not (run_dir / "metadata.json").exists() and any(
+            (child / "metadata.json").exists() or (child / "meta.json").exists()
+            for child in run_dir.iterdir() if child.is_dir()):
+        # a root of runs: one self-contained HTML research report over all of them
+        from quantlab.registry.html_report import write_html_report
+
+        html = write_html_report(run_dir)
+        return {"mode": "report", "report_only": True, "run_id": None, "artifacts_path": str(run_dir),
+                "report_path": str(html), "summary": None}
     path = rebuild_report(run_dir)
     return {"mode": "report", "report_only": True, "run_id": run_dir.name, "artifacts_path": str(run_dir),
             "report_path": str(path), "summary": None}
@@ -383,7 +419,8 @@ def report_command(req) -> dict:
 # ----------------------------------------------------------------------------------- output
 def print_human(result: dict) -> None:
     if result.get("report_only"):
-        print(f"report rebuilt: {result['report_path']}")
+        kind = "research report" if result["report_path"].endswith(".html") else "report rebuilt"
+        print(f"{kind}: {result['report_path']}")
         return
     if result.get("dry_run"):
         print("dry run: nothing executed")
@@ -476,6 +513,8 @@ def main(argv: list[str]) -> int:
             result = sweep_command(req, opts)
         elif req.command == "forward":
             result = forward_command(req, opts)
+        elif req.command == "portfolio":
+            result = portfolio_command(req, opts)
         else:
             raise ConfigError(f"command '{req.command}' is not available in this version yet "
                               "(implemented: run)")

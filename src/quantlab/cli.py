@@ -19,7 +19,7 @@ from quantlab import __version__
 from quantlab.contract.params import COMMANDS, FLAT_STRATEGY_KEYS, RUN_PARAMS
 from quantlab.errors import ConfigError
 
-UNAVAILABLE_FLAGS = ("portfolio_report", "portfolio_compare")
+UNAVAILABLE_FLAGS: tuple[str, ...] = ()
 # Read-only inspection of run and paper-session directories (quantlab.inspect_cli handles them).
 INSPECTION_FLAGS = (
     "runs_list", "runs_show", "runs_best", "compare", "paper_sessions_list", "paper_sessions_show",
@@ -82,6 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--sweep-outdir", "--sweep_outdir", dest="sweep_outdir", metavar="DIR",
                     help="parent directory of the sweep run directory (default outputs/runs)")
     sw.add_argument("--shards", type=str, default=None, help="number of shard jobs (default: automatic)")
+    pf = p.add_argument_group("portfolio")
+    pf.add_argument("--portfolio-report", "--portfolio_report", dest="portfolio_report", metavar="ROOT",
+                    help="aggregate the forward sessions under ROOT")
+    pf.add_argument("--portfolio-compare", "--portfolio_compare", dest="portfolio_compare", metavar="ROOT",
+                    help="every allocation mode side by side")
+    for name, meta in (("mode", "MODE"), ("weights", "JSON_FILE"), ("top_n", "N"), ("rank_metric", "METRIC"),
+                       ("min_return", "X"), ("max_drawdown", "X"), ("include_tickers", "LIST"),
+                       ("exclude_tickers", "LIST"), ("include_strategies", "LIST"), ("exclude_strategies", "LIST"),
+                       ("outdir", "DIR")):
+        pf.add_argument(f"--portfolio-{name.replace('_', '-')}", f"--portfolio_{name}", dest=f"portfolio_{name}",
+                        metavar=meta)
+    pf.add_argument("--portfolio-latest-per-source-run", "--portfolio_latest_per_source_run",
+                    dest="portfolio_latest_per_source_run", action="store_const", const=True, default=None)
     fw = p.add_argument_group("forward")
     fw.add_argument("--forward-eval", "--forward_eval", dest="forward_eval", metavar="RUN_DIR",
                     help="evaluate a sweep's best parameters on a later window")
@@ -148,6 +161,18 @@ def request_from_cli(opts):
         warnings: list[str] = []
         params = normalise_params("sweep", {k: v for k, v in raw.items() if v is not None}, warnings)
         return Request(command="sweep", params=params, request_id=opts.request_id, warnings=warnings,
+                       origin="cli")
+    if opts.portfolio_report is not None or opts.portfolio_compare is not None or command == "portfolio":
+        keys = ("portfolio_report", "portfolio_compare", "portfolio_mode", "portfolio_weights", "portfolio_top_n",
+                "portfolio_rank_metric", "portfolio_min_return", "portfolio_max_drawdown",
+                "portfolio_include_tickers", "portfolio_exclude_tickers", "portfolio_include_strategies",
+                "portfolio_exclude_strategies", "portfolio_latest_per_source_run", "portfolio_outdir")
+        raw = {k: getattr(opts, k) for k in keys}
+        if command == "portfolio" and opts.target and not raw["portfolio_report"] and not raw["portfolio_compare"]:
+            raw["portfolio_report"] = opts.target
+        warnings: list[str] = []
+        params = normalise_params("portfolio", {k: v for k, v in raw.items() if v is not None}, warnings)
+        return Request(command="portfolio", params=params, request_id=opts.request_id, warnings=warnings,
                        origin="cli")
     if opts.forward_eval is not None or opts.resume_forward is not None or command == "forward":
         raw = {k: getattr(opts, k) for k in ("forward_eval", "forward_start", "forward_end", "forward_outdir",

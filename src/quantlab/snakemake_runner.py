@@ -127,6 +127,7 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     with os.fdopen(fd, "w") as fh:
         json.dump(config, fh)
     collector = _JobCollector(progress)
+    source_cache = Path(tempfile.mkdtemp(prefix="source-cache.", dir=workdir))
     outcome = WorkflowOutcome(ok=False)
     updated: list[str] = []
     cwd = os.getcwd()
@@ -144,15 +145,19 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
                         config_settings=ConfigSettings(configfiles=[Path(config_file)]),
                         resource_settings=ResourceSettings(cores=cores),
                         storage_settings=StorageSettings(),
-                        workflow_settings=WorkflowSettings(
-                            runtime_source_cache_path=workdir / ".snakemake" / "source-cache"),
+                        # a fresh source cache per call: Snakemake never refreshes a cached copy of a
+                        # rule file, so a shared one would run stale rules after an upgrade
+                        workflow_settings=WorkflowSettings(runtime_source_cache_path=source_cache),
                     )
-                    dag = wf.dag(DAGSettings(targets=frozenset(targets or ()), force_incomplete=True,
+                    # Every step writes its outputs atomically, so an output that exists is complete:
+                    # Snakemake's own incomplete markers (left behind by a SIGKILL between our
+                    # final rename and its bookkeeping) are ignored rather than trusted.
+                    dag = wf.dag(DAGSettings(targets=frozenset(targets or ()),
                                              rerun_triggers=frozenset({"mtime"})))
                     dag.execute_workflow(
                         executor="local",
                         pseudo_executor="dryrun" if dry_run else None,
-                        execution_settings=ExecutionSettings(lock=False, use_threads=True,
+                        execution_settings=ExecutionSettings(lock=False, use_threads=True, ignore_incomplete=True,
                                                              keep_going=keep_going),
                         scheduling_settings=SchedulingSettings(scheduler="greedy"),
                         scheduler_settings=GreedySettings(),
@@ -167,6 +172,9 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
         os.chdir(cwd)  # api.workflow(workdir=...) chdirs the whole process
         with contextlib.suppress(OSError):
             os.unlink(config_file)
+        import shutil
+
+        shutil.rmtree(source_cache, ignore_errors=True)
     outcome.updated_files = updated
     outcome.failed_logs = [str(workdir / p) if not os.path.isabs(p) else p for p in collector.failed_logs]
     outcome.failed_rules = collector.failed_rules
@@ -203,7 +211,7 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
     with os.fdopen(fd, "w") as fh:
         json.dump(config, fh)
     cmd = [str(Path(sys.executable).with_name("snakemake")), "-s", str(SNAKEFILE), "-d", str(workdir),
-           "--nolock", "--rerun-incomplete", "--rerun-triggers", "mtime", "--jobs", str(jobs),
+           "--nolock", "--ignore-incomplete", "--rerun-triggers", "mtime", "--jobs", str(jobs),
            "--configfile", config_file]
     if executor:
         cmd += ["--executor", executor]

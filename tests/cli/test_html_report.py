@@ -92,3 +92,13 @@ def test_chromium_screenshot_is_a_real_page(report):
     blue = sum(count for count, (r, g, b) in colors if b > 150 and r < 80)  # the top run's equity line
     assert blue > 200
     Image.open(io.BytesIO(shot.read_bytes())).verify()
+
+
+def test_report_command_on_a_root_writes_the_html_page(ql):
+    res = ql.request({"schema_version": "1.0", "command": "run",
+                      "params": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}})
+    assert res.returncode == 0, res.stderr
+    out = ql.cli("report", str(ql.outputs / "runs"))
+    assert out.returncode == 0, out.stderr
+    page = (ql.outputs / "runs" / "report.html").read_text()
+    assert out.stdout.strip().endswith("report.html") and res.envelope["run_id"] in page

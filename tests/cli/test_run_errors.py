@@ -158,18 +158,6 @@ def test_strategy_failure_at_run_time_exits_4(ql, tmp_path):
     assert res.signals[-1]["error_type"] == "StrategyError"
 
 
-@pytest.mark.parametrize("flag", ["--portfolio-report", "--portfolio-compare"])
-def test_commands_not_available_yet_do_not_fall_back_to_a_backtest(ql, flag):
-    res = ql.cli(flag, "x")
-    assert res.returncode == 2 and "not available" in res.stderr
-    assert not ql.runs_dir().exists()
-
-
-def test_json_command_not_available_yet(ql):
-    res = ql.request({"schema_version": "1.0", "command": "portfolio", "params": {"portfolio_report": "x"}})
-    _assert_clean_failure(ql, res, 2, "not available")
-
-
 def test_bad_cli_flag_is_a_one_line_error(ql):
     res = ql.cli("run", "--no-such-flag")
     assert res.returncode == 2 and "Traceback" not in res.stderr

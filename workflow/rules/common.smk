@@ -61,3 +61,7 @@ def forward_inputs(wildcards):
 
 def forward_sim_dirs(wildcards):
     return [f"store/sim/{c['keys']['sim']}" for c in config["requests"][wildcards.run_id]["candidates"]]
+
+
+def portfolio_modes(wildcards):
+    return [f"requests/{wildcards.run_id}/mode_{m}.json" for m in config["requests"][wildcards.run_id]["modes"]]
