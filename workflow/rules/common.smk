@@ -65,3 +65,14 @@ def forward_sim_dirs(wildcards):
 
 def portfolio_modes(wildcards):
     return [f"requests/{wildcards.run_id}/mode_{m}.json" for m in config["requests"][wildcards.run_id]["modes"]]
+
+
+def basket_sims(wildcards):
+    from quantlab.commands.basket import leg_sim_inputs
+
+    return leg_sim_inputs(config["requests"][wildcards.run_id]["basket"]["legs"])
+
+
+def portfolio_mode_inputs(wildcards):
+    basket = config["portfolio"][wildcards.run_id].get("basket")
+    return [f"requests/{wildcards.run_id}/legs.json"] if basket else []

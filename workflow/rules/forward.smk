@@ -11,3 +11,7 @@ rule forward_session:
         with step_errors(log[0]):
             run_step("forward.step_forward_session", config["requests"][wildcards.run_id],
                      forward_sim_dirs(wildcards), output[0])
+
+
+localrules:
+    forward_session,

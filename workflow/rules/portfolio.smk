@@ -1,4 +1,22 @@
+rule basket_legs:
+    input:
+        basket_sims,
+    output:
+        "requests/{run_id}/legs.json",
+    log:
+        "logs/basket_legs/{run_id}.json",
+    wildcard_constraints:
+        run_id=r"[0-9]{8}_[0-9]{6}_portfolio_[0-9a-f]{7}",
+    run:
+        with step_errors(log[0]):
+            basket = config["requests"][wildcards.run_id]["basket"]
+            sims = [f"store/sim/{leg['sim']}" for leg in basket["legs"]]
+            run_step("basket.step_basket_legs", basket, sims, output[0])
+
+
 rule portfolio_mode:
+    input:
+        portfolio_mode_inputs,
     output:
         "requests/{run_id}/mode_{pmode}.json",
     log:
@@ -8,7 +26,7 @@ rule portfolio_mode:
         pmode="[a-z_]+",
     run:
         with step_errors(log[0]):
-            spec = config["portfolio"][wildcards.run_id]
+            spec = {k: v for k, v in config["portfolio"][wildcards.run_id].items() if k != "basket"}
             run_step("portfolio.step_portfolio_mode", {**spec, "mode": wildcards.pmode}, output[0])
 
 
@@ -25,3 +43,9 @@ rule publish_portfolio:
         with step_errors(log[0]):
             run_step("portfolio.step_publish_portfolio", config["requests"][wildcards.run_id], list(input),
                      output[0])
+
+
+localrules:
+    basket_legs,
+    portfolio_mode,
+    publish_portfolio,

@@ -86,3 +86,10 @@ rule publish_sweep:
     run:
         with step_errors(log[0]):
             run_step("sweep.step_publish_sweep", config["requests"][wildcards.run_id], input[0], output[0])
+
+
+localrules:
+    merge_leaderboard,
+    wf_select,
+    merge_walkforward,
+    publish_sweep,

@@ -37,6 +37,8 @@ class PortfolioPlan:
 def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim: bool = True) -> PortfolioPlan:
     from quantlab.commands.portfolio import compare_modes, load_weights, normalise_selection
 
+    if params.get("legs") is not None:
+        return _plan_basket(params, request_id=request_id, warnings=warnings, claim=claim)
     compare = params.get("portfolio_compare")
     report = params.get("portfolio_report")
     if compare and report and compare != report:
@@ -70,3 +72,27 @@ def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim:
     spec = {"root": str(root), "weights": weights, "selection": selection}
     return PortfolioPlan(run_id=run_id, out_dir=out_dir,
                          config={"requests": {run_id: record}, "portfolio": {run_id: spec}})
+
+
+def _plan_basket(params: dict, *, request_id: Any, warnings: list[str], claim: bool) -> PortfolioPlan:
+    from quantlab.commands.basket import plan_legs
+    from quantlab.contract.paths import internal_root
+
+    if params.get("portfolio_report") or params.get("portfolio_compare"):
+        raise ConfigError("give params.legs (a basket) or params.portfolio_report (forward sessions), not both")
+    legs, config, weights = plan_legs(params)
+    out_dir = resolve_output_dir(params.get("out_dir"), outputs_root() / "portfolio")
+    digest = canonical_hash({"legs": legs, "weights": weights}, 7, algo="sha1")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if claim:
+        run_id, ts = _claim_run_id(out_dir, "portfolio", digest, now)
+    else:
+        run_id, ts = f"{now:%Y%m%d_%H%M%S}_portfolio_{digest}", now
+    created = ts.isoformat().replace("+00:00", "Z")
+    root = internal_root() / "requests" / run_id / "legs"
+    record = {"run_id": run_id, "created_at": created, "request_id": request_id, "out_dir": str(out_dir),
+              "root": str(root), "modes": ["custom_weight"], "compare": False, "warnings": warnings,
+              "basket": {"legs": legs, "weights": weights, "root": str(root), "created_at": created}}
+    spec = {"root": str(root), "weights": weights, "selection": {}, "basket": True}
+    config.update({"requests": {run_id: record}, "portfolio": {run_id: spec}})
+    return PortfolioPlan(run_id=run_id, out_dir=out_dir, config=config)

@@ -141,6 +141,14 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
         ParamSpec("portfolio_latest_per_source_run", "boolean", False, "Keep the latest session per source sweep."),
         ParamSpec("out_dir", "string", None, "Parent of the portfolio directory (default outputs/portfolio).",
                   aliases=("portfolio_outdir",), extra={"minLength": 1, "maxLength": 4096}),
+        ParamSpec("legs", "array", None, "A basket: [{label, ticker, weight, strategy?, parameters?}].", cli=False,
+                  extra={"items": {"type": "object", "required": ["label", "ticker", "weight"], "properties": {
+                      "label": {"type": "string"}, "ticker": {"type": "string"}, "weight": {"type": "number"},
+                      "strategy": {"type": ["string", "null"]}, "parameters": {"type": ["object", "null"]}}}}),
+        ParamSpec("normalize", "boolean", False, "Basket: rescale weights that do not sum to 1."),
+        *(spec for spec in RUN_PARAMS if spec.name in ("start", "end", "interval", "source", "fee",
+                                                       "slippage_mode", "slippage_bps", "k_atr", "fill",
+                                                       "allow_short", "initial_cash")),
     ),
 }
 
