@@ -92,4 +92,9 @@ def test_killed_paper_session_stays_running_with_a_stale_heartbeat(ql):
         pytest.skip("the session completed before the kill")
     assert after["status"] == "running" and after["terminal"] is False
     assert after["heartbeat_at"] == before["heartbeat_at"]  # nobody beats any more: detectable as stale
+    alerts = ql.cli("--paper-sessions-alerts", str(root), "--paper-stale-minutes", "0.01")
+    assert alerts.returncode == 0, alerts.stderr
+    snapshot = json.loads(alerts.stdout)
+    codes = {a["session_id"]: a["alert_code"] for a in snapshot["alerts"]}
+    assert codes[after["session_id"]] == "PAPER_SESSION_STALE" and snapshot["stale_sessions"] == 1
     assert json.loads(sig.read_text().splitlines()[-1])["event"] == "SESSION_STARTED"
