@@ -78,13 +78,7 @@ def run_command(req, opts):
                     run_steps.step_publish(record, str(sim_dir), str(published))
                     run_steps.step_refresh_index(record, str(published), str(marker))
             else:
-                from quantlab.snakemake_runner import execute, read_failure
-
-                outcome = execute(config=plan.snakemake_config(), workdir=internal, targets=[plan.target],
-                                  cores=opts.cores, log_path=log_path, verbose=opts.verbose)
-                if not outcome.ok:
-                    code, error_type, message = read_failure(outcome)
-                    raise _mapped_error(code, error_type, message)
+                _run_workflow(plan.snakemake_config(), plan.target, internal, opts, log_path)
         result = read_json(marker)
         if session is not None:
             session.complete()
@@ -180,6 +174,16 @@ def _lock_keys(locks, outputs: dict) -> list[str]:
     return missing
 
 
+def _run_workflow(config: dict, target: str, internal: Path, opts, log_path: Path, progress=None) -> None:
+    """Execute the request's DAG in-process; a failed job becomes its recorded contract error."""
+    from quantlab.snakemake_runner import execute, read_failure
+
+    outcome = execute(config=config, workdir=internal, targets=[target], cores=opts.cores, log_path=log_path,
+                      verbose=opts.verbose, progress=progress)
+    if not outcome.ok:
+        raise _mapped_error(*read_failure(outcome))
+
+
 def _mapped_error(code: int, error_type: str, message: str) -> QuantLabError:
     from quantlab.errors import DataError, StrategyError
 
@@ -233,7 +237,7 @@ def sweep_command(req, opts) -> dict:
     try:
         with KeyLocks(internal / "locks") as locks:
             _lock_keys(locks, _sweep_outputs(plan, internal))
-            from quantlab.snakemake_runner import execute, execute_cli, read_failure
+            from quantlab.snakemake_runner import execute_cli, read_failure
 
             executor = req.params.get("executor") or opts.executor
             profile = req.params.get("profile") or opts.profile
@@ -241,13 +245,11 @@ def sweep_command(req, opts) -> dict:
                 outcome = execute_cli(config=plan.config, workdir=internal, targets=[plan.target],
                                       executor=executor, profile=_profile_path(profile), jobs=opts.jobs,
                                       log_path=log_path)
+                if not outcome.ok:
+                    raise _mapped_error(*read_failure(outcome))
             else:
-                outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
-                                  log_path=log_path, verbose=opts.verbose,
-                                  progress=_progress_printer(len(plan.new_shards)))
-            if not outcome.ok:
-                code, error_type, message = read_failure(outcome)
-                raise _mapped_error(code, error_type, message)
+                _run_workflow(plan.config, plan.target, internal, opts, log_path,
+                              progress=_progress_printer(len(plan.new_shards)))
         result = read_json(internal / plan.target)
         result["mode"] = exp.mode
         return result
@@ -285,13 +287,7 @@ def forward_command(req, opts) -> dict:
             if plan.resume:
                 locks.acquire(f"session_{plan.run_id}", exclusive=True)  # one resume at a time
             _lock_keys(locks, outputs)
-            from quantlab.snakemake_runner import execute, read_failure
-
-            outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
-                              log_path=log_path, verbose=opts.verbose)
-            if not outcome.ok:
-                code, error_type, message = read_failure(outcome)
-                raise _mapped_error(code, error_type, message)
+            _run_workflow(plan.config, plan.target, internal, opts, log_path)
         return read_json(internal / plan.target)
     except BaseException:
         _keep_failed_log(log_path, internal, plan.run_id)
@@ -312,13 +308,7 @@ def portfolio_command(req, opts) -> dict:
         return _dry_run(plan.config, plan.target, internal, mode="portfolio")
     log_path = plan.staging_dir / "logs" / "snakemake.log"
     try:
-        from quantlab.snakemake_runner import execute, read_failure
-
-        outcome = execute(config=plan.config, workdir=internal, targets=[plan.target], cores=opts.cores,
-                          log_path=log_path, verbose=opts.verbose)
-        if not outcome.ok:
-            code, error_type, message = read_failure(outcome)
-            raise _mapped_error(code, error_type, message)
+        _run_workflow(plan.config, plan.target, internal, opts, log_path)
         return read_json(internal / plan.target)
     except BaseException:
         _keep_failed_log(log_path, internal, plan.run_id)

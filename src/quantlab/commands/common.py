@@ -68,3 +68,15 @@ class KeyLocks:
 
     def __exit__(self, *exc) -> None:
         self.release_all()
+
+
+def publish_staging(staging: Path, final: Path, marker_out: str | os.PathLike, result: dict) -> dict:
+    """Move a fully written staging directory into place (one atomic rename) and write the
+    request's marker. The run id was claimed with the staging dir, so ``final`` cannot exist."""
+    try:
+        os.unlink(staging / ".owner")
+    except FileNotFoundError:
+        pass
+    os.rename(staging, final)
+    atomic_write_json(marker_out, result)
+    return result

@@ -933,12 +933,8 @@ def step_publish_portfolio(record: dict, mode_jsons: list[str], marker_out: str)
         "summary": summary,
     }
     atomic_write_json(staging / "report.json", report)
-    try:
-        os.unlink(staging / ".owner")
-    except FileNotFoundError:
-        pass
-    os.rename(staging, final)
-    result = {"run_id": run_id, "mode": display_mode, "artifacts_path": str(final),
-              "report_path": str(final / "report.json"), "summary": summary}
-    atomic_write_json(marker_out, result)
-    return result
+    from quantlab.commands.common import publish_staging
+
+    return publish_staging(staging, final, marker_out, {
+        "run_id": run_id, "mode": display_mode, "artifacts_path": str(final),
+        "report_path": str(final / "report.json"), "summary": summary})

@@ -555,15 +555,11 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     }
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
     write_report(staging, metadata, config, metrics)
-    try:
-        os.unlink(staging / ".owner")
-    except FileNotFoundError:
-        pass
-    os.rename(staging, final)  # atomic publish; the run id was claimed, so final cannot exist
-    result = {"run_id": run_id, "mode": "run", "artifacts_path": str(final),
-              "report_path": str(final / "report.json"), "summary": summary}
-    atomic_write_json(marker_out, result)
-    return result
+    from quantlab.commands.common import publish_staging
+
+    return publish_staging(staging, final, marker_out, {
+        "run_id": run_id, "mode": "run", "artifacts_path": str(final),
+        "report_path": str(final / "report.json"), "summary": summary})
 
 
 def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:

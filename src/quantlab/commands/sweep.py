@@ -26,6 +26,7 @@ from typing import Any
 
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
+from quantlab.commands.common import publish_staging
 from quantlab.commands.experiment import METRIC_NAMES, Experiment
 from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _claim_run_id, _parse_date, make_data_spec
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
@@ -511,15 +512,9 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     if mode == "walkforward":
         report["walkforward"] = extra_metrics
     atomic_write_json(staging / "report.json", report)
-    try:
-        os.unlink(staging / ".owner")
-    except FileNotFoundError:
-        pass
-    os.rename(staging, final)
-    result = {"run_id": run_id, "mode": mode, "artifacts_path": str(final),
-              "report_path": str(final / "report.json"), "summary": summary}
-    atomic_write_json(marker_out, result)
-    return result
+    return publish_staging(staging, final, marker_out, {
+        "run_id": run_id, "mode": mode, "artifacts_path": str(final),
+        "report_path": str(final / "report.json"), "summary": summary})
 
 
 def _write_oos(path: Path, oos: dict) -> None:
