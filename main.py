@@ -113,7 +113,7 @@ def _error_info(exc: BaseException, verbose: bool) -> dict:
     return {"exit_code": code, "error_type": error_type, "message": _one_line(message)}
 
 
-def _step_worker(stale: bool, log_path: Path, plan):
+def _step_worker(stale: bool, log_path: Path, plan=None, prefetch=None):
     """Fork the pre-warmed step worker when the workflow will run (see commands/worker.py)."""
     import contextlib
 
@@ -122,7 +122,9 @@ def _step_worker(stale: bool, log_path: Path, plan):
     from quantlab.commands.worker import StepWorker
 
     try:
-        return StepWorker(log_path=str(log_path), prefetch=("prefetch_data", (plan.specs["data"],)))
+        if prefetch is None:
+            prefetch = ("prefetch_data", (plan.specs["data"],))
+        return StepWorker(log_path=str(log_path), prefetch=prefetch)
     except OSError:
         return contextlib.nullcontext()
 
@@ -234,14 +236,20 @@ def sweep_command(req, opts) -> dict:
     if opts.dry_run:
         return _dry_run(plan.config, plan.target, internal, mode=exp.mode)
     log_path = plan.staging_dir / "logs" / "snakemake.log"
+    executor = req.params.get("executor") or opts.executor
+    profile = req.params.get("profile") or opts.profile
+    local = not ((executor and executor != "local") or profile)
+    work = sum(len(spec["combos"]) for spec in plan.config["shards"].values()) * max(
+        sweep_steps._estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
+    prefetch = ("sweep.prefetch_sweep", (list(plan.config["data"].values()), exp.strategy,
+                                          {k: v for k, v in exp.combos[0].items()}, work >= 300_000))
     try:
-        with KeyLocks(internal / "locks") as locks:
+        with _step_worker(local and bool(plan.new_shards), log_path, prefetch=prefetch), \
+                KeyLocks(internal / "locks") as locks:
             _lock_keys(locks, _sweep_outputs(plan, internal))
             from quantlab.snakemake_runner import execute_cli, read_failure
 
-            executor = req.params.get("executor") or opts.executor
-            profile = req.params.get("profile") or opts.profile
-            if (executor and executor != "local") or profile:
+            if not local:
                 outcome = execute_cli(config=plan.config, workdir=internal, targets=[plan.target],
                                       executor=executor, profile=_profile_path(profile), jobs=opts.jobs,
                                       log_path=log_path)

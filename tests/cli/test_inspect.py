@@ -97,7 +97,8 @@ def test_inspection_writes_nothing_and_emits_no_signal(ql, real, tmp_path):
 
 # ------------------------------------------------------------------------------ --runs-show
 def test_runs_show_key_values_and_json(ql, real):
-    run_dir = next(d for d in real["dirs"] if "_run_" in d.name)
+    run_dir = next(d for d in real["dirs"] if "_run_" in d.name  # the two runs may share a second
+                   and strict_json((d / "config.json").read_text())["strategy"] == "rsi_ma_cross_v2")
     res = ql.cli("--runs-show", str(run_dir))
     assert res.returncode == 0, res.stderr
     kv = dict(line.split(None, 1) for line in res.stdout.splitlines() if line and not line.startswith("["))

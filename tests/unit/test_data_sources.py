@@ -470,3 +470,24 @@ class TestFileEdgeCases:
         path = tmp_path / "extra.csv"
         path.write_text("date,open,high,low,close,Note,note\n2021-03-01,1,2,0.5,1.5,a,b\n")
         assert len(load_bars(file_request(path))) == 1
+
+
+def test_parquet_fast_path_equals_the_pandas_path(tmp_path):
+    """The pyarrow-only reader of simple Parquet files gives exactly what the pandas reader gives."""
+    import pandas as pd
+
+    from quantlab.data import files
+
+    idx = pd.date_range("2020-01-01", periods=50, freq="D", tz="Europe/Paris", name="Timestamp")
+    frame = pd.DataFrame({"Open": np.linspace(10, 20, 50), "High": np.linspace(11, 21, 50),
+                          "Low": np.linspace(9, 19, 50), "Close": np.linspace(10.5, 20.5, 50),
+                          "Volume": np.arange(50, dtype="int64")}, index=idx)
+    path = tmp_path / "bars.parquet"
+    frame.to_parquet(path)
+    fast = files._parquet_fast(path)
+    assert fast is not None
+    slow = files.frame_to_arrays(pd.read_parquet(path))
+    for key in ("index", "open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(fast[key], slow[key])
+    frame.reset_index(drop=True).to_parquet(tmp_path / "no_time.parquet")
+    assert files._parquet_fast(tmp_path / "no_time.parquet") is None  # falls back to pandas

@@ -197,6 +197,34 @@ def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
                          threads=int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2")))
 
 
+def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool) -> None:
+    """Worker warm-up (see commands/worker.py): parse bundled data into the loader's memo and, for
+    big grids, load the numba grid kernels while the parent is still starting Snakemake."""
+    import numpy as np
+
+    from quantlab.commands.run import prefetch_data
+
+    for spec in data_specs:
+        prefetch_data(spec)
+    if not warm_numba:
+        return
+    from quantlab.engine import EngineConfig
+    from quantlab.engine.sweep import evaluate_grid
+
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    previous = os.environ.get("QUANTLAB_JIT")
+    os.environ["QUANTLAB_JIT"] = "always"
+    try:
+        evaluate_grid(close, close * 1.01, close * 0.99, close, strategy, [combo], EngineConfig(), start=0,
+                      periods_per_year=252.0, threads=1)
+    finally:
+        if previous is None:
+            os.environ.pop("QUANTLAB_JIT", None)
+        else:
+            os.environ["QUANTLAB_JIT"] = previous
+
+
 def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str) -> None:
     """Evaluate one shard of combinations; the sidecar is written last (it marks completion)."""
     import numpy as np
