@@ -35,13 +35,7 @@ from quantlab.strategies import get_strategy  # noqa: E402
 CFG = EngineConfig(fee=0.001, slippage_bps=0.0, fill="close")
 
 
-def make_bars(n: int, seed: int = 42):
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
-    open_ = close * np.exp(rng.normal(0.0, 0.002, n))
-    high = np.maximum(open_, close) * (1 + rng.random(n) * 0.005)
-    low = np.minimum(open_, close) * (1 - rng.random(n) * 0.005)
-    return open_, high, low, close
+from _common import make_bars  # noqa: E402,F401  (shared synthetic OHLC)
 
 
 def kernel_args(open_, close, signals, start, as_lists: bool):

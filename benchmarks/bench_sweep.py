@@ -55,16 +55,7 @@ CASH = 10_000.0
 
 
 # ------------------------------------------------------------------------------ data, grid
-def make_bars(n: int, seed: int = 42):
-    """Seeded random-walk OHLC (the bench_engine.py recipe)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
-    open_ = close * np.exp(rng.normal(0.0, 0.002, n))
-    high = np.maximum(open_, close) * (1 + rng.random(n) * 0.005)
-    low = np.minimum(open_, close) * (1 - rng.random(n) * 0.005)
-    return open_, high, low, close
+from _common import make_bars  # noqa: E402,F401  (shared synthetic OHLC)
 
 
 def sma_grid(size: int = 200) -> list[dict]:
