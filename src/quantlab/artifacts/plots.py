@@ -24,9 +24,8 @@ def _scale(values: np.ndarray, lo: float, hi: float, top: int, height: int) -> n
     return top + height - (values - lo) / span * height
 
 
-def _xs(n: int) -> np.ndarray:
-    width = W - MARGIN_L - MARGIN_R
-    return MARGIN_L + (np.arange(n) / max(n - 1, 1)) * width
+def _xs(n: int, left: int = MARGIN_L, right: int = W - MARGIN_R) -> np.ndarray:
+    return left + (np.arange(n) / max(n - 1, 1)) * (right - left)
 
 
 def _downsample(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> list[tuple[float, float]]:
@@ -36,12 +35,14 @@ def _downsample(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> list[tu
     return list(zip(x.tolist(), y.tolist()))
 
 
-def _axis(draw, top: int, height: int, lo: float, hi: float, fmt: str) -> None:
+def _axis(draw, top: int, height: int, lo: float, hi: float, fmt: str, left: int = MARGIN_L,
+          right: int = W - MARGIN_R) -> None:
+    """Grid lines with value labels at 0/25/50/75/100% of [lo, hi], and the panel's frame."""
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
         y = top + height - frac * height
-        draw.line([(MARGIN_L, y), (W - MARGIN_R, y)], fill=GRID)
+        draw.line([(left, y), (right, y)], fill=GRID)
         draw.text((4, y - 6), fmt.format(lo + frac * (hi - lo)), fill=FG)
-    draw.rectangle([MARGIN_L, top, W - MARGIN_R, top + height], outline=FG)
+    draw.rectangle([left, top, right, top + height], outline=FG)
 
 
 def equity_png(timestamps: Sequence[str], equity: np.ndarray, benchmark: np.ndarray, title: str,

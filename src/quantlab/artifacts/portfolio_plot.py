@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from quantlab.artifacts import plots
+
 W, H = 960, 640
 MARGIN_L, MARGIN_R, MARGIN_T = 80, 200, 40
 TOP_H, GAP, BOTTOM_H = 380, 40, 130
@@ -24,21 +26,11 @@ MAX_LEGEND_SESSIONS = 12
 
 
 def _xs(n: int) -> np.ndarray:
-    width = W - MARGIN_L - MARGIN_R
-    return MARGIN_L + (np.arange(n) / max(n - 1, 1)) * width
-
-
-def _ys(values: np.ndarray, lo: float, hi: float, top: int, height: int) -> np.ndarray:
-    span = hi - lo if hi > lo else 1.0
-    return top + height - (values - lo) / span * height
+    return plots._xs(n, MARGIN_L, W - MARGIN_R)
 
 
 def _axis(draw, top: int, height: int, lo: float, hi: float, fmt: str) -> None:
-    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
-        y = top + height - frac * height
-        draw.line([(MARGIN_L, y), (W - MARGIN_R, y)], fill=GRID)
-        draw.text((4, y - 6), fmt.format(lo + frac * (hi - lo)), fill=FG)
-    draw.rectangle([MARGIN_L, top, W - MARGIN_R, top + height], outline=FG)
+    plots._axis(draw, top, height, lo, hi, fmt, MARGIN_L, W - MARGIN_R)
 
 
 def _line(draw, xs: np.ndarray, ys: np.ndarray, colour, width: int) -> None:
@@ -66,23 +58,22 @@ def portfolio_png(timestamps: Sequence[str], portfolios: Mapping[str, np.ndarray
     if n == 0:
         draw.text((MARGIN_L, H // 2), "no bars", fill=FG)
     else:
-        xs = _xs(n)
         finite = np.concatenate([c[np.isfinite(c)] for c in curves] + [np.array([1.0])])
         lo, hi = float(finite.min()), float(finite.max())
         pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 0.05
         lo, hi = lo - pad, hi + pad
         _axis(draw, MARGIN_T, TOP_H, lo, hi, "{:.3f}")
-        base = _ys(np.array([1.0]), lo, hi, MARGIN_T, TOP_H)[0]
+        base = plots._scale(np.array([1.0]), lo, hi, MARGIN_T, TOP_H)[0]
         draw.line([(MARGIN_L, base), (W - MARGIN_R, base)], fill=(170, 170, 170))
         legend_x, legend_y = W - MARGIN_R + 10, MARGIN_T
         for k, (sid, values) in enumerate(sessions.items()):
             colour = SESSION_COLOURS[k % len(SESSION_COLOURS)]
             values = np.asarray(values, dtype=float)
-            _line(draw, _xs(len(values)), _ys(values, lo, hi, MARGIN_T, TOP_H), colour, 1)
+            _line(draw, _xs(len(values)), plots._scale(values, lo, hi, MARGIN_T, TOP_H), colour, 1)
         for k, (label, values) in enumerate(portfolios.items()):
             colour = PORTFOLIO_COLOURS[k % len(PORTFOLIO_COLOURS)]
             values = np.asarray(values, dtype=float)
-            _line(draw, _xs(len(values)), _ys(values, lo, hi, MARGIN_T, TOP_H), colour, 3)
+            _line(draw, _xs(len(values)), plots._scale(values, lo, hi, MARGIN_T, TOP_H), colour, 3)
             draw.rectangle([legend_x, legend_y + 4, legend_x + 14, legend_y + 7], fill=colour)
             draw.text((legend_x + 20, legend_y), f"portfolio {label}"[:28], fill=colour)
             legend_y += 16
@@ -100,7 +91,7 @@ def portfolio_png(timestamps: Sequence[str], portfolios: Mapping[str, np.ndarray
             dd_lo = float(min(dd.min(), -1e-6))
             _axis(draw, top2, BOTTOM_H, dd_lo, 0.0, "{:.0%}" if dd_lo < -0.2 else "{:.1%}")
             dxs = _xs(len(dd))
-            pts = list(zip(dxs.tolist(), _ys(dd, dd_lo, 0.0, top2, BOTTOM_H).tolist()))
+            pts = list(zip(dxs.tolist(), plots._scale(dd, dd_lo, 0.0, top2, BOTTOM_H).tolist()))
             draw.polygon([(pts[0][0], top2)] + pts + [(pts[-1][0], top2)], fill=(246, 200, 200), outline=DD)
             draw.text((MARGIN_L + 6, top2 + 4), f"drawdown ({next(iter(portfolios), 'portfolio')})", fill=DD)
         bottom = top2 + BOTTOM_H + 6
