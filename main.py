@@ -428,8 +428,7 @@ def print_human(result: dict) -> None:
         return
     s = result.get("summary") or {}
 
-    def fmt(v):
-        return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+    from quantlab.artifacts.io import format_value as fmt
 
     print(f"run {result['run_id']}")
     print("  " + "  ".join(f"{k} {fmt(s.get(k))}" for k in

@@ -10,7 +10,6 @@ invocation differs). This is the measurement behind the choice in docs/architect
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, data: Any, *, sort_keys: bool = False) -> None:
     atomic_write_text(path, dumps_json(data, sort_keys=sort_keys))
+
+
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy a file so that ``dst`` is replaced in one rename (never seen half-copied)."""
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.copy.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def format_value(value: Any) -> str:
+    """A metric for people: 4 decimals for floats, ``n/a`` for undefined."""
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
+from quantlab.contract.params import RUN_PARAMS
 from quantlab.errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"

@@ -19,18 +19,17 @@ open position, cash and cooldown across the old end by construction.
 from __future__ import annotations
 
 import csv
-import io
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.io import atomic_copy, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
-from quantlab.commands.run import (ENGINE_KEYS, SUMMARY_KEYS, _claim_run_id, _iso, _parse_date, _trades_csv,
+from quantlab.commands.common import publish_staging
+from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _parse_date, _trades_csv,
                                    plan_run, summary_of)
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.errors import ConfigError, DataError
@@ -271,8 +270,7 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
         atomic_write_text(target / "trades.csv", trades_header + "\n" + "".join(line + "\n" for line in trades_lines))
         sim0 = Path(sim_dirs[0])
         for name in ("equity.parquet", "equity.png"):
-            shutil.copyfile(sim0 / name, target / f".{name}.tmp")
-            os.replace(target / f".{name}.tmp", target / name)
+            atomic_copy(sim0 / name, target / name)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         source = record["source"]
         config = {"forward_start": record["forward_start"], "forward_end": record["forward_end"],
@@ -298,15 +296,11 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
         }
         atomic_write_json(target / "session_metadata.json", metadata, sort_keys=True)
         _write_forward_report(target, metadata, per_candidate, record)
-    if not resume:
-        try:
-            os.unlink(target / ".owner")
-        except FileNotFoundError:
-            pass
-        os.rename(target, session)
     result = {"run_id": run_id, "session_id": run_id, "mode": "forward", "artifacts_path": str(session),
               "report_path": str(session / "report.json"), "summary": summary, "is_noop": is_noop,
               "resumed": resume}
+    if not resume:
+        return publish_staging(target, session, marker_out, result)
     atomic_write_json(marker_out, result)
     return result
 

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from quantlab._lazy import np
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.errors import ConfigError, DataError, QuantLabError
 
 MODES = ("equal_weight", "custom_weight", "inverse_vol", "raw_capital")
@@ -764,14 +764,6 @@ def _ts_array(iso: list[str]):
     return np.array([t[:-1] if t.endswith("Z") else t for t in iso], dtype="datetime64[s]").astype("datetime64[ns]")
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return str(v)
-
-
 def _report_md(record: dict, results: list[dict], display_mode: str, warnings: list[str]) -> str:
     first = results[0]
     scan, sel = first["scan"], first["selection"]
@@ -790,7 +782,7 @@ def _report_md(record: dict, results: list[dict], display_mode: str, warnings: l
              "| metric | " + " | ".join(r["mode"] for r in results) + " |",
              "|---|" + "---|" * len(results)]
     for key in first["metrics"]:
-        lines.append(f"| {key} | " + " | ".join(_fmt(r["metrics"].get(key)) for r in results) + " |")
+        lines.append(f"| {key} | " + " | ".join(format_value(r["metrics"].get(key)) for r in results) + " |")
     lines += ["", "## Sessions", "",
               "| session | ticker | strategy | first bar | last bar | total_return | max_drawdown | "
               + " | ".join(f"w {r['mode']}" for r in results) + " | "
@@ -799,15 +791,15 @@ def _report_md(record: dict, results: list[dict], display_mode: str, warnings: l
     for k, row in enumerate(first["sessions"]):
         sid = row["session_id"]
         lines.append(f"| {sid} | {row['ticker']} | {row['strategy']} | {row['first_bar']} | {row['last_bar']} | "
-                     f"{_fmt(row['total_return'])} | {_fmt(row['max_drawdown'])} | "
-                     + " | ".join(_fmt(r["weights"]["weights"].get(sid)) for r in results) + " | "
-                     + " | ".join(_fmt(r["contributions"].get(sid)) for r in results) + " |")
+                     f"{format_value(row['total_return'])} | {format_value(row['max_drawdown'])} | "
+                     + " | ".join(format_value(r["weights"]["weights"].get(sid)) for r in results) + " | "
+                     + " | ".join(format_value(r["contributions"].get(sid)) for r in results) + " |")
     corr = first["correlation"]
     ids = corr["session_ids"]
     lines += ["", "## Correlation of per-bar returns", "", "| | " + " | ".join(ids) + " |",
               "|---|" + "---|" * len(ids)]
     for i, sid in enumerate(ids):
-        lines.append(f"| {sid} | " + " | ".join(_fmt(v) for v in corr["matrix"][i]) + " |")
+        lines.append(f"| {sid} | " + " | ".join(format_value(v) for v in corr["matrix"][i]) + " |")
     if warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
     lines += ["", "## Files", "", ", ".join(ARTIFACTS.values()), ""]

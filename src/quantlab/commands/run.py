@@ -24,7 +24,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.io import (atomic_copy, atomic_write_bytes, atomic_write_json, atomic_write_text,
+                                   format_value, read_json)
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
@@ -457,11 +458,7 @@ MC_ARTIFACTS = {"metadata": "metadata.json", "config": "config.json", "metrics":
 def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
     window = metadata.get("window") or {}
 
-    def fmt(v):
-        if v is None:
-            return "n/a"
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-
+    fmt = format_value
     c = config
     lines = [f"# Run {metadata['run_id']}", "",
              f"- ticker: {c['ticker']} ({c['interval']}, source {c['source']})",
@@ -524,6 +521,25 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     return run_dir / "report.json"
 
 
+def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[dict, dict, dict, dict]:
+    """The result files a run directory and a paper session share: config.json, metrics.json,
+    trades.csv, equity.parquet, equity.png. Returns (config, metrics, window, summary)."""
+    scored = read_json(sim / "metrics.json")
+    metrics, window = scored["metrics"], scored["window"]
+    summary = summary_of(metrics)
+    config = dict(record["params"])
+    config.pop("out_dir", None)
+    atomic_write_json(target / "config.json", config, sort_keys=True)
+    atomic_write_json(target / "metrics.json", {
+        "command": "run", "mode": mode, "status": "success", "leaderboard_size": 1,
+        "summary": summary, "metrics": metrics, "best_result": metrics,
+    }, sort_keys=True)
+    atomic_write_text(target / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
+    for name in ("equity.parquet", "equity.png"):
+        atomic_copy(sim / name, target / name)
+    return config, metrics, window, summary
+
+
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     """Write the run directory into its staging dir, then rename it into place (atomic)."""
     sim = Path(sim_dir)
@@ -532,19 +548,7 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     staging = out_dir / f".tmp_{run_id}"
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
-    scored = read_json(sim / "metrics.json")
-    metrics, window = scored["metrics"], scored["window"]
-    summary = summary_of(metrics)
-    config = dict(record["params"])
-    config.pop("out_dir", None)
-    atomic_write_json(staging / "config.json", config, sort_keys=True)
-    atomic_write_json(staging / "metrics.json", {
-        "command": "run", "mode": "run", "status": "success", "leaderboard_size": 1,
-        "summary": summary, "metrics": metrics, "best_result": metrics,
-    }, sort_keys=True)
-    atomic_write_text(staging / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
-    shutil.copyfile(sim / "equity.parquet", staging / "equity.parquet")
-    shutil.copyfile(sim / "equity.png", staging / "equity.png")
+    config, metrics, window, summary = _write_results(staging, record, sim, mode="run")
     metadata = {
         "run_id": run_id, "command": "run", "mode": "run", "status": "success",
         "created_at": record["created_at"], "request_id": record["request_id"],
@@ -569,20 +573,7 @@ def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
     sim = Path(sim_dir)
     run_id = record["run_id"]
     session = Path(record["out_dir"]) / run_id
-    scored = read_json(sim / "metrics.json")
-    metrics, window = scored["metrics"], scored["window"]
-    summary = summary_of(metrics)
-    config = dict(record["params"])
-    config.pop("out_dir", None)
-    atomic_write_json(session / "metrics.json", {
-        "command": "run", "mode": "paper", "status": "success", "leaderboard_size": 1,
-        "summary": summary, "metrics": metrics, "best_result": metrics,
-    }, sort_keys=True)
-    atomic_write_text(session / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
-    shutil.copyfile(sim / "equity.parquet", session / ".equity.parquet.tmp")
-    os.replace(session / ".equity.parquet.tmp", session / "equity.parquet")
-    shutil.copyfile(sim / "equity.png", session / ".equity.png.tmp")
-    os.replace(session / ".equity.png.tmp", session / "equity.png")
+    config, metrics, window, summary = _write_results(session, record, sim, mode="paper")
     metadata = {**read_json(session / "session_metadata.json"), "status": "success", "summary": summary,
                 "window": window, "content_keys": record["keys"]}
     atomic_write_json(session / "session_metadata.json", metadata, sort_keys=True)

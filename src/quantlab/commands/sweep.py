@@ -24,13 +24,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.commands.common import publish_staging
 from quantlab.commands.experiment import METRIC_NAMES, Experiment
 from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _claim_run_id, _parse_date, make_data_spec
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
-from quantlab.errors import ConfigError, DataError
+from quantlab.errors import DataError
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
 
@@ -559,8 +559,7 @@ def _write_oos(path: Path, oos: dict) -> None:
 def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: dict) -> str:
     base = record["base"]
 
-    def fmt(v):
-        return "n/a" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+    fmt = format_value
 
     lines = [f"# Sweep {record['run_id']} ({record['mode']})", "",
              f"- ticker: {base['ticker']} ({base['interval']}), {base['start']} .. {base['end']}",
