@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per unreachable index location configured on some machines; hide only those
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 
-.PHONY: demo test bench rulegraph venv clean
+.PHONY: demo test test-clock bench rulegraph venv clean
 
 venv: $(STAMP)
 
@@ -22,8 +22,21 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	@$(PY) scripts/demo.py
 
+# Files whose tests involve "now" (sessions, ages, run ids, registries): run a second time with
+# the clock a year ahead (Debian's faketime), so no test can depend on the date it runs at.
+CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_forward.py \
+	tests/cli/test_portfolio_cli.py tests/unit/test_registry_paper.py tests/unit/test_registry_runs.py \
+	tests/unit/test_portfolio.py tests/unit/test_registry_cli.py
+
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests
+	@$(MAKE) --no-print-directory test-clock
+
+test-clock: $(STAMP)
+	@if command -v faketime >/dev/null 2>&1; then \
+	  echo "clock moved a year ahead: $$(faketime -f '+365d' date -u +%F)"; \
+	  faketime -f '+365d' $(PY) -m pytest -n 2 -q -p no:cacheprovider $(CLOCK_TESTS); \
+	else echo "note: faketime not installed (apt-get install faketime): clock-shifted tests not run"; fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

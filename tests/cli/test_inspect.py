@@ -239,6 +239,16 @@ def _iso(minutes_before_now: float) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _pin_times(status_file: Path, minutes_before_now: float) -> None:
+    """Move a real session's timestamps to a fixed point before NOW: the suite must not depend on
+    the date or time it runs at (CI also runs this file with the clock a year ahead)."""
+    status = json.loads(status_file.read_text())
+    for key in ("created_at", "started_at", "updated_at", "heartbeat_at", "finished_at"):
+        if status.get(key):
+            status[key] = _iso(minutes_before_now)
+    status_file.write_text(json.dumps(status, indent=2))
+
+
 def _session(root: Path, sid: str, status: str, beat_min: float, error=None) -> None:
     d = root / sid
     d.mkdir(parents=True)
@@ -256,6 +266,7 @@ def sessions(ql, real, tmp_path) -> Path:
     root = tmp_path / "paper_sessions"
     real_session = next(real["paper_root"].iterdir())
     shutil.copytree(real_session, root / real_session.name)
+    _pin_times(root / real_session.name / "session_status.json", 600)  # ran 10 h before NOW, whatever the clock says
     _session(root, "s_dead", "running", 120)           # killed: heartbeat 2 hours old
     _session(root, "s_live", "running", 0.2)
     _session(root, "s_failed", "failed", 30, {"error_type": "DataError", "message": "no data", "exit_code": 3})
