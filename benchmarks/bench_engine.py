@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_engine.py [--bars 1000000] [--python-bars 100000] [--repeat 5]
 
-Setup as in shared/spec/performance.md: a seeded random walk, sma_crossover 10/50 signals
+Setup as in the README's performance section (the peers' shared setup): a seeded random walk, sma_crossover 10/50 signals
 precomputed, long-only, fill at the signal bar's close, fee 0.1% per side, no slippage.
 Prints, best of ``--repeat`` warm runs:
 
@@ -11,13 +11,12 @@ Prints, best of ``--repeat`` warm runs:
 * the same pure-Python kernel on ``--python-bars`` bars (list inputs, as the dispatcher runs it);
 * the cold cost in fresh subprocesses: import + first numba result (on-disk cache warm), and a
   small ``run``-sized pipeline in ``auto`` mode, which must not import numba at all.
-Target: >= 100 M bars/s for the numba kernel.
+Target: >= 100 M bars/s for the numba kernel (exit status 1 when missed).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -35,7 +34,8 @@ from quantlab.strategies import get_strategy  # noqa: E402
 CFG = EngineConfig(fee=0.001, slippage_bps=0.0, fill="close")
 
 
-from _common import make_bars  # noqa: E402,F401  (shared synthetic OHLC)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Check, finish, make_bars  # noqa: E402  (shared synthetic OHLC, verdicts)
 
 
 def kernel_args(open_, close, signals, start, as_lists: bool):
@@ -107,7 +107,7 @@ def fresh(code: str, *args: str, env_extra: dict | None = None) -> tuple[float, 
     return time.perf_counter() - t0, out.stdout.strip()
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bars", type=int, default=1_000_000)
     ap.add_argument("--python-bars", type=int, default=100_000)
@@ -158,13 +158,13 @@ def main() -> None:
         print(f"cold process, auto, rsi_ma_cross_v2 + atr slippage + metrics on {n:,} bars: "
               f"{float(t_inside) * 1e3:.0f} ms after interpreter start (process wall {wall * 1e3:.0f} ms), "
               f"numba imported: {'yes' if numba_used == '1' else 'no'}")
-    print(json.dumps({
-        "numba_kernel_bars_per_s": round((args.bars - start) / t_kernel),
-        "numba_simulate_bars_per_s": round((args.bars - start) / t_sim),
-        "python_kernel_bars_per_s": round((pn - start) / t_py),
-        "cold_first_jit_result_s": round(t_import + t_first, 3),
-    }))
-
+    return finish([
+        Check("engine", "numba simulation kernel, M bars/s (best of repeat)", (args.bars - start) / t_kernel / 1e6,
+              "", ">=", 100.0),
+        Check("engine", "numba simulate() call, M bars/s", (args.bars - start) / t_sim / 1e6),
+        Check("engine", "pure-Python kernel, M bars/s", (pn - start) / t_py / 1e6),
+        Check("engine", "cold process to first numba result, s", t_import + t_first, "s"),
+    ])
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

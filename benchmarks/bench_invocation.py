@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import timed  # noqa: E402
+from _common import Check, finish, paired_ratio, Stats, timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -55,7 +54,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="quantlab-invocation-"))
     times: dict[str, list[float]] = {"api": [], "cli": []}
     for i in range(args.repeat):
-        for mode in ("api", "cli"):
+        for mode in (("api", "cli") if i % 2 == 0 else ("cli", "api")):  # interleaved, order alternating
             env = {**os.environ, "QUANTLAB_OUTPUTS_DIR": str(tmp / f"{mode}{i}"), "QUANTLAB_STEP_WORKER": "0"}
             target = subprocess.run([PY, "-c", PREPARE, str(ROOT / "src")], env=env, capture_output=True,
                                     text=True, check=True).stdout.strip()
@@ -67,14 +66,14 @@ def main() -> int:
                        "--force-use-threads", "--nolock", "--scheduler", "greedy", "-q", "all",
                        "--configfile", str(work / "bench.json"), "--", target]
             times[mode].append(timed(cmd, env))
-    api, cli = statistics.median(times["api"]), statistics.median(times["cli"])
-    print(f"\nSnakemake invocation, this project's run workflow, fresh process, median of {args.repeat}")
-    print(f"{'invocation':<44} {'wall s':>8}")
-    print(f"{'Python API (snakemake.api, threads)':<44} {api:8.3f}")
-    print(f"{'CLI (snakemake --force-use-threads)':<44} {cli:8.3f}")
-    print(f"CLI / API = {cli / api:.2f}x")
-    return 0
-
+    api, cli = Stats(times["api"]), Stats(times["cli"])
+    print(f"\nSnakemake invocation, this project's run workflow, fresh process, {args.repeat} interleaved rounds, "
+          "median [min..max]")
+    print(f"  Python API (snakemake.api, threads)   {api.show()} s")
+    print(f"  CLI (snakemake --force-use-threads)   {cli.show()} s")
+    ratio = paired_ratio(cli, api)
+    return finish([Check("invocation", "Snakemake CLI / Python API, cold run workflow", ratio.median, "x",
+                         spread=(ratio.lo, ratio.hi))])
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,14 +2,15 @@
 
     .venv/bin/python benchmarks/bench_run.py [--repeat 7]
 
-Measured side by side in one run, each a fresh process, median of --repeat:
+Measured in interleaved rounds (each round runs every variant once, order rotated), each a
+fresh process; ratios are taken within a round and reported as median [min..max]:
 
 * `python -c "import snakemake.api"`                 the floor (Snakemake's own import)
 * `main.py --json-request <run>` cold                 new outputs root each time: nothing cached
 * `main.py --json-request <run>` identical rerun      same outputs root: every intermediate cached
 * the same backtest as one plain Python process       load, signals, simulate, metrics and the same
                                                       artifacts, no workflow around it
-Targets (issue #2): cold run <= 1.6x the floor, identical rerun <= 1.3x.
+Targets: cold run <= 1.6x the floor, identical rerun <= 1.3x; exit status 1 when one is missed.
 The request is a one-year daily run on the bundled S&P 500 data (rsi_ma_cross_v2).
 """
 
@@ -18,16 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import timed  # noqa: E402
+from _common import Check, finish, interleave, paired_ratio, ratio_check, timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+BENCH = "run"
 REQUEST = {"schema_version": "1.0", "request_id": "bench", "command": "run",
            "params": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
 
@@ -59,14 +60,9 @@ open(os.path.join(out, "equity.png"), "wb").write(equity_png(["a", "b"], res.equ
 """
 
 
-def median_of(repeat: int, fn) -> tuple[float, list[float]]:
-    samples = [fn(i) for i in range(repeat)]
-    return statistics.median(samples), samples
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=7, help="interleaved rounds")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="quantlab-bench-"))
     raw = json.dumps(REQUEST)
@@ -77,32 +73,34 @@ def main() -> int:
     main_cmd = [PY, str(ROOT / "main.py"), "--json-request", raw]
     timed([PY, "-c", "import snakemake.api"])  # warm the page cache once for everybody
     timed(main_cmd, env_for("warmup"))
-    rows = []
-    floor, _ = median_of(args.repeat, lambda i: timed([PY, "-c", "import snakemake.api"]))
-    cold, _ = median_of(args.repeat, lambda i: timed(main_cmd, env_for(f"cold{i}")))
-    timed(main_cmd, env_for("rerun"))
-    rerun, _ = median_of(args.repeat, lambda i: timed(main_cmd, env_for("rerun")))
+    timed(main_cmd, env_for("rerun"))  # the rerun variant's outputs root: everything cached
 
     def plain_once(i: int) -> float:
         out = tmp / f"plain{i}"
         out.mkdir()
         return timed([PY, "-c", PLAIN, str(ROOT / "src"), str(out)])
 
-    plain, _ = median_of(args.repeat, plain_once)
-    rows = [
-        ("python -c 'import snakemake.api' (floor)", floor, None),
-        ("run request, cold (nothing cached)", cold, 1.6),
-        ("run request, identical rerun", rerun, 1.3),
-        ("same backtest, plain Python, no workflow", plain, None),
+    stats = interleave({
+        "floor": lambda i: timed([PY, "-c", "import snakemake.api"]),
+        "cold": lambda i: timed(main_cmd, env_for(f"cold{i}")),
+        "rerun": lambda i: timed(main_cmd, env_for("rerun")),
+        "plain": plain_once,
+    }, args.repeat)
+    floor = stats["floor"]
+    print(f"\nEnd-to-end `run` (SPX 2017, daily, rsi_ma_cross_v2): {args.repeat} interleaved rounds of fresh "
+          "processes; seconds and ratios to the floor within each round, median [min..max]")
+    for name, label in (("floor", "python -c 'import snakemake.api' (floor)"),
+                        ("cold", "run request, cold (nothing cached)"),
+                        ("rerun", "run request, identical rerun"),
+                        ("plain", "same backtest, plain Python, no workflow")):
+        print(f"  {label:<46} {stats[name].show()} s   x floor {paired_ratio(stats[name], floor).show('.2f')}")
+    checks = [
+        Check(BENCH, "import snakemake.api (the floor), s", floor.median, "s", spread=(floor.lo, floor.hi)),
+        ratio_check(BENCH, "cold run / floor", paired_ratio(stats["cold"], floor), "<=", 1.6),
+        ratio_check(BENCH, "identical rerun / floor", paired_ratio(stats["rerun"], floor), "<=", 1.3),
+        ratio_check(BENCH, "plain Python backtest / floor", paired_ratio(stats["plain"], floor)),
     ]
-    print(f"\nEnd-to-end `run` (SPX 2017, daily, rsi_ma_cross_v2), fresh processes, median of {args.repeat}")
-    print(f"{'what':<46} {'wall s':>8} {'x floor':>8} {'target':>8}")
-    for name, value, target in rows:
-        ratio = value / floor
-        tgt = f"<= {target}x" if target else ""
-        ok = "" if target is None else ("  ok" if ratio <= target else "  MISSED")
-        print(f"{name:<46} {value:8.3f} {ratio:8.2f} {tgt:>8}{ok}")
-    return 0
+    return finish(checks)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 
 Same data for everyone (a seeded random-walk OHLC, written once to a temporary ``.npz``), the
 same grid (``sma_grid(200)``: fast in 5..50, slow in 20..200, fast < slow, 200 pairs evenly
-spread) and the same conventions (see shared/spec/performance.md): fill at the signal bar's
+spread) and the same conventions (the peers' shared setup, see the README): fill at the signal bar's
 close, fee 0.1% per side, long-only, no slippage, all cash in.
 
 Every engine runs in its own processes, so peak RSS (``ru_maxrss``) is its own:
@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,12 +51,14 @@ PEERS_VENV = ROOT / ".venv-peers"
 PEERS_PY = PEERS_VENV / "bin" / "python"
 PEER_PINS = ("vectorbt==1.2.0", "backtesting==0.6.6")
 PEERS = ROOT / "benchmarks" / "peers"
+BENCH = "sweep"
 FEE = 0.001
 CASH = 10_000.0
 
 
 # ------------------------------------------------------------------------------ data, grid
-from _common import make_bars  # noqa: E402,F401  (shared synthetic OHLC)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Check, Stats, finish, interleave, make_bars, paired_ratio, ratio_check  # noqa: E402
 
 
 def sma_grid(size: int = 200) -> list[dict]:
@@ -209,7 +212,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bars", default="2500,100000")
     ap.add_argument("--combos", type=int, default=200)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=5, help="warm calls per process (best is kept)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of fresh processes")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--bt-limit-large", type=int, default=10,
                     help="backtesting.py: combos run on grids above 10,000 bars (all below)")
@@ -229,6 +233,7 @@ def main(argv=None) -> int:
     combos = sma_grid(args.combos)
     rows = []
     notes = []
+    checks: list[Check] = []
     tmp = Path(tempfile.mkdtemp(prefix="quantlab-bench-sweep-"))
     try:
         for n in [int(x) for x in args.bars.split(",")]:
@@ -239,42 +244,76 @@ def main(argv=None) -> int:
             cpath.write_text(json.dumps(combos))
             me = [sys.executable, str(Path(__file__).resolve()), "--child", "ours", "--data", str(data),
                   "--combos-file", str(cpath), "--repeat", str(args.repeat)]
-            print(f"[{n:,} bars] ours ...", flush=True)
-            ours, _, err = run_json(me)
-            if ours is None:
-                raise SystemExit(f"our sweep failed: {err}")
-            cold, cold_wall, err = run_json(me + ["--cold"])
-            for t in ("2", "1"):
-                warm = ours["warm_s"][t]
-                rows.append({"bars": n, "engine": f"quantlab evaluate_grid, threads={t}", "warm_s": warm,
-                             "cps": len(combos) / warm, "cold_s": cold_wall if t == "2" else None,
-                             "rss_mb": ours["rss_mb"] if t == "2" else None, "dtr": None, "dtrades": None})
-            print(f"[{n:,} bars] ours end to end through main.py (cold, nothing cached) ...", flush=True)
-            e2e_wall, e2e_rows = ours_end_to_end((o, h, lo, c), combos, tmp)
-            got = [e2e_rows[(p["fast"], p["slow"])] for p in combos]
-            dtr = float(np.max(np.abs(np.array([g[0] for g in got]) - np.array(ours["total_return"]))))
-            dtrades = int(np.max(np.abs(np.array([g[1] for g in got]) - np.array(ours["trades"]))))
-            rows.append({"bars": n, "engine": "quantlab main.py sweep, end to end", "warm_s": e2e_wall,
-                         "cps": len(combos) / e2e_wall, "cold_s": e2e_wall, "rss_mb": None, "dtr": dtr,
-                         "dtrades": dtrades})
-            if not peers:
-                continue
-            print(f"[{n:,} bars] vectorbt (warm process, then a cold one) ...", flush=True)
             vb_cmd = [str(PEERS_PY), str(PEERS / "vectorbt_grid.py"), str(data), str(cpath),
                       "--fee", str(FEE), "--cash", str(CASH)]
-            vb, _, err = run_json(vb_cmd + ["--repeat", "2"])
-            vb_cold, vb_cold_wall, err2 = run_json(vb_cmd + ["--repeat", "0"])
-            if vb is None:
-                notes.append(f"vectorbt at {n:,} bars failed: {err}")
-            else:
-                dtr, dtrades, k = agreement(ours, vb)
-                rows.append({"bars": n, "engine": "vectorbt 1.2.0 from_signals", "warm_s": vb["warm_s"],
-                             "cps": len(combos) / vb["warm_s"], "rss_mb": vb["rss_mb"],
-                             "cold_s": vb_cold_wall if vb_cold else None, "dtr": dtr, "dtrades": dtrades})
-                if vb_cold is None:
-                    notes.append(f"vectorbt cold process at {n:,} bars failed: {err2}")
+            got: dict[str, list] = {}
+
+            def variant(name, cmd, key=None):
+                def once(r: int) -> float:
+                    out, wall, err = run_json(cmd)
+                    if out is None:
+                        raise SystemExit(f"{name} at {n:,} bars failed: {err}")
+                    got.setdefault(name, []).append(out)
+                    return out[key] if key else wall
+                return once
+
+            def e2e(r: int) -> float:
+                (tmp / f"e2e_{n}_round{r}").mkdir()
+                wall, e2e_rows = ours_end_to_end((o, h, lo, c), combos, tmp / f"e2e_{n}_round{r}")
+                got.setdefault("e2e", []).append(e2e_rows)
+                return wall
+
+            variants = {"ours": variant("ours", me), "ours_cold": variant("ours_cold", me + ["--cold"]), "e2e": e2e}
+            if peers:
+                variants["vb"] = variant("vectorbt", vb_cmd + ["--repeat", "2"], key="warm_s")
+                variants["vb_cold"] = variant("vectorbt_cold", vb_cmd + ["--repeat", "0"])
+            print(f"[{n:,} bars] {args.rounds} interleaved rounds of: {', '.join(variants)} ...", flush=True)
+            stats = interleave(variants, args.rounds)
+            ours_runs = got["ours"]
+            ours = ours_runs[-1]
+            warm2 = Stats([x["warm_s"]["2"] for x in ours_runs])
+            warm1 = Stats([x["warm_s"]["1"] for x in ours_runs])
+            rss = statistics.median(x["rss_mb"] for x in ours_runs)
+            for t, warm in (("2", warm2), ("1", warm1)):
+                rows.append({"bars": n, "engine": f"quantlab evaluate_grid, threads={t}", "warm_s": warm.median,
+                             "cps": len(combos) / warm.median,
+                             "cold_s": stats["ours_cold"].median if t == "2" else None,
+                             "rss_mb": rss if t == "2" else None, "dtr": None, "dtrades": None})
+            e2e_rows = got["e2e"][-1]
+            mine = [e2e_rows[(p["fast"], p["slow"])] for p in combos]
+            dtr = float(np.max(np.abs(np.array([g[0] for g in mine]) - np.array(ours["total_return"]))))
+            dtrades = int(np.max(np.abs(np.array([g[1] for g in mine]) - np.array(ours["trades"]))))
+            rows.append({"bars": n, "engine": "quantlab main.py sweep, end to end", "warm_s": stats["e2e"].median,
+                         "cps": len(combos) / stats["e2e"].median, "cold_s": stats["e2e"].median, "rss_mb": None,
+                         "dtr": dtr, "dtrades": dtrades})
+            checks.append(Check(BENCH, f"{n:,} bars: main.py sweep vs in-process engine, max abs dTR", dtr, "",
+                                "<=", 1e-9))
+            checks.append(Check(BENCH, f"{n:,} bars: main.py sweep vs in-process engine, max abs dTrades",
+                                dtrades, "", "<=", 0))
+            checks.append(Check(BENCH, f"{n:,} bars: main.py sweep end to end, cold, s", stats["e2e"].median, "s",
+                                spread=(stats["e2e"].lo, stats["e2e"].hi)))
+            if peers:
+                vb = got["vectorbt"][-1]
+                vdtr, vdtrades, _ = agreement(ours, vb)
+                rows.append({"bars": n, "engine": "vectorbt 1.2.0 from_signals", "warm_s": stats["vb"].median,
+                             "cps": len(combos) / stats["vb"].median, "rss_mb": vb["rss_mb"],
+                             "cold_s": stats["vb_cold"].median, "dtr": vdtr, "dtrades": vdtrades})
+                speed = paired_ratio(stats["vb"], warm2)
+                checks += [
+                    Check(BENCH, f"{n:,} bars: parity with vectorbt, max abs dTR", vdtr, "", "<=", 1e-9),
+                    Check(BENCH, f"{n:,} bars: parity with vectorbt, max abs dTrades", vdtrades, "", "<=", 0),
+                    ratio_check(BENCH, f"{n:,} bars: grid engine combos/s / vectorbt warm", speed,
+                                ">=", 20.0 if n >= 100_000 else None),
+                    Check(BENCH, f"{n:,} bars: grid engine peak RSS / vectorbt's", rss / vb["rss_mb"], "x",
+                          "<=" if n >= 100_000 else None, 0.1 if n >= 100_000 else None),
+                    ratio_check(BENCH, f"{n:,} bars: vectorbt cold process / main.py sweep end to end",
+                                paired_ratio(stats["vb_cold"], stats["e2e"]), ">=", 1.0,
+                                detail="aim 5x"),
+                ]
+            if not peers:
+                continue
             limit = 0 if n <= 10_000 else args.bt_limit_large
-            print(f"[{n:,} bars] backtesting.py ({'all' if not limit else limit} combos) ...", flush=True)
+            print(f"[{n:,} bars] backtesting.py ({'all' if not limit else limit} combos, once) ...", flush=True)
             bt_cmd = [str(PEERS_PY), str(PEERS / "backtestingpy_grid.py"), str(data), str(cpath),
                       "--fee", str(FEE)]
             if limit:
@@ -288,6 +327,9 @@ def main(argv=None) -> int:
                 rows.append({"bars": n, "engine": label, "warm_s": bt["warm_s"] * len(combos) / k,
                              "cps": k / bt["warm_s"], "cold_s": bt_wall if not limit else None,
                              "rss_mb": bt["rss_mb"], "dtr": dtr, "dtrades": dtrades})
+                checks += [Check(BENCH, f"{n:,} bars: parity with backtesting.py, max abs dTR", dtr, "", "<=", 1e-9),
+                           Check(BENCH, f"{n:,} bars: parity with backtesting.py, max abs dTrades", dtrades, "",
+                                 "<=", 0)]
                 if limit:
                     notes.append(f"backtesting.py at {n:,} bars ran {k} of {len(combos)} combos "
                                  f"({bt['warm_s']:.1f} s; 'warm s' extrapolates to {len(combos)}); "
@@ -298,8 +340,8 @@ def main(argv=None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     print()
-    print(f"{len(combos)}-combo sma_crossover sweep, {os.cpu_count()} cores; "
-          f"fill at close, fee {FEE:.1%}/side, long-only")
+    print(f"{len(combos)}-combo sma_crossover sweep, {os.cpu_count()} cores; fill at close, fee {FEE:.1%}/side, "
+          f"long-only; medians of {args.rounds} interleaved rounds")
     head = (f"{'bars':>8}  {'engine':<44} {'warm s':>9} {'combos/s':>10} {'x vbt':>6} {'cold proc s':>11} "
             f"{'peak RSS MB':>11} {'max|dTR|':>9} {'max|dTrades|':>12}")
     print(head)
@@ -314,24 +356,9 @@ def main(argv=None) -> int:
         print(f"{r['bars']:>8,}  {r['engine']:<44} {r['warm_s']:>9.4f} {r['cps']:>10,.1f} {fmt(ratio, '.1f'):>6} "
               f"{fmt(r['cold_s'], '.2f'):>11} {fmt(r['rss_mb'], '.0f'):>11} {fmt(r['dtr'], '.1e'):>9} "
               f"{fmt(r['dtrades'], 'd'):>12}")
-    for n in sorted({r["bars"] for r in rows}):
-        ours2 = next(r for r in rows if r["bars"] == n and "threads=2" in r["engine"])
-        vb = next((r for r in rows if r["bars"] == n and r["engine"].startswith("vectorbt")), None)
-        if vb is None:
-            continue
-        line = (f"{n:,} bars: ours (2 threads) = {ours2['cps'] / vb['cps']:.1f}x vectorbt's combos/s "
-                f"(target >= 20x); peak RSS {ours2['rss_mb'] / vb['rss_mb']:.3f} of vectorbt's (target <= 0.1)")
-        if vb["cold_s"]:
-            line += f"; cold process {vb['cold_s'] / ours2['cold_s']:.1f}x faster"
-        e2e = next((r for r in rows if r["bars"] == n and "end to end" in r["engine"]), None)
-        if e2e and vb["cold_s"]:
-            line += (f"; end to end through main.py {e2e['cold_s']:.2f} s = {vb['cold_s'] / e2e['cold_s']:.1f}x faster "
-                     "than vectorbt's cold process (target >= 1x, aim 5x)")
-        print(line)
     for note in notes:
         print("note:", note)
-    return 0
-
+    return finish(checks)
 
 if __name__ == "__main__":
     sys.exit(main())
