@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per unreachable index location configured on some machines; hide only those
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 
-.PHONY: demo test test-clock bench rulegraph venv clean
+.PHONY: demo test test-clock mutation bench rulegraph venv clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,7 @@ CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 -q tests
+	$(PY) scripts/mutation_check.py
 	@$(MAKE) --no-print-directory test-clock
 
 test-clock: $(STAMP)
@@ -37,6 +38,10 @@ test-clock: $(STAMP)
 	  echo "clock moved a year ahead: $$(faketime -f '+365d' date -u +%F)"; \
 	  faketime -f '+365d' $(PY) -m pytest -n 2 -q -p no:cacheprovider $(CLOCK_TESTS); \
 	else echo "note: faketime not installed (apt-get install faketime): clock-shifted tests not run"; fi
+
+# Remove each guarded mechanism in turn; its tests must fail (also part of `make test`).
+mutation: $(STAMP)
+	$(PY) scripts/mutation_check.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

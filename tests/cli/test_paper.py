@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -63,36 +64,45 @@ def test_failed_paper_session_keeps_its_record(ql):
     assert strict_json((sessions[0] / "session_metadata.json").read_text())["status"] == "failed"
 
 
-@pytest.mark.slow
-def test_killed_paper_session_stays_running_with_a_stale_heartbeat(ql):
+def _wait_for(path: Path, proc: subprocess.Popen, limit: float = 60) -> None:
+    """Wait (bounded) until ``path`` exists; fail at once if the request exits first."""
+    deadline = time.monotonic() + limit
+    while not path.exists():
+        assert proc.poll() is None, f"the request ended early: {proc.communicate()[1][-800:]}"
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.01)
+
+
+def test_heartbeat_beats_while_a_step_runs_and_stops_with_a_kill(ql):
+    """The session is held inside its simulate step (test hook), so it is surely running: its
+    heartbeat must advance there; after SIGKILL it stays `running` and is reported stale."""
     sig = ql.tmp / "k.jsonl"
     sig.touch()
-    env = {**ql.env, "QUANTLAB_HEARTBEAT_SECONDS": "0.2"}
-    payload = run_request(paper=True, start="2000-01-01", end="2018-01-01", strategy="sma_crossover")
+    gate = ql.tmp / "gate"
+    env = {**ql.env, "QUANTLAB_HEARTBEAT_SECONDS": "0.05", "QUANTLAB_TEST_PAUSE_AT": f"step_simulate:{gate}"}
+    payload = run_request(paper=True, strategy="sma_crossover")
     proc = subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ql.tmp)
-    root = ql.outputs / "paper_sessions"
-    deadline = time.time() + 20
-    status_file = None
-    while time.time() < deadline:
-        found = list(root.glob("*/session_status.json")) if root.exists() else []
-        if found and strict_json(found[0].read_text()).get("status") == "running":
-            status_file = found[0]
-            break
-        time.sleep(0.01)
-    if status_file is None:
+    try:
+        _wait_for(Path(f"{gate}.reached"), proc)
+        root = ql.outputs / "paper_sessions"
+        (status_file,) = root.glob("*/session_status.json")
+        deadline = time.monotonic() + 20  # 3 beats at 0.05 s: far inside this even on a loaded machine
+        while strict_json(status_file.read_text()).get("heartbeat_count", 0) < 3:
+            assert time.monotonic() < deadline, "no heartbeat while the session runs"
+            time.sleep(0.01)
+        before = strict_json(status_file.read_text())
+        assert before["status"] == "running" and before["terminal"] is False
+    finally:
         proc.kill()
-        pytest.skip("the session finished before it could be observed running")
-    proc.kill()
-    proc.communicate(timeout=10)
-    before = strict_json(status_file.read_text())
-    time.sleep(1.0)
+        proc.communicate(timeout=10)
+    assert proc.returncode == -9  # the kill landed mid-session
     after = strict_json(status_file.read_text())
-    if before["status"] == "completed":
-        pytest.skip("the session completed before the kill")
     assert after["status"] == "running" and after["terminal"] is False
-    assert after["heartbeat_at"] == before["heartbeat_at"]  # nobody beats any more: detectable as stale
-    alerts = ql.cli("--paper-sessions-alerts", str(root), "--paper-stale-minutes", "0.01")
+    stale_now = (datetime.fromisoformat(after["heartbeat_at"].replace("Z", "+00:00"))
+                 + timedelta(minutes=5)).isoformat()
+    ql.env["QUANTLAB_NOW"] = stale_now  # "now" = 5 minutes after the last beat, whatever the clock says
+    alerts = ql.cli("--paper-sessions-alerts", str(root), "--paper-stale-minutes", "1")
     assert alerts.returncode == 0, alerts.stderr
     snapshot = json.loads(alerts.stdout)
     codes = {a["session_id"]: a["alert_code"] for a in snapshot["alerts"]}

@@ -196,9 +196,13 @@ HOSTILE = [
 
 @pytest.mark.parametrize("raw", HOSTILE, ids=range(len(HOSTILE)))
 def test_hostile_requests_end_in_a_contract_exit_code(ql, raw):
+    cron = Path("/etc/cron.d")
+    before = sorted(os.listdir(cron)) if cron.is_dir() else None
     res = ql.request(raw, timeout=120)
+    if '"out_dir"' in raw:  # the path guard: refused before anything is written there
+        assert res.returncode == 2 and "outside the allowed output roots" in res.stderr, res.stderr[-500:]
+        assert (sorted(os.listdir(cron)) if cron.is_dir() else None) == before
     assert res.returncode in (0, 2, 3, 4), (res.returncode, res.stderr[-500:])
     assert "Traceback" not in res.stderr
     assert len(res.stdout.splitlines()) == 1
     assert len(res.stderr) < 5000
-    assert not Path("/etc/cron.d/metadata.json").exists()

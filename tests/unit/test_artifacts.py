@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +18,8 @@ import pytest
 from quantlab.artifacts import runs_index
 from quantlab.artifacts.io import atomic_write_json, dumps_json, json_safe
 from quantlab.artifacts.plots import equity_png
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def test_json_safe_replaces_non_finite_and_numpy():
@@ -66,6 +73,37 @@ def test_index_is_a_function_of_the_run_dirs(tmp_path):
 
 
 def test_concurrent_index_refreshes_lose_no_row(tmp_path):
+    """Refresh A is held (test hook) after reading the run dirs, inside its lock. A refresh B
+    started then must not be able to interleave (the lock is held: a non-blocking probe fails),
+    so after both, every run is in the index. Without the lock, B would write first and A would
+    then overwrite the index with its stale view, losing B's run."""
+    from filelock import FileLock, Timeout
+
+    _fake_run(tmp_path, "run_a")
+    gate = tmp_path.parent / f"{tmp_path.name}_gate"
+    env = {**os.environ, "QUANTLAB_TEST_PAUSE_AT": f"index_scanned:{gate}", "QUANTLAB_TEST_PAUSE_TIMEOUT": "60"}
+    code = f"import sys; sys.path.insert(0, {str(SRC)!r}); from quantlab.artifacts import runs_index; " \
+           f"runs_index.refresh({str(tmp_path)!r})"
+    a = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{gate}.reached").exists():
+            assert a.poll() is None and time.monotonic() < deadline, "refresh A never reached its hook"
+            time.sleep(0.005)
+        with pytest.raises(Timeout):  # A holds the index lock across read and write
+            FileLock(str(tmp_path / ".runs_index.lock"), timeout=0).acquire()
+        _fake_run(tmp_path, "run_b")
+        b = threading.Thread(target=runs_index.refresh, args=(tmp_path,))
+        b.start()
+    finally:
+        gate.touch()
+    assert a.wait(timeout=60) == 0
+    b.join(timeout=60)
+    data = json.loads((tmp_path / "runs_index.json").read_text())
+    assert sorted(r["run_id"] for r in data["runs"]) == ["run_a", "run_b"]
+
+
+def test_many_concurrent_index_refreshes_lose_no_row(tmp_path):
     def add(i):
         _fake_run(tmp_path, f"run_{i:02d}")
         runs_index.refresh(tmp_path)

@@ -109,10 +109,13 @@ def refresh(root: str | os.PathLike) -> dict[str, str]:
     """Rebuild the three index files of ``root`` under ``root/.runs_index.lock``."""
     from filelock import FileLock
 
+    from quantlab.testhooks import pause
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / ".runs_index.lock"), timeout=120):
         rows = scan(root)
+        pause("index_scanned")  # test-only hook: a competing refresh must wait for this one
         generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")

@@ -2,7 +2,7 @@
 
 ``outputs/paper_sessions/<session_id>/session_status.json`` moves
 ``initializing -> running -> completed | failed``. While the session runs, a heartbeat thread
-refreshes ``heartbeat_at`` every ``HEARTBEAT_S`` seconds, so a killed process is detectable:
+refreshes ``heartbeat_at`` (and counts ``heartbeat_count``) every ``HEARTBEAT_S`` seconds, so a killed process is detectable:
 its status stays ``running`` while its heartbeat ages (``--paper-sessions-alerts`` reports it as
 stale after ``--paper-stale-minutes``). Every write of the status file is atomic.
 """
@@ -49,6 +49,7 @@ class PaperSession:
             "created_at": created_at, "started_at": None, "updated_at": created_at, "heartbeat_at": created_at,
             "finished_at": None, "duration_seconds": None, "pid": os.getpid(), "host": socket.gethostname(),
             "request_id": request_id, "error": None, "heartbeat_interval_seconds": HEARTBEAT_S,
+            "heartbeat_count": 0,
         }
 
     def _write(self) -> None:
@@ -82,7 +83,8 @@ class PaperSession:
                 if self.status["terminal"]:
                     return
                 now = utc_now()
-                self.status.update(heartbeat_at=now, updated_at=now)
+                self.status.update(heartbeat_at=now, updated_at=now,
+                                   heartbeat_count=self.status["heartbeat_count"] + 1)
                 try:
                     self._write()
                 except OSError:

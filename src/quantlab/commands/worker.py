@@ -202,10 +202,14 @@ def step_function(name: str):
     """``"step_x"`` -> quantlab.commands.run.step_x; ``"sweep.step_y"`` -> quantlab.commands.sweep.step_y."""
     import importlib
 
+    from quantlab.testhooks import pause
+
     module, _, func = name.rpartition(".")
     if not func.startswith(("step_", "prefetch_")):
         raise ValueError(f"not a step function: {name}")
-    return getattr(importlib.import_module(f"quantlab.commands.{module or 'run'}"), func)
+    fn = getattr(importlib.import_module(f"quantlab.commands.{module or 'run'}"), func)
+    pause(name)  # test-only: lets a test stop the request right before this step
+    return fn
 
 
 def run_step(name: str, *args: Any) -> Any:

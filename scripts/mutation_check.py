@@ -1,0 +1,130 @@
+#!/usr/bin/env python
+"""Mutation check: remove each guarded mechanism in turn and make sure its tests notice.
+
+    .venv/bin/python scripts/mutation_check.py [--only NAME] [--list]
+
+For every entry of ``MUTANTS`` (a mechanism docs/reliability.md promises, the exact code that
+implements it, and the tests that claim to prove it) the script copies the working tree to a
+temporary directory, replaces that code with its removal, runs those tests there and expects
+them to FAIL ("caught"). A mutant whose tests still pass ("SURVIVED") means a guarantee without
+a real test: the script exits 1. A mutant whose code is no longer found ("stale") also exits 1,
+so the list follows the code. The tests are run once unmutated first: they must pass.
+
+Curated on purpose (a whole-tree mutation tool is far too slow for this suite): add an entry
+with every new guarantee. Run by ``make test`` (hence CI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str          # file, relative to the repository root
+    old: str           # code that implements the mechanism (must occur exactly once)
+    new: str           # the same place with the mechanism removed
+    tests: tuple[str, ...]
+
+
+MUTANTS = [
+    Mutant("paper-session heartbeat",
+           "src/quantlab/commands/paper.py",
+           "    def _beat(self) -> None:\n",
+           "    def _beat(self) -> None:\n        return\n",
+           ("tests/cli/test_paper.py::test_heartbeat_beats_while_a_step_runs_and_stops_with_a_kill",)),
+    Mutant("runs-index lock",
+           "src/quantlab/artifacts/runs_index.py",
+           'with FileLock(str(root / ".runs_index.lock"), timeout=120):',
+           "with open(os.devnull):",
+           ("tests/unit/test_artifacts.py::test_concurrent_index_refreshes_lose_no_row",)),
+    Mutant("step worker dies with its parent (PR_SET_PDEATHSIG)",
+           "src/quantlab/commands/worker.py",
+           "libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG",
+           "pass",
+           ("tests/cli/test_kill_safety.py::test_the_step_worker_dies_with_a_killed_request",)),
+    Mutant("output path guard",
+           "src/quantlab/contract/paths.py",
+           "        if real == root or root in real.parents:\n            return real\n",
+           "        return real\n",
+           ("tests/cli/test_run_errors.py::test_escaping_output_paths_are_refused",
+            "tests/cli/test_reliability.py::test_hostile_requests_end_in_a_contract_exit_code")),
+]
+
+
+def tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                         capture_output=True).stdout.decode()
+    return [p for p in out.split("\0") if p and (ROOT / p).is_file()]
+
+
+def copy_tree(dest: Path) -> None:
+    for rel in tracked_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+
+
+def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
+    env = {**os.environ, "QUANTLAB_TEST_PAUSE_TIMEOUT": "20", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("QUANTLAB_OUTPUTS_DIR", None)
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                           "-p", "no:randomly", *tests], cwd=tree, env=env, capture_output=True, text=True,
+                          timeout=900)
+    tail = (proc.stdout.strip().splitlines() or [""])[-1]
+    return proc.returncode == 0, time.monotonic() - t0, tail
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="run only the mutant whose name contains this")
+    ap.add_argument("--list", action="store_true", help="list the mutants and their tests")
+    args = ap.parse_args()
+    mutants = [m for m in MUTANTS if not args.only or args.only in m.name]
+    if args.list:
+        for m in mutants:
+            print(f"{m.name}: {m.path}\n  " + "\n  ".join(m.tests))
+        return 0
+    failed = 0
+    with tempfile.TemporaryDirectory(prefix="quantlab-mutation-") as tmp:
+        tree = Path(tmp) / "tree"
+        copy_tree(tree)
+        all_tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
+        ok, secs, tail = run_tests(tree, all_tests)
+        if not ok:
+            print(f"baseline: the listed tests fail without any mutation ({tail}); fix them first")
+            return 1
+        print(f"baseline: {len(all_tests)} test targets pass unmutated ({secs:.0f} s)")
+        for m in mutants:
+            source = tree / m.path
+            original = source.read_text()
+            if original.count(m.old) != 1:
+                print(f"stale     {m.name}: the mechanism's code is not found once in {m.path}; update MUTANTS")
+                failed += 1
+                continue
+            source.write_text(original.replace(m.old, m.new))
+            try:
+                passed, secs, tail = run_tests(tree, m.tests)
+            finally:
+                source.write_text(original)
+            verdict = "SURVIVED" if passed else "caught"
+            failed += passed
+            print(f"{verdict:<9} {m.name} ({secs:.0f} s: {tail})")
+    print(f"{len(mutants) - failed} of {len(mutants)} mechanisms caught by their tests")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
