@@ -135,6 +135,17 @@ def test_walkforward_two_splits(ql):
     oos = strict_json((run_dir / "metrics.json").read_text())["oos_metrics"]
     assert oos["bars"] == 252 + 251
     assert mc["summary"]["total_return"] == pytest.approx(oos["total_return"])
+    # the stitched out-of-sample equity chains the splits: each split's rank-1 (selected on train)
+    # compounds on the previous one's final equity, so total = prod(1 + r_split) - 1
+    chained = 1.0
+    for split in ("2014_2015__2016", "2015_2016__2017"):
+        train = list(csv.DictReader(open(run_dir / "splits" / split / "train_leaderboard.csv")))
+        test = list(csv.DictReader(open(run_dir / "splits" / split / "test_leaderboard.csv")))
+        first = next(r for r in train if int(r["trades"]) >= 3)
+        key = ("rsi_buy_max", "rsi_sell_min", "cooldown_days")
+        rank1 = next(r for r in test if all(r[k] == first[k] for k in key))
+        chained *= 1.0 + float(rank1["total_return"])
+    assert oos["total_return"] == pytest.approx(chained - 1.0, rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("key", ["out_dir", "sweep_outdir"])

@@ -257,6 +257,15 @@ def test_inverse_vol_weights_match_a_hand_computation(root):
     assert out["series"]["equity"].tolist() == pytest.approx(expected, rel=1e-12)
 
 
+def test_raw_capital_weights_are_each_sessions_share_of_the_capital(root):
+    """raw_capital (the original tool's default): w_i = initial_cash_i / total cash."""
+    out = pf.combine(selected(root), "raw_capital")
+    assert out["weights"]["weights"] == pytest.approx({"sess_a": 0.4, "sess_b": 0.4, "sess_c": 0.2}, rel=1e-15)
+    expected, _ = hand_portfolio((0.4, 0.4, 0.2))
+    assert out["series"]["equity"].tolist() == pytest.approx(expected, rel=1e-12)
+    assert out["series"]["equity"][0] == pytest.approx(25_000.0)  # each keeps its own capital
+
+
 def test_inverse_vol_zero_volatility_sessions(tmp_path):
     r = tmp_path / "fr"
     make_session(r, "flat", [10_000] * 5, position=[0] * 5)
