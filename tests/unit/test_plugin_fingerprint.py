@@ -65,3 +65,30 @@ def test_a_missing_plugin_still_gives_a_value(plugin_dir: Path) -> None:
     plugin_fingerprint.cache_clear()
     assert plugin_fingerprint("no_such_plugin_fp") != plugin_fingerprint("fp_plugin")
     assert provenance._find_module("no_such_plugin_fp.sub") is None
+
+
+def test_fingerprint_follows_the_helper_bytes_exactly(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Property: equal helper contents give equal fingerprints, different contents different ones."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    root = tmp_path_factory.mktemp("prop")
+    (root / "fp_prop_plugin.py").write_text("import fp_prop_helper\n")
+    helper = root / "fp_prop_helper.py"
+    sys.path.insert(0, str(root))
+
+    def of(text: str) -> str | None:
+        helper.write_text(text)
+        plugin_fingerprint.cache_clear()
+        return plugin_fingerprint("fp_prop_plugin")
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.text(max_size=40), st.text(max_size=40))
+    def check(a: str, b: str) -> None:
+        assert (of(a) == of(b)) == (a.encode() == b.encode())
+
+    try:
+        check()
+    finally:
+        sys.path.remove(str(root))
+        plugin_fingerprint.cache_clear()
