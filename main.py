@@ -47,7 +47,7 @@ def run_command(req, opts):
                               origin=req.origin, claim=not opts.dry_run)
     internal = internal_root()
     if opts.dry_run:
-        return _dry_run(plan.snakemake_config(), plan.target, internal, mode="run")
+        return _dry_run(plan.snakemake_config(), plan.target, internal, mode="run", force=opts.force)
     record = plan.request_record()
     marker = internal / plan.target
     sim_dir = internal / "store" / "sim" / plan.keys["sim"]
@@ -62,10 +62,10 @@ def run_command(req, opts):
     else:
         log_path = plan.staging_dir / "logs" / "snakemake.log"
     outputs = plan.store_outputs()
-    stale = any(not all(p.exists() for p in paths) for paths in outputs.values())
+    stale = opts.force or any(not all(p.exists() for p in paths) for paths in outputs.values())
     try:
         with _step_worker(stale, log_path, plan), KeyLocks(internal / "locks") as locks:
-            missing = _lock_keys(locks, outputs)
+            missing = _lock_keys(locks, outputs, force=opts.force)
             if session is not None:
                 session.start()
             if not missing:
@@ -155,12 +155,17 @@ def _intact(path: Path) -> bool:
         return False
 
 
-def _lock_keys(locks, outputs: dict) -> list[str]:
+def _lock_keys(locks, outputs: dict, force: bool = False) -> list[str]:
     """Exclusive flock on keys this request must produce, shared on keys it only reads.
-    A damaged store file is removed under the exclusive lock and made again."""
+    A damaged store file is removed under the exclusive lock and made again. With ``force``
+    every key is locked exclusively and returned: the request remakes all of them."""
     missing = []
     for key in sorted(outputs):
         paths = outputs[key]
+        if force:
+            locks.acquire(key, exclusive=True)
+            missing.append(key)
+            continue
         if all(p.exists() and _intact(p) for p in paths):
             locks.acquire(key, exclusive=False)
             continue
@@ -181,7 +186,7 @@ def _run_workflow(config: dict, target: str, internal: Path, opts, log_path: Pat
     from quantlab.snakemake_runner import execute, read_failure
 
     outcome = execute(config=config, workdir=internal, targets=[target], cores=opts.cores, log_path=log_path,
-                      verbose=opts.verbose, progress=progress)
+                      verbose=opts.verbose, progress=progress, force=opts.force)
     if not outcome.ok:
         raise _mapped_error(*read_failure(outcome))
 
@@ -205,11 +210,11 @@ def _keep_failed_log(log_path: Path, internal: Path, run_id: str) -> None:
             pass
 
 
-def _dry_run(config: dict, target: str, internal: Path, mode: str) -> dict:
+def _dry_run(config: dict, target: str, internal: Path, mode: str, force: bool = False) -> dict:
     from quantlab.snakemake_runner import execute
 
     outcome = execute(config=config, workdir=internal, targets=[target], dry_run=True,
-                      log_path=internal / "logs" / "dry-run.log")
+                      log_path=internal / "logs" / "dry-run.log", force=force)
     if not outcome.ok:
         raise QuantLabError(f"dry run failed: {outcome.error}")
     stale = sorted({os.path.relpath(p, internal) if os.path.isabs(p) else p for p in outcome.updated_files})
@@ -231,10 +236,11 @@ def sweep_command(req, opts) -> dict:
         print("WARNING: " + _one_line("; ".join(exp.warnings)), file=sys.stderr)
     req.warnings = warnings
     plan = sweep_steps.plan_sweep(exp, req.params, request_id=req.request_id, warnings=warnings,
-                                  origin=req.origin, cores=opts.cores, claim=not opts.dry_run)
+                                  origin=req.origin, cores=opts.cores, claim=not opts.dry_run,
+                                  force=opts.force)
     internal = internal_root()
     if opts.dry_run:
-        return _dry_run(plan.config, plan.target, internal, mode=exp.mode)
+        return _dry_run(plan.config, plan.target, internal, mode=exp.mode, force=opts.force)
     log_path = plan.staging_dir / "logs" / "snakemake.log"
     executor = req.params.get("executor") or opts.executor
     profile = req.params.get("profile") or opts.profile
@@ -246,13 +252,13 @@ def sweep_command(req, opts) -> dict:
     try:
         with _step_worker(local and bool(plan.new_shards), log_path, prefetch=prefetch), \
                 KeyLocks(internal / "locks") as locks:
-            _lock_keys(locks, _sweep_outputs(plan, internal))
+            _lock_keys(locks, _sweep_outputs(plan, internal), force=opts.force)
             from quantlab.snakemake_runner import execute_cli, read_failure
 
             if not local:
                 outcome = execute_cli(config=plan.config, workdir=internal, targets=[plan.target],
                                       executor=executor, profile=_profile_path(profile), jobs=opts.jobs,
-                                      log_path=log_path)
+                                      log_path=log_path, extra_args=["--forceall"] if opts.force else None)
                 if not outcome.ok:
                     raise _mapped_error(*read_failure(outcome))
             else:
@@ -277,7 +283,7 @@ def forward_command(req, opts) -> dict:
                             claim=not opts.dry_run)
     internal = internal_root()
     if opts.dry_run:
-        return _dry_run(plan.config, plan.target, internal, mode="forward")
+        return _dry_run(plan.config, plan.target, internal, mode="forward", force=opts.force)
     log_dir = plan.session_dir if plan.resume else plan.staging_dir
     log_path = log_dir / "logs" / "snakemake.log"
     outputs = {}
@@ -294,7 +300,7 @@ def forward_command(req, opts) -> dict:
         with KeyLocks(internal / "locks") as locks:
             if plan.resume:
                 locks.acquire(f"session_{plan.run_id}", exclusive=True)  # one resume at a time
-            _lock_keys(locks, outputs)
+            _lock_keys(locks, outputs, force=opts.force)
             _run_workflow(plan.config, plan.target, internal, opts, log_path)
         return read_json(internal / plan.target)
     except BaseException:
@@ -313,7 +319,7 @@ def portfolio_command(req, opts) -> dict:
     plan = plan_portfolio(req.params, request_id=req.request_id, warnings=req.warnings, claim=not opts.dry_run)
     internal = internal_root()
     if opts.dry_run:
-        return _dry_run(plan.config, plan.target, internal, mode="portfolio")
+        return _dry_run(plan.config, plan.target, internal, mode="portfolio", force=opts.force)
     log_path = plan.staging_dir / "logs" / "snakemake.log"
     try:
         _run_workflow(plan.config, plan.target, internal, opts, log_path)
@@ -500,6 +506,8 @@ def main(argv: list[str]) -> int:
             if not opts.dry_run:
                 emitter.started()
         emitter.request_id = req.request_id
+        # params.force (like --force) changes how the request executes, not what it computes
+        opts.force = bool(opts.force or (req.params or {}).pop("force", False))
         if req.warnings:
             print("WARNING: " + _one_line("; ".join(req.warnings)), file=sys.stderr)
         if req.command == "report":

@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--list-strategies", dest="list_strategies", action="store_true",
                    help="print the strategy registry (names, params, ranges, defaults) as JSON")
     m.add_argument("--dry-run", dest="dry_run", action="store_true", help="show stale steps, run nothing")
+    m.add_argument("--force", action="store_true",
+                   help="recompute every step of the request even when cached (JSON: params.force)")
     m.add_argument("--verbose", action="store_true", help="show Snakemake's output on stderr")
     m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use")
     m.add_argument("--executor", help="Snakemake executor plugin for sweeps (slurm, kubernetes, cluster-generic)")

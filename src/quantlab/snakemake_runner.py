@@ -106,8 +106,9 @@ class _JobCollector(logging.Handler):
 
 def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, cores: int = 2,
             dry_run: bool = False, log_path: Path | None = None, verbose: bool = False,
-            keep_going: bool = False, progress=None) -> WorkflowOutcome:
-    """Run (or dry-run) the workflow for ``config`` in ``workdir``; never raises for job failures."""
+            keep_going: bool = False, progress=None, force: bool = False) -> WorkflowOutcome:
+    """Run (or dry-run) the workflow for ``config`` in ``workdir``; never raises for job failures.
+    ``force`` reruns every job the targets need (Snakemake's ``forceall``), overwriting outputs."""
     from snakemake.api import SnakemakeApi
     from snakemake.logging import logger as smk_logger
     from snakemake.scheduling.greedy import SchedulerSettings as GreedySettings
@@ -152,7 +153,7 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
                     # Every step writes its outputs atomically, so an output that exists is complete:
                     # Snakemake's own incomplete markers (left behind by a SIGKILL between our
                     # final rename and its bookkeeping) are ignored rather than trusted.
-                    dag = wf.dag(DAGSettings(targets=frozenset(targets or ()),
+                    dag = wf.dag(DAGSettings(targets=frozenset(targets or ()), forceall=force,
                                              rerun_triggers=frozenset({"mtime"})))
                     dag.execute_workflow(
                         executor="local",

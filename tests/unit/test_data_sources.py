@@ -222,12 +222,24 @@ class FakeYFinance(types.ModuleType):
         super().__init__("yfinance")
         self.result = result
         self.calls: list[dict] = []
+        self.config = types.SimpleNamespace(debug=types.SimpleNamespace(hide_exceptions=True))
+        self.cache_locations: list[str] = []
 
-    def download(self, ticker, start=None, end=None, interval="1d", **kwargs):
-        self.calls.append({"ticker": ticker, "start": start, "end": end, "interval": interval, **kwargs})
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
+    def set_tz_cache_location(self, path: str) -> None:
+        self.cache_locations.append(path)
+
+    def Ticker(self, ticker: str):  # noqa: N802  (yfinance's name)
+        fake = self
+
+        class _Ticker:
+            def history(self, start=None, end=None, interval="1d", **kwargs):
+                fake.calls.append({"ticker": ticker, "start": start, "end": end, "interval": interval,
+                                   "hide_exceptions": fake.config.debug.hide_exceptions, **kwargs})
+                if isinstance(fake.result, Exception):
+                    raise fake.result
+                return fake.result
+
+        return _Ticker()
 
 
 def yahoo_frame(ticker: str = "ETH-USD", start: str = "2022-12-01", n: int = 400) -> pd.DataFrame:
@@ -257,12 +269,14 @@ class TestYFinance:
         call = fake_yf.calls[0]
         assert call["ticker"] == "ETH-USD" and call["interval"] == "1d"
         assert (call["start"], call["end"]) == ("2023-01-01", "2024-01-01")
-        assert call["auto_adjust"] is True and call["progress"] is False
+        assert call["auto_adjust"] is True and call["actions"] is False
+        assert call["hide_exceptions"] is False  # errors surface as exceptions, not log lines
+        assert fake_yf.cache_locations == [str(tmp_path / "cache" / "yfinance" / "vendor")]
         assert bars.source == "yfinance" and bars.ticker == "ETH-USD"
         assert format_time(bars.index[0]) == "2023-01-01" and format_time(bars.index[-1]) == "2023-12-31"
         cached = tmp_path / "cache" / "yfinance" / "ETH-USD_1d_2023-01-01_2024-01-01.parquet"
         assert cached.is_file()
-        assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name]
+        assert sorted(p.name for p in cached.parent.iterdir()) == [cached.name, "vendor"]
 
         again = load_bars(self.request(tmp_path))
         auto = load_bars(self.request(tmp_path, source="auto"))
@@ -272,7 +286,7 @@ class TestYFinance:
     def test_without_cache_dir_nothing_is_written(self, tmp_path: Path, fake_yf: FakeYFinance) -> None:
         load_bars(self.request(tmp_path, cache_dir=None))
         load_bars(self.request(tmp_path, cache_dir=None))
-        assert len(fake_yf.calls) == 2
+        assert len(fake_yf.calls) == 2 and not fake_yf.cache_locations
         assert not (tmp_path / "cache").exists()
 
     def test_corrupt_cache_is_rebuilt(self, tmp_path: Path, fake_yf: FakeYFinance) -> None:
@@ -296,7 +310,23 @@ class TestYFinance:
             "Data for ETH-USD 2023-01-01..2024-01-01 (1d) could not be downloaded: "
             "RuntimeError: HTTP 429 Too Many Requests"
         )
-        assert not (tmp_path / "cache" / "yfinance").exists() or not any((tmp_path / "cache" / "yfinance").iterdir())
+        assert not list((tmp_path / "cache").rglob("*.parquet"))
+
+    @pytest.mark.parametrize("error", [ConnectionError("refused"), TimeoutError("slow")], ids=["conn", "timeout"])
+    def test_offline_names_bundled_tickers(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error) -> None:
+        from quantlab.data.yahoo import is_offline_error
+
+        wrapped = RuntimeError("chart request failed")
+        wrapped.__cause__ = error
+        monkeypatch.setitem(sys.modules, "yfinance", FakeYFinance(wrapped))
+        with pytest.raises(DataError) as info:
+            load_bars(self.request(tmp_path))
+        message = str(info.value)
+        assert is_offline_error(wrapped) and not is_offline_error(RuntimeError("HTTP 404"))
+        assert "\n" not in message
+        assert message.startswith("Data for ETH-USD 2023-01-01..2024-01-01 (1d) could not be downloaded: "
+                                  "Yahoo Finance could not be reached (RuntimeError: chart request failed); "
+                                  "offline, use a bundled ticker (SPX or ^GSPC = S&P 500; NASDAQ or ^IXIC")
 
     @pytest.mark.parametrize("result", [None, pd.DataFrame()], ids=["none", "empty"])
     def test_empty_download(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, result) -> None:

@@ -95,11 +95,13 @@ def _estimate_bars(base: dict, start: str, end: str) -> int:
 
 
 def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, cores: int,
-               shards_hint: int | None, plan_new: list[str], plan_reused: list[str]) -> dict:
-    """Shard one grid on one data window; returns {family, combo_keys, shards} for the request."""
+               shards_hint: int | None, plan_new: list[str], plan_reused: list[str],
+               force: bool = False) -> dict:
+    """Shard one grid on one data window; returns {family, combo_keys, shards} for the request.
+    With ``force`` no finished shard is reused: every combination is planned again."""
     family = _family(dkey, exp, start)
     keys = [combo_key(family, c) for c in exp.combos]
-    cached = _cached_combos(family)
+    cached = {} if force else _cached_combos(family)
     missing = [i for i, k in enumerate(keys) if k not in cached]
     shards_used = sorted({cached[k] for k in keys if k in cached})
     plan_reused.extend(shards_used)
@@ -125,7 +127,7 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
 
 
 def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list[str], origin: str,
-               cores: int = 2, claim: bool = True) -> SweepPlan:
+               cores: int = 2, claim: bool = True, force: bool = False) -> SweepPlan:
     from quantlab.strategies import get_strategy
 
     out_dir = resolve_output_dir(params.get("out_dir"), outputs_root() / "runs")
@@ -141,7 +143,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
         dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)
         config["data"][dkey] = spec
         request["grid"] = _plan_grid(config, exp, dkey, exp.base["start"], exp.base["end"], cores,
-                                     shards_hint, new, reused)
+                                     shards_hint, new, reused, force)
     else:
         request["splits"] = []
         for split in exp.splits:
@@ -150,7 +152,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
             config["data"][tkey] = tspec
             config["data"][ekey] = espec
             train = _plan_grid(config, exp, tkey, split.train_start, split.train_end, cores, shards_hint, new,
-                               reused)
+                               reused, force)
             split_id = canonical_hash({"train": train["family"], "test": ekey, "sel": [exp.sort_by, exp.ascending,
                                        exp.top_k, exp.min_trades], "keys": train["combo_keys"]}, 16)
             config["wf_splits"][split_id] = {

@@ -1,7 +1,18 @@
 """The ``yfinance`` source: lazy import, Parquet cache, explicit vendor clean-up.
 
-Downloads call ``yfinance.download(ticker, start=..., end=..., interval=..., auto_adjust=True,
-progress=False)``. When ``lookback_bars`` is requested the download starts earlier by a calendar
+yfinance (pinned in ``requirements.lock``) is imported only when a download is needed, never on
+the cold ``run`` path. Downloads call ``yfinance.Ticker(ticker).history(start=..., end=...,
+interval=..., auto_adjust=True, actions=False)`` with yfinance's ``hide_exceptions`` off, so network
+and Yahoo errors surface as exceptions instead of log lines; the vendor's logger and warnings are
+kept off stderr (the machine path stays one ``ERROR:`` line). Daily and longer bars keep Yahoo's
+exchange-local dates (midnight, like ``yfinance.download``'s ``ignore_tz``); intraday bars are
+converted to UTC. yfinance's own small caches (time zones, cookies) live in
+``<cache_dir>/yfinance/vendor`` instead of the user's home directory.
+
+Offline (a connection, DNS or timeout error anywhere in the exception chain) the one-line error
+says that Yahoo Finance could not be reached and names the bundled tickers that need no network.
+
+When ``lookback_bars`` is requested the download starts earlier by a calendar
 margin estimated from the interval (weekends and holidays included), so warm-up bars are available;
 the selection then keeps at most ``lookback_bars`` of them.
 
@@ -31,7 +42,7 @@ import numpy as np
 from quantlab.data.bars import Bars, validate_bars
 from quantlab.data.store import read_bars, write_bars
 from quantlab.data.tickers import safe_ticker
-from quantlab.data.timeutil import DAY_NS, Interval, floor_day, format_time
+from quantlab.data.timeutil import DAY_NS, Interval, floor_day, format_time, parse_interval
 from quantlab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -125,14 +136,81 @@ def repair_vendor_bars(bars: Bars) -> Bars:
                 volume=volume, ticker=bars.ticker, interval=bars.interval, source=bars.source)
 
 
+_OFFLINE_ERRORS = frozenset({"ConnectionError", "Timeout", "TimeoutError", "ConnectTimeout", "DNSError", "gaierror"})
+
+
+def is_offline_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) means the network could not be reached."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if {cls.__name__ for cls in type(current).__mro__} & _OFFLINE_ERRORS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def offline_hint() -> str:
+    """The bundled tickers that work without a network, for error messages."""
+    from quantlab.data.sample import SAMPLES
+    from quantlab.data.tickers import SAMPLE_TICKERS
+
+    parts = []
+    for canonical, spec in SAMPLES.items():
+        short = next((a for a in SAMPLE_TICKERS if SAMPLE_TICKERS[a] == canonical and a.isalpha()
+                      and a != canonical.lstrip("^")), None)
+        names = f"{short} or {canonical}" if short else canonical
+        parts.append(f"{names} = {spec.name}")
+    first, last = SAMPLES["^GSPC"].coverage
+    return (f"offline, use a bundled ticker ({'; '.join(parts)}; daily bars {first}..{last}) "
+            "or source 'file' / 'synthetic'")
+
+
+def _quiet_vendor_logs() -> None:
+    """Keep yfinance's log records off stderr: its failures surface as exceptions instead."""
+    vendor = logging.getLogger("yfinance")
+    if not vendor.handlers:
+        vendor.addHandler(logging.NullHandler())
+    vendor.propagate = False
+
+
+def _history_frame(ticker: str, start: np.datetime64, end: np.datetime64, interval: str,
+                   cache_dir: str | os.PathLike[str] | None):
+    """Yahoo's bars as yfinance parses them (raises on any network or vendor error)."""
+    import warnings
+
+    import yfinance
+
+    _quiet_vendor_logs()
+    yfinance.config.debug.hide_exceptions = False
+    if cache_dir is not None:
+        vendor_cache = Path(cache_dir) / "yfinance" / "vendor"
+        vendor_cache.mkdir(parents=True, exist_ok=True)
+        yfinance.set_tz_cache_location(str(vendor_cache))  # all of its caches, despite the name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = yfinance.Ticker(ticker).history(
+            start=_yfinance_time(start), end=_yfinance_time(end), interval=interval,
+            auto_adjust=True, actions=False,
+        )
+    if frame is not None and len(frame) and not parse_interval(interval).is_intraday:
+        index = frame.index
+        if getattr(index, "tz", None) is not None:
+            frame = frame.set_axis(index.tz_localize(None), axis=0)
+    return frame
+
+
 def download_bars(
-    ticker: str, start: np.datetime64, end: np.datetime64, interval: str, *, describe: str
+    ticker: str, start: np.datetime64, end: np.datetime64, interval: str, *, describe: str,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> Bars:
     """Download, clean up and validate bars from Yahoo.
 
     Raises:
         DataError: ``"Data for <describe> could not be downloaded: <reason>"`` when yfinance is
-        missing, raises, returns nothing, or returns bars that fail validation.
+        missing, raises, returns nothing, or returns bars that fail validation; when Yahoo cannot
+        be reached the reason says so and suggests the bundled tickers.
     """
     from quantlab.data.files import FrameError, frame_to_arrays
 
@@ -140,19 +218,14 @@ def download_bars(
         return DataError(f"Data for {describe} could not be downloaded: {reason}")
 
     try:
-        import yfinance
+        import yfinance  # noqa: F401  (pinned; checked here for a clear message if it is missing)
     except ImportError:
-        raise fail("the yfinance package is not installed") from None
+        raise fail("the yfinance package is not installed (pip install -r requirements.lock)") from None
     try:
-        frame = yfinance.download(
-            ticker,
-            start=_yfinance_time(start),
-            end=_yfinance_time(end),
-            interval=interval,
-            auto_adjust=True,
-            progress=False,
-        )
+        frame = _history_frame(ticker, start, end, interval, cache_dir)
     except Exception as exc:  # network, HTTP, parsing, rate limits: all end as a data error
+        if is_offline_error(exc):
+            raise fail(f"Yahoo Finance could not be reached ({_short(exc)}); {offline_hint()}") from None
         raise fail(_short(exc)) from None
     if frame is None or len(frame) == 0:
         raise fail("yfinance returned no rows")
@@ -181,7 +254,7 @@ def fetch_bars(
         cached = read_cache(path, ticker=ticker, interval=interval)
         if cached is not None:
             return cached
-    bars = download_bars(ticker, start, end, interval, describe=describe)
+    bars = download_bars(ticker, start, end, interval, describe=describe, cache_dir=cache_dir)
     if path is not None:
         try:
             write_bars(bars, path)
