@@ -80,6 +80,9 @@ def run_command(req, opts):
             else:
                 _run_workflow(plan.snakemake_config(), plan.target, internal, opts, log_path)
         result = read_json(marker)
+        if result.get("warnings"):  # found by the steps (e.g. a margin call): stderr and envelope
+            print("WARNING: " + _one_line("; ".join(result["warnings"])), file=sys.stderr)
+            req.warnings.extend(result["warnings"])
         if session is not None:
             session.complete()
             result["session_status"] = "completed"

@@ -349,7 +349,8 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         "returns": np.asarray(result.returns, dtype=float),
         "drawdown": equity / peak - 1.0,
         "benchmark_equity": cfg.initial_cash * close / close[0],
-    }, {"open_position": int(result.open_position), "start": start})
+    }, {"open_position": int(result.open_position), "start": start,
+        "margin_call": -1 if result.margin_call is None else int(result.margin_call)})
     atomic_write_bytes(equity_out, parquet_bytes(table))
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
@@ -387,7 +388,14 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         "periods_per_year": ppy,
         "open_position": result.open_position,
     }
-    atomic_write_json(out_path, {"metrics": metrics, "window": info}, sort_keys=True)
+    warnings = []
+    meta = metadata_of(eq)
+    margin_call = int(meta.get("margin_call", -1))
+    if margin_call >= 0:
+        when = _iso(ts[margin_call - int(meta.get("start", 0))])
+        warnings.append(f"margin call: the short position wiped the account out at {when} "
+                        "(equity at or below zero); it was liquidated and the run ends with no equity")
+    atomic_write_json(out_path, {"metrics": metrics, "window": info, "warnings": warnings}, sort_keys=True)
 
 
 def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
@@ -521,11 +529,13 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     return run_dir / "report.json"
 
 
-def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[dict, dict, dict, dict]:
+def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[dict, dict, dict, dict, list]:
     """The result files a run directory and a paper session share: config.json, metrics.json,
-    trades.csv, equity.parquet, equity.png. Returns (config, metrics, window, summary)."""
+    trades.csv, equity.parquet, equity.png. Returns (config, metrics, window, summary, the
+    warnings of the results themselves, e.g. a margin call)."""
     scored = read_json(sim / "metrics.json")
     metrics, window = scored["metrics"], scored["window"]
+    result_warnings = list(scored.get("warnings", []))
     summary = summary_of(metrics)
     config = dict(record["params"])
     config.pop("out_dir", None)
@@ -537,7 +547,7 @@ def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple
     atomic_write_text(target / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
     for name in ("equity.parquet", "equity.png"):
         atomic_copy(sim / name, target / name)
-    return config, metrics, window, summary
+    return config, metrics, window, summary, result_warnings
 
 
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
@@ -548,14 +558,14 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     staging = out_dir / f".tmp_{run_id}"
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
-    config, metrics, window, summary = _write_results(staging, record, sim, mode="run")
+    config, metrics, window, summary, result_warnings = _write_results(staging, record, sim, mode="run")
     metadata = {
         "run_id": run_id, "command": "run", "mode": "run", "status": "success",
         "created_at": record["created_at"], "request_id": record["request_id"],
         "config_path": "json_request" if record.get("origin") == "json" else "inline_cli",
         "config_hash": canonical_hash(config, algo="sha1"), "summary": summary, "window": window,
         "content_keys": record["keys"], "code_fingerprint": code_fingerprint(),
-        "warnings": record.get("warnings", []), **runtime_info(),
+        "warnings": record.get("warnings", []) + result_warnings, **runtime_info(),
     }
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
     write_report(staging, metadata, config, metrics)
@@ -563,7 +573,7 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
 
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": "run", "artifacts_path": str(final),
-        "report_path": str(final / "report.json"), "summary": summary})
+        "report_path": str(final / "report.json"), "summary": summary, "warnings": result_warnings})
 
 
 def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
@@ -573,14 +583,15 @@ def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
     sim = Path(sim_dir)
     run_id = record["run_id"]
     session = Path(record["out_dir"]) / run_id
-    config, metrics, window, summary = _write_results(session, record, sim, mode="paper")
+    config, metrics, window, summary, result_warnings = _write_results(session, record, sim, mode="paper")
     metadata = {**read_json(session / "session_metadata.json"), "status": "success", "summary": summary,
                 "window": window, "content_keys": record["keys"]}
+    metadata["warnings"] = list(metadata.get("warnings", [])) + result_warnings
     atomic_write_json(session / "session_metadata.json", metadata, sort_keys=True)
     write_report(session, metadata, config, metrics, paper=True)
     result = {"run_id": run_id, "session_id": run_id, "mode": "run", "artifacts_path": str(session),
               "report_path": str(session / "report.json"), "summary": summary,
-              "session_status": read_status(session).get("status")}
+              "session_status": read_status(session).get("status"), "warnings": result_warnings}
     atomic_write_json(marker_out, result)
     return result
 

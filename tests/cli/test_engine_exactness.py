@@ -1,0 +1,107 @@
+"""Engine exactness through main.py: fill prices stay positive under ATR slippage, a short cannot
+drive the account below zero (margin call), annualisation comes from the data, undefined ratios."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from conftest import run_request, strict_json
+
+
+def write_csv(path: Path, closes, *, start="2020-01-01", step_hours=24, spread=0.0, gaps=None) -> Path:
+    """Bars at ``start`` + i * ``step_hours``: open = previous close x gap, high/low around."""
+    import numpy as np
+
+    t0 = np.datetime64(start + "T00:00:00")
+    lines = ["Date,Open,High,Low,Close,Volume"]
+    prev = closes[0]
+    for i, c in enumerate(closes):
+        o = prev * (gaps[i] if gaps is not None else 1.0)
+        hi = max(o, c) * (1 + spread)
+        lo = min(o, c) * (1 - spread)
+        ts = t0 + np.timedelta64(int(i * step_hours * 60), "m")
+        stamp = str(ts)[:10] if step_hours % 24 == 0 else str(ts).replace("T", " ")
+        lines.append(f"{stamp},{o:.6f},{hi:.6f},{lo:.6f},{c:.6f},1000")
+        prev = c
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def trades_of(run_dir: Path) -> list[dict]:
+    with open(run_dir / "trades.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def report_of(res) -> tuple[Path, dict, dict]:
+    run_dir = Path(res.envelope["artifacts_path"])
+    report = strict_json((run_dir / "report.json").read_text())
+    metrics = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+    return run_dir, report, metrics
+
+
+def wild_closes(n=120):
+    """Alternating +-30% days with a drift of regime changes: plenty of SMA crosses."""
+    closes, c = [], 100.0
+    for i in range(n):
+        c *= 1.3 if (i // 3) % 2 == 0 else 0.7
+        closes.append(c)
+    return closes
+
+
+# ------------------------------------------------------------------------------ 19.7 slippage
+@pytest.mark.parametrize("allow_short,k_atr", [(False, 3), (True, 10)])
+def test_atr_slippage_never_makes_a_fill_price_or_fee_negative(ql, tmp_path, allow_short, k_atr):
+    path = write_csv(tmp_path / "wild.csv", wild_closes(), spread=0.05)
+    res = ql.request(run_request(ticker="WILD", source="file", data_path=str(path), start="2020-01-01",
+                                 end="2020-05-01", strategy="sma_crossover",
+                                 strategy_params={"fast": 2, "slow": 3}, slippage_mode="atr", k_atr=k_atr,
+                                 allow_short=allow_short, fee=0.001))
+    assert res.returncode == 0, res.stderr
+    run_dir, report, metrics = report_of(res)
+    trades = trades_of(run_dir)
+    assert trades
+    for row in trades:
+        assert float(row["entry_price"]) > 0 and float(row["exit_price"]) > 0, row
+        assert float(row["qty"]) > 0 and float(row["entry_fee"]) >= 0 and float(row["exit_fee"]) >= 0, row
+    assert metrics["total_return"] >= -1 and metrics["max_drawdown"] >= -1
+    import pyarrow.parquet as pq
+
+    eq = pq.ParquetFile(run_dir / "equity.parquet").read().to_pydict()
+    assert min(eq["equity"]) >= 0
+
+
+# ------------------------------------------------------------------------------ 19.8 margin call
+def short_squeeze_closes():
+    """Up, then down (fast SMA crosses below slow: short), then a one-bar 5x jump that stays."""
+    closes = [100.0 + i for i in range(20)] + [119.0 - 3 * i for i in range(1, 11)]
+    return closes + [closes[-1] * 5] + [closes[-1] * 5 * (1 + 0.001 * i) for i in range(1, 30)]
+
+
+@pytest.mark.parametrize("fill", ["next_open", "close"])
+def test_short_wiped_out_is_liquidated_and_flagged(ql, tmp_path, fill):
+    path = write_csv(tmp_path / "squeeze.csv", short_squeeze_closes())
+    res = ql.request(run_request(ticker="SQZ", source="file", data_path=str(path), start="2020-01-01",
+                                 end="2020-03-31", strategy="sma_crossover", strategy_params={"fast": 2, "slow": 5},
+                                 allow_short=True, fee=0.001, slippage_bps=5, fill=fill))
+    assert res.returncode == 0, res.stderr
+    run_dir, report, metrics = report_of(res)
+    assert metrics["total_return"] == -1.0
+    assert metrics["max_drawdown"] == -1.0
+    assert metrics["cagr"] is None or metrics["cagr"] >= -1.0
+    warnings = report["machine_contract"]["warnings"]
+    assert any("margin call" in w for w in warnings), warnings
+    assert any(line.startswith("WARNING: ") and "margin call" in line for line in res.stderr.splitlines())
+    assert any("margin call" in w for w in res.envelope.get("warnings", []))
+    import pyarrow.parquet as pq
+
+    eq = pq.ParquetFile(run_dir / "equity.parquet").read().to_pydict()
+    assert min(eq["equity"]) == 0.0 and eq["equity"][-1] == 0.0
+    assert min(eq["returns"]) >= -1.0 and min(eq["drawdown"]) >= -1.0
+    assert eq["position"][-1] == 0
+    trades = trades_of(run_dir)
+    assert trades[-1]["side"] == "short"
+    assert float(trades[-1]["exit_fee"]) >= 0
+    assert res.signals[-1]["event"] == "SESSION_COMPLETED"
