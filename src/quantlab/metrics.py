@@ -81,11 +81,12 @@ def compute_metrics(result, close: np.ndarray, *, start: int, periods_per_year: 
 
     ``close`` is the full close array given to the simulation and ``start`` its warm-up length,
     so ``benchmark_return`` is buy-and-hold over exactly the simulated bars. Per-bar returns are
-    the engine's net returns (flat bars count as 0). Conventions for degenerate input:
-    ``sharpe_simple`` and ``volatility_ann`` are 0.0 with fewer than 2 bars or zero variance (to
-    rounding: std <= 1e-12 x |mean|);
-    ``sortino`` is None without a negative return; ``calmar`` None without a drawdown; trade
-    metrics None without a closed trade; ``profit_factor`` None without a losing trade.
+    the engine's net returns (flat bars count as 0). One rule for degenerate input: a ratio
+    whose denominator is zero or undefined is None (``null`` in JSON, NaN in the grid engine's
+    arrays), never a made-up number: ``sharpe_simple`` is None with fewer than 2 bars or zero
+    variance (to rounding: std <= 1e-12 x |mean|), ``sortino`` without a negative return,
+    ``calmar`` without a drawdown, ``profit_factor`` without a losing trade, trade metrics
+    without a closed trade. ``volatility_ann`` is 0.0 then (a measured zero, not a ratio).
     """
     with np.errstate(all="ignore"):  # overflow on absurd curves ends as None, never a warning
         return _compute(result, close, start, periods_per_year, initial_cash)
@@ -118,7 +119,7 @@ def _compute(result, close, start, periods_per_year, initial_cash) -> dict:
         std = 0.0
     if std <= 1e-12 * abs(mean):  # constant returns: zero variance up to rounding
         std = 0.0
-    sharpe = mean / std * ann if std > 0 else 0.0
+    sharpe = mean / std * ann if std > 0 else None
     volatility = std * ann
 
     downside = np.minimum(returns, 0.0)

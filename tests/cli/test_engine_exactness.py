@@ -105,3 +105,27 @@ def test_short_wiped_out_is_liquidated_and_flagged(ql, tmp_path, fill):
     assert trades[-1]["side"] == "short"
     assert float(trades[-1]["exit_fee"]) >= 0
     assert res.signals[-1]["event"] == "SESSION_COMPLETED"
+
+
+# ------------------------------------------------------------------------------ 10.16 ratios
+def test_undefined_ratios_are_null_in_runs_and_sweeps_and_runs_have_no_best_result(ql, tmp_path):
+    path = write_csv(tmp_path / "flat.csv", [100.0] * 90)
+    base = {"ticker": "FLAT", "source": "file", "data_path": str(path), "start": "2020-01-01",
+            "end": "2020-03-30", "strategy": "sma_crossover"}
+    res = ql.request(run_request(**base, strategy_params={"fast": 2, "slow": 5}))
+    assert res.returncode == 0, res.stderr
+    run_dir, report, metrics = report_of(res)
+    assert metrics["total_return"] == 0.0 and metrics["volatility_ann"] == 0.0
+    assert metrics["sharpe_simple"] is None and metrics["sortino"] is None and metrics["calmar"] is None
+    assert res.envelope["summary"]["sharpe_simple"] is None
+    whole = strict_json((run_dir / "metrics.json").read_text())
+    assert "best_result" not in whole and "leaderboard_size" not in whole  # sweep-only keys
+
+    sweep = ql.request({"schema_version": "1.0", "request_id": "sw", "command": "sweep",
+                        "params": {**base, "param_grid": {"fast": [2, 3], "slow": [5]}}})
+    assert sweep.returncode == 0, sweep.stderr
+    best = strict_json(Path(sweep.envelope["report_path"]).read_text())["machine_contract"]["best_result"]
+    assert best["sharpe_simple"] is None and best["sortino"] is None
+    with open(Path(sweep.envelope["artifacts_path"]) / "leaderboard.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["sharpe_simple"] for r in rows] == [r["sortino"] for r in rows]  # both empty: null

@@ -86,24 +86,24 @@ def test_degenerate_inputs_are_json_safe():
     flat = make_result([100.0] * 5, [0] * 5, 100.0)
     m = compute_metrics(flat, np.full(5, 3.0), start=0, periods_per_year=252, initial_cash=100.0)
     json.dumps(m, allow_nan=False)
-    assert m["sharpe_simple"] == 0.0 and m["volatility_ann"] == 0.0 and m["sortino"] is None
+    assert m["sharpe_simple"] is None and m["volatility_ann"] == 0.0 and m["sortino"] is None
     assert m["max_drawdown"] == 0.0 and m["calmar"] is None and m["cagr"] == 0.0
     assert m["total_return"] == 0.0 and m["benchmark_return"] == 0.0 and m["exposure"] == 0.0
     # one bar
     one = make_result([99.0], [1], 100.0)
     m = compute_metrics(one, np.array([5.0]), start=0, periods_per_year=252, initial_cash=100.0)
     json.dumps(m, allow_nan=False)
-    assert m["bars"] == 1 and m["sharpe_simple"] == 0.0 and m["volatility_ann"] == 0.0
+    assert m["bars"] == 1 and m["sharpe_simple"] is None and m["volatility_ann"] == 0.0
     assert m["max_drawdown"] == pytest.approx(-0.01)
     # huge growth over few bars: CAGR overflows -> None, never Infinity
     boom = make_result([1e6, 1e12], [1, 1], 100.0)
     m = compute_metrics(boom, np.ones(2), start=0, periods_per_year=8760, initial_cash=100.0)
     json.dumps(m, allow_nan=False)
     assert m["cagr"] is None and m["calmar"] is None
-    # constant non-zero returns: zero variance to rounding -> Sharpe 0, not 1e15
+    # constant non-zero returns: zero variance to rounding -> Sharpe undefined (null), not 1e15
     steady = make_result(100.0 * 1.01 ** np.arange(1, 30), [1] * 29, 100.0)
     m = compute_metrics(steady, np.ones(29), start=0, periods_per_year=252, initial_cash=100.0)
-    assert m["sharpe_simple"] == 0.0 and m["sortino"] is None
+    assert m["sharpe_simple"] is None and m["sortino"] is None
     # equity wiped out (a short gone wrong)
     bust = make_result([50.0, -20.0, -30.0], [-1, -1, -1], 100.0)
     m = compute_metrics(bust, np.ones(3), start=0, periods_per_year=252, initial_cash=100.0)
@@ -206,5 +206,5 @@ def test_flat_prices_through_the_engine(fill):
     one = simulate(close[:1], close[:1], close[:1], close[:1], Signals(np.zeros(1, bool), np.zeros(1, bool)))
     m = compute_metrics(one, close[:1], start=0, periods_per_year=365, initial_cash=10_000.0)
     json.dumps(m, allow_nan=False)
-    assert m["bars"] == 1 and m["total_return"] == 0.0 and m["sharpe_simple"] == 0.0
+    assert m["bars"] == 1 and m["total_return"] == 0.0 and m["sharpe_simple"] is None
     assert m["sortino"] is None and m["calmar"] is None and m["trades"] == 0

@@ -541,8 +541,7 @@ def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple
     config.pop("out_dir", None)
     atomic_write_json(target / "config.json", config, sort_keys=True)
     atomic_write_json(target / "metrics.json", {
-        "command": "run", "mode": mode, "status": "success", "leaderboard_size": 1,
-        "summary": summary, "metrics": metrics, "best_result": metrics,
+        "command": "run", "mode": mode, "status": "success", "summary": summary, "metrics": metrics,
     }, sort_keys=True)
     atomic_write_text(target / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
     for name in ("equity.parquet", "equity.png"):
