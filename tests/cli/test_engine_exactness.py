@@ -129,3 +129,104 @@ def test_undefined_ratios_are_null_in_runs_and_sweeps_and_runs_have_no_best_resu
     with open(Path(sweep.envelope["artifacts_path"]) / "leaderboard.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["sharpe_simple"] for r in rows] == [r["sortino"] for r in rows]  # both empty: null
+
+
+# ------------------------------------------------------------------------------ 10.10 calendar
+def weekday_closes(n=300, seed=5):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return (100 * np.exp(np.cumsum(rng.normal(0.0005, 0.02, n)))).tolist()
+
+
+def write_weekday_csv(path: Path, closes) -> Path:
+    """Exchange-style daily bars: Monday to Friday only."""
+    import numpy as np
+
+    days = np.arange(np.datetime64("2020-01-06"), np.datetime64("2022-01-01"))
+    days = [d for d in days if (d.astype("datetime64[D]").astype(int) + 3) % 7 < 5][: len(closes)]
+    lines = ["Date,Open,High,Low,Close,Volume"]
+    for d, c in zip(days, closes):
+        lines.append(f"{d},{c:.6f},{c * 1.01:.6f},{c * 0.99:.6f},{c:.6f},1000")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _window(run_dir: Path) -> dict:
+    return strict_json((run_dir / "metadata.json").read_text())["window"]
+
+
+def test_annualisation_comes_from_the_data_not_the_ticker_name(ql, tmp_path):
+    path = write_weekday_csv(tmp_path / "my_bars.csv", weekday_closes())
+    base = {"source": "file", "data_path": str(path), "start": "2020-03-01", "end": "2021-01-01",
+            "strategy": "sma_crossover", "strategy_params": {"fast": 5, "slow": 20}}
+    sharpes = []
+    for ticker in (None, "ZZZ", "ETH-USD"):
+        payload = run_request(**base)
+        payload["params"].pop("ticker")
+        if ticker:
+            payload["params"]["ticker"] = ticker
+        res = ql.request(payload)
+        assert res.returncode == 0, res.stderr
+        run_dir, report, metrics = report_of(res)
+        assert _window(run_dir)["periods_per_year"] == 252.0 and _window(run_dir)["bar_interval"] == "1d"
+        whole = strict_json((run_dir / "metrics.json").read_text())
+        assert whole["periods_per_year"] == 252.0 and whole["bar_interval"] == "1d"
+        config = strict_json((run_dir / "config.json").read_text())
+        assert config["ticker"] == (ticker or "my_bars")  # a file names itself, never ETH-USD
+        sharpes.append(metrics["sharpe_simple"])
+    assert sharpes[0] is not None and sharpes[0] == sharpes[1] == sharpes[2]
+
+
+def test_weekend_bars_mean_a_365_day_year_whatever_the_ticker(ql, tmp_path):
+    path = write_csv(tmp_path / "coin.csv", weekday_closes(300))  # every calendar day
+    res = ql.request(run_request(ticker="ZZZ", source="file", data_path=str(path), start="2020-02-01",
+                                 end="2020-10-01", strategy="sma_crossover", strategy_params={"fast": 5, "slow": 20}))
+    assert res.returncode == 0, res.stderr
+    window = _window(Path(res.envelope["artifacts_path"]))
+    assert window["periods_per_year"] == 365.0 and window["calendar"] == "24/7"
+
+
+def test_hourly_bars_declared_daily_fail_and_declared_hourly_annualise_hourly(ql, tmp_path):
+    path = write_csv(tmp_path / "hourly.csv", weekday_closes(600), step_hours=1)
+    base = {"source": "file", "data_path": str(path), "start": "2020-01-03", "end": "2020-01-20",
+            "strategy": "sma_crossover", "strategy_params": {"fast": 5, "slow": 20}}
+    res = ql.request(run_request(**base))  # the default interval is 1d
+    assert res.returncode == 3
+    errors = [line for line in res.stderr.splitlines() if line.startswith("ERROR: ")]
+    assert len(errors) == 1 and "interval 1h" in errors[0] and "interval 1d" in errors[0], res.stderr
+    assert res.signals[-1]["event"] == "SESSION_FAILED" and res.envelope["exit_code"] == 3
+    assert not ql.runs_dir().exists() or not [p for p in ql.runs_dir().iterdir() if p.name.startswith("2")]
+
+    ok = ql.request(run_request(**base, interval="1h"))
+    assert ok.returncode == 0, ok.stderr
+    window = _window(Path(ok.envelope["artifacts_path"]))
+    assert window["periods_per_year"] == 365.0 * 24 and window["bar_interval"] == "1h"
+
+
+def test_run_without_arguments_uses_the_bundled_sample_and_says_so(ql):
+    res = ql.request({"schema_version": "1.0", "command": "run"})
+    assert res.returncode == 0, res.stderr
+    run_dir, report, metrics = report_of(res)
+    config = strict_json((run_dir / "config.json").read_text())
+    assert config["ticker"] == "SPX" and (config["start"], config["end"]) == ("2017-01-01", "2018-01-01")
+    notes = [w for w in report["machine_contract"]["warnings"] if "no ticker given" in w]
+    assert notes and "SPX" in notes[0] and "2017-01-01..2018-01-01" in notes[0]
+    assert any(line.startswith("WARNING: ") and "no ticker given" in line for line in res.stderr.splitlines())
+    assert _window(run_dir)["periods_per_year"] == 252.0
+    human = ql.cli("run")
+    assert human.returncode == 0, human.stderr
+    assert "no ticker given" in human.stderr
+
+
+def test_a_sweep_annualises_like_a_run_of_the_same_bars(ql, tmp_path):
+    path = write_csv(tmp_path / "coin.csv", weekday_closes(300))  # 24/7 bars, a stock-like name
+    base = {"ticker": "ZZZ", "source": "file", "data_path": str(path), "start": "2020-02-01", "end": "2020-10-01",
+            "strategy": "sma_crossover"}
+    run = ql.request(run_request(**base, strategy_params={"fast": 5, "slow": 20}))
+    assert run.returncode == 0, run.stderr
+    sweep = ql.request({"schema_version": "1.0", "request_id": "sw", "command": "sweep",
+                        "params": {**base, "param_grid": {"fast": [5], "slow": [20]}}})
+    assert sweep.returncode == 0, sweep.stderr
+    best = strict_json(Path(sweep.envelope["report_path"]).read_text())["machine_contract"]["best_result"]
+    assert best["sharpe_simple"] == pytest.approx(run.envelope["summary"]["sharpe_simple"], rel=1e-12)

@@ -17,7 +17,9 @@ every intermediate up to date and a changed parameter recomputes only what depen
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -111,6 +113,27 @@ def _parse_date(value: str, name: str) -> datetime:
         raise ConfigError(f"params.{name} is not a valid date (YYYY-MM-DD or ISO 8601): {value!r}") from None
 
 
+DEFAULT_TICKER = "SPX"  # the bundled S&P 500 sample: no network needed
+DEFAULT_SAMPLE_WINDOW = ("2017-01-01", "2018-01-01")
+
+
+def _default_ticker(resolved: dict, params: dict, warnings: list[str]) -> None:
+    """No ticker: a data file names itself (its file name); otherwise the bundled S&P 500 sample
+    stands in, over 2017 unless a window is given, and a warning says so."""
+    if resolved.get("ticker"):
+        return
+    if resolved.get("data_path"):
+        stem = Path(str(resolved["data_path"])).stem
+        resolved["ticker"] = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:64] or "FILE"
+        return
+    resolved["ticker"] = DEFAULT_TICKER
+    window = ""
+    if params.get("start") is None and params.get("end") is None:
+        resolved["start"], resolved["end"] = DEFAULT_SAMPLE_WINDOW
+        window = f" over the default window {DEFAULT_SAMPLE_WINDOW[0]}..{DEFAULT_SAMPLE_WINDOW[1]}"
+    warnings.append(f"no ticker given: the bundled S&P 500 sample ({DEFAULT_TICKER}) stood in{window}")
+
+
 def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dict, dict]:
     """Defaults + strategy resolution. Returns (resolved params, strategy params)."""
     from quantlab.strategies import get_strategy
@@ -118,6 +141,7 @@ def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dic
     resolved = {spec.name: spec.default for spec in RUN_PARAMS}
     resolved.update({k: v for k, v in params.items() if k not in FLAT_STRATEGY_KEYS})
     resolved["strategy"] = resolved.get("strategy") or DEFAULT_STRATEGY
+    _default_ticker(resolved, params, warnings)
     strategy = get_strategy(resolved["strategy"])
     declared = {p.name for p in strategy.params}
     given = dict(params.get("strategy_params") or {})
@@ -338,6 +362,9 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         raise
     except Exception as exc:
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
+    from quantlab.metrics import bar_calendar
+
+    calendar = bar_calendar(bars.index, spec["interval"])  # from every loaded bar, warm-up included
     close = bars.close[start:]
     equity = np.asarray(result.equity, dtype=float)
     peak = np.maximum.accumulate(np.maximum(equity, cfg.initial_cash))  # the peak includes the start
@@ -350,7 +377,8 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         "drawdown": equity / peak - 1.0,
         "benchmark_equity": cfg.initial_cash * close / close[0],
     }, {"open_position": int(result.open_position), "start": start,
-        "margin_call": -1 if result.margin_call is None else int(result.margin_call)})
+        "margin_call": -1 if result.margin_call is None else int(result.margin_call),
+        "calendar": json.dumps(calendar)})
     atomic_write_bytes(equity_out, parquet_bytes(table))
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
@@ -373,12 +401,13 @@ def _load_sim(equity_path: str, trades_path: str):
 
 
 def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
-    from quantlab.data import is_crypto
-    from quantlab.metrics import compute_metrics, periods_per_year
+    from quantlab.metrics import compute_metrics
 
     eq, result = _load_sim(equity_path, trades_path)
+    meta = metadata_of(eq)
+    calendar = json.loads(meta["calendar"])  # step_simulate: from the bars' own timestamps
     close = column_to_numpy(eq, "close")
-    ppy = periods_per_year(is_crypto(spec["ticker"]), spec["interval"])
+    ppy = calendar["periods_per_year"]
     metrics = compute_metrics(result, close, start=0, periods_per_year=ppy,
                               initial_cash=float(spec["engine"]["initial_cash"]))
     ts = column_to_numpy(eq, "timestamp")
@@ -386,10 +415,11 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         "first_bar": _iso(ts[0]) if len(ts) else None,
         "last_bar": _iso(ts[-1]) if len(ts) else None,
         "periods_per_year": ppy,
+        "bar_interval": calendar["interval"],
+        "calendar": calendar["calendar"],
         "open_position": result.open_position,
     }
     warnings = []
-    meta = metadata_of(eq)
     margin_call = int(meta.get("margin_call", -1))
     if margin_call >= 0:
         when = _iso(ts[margin_call - int(meta.get("start", 0))])
@@ -542,6 +572,7 @@ def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple
     atomic_write_json(target / "config.json", config, sort_keys=True)
     atomic_write_json(target / "metrics.json", {
         "command": "run", "mode": mode, "status": "success", "summary": summary, "metrics": metrics,
+        "bar_interval": window.get("bar_interval"), "periods_per_year": window.get("periods_per_year"),
     }, sort_keys=True)
     atomic_write_text(target / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
     for name in ("equity.parquet", "equity.png"):
