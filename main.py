@@ -43,8 +43,11 @@ def run_command(req, opts):
     from quantlab.commands.common import KeyLocks
     from quantlab.contract.paths import internal_root
 
+    printed = len(req.warnings)
     plan = run_steps.plan_run(req.params, request_id=req.request_id, warnings=req.warnings,
                               origin=req.origin, claim=not opts.dry_run)
+    if len(req.warnings) > printed:  # found while planning (e.g. a default ticker stood in)
+        print("WARNING: " + _one_line("; ".join(req.warnings[printed:])), file=sys.stderr)
     internal = internal_root()
     if opts.dry_run:
         return _dry_run(plan.snakemake_config(), plan.target, internal, mode="run", force=opts.force)
@@ -80,6 +83,9 @@ def run_command(req, opts):
             else:
                 _run_workflow(plan.snakemake_config(), plan.target, internal, opts, log_path)
         result = read_json(marker)
+        if result.get("warnings"):  # found by the steps (e.g. a margin call): stderr and envelope
+            print("WARNING: " + _one_line("; ".join(result["warnings"])), file=sys.stderr)
+            req.warnings.extend(result["warnings"])
         if session is not None:
             session.complete()
             result["session_status"] = "completed"

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from quantlab.errors import ConfigError
+from quantlab.errors import ConfigError, DataError
 
 METRIC_KEYS = (
     "total_return", "cagr", "sharpe_simple", "sortino", "max_drawdown", "calmar", "volatility_ann",
@@ -49,6 +49,51 @@ def periods_per_year(ticker_is_crypto: bool, interval: str) -> float:
     raise ConfigError(f"unknown interval {interval!r}; valid intervals: {', '.join(INTERVALS)}")
 
 
+_DAY = 86_400
+# median bar spacing (seconds) each interval accepts: intraday +-50 %, daily up to 4 days (long
+# weekends, holidays), weekly 4..10 days, monthly 25..35, quarterly 80..100
+_SPACING = {**{k: (m * 30, m * 90) for k, m in _INTRADAY_MINUTES.items()}, "1d": (_DAY // 2, 4 * _DAY),
+            "5d": (4 * _DAY, 10 * _DAY), "1wk": (4 * _DAY, 10 * _DAY), "1mo": (25 * _DAY, 35 * _DAY),
+            "3mo": (80 * _DAY, 100 * _DAY)}
+_NOMINAL = (("1m", 60), ("2m", 120), ("5m", 300), ("15m", 900), ("30m", 1800), ("1h", 3600), ("90m", 5400),
+            ("1d", _DAY), ("1wk", 7 * _DAY), ("1mo", 30 * _DAY), ("3mo", 91 * _DAY))
+
+
+def _spacing_text(seconds: float) -> str:
+    for unit, size in (("d", _DAY), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def bar_calendar(index, interval: str) -> dict:
+    """Bar interval and periods per year from the bars' own timestamps (UTC, oldest first).
+
+    * The market is 24/7 (365 days a year) when some bars fall on a Saturday and some on a
+      Sunday, else an exchange calendar (252 days): the ticker's name plays no part.
+    * The median spacing of consecutive bars must fit ``interval`` (see ``_SPACING``): hourly
+      bars declared ``1d`` raise ``DataError`` naming both. Fewer than 2 bars cannot be checked.
+
+    Returns ``{"interval", "periods_per_year", "calendar": "24/7" | "exchange",
+    "median_spacing_seconds" (None below 2 bars)}``.
+    """
+    if interval not in _SPACING:
+        raise ConfigError(f"unknown interval {interval!r}; valid intervals: {', '.join(INTERVALS)}")
+    seconds = np.asarray(index).astype("datetime64[s]").astype(np.int64)
+    weekday = (seconds // _DAY + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    all_week = bool((weekday == 5).any() and (weekday == 6).any())
+    spacing = None
+    if len(seconds) >= 2:
+        spacing = float(np.median(np.diff(seconds)))
+        lo, hi = _SPACING[interval]
+        if not lo <= spacing <= hi:
+            nearest = min(_NOMINAL, key=lambda item: abs(math.log(max(spacing, 1.0) / item[1])))[0]
+            raise DataError(f"the bars are {_spacing_text(spacing)} apart (median), which is interval "
+                            f"{nearest}, but the request says interval {interval}: set interval {nearest}")
+    return {"interval": interval, "periods_per_year": periods_per_year(all_week, interval),
+            "calendar": "24/7" if all_week else "exchange", "median_spacing_seconds": spacing}
+
+
 def looks_like_crypto(ticker: str) -> bool:
     """Heuristic for Yahoo-style crypto pairs (``BTC-USD``, ``ETH-EUR``, ``SOL-USDT``): 24/7 markets."""
     base, sep, quote = str(ticker).upper().rpartition("-")
@@ -81,11 +126,12 @@ def compute_metrics(result, close: np.ndarray, *, start: int, periods_per_year: 
 
     ``close`` is the full close array given to the simulation and ``start`` its warm-up length,
     so ``benchmark_return`` is buy-and-hold over exactly the simulated bars. Per-bar returns are
-    the engine's net returns (flat bars count as 0). Conventions for degenerate input:
-    ``sharpe_simple`` and ``volatility_ann`` are 0.0 with fewer than 2 bars or zero variance (to
-    rounding: std <= 1e-12 x |mean|);
-    ``sortino`` is None without a negative return; ``calmar`` None without a drawdown; trade
-    metrics None without a closed trade; ``profit_factor`` None without a losing trade.
+    the engine's net returns (flat bars count as 0). One rule for degenerate input: a ratio
+    whose denominator is zero or undefined is None (``null`` in JSON, NaN in the grid engine's
+    arrays), never a made-up number: ``sharpe_simple`` is None with fewer than 2 bars or zero
+    variance (to rounding: std <= 1e-12 x |mean|), ``sortino`` without a negative return,
+    ``calmar`` without a drawdown, ``profit_factor`` without a losing trade, trade metrics
+    without a closed trade. ``volatility_ann`` is 0.0 then (a measured zero, not a ratio).
     """
     with np.errstate(all="ignore"):  # overflow on absurd curves ends as None, never a warning
         return _compute(result, close, start, periods_per_year, initial_cash)
@@ -118,7 +164,7 @@ def _compute(result, close, start, periods_per_year, initial_cash) -> dict:
         std = 0.0
     if std <= 1e-12 * abs(mean):  # constant returns: zero variance up to rounding
         std = 0.0
-    sharpe = mean / std * ann if std > 0 else 0.0
+    sharpe = mean / std * ann if std > 0 else None
     volatility = std * ann
 
     downside = np.minimum(returns, 0.0)

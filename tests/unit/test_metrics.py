@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantlab.engine import EngineConfig, Signals, SimResult, TradeLog, simulate
-from quantlab.errors import ConfigError
-from quantlab.metrics import METRIC_KEYS, compute_metrics, looks_like_crypto, periods_per_year
+from quantlab.errors import ConfigError, DataError
+from quantlab.metrics import METRIC_KEYS, bar_calendar, compute_metrics, looks_like_crypto, periods_per_year
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -86,24 +86,24 @@ def test_degenerate_inputs_are_json_safe():
     flat = make_result([100.0] * 5, [0] * 5, 100.0)
     m = compute_metrics(flat, np.full(5, 3.0), start=0, periods_per_year=252, initial_cash=100.0)
     json.dumps(m, allow_nan=False)
-    assert m["sharpe_simple"] == 0.0 and m["volatility_ann"] == 0.0 and m["sortino"] is None
+    assert m["sharpe_simple"] is None and m["volatility_ann"] == 0.0 and m["sortino"] is None
     assert m["max_drawdown"] == 0.0 and m["calmar"] is None and m["cagr"] == 0.0
     assert m["total_return"] == 0.0 and m["benchmark_return"] == 0.0 and m["exposure"] == 0.0
     # one bar
     one = make_result([99.0], [1], 100.0)
     m = compute_metrics(one, np.array([5.0]), start=0, periods_per_year=252, initial_cash=100.0)
     json.dumps(m, allow_nan=False)
-    assert m["bars"] == 1 and m["sharpe_simple"] == 0.0 and m["volatility_ann"] == 0.0
+    assert m["bars"] == 1 and m["sharpe_simple"] is None and m["volatility_ann"] == 0.0
     assert m["max_drawdown"] == pytest.approx(-0.01)
     # huge growth over few bars: CAGR overflows -> None, never Infinity
     boom = make_result([1e6, 1e12], [1, 1], 100.0)
     m = compute_metrics(boom, np.ones(2), start=0, periods_per_year=8760, initial_cash=100.0)
     json.dumps(m, allow_nan=False)
     assert m["cagr"] is None and m["calmar"] is None
-    # constant non-zero returns: zero variance to rounding -> Sharpe 0, not 1e15
+    # constant non-zero returns: zero variance to rounding -> Sharpe undefined (null), not 1e15
     steady = make_result(100.0 * 1.01 ** np.arange(1, 30), [1] * 29, 100.0)
     m = compute_metrics(steady, np.ones(29), start=0, periods_per_year=252, initial_cash=100.0)
-    assert m["sharpe_simple"] == 0.0 and m["sortino"] is None
+    assert m["sharpe_simple"] is None and m["sortino"] is None
     # equity wiped out (a short gone wrong)
     bust = make_result([50.0, -20.0, -30.0], [-1, -1, -1], 100.0)
     m = compute_metrics(bust, np.ones(3), start=0, periods_per_year=252, initial_cash=100.0)
@@ -206,5 +206,53 @@ def test_flat_prices_through_the_engine(fill):
     one = simulate(close[:1], close[:1], close[:1], close[:1], Signals(np.zeros(1, bool), np.zeros(1, bool)))
     m = compute_metrics(one, close[:1], start=0, periods_per_year=365, initial_cash=10_000.0)
     json.dumps(m, allow_nan=False)
-    assert m["bars"] == 1 and m["total_return"] == 0.0 and m["sharpe_simple"] == 0.0
+    assert m["bars"] == 1 and m["total_return"] == 0.0 and m["sharpe_simple"] is None
     assert m["sortino"] is None and m["calmar"] is None and m["trades"] == 0
+
+
+# ------------------------------------------------------------------ calendar from the timestamps
+_STEP_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "90m": 5400, "1d": 86400,
+                 "1wk": 7 * 86400}
+
+
+@settings(max_examples=200, deadline=None)
+@given(interval=st.sampled_from(sorted(_STEP_SECONDS)), n=st.integers(2, 400), weekdays_only=st.booleans(),
+       first_day=st.integers(0, 20_000), drop=st.floats(0.0, 0.3))
+def test_bar_calendar_infers_from_spacing_and_weekends(interval, n, weekdays_only, first_day, drop):
+    step = _STEP_SECONDS[interval]
+    t = first_day * 86400 + np.arange(n * 3, dtype=np.int64) * step
+    if weekdays_only:
+        t = t[(t // 86400 + 3) % 7 < 5]
+    rng = np.random.default_rng(n)
+    keep = rng.random(len(t)) >= drop  # some missing bars do not change the median spacing much
+    keep[:2] = True
+    t = t[keep][:n]
+    if len(t) < 2 or np.median(np.diff(t)) > 1.5 * step and interval != "1d":
+        return
+    index = t.astype("datetime64[s]").astype("datetime64[ns]")
+    weekday = (t // 86400 + 3) % 7
+    all_week = bool((weekday == 5).any() and (weekday == 6).any())
+    spacing = float(np.median(np.diff(t)))
+    if interval == "1d" and spacing > 4 * 86400:
+        return
+    cal = bar_calendar(index, interval)
+    assert cal["periods_per_year"] == periods_per_year(all_week, interval)
+    assert cal["calendar"] == ("24/7" if all_week else "exchange")
+    if weekdays_only:
+        assert cal["calendar"] == "exchange"
+    # the same bars declared with an interval far from their spacing are refused
+    wrong = "1d" if step < 86400 / 2 else "1m"
+    with pytest.raises(DataError, match=f"interval {wrong}"):
+        bar_calendar(index, wrong)
+
+
+def test_bar_calendar_edge_cases():
+    one = np.array(["2020-01-04T00:00"], dtype="datetime64[ns]")  # a Saturday alone: not 24/7
+    assert bar_calendar(one, "1d") == {"interval": "1d", "periods_per_year": 252.0, "calendar": "exchange",
+                                       "median_spacing_seconds": None}
+    hourly = np.arange(np.datetime64("2020-01-06T00:00"), np.datetime64("2020-01-09T00:00"),
+                       np.timedelta64(1, "h")).astype("datetime64[ns]")
+    with pytest.raises(DataError, match=r"1h apart .* interval 1h, but the request says interval 1d"):
+        bar_calendar(hourly, "1d")
+    with pytest.raises(ConfigError):
+        bar_calendar(hourly, "7h")

@@ -17,7 +17,9 @@ every intermediate up to date and a changed parameter recomputes only what depen
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -111,6 +113,27 @@ def _parse_date(value: str, name: str) -> datetime:
         raise ConfigError(f"params.{name} is not a valid date (YYYY-MM-DD or ISO 8601): {value!r}") from None
 
 
+DEFAULT_TICKER = "SPX"  # the bundled S&P 500 sample: no network needed
+DEFAULT_SAMPLE_WINDOW = ("2017-01-01", "2018-01-01")
+
+
+def _default_ticker(resolved: dict, params: dict, warnings: list[str]) -> None:
+    """No ticker: a data file names itself (its file name); otherwise the bundled S&P 500 sample
+    stands in, over 2017 unless a window is given, and a warning says so."""
+    if resolved.get("ticker"):
+        return
+    if resolved.get("data_path"):
+        stem = Path(str(resolved["data_path"])).stem
+        resolved["ticker"] = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:64] or "FILE"
+        return
+    resolved["ticker"] = DEFAULT_TICKER
+    window = ""
+    if params.get("start") is None and params.get("end") is None:
+        resolved["start"], resolved["end"] = DEFAULT_SAMPLE_WINDOW
+        window = f" over the default window {DEFAULT_SAMPLE_WINDOW[0]}..{DEFAULT_SAMPLE_WINDOW[1]}"
+    warnings.append(f"no ticker given: the bundled S&P 500 sample ({DEFAULT_TICKER}) stood in{window}")
+
+
 def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dict, dict]:
     """Defaults + strategy resolution. Returns (resolved params, strategy params)."""
     from quantlab.strategies import get_strategy
@@ -118,6 +141,7 @@ def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dic
     resolved = {spec.name: spec.default for spec in RUN_PARAMS}
     resolved.update({k: v for k, v in params.items() if k not in FLAT_STRATEGY_KEYS})
     resolved["strategy"] = resolved.get("strategy") or DEFAULT_STRATEGY
+    _default_ticker(resolved, params, warnings)
     strategy = get_strategy(resolved["strategy"])
     declared = {p.name for p in strategy.params}
     given = dict(params.get("strategy_params") or {})
@@ -338,6 +362,9 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         raise
     except Exception as exc:
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
+    from quantlab.metrics import bar_calendar
+
+    calendar = bar_calendar(bars.index, spec["interval"])  # from every loaded bar, warm-up included
     close = bars.close[start:]
     equity = np.asarray(result.equity, dtype=float)
     peak = np.maximum.accumulate(np.maximum(equity, cfg.initial_cash))  # the peak includes the start
@@ -349,7 +376,9 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         "returns": np.asarray(result.returns, dtype=float),
         "drawdown": equity / peak - 1.0,
         "benchmark_equity": cfg.initial_cash * close / close[0],
-    }, {"open_position": int(result.open_position), "start": start})
+    }, {"open_position": int(result.open_position), "start": start,
+        "margin_call": -1 if result.margin_call is None else int(result.margin_call),
+        "calendar": json.dumps(calendar)})
     atomic_write_bytes(equity_out, parquet_bytes(table))
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
@@ -372,12 +401,13 @@ def _load_sim(equity_path: str, trades_path: str):
 
 
 def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
-    from quantlab.data import is_crypto
-    from quantlab.metrics import compute_metrics, periods_per_year
+    from quantlab.metrics import compute_metrics
 
     eq, result = _load_sim(equity_path, trades_path)
+    meta = metadata_of(eq)
+    calendar = json.loads(meta["calendar"])  # step_simulate: from the bars' own timestamps
     close = column_to_numpy(eq, "close")
-    ppy = periods_per_year(is_crypto(spec["ticker"]), spec["interval"])
+    ppy = calendar["periods_per_year"]
     metrics = compute_metrics(result, close, start=0, periods_per_year=ppy,
                               initial_cash=float(spec["engine"]["initial_cash"]))
     ts = column_to_numpy(eq, "timestamp")
@@ -385,9 +415,17 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         "first_bar": _iso(ts[0]) if len(ts) else None,
         "last_bar": _iso(ts[-1]) if len(ts) else None,
         "periods_per_year": ppy,
+        "bar_interval": calendar["interval"],
+        "calendar": calendar["calendar"],
         "open_position": result.open_position,
     }
-    atomic_write_json(out_path, {"metrics": metrics, "window": info}, sort_keys=True)
+    warnings = []
+    margin_call = int(meta.get("margin_call", -1))
+    if margin_call >= 0:
+        when = _iso(ts[margin_call - int(meta.get("start", 0))])
+        warnings.append(f"margin call: the short position wiped the account out at {when} "
+                        "(equity at or below zero); it was liquidated and the run ends with no equity")
+    atomic_write_json(out_path, {"metrics": metrics, "window": info, "warnings": warnings}, sort_keys=True)
 
 
 def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
@@ -521,23 +559,25 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     return run_dir / "report.json"
 
 
-def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[dict, dict, dict, dict]:
+def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[dict, dict, dict, dict, list]:
     """The result files a run directory and a paper session share: config.json, metrics.json,
-    trades.csv, equity.parquet, equity.png. Returns (config, metrics, window, summary)."""
+    trades.csv, equity.parquet, equity.png. Returns (config, metrics, window, summary, the
+    warnings of the results themselves, e.g. a margin call)."""
     scored = read_json(sim / "metrics.json")
     metrics, window = scored["metrics"], scored["window"]
+    result_warnings = list(scored.get("warnings", []))
     summary = summary_of(metrics)
     config = dict(record["params"])
     config.pop("out_dir", None)
     atomic_write_json(target / "config.json", config, sort_keys=True)
     atomic_write_json(target / "metrics.json", {
-        "command": "run", "mode": mode, "status": "success", "leaderboard_size": 1,
-        "summary": summary, "metrics": metrics, "best_result": metrics,
+        "command": "run", "mode": mode, "status": "success", "summary": summary, "metrics": metrics,
+        "bar_interval": window.get("bar_interval"), "periods_per_year": window.get("periods_per_year"),
     }, sort_keys=True)
     atomic_write_text(target / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
     for name in ("equity.parquet", "equity.png"):
         atomic_copy(sim / name, target / name)
-    return config, metrics, window, summary
+    return config, metrics, window, summary, result_warnings
 
 
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
@@ -548,14 +588,14 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     staging = out_dir / f".tmp_{run_id}"
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
-    config, metrics, window, summary = _write_results(staging, record, sim, mode="run")
+    config, metrics, window, summary, result_warnings = _write_results(staging, record, sim, mode="run")
     metadata = {
         "run_id": run_id, "command": "run", "mode": "run", "status": "success",
         "created_at": record["created_at"], "request_id": record["request_id"],
         "config_path": "json_request" if record.get("origin") == "json" else "inline_cli",
         "config_hash": canonical_hash(config, algo="sha1"), "summary": summary, "window": window,
         "content_keys": record["keys"], "code_fingerprint": code_fingerprint(),
-        "warnings": record.get("warnings", []), **runtime_info(),
+        "warnings": record.get("warnings", []) + result_warnings, **runtime_info(),
     }
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
     write_report(staging, metadata, config, metrics)
@@ -563,7 +603,7 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
 
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": "run", "artifacts_path": str(final),
-        "report_path": str(final / "report.json"), "summary": summary})
+        "report_path": str(final / "report.json"), "summary": summary, "warnings": result_warnings})
 
 
 def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
@@ -573,14 +613,15 @@ def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
     sim = Path(sim_dir)
     run_id = record["run_id"]
     session = Path(record["out_dir"]) / run_id
-    config, metrics, window, summary = _write_results(session, record, sim, mode="paper")
+    config, metrics, window, summary, result_warnings = _write_results(session, record, sim, mode="paper")
     metadata = {**read_json(session / "session_metadata.json"), "status": "success", "summary": summary,
                 "window": window, "content_keys": record["keys"]}
+    metadata["warnings"] = list(metadata.get("warnings", [])) + result_warnings
     atomic_write_json(session / "session_metadata.json", metadata, sort_keys=True)
     write_report(session, metadata, config, metrics, paper=True)
     result = {"run_id": run_id, "session_id": run_id, "mode": "run", "artifacts_path": str(session),
               "report_path": str(session / "report.json"), "summary": summary,
-              "session_status": read_status(session).get("status")}
+              "session_status": read_status(session).get("status"), "warnings": result_warnings}
     atomic_write_json(marker_out, result)
     return result
 

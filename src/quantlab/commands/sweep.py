@@ -188,12 +188,11 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
 # -------------------------------------------------------------------------------------- steps
 def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
     from quantlab.commands.run import _engine_config, _trade_start
-    from quantlab.data import is_crypto
     from quantlab.engine.sweep import evaluate_grid
-    from quantlab.metrics import periods_per_year
+    from quantlab.metrics import bar_calendar
 
     start = _trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
-    ppy = periods_per_year(is_crypto(spec["ticker"]), spec["interval"])
+    ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
     return evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                          _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
                          threads=int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2")))
@@ -352,8 +351,7 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
 
     from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
     from quantlab.engine import SimResult, TradeLog
-    from quantlab.metrics import compute_metrics, periods_per_year
-    from quantlab.data import is_crypto
+    from quantlab.metrics import bar_calendar, compute_metrics
 
     splits_out = []
     returns, positions, closes, stamps, trades = [], [], [], [], []
@@ -386,7 +384,7 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
                       ret=np.array([t[4] for t in trades], dtype=float),
                       bars_held=np.array([t[1] - t[0] for t in trades], dtype=np.int64))
         res = SimResult(equity=equity, position=np.concatenate(positions), returns=r, trades=tl, open_position=0)
-        ppy = periods_per_year(is_crypto(record["base"]["ticker"]), record["base"]["interval"])
+        ppy = bar_calendar(np.concatenate(stamps), record["base"]["interval"])["periods_per_year"]
         oos_metrics = compute_metrics(res, np.concatenate(closes), start=0, periods_per_year=ppy,
                                       initial_cash=initial)
     ts = [str(t)[:19] + "Z" for t in (np.concatenate(stamps) if stamps else [])]

@@ -47,7 +47,8 @@ class ParamSpec:
 
 
 RUN_PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("ticker", "string", "ETH-USD", "Instrument symbol (sample data: ^GSPC/SPX, ^IXIC/NASDAQ).",
+    ParamSpec("ticker", "string", None, "Instrument symbol (sample data: ^GSPC/SPX, ^IXIC/NASDAQ). Default: "
+              "the data_path file's name, else the bundled S&P 500 sample SPX (2017 if no window is given).",
               extra={"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9^=._&/: -]+$"}),
     ParamSpec("start", "string", "2023-01-01", "First bar traded (inclusive), YYYY-MM-DD or ISO time, UTC.",
               extra={"minLength": 4, "maxLength": 40}),

@@ -223,8 +223,9 @@ def load_bars(req: DataRequest) -> Bars:
     Raises:
         ConfigError: unknown source, ``file`` without ``data_path``, invalid interval, dates,
             ticker, seed or ``lookback_bars``.
-        DataError: ``start >= end``, no bars in the range, unreadable data, failed download or
-            invalid bars; one line naming the ticker, the range and the reason.
+        DataError: ``start >= end``, no bars in the range, unreadable data, failed download,
+            invalid bars, or bars whose median spacing does not fit ``interval``
+            (``metrics.bar_calendar``); one line naming the ticker, the range and the reason.
     """
     plan = _check(req)
     loaders = {
@@ -234,7 +235,14 @@ def load_bars(req: DataRequest) -> Bars:
         "yfinance": _load_yfinance,
         "synthetic": _load_synthetic,
     }
-    return loaders[plan.source](plan)
+    bars = loaders[plan.source](plan)
+    from quantlab.metrics import bar_calendar
+
+    try:
+        bar_calendar(bars.index, plan.interval.text)  # the data's spacing must fit the interval
+    except DataError as exc:
+        raise DataError(f"Bars of {plan.describe()} from source {bars.source}: {exc}") from None
+    return bars
 
 
 def data_sources() -> dict[str, bool]:

@@ -20,6 +20,10 @@ from __future__ import annotations
 import math
 
 NAN = math.nan
+# Ceiling of a slippage fraction: buys fill at most 1.25x the bar price, sells at least 0.75x.
+# Below 0.5 so that a short opened at a bar's close is still marked above zero at that close
+# even with the maximum fee (a fresh leg never needs a margin call at its own fill).
+MAX_SLIPPAGE = 0.25
 
 
 def ewm_kernel(x, alpha, min_periods, out):
@@ -193,25 +197,34 @@ def simulate_kernel(
     tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price,
     tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret,
 ):
-    """Bar-by-bar, all-in simulation of one signal stream. Returns ``(n_trades, open_position)``.
+    """Bar-by-bar, all-in simulation of one signal stream.
+
+    Returns ``(n_trades, open_position, margin_bar)``; ``margin_bar`` is the bar of the first
+    margin call (-1: none).
 
     Per bar ``t`` from ``start`` on (bars before ``start`` are warm-up: never traded):
 
+    0. Margin call: a short whose mark ``cash - qty * close[t]`` is <= 0 is bought back at
+       ``close[t] * (1 + s)`` (fee charged) before any signal of the bar. The account cannot
+       owe: cash ends at exactly 0, the shortfall is written off (the trade's pnl is the
+       account's loss, not the larger market loss), and with no cash nothing opens again. Any
+       cover of a short that leaves cash <= 0 is floored and counted the same way.
     1. If ``t`` is past the cooldown, the signals at ``t``'s close give a target position:
        long-only: flat & entry -> long, long & exit -> flat; with ``allow_short``: entry without
        exit -> long, exit without entry -> short (both at once cancel out).
     2. A change of position fills at ``close[t]`` (``fill_close``) or ``open[t+1]`` (not at all
        on the last bar). Buys fill at ``price*(1+s)``, sells at ``price*(1-s)``, ``s`` =
-       ``slip[t]`` if ``slip`` is non-empty else ``slip_const``. Every fill pays
+       ``slip[t]`` if ``slip`` is non-empty else ``slip_const`` (callers cap both at
+       ``MAX_SLIPPAGE``, so fill prices stay > 0 and fees >= 0). Every fill pays
        ``fee * qty * fill_price``. A reversal closes the old leg and opens the new one at the same
        bar (two fills, two fees). Opening a leg commits all the cash: ``qty = cash /
        (fill_price * (1 + fee))``, so notional + fee = cash. Signals at the ``cooldown`` bars
        after a filled signal are ignored.
     3. ``equity[t-start]`` = cash + signed qty * close[t] (a next-open order is not filled yet);
        ``position[t-start]`` = position held at the end of bar t; ``returns[t-start]`` = equity
-       over the previous equity (``initial_cash`` for the first bar) minus 1 (a short gone
-       wrong can leave equity <= 0: then the change over |previous|, or 0 after exactly 0).
-       There are no margin calls; a leg is only opened with positive cash.
+       over the previous equity (``initial_cash`` for the first bar) minus 1 (0 after an
+       equity of exactly 0). Equity never goes below 0 (step 0), so no return is below -1.
+       A leg is only opened with positive cash.
 
     Closed round trips go to the ``tr_*`` buffers (fill bar indices, side, fill prices, qty, fees,
     net pnl, pnl / entry notional); the buffers need room for every closed trade:
@@ -230,15 +243,19 @@ def simulate_kernel(
     n_trades = 0
     blocked_until = start - 1
     prev_equity = initial_cash
+    margin_bar = -1
     for t in range(start, n):
         c = close[t]
+        forced = pos == -1 and cash - qty * c <= 0.0  # margin call: step 0
         equity_before = cash + pos * qty * c
         pos_before = pos
-        if t > blocked_until:
+        if forced or t > blocked_until:
             target = pos
             enter = entries[t]
             leave = exits[t]
-            if allow_short:
+            if forced:
+                target = 0
+            elif allow_short:
                 if enter and not leave:
                     target = 1
                 elif leave and not enter:
@@ -248,8 +265,8 @@ def simulate_kernel(
                     target = 1
             elif leave:
                 target = 0
-            if target != pos and (fill_close or t + 1 < n):
-                if fill_close:
+            if target != pos and (forced or fill_close or t + 1 < n):
+                if forced or fill_close:
                     fill_idx = t
                     price = c
                 else:
@@ -274,6 +291,11 @@ def simulate_kernel(
                         exit_fee = notional * fee
                         cash -= notional + exit_fee
                         pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
+                        if cash <= 0.0:  # the cover cost all the account had: wiped out
+                            pnl -= cash
+                            cash = 0.0
+                            if margin_bar < 0:
+                                margin_bar = fill_idx
                     if n_trades < capacity:
                         tr_entry_idx[n_trades] = entry_idx
                         tr_exit_idx[n_trades] = fill_idx
@@ -301,7 +323,10 @@ def simulate_kernel(
                         cash += qty * entry_price - entry_fee
                     pos = target
                     entry_idx = fill_idx
-                blocked_until = t + cooldown
+                if not forced:
+                    blocked_until = t + cooldown
+        if forced:
+            equity_before = 0.0  # what is left after the margin call
         i = t - start
         if fill_close:
             eq = cash + pos * qty * c
@@ -317,7 +342,7 @@ def simulate_kernel(
         else:
             returns[i] = 0.0
         prev_equity = eq
-    return n_trades, pos
+    return n_trades, pos, margin_bar
 
 
 # ------------------------------------------------------------------------------------ sweeps
@@ -325,7 +350,7 @@ def simulate_kernel(
 # with nothing kept but a few per-combo sums. ``sweep_kernel`` calls ``pairwise_sum``: run it
 # under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``.
 
-SWEEP_STATS = 13  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
+SWEEP_STATS = 14  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
 ST_SUM_RETURNS = 1  # numpy-order sum of the per-bar returns
 ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 bars)
@@ -339,6 +364,7 @@ ST_GROSS_PROFIT = 9  # numpy-order sum of the positive pnls
 ST_LOSS_SUM = 10  # numpy-order sum of the negative pnls (<= 0)
 ST_SUM_TRADE_RETURNS = 11  # numpy-order sum of the trade returns
 ST_EXPOSED_BARS = 12  # bars whose recorded position is not flat
+ST_MARGIN_CALLS = 13  # shorts liquidated because the account was wiped out (0 or 1)
 
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
@@ -441,8 +467,8 @@ def sweep_kernel(
     byte per bar, cache-resident), then the simulation loop reads them: measured as fast as
     deriving them inside the simulation loop, which then carries every mode's branches.
 
-    Costs per combo: ``fees[c]``; slippage ``k_atrs[c] * atr[t] / close[t]`` if ``atr`` is
-    non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. The simulation is
+    Costs per combo: ``fees[c]``; slippage ``min(k_atrs[c] * atr[t] / close[t], MAX_SLIPPAGE)``
+    if ``atr`` is non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. The simulation is
     ``simulate_kernel``'s, operation for operation (same equity, returns, positions, trades);
     instead of keeping them, it accumulates what ``metrics.compute_metrics`` needs (see the
     ``ST_*`` indices) in ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
@@ -532,15 +558,19 @@ def sweep_kernel(
         max_dd = 0.0
         n_neg = 0
         n_exposed = 0
+        margin_calls = 0
         for t in range(start, n):
             c_t = close[t]
+            forced = pos == -1 and cash - qty * c_t <= 0.0  # margin call
             equity_before = cash + pos * qty * c_t
             pos_before = pos
-            if t > blocked_until:
+            if forced or t > blocked_until:
                 target = pos
                 enter = enter_at[t]
                 leave = exit_at[t]
-                if allow_short:
+                if forced:
+                    target = 0
+                elif allow_short:
                     if enter and not leave:
                         target = 1
                     elif leave and not enter:
@@ -550,13 +580,15 @@ def sweep_kernel(
                         target = 1
                 elif leave:
                     target = 0
-                if target != pos and (fill_close or t + 1 < n):
-                    if fill_close:
+                if target != pos and (forced or fill_close or t + 1 < n):
+                    if forced or fill_close:
                         price = c_t
                     else:
                         price = open_[t + 1]
                     if use_slip_array:
                         s = k_atr * atr[t] / c_t
+                        if s > MAX_SLIPPAGE:
+                            s = MAX_SLIPPAGE
                     else:
                         s = slip_const
                     buy_price = price * (1.0 + s)
@@ -574,6 +606,10 @@ def sweep_kernel(
                             exit_fee = notional * fee
                             cash -= notional + exit_fee
                             pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
+                            if cash <= 0.0:  # wiped out (see simulate_kernel)
+                                pnl -= cash
+                                cash = 0.0
+                                margin_calls += 1
                         if n_trades < capacity:
                             tr_ret[n_trades] = pnl / (qty * entry_price)
                             if pnl > 0.0:
@@ -597,7 +633,10 @@ def sweep_kernel(
                         else:
                             cash += qty * entry_price - entry_fee
                         pos = target
-                    blocked_until = t + cooldown
+                    if not forced:
+                        blocked_until = t + cooldown
+            if forced:
+                equity_before = 0.0
             if fill_close:
                 eq = cash + pos * qty * c_t
                 held = pos
@@ -664,3 +703,4 @@ def sweep_kernel(
         stats[k + ST_LOSS_SUM] = pairwise_sum(tr_loss, 0, n_loss, stack_i, stack_f)
         stats[k + ST_SUM_TRADE_RETURNS] = pairwise_sum(tr_ret, 0, n_trades, stack_i, stack_f)
         stats[k + ST_EXPOSED_BARS] = n_exposed
+        stats[k + ST_MARGIN_CALLS] = margin_calls

@@ -56,7 +56,7 @@ class EngineConfig:
             object.__setattr__(self, name, value)
 
         number("fee", 0.0, 0.5)
-        number("slippage_bps", 0.0, 5000.0)
+        number("slippage_bps", 0.0, kernels.MAX_SLIPPAGE * 10_000.0)
         number("k_atr", 0.0, 100.0)
         number("initial_cash", 0.0, 1e15, lo_open=True)
         if self.slippage_mode not in SLIPPAGE_MODES:
@@ -99,6 +99,7 @@ class SimResult:
     trades: TradeLog
     open_position: int  # position still open after the last bar (marked, not closed, not charged)
     start: int = 0  # absolute index of equity[0]
+    margin_call: int | None = None  # absolute bar where a short wiped the account out (see kernels)
 
 
 def trade_capacity(n: int, allow_short: bool) -> int:
@@ -114,14 +115,16 @@ def slippage_fractions(open_, high, low, close, cfg: EngineConfig) -> tuple[np.n
     """Per-bar slippage fraction (``atr`` mode) or an empty array plus the constant (``fixed``).
 
     ``atr``: ``k_atr * ATR(14)[t] / close[t]`` at the signal bar; before ATR(14) is defined
-    (first 13 bars) the running mean of the true ranges so far stands in for it.
+    (first 13 bars) the running mean of the true ranges so far stands in for it. Either way the
+    fraction is capped at ``kernels.MAX_SLIPPAGE`` (0.25, the 2500 bps ceiling of ``fixed``), so
+    a fill price is always between 0.75 and 1.25 times the bar price: never <= 0.
     """
     if cfg.slippage_mode == "fixed":
         return np.empty(0), cfg.slippage_bps / 10_000.0
     from quantlab.engine.indicators import atr
 
     values = atr(high, low, close, ATR_WINDOW, fill_warmup=True)
-    return cfg.k_atr * values / close, 0.0
+    return np.minimum(cfg.k_atr * values / close, kernels.MAX_SLIPPAGE), 0.0
 
 
 def _price_array(name: str, values, n: int | None) -> np.ndarray:
@@ -174,7 +177,7 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
 
     m = n - start
     cap = trade_capacity(n, cfg.allow_short)
-    (n_trades, open_position), outs = jit.call(
+    (n_trades, open_position, margin_bar), outs = jit.call(
         kernels.simulate_kernel, m,
         open_, close, entries, exits, slip, float(slip_const),
         start, int(cooldown), cfg.fee, cfg.fill == "close", cfg.allow_short, cfg.initial_cash,
@@ -193,4 +196,5 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
     entry_idx, exit_idx = cols[0], cols[1]
     trades = TradeLog(*cols, bars_held=exit_idx - entry_idx)
     return SimResult(equity=equity, position=position, returns=returns, trades=trades,
-                     open_position=int(open_position), start=start)
+                     open_position=int(open_position), start=start,
+                     margin_call=int(margin_bar) if margin_bar >= 0 else None)

@@ -373,7 +373,7 @@ def _metrics(s: np.ndarray, bars: int, initial_cash: float, ppy: float, benchmar
         else:
             std = np.zeros(k)
         std = np.where(std <= 1e-12 * np.abs(mean), 0.0, std)
-        sharpe = np.where(std > 0, mean / std * ann, 0.0)
+        sharpe = np.where(std > 0, mean / std * ann, nan)
         volatility = std * ann
         downside_dev = np.sqrt((s[:, kernels.ST_SUM_SQ_DOWN] + 0.0) / bars)
         sortino = np.where((s[:, kernels.ST_NEGATIVE_BARS] > 0) & (downside_dev > 0),
