@@ -1,0 +1,237 @@
+"""Black-box tests of forward session directories: forward_outdir is the session directory,
+renamed/copied sessions resume, concurrent resumes run one at a time, sessions are in the index
+and the registry, multi-candidate sessions and portfolio calendar gaps say what they did."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, strict_json
+
+GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
+
+
+def _forward(**params) -> dict:
+    return {"schema_version": "1.0", "request_id": "fs-1", "command": "forward", "params": params}
+
+
+def _portfolio(root: Path) -> dict:
+    return {"schema_version": "1.0", "request_id": "pf-1", "command": "portfolio",
+            "params": {"portfolio_report": str(root)}}
+
+
+@pytest.fixture
+def grid_dir(ql) -> Path:
+    res = ql.request({"schema_version": "1.0", "command": "sweep", "params": {"config_path": str(GRID_YAML)}})
+    assert res.returncode == 0, res.stderr
+    return Path(res.envelope["artifacts_path"])
+
+
+def _meta(session: Path) -> dict:
+    return strict_json((session / "session_metadata.json").read_text())
+
+
+# ------------------------------------------------------------------------------ 10.5
+def test_client_emulation_forward_outdir_is_the_session_directory(ql, grid_dir):
+    """Step-by-step emulation of a client: two forward requests naming their session
+    directories, then a portfolio over their parent (issue 10.5: it used to exit 3)."""
+    root = ql.outputs / "forward_runs"
+    envs = []
+    for i, (start, end) in enumerate((("2018-01-01", "2018-04-01"), ("2018-02-01", "2018-06-01"))):
+        res = ql.request(_forward(run_dir=str(grid_dir), forward_start=start, forward_end=end,
+                                  forward_outdir=str(root / f"fwd_{i}")))
+        assert res.returncode == 0, res.stderr
+        env = res.envelope
+        assert env["artifacts_path"] == str(root / f"fwd_{i}")
+        assert env["report_path"] == str(root / f"fwd_{i}" / "report.json")
+        assert _meta(root / f"fwd_{i}")["session_id"] == env["run_id"]
+        assert res.signals[-1]["event"] == "SESSION_COMPLETED"
+        envs.append(env)
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["fwd_0", "fwd_1"]
+    pf = ql.request(_portfolio(root))
+    assert pf.returncode == 0, pf.stderr
+    mc = strict_json(Path(pf.envelope["report_path"]).read_text())["machine_contract"]
+    assert mc["n_sessions"] == 2 and sorted(mc["session_ids"]) == ["fwd_0", "fwd_1"]
+
+
+def test_forward_outdir_refuses_a_directory_that_is_not_this_session(ql, grid_dir):
+    root = ql.outputs / "forward_runs"
+    other = root / "notes"
+    other.mkdir(parents=True)
+    (other / "readme.txt").write_text("mine")
+    res = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-04-01",
+                              forward_outdir=str(other)))
+    assert res.returncode == 2 and res.stderr.startswith("ERROR: ") and "not empty" in res.stderr
+    assert res.signals[-1]["event"] == "SESSION_FAILED"
+    assert sorted(p.name for p in other.iterdir()) == ["readme.txt"]
+    assert [p.name for p in root.iterdir() if p.name.startswith(".tmp")] == []
+
+    # an empty directory is fine; the same request again is the same session (nothing changes)
+    empty = root / "fwd_a"
+    empty.mkdir()
+    first = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-04-01",
+                                forward_outdir=str(empty)))
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in empty.iterdir() if p.is_file()}
+    again = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-04-01",
+                                forward_outdir=str(empty)))
+    assert again.returncode == 0, again.stderr
+    assert again.envelope["run_id"] == first.envelope["run_id"]
+    assert again.envelope["summary"] == first.envelope["summary"]
+    assert {p.name: p.read_bytes() for p in empty.iterdir() if p.is_file()} == before
+    # the same session to a later end extends it in place
+    later = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-06-01",
+                                forward_outdir=str(empty)))
+    assert later.returncode == 0, later.stderr
+    assert _meta(empty)["forward_end"] == "2018-06-01" and _meta(empty)["resume_count"] == 1
+    # a different session (other start) into it is refused
+    clash = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-02-01", forward_end="2018-06-01",
+                                forward_outdir=str(empty)))
+    assert clash.returncode == 2 and "not this forward session" in clash.stderr
+    assert _meta(empty)["forward_end"] == "2018-06-01"
+
+
+# ------------------------------------------------------------------------------ 19.9
+def test_renamed_and_copied_sessions_resume_by_their_own_id(ql, grid_dir):
+    first = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-04-01"))
+    assert first.returncode == 0, first.stderr
+    session = Path(first.envelope["artifacts_path"])
+    renamed = session.parent / "cr1"
+    session.rename(renamed)
+    copied = session.parent / "cr2"
+    shutil.copytree(renamed, copied)
+    for target, end in ((renamed, "2018-06-01"), (copied, "2018-08-01")):
+        res = ql.request(_forward(resume_forward=str(target), forward_end=end))
+        assert res.returncode == 0, res.stderr
+        assert res.envelope["run_id"] == first.envelope["run_id"]
+        assert res.envelope["artifacts_path"] == str(target)
+        assert _meta(target)["forward_end"] == end
+    oneshot = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-08-01"))
+    other = Path(oneshot.envelope["artifacts_path"])
+    for name in ("metrics.json", "trades.csv", "ledger.csv"):
+        assert (copied / name).read_bytes() == (other / name).read_bytes(), name
+    assert _meta(renamed)["forward_end"] == "2018-06-01"  # the copy's resume left the original alone
+
+
+def test_resume_of_a_session_with_broken_metadata_names_the_directory(ql, grid_dir):
+    first = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-04-01"))
+    session = Path(first.envelope["artifacts_path"])
+    meta = _meta(session)
+    del meta["candidates"]
+    (session / "session_metadata.json").write_text(json.dumps(meta))
+    res = ql.request(_forward(resume_forward=str(session), forward_end="2018-06-01"))
+    assert res.returncode == 2 and str(session) in res.stderr and "Traceback" not in res.stderr
+
+
+# ------------------------------------------------------------------------------ 19.1
+ENDS = ("2017-10-01", "2018-01-01", "2018-06-01")
+
+
+def _start(ql, payload: dict, name: str, pause: Path | None = None) -> tuple[subprocess.Popen, Path]:
+    env = dict(ql.env)
+    if pause is not None:
+        env["QUANTLAB_TEST_PAUSE_AT"] = f"forward_session_locked:{pause}"
+    sig = ql.tmp / f"signals_{name}.jsonl"
+    sig.write_text("")
+    proc = subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ql.tmp)
+    return proc, sig
+
+
+def _finish(proc: subprocess.Popen, sig: Path) -> tuple[int, dict, str, list[dict]]:
+    out, err = proc.communicate(timeout=180)
+    lines = out.splitlines()
+    assert len(lines) == 1, out
+    return proc.returncode, strict_json(lines[0]), err, [strict_json(x) for x in sig.read_text().splitlines()]
+
+
+def _wait_for(path: Path, proc: subprocess.Popen) -> None:
+    """Wait for a pause point (a file the paused process writes), failing if the process ends."""
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert proc.poll() is None, f"process ended before {path.name}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def resume_base(ql, grid_dir) -> tuple[Path, dict]:
+    """A session 2017-06-01 .. 2017-08-01 and the one-shot summaries/ledgers for each end in ENDS."""
+    base = ql.request(_forward(run_dir=str(grid_dir), forward_start="2017-06-01", forward_end="2017-08-01",
+                               forward_top_k=2, forward_outdir=str(ql.tmp / "base_session")))
+    assert base.returncode == 0, base.stderr
+    expected = {}
+    for end in ENDS:
+        one = ql.request(_forward(run_dir=str(grid_dir), forward_start="2017-06-01", forward_end=end,
+                                  forward_top_k=2, forward_outdir=str(ql.tmp / f"oneshot_{end}")))
+        assert one.returncode == 0, one.stderr
+        expected[end] = {"summary": one.envelope["summary"],
+                         "ledger": (ql.tmp / f"oneshot_{end}" / "ledger.csv").read_bytes()}
+    return ql.tmp / "base_session", expected
+
+
+def _check_outcomes(session: Path, outcomes: dict, expected: dict) -> None:
+    """Every request answers for itself: exit 0 with the summary of one forward run to its own end,
+    or exit 2 because a later end got there first; the session ends at the latest end."""
+    for end, (code, env, err, signals) in outcomes.items():
+        if code == 0:
+            assert env["summary"] == expected[end]["summary"], (end, env)
+            assert signals[-1]["event"] == "SESSION_COMPLETED" and signals[-1]["summary"] == env["summary"]
+        else:
+            assert code == 2 and "only extends" in err, (end, code, err)
+            assert signals[-1]["event"] == "SESSION_FAILED"
+            assert any(e > end and outcomes[e][0] == 0 for e in outcomes)
+    assert outcomes[ENDS[-1]][0] == 0
+    assert _meta(session)["forward_end"] == ENDS[-1]
+    assert (session / "ledger.csv").read_bytes() == expected[ENDS[-1]]["ledger"]
+    assert strict_json((session / "report.json").read_text())["machine_contract"]["summary"] == \
+        expected[ENDS[-1]]["summary"]
+
+
+def test_concurrent_resumes_run_one_at_a_time_paused(ql, resume_base):
+    """Deterministic order through the test hook: the first resume holds the session while the
+    two others start; each then answers for its own request."""
+    base, expected = resume_base
+    session = ql.tmp / "paused_session"
+    shutil.copytree(base, session)
+    gate = ql.tmp / "gate_first"
+    first = _start(ql, _forward(resume_forward=str(session), forward_end=ENDS[0]), "p0", pause=gate)
+    _wait_for(Path(str(gate) + ".reached"), first[0])
+    # while it is paused the session is held: nobody else can take its lock
+    from quantlab.commands.forward import session_lock_key
+
+    lock = ql.outputs / ".quantlab" / "locks" / f"{session_lock_key(session.resolve())}.lock"
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+    others = {end: _start(ql, _forward(resume_forward=str(session), forward_end=end), f"p{i}")
+              for i, end in enumerate(ENDS[1:], 1)}
+    gate.touch()
+    outcomes = {ENDS[0]: _finish(*first), **{end: _finish(*p) for end, p in others.items()}}
+    assert outcomes[ENDS[0]][0] == 0  # it held the session first, so nothing overtook it
+    _check_outcomes(session, outcomes, expected)
+
+
+def test_concurrent_resumes_each_answer_for_themselves(ql, resume_base):
+    """Three resumes of one session started together (issue 19.1), 20 trials (QUANTLAB_RACE_TRIALS):
+    no lost update, no shared answer, in any interleaving."""
+    base, expected = resume_base
+    for trial in range(int(os.environ.get("QUANTLAB_RACE_TRIALS", "20"))):
+        session = ql.tmp / f"race_{trial}"
+        shutil.copytree(base, session)
+        procs = {end: _start(ql, _forward(resume_forward=str(session), forward_end=end), f"r{trial}_{i}")
+                 for i, end in enumerate(ENDS)}
+        outcomes = {end: _finish(*p) for end, p in procs.items()}
+        _check_outcomes(session, outcomes, expected)
