@@ -414,7 +414,12 @@ def report_command(req) -> dict:
         html = write_html_report(run_dir)
         return {"mode": "report", "report_only": True, "run_id": None, "artifacts_path": str(run_dir),
                 "report_path": str(html), "summary": None}
-    path = rebuild_report(run_dir)
+    if (run_dir / "session_metadata.json").is_file():  # a forward session
+        from quantlab.commands.forward import rebuild_session_report
+
+        path = rebuild_session_report(run_dir)
+    else:
+        path = rebuild_report(run_dir)
     return {"mode": "report", "report_only": True, "run_id": run_dir.name, "artifacts_path": str(run_dir),
             "report_path": str(path), "summary": None}
 

@@ -235,3 +235,37 @@ def test_concurrent_resumes_each_answer_for_themselves(ql, resume_base):
                  for i, end in enumerate(ENDS)}
         outcomes = {end: _finish(*p) for end, p in procs.items()}
         _check_outcomes(session, outcomes, expected)
+
+
+# ------------------------------------------------------------------------------ 10.15
+def test_forward_sessions_are_in_the_index_and_the_registry(ql, grid_dir):
+    res = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-04-01"))
+    assert res.returncode == 0, res.stderr
+    session = Path(res.envelope["artifacts_path"])
+    root = session.parent
+    done = res.signals[-1]
+    assert done["runs_index_json"] == str(root / "runs_index.json")
+    rows = strict_json((root / "runs_index.json").read_text())["runs"]
+    assert [(r["run_id"], r["mode"], r["ticker"], r["strategy"], r["start"], r["end"]) for r in rows] == [
+        (res.envelope["run_id"], "forward", "SPX", "rsi_ma_cross_v2", "2018-01-01", "2018-04-01")]
+    assert res.envelope["run_id"] in (root / "runs_index.md").read_text()
+    # the human CLI prints the index that holds the session
+    cli = ql.cli("--forward-eval", str(grid_dir), "--forward-start", "2018-01-01", "--forward-end", "2018-05-01")
+    assert cli.returncode == 0, cli.stderr
+    assert f"index:     {root / 'runs_index.md'}" in cli.stdout
+
+    listing = ql.cli("--runs-list", str(root), "--json")
+    assert listing.returncode == 0, listing.stderr
+    listed = strict_json(listing.stdout)
+    listed = listed["runs"] if isinstance(listed, dict) else listed
+    assert {(r["ticker"], r["strategy"]) for r in listed} == {("SPX", "rsi_ma_cross_v2")} and len(listed) == 2
+    show = ql.cli("--runs-show", str(session))
+    assert show.returncode == 0 and "rsi_ma_cross_v2" in show.stdout
+    html = ql.cli("report", str(root))
+    assert html.returncode == 0, html.stderr
+    assert (root / "report.html").is_file() and res.envelope["run_id"] in (root / "report.html").read_text()
+    before = strict_json((session / "report.json").read_text())
+    (session / "report.json").unlink()
+    rebuilt = ql.cli("report", str(session))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert strict_json((session / "report.json").read_text())["machine_contract"] == before["machine_contract"]

@@ -456,3 +456,23 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
 def discard_staging(plan: ForwardPlan) -> None:
     if not plan.resume and plan.staging_dir is not None:
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
+
+
+def rebuild_session_report(session: Path) -> Path:
+    """Rewrite report.json and run_report.md of a forward session from its own files."""
+    try:
+        metadata = _read_session(session, "run_dir")
+        metrics = read_json(session / "metrics.json")
+        per_candidate = {cid: {"metrics": m} for cid, m in metrics["candidates"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{session} has an unreadable session_metadata.json/metrics.json") from None
+    try:
+        warnings = read_json(session / "report.json")["machine_contract"]["warnings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        warnings = [w for w in [candidates_note(metadata["candidates"])] if w]
+    record = {"request_id": metadata.get("request_id"), "candidates": metadata["candidates"],
+              "source": metadata["source"], "warnings": warnings}
+    if any(c.get("candidate_id") not in per_candidate for c in record["candidates"]):
+        raise ConfigError(f"{session}: metrics.json lacks a candidate of session_metadata.json")
+    _write_forward_report(session, metadata, per_candidate, record)
+    return session / "report.json"
