@@ -322,11 +322,16 @@ def portfolio_command(req, opts) -> dict:
     log_path = plan.staging_dir / "logs" / "snakemake.log"
     try:
         _run_workflow(plan.config, plan.target, internal, opts, log_path)
-        return read_json(internal / plan.target)
+        result = read_json(internal / plan.target)
     except BaseException:
         _keep_failed_log(log_path, internal, plan.run_id)
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
         raise
+    new = [w for w in result.pop("warnings", None) or [] if w not in req.warnings]
+    if new:  # found while combining (calendar gaps, weights): the envelope and stderr say so too
+        print("WARNING: " + _one_line("; ".join(new)), file=sys.stderr)
+        req.warnings.extend(new)
+    return result
 
 
 def _profile_path(profile: str | None) -> str | None:

@@ -269,3 +269,43 @@ def test_forward_sessions_are_in_the_index_and_the_registry(ql, grid_dir):
     rebuilt = ql.cli("report", str(session))
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert strict_json((session / "report.json").read_text())["machine_contract"] == before["machine_contract"]
+
+
+# ------------------------------------------------------------------------------ 10.13
+def test_multi_candidate_sessions_say_which_candidate_they_use(ql, grid_dir):
+    res = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-06-01",
+                              forward_top_k=3))
+    assert res.returncode == 0, res.stderr
+    session = Path(res.envelope["artifacts_path"])
+    mc = strict_json((session / "report.json").read_text())["machine_contract"]
+    assert mc["primary_candidate"] == "c1" and [c["candidate_id"] for c in mc["candidates"]] == ["c1", "c2", "c3"]
+    assert mc["summary"] == mc["candidates"][0]["summary"]
+    note = [w for w in mc["warnings"] if "3 candidates" in w]
+    assert note and "candidate c1 only" in note[0]
+    assert note[0] in res.envelope["warnings"]
+    assert [line for line in res.stderr.splitlines() if line.startswith("WARNING: ") and "3 candidates" in line]
+    assert "candidate c1 (of 3)" in (session / "run_report.md").read_text()
+    pf = ql.request(_portfolio(session.parent))
+    assert pf.returncode == 0, pf.stderr
+    pmc = strict_json(Path(pf.envelope["report_path"]).read_text())["machine_contract"]
+    assert any("3 candidates, uses c1" in w for w in pmc["warnings"])
+    assert any("3 candidates, uses c1" in w for w in pf.envelope["warnings"])
+
+
+def test_portfolio_calendar_gap_is_flagged(ql, grid_dir):
+    root = ql.outputs / "forward_runs"
+    for name, start, end in (("a", "2016-07-01", "2017-01-01"), ("b", "2018-01-01", "2018-06-01")):
+        res = ql.request(_forward(run_dir=str(grid_dir), forward_start=start, forward_end=end,
+                                  forward_outdir=str(root / name)))
+        assert res.returncode == 0, res.stderr
+    pf = ql.request(_portfolio(root))
+    assert pf.returncode == 0, pf.stderr
+    report = strict_json(Path(pf.envelope["report_path"]).read_text())
+    assert report["calendar"]["gaps"] == [{"from": "2016-12-30T00:00:00Z", "to": "2018-01-02T00:00:00Z", "days": 368.0}]
+    warning = [w for w in report["machine_contract"]["warnings"] if "calendar gap" in w]
+    assert warning and "2016-12-30T00:00:00Z -> 2018-01-02T00:00:00Z" in warning[0] and "flat" in warning[0]
+    assert warning[0] in pf.envelope["warnings"]
+    assert [line for line in pf.stderr.splitlines() if line.startswith("WARNING: ") and "calendar gap" in line]
+    # weekends and holidays are not gaps
+    alone = ql.request(_portfolio(root / "b"))
+    assert alone.returncode != 0 or "calendar gap" not in alone.stderr

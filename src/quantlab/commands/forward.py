@@ -429,6 +429,7 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
         mc["request_id"] = record["request_id"]
     mc.update({"run_id": metadata["run_id"], "session_id": metadata["run_id"], "mode": "forward",
                "summary": summary, "source_run_id": metadata["source_run_id"],
+               "primary_candidate": record["candidates"][0]["candidate_id"],
                "candidates": [{"candidate_id": c["candidate_id"], "label": c.get("label"),
                                "strategy_params": c["strategy_params"],
                                "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])}
@@ -440,6 +441,8 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
              f"- source sweep: {metadata['source_run_id']} ({record['source']['mode']})",
              f"- {metadata['ticker']} {metadata['strategy']} from {metadata['forward_start']} "
              f"(bars {metadata['first_bar']} .. {metadata['last_bar']}), resumed {metadata['resume_count']} times",
+             f"- summary, equity.parquet and equity.png: candidate {mc['primary_candidate']} "
+             f"(of {len(mc['candidates'])})",
              "", "| candidate | params | total_return | sharpe_simple | max_drawdown | trades |", "|---|---|---|---|---|---|"]
     for c in mc["candidates"]:
         s = c["summary"]
