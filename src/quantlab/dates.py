@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 from quantlab.errors import ConfigError
 
 
-def date_error(name: str, value: object, reason: str | None = None) -> ConfigError:
+def date_error(name: str, value: object, reason: str | None = None, *, param: bool = True) -> ConfigError:
+    """The error for a bad date; ``name`` is the request parameter (``param=False``: a plain label)."""
     text = str(value)
     text = text if len(text) <= 60 else text[:57] + "..."
-    label = name if name.startswith("params.") or " " in name else f"params.{name}"
+    label = f"params.{name}" if param and not name.startswith("params.") else name
     return ConfigError(f"{label} is not a valid date (YYYY-MM-DD or ISO 8601): {text!r}"
                        + (f": {reason}" if reason else ""))
 

@@ -309,3 +309,44 @@ def test_portfolio_calendar_gap_is_flagged(ql, grid_dir):
     # weekends and holidays are not gaps
     alone = ql.request(_portfolio(root / "b"))
     assert alone.returncode != 0 or "calendar gap" not in alone.stderr
+
+
+# ------------------------------------------------------------------------------ 19.11
+def test_portfolio_over_run_directories_says_so(ql):
+    for end in ("2018-01-01", "2018-02-01"):
+        assert ql.request({"schema_version": "1.0", "command": "run",
+                           "params": {"ticker": "SPX", "start": "2017-01-01", "end": end}}).returncode == 0
+    res = ql.request(_portfolio(ql.outputs / "runs"))
+    assert res.returncode == 3 and res.signals[-1]["event"] == "SESSION_FAILED"
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("ERROR: ") and "2 directories are run directories" in line
+    assert "not forward sessions" in line and "forward_runs" in line and "incomplete" not in line
+
+
+@pytest.mark.parametrize("command,params,name,value", [
+    ("run", {"ticker": "SPX", "start": "2017-13-01", "end": "2018-01-01"}, "start", "2017-13-01"),
+    ("run", {"ticker": "SPX", "start": "0001-01-01", "end": "2018-01-01"}, "start", "0001-01-01"),
+    ("sweep", {"ticker": "SPX", "start": "2017-01-01", "end": "2018-02-30", "strategy": "sma_crossover",
+               "param_grid": {"fast": [5]}}, "end", "2018-02-30"),
+    ("sweep", {"ticker": "SPX", "start": "0001-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
+               "param_grid": {"fast": [5]}}, "start", "0001-01-01"),
+    ("sweep", {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
+               "param_grid": {"fast": [5]}, "splits": [{"name": "a", "train": {"start": "2017-01-01",
+               "end": "2017-13-01"}, "test": {"start": "2017-07-01", "end": "2018-01-01"}}]},
+     "splits[0].train.end", "2017-13-01"),
+    ("forward", {"run_dir": "GRID", "forward_start": "2018-02-30", "forward_end": "2018-06-01"},
+     "forward_start", "2018-02-30"),
+    ("forward", {"resume_forward": "SESSION", "forward_end": "2019-13-01"}, "forward_end", "2019-13-01"),
+])
+def test_date_errors_have_one_wording(ql, grid_dir, command, params, name, value):
+    params = dict(params)
+    if params.get("run_dir") == "GRID":
+        params["run_dir"] = str(grid_dir)
+    if params.get("resume_forward") == "SESSION":
+        first = ql.request(_forward(run_dir=str(grid_dir), forward_start="2018-01-01", forward_end="2018-03-01"))
+        params["resume_forward"] = first.envelope["artifacts_path"]
+    res = ql.request({"schema_version": "1.0", "command": command, "params": params})
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        f"ERROR: params.{name} is not a valid date (YYYY-MM-DD or ISO 8601): '{value}'"), res.stderr
+    assert res.signals[-1]["event"] == "SESSION_FAILED" and "Traceback" not in res.stderr

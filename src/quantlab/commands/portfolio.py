@@ -162,6 +162,9 @@ def _load_session(path: Path) -> dict:
     try:
         meta = read_json(path / "session_metadata.json")
     except FileNotFoundError:
+        kind = _run_dir_kind(path)
+        if kind:
+            raise _Excluded("not_forward", f"a {kind} run directory, not a forward session") from None
         raise _Excluded("incomplete", "session_metadata.json missing") from None
     except (OSError, ValueError):
         raise _Excluded("incomplete", "session_metadata.json unreadable") from None
@@ -286,6 +289,28 @@ def calendar_gaps(cal) -> list[dict]:
     limit = max(GAP_MIN_DAYS * day, GAP_SPACING_FACTOR * float(np.median(steps)))
     return [{"from": _iso(cal[i]), "to": _iso(cal[i + 1]), "days": round(int(steps[i]) / day, 2)}
             for i in np.nonzero(steps > limit)[0]]
+
+
+def _run_dir_kind(path: Path) -> str | None:
+    """'run', 'grid', 'paper', ... when ``path`` is a run directory (metadata.json), else None."""
+    try:
+        meta = read_json(path / "metadata.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    return str(meta.get("mode") or meta.get("command") or "run")
+
+
+def _nothing_found(root: Any, scan: dict) -> DataError:
+    runs = [e for e in scan["excluded"] if e["reason"].endswith("run directory, not a forward session")]
+    if runs and len(runs) == scan["scanned"]:
+        return DataError(f"no forward session under {root}: its {len(runs)} directories are run directories "
+                         "(results of run/sweep/paper requests), not forward sessions; give the directory that "
+                         "holds forward sessions (outputs/forward_runs, or the parent of a forward_outdir)")
+    return DataError(f"no complete forward session under {root} ({scan['scanned']} directories scanned, "
+                     f"{scan['incomplete']} incomplete, {scan['not_forward']} not forward sessions"
+                     + (f", of which {len(runs)} run directories" if runs else "") + ")")
 
 
 def _dedup_key(s: dict) -> tuple:
@@ -782,8 +807,7 @@ def run_mode(spec: Mapping[str, Any]) -> dict:
         weights = load_weights(weights)
     sessions, scan = scan_sessions(root)
     if not sessions:
-        raise DataError(f"no complete forward session under {root} ({scan['scanned']} directories scanned, "
-                        f"{scan['incomplete']} incomplete, {scan['not_forward']} not forward sessions)")
+        raise _nothing_found(root, scan)
     selected, selection = select_sessions(sessions, root=root, **criteria)
     result = combine(selected, mode, weights if mode == "custom_weight" else None)
     return {"kind": "quantlab.portfolio.mode", "root": str(root), "scan": scan, "selection": selection, **result}
