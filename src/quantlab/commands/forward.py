@@ -14,6 +14,13 @@ the data of the processed window changed: exit 3, nothing is rewritten); only th
 trades are appended. So a resumed session ends with exactly the metrics, trades and ledger of one
 forward run over the whole window, and never holds a bar or a trade twice. The replay carries the
 open position, cash and cooldown across the old end by construction.
+
+The session directory is ``forward_outdir`` itself (default ``outputs/forward_runs/<session_id>``);
+an existing one must be empty or hold the same session (then the request extends it). A session is
+resumed by its directory under the id recorded in its ``session_metadata.json`` (renamed and copied
+directories work). Requests naming a session directory hold its lock (:func:`session_lock_key`)
+from planning to reading back their result, and keep their bookkeeping under a key of their own
+(``requests/<request_key>/``), so concurrent resumes run one at a time and never share an answer.
 """
 
 from __future__ import annotations
