@@ -1,24 +1,36 @@
-"""Test-only pause points, so tests can order concurrent requests without sleeping.
+"""Test-only hooks that make races and kills land at a known point (never set in production).
 
-``QUANTLAB_TEST_PAUSE_AT=<step name>:<path>``: when the process reaches :func:`pause` with that
-step name, it writes ``<path>.reached`` and waits until ``<path>`` exists. Unset (production):
-one environment lookup, nothing else.
+``QUANTLAB_TEST_PAUSE_AT="<point>:<path>[,<point>:<path>...]"``: when the code reaches
+``pause("<point>")`` it writes ``<path>.reached`` (containing its pid) and waits until ``<path>``
+exists (at most ``QUANTLAB_TEST_PAUSE_TIMEOUT`` seconds, default 120), then goes on. A test waits
+for ``.reached``, does what must happen at that point (start a competing request, send a
+signal, look at a lock), then creates ``<path>`` to release it.
+
+Points: every workflow step by name (``step_load_data``, ``step_simulate``, ``sweep.step_shard``
+... as the rules name them; see ``commands/worker.step_function``), ``index_scanned`` (inside the
+runs-index lock, between reading the run dirs and writing the index files).
 """
 
 from __future__ import annotations
 
 import os
-import time
 
 
-def pause(step: str) -> None:
+def pause(point: str) -> None:
     spec = os.environ.get("QUANTLAB_TEST_PAUSE_AT")
     if not spec:
         return
-    name, _, path = spec.partition(":")
-    if name != step or not path:
-        return
+    for item in spec.split(","):
+        name, _, path = item.partition(":")
+        if name == point and path:
+            _wait_at(path)
+
+
+def _wait_at(path: str) -> None:
+    import time
+
     with open(path + ".reached", "w", encoding="utf-8") as fh:
         fh.write(str(os.getpid()))
-    while not os.path.exists(path):
-        time.sleep(0.01)
+    deadline = time.monotonic() + float(os.environ.get("QUANTLAB_TEST_PAUSE_TIMEOUT", "120"))
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.005)
