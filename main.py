@@ -284,35 +284,40 @@ def forward_command(req, opts) -> dict:
     from quantlab.commands import forward as fwd
     from quantlab.commands.common import KeyLocks
     from quantlab.contract.paths import internal_root
+    from quantlab.testhooks import pause
 
-    plan = fwd.plan_forward(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
-                            claim=not opts.dry_run)
     internal = internal_root()
-    if opts.dry_run:
-        return _dry_run(plan.config, plan.target, internal, mode="forward", force=opts.force)
-    log_dir = plan.session_dir if plan.resume else plan.staging_dir
-    log_path = log_dir / "logs" / "snakemake.log"
-    outputs = {}
-    for leg in plan.record["candidates"]:
-        keys = leg["keys"]
-        outputs[keys["data"]] = [internal / "store/data" / keys["data"] / "bars.parquet"]
-        outputs[keys["signals"]] = [internal / "store/signals" / keys["signals"] / "signals.parquet"]
-        outputs[keys["sim"]] = [internal / "store/sim" / keys["sim"] / name for name in
-                                ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
-    try:
-        # a session's per-request records are redone on every resume
-        for name in ("published.json", "index.json"):
-            (internal / "requests" / plan.run_id / name).unlink(missing_ok=True)
-        with KeyLocks(internal / "locks") as locks:
-            if plan.resume:
-                locks.acquire(f"session_{plan.run_id}", exclusive=True)  # one resume at a time
+    named = fwd.session_target(req.params)
+    with KeyLocks(internal / "locks") as locks:
+        if named is not None and not opts.dry_run:
+            # one request at a time per session directory, held from reading the session to reading
+            # this request's own result back: a resume plans on what the previous one wrote
+            locks.acquire(fwd.session_lock_key(named), exclusive=True)
+            pause("forward_session_locked")
+        before = len(req.warnings)
+        plan = fwd.plan_forward(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
+                                claim=not opts.dry_run)
+        if len(req.warnings) > before:
+            print("WARNING: " + _one_line("; ".join(req.warnings[before:])), file=sys.stderr)
+        if opts.dry_run:
+            return _dry_run(plan.config, plan.target, internal, mode="forward", force=opts.force)
+        log_dir = plan.session_dir if plan.resume else plan.staging_dir
+        log_path = log_dir / "logs" / "snakemake.log"
+        outputs = {}
+        for leg in plan.record["candidates"]:
+            keys = leg["keys"]
+            outputs[keys["data"]] = [internal / "store/data" / keys["data"] / "bars.parquet"]
+            outputs[keys["signals"]] = [internal / "store/signals" / keys["signals"] / "signals.parquet"]
+            outputs[keys["sim"]] = [internal / "store/sim" / keys["sim"] / name for name in
+                                    ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
+        try:
             _lock_keys(locks, outputs, force=opts.force)
             _run_workflow(plan.config, plan.target, internal, opts, log_path)
-        return read_json(internal / plan.target)
-    except BaseException:
-        _keep_failed_log(log_path, internal, plan.run_id)
-        fwd.discard_staging(plan)
-        raise
+            return read_json(internal / plan.target)
+        except BaseException:
+            _keep_failed_log(log_path, internal, plan.request_key)
+            fwd.discard_staging(plan)
+            raise
 
 
 def portfolio_command(req, opts) -> dict:
@@ -329,11 +334,16 @@ def portfolio_command(req, opts) -> dict:
     log_path = plan.staging_dir / "logs" / "snakemake.log"
     try:
         _run_workflow(plan.config, plan.target, internal, opts, log_path)
-        return read_json(internal / plan.target)
+        result = read_json(internal / plan.target)
     except BaseException:
         _keep_failed_log(log_path, internal, plan.run_id)
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
         raise
+    new = [w for w in result.pop("warnings", None) or [] if w not in req.warnings]
+    if new:  # found while combining (calendar gaps, weights): the envelope and stderr say so too
+        print("WARNING: " + _one_line("; ".join(new)), file=sys.stderr)
+        req.warnings.extend(new)
+    return result
 
 
 def _profile_path(profile: str | None) -> str | None:
@@ -412,16 +422,21 @@ def report_command(req) -> dict:
     run_dir = resolve_input_path(req.params["run_dir"], "run_dir")
     if not run_dir.is_dir():
         raise ConfigError(f"run directory not found: {run_dir}")
-    if not (run_dir / "metadata.json").exists() and any(
-            (child / "metadata.json").exists() or (child / "meta.json").exists()
-            for child in run_dir.iterdir() if child.is_dir()):
+    from quantlab.registry.runs import is_run_dir
+
+    if not is_run_dir(run_dir) and any(is_run_dir(child) for child in run_dir.iterdir() if child.is_dir()):
         # a root of runs: one self-contained HTML research report over all of them
         from quantlab.registry.html_report import write_html_report
 
         html = write_html_report(run_dir)
         return {"mode": "report", "report_only": True, "run_id": None, "artifacts_path": str(run_dir),
                 "report_path": str(html), "summary": None}
-    path = rebuild_report(run_dir)
+    if (run_dir / "session_metadata.json").is_file():  # a forward session
+        from quantlab.commands.forward import rebuild_session_report
+
+        path = rebuild_session_report(run_dir)
+    else:
+        path = rebuild_report(run_dir)
     return {"mode": "report", "report_only": True, "run_id": run_dir.name, "artifacts_path": str(run_dir),
             "report_path": str(path), "summary": None}
 

@@ -8,7 +8,8 @@ signal, look at a lock), then creates ``<path>`` to release it.
 
 Points: every workflow step by name (``step_load_data``, ``step_simulate``, ``sweep.step_shard``
 ... as the rules name them; see ``commands/worker.step_function``), ``index_scanned`` (inside the
-runs-index lock, between reading the run dirs and writing the index files).
+runs-index lock, between reading the run dirs and writing the index files),
+``forward_session_locked`` (a forward request holding its session's lock, before planning).
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def test_forward_from_a_grid_sweep(ql, grid_dir):
         assert row["entry_time"] >= "2018-01-01"
     done = res.signals[-1]
     assert done["event"] == "SESSION_COMPLETED" and done["mode"] == "forward"
-    assert done["runs_index_json"] == str(ql.outputs / "runs" / "runs_index.json")
+    # the session is indexed where it lives (issue 10.15: it used to point at outputs/runs, without it)
+    assert done["runs_index_json"] == str(ql.outputs / "forward_runs" / "runs_index.json")
     # forward with the sweep's params equals a plain run over the same window
     run = ql.request(run_request(start="2018-01-01", end="2018-07-01", strategy_params=best))
     assert run.envelope["summary"] == env["summary"]

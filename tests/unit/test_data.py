@@ -398,7 +398,9 @@ class TestRequests:
     @pytest.mark.parametrize("field", ["start", "end"])
     def test_unparseable_dates_name_the_value(self, field: str) -> None:
         values = {"start": "2020-01-01", "end": "2020-02-01", field: "2020-02-30"}
-        with pytest.raises(ConfigError, match=f"Invalid {field} '2020-02-30'"):
+        # one date-error wording across commands (issue 19.11)
+        wording = rf"params\.{field} is not a valid date \(YYYY-MM-DD or ISO 8601\): '2020-02-30'"
+        with pytest.raises(ConfigError, match=wording):
             load_bars(DataRequest("^GSPC", values["start"], values["end"]))
 
     def test_bad_interval_and_lookback(self) -> None:

@@ -458,7 +458,8 @@ def test_step_mode_and_publish_write_the_full_file_set(root, tmp_path):
     assert mc["summary"]["total_return"] == pytest.approx(expected[-1] / 25_000 - 1)
     assert result == strict_json(marker.read_text())
     assert result == {"run_id": run_id, "mode": "equal_weight", "artifacts_path": str(final),
-                      "report_path": str(final / "report.json"), "summary": mc["summary"]}
+                      "report_path": str(final / "report.json"), "summary": mc["summary"],
+                      "warnings": mc["warnings"]}  # main.py prints the ones found while combining
     table = read_parquet(final / "portfolio_equity.parquet")
     assert column_to_numpy(table, "equity").tolist() == pytest.approx(expected, rel=1e-12)
     assert str(column_to_numpy(table, "timestamp")[2]) == "2026-01-03T00:00:00.000000000"

@@ -2,8 +2,9 @@
 root, rebuilt atomically under a file lock so concurrent requests lose no row.
 
 A run directory is any non-hidden child holding ``metadata.json`` or ``report.json`` (or the
-legacy ``meta.json`` / ``run_report.json``). Directories deleted from outside simply disappear
-from the next rebuild; an unreadable file makes that row partial, never the rebuild fail.
+legacy ``meta.json`` / ``run_report.json``, or a forward session's ``session_metadata.json``).
+Directories deleted from outside simply disappear from the next rebuild; an unreadable file makes
+that row partial, never the rebuild fail.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from quantlab.artifacts.io import atomic_write_json, atomic_write_text, json_saf
 COLUMNS = ["run_id", "mode", "created_at", "git_commit", "ticker", "start", "end", "strategy",
            "sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate", "path"]
 METRIC_KEYS = ("sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate")
-MARKERS = ("metadata.json", "report.json", "meta.json", "run_report.json")
+MARKERS = ("metadata.json", "report.json", "meta.json", "run_report.json", "session_metadata.json")
 
 
 def _load(path: Path) -> dict:
@@ -36,7 +37,7 @@ def _load(path: Path) -> dict:
 def index_row(run_dir: Path) -> dict[str, Any] | None:
     if not any((run_dir / m).is_file() for m in MARKERS):
         return None
-    meta = _load(run_dir / "metadata.json") or _load(run_dir / "meta.json")
+    meta = _load(run_dir / "metadata.json") or _load(run_dir / "meta.json") or _load(run_dir / "session_metadata.json")
     report = _load(run_dir / "report.json") or _load(run_dir / "run_report.json")
     header = report.get("header", {}) if isinstance(report.get("header"), dict) else {}
     config = report.get("config_resolved") or _load(run_dir / "config.json")
@@ -57,9 +58,9 @@ def index_row(run_dir: Path) -> dict[str, Any] | None:
         "created_at": meta.get("created_at") or header.get("created_at") or "",
         "git_commit": meta.get("git_commit") or header.get("git_commit") or "",
         "ticker": config.get("ticker") or meta.get("ticker") or "",
-        "start": config.get("start") or "",
-        "end": config.get("end") or "",
-        "strategy": config.get("strategy") or "",
+        "start": config.get("start") or meta.get("forward_start") or "",
+        "end": config.get("end") or meta.get("forward_end") or "",
+        "strategy": config.get("strategy") or meta.get("strategy") or "",
         "path": str(run_dir),
     }
     for key in METRIC_KEYS:

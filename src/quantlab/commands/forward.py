@@ -14,12 +14,22 @@ the data of the processed window changed: exit 3, nothing is rewritten); only th
 trades are appended. So a resumed session ends with exactly the metrics, trades and ledger of one
 forward run over the whole window, and never holds a bar or a trade twice. The replay carries the
 open position, cash and cooldown across the old end by construction.
+
+The session directory is ``forward_outdir`` itself (default ``outputs/forward_runs/<session_id>``);
+an existing one must be empty or hold the same session (then the request extends it). A session is
+resumed by its directory under the id recorded in its ``session_metadata.json`` (renamed and copied
+directories work). Requests naming a session directory hold its lock (:func:`session_lock_key`)
+from planning to reading back their result, and keep their bookkeeping under a key of their own
+(``requests/<request_key>/``), so concurrent resumes run one at a time and never share an answer.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,9 +39,10 @@ from typing import Any
 from quantlab.artifacts.io import atomic_copy, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.commands.common import publish_staging
-from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _parse_date, _trades_csv,
+from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _trades_csv,
                                    plan_run, summary_of)
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
 
 LOWER_IS_BETTER = ("volatility_ann",)
@@ -41,9 +52,9 @@ BASE_FROM_SWEEP = ("ticker", "interval", "source", "data_path", "seed", "strateg
 
 @dataclass
 class ForwardPlan:
-    run_id: str
+    run_id: str                 # the session id (from the session's metadata on a resume)
     created_at: str
-    out_dir: Path
+    out_dir: Path               # the directory holding the session (its index root)
     record: dict
     config: dict
     resume: bool = False
@@ -51,15 +62,36 @@ class ForwardPlan:
 
     @property
     def session_dir(self) -> Path:
-        return self.out_dir / self.run_id
+        return Path(self.record["session_dir"])
 
     @property
-    def staging_dir(self) -> Path:
-        return self.out_dir / f".tmp_{self.run_id}"
+    def staging_dir(self) -> Path | None:
+        staging = self.record.get("staging_dir")
+        return Path(staging) if staging else None
+
+    @property
+    def request_key(self) -> str:
+        """This request's own bookkeeping key under ``<internal>/requests/`` (never shared)."""
+        return self.record["request_key"]
 
     @property
     def target(self) -> str:
-        return f"requests/{self.run_id}/index.json"
+        return f"requests/{self.request_key}/index.json"
+
+
+def session_target(params: dict) -> Path | None:
+    """The existing (or to be created) session directory a request names, resolved; None for a
+    new session in the default root (whose directory is claimed under a fresh id)."""
+    if params.get("resume_forward"):
+        return resolve_input_path(params["resume_forward"], "resume_forward")
+    if params.get("forward_outdir"):
+        return resolve_output_dir(params["forward_outdir"], outputs_root() / "forward_runs", "forward_outdir")
+    return None
+
+
+def session_lock_key(session_dir: Path) -> str:
+    """The flock key serialising every request on one session directory (by its real path)."""
+    return "forward_session_" + hashlib.sha1(str(session_dir).encode()).hexdigest()[:16]
 
 
 def _number(text: str) -> Any:
@@ -122,7 +154,7 @@ def _last_split(run_dir: Path, splits: list[Path]) -> Path:
         exp = read_json(run_dir / "config.json")
         names = [s.get("name") or f"split_{i + 1}" for i, s in enumerate(exp.get("splits") or [])]
         ends = {n: s["test"]["end"] for n, s in zip(names, exp["splits"])}
-        name = max(ends, key=lambda n: _parse_date(str(ends[n]), "splits.test.end"))
+        name = max(ends, key=lambda n: parse_date(str(ends[n]), "splits.test.end"))
         return run_dir / "splits" / name.replace("/", "_") / "test_leaderboard.csv"
     except (OSError, ValueError, KeyError, TypeError, ConfigError):
         return sorted(splits)[-1]
@@ -140,29 +172,77 @@ def _today() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
 
+def _read_session(session: Path, field_name: str) -> dict:
+    try:
+        meta = read_json(session / "session_metadata.json")
+    except (OSError, ValueError):
+        raise ConfigError(f"params.{field_name}: {session} is not a forward session "
+                          "(session_metadata.json missing or unreadable)") from None
+    if not isinstance(meta, dict) or meta.get("command") != "forward":
+        raise ConfigError(f"params.{field_name}: {session} is not a forward session")
+    session_id = meta.get("session_id") or meta.get("run_id")
+    if not isinstance(session_id, str) or not session_id or not isinstance(meta.get("candidates"), list) \
+            or not isinstance(meta.get("source"), dict) or not meta.get("forward_start") or not meta.get("forward_end"):
+        raise ConfigError(f"params.{field_name}: {session} has an incomplete session_metadata.json "
+                          "(session_id, source, candidates, forward_start/end)")
+    return meta
+
+
+def _identity(source: dict, candidates: list[dict], start: Any) -> str:
+    return canonical_hash({"source": source, "candidates": candidates, "start": str(start)}, 7, algo="sha1")
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not any(path.iterdir())
+
+
+def candidates_note(candidates: list[dict]) -> str | None:
+    """The warning a multi-candidate session carries: what its summary, equity and chart use."""
+    if len(candidates) <= 1:
+        return None
+    first = candidates[0]
+    return (f"forward session has {len(candidates)} candidates "
+            f"({', '.join(c['candidate_id'] for c in candidates)}): its summary, equity.parquet, equity.png and "
+            f"any portfolio use candidate {first['candidate_id']} only (the sweep's best by "
+            f"{first.get('selection_metric')}); every candidate's results are in machine_contract.candidates, "
+            "ledger.csv and trades.csv")
+
+
+def _request_key(claim: bool) -> str:
+    """A bookkeeping key of this request alone (``requests/<key>/``), never the session id: two
+    requests on one session must not read each other's markers. Shaped like a run id (the
+    workflow's wildcard), with a random suffix; claimed by an atomic mkdir."""
+    from quantlab.contract.paths import internal_root
+
+    for _ in range(100):
+        now = datetime.now(timezone.utc)
+        key = f"{now:%Y%m%d_%H%M%S}_forward_{secrets.token_hex(4)[:7]}"
+        if not claim:
+            return key
+        requests = internal_root() / "requests"
+        requests.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(requests / key)
+            return key
+        except FileExistsError:
+            continue
+    raise ConfigError("could not allocate a request key for the forward session")
+
+
 def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: str,
                  claim: bool = True) -> ForwardPlan:
+    """Plan a new session or a resume. A request naming a directory (``resume_forward`` or
+    ``forward_outdir``) must hold that directory's session lock (:func:`session_lock_key`)
+    while it plans and runs, so that what it reads here is still true when it writes."""
+    named = session_target(params)
     resume_dir = params.get("resume_forward")
     session_meta: dict | None = None
+    staging: Path | None = None
     if resume_dir:
-        session = resolve_input_path(resume_dir, "resume_forward")
-        try:
-            session_meta = read_json(session / "session_metadata.json")
-        except (OSError, ValueError):
-            raise ConfigError(f"params.resume_forward: {session} is not a forward session "
-                              "(session_metadata.json missing or unreadable)") from None
-        if session_meta.get("command") != "forward":
-            raise ConfigError(f"params.resume_forward: {session} is not a forward session")
-        source = session_meta["source"]
-        candidates = session_meta["candidates"]
-        start = session_meta["forward_start"]
-        end = params.get("forward_end") or _today()
-        if _parse_date(str(end), "forward_end") < _parse_date(str(session_meta["forward_end"]), "forward_end"):
-            raise ConfigError(f"params.forward_end ({end}) is before the session's end "
-                              f"({session_meta['forward_end']}): a resume only extends a session")
-        out_dir = session.parent
-        run_id = session.name
-        created_at = session_meta["created_at"]
+        session = named
+        if not session.is_dir():
+            raise ConfigError(f"params.resume_forward: forward session directory not found: {session}")
+        session_meta = _read_session(session, "resume_forward")
     else:
         if not params.get("forward_eval"):
             raise ConfigError("JSON request for 'forward' requires params.forward_eval (alias run_dir): "
@@ -175,11 +255,34 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         start = params.get("forward_start") or source.get("end")
         if not start:
             raise ConfigError("params.forward_start is required (the sweep does not record its end date)")
+        session = named
+        if session is not None and session.exists() and not _is_empty_dir(session):
+            # forward_outdir IS the session directory: only the same session may already be there
+            existing = None
+            if (session / "session_metadata.json").is_file():
+                existing = _read_session(session, "forward_outdir")
+                if _identity(existing["source"], existing["candidates"], existing["forward_start"]) \
+                        != _identity(source, candidates, start):
+                    existing = None
+            if existing is None:
+                raise ConfigError(f"params.forward_outdir: {session} is not empty and is not this forward session "
+                                  "(forward_outdir is the session directory itself: give a new or empty directory, "
+                                  "or resume the session there with resume_forward)")
+            session_meta = existing  # the same session: extend it like a resume
+    if session_meta is not None:
+        source = session_meta["source"]
+        candidates = session_meta["candidates"]
+        start = session_meta["forward_start"]
         end = params.get("forward_end") or _today()
-        out_dir = resolve_output_dir(params.get("forward_outdir"), outputs_root() / "forward_runs",
-                                     "forward_outdir")
+        if parse_date(str(end), "forward_end") < parse_date(str(session_meta["forward_end"]), "forward_end"):
+            raise ConfigError(f"params.forward_end ({end}) is before the session's end "
+                              f"({session_meta['forward_end']}): a resume only extends a session")
+        run_id = session_meta.get("session_id") or session_meta["run_id"]
+        created_at = session_meta["created_at"]
+    else:
+        end = params.get("forward_end") or _today()
         run_id = created_at = None
-    if _parse_date(str(start), "forward_start") >= _parse_date(str(end), "forward_end"):
+    if parse_date(str(start), "forward_start") >= parse_date(str(end), "forward_end"):
         raise ConfigError(f"params.forward_start ({start}) must be before params.forward_end ({end})")
     config: dict[str, Any] = {"data": {}, "signals": {}, "sim": {}, "requests": {}}
     legs = []
@@ -191,23 +294,41 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         for kind in ("data", "signals", "sim"):
             config[kind][leg.keys[kind]] = leg.specs[kind]
         legs.append({**cand, "keys": leg.keys, "params": leg.params})
+    note = candidates_note(candidates)
+    if note and note not in warnings:
+        warnings.append(note)
     if run_id is None:
-        digest = canonical_hash({"source": source, "candidates": candidates, "start": start}, 7, algo="sha1")
+        digest = _identity(source, candidates, start)
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        if claim:
-            run_id, ts = _claim_run_id(out_dir, "forward", digest, now)
+        if session is None:
+            out_dir = outputs_root() / "forward_runs"
+            if claim:
+                run_id, ts = _claim_run_id(out_dir, "forward", digest, now)
+            else:
+                run_id, ts = f"{now:%Y%m%d_%H%M%S}_forward_{digest}", now
+            session = out_dir / run_id
+            staging = out_dir / f".tmp_{run_id}"
         else:
+            # a named directory: the caller holds its session lock, so the staging name is ours
             run_id, ts = f"{now:%Y%m%d_%H%M%S}_forward_{digest}", now
+            staging = session.parent / f".tmp_{session.name}"
+            if claim:
+                shutil.rmtree(staging, ignore_errors=True)  # left by a killed request on this directory
+                staging.mkdir(parents=True)
+                (staging / ".owner").write_text(str(os.getpid()))
         created_at = ts.isoformat().replace("+00:00", "Z")
+    request_key = _request_key(claim)
     record = {
-        "run_id": run_id, "created_at": created_at, "request_id": request_id, "out_dir": str(out_dir),
-        "index_dir": str(outputs_root() / "runs"), "origin": origin, "warnings": warnings,
+        "run_id": run_id, "created_at": created_at, "request_id": request_id, "out_dir": str(session.parent),
+        "session_dir": str(session), "staging_dir": str(staging) if staging else None,
+        "request_key": request_key, "index_dir": str(session.parent), "origin": origin, "warnings": warnings,
         "source": source, "candidates": legs, "forward_start": str(start), "forward_end": str(end),
-        "resume": bool(resume_dir), "forward_metric": candidates[0]["selection_metric"] if candidates else None,
+        "resume": session_meta is not None,
+        "forward_metric": candidates[0]["selection_metric"] if candidates else None,
     }
-    config["requests"][run_id] = record
-    return ForwardPlan(run_id=run_id, created_at=created_at, out_dir=out_dir, record=record, config=config,
-                       resume=bool(resume_dir), warnings=warnings)
+    config["requests"][request_key] = record
+    return ForwardPlan(run_id=run_id, created_at=created_at, out_dir=session.parent, record=record, config=config,
+                       resume=session_meta is not None, warnings=warnings)
 
 
 # ---------------------------------------------------------------------------------------- step
@@ -232,11 +353,10 @@ def _prefix_check(old: list[str], new: list[str], what: str, session: Path) -> N
 
 def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> dict:
     """Write (or extend, on resume) the forward session directory."""
-    out_dir = Path(record["out_dir"])
     run_id = record["run_id"]
-    session = out_dir / run_id
+    session = Path(record["session_dir"])
     resume = record["resume"]
-    target = session if resume else out_dir / f".tmp_{run_id}"
+    target = session if resume else Path(record["staging_dir"])
     target.mkdir(parents=True, exist_ok=True)
     ledger, trades_lines, per_candidate = [], [], {}
     for cand, sim in zip(record["candidates"], sim_dirs):
@@ -316,6 +436,7 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
         mc["request_id"] = record["request_id"]
     mc.update({"run_id": metadata["run_id"], "session_id": metadata["run_id"], "mode": "forward",
                "summary": summary, "source_run_id": metadata["source_run_id"],
+               "primary_candidate": record["candidates"][0]["candidate_id"],
                "candidates": [{"candidate_id": c["candidate_id"], "label": c.get("label"),
                                "strategy_params": c["strategy_params"],
                                "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])}
@@ -327,6 +448,8 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
              f"- source sweep: {metadata['source_run_id']} ({record['source']['mode']})",
              f"- {metadata['ticker']} {metadata['strategy']} from {metadata['forward_start']} "
              f"(bars {metadata['first_bar']} .. {metadata['last_bar']}), resumed {metadata['resume_count']} times",
+             f"- summary, equity.parquet and equity.png: candidate {mc['primary_candidate']} "
+             f"(of {len(mc['candidates'])})",
              "", "| candidate | params | total_return | sharpe_simple | max_drawdown | trades |", "|---|---|---|---|---|---|"]
     for c in mc["candidates"]:
         s = c["summary"]
@@ -341,5 +464,25 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
 
 
 def discard_staging(plan: ForwardPlan) -> None:
-    if not plan.resume:
+    if not plan.resume and plan.staging_dir is not None:
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
+
+
+def rebuild_session_report(session: Path) -> Path:
+    """Rewrite report.json and run_report.md of a forward session from its own files."""
+    try:
+        metadata = _read_session(session, "run_dir")
+        metrics = read_json(session / "metrics.json")
+        per_candidate = {cid: {"metrics": m} for cid, m in metrics["candidates"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise ConfigError(f"{session} has an unreadable session_metadata.json/metrics.json") from None
+    try:
+        warnings = read_json(session / "report.json")["machine_contract"]["warnings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        warnings = [w for w in [candidates_note(metadata["candidates"])] if w]
+    record = {"request_id": metadata.get("request_id"), "candidates": metadata["candidates"],
+              "source": metadata["source"], "warnings": warnings}
+    if any(c.get("candidate_id") not in per_candidate for c in record["candidates"]):
+        raise ConfigError(f"{session}: metrics.json lacks a candidate of session_metadata.json")
+    _write_forward_report(session, metadata, per_candidate, record)
+    return session / "report.json"

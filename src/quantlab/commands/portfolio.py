@@ -162,6 +162,9 @@ def _load_session(path: Path) -> dict:
     try:
         meta = read_json(path / "session_metadata.json")
     except FileNotFoundError:
+        kind = _run_dir_kind(path)
+        if kind:
+            raise _Excluded("not_forward", f"a {kind} run directory, not a forward session") from None
         raise _Excluded("incomplete", "session_metadata.json missing") from None
     except (OSError, ValueError):
         raise _Excluded("incomplete", "session_metadata.json unreadable") from None
@@ -253,6 +256,8 @@ def _load_session(path: Path) -> dict:
         "session_id": path.name, "path": str(path), "metadata": meta, "metrics": metrics,
         "metrics_source": metrics_source, "ticker": ticker, "interval": interval,
         "strategy": str(meta.get("strategy") or "unknown"), "strategy_params": meta.get("strategy_params") or {},
+        "candidates": len(meta["candidates"]) if isinstance(meta.get("candidates"), list) else 1,
+        "candidate_used": _first_candidate_id(meta),
         "source_run_id": meta.get("source_run_id"), "initial_cash": cash, "initial_cash_source": cash_source,
         "forward_start": meta.get("forward_start"), "forward_end": meta.get("forward_end"),
         "created_at": meta.get("created_at"), "updated_at": meta.get("updated_at"),
@@ -260,6 +265,52 @@ def _load_session(path: Path) -> dict:
         "timestamps": ts, "norm_equity": norm, "position": position, "norm_benchmark": norm_bench,
         "returns": own,
     }
+
+
+def _first_candidate_id(meta: dict) -> str | None:
+    cands = meta.get("candidates")
+    if isinstance(cands, list) and cands and isinstance(cands[0], dict):
+        return str(cands[0].get("candidate_id") or "c1")
+    return None
+
+
+GAP_MIN_DAYS = 7          # a hole in the union calendar longer than this and than
+GAP_SPACING_FACTOR = 10   # this many median bar spacings is a gap (weekends and holidays are not)
+
+
+def calendar_gaps(cal) -> list[dict]:
+    """Holes in the union calendar where no selected session has a bar: ``[{from, to, days}]``
+    (the last bar before and the first bar after). The portfolio is flat through a gap, and
+    per-bar statistics (CAGR, volatility, Sharpe) count bars, not the calendar time it spans."""
+    if len(cal) < 3:
+        return []
+    steps = np.diff(cal.astype("datetime64[ns]").view(np.int64))
+    day = 86_400 * 10**9
+    limit = max(GAP_MIN_DAYS * day, GAP_SPACING_FACTOR * float(np.median(steps)))
+    return [{"from": _iso(cal[i]), "to": _iso(cal[i + 1]), "days": round(int(steps[i]) / day, 2)}
+            for i in np.nonzero(steps > limit)[0]]
+
+
+def _run_dir_kind(path: Path) -> str | None:
+    """'run', 'grid', 'paper', ... when ``path`` is a run directory (metadata.json), else None."""
+    try:
+        meta = read_json(path / "metadata.json")
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict):
+        return None
+    return str(meta.get("mode") or meta.get("command") or "run")
+
+
+def _nothing_found(root: Any, scan: dict) -> DataError:
+    runs = [e for e in scan["excluded"] if e["reason"].endswith("run directory, not a forward session")]
+    if runs and len(runs) == scan["scanned"]:
+        return DataError(f"no forward session under {root}: its {len(runs)} directories are run directories "
+                         "(results of run/sweep/paper requests), not forward sessions; give the directory that "
+                         "holds forward sessions (outputs/forward_runs, or the parent of a forward_outdir)")
+    return DataError(f"no complete forward session under {root} ({scan['scanned']} directories scanned, "
+                     f"{scan['incomplete']} incomplete, {scan['not_forward']} not forward sessions"
+                     + (f", of which {len(runs)} run directories" if runs else "") + ")")
 
 
 def _dedup_key(s: dict) -> tuple:
@@ -652,6 +703,18 @@ def combine(selected: list[dict], mode: str, weights: Mapping[str, float] | None
     w, winfo, warnings = _weights(mode, selected, weights)
 
     cal = np.unique(np.concatenate([s["timestamps"] for s in selected]))
+    gaps = calendar_gaps(cal)
+    if gaps:
+        holes = ", ".join(f"{g['from']} -> {g['to']} ({g['days']:g} days)" for g in gaps[:5])
+        warnings.append(f"calendar gap{'s' if len(gaps) > 1 else ''}: no selected session has bars {holes}"
+                        f"{' ...' if len(gaps) > 5 else ''}; the portfolio is held flat through "
+                        f"{'them' if len(gaps) > 1 else 'it'}, and CAGR, volatility and Sharpe count bars, "
+                        "not calendar time (see calendar.gaps)")
+    multi = [f"{s['session_id']} ({s['candidates']} candidates, uses {s['candidate_used']})"
+             for s in selected if s.get("candidates", 1) > 1]
+    if multi:
+        warnings.append("sessions with several candidates enter with their first candidate only: "
+                        + _short_list(multi))
     n, t = len(selected), len(cal)
     norm = np.empty((n, t))
     bench = np.empty((n, t))
@@ -706,6 +769,7 @@ def combine(selected: list[dict], mode: str, weights: Mapping[str, float] | None
             "sharpe_simple": m.get("sharpe_simple"), "trades": m.get("trades"), "win_rate": m.get("win_rate"),
             "total_pnl": m.get("total_pnl"), "weight": float(w[k]), "contribution": float(contrib[k]),
             "pnl_contribution": float(pnl[k]), "path": s["path"],
+            "candidates": s.get("candidates", 1), "candidate_used": s.get("candidate_used"),
         })
     plot_idx = np.unique(np.linspace(0, t - 1, min(t, 1500)).round().astype(np.int64))
     summary = {k: metrics.get(k) for k in SUMMARY_KEYS}
@@ -720,7 +784,7 @@ def combine(selected: list[dict], mode: str, weights: Mapping[str, float] | None
         "sessions": rows,
         "correlation": _correlation(ids, cal_returns, live),
         "calendar": {"bars": t, "first_bar": _iso(cal[0]), "last_bar": _iso(cal[-1]), "interval": interval,
-                     "periods_per_year": ppy, "crypto": crypto},
+                     "periods_per_year": ppy, "crypto": crypto, "gaps": gaps},
         "series": {"timestamps": _iso_array(cal), "equity": equity, "normalised": port_norm, "returns": returns,
                    "drawdown": drawdown, "benchmark_equity": bench_value, "exposure": exposure},
         "plot": {"index": plot_idx, "sessions": {i: norm[k][plot_idx] for k, i in enumerate(ids)}},
@@ -743,8 +807,7 @@ def run_mode(spec: Mapping[str, Any]) -> dict:
         weights = load_weights(weights)
     sessions, scan = scan_sessions(root)
     if not sessions:
-        raise DataError(f"no complete forward session under {root} ({scan['scanned']} directories scanned, "
-                        f"{scan['incomplete']} incomplete, {scan['not_forward']} not forward sessions)")
+        raise _nothing_found(root, scan)
     selected, selection = select_sessions(sessions, root=root, **criteria)
     result = combine(selected, mode, weights if mode == "custom_weight" else None)
     return {"kind": "quantlab.portfolio.mode", "root": str(root), "scan": scan, "selection": selection, **result}
@@ -929,4 +992,4 @@ def step_publish_portfolio(record: dict, mode_jsons: list[str], marker_out: str)
 
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": display_mode, "artifacts_path": str(final),
-        "report_path": str(final / "report.json"), "summary": summary})
+        "report_path": str(final / "report.json"), "summary": summary, "warnings": warnings})

@@ -33,6 +33,7 @@ from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
 from quantlab.contract.paths import internal_root, outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.errors import ConfigError, DataError, StrategyError
+from quantlab.dates import parse_date
 
 SUMMARY_KEYS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
 FLAT_STRATEGY_KEYS = ("rsi_buy_max", "rsi_sell_min", "cooldown_days")
@@ -102,15 +103,7 @@ class RunPlan:
         }
 
 
-def _parse_date(value: str, name: str) -> datetime:
-    text = value.strip()
-    try:
-        if len(text) == 10:
-            return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise ConfigError(f"params.{name} is not a valid date (YYYY-MM-DD or ISO 8601): {value!r}") from None
+_parse_date = parse_date  # the shared helper (quantlab.dates), under its old name
 
 
 DEFAULT_TICKER = "SPX"  # the bundled S&P 500 sample: no network needed

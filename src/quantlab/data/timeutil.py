@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 
 import numpy as np
 
+from quantlab.dates import date_error
 from quantlab.errors import ConfigError
 
 NS = np.dtype("datetime64[ns]")
@@ -45,8 +46,9 @@ def parse_time(value: object, field: str = "time") -> np.datetime64:
         ConfigError: naming ``field`` and the offending value when it cannot be parsed.
     """
 
-    def invalid(reason: str = "expected YYYY-MM-DD or an ISO 8601 datetime") -> ConfigError:
-        return ConfigError(f"Invalid {field} '{_shorten(value)}': {reason}")
+    def invalid(reason: str | None = None) -> ConfigError:
+        # the one date-error wording of every command (quantlab.dates)
+        return date_error(field, value, reason, param=field != "time")
 
     if isinstance(value, np.datetime64):  # exact, nanoseconds included
         if np.isnat(value):
