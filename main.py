@@ -79,6 +79,7 @@ def run_command(req, opts):
                     run_steps.step_refresh_index(record, str(published), str(marker))
             else:
                 _run_workflow(plan.snakemake_config(), plan.target, internal, opts, log_path)
+        _pause_at("read_marker")
         result = read_json(marker)
         if session is not None:
             session.complete()
@@ -87,6 +88,7 @@ def run_command(req, opts):
     except BaseException as exc:
         if session is not None:
             session.fail(**_error_info(exc, verbose=False))
+            _keep_failed_log(None, internal, plan.run_id)  # the session keeps its Snakemake log
         else:
             _keep_failed_log(log_path, internal, plan.run_id)
             run_steps.discard_staging(plan)
@@ -180,10 +182,31 @@ def _run_workflow(config: dict, target: str, internal: Path, opts, log_path: Pat
     """Execute the request's DAG in-process; a failed job becomes its recorded contract error."""
     from quantlab.snakemake_runner import execute, read_failure
 
+    config = _with_job_logs(config, target)
     outcome = execute(config=config, workdir=internal, targets=[target], cores=opts.cores, log_path=log_path,
                       verbose=opts.verbose, progress=progress)
     if not outcome.ok:
         raise _mapped_error(*read_failure(outcome))
+    _drop_job_logs(internal, config)
+
+
+def _with_job_logs(config: dict, target: str) -> dict:
+    """Per-job logs go with the request's bookkeeping (``requests/<run_id>/logs``)."""
+    return {**config, "log_dir": f"{Path(target).parent.as_posix()}/logs"}
+
+
+def _drop_job_logs(internal: Path, config: dict) -> None:
+    """A successful request leaves no per-job logs behind (nothing to diagnose)."""
+    import shutil
+
+    shutil.rmtree(internal / config["log_dir"], ignore_errors=True)
+
+
+def _pause_at(step: str) -> None:
+    if os.environ.get("QUANTLAB_TEST_PAUSE_AT"):
+        from quantlab.testhooks import pause_at
+
+        pause_at(step)
 
 
 def _mapped_error(code: int, error_type: str, message: str) -> QuantLabError:
@@ -195,14 +218,10 @@ def _mapped_error(code: int, error_type: str, message: str) -> QuantLabError:
     return err
 
 
-def _keep_failed_log(log_path: Path, internal: Path, run_id: str) -> None:
-    if log_path.is_file():
-        dest = internal / "logs" / "failed" / f"{run_id}.snakemake.log"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(log_path, dest)
-        except OSError:
-            pass
+def _keep_failed_log(log_path: Path | None, internal: Path, run_id: str) -> None:
+    from quantlab.commands.common import keep_failed_logs
+
+    keep_failed_logs(internal, run_id, log_path)
 
 
 def _dry_run(config: dict, target: str, internal: Path, mode: str) -> dict:
@@ -250,14 +269,17 @@ def sweep_command(req, opts) -> dict:
             from quantlab.snakemake_runner import execute_cli, read_failure
 
             if not local:
-                outcome = execute_cli(config=plan.config, workdir=internal, targets=[plan.target],
+                config = _with_job_logs(plan.config, plan.target)
+                outcome = execute_cli(config=config, workdir=internal, targets=[plan.target],
                                       executor=executor, profile=_profile_path(profile), jobs=opts.jobs,
                                       log_path=log_path)
                 if not outcome.ok:
                     raise _mapped_error(*read_failure(outcome))
+                _drop_job_logs(internal, config)
             else:
                 _run_workflow(plan.config, plan.target, internal, opts, log_path,
                               progress=_progress_printer(len(plan.new_shards)))
+        _pause_at("read_marker")
         result = read_json(internal / plan.target)
         result["mode"] = exp.mode
         return result
@@ -317,6 +339,7 @@ def portfolio_command(req, opts) -> dict:
     log_path = plan.staging_dir / "logs" / "snakemake.log"
     try:
         _run_workflow(plan.config, plan.target, internal, opts, log_path)
+        _pause_at("read_marker")
         return read_json(internal / plan.target)
     except BaseException:
         _keep_failed_log(log_path, internal, plan.run_id)
