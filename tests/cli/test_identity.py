@@ -14,20 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_request, strict_json
+from conftest import ROOT, assert_every_json_parses, run_request, strict_json
 
 NOW = "2031-02-03T04:05:06Z"
 GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 LEGS = [{"label": "spx", "ticker": "SPX", "weight": 0.6},
         {"label": "ndx", "ticker": "NASDAQ", "weight": 0.4}]
-
-
-def assert_every_json_parses(root: Path) -> None:
-    """Any file called *.json under the outputs root is strict JSON (no empty log files)."""
-    found = list(root.rglob("*.json"))
-    assert found
-    for path in found:
-        strict_json(path.read_text())
 
 
 def _report(run_dir: Path) -> dict:
