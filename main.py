@@ -196,10 +196,17 @@ def _with_job_logs(config: dict, target: str) -> dict:
 
 
 def _drop_job_logs(internal: Path, config: dict) -> None:
-    """A successful request leaves no per-job logs behind (nothing to diagnose)."""
+    """A successful request leaves no per-job logs behind (nothing to diagnose). Older versions
+    kept every job's (mostly empty) log as ``logs/<rule>/<key>.json``: those are collected too."""
     import shutil
 
     shutil.rmtree(internal / config["log_dir"], ignore_errors=True)
+    try:
+        legacy = [e.path for e in os.scandir(internal / "logs") if e.is_dir() and e.name != "failed"]
+    except OSError:
+        legacy = []
+    for path in legacy:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _pause_at(step: str) -> None:
