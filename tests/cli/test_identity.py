@@ -56,6 +56,20 @@ def test_identical_requests_in_one_second_get_suffixed_ids_and_true_time(ql):
     assert shown.returncode == 0 and ids[-1] in shown.stdout
 
 
+def test_identical_paper_sessions_in_one_second_get_suffixed_ids(ql):
+    ql.env["QUANTLAB_TEST_NOW"] = NOW
+    ids = []
+    for i in range(2):
+        res = ql.request(run_request(paper=True))
+        assert res.returncode == 0, res.stderr
+        ids.append(res.envelope["run_id"])
+        status = strict_json((Path(res.envelope["artifacts_path"]) / "session_status.json").read_text())
+        assert status["created_at"] == NOW and status["session_id"] == ids[-1]
+    assert ids[0].startswith("20310203_040506_paper_") and ids[1] == ids[0] + "_2"
+    listed = strict_json(ql.cli("--paper-sessions-list", str(ql.outputs / "paper_sessions"), "--json").stdout)
+    assert [s["session_id"] for s in listed] == ids[::-1]
+
+
 def test_same_sweep_to_two_out_dirs_in_one_second_writes_both(ql):
     ql.env["QUANTLAB_TEST_NOW"] = NOW
     envs = []
