@@ -82,6 +82,7 @@ def run_command(req, opts):
                     run_steps.step_refresh_index(record, str(published), str(marker))
             else:
                 _run_workflow(plan.snakemake_config(), plan.target, internal, opts, log_path)
+        _pause_at("read_marker")
         result = read_json(marker)
         if result.get("warnings"):  # found by the steps (e.g. a margin call): stderr and envelope
             print("WARNING: " + _one_line("; ".join(result["warnings"])), file=sys.stderr)
@@ -93,6 +94,7 @@ def run_command(req, opts):
     except BaseException as exc:
         if session is not None:
             session.fail(**_error_info(exc, verbose=False))
+            _keep_failed_log(None, internal, plan.run_id)  # the session keeps its Snakemake log
         else:
             _keep_failed_log(log_path, internal, plan.run_id)
             run_steps.discard_staging(plan)
@@ -191,10 +193,38 @@ def _run_workflow(config: dict, target: str, internal: Path, opts, log_path: Pat
     """Execute the request's DAG in-process; a failed job becomes its recorded contract error."""
     from quantlab.snakemake_runner import execute, read_failure
 
+    config = _with_job_logs(config, target)
     outcome = execute(config=config, workdir=internal, targets=[target], cores=opts.cores, log_path=log_path,
                       verbose=opts.verbose, progress=progress, force=opts.force)
     if not outcome.ok:
         raise _mapped_error(*read_failure(outcome))
+    _drop_job_logs(internal, config)
+
+
+def _with_job_logs(config: dict, target: str) -> dict:
+    """Per-job logs go with the request's bookkeeping (``requests/<run_id>/logs``)."""
+    return {**config, "log_dir": f"{Path(target).parent.as_posix()}/logs"}
+
+
+def _drop_job_logs(internal: Path, config: dict) -> None:
+    """A successful request leaves no per-job logs behind (nothing to diagnose). Older versions
+    kept every job's (mostly empty) log as ``logs/<rule>/<key>.json``: those are collected too."""
+    import shutil
+
+    shutil.rmtree(internal / config["log_dir"], ignore_errors=True)
+    try:
+        legacy = [e.path for e in os.scandir(internal / "logs") if e.is_dir() and e.name != "failed"]
+    except OSError:
+        legacy = []
+    for path in legacy:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _pause_at(point: str) -> None:
+    if os.environ.get("QUANTLAB_TEST_PAUSE_AT"):
+        from quantlab.testhooks import pause
+
+        pause(point)
 
 
 def _mapped_error(code: int, error_type: str, message: str) -> QuantLabError:
@@ -206,14 +236,10 @@ def _mapped_error(code: int, error_type: str, message: str) -> QuantLabError:
     return err
 
 
-def _keep_failed_log(log_path: Path, internal: Path, run_id: str) -> None:
-    if log_path.is_file():
-        dest = internal / "logs" / "failed" / f"{run_id}.snakemake.log"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(log_path, dest)
-        except OSError:
-            pass
+def _keep_failed_log(log_path: Path | None, internal: Path, run_id: str) -> None:
+    from quantlab.commands.common import keep_failed_logs
+
+    keep_failed_logs(internal, run_id, log_path)
 
 
 def _dry_run(config: dict, target: str, internal: Path, mode: str, force: bool = False) -> dict:
@@ -262,14 +288,17 @@ def sweep_command(req, opts) -> dict:
             from quantlab.snakemake_runner import execute_cli, read_failure
 
             if not local:
-                outcome = execute_cli(config=plan.config, workdir=internal, targets=[plan.target],
+                config = _with_job_logs(plan.config, plan.target)
+                outcome = execute_cli(config=config, workdir=internal, targets=[plan.target],
                                       executor=executor, profile=_profile_path(profile), jobs=opts.jobs,
                                       log_path=log_path, extra_args=["--forceall"] if opts.force else None)
                 if not outcome.ok:
                     raise _mapped_error(*read_failure(outcome))
+                _drop_job_logs(internal, config)
             else:
                 _run_workflow(plan.config, plan.target, internal, opts, log_path,
                               progress=_progress_printer(len(plan.new_shards)))
+        _pause_at("read_marker")
         result = read_json(internal / plan.target)
         result["mode"] = exp.mode
         return result
@@ -334,6 +363,7 @@ def portfolio_command(req, opts) -> dict:
     log_path = plan.staging_dir / "logs" / "snakemake.log"
     try:
         _run_workflow(plan.config, plan.target, internal, opts, log_path)
+        _pause_at("read_marker")
         result = read_json(internal / plan.target)
     except BaseException:
         _keep_failed_log(log_path, internal, plan.run_id)

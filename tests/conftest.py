@@ -24,6 +24,19 @@ def strict_json(text: str):
     return json.loads(text, parse_constant=bad)
 
 
+def assert_every_json_parses(root: Path) -> int:
+    """Any file called *.json under ``root`` (the internal store and logs included) is strict JSON:
+    no empty per-job log files, no half-written records. Returns how many were parsed."""
+    found = list(root.rglob("*.json"))
+    assert found, f"no JSON file under {root}"
+    for path in found:
+        try:
+            strict_json(path.read_text())
+        except ValueError as exc:
+            raise AssertionError(f"{path} is called .json but does not parse: {exc}") from None
+    return len(found)
+
+
 @dataclass
 class Result:
     returncode: int

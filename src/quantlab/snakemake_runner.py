@@ -54,7 +54,7 @@ def redirect_fds(log_path: Path | None, verbose: bool) -> Iterator[int]:
             os.dup2(2, 1)
         else:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)  # umask applies
             os.dup2(target, 1)
             os.dup2(target, 2)
         yield saved[1]
@@ -244,7 +244,7 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
     if not outcome.ok:
         outcome.error = f"snakemake exited {proc.returncode} (see {log_path})"
         # job error records written during this run (the CLI does not report which job failed)
-        for path in sorted((workdir / "logs").rglob("*.json"), key=lambda p: p.stat().st_mtime):
+        for path in sorted((workdir / config.get("log_dir", "logs")).rglob("*.log"), key=lambda p: p.stat().st_mtime):
             if path.stat().st_mtime >= started:
                 outcome.failed_logs.append(str(path))
     return outcome

@@ -1,15 +1,19 @@
 """Test-only hooks that make races and kills land at a known point (never set in production).
 
 ``QUANTLAB_TEST_PAUSE_AT="<point>:<path>[,<point>:<path>...]"``: when the code reaches
-``pause("<point>")`` it writes ``<path>.reached`` (containing its pid) and waits until ``<path>``
-exists (at most ``QUANTLAB_TEST_PAUSE_TIMEOUT`` seconds, default 120), then goes on. A test waits
-for ``.reached``, does what must happen at that point (start a competing request, send a
-signal, look at a lock), then creates ``<path>`` to release it.
+``pause("<point>")`` it writes ``<path>.reached`` (containing its pid) and then waits:
+if ``<path>`` is a FIFO it is opened for reading and read to EOF (a test that opens the FIFO
+for writing learns exactly when the request arrived, and releases it by closing it); otherwise
+it waits until ``<path>`` exists (at most ``QUANTLAB_TEST_PAUSE_TIMEOUT`` seconds, default
+120). A test waits for ``.reached`` (or its FIFO open), does what must happen at that point
+(start a competing request, send a signal, look at a lock), then releases the request.
 
-Points: every workflow step by name (``step_load_data``, ``step_simulate``, ``sweep.step_shard``
-... as the rules name them; see ``commands/worker.step_function``), ``index_scanned`` (inside the
-runs-index lock, between reading the run dirs and writing the index files),
-``forward_session_locked`` (a forward request holding its session's lock, before planning).
+Points: every workflow step by name (``step_load_data``, ``step_simulate``,
+``sweep.step_sweep_shard`` ... as the rules name them; see ``commands/worker.step_function``),
+``index_scanned`` (inside the runs-index lock, between reading the run dirs and writing the
+index files), ``forward_session_locked`` (a forward request holding its session's lock, before
+planning), ``read_marker`` (a run's outputs are published and its marker written; it is about
+to read the marker back).
 """
 
 from __future__ import annotations
@@ -27,9 +31,21 @@ def pause(point: str) -> None:
             _wait_at(path)
 
 
+pause_at = pause
+
+
 def _wait_at(path: str) -> None:
+    import stat
     import time
 
+    try:
+        is_fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        is_fifo = False
+    if is_fifo:
+        with open(path, "rb") as fh:
+            fh.read()
+        return
     with open(path + ".reached", "w", encoding="utf-8") as fh:
         fh.write(str(os.getpid()))
     deadline = time.monotonic() + float(os.environ.get("QUANTLAB_TEST_PAUSE_TIMEOUT", "120"))

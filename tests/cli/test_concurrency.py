@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_request, strict_json
+from conftest import assert_every_json_parses, run_request, strict_json
 
 
 def _spawn(ql, payload, sig: Path) -> subprocess.Popen:
@@ -38,6 +38,30 @@ def test_eight_simultaneous_runs_all_succeed_and_are_indexed(ql):
     assert sorted(r["run_id"] for r in index["runs"]) == sorted(run_ids)
     metrics = {(ql.runs_dir() / rid / "metrics.json").read_bytes() for rid in run_ids[:4]}
     assert len(metrics) == 1, "identical concurrent requests give identical metrics"
+    assert_every_json_parses(ql.outputs)
+
+
+@pytest.mark.slow
+def test_identical_warm_runs_started_together_each_report_their_own_out_dir(ql):
+    """Three identical warm runs, one claim second (fixed clock), out_dir race_a|b|c: each
+    request's envelope, signal and report.json name its own directory and request."""
+    ql.env["QUANTLAB_TEST_NOW"] = "2031-02-03T04:05:06Z"
+    assert ql.request(run_request()).returncode == 0  # warm
+    for round_ in range(3):
+        dirs = {k: ql.tmp / f"race_{k}_{round_}" for k in "abc"}
+        procs = {k: _spawn(ql, {**run_request(out_dir=str(d)), "request_id": f"{k}-{round_}"},
+                           ql.tmp / f"sig_{k}_{round_}.jsonl") for k, d in dirs.items()}
+        for k, proc in procs.items():
+            out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+            env = strict_json(out.strip())
+            run_dir = Path(env["artifacts_path"])
+            assert run_dir.parent == dirs[k]
+            report = strict_json((run_dir / "report.json").read_text())
+            assert report["machine_contract"]["request_id"] == f"{k}-{round_}"
+            last = json.loads((ql.tmp / f"sig_{k}_{round_}.jsonl").read_text().splitlines()[-1])
+            assert last["artifacts_path"] == str(run_dir) and last["runs_index_root"] == str(dirs[k])
+    assert_every_json_parses(ql.outputs)
 
 
 @pytest.mark.slow

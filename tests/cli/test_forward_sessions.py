@@ -4,7 +4,6 @@ and the registry, multi-candidate sessions and portfolio calendar gaps say what 
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import json
 import os

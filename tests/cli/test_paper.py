@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 
 from conftest import run_request, strict_json
 

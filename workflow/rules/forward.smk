@@ -4,9 +4,9 @@ rule forward_session:
     output:
         "requests/{run_id}/published.json",
     log:
-        "logs/forward_session/{run_id}.json",
+        f"{LOG_DIR}/forward_session/{{run_id}}.log",
     wildcard_constraints:
-        run_id=r"[0-9]{8}_[0-9]{6}_forward_[0-9a-f]{7}",
+        run_id=run_id_pattern("forward"),
     run:
         with step_errors(log[0]):
             run_step("forward.step_forward_session", config["requests"][wildcards.run_id],

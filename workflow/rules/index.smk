@@ -4,7 +4,7 @@ rule refresh_index:
     output:
         "requests/{run_id}/index.json",
     log:
-        "logs/refresh_index/{run_id}.json",
+        f"{LOG_DIR}/refresh_index/{{run_id}}.log",
     run:
         with step_errors(log[0]):
             run_step("step_refresh_index", config["requests"][wildcards.run_id], input[0], output[0])

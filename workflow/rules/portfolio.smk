@@ -4,9 +4,9 @@ rule basket_legs:
     output:
         "requests/{run_id}/legs.json",
     log:
-        "logs/basket_legs/{run_id}.json",
+        f"{LOG_DIR}/basket_legs/{{run_id}}.log",
     wildcard_constraints:
-        run_id=r"[0-9]{8}_[0-9]{6}_portfolio_[0-9a-f]{7}",
+        run_id=run_id_pattern("portfolio"),
     run:
         with step_errors(log[0]):
             basket = config["requests"][wildcards.run_id]["basket"]
@@ -20,9 +20,9 @@ rule portfolio_mode:
     output:
         "requests/{run_id}/mode_{pmode}.json",
     log:
-        "logs/portfolio_mode/{run_id}_{pmode}.json",
+        f"{LOG_DIR}/portfolio_mode/{{run_id}}_{{pmode}}.log",
     wildcard_constraints:
-        run_id=r"[0-9]{8}_[0-9]{6}_portfolio_[0-9a-f]{7}",
+        run_id=run_id_pattern("portfolio"),
         pmode="[a-z_]+",
     run:
         with step_errors(log[0]):
@@ -36,9 +36,9 @@ rule publish_portfolio:
     output:
         "requests/{run_id}/published.json",
     log:
-        "logs/publish_portfolio/{run_id}.json",
+        f"{LOG_DIR}/publish_portfolio/{{run_id}}.log",
     wildcard_constraints:
-        run_id=r"[0-9]{8}_[0-9]{6}_portfolio_[0-9a-f]{7}",
+        run_id=run_id_pattern("portfolio"),
     run:
         with step_errors(log[0]):
             run_step("portfolio.step_publish_portfolio", config["requests"][wildcards.run_id], list(input),

@@ -4,7 +4,7 @@ rule plot_equity:
     output:
         "store/sim/{mkey}/equity.png",
     log:
-        "logs/plot_equity/{mkey}.json",
+        f"{LOG_DIR}/plot_equity/{{mkey}}.log",
     run:
         with step_errors(log[0]):
             run_step("step_plot", config["sim"][wildcards.mkey], input[0], output[0])
@@ -16,9 +16,9 @@ rule publish_run:
     output:
         "requests/{run_id}/published.json",
     log:
-        "logs/publish_run/{run_id}.json",
+        f"{LOG_DIR}/publish_run/{{run_id}}.log",
     wildcard_constraints:
-        run_id=r"[0-9]{8}_[0-9]{6}_run_[0-9a-f]{7}",
+        run_id=run_id_pattern("run"),
     run:
         with step_errors(log[0]):
             run_step("step_publish", config["requests"][wildcards.run_id],
@@ -31,9 +31,9 @@ rule publish_paper:
     output:
         "requests/{run_id}/published.json",
     log:
-        "logs/publish_paper/{run_id}.json",
+        f"{LOG_DIR}/publish_paper/{{run_id}}.log",
     wildcard_constraints:
-        run_id=r"[0-9]{8}_[0-9]{6}_paper_[0-9a-f]{7}",
+        run_id=run_id_pattern("paper"),
     run:
         with step_errors(log[0]):
             run_step("step_publish_paper", config["requests"][wildcards.run_id],

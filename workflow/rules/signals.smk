@@ -4,7 +4,7 @@ rule signals:
     output:
         "store/signals/{skey}/signals.parquet",
     log:
-        "logs/signals/{skey}.json",
+        f"{LOG_DIR}/signals/{{skey}}.log",
     run:
         with step_errors(log[0]):
             run_step("step_signals", config["signals"][wildcards.skey], input[0], output[0])

@@ -5,7 +5,7 @@ rule simulate:
         equity="store/sim/{mkey}/equity.parquet",
         trades="store/sim/{mkey}/trades.parquet",
     log:
-        "logs/simulate/{mkey}.json",
+        f"{LOG_DIR}/simulate/{{mkey}}.log",
     run:
         with step_errors(log[0]):
             run_step("step_simulate", config["sim"][wildcards.mkey], input.bars, input.signals,
@@ -19,7 +19,7 @@ rule score:
     output:
         "store/sim/{mkey}/metrics.json",
     log:
-        "logs/score/{mkey}.json",
+        f"{LOG_DIR}/score/{{mkey}}.log",
     run:
         with step_errors(log[0]):
             run_step("step_score", config["sim"][wildcards.mkey], input.equity, input.trades, output[0])

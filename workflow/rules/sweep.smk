@@ -5,7 +5,7 @@ rule sweep_shard:
         parquet="store/sweep/{family}/shards/{shard}.parquet",
         sidecar="store/sweep/{family}/shards/{shard}.json",
     log:
-        "logs/sweep_shard/{family}/{shard}.json",
+        f"{LOG_DIR}/sweep_shard/{{family}}/{{shard}}.log",
     wildcard_constraints:
         family="[0-9a-f]{16}",
         shard="[0-9a-f]{16}",
@@ -21,7 +21,7 @@ rule merge_leaderboard:
     output:
         "requests/{run_id}/leaderboard.json",
     log:
-        "logs/merge_leaderboard/{run_id}.json",
+        f"{LOG_DIR}/merge_leaderboard/{{run_id}}.log",
     run:
         with step_errors(log[0]):
             run_step("sweep.step_merge_leaderboard", config["requests"][wildcards.run_id], list(input),
@@ -34,7 +34,7 @@ rule wf_select:
     output:
         "store/wf/{split}/selected.json",
     log:
-        "logs/wf_select/{split}.json",
+        f"{LOG_DIR}/wf_select/{{split}}.log",
     wildcard_constraints:
         split="[0-9a-f]{16}",
     run:
@@ -50,7 +50,7 @@ rule wf_test:
         test="store/wf/{split}/test.json",
         equity="store/wf/{split}/test_equity.parquet",
     log:
-        "logs/wf_test/{split}.json",
+        f"{LOG_DIR}/wf_test/{{split}}.log",
     wildcard_constraints:
         split="[0-9a-f]{16}",
     run:
@@ -65,7 +65,7 @@ rule merge_walkforward:
     output:
         "requests/{run_id}/walkforward.json",
     log:
-        "logs/merge_walkforward/{run_id}.json",
+        f"{LOG_DIR}/merge_walkforward/{{run_id}}.log",
     run:
         with step_errors(log[0]):
             files = list(input)
@@ -80,9 +80,9 @@ rule publish_sweep:
     output:
         "requests/{run_id}/published.json",
     log:
-        "logs/publish_sweep/{run_id}.json",
+        f"{LOG_DIR}/publish_sweep/{{run_id}}.log",
     wildcard_constraints:
-        run_id=r"[0-9]{8}_[0-9]{6}_(grid|walkforward)_[0-9a-f]{7}",
+        run_id=run_id_pattern("(grid|walkforward)"),
     run:
         with step_errors(log[0]):
             run_step("sweep.step_publish_sweep", config["requests"][wildcards.run_id], input[0], output[0])

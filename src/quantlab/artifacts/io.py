@@ -39,11 +39,35 @@ def dumps_json(data: Any, *, sort_keys: bool = False) -> str:
     return json.dumps(json_safe(data), indent=2, sort_keys=sort_keys, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def _process_umask() -> int:
+    """The umask, read without changing it (Linux /proc), else set-and-restore at import time
+    (before any step thread exists)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+FILE_MODE = 0o666 & ~_process_umask()
+
+
+def file_mode() -> int:
+    """The mode a normal new file gets under this process's umask (0o644 under 022)."""
+    return FILE_MODE
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600: follow the umask like any new file
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

@@ -80,3 +80,47 @@ def publish_staging(staging: Path, final: Path, marker_out: str | os.PathLike, r
     os.rename(staging, final)
     atomic_write_json(marker_out, result)
     return result
+
+
+FAILED_LOGS_KEPT = 100  # failed requests whose logs stay under <internal>/logs/failed/
+
+
+def keep_failed_logs(internal: Path, run_id: str, log_path: Path | None, keep: int = FAILED_LOGS_KEPT) -> None:
+    """Keep a failed request's Snakemake log and per-job logs for diagnosis, as
+    ``logs/failed/<run_id>.snakemake.log`` and ``logs/failed/<run_id>.jobs/``; only the newest
+    ``keep`` failed requests are kept (a successful request's job logs are simply removed)."""
+    failed = internal / "logs" / "failed"
+    moves = [(log_path, failed / f"{run_id}.snakemake.log"),
+             (internal / "requests" / run_id / "logs", failed / f"{run_id}.jobs")]
+    moves = [(src, dest) for src, dest in moves if src is not None and src.exists()]
+    if not moves:
+        return
+    failed.mkdir(parents=True, exist_ok=True)
+    for src, dest in moves:
+        try:
+            os.replace(src, dest)
+        except OSError:
+            pass
+    prune_failed_logs(failed, keep)
+
+
+def prune_failed_logs(failed: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` failed requests' logs (by modification time)."""
+    import shutil
+
+    try:
+        entries = sorted(os.scandir(failed), key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
+    except OSError:
+        return
+    runs: dict[str, list] = {}
+    for entry in entries:  # newest first; one failed request = <run_id>.snakemake.log + <run_id>.jobs
+        runs.setdefault(entry.name.split(".", 1)[0], []).append(entry)
+    for stale in list(runs.values())[keep:]:
+        for entry in stale:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass

@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping
 
 from quantlab._lazy import np
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json
+from quantlab.contract.runid import staging_name
 from quantlab.errors import ConfigError, DataError, QuantLabError
 
 MODES = ("equal_weight", "custom_weight", "inverse_vol", "raw_capital")
@@ -883,7 +884,7 @@ def step_publish_portfolio(record: dict, mode_jsons: list[str], marker_out: str)
 
     out_dir = Path(record["out_dir"])
     run_id = record["run_id"]
-    staging = out_dir / f".tmp_{run_id}"
+    staging = out_dir / staging_name(run_id)
     final = out_dir / run_id
     modes = list(record["modes"])
     results = [read_json(p) for p in mode_jsons]

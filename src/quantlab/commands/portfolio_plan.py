@@ -5,13 +5,13 @@ claim the run id, and build the Snakemake config (one ``portfolio_mode`` job per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from quantlab.artifacts.provenance import canonical_hash
-from quantlab.commands.run import _claim_run_id
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError
 
 SELECTION_PARAMS = ("portfolio_top_n", "portfolio_rank_metric", "portfolio_min_return", "portfolio_max_drawdown",
@@ -27,11 +27,18 @@ class PortfolioPlan:
 
     @property
     def staging_dir(self) -> Path:
-        return self.out_dir / f".tmp_{self.run_id}"
+        return self.out_dir / staging_name(self.run_id)
 
     @property
     def target(self) -> str:
         return f"requests/{self.run_id}/published.json"
+
+
+def _claim(out_dir: Path, digest: str, claim: bool) -> tuple[str, datetime]:
+    if claim:
+        return claim_run_id(out_dir, "portfolio", digest)
+    ts = claim_time()
+    return format_run_id(ts, "portfolio", digest), ts
 
 
 def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim: bool = True) -> PortfolioPlan:
@@ -61,12 +68,8 @@ def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim:
     out_dir = resolve_output_dir(params.get("out_dir"), outputs_root() / "portfolio")
     digest = canonical_hash({"root": str(root), "modes": modes, "selection": selection, "weights": weights}, 7,
                             algo="sha1")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    if claim:
-        run_id, ts = _claim_run_id(out_dir, "portfolio", digest, now)
-    else:
-        run_id, ts = f"{now:%Y%m%d_%H%M%S}_portfolio_{digest}", now
-    record = {"run_id": run_id, "created_at": ts.isoformat().replace("+00:00", "Z"), "request_id": request_id,
+    run_id, ts = _claim(out_dir, digest, claim)
+    record = {"run_id": run_id, "created_at": iso_z(ts), "request_id": request_id,
               "out_dir": str(out_dir), "root": str(root), "modes": modes, "compare": bool(compare),
               "warnings": warnings}
     spec = {"root": str(root), "weights": weights, "selection": selection}
@@ -83,12 +86,8 @@ def _plan_basket(params: dict, *, request_id: Any, warnings: list[str], claim: b
     legs, config, weights = plan_legs(params)
     out_dir = resolve_output_dir(params.get("out_dir"), outputs_root() / "portfolio")
     digest = canonical_hash({"legs": legs, "weights": weights}, 7, algo="sha1")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    if claim:
-        run_id, ts = _claim_run_id(out_dir, "portfolio", digest, now)
-    else:
-        run_id, ts = f"{now:%Y%m%d_%H%M%S}_portfolio_{digest}", now
-    created = ts.isoformat().replace("+00:00", "Z")
+    run_id, ts = _claim(out_dir, digest, claim)
+    created = iso_z(ts)
     root = internal_root() / "requests" / run_id / "legs"
     record = {"run_id": run_id, "created_at": created, "request_id": request_id, "out_dir": str(out_dir),
               "root": str(root), "modes": ["custom_weight"], "compare": False, "warnings": warnings,

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
 from quantlab.contract.paths import internal_root, outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
 
@@ -69,7 +69,7 @@ class RunPlan:
 
     @property
     def staging_dir(self) -> Path:
-        return self.out_dir / f".tmp_{self.run_id}"
+        return self.out_dir / staging_name(self.run_id)
 
     def store_outputs(self) -> dict[str, list[Path]]:
         """Content-addressed outputs per key (relative to the internal root)."""
@@ -159,54 +159,10 @@ def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dic
     return resolved, strategy_params
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def collect_stale_staging(out_dir: Path) -> None:
-    """Remove staging dirs whose owner process is gone (a SIGKILLed request leaves one)."""
-    try:
-        entries = list(out_dir.glob(".tmp_*"))
-    except OSError:
-        return
-    for staging in entries:
-        try:
-            pid = int((staging / ".owner").read_text().strip() or 0)
-        except (OSError, ValueError):
-            continue  # being created right now, or not ours
-        if pid and not _pid_alive(pid):
-            shutil.rmtree(staging, ignore_errors=True)
-
-
-def _claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime,
+def _claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime | None = None,
                   staging: bool = True) -> tuple[str, datetime]:
-    """Claim a unique run id: mkdir of the staging dir is atomic; bump the second on collision.
-    With ``staging=False`` (paper sessions, which are visible while they run) the final
-    directory itself is claimed."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if staging:
-        collect_stale_staging(out_dir)
-    for bump in range(3600):
-        ts = now + timedelta(seconds=bump)
-        run_id = f"{ts:%Y%m%d_%H%M%S}_{mode}_{digest}"
-        claimed = out_dir / (f".tmp_{run_id}" if staging else run_id)
-        try:
-            os.mkdir(claimed)
-        except FileExistsError:
-            continue
-        if staging and (out_dir / run_id).exists():
-            os.rmdir(claimed)
-            continue
-        if staging:
-            (claimed / ".owner").write_text(str(os.getpid()))
-        return run_id, ts
-    raise ConfigError(f"could not allocate a run id under {out_dir}")
+    """Kept for callers of the old name: see :func:`quantlab.contract.runid.claim_run_id`."""
+    return claim_run_id(out_dir, mode, digest, now, staging=staging)
 
 
 def make_data_spec(resolved: dict, start: str, end: str, lookback_bars: int) -> tuple[str, dict]:
@@ -255,14 +211,14 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
     mkey = canonical_hash(sim_spec, 16)
     identity = {k: v for k, v in resolved.items() if k not in ("out_dir",)}
     digest = canonical_hash(identity, 7, algo="sha1")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
     mode = "paper" if paper else "run"
     if claim:
-        run_id, ts = _claim_run_id(out_dir, mode, digest, now, staging=not paper)
+        run_id, ts = claim_run_id(out_dir, mode, digest, staging=not paper)
     else:
-        run_id, ts = f"{now:%Y%m%d_%H%M%S}_{mode}_{digest}", now
+        ts = claim_time()
+        run_id = format_run_id(ts, mode, digest)
     return RunPlan(
-        run_id=run_id, created_at=ts.isoformat().replace("+00:00", "Z"), params=resolved,
+        run_id=run_id, created_at=iso_z(ts), params=resolved,
         strategy_params=strategy_params, request_id=request_id, out_dir=out_dir,
         keys={"data": dkey, "signals": skey, "sim": mkey},
         specs={"data": data_spec, "signals": signals_spec, "sim": sim_spec},
@@ -578,7 +534,7 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     sim = Path(sim_dir)
     out_dir = Path(record["out_dir"])
     run_id = record["run_id"]
-    staging = out_dir / f".tmp_{run_id}"
+    staging = out_dir / staging_name(run_id)
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
     config, metrics, window, summary, result_warnings = _write_results(staging, record, sim, mode="run")

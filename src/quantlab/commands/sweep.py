@@ -20,7 +20,6 @@ import math
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,8 @@ from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.commands.common import publish_staging
 from quantlab.commands.experiment import METRIC_NAMES, Experiment
-from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _claim_run_id, _parse_date, make_data_spec
+from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _parse_date, make_data_spec
+from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
 from quantlab.errors import DataError
 
@@ -50,7 +50,7 @@ class SweepPlan:
 
     @property
     def staging_dir(self) -> Path:
-        return self.out_dir / f".tmp_{self.run_id}"
+        return self.out_dir / staging_name(self.run_id)
 
     @property
     def target(self) -> str:
@@ -166,13 +166,13 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
             request["splits"].append(split_id)
     identity = {"experiment": exp.raw, "combos": exp.combos}
     digest = canonical_hash(identity, 7, algo="sha1")
-    now = datetime.now(timezone.utc).replace(microsecond=0)
     if claim:
-        run_id, ts = _claim_run_id(out_dir, exp.mode, digest, now)
+        run_id, ts = claim_run_id(out_dir, exp.mode, digest)
     else:
-        run_id, ts = f"{now:%Y%m%d_%H%M%S}_{exp.mode}_{digest}", now
+        ts = claim_time()
+        run_id = format_run_id(ts, exp.mode, digest)
     record = {
-        "run_id": run_id, "created_at": ts.isoformat().replace("+00:00", "Z"), "request_id": request_id,
+        "run_id": run_id, "created_at": iso_z(ts), "request_id": request_id,
         "out_dir": str(out_dir), "origin": origin, "mode": exp.mode, "warnings": warnings,
         "experiment": exp.raw, "base": exp.base, "strategy": exp.strategy, "grid_keys": exp.grid_keys,
         "combos": exp.combos, "labels": exp.labels, "sort_by": exp.sort_by, "ascending": exp.ascending,
@@ -438,7 +438,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
 
     out_dir = Path(record["out_dir"])
     run_id = record["run_id"]
-    staging = out_dir / f".tmp_{run_id}"
+    staging = out_dir / staging_name(run_id)
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
     merged = read_json(merged_path)

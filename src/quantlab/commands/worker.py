@@ -150,7 +150,7 @@ def _isolate(log_path: str | None, keep: set[int]) -> None:
     if log_path:
         try:
             os.makedirs(os.path.dirname(log_path), exist_ok=True)
-            out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         except OSError:
             out = devnull
     os.dup2(devnull, 0)

@@ -33,6 +33,8 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
 
     import pyarrow.parquet as pq
 
+    from quantlab.artifacts.io import file_mode
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     columns = {"timestamp": bars.index}
@@ -49,7 +51,7 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
             pq.write_table(table, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o644)
+        os.chmod(tmp_name, file_mode())
         os.replace(tmp_name, target)
     except BaseException:
         with suppress(OSError):

@@ -172,8 +172,9 @@ def show_session(path: str | os.PathLike, now: datetime, stale_minutes: float = 
 
 # ------------------------------------------------------------------------------ a root of sessions
 def _created_key(s: dict) -> tuple:
-    dt = parse_time(s.get("created_at"))
-    return (dt is not None, dt.timestamp() if dt else 0.0, s["session_id"])
+    from quantlab.contract.runid import recency_key
+
+    return recency_key(parse_time(s.get("created_at")), s["session_id"])
 
 
 def list_sessions(root: str | os.PathLike, now: datetime, stale_minutes: float = 60) -> list[dict]:

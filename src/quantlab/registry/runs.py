@@ -239,13 +239,9 @@ def _check_root(root: str | os.PathLike) -> Path:
 
 
 def _newest_first_key(row: dict) -> tuple:
-    dt = parse_time(row.get("created_at"))
-    if dt is None:  # fall back on the run id's own timestamp (YYYYMMDD_HHMMSS_...)
-        try:
-            dt = datetime.strptime(str(row.get("run_id", ""))[:15], "%Y%m%d_%H%M%S").replace(tzinfo=timezone.utc)
-        except ValueError:
-            dt = None
-    return (dt is not None, dt.timestamp() if dt else 0.0, str(row.get("run_id", "")))
+    from quantlab.contract.runid import recency_key
+
+    return recency_key(parse_time(row.get("created_at")), row.get("run_id", ""))
 
 
 def list_runs(root: str | os.PathLike) -> list[dict]:
