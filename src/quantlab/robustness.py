@@ -656,9 +656,15 @@ def robustness_report(returns_matrix, best_index: int | None = None,
     ``returns_matrix``: (T, N) per-bar returns, one column per evaluated combination (float32
     fine). ``best_index``: the column the sweep selected (default: the highest full-sample
     Sharpe). Sharpe-valued fields are annualised with ``periods_per_year`` except those ending in
-    ``_per_period``. DSR uses N = ``effective_trials`` and V = the variance of the N per-period
-    Sharpe ratios. PBO is None when there are fewer than 2 combinations or fewer than
-    2 * ``blocks`` bars. Deterministic for a given ``seed``.
+    ``_per_period``.
+
+    DSR deflates against the expected maximum Sharpe of N = ``trials`` unskilled strategies with
+    V = max(cross-sectional variance of the N per-period Sharpe ratios, 1 / (T - 1)); 1 / (T - 1)
+    is the sampling variance of an unskilled strategy's Sharpe estimate, a floor that keeps
+    near-identical combinations (small cross-sectional spread) from hiding the luck of trying
+    them. ``effective_trials`` is reported beside it, not used by DSR (docs/robustness.md says
+    why). PBO is None with fewer than 2 combinations or fewer than 2 * ``blocks`` bars.
+    Deterministic for a given ``seed``.
     """
     mat = _as_matrix(returns_matrix)
     t, n = mat.shape
@@ -682,10 +688,11 @@ def robustness_report(returns_matrix, best_index: int | None = None,
     sr_best = float(all_sr[best_index])
     eff = _effective_trials(mat, total, total_sq)
     sr_var = float(all_sr.var(ddof=1)) if n > 1 else 0.0
-    e_max = expected_max_sharpe(eff["effective_trials"], sr_var)
+    sr_var_null = 1.0 / (t - 1)         # variance of an unskilled strategy's Sharpe estimate
+    sr_var_used = max(sr_var, sr_var_null)
+    e_max = expected_max_sharpe(n, sr_var_used)
     psr = probabilistic_sharpe(sr_best, t, best["skewness"], best["kurtosis"])
-    dsr = deflated_sharpe(sr_best, t, eff["effective_trials"], sr_var,
-                          best["skewness"], best["kurtosis"]) if n > 1 else psr
+    dsr = deflated_sharpe(sr_best, t, n, sr_var_used, best["skewness"], best["kurtosis"])
     min_trl = min_track_record_length(sr_best, best["skewness"], best["kurtosis"], 0.0, 0.95)
     if with_pbo:
         cscv = _pbo_from_blocks(b_sum, b_sq, np.diff(np.append(starts, t)),
@@ -711,6 +718,7 @@ def robustness_report(returns_matrix, best_index: int | None = None,
         "skewness": best["skewness"],
         "kurtosis": best["kurtosis"],
         "sharpe_variance_per_period": sr_var,
+        "sharpe_variance_null_per_period": sr_var_null,
         "expected_max_sharpe": e_max * ann,
         "expected_max_sharpe_per_period": e_max,
         "probabilistic_sharpe": psr,
