@@ -446,7 +446,7 @@ def _pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits:
     oos_best = np.empty(k)
     for lo in range(0, k, chunk):
         m = member[lo:lo + chunk]
-        is_cnt = m @ counts
+        is_cnt = np.einsum("ks,s->k", m, counts)
         is_sum = np.einsum("ks,sn->kn", m, b_sum)     # einsum, not BLAS: small products, and
         is_sq = np.einsum("ks,sn->kn", m, b_sq)       # no thread spin-up on a shared machine
         sr_is = _sharpe_from_sums(is_cnt[:, None], is_sum, is_sq)
