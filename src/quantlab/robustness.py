@@ -10,11 +10,13 @@ says ``annualised``; multiply by ``sqrt(periods_per_year)`` to annualise.
 What is here, with the papers it follows (formulas and plain-words meanings in docs/robustness.md):
 
 * :func:`sharpe`, :func:`moments`: per-column Sharpe, skewness and (non-excess) kurtosis.
-* :func:`probabilistic_sharpe` (PSR) and :func:`min_track_record_length` (MinTRL): Bailey &
-  López de Prado, "The Sharpe Ratio Efficient Frontier", Journal of Risk 15(2), 2012.
+* :func:`probabilistic_sharpe` (PSR; per column: :func:`probabilistic_sharpe_columns`) and
+  :func:`min_track_record_length` (MinTRL): Bailey & López de Prado, "The Sharpe Ratio
+  Efficient Frontier", Journal of Risk 15(2), 2012.
 * :func:`expected_max_sharpe` and :func:`deflated_sharpe` (DSR): Bailey & López de Prado, "The
   Deflated Sharpe Ratio", Journal of Portfolio Management 40(5), 2014.
-* :func:`effective_trials`: N / (1 + (N - 1) * mean pairwise correlation), clipped to [1, N].
+* :func:`effective_trials`: N / (1 + (N - 1) * mean pairwise correlation), clipped to [1, N]
+  (reported; DSR deflates against all trials, see :func:`robustness_report`).
 * :func:`pbo`: probability of backtest overfitting by combinatorially symmetric cross-validation
   (CSCV), Bailey, Borwein, López de Prado & Zhu, "The Probability of Backtest Overfitting",
   Journal of Computational Finance 20(4), 2017 (SSRN 2015).
@@ -189,7 +191,8 @@ def moments(returns) -> dict:
     ``kurtosis`` (non-excess: 3 for a normal distribution), as arrays (floats for 1-D input).
 
     Skewness and kurtosis are the population (biased) moment ratios m3 / m2^1.5 and m4 / m2^2,
-    as in the PSR and DSR papers; 0 and 3 for a column with zero variance.
+    as in the PSR and DSR papers. A column whose variance is zero, or below 1e-12 of its mean
+    square (a constant up to rounding), has Sharpe 0, skewness 0 and kurtosis 3.
     """
     arr = np.asarray(returns)
     mat = _as_matrix(arr)
@@ -204,12 +207,12 @@ def moments(returns) -> dict:
         m2 = d2.mean(axis=0)
         m3 = (d2 * dev).mean(axis=0)
         m4 = (d2 * d2).mean(axis=0)
-        ok = m2 > 0
+        ok = m2 > 1e-12 * (m2 + mean * mean)        # else constant up to rounding: flat
         safe_m2 = np.where(ok, m2, 1.0)
         std = np.sqrt(m2 * t / (t - 1)) if t > 1 else np.zeros_like(m2)
         out["mean"][sl] = mean
         out["std"][sl] = std
-        out["sharpe"][sl] = _safe_sharpe(mean, std * std)
+        out["sharpe"][sl] = _safe_sharpe(mean, np.where(ok, std * std, 0.0))
         out["skewness"][sl] = np.where(ok, m3 / safe_m2 ** 1.5, 0.0)
         out["kurtosis"][sl] = np.where(ok, m4 / safe_m2 ** 2, 3.0)
     if arr.ndim == 1:
@@ -242,6 +245,16 @@ def probabilistic_sharpe(sr, n_obs, skew=0.0, kurt=3.0, sr_benchmark=0.0):
     z = np.where((n_obs >= 2) & (factor > 0), z, np.nan)
     out = _norm_cdf(z)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def probabilistic_sharpe_columns(returns_matrix, sr_benchmark: float = 0.0):
+    """PSR of every column against ``sr_benchmark`` (per period), each with its own T, skewness
+    and kurtosis: the per-combination PSR a leaderboard can show or rank by. Array of N values
+    (NaN where undefined; convert with :func:`json_safe`)."""
+    mat = _as_matrix(returns_matrix)
+    m = moments(mat)
+    return probabilistic_sharpe(m["sharpe"], mat.shape[0], m["skewness"], m["kurtosis"],
+                                sr_benchmark=sr_benchmark)
 
 
 def expected_max_sharpe(n_trials: float, sr_variance: float, sr_mean: float = 0.0) -> float:

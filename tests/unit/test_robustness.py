@@ -171,12 +171,39 @@ def test_moments_and_sharpe_match_direct_formulas():
     np.testing.assert_allclose(rb.sharpe(np.column_stack([x, 2 * x])), [m["sharpe"]] * 2, rtol=1e-9)
 
 
+def test_constant_columns_have_zero_sharpe_despite_rounding():
+    """A constant return (a column that holds cash at a fixed rate) has no variance; rounding in
+    sums of squares must not turn it into a Sharpe of 1e13 and crown it the winner."""
+    consts = np.column_stack([np.full(5031, v) for v in (0.0013, 0.001, 0.7, 1e-5, 0.0123456)])
+    noise = np.random.default_rng(0).normal(0.0005, 0.01, size=(5031, 3))
+    mat = np.hstack([consts, noise])
+    assert (rb.sharpe(mat)[:5] == 0).all()
+    assert (rb.moments(mat)["sharpe"][:5] == 0).all()
+    assert (rb.moments(mat)["kurtosis"][:5] == 3).all()
+    cscv = rb.pbo(mat, 16, max_splits=50)
+    assert np.abs(cscv["is_sharpe"]).max() < 1.0
+    rep = rb.robustness_report(mat.astype(np.float32), n_boot=50)
+    assert rep["best_index"] >= 5 and abs(rep["sharpe"]) < 5 and strict_dumps(rep)
+
+
 def test_psr_against_direct_normal_cdf():
     sr, n, g3, g4, ref = 0.08, 750, -0.4, 4.5, 0.02
     z = (sr - ref) * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr ** 2)
     assert rb.probabilistic_sharpe(sr, n, g3, g4, ref) == pytest.approx(NORMAL.cdf(z), abs=1e-12)
     arr = rb.probabilistic_sharpe(np.array([sr, -sr]), n, g3, g4, ref)
     assert arr[0] == pytest.approx(NORMAL.cdf(z), abs=1e-12) and arr[1] < 0.5
+
+
+def test_per_column_psr_matches_one_column_at_a_time():
+    rng = np.random.default_rng(6)
+    mat = np.column_stack([rng.normal(0.001, 0.01, 400), rng.standard_t(4, 400) * 0.01,
+                           np.zeros(400)]).astype(np.float32)
+    cols = rb.probabilistic_sharpe_columns(mat, sr_benchmark=0.01)
+    for j in range(2):
+        m = rb.moments(mat[:, j].astype(np.float64))
+        assert cols[j] == pytest.approx(
+            rb.probabilistic_sharpe(m["sharpe"], 400, m["skewness"], m["kurtosis"], 0.01), abs=1e-6)
+    assert cols[2] < 0.5 and rb.json_safe(cols)[2] is not None
 
 
 def test_expected_max_sharpe_grows_with_trials_and_is_the_mean_for_one_trial():
