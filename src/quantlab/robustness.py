@@ -686,9 +686,9 @@ def robustness_report(returns_matrix, best_index: int | None = None,
     if periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
     ann = math.sqrt(periods_per_year)
+    if blocks < 2 or blocks % 2:
+        raise ValueError(f"blocks must be an even number >= 2, got {blocks}")
     with_pbo = n >= 2 and t >= 2 * blocks
-    if with_pbo:
-        _check_blocks(t, blocks)
     starts = _block_starts(t, blocks) if with_pbo else np.array([0])
     b_sum, b_sq = _block_sums(mat, starts)          # the one pass over every bar and column
     total, total_sq = b_sum.sum(axis=0), b_sq.sum(axis=0)

@@ -404,6 +404,8 @@ def test_bad_parameters_raise_clear_errors():
         rb.pbo(mat, 5)
     with pytest.raises(ValueError, match="2 bars per block"):
         rb.pbo(mat[:10], 8)
+    with pytest.raises(ValueError, match="even"):
+        rb.robustness_report(mat[:, :1], blocks=3)
     with pytest.raises(ValueError, match="best_index"):
         rb.robustness_report(mat, best_index=4)
     with pytest.raises(ValueError, match="periods_per_year"):
