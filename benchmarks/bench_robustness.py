@@ -1,0 +1,79 @@
+"""Robustness-statistics benchmark: ``robustness_report`` on a sweep-sized returns matrix.
+
+    .venv/bin/python benchmarks/bench_robustness.py [--combos 10000] [--bars 5031] [--repeat 1]
+
+Input: seeded synthetic per-bar returns, float32, ``--bars`` x ``--combos`` (the bundled S&P 500
+history has 5,031 bars; 10,000 combinations is the issue-#12 target), with a common market
+factor so combinations are correlated as real grids are. Prints the wall and CPU seconds of the
+call (best of ``--repeat``; the matrix is built once, outside the timing), the seconds spent
+building the matrix, and the peak RSS of the process (matrix included: 4 bytes x bars x combos).
+Targets: <= 2 s of CPU for the whole report (CPU, not wall: the code is single-threaded and this
+machine kind is shared, so wall time measures the neighbours) and peak RSS <= 1 GB (exit
+status 1 when missed).
+The machine is shared: run it once, not in a loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+sys.path.insert(0, str(SRC))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+from _common import Check, finish  # noqa: E402
+from quantlab.robustness import robustness_report  # noqa: E402
+
+
+def synthetic_returns(bars: int, combos: int, seed: int = 7) -> np.ndarray:
+    """float32 (bars, combos): 0.5 x market factor + 0.5 x idiosyncratic noise, 1% daily vol."""
+    rng = np.random.default_rng(seed)
+    market = rng.standard_normal(bars).astype(np.float32)
+    out = np.empty((bars, combos), dtype=np.float32)
+    step = 1000
+    for lo in range(0, combos, step):
+        k = min(step, combos - lo)
+        noise = rng.standard_normal((bars, k), dtype=np.float32)
+        out[:, lo:lo + k] = 0.01 * (0.5 * market[:, None] + 0.5 * noise)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--combos", type=int, default=10_000)
+    ap.add_argument("--bars", type=int, default=5031)
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    mat = synthetic_returns(args.bars, args.combos)
+    build = time.perf_counter() - t0
+    best = best_cpu = float("inf")
+    report = None
+    for _ in range(args.repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        report = robustness_report(mat, periods_per_year=252.0, seed=1)
+        best = min(best, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"matrix {args.bars} x {args.combos} float32 built in {build:.2f} s "
+          f"({mat.nbytes / 2**20:.0f} MB)")
+    print(f"robustness_report: {best:.3f} s wall, {best_cpu:.3f} s CPU (best of {args.repeat}); "
+          f"pbo splits {report['pbo']['splits']} of {report['pbo']['splits_total']}; "
+          f"verdict {report['verdict']}")
+    print(f"peak RSS: {peak_mb:.0f} MB")
+    return finish([
+        Check("robustness", f"robustness_report {args.bars} x {args.combos} CPU", best_cpu, "s", "<=", 2.0),
+        Check("robustness", f"robustness_report {args.bars} x {args.combos} wall", best, "s"),
+        Check("robustness", "peak RSS (matrix included)", peak_mb, "MB", "<=", 1024.0),
+    ])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
