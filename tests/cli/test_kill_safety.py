@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_request, strict_json
+from conftest import assert_every_json_parses, run_request, strict_json
 
 RUN_STEPS = ["step_load_data", "step_signals", "step_simulate", "step_score", "step_plot", "step_publish",
              "step_refresh_index"]
@@ -45,12 +45,13 @@ def alive(pid: int) -> bool:
 
 
 def assert_outputs_consistent(ql) -> None:
-    """Every run dir is complete and no staging dir is left."""
+    """Every run dir is complete, no staging dir is left, every *.json under outputs parses."""
     runs = ql.runs_dir()
     assert [p.name for p in runs.glob(".tmp_*")] == []
     for d in runs.iterdir():
         if d.is_dir() and not d.name.startswith("."):
             assert (d / "report.json").is_file(), f"{d} has no report.json"
+    assert_every_json_parses(ql.outputs)
 
 
 @pytest.mark.parametrize("step", RUN_STEPS)
