@@ -444,8 +444,12 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    parser = build_parser()
-    opts = parser.parse_args(argv)
+    from quantlab.cli import UsageError
+
+    try:
+        opts = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _usage_failure(argv, str(exc))
     if opts.version:
         print(__version__)
         return 0
@@ -513,8 +517,7 @@ def main(argv: list[str]) -> int:
         elif req.command == "portfolio":
             result = portfolio_command(req, opts)
         else:
-            raise ConfigError(f"command '{req.command}' is not available in this version yet "
-                              "(implemented: run)")
+            raise ConfigError(f"unknown command '{req.command}'")
     except (QuantLabError, Terminated, Exception) as exc:
         info = _error_info(exc, verbose=opts.verbose)
         code, error_type, message = info["exit_code"], info["error_type"], info["message"]
@@ -539,6 +542,36 @@ def main(argv: list[str]) -> int:
     else:
         print_human(result)
     return 0
+
+
+def _usage_failure(argv: list[str], message: str) -> int:
+    """An argument argparse refused: one ERROR line, exit 2; under --json-request also the failure
+    envelope and SESSION_STARTED/SESSION_FAILED (to the --signal-file found in argv, if any)."""
+    print(f"ERROR: {message}", file=sys.stderr)
+    raw = _argv_value(argv, "--json-request")
+    if raw is None:
+        return 2
+    from quantlab.contract.envelope import dumps, failure_envelope
+    from quantlab.contract.signals import SignalEmitter
+
+    request_id = _peek_request_id(raw)
+    if "--dry-run" not in argv:
+        emitter = SignalEmitter(_argv_value(argv, "--signal-file"), mode=_peek_command(raw), request_id=request_id)
+        emitter.started()
+        emitter.failed(exit_code=2, error_type="ConfigError", message=message)
+    print(dumps(failure_envelope(request_id=request_id, exit_code=2, error_type="ConfigError",
+                                 message=message)), flush=True)
+    return 2
+
+
+def _argv_value(argv: list[str], flag: str) -> str | None:
+    """The value of ``flag`` (``--flag V`` or ``--flag=V``) in raw argv, for when argparse failed."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg[len(flag) + 1:]
+    return None
 
 
 def _peek_command(raw: str) -> str:
