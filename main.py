@@ -27,8 +27,19 @@ class Terminated(BaseException):
     """SIGTERM/SIGINT: unwind so the failure is signalled and nothing half-written stays."""
 
 
+_SIGNALLED: list[str] = []  # names of the termination signals received (the first decides the outcome)
+
+
 def _on_signal(signum, _frame):
-    raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
+    _SIGNALLED.append(signal.Signals(signum).name)
+    raise Terminated(f"terminated by signal {_SIGNALLED[0]}")
+
+
+def _settle() -> None:
+    """The outcome is decided: from here to exit SIGTERM/SIGINT are ignored, so the exit status,
+    the envelope and the last signal line always agree (and no Terminated traceback appears)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _one_line(text: str, limit: int = 1000) -> str:
@@ -94,7 +105,11 @@ def run_command(req, opts):
 
 
 def _error_info(exc: BaseException, verbose: bool) -> dict:
-    """(exit_code, error_type, one-line message) of any exception, as the contract reports it."""
+    """(exit_code, error_type, one-line message) of any exception, as the contract reports it.
+    After SIGTERM/SIGINT, whatever error the interruption caused (Snakemake giving up on the
+    workflow, the step worker's pipe closing) is reported as the termination it is."""
+    if _SIGNALLED and not isinstance(exc, Terminated):
+        exc = Terminated(f"terminated by signal {_SIGNALLED[0]}")
     if isinstance(exc, QuantLabError):
         code, error_type, message = exc.exit_code, getattr(exc, "error_type", type(exc).__name__), str(exc)
     elif isinstance(exc, Terminated):
@@ -518,7 +533,9 @@ def main(argv: list[str]) -> int:
             result = portfolio_command(req, opts)
         else:
             raise ConfigError(f"unknown command '{req.command}'")
+        _settle()
     except (QuantLabError, Terminated, Exception) as exc:
+        _settle()
         info = _error_info(exc, verbose=opts.verbose)
         code, error_type, message = info["exit_code"], info["error_type"], info["message"]
         print(f"ERROR: {message}", file=sys.stderr)
@@ -541,12 +558,16 @@ def main(argv: list[str]) -> int:
         print(dumps(env), flush=True)
     else:
         print_human(result)
+    from quantlab.testhooks import pause_at
+
+    pause_at("after_envelope")
     return 0
 
 
 def _usage_failure(argv: list[str], message: str) -> int:
     """An argument argparse refused: one ERROR line, exit 2; under --json-request also the failure
     envelope and SESSION_STARTED/SESSION_FAILED (to the --signal-file found in argv, if any)."""
+    _settle()
     print(f"ERROR: {message}", file=sys.stderr)
     raw = _argv_value(argv, "--json-request")
     if raw is None:
