@@ -488,19 +488,12 @@ def main(argv: list[str]) -> int:
     machine = opts.json_request is not None
     webhook = opts.signal_webhook or (_peek_params(opts.json_request).get("signal_webhook") if machine else None)
     if webhook:
-        from quantlab.contract.webhook import check_url
+        from quantlab.contract.webhook import url_refusal
 
-        try:
-            check_url(str(webhook))
-        except ConfigError as exc:
-            print(f"ERROR: {exc}", file=sys.stderr)
+        reason = url_refusal(str(webhook))
+        if reason:  # a refused webhook never changes the outcome (docs/stepbit-io-v1.md, section 5)
+            print(f"WARNING: signal webhook refused, events are not POSTed: {reason}", file=sys.stderr)
             webhook = None
-            if machine:
-                print(dumps(failure_envelope(request_id=_peek_request_id(opts.json_request), exit_code=2,
-                                             error_type="ConfigError", message=str(exc))), flush=True)
-            SignalEmitter(opts.signal_file, mode=_peek_command(opts.json_request or "{}")).failed(
-                exit_code=2, error_type="ConfigError", message=str(exc))
-            return 2
     emitter = SignalEmitter(opts.signal_file, mode="unknown", webhook=webhook)
     req = None
     try:
