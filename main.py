@@ -27,8 +27,19 @@ class Terminated(BaseException):
     """SIGTERM/SIGINT: unwind so the failure is signalled and nothing half-written stays."""
 
 
+_SIGNALLED: list[str] = []  # names of the termination signals received (the first decides the outcome)
+
+
 def _on_signal(signum, _frame):
-    raise Terminated(f"terminated by signal {signal.Signals(signum).name}")
+    _SIGNALLED.append(signal.Signals(signum).name)
+    raise Terminated(f"terminated by signal {_SIGNALLED[0]}")
+
+
+def _settle() -> None:
+    """The outcome is decided: from here to exit SIGTERM/SIGINT are ignored, so the exit status,
+    the envelope and the last signal line always agree (and no Terminated traceback appears)."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def _one_line(text: str, limit: int = 1000) -> str:
@@ -102,7 +113,11 @@ def run_command(req, opts):
 
 
 def _error_info(exc: BaseException, verbose: bool) -> dict:
-    """(exit_code, error_type, one-line message) of any exception, as the contract reports it."""
+    """(exit_code, error_type, one-line message) of any exception, as the contract reports it.
+    After SIGTERM/SIGINT, whatever error the interruption caused (Snakemake giving up on the
+    workflow, the step worker's pipe closing) is reported as the termination it is."""
+    if _SIGNALLED and not isinstance(exc, Terminated):
+        exc = Terminated(f"terminated by signal {_SIGNALLED[0]}")
     if isinstance(exc, QuantLabError):
         code, error_type, message = exc.exit_code, getattr(exc, "error_type", type(exc).__name__), str(exc)
     elif isinstance(exc, Terminated):
@@ -501,8 +516,12 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-    parser = build_parser()
-    opts = parser.parse_args(argv)
+    from quantlab.cli import UsageError
+
+    try:
+        opts = build_parser().parse_args(argv)
+    except UsageError as exc:
+        return _usage_failure(argv, str(exc))
     if opts.version:
         print(__version__)
         return 0
@@ -526,19 +545,12 @@ def main(argv: list[str]) -> int:
     machine = opts.json_request is not None
     webhook = opts.signal_webhook or (_peek_params(opts.json_request).get("signal_webhook") if machine else None)
     if webhook:
-        from quantlab.contract.webhook import check_url
+        from quantlab.contract.webhook import url_refusal
 
-        try:
-            check_url(str(webhook))
-        except ConfigError as exc:
-            print(f"ERROR: {exc}", file=sys.stderr)
+        reason = url_refusal(str(webhook))
+        if reason:  # a refused webhook never changes the outcome (docs/stepbit-io-v1.md, section 5)
+            print(f"WARNING: signal webhook refused, events are not POSTed: {reason}", file=sys.stderr)
             webhook = None
-            if machine:
-                print(dumps(failure_envelope(request_id=_peek_request_id(opts.json_request), exit_code=2,
-                                             error_type="ConfigError", message=str(exc))), flush=True)
-            SignalEmitter(opts.signal_file, mode=_peek_command(opts.json_request or "{}")).failed(
-                exit_code=2, error_type="ConfigError", message=str(exc))
-            return 2
     emitter = SignalEmitter(opts.signal_file, mode="unknown", webhook=webhook)
     req = None
     try:
@@ -572,9 +584,10 @@ def main(argv: list[str]) -> int:
         elif req.command == "portfolio":
             result = portfolio_command(req, opts)
         else:
-            raise ConfigError(f"command '{req.command}' is not available in this version yet "
-                              "(implemented: run)")
+            raise ConfigError(f"unknown command '{req.command}'")
+        _settle()
     except (QuantLabError, Terminated, Exception) as exc:
+        _settle()
         info = _error_info(exc, verbose=opts.verbose)
         code, error_type, message = info["exit_code"], info["error_type"], info["message"]
         print(f"ERROR: {message}", file=sys.stderr)
@@ -597,7 +610,41 @@ def main(argv: list[str]) -> int:
         print(dumps(env), flush=True)
     else:
         print_human(result)
+    from quantlab.testhooks import pause_at
+
+    pause_at("after_envelope")
     return 0
+
+
+def _usage_failure(argv: list[str], message: str) -> int:
+    """An argument argparse refused: one ERROR line, exit 2; under --json-request also the failure
+    envelope and SESSION_STARTED/SESSION_FAILED (to the --signal-file found in argv, if any)."""
+    _settle()
+    print(f"ERROR: {message}", file=sys.stderr)
+    raw = _argv_value(argv, "--json-request")
+    if raw is None:
+        return 2
+    from quantlab.contract.envelope import dumps, failure_envelope
+    from quantlab.contract.signals import SignalEmitter
+
+    request_id = _peek_request_id(raw)
+    if "--dry-run" not in argv:
+        emitter = SignalEmitter(_argv_value(argv, "--signal-file"), mode=_peek_command(raw), request_id=request_id)
+        emitter.started()
+        emitter.failed(exit_code=2, error_type="ConfigError", message=message)
+    print(dumps(failure_envelope(request_id=request_id, exit_code=2, error_type="ConfigError",
+                                 message=message)), flush=True)
+    return 2
+
+
+def _argv_value(argv: list[str], flag: str) -> str | None:
+    """The value of ``flag`` (``--flag V`` or ``--flag=V``) in raw argv, for when argparse failed."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg[len(flag) + 1:]
+    return None
 
 
 def _peek_command(raw: str) -> str:

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_engine.py [--bars 1000000] [--python-bars 100000] [--repeat 5]
 
-Setup as in the README's performance section (the peers' shared setup): a seeded random walk, sma_crossover 10/50 signals
+Setup as in docs/architecture.md (benchmark conventions): a seeded random walk, sma_crossover 10/50 signals
 precomputed, long-only, fill at the signal bar's close, fee 0.1% per side, no slippage.
 Prints, best of ``--repeat`` warm runs:
 

@@ -5,7 +5,7 @@
 
 Same data for everyone (a seeded random-walk OHLC, written once to a temporary ``.npz``), the
 same grid (``sma_grid(200)``: fast in 5..50, slow in 20..200, fast < slow, 200 pairs evenly
-spread) and the same conventions (the peers' shared setup, see the README): fill at the signal bar's
+spread) and the same conventions (docs/architecture.md, benchmark conventions): fill at the signal bar's
 close, fee 0.1% per side, long-only, no slippage, all cash in.
 
 Every engine runs in its own processes, so peak RSS (``ru_maxrss``) is its own:

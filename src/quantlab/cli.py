@@ -27,10 +27,39 @@ INSPECTION_FLAGS = (
 )
 
 
+# Flags that take a count: an integer >= 1 (0 would make Snakemake wait forever for a core).
+COUNT_FLAGS = ("cores", "jobs")
+
+
+class UsageError(ConfigError):
+    """A flag argparse could not parse or a count flag out of range (exit 2). ``main.py`` turns it
+    into the usual failure (one ERROR line; under ``--json-request`` also the failure envelope and
+    ``SESSION_FAILED``)."""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, like every other invalid input
-        print(f"ERROR: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
+        raise UsageError(f"{message} (see --help)")
+
+    def parse_known_args(self, args=None, namespace=None):
+        opts, rest = super().parse_known_args(args, namespace)
+        for name in COUNT_FLAGS:
+            value = getattr(opts, name, None)
+            if value is not None and value < 1:
+                self.error(f"--{name} must be ≥ 1, got {value}")
+        return opts, rest
+
+
+class _CommandHelp(argparse.Action):
+    """``-h/--help``: the help of the command given before it (``run --help``), else the global one."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        command = getattr(namespace, "command", None)
+        (build_parser(command) if command else parser).print_help()
+        parser.exit()
 
 
 def _flags(name: str) -> list[str]:
@@ -40,11 +69,28 @@ def _flags(name: str) -> list[str]:
     return flags
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="main.py", description="QuantLab: reproducible strategy research.",
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
-    p.add_argument("command", nargs="?", choices=(*COMMANDS, "report"), help="command (default: run)")
-    p.add_argument("target", nargs="?", help="sweep: experiment YAML; report: run directory")
+# Flag groups each command's own help (``main.py run --help``) lists.
+COMMAND_GROUPS = {"run": ("machine", "run"), "sweep": ("machine", "sweep"), "forward": ("machine", "forward"),
+                  "portfolio": ("machine", "portfolio"), "report": ("machine", "report")}
+COMMAND_TARGETS = {"run": None, "sweep": "experiment YAML", "forward": "sweep run directory",
+                   "portfolio": "root of the forward sessions", "report": "run directory (or a root of runs)"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with ``command``, a parser for that command's help only (its own flags)."""
+    prog = f"main.py {command}" if command else "main.py"
+    p = _Parser(prog=prog, description="QuantLab: reproducible strategy research.", add_help=False,
+                formatter_class=argparse.HelpFormatter, allow_abbrev=False)
+    p.add_argument("-h", "--help", action=_CommandHelp, help="show this help (COMMAND --help: that command's)")
+
+    def shown(group: str) -> bool:
+        return command is None or group in COMMAND_GROUPS[command]
+
+    if command is None:
+        p.add_argument("command", nargs="?", choices=(*COMMANDS, "report"), help="command (default: run)")
+        p.add_argument("target", nargs="?", help="sweep: experiment YAML; report: run directory")
+    elif COMMAND_TARGETS[command]:
+        p.add_argument("target", nargs="?", help=COMMAND_TARGETS[command])
     m = p.add_argument_group("machine contract")
     m.add_argument("--json-request", dest="json_request", metavar="JSON", help="Stepbit v1 JSON request")
     m.add_argument("--signal-file", dest="signal_file", metavar="PATH", help="append lifecycle events (JSONL)")
@@ -59,10 +105,32 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--force", action="store_true",
                    help="recompute every step of the request even when cached (JSON: params.force)")
     m.add_argument("--verbose", action="store_true", help="show Snakemake's output on stderr")
-    m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use")
+    m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use, >= 1 (default 2)")
     m.add_argument("--executor", help="Snakemake executor plugin for sweeps (slurm, kubernetes, cluster-generic)")
     m.add_argument("--profile", help="Snakemake profile: a name under profiles/ or a directory")
-    m.add_argument("--jobs", type=int, default=64, help="jobs submitted at once with --executor/--profile")
+    m.add_argument("--jobs", type=int, default=64,
+                   help="jobs submitted at once with --executor/--profile, >= 1 (default 64)")
+    if shown("run"):
+        _add_run_flags(p)
+    if shown("sweep"):
+        _add_sweep_flags(p)
+    if shown("portfolio"):
+        _add_portfolio_flags(p)
+    if shown("forward"):
+        _add_forward_flags(p)
+    if command is None:
+        _add_inspection_flags(p)
+        legacy = p.add_argument_group("other commands (not available in this version)")
+        for name in UNAVAILABLE_FLAGS:
+            legacy.add_argument(*_flags(name), dest=f"legacy_{name}", nargs="?", const=True, default=None,
+                                help=argparse.SUPPRESS)
+    if shown("report"):
+        p.add_argument("--report", dest="legacy_report", nargs="?", const=True, default=None, metavar="RUN_DIR",
+                       help="rebuild report.json and run_report.md of a run directory")
+    return p
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("run parameters")
     for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
         if not spec.cli:
@@ -72,18 +140,25 @@ def build_parser() -> argparse.ArgumentParser:
             r.add_argument(*flags, dest=spec.name, action="store_const", const=True, default=None,
                            help=spec.description)
         else:
+            default = f" (default {spec.default})" if spec.default is not None else ""
             r.add_argument(*flags, dest=spec.name, default=None, metavar=spec.type.upper(),
-                           help=f"{spec.description} (default {spec.default})")
+                           help=f"{spec.description}{default}")
     r.add_argument("--param", dest="param", action="append", default=[], metavar="KEY=VALUE",
                    help="a strategy parameter (repeatable)")
     r.add_argument("--strategy-params", dest="strategy_params", metavar="JSON",
                    help="strategy parameters as a JSON object")
     r.add_argument("--request-id", dest="request_id", help="caller's tracking id")
+
+
+def _add_sweep_flags(p: argparse.ArgumentParser) -> None:
     sw = p.add_argument_group("sweep")
     sw.add_argument("--sweep", dest="sweep_config", metavar="YAML", help="run the sweep experiment in YAML")
     sw.add_argument("--sweep-outdir", "--sweep_outdir", dest="sweep_outdir", metavar="DIR",
                     help="parent directory of the sweep run directory (default outputs/runs)")
     sw.add_argument("--shards", type=str, default=None, help="number of shard jobs (default: automatic)")
+
+
+def _add_portfolio_flags(p: argparse.ArgumentParser) -> None:
     pf = p.add_argument_group("portfolio")
     pf.add_argument("--portfolio-report", "--portfolio_report", dest="portfolio_report", metavar="ROOT",
                     help="aggregate the forward sessions under ROOT")
@@ -97,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar=meta)
     pf.add_argument("--portfolio-latest-per-source-run", "--portfolio_latest_per_source_run",
                     dest="portfolio_latest_per_source_run", action="store_const", const=True, default=None)
+
+
+def _add_forward_flags(p: argparse.ArgumentParser) -> None:
     fw = p.add_argument_group("forward")
     fw.add_argument("--forward-eval", "--forward_eval", dest="forward_eval", metavar="RUN_DIR",
                     help="evaluate a sweep's best parameters on a later window")
@@ -107,13 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     fw.add_argument("--forward-top-k", "--forward_top_k", dest="forward_top_k", metavar="K")
     fw.add_argument("--resume-forward", "--resume_forward", dest="resume_forward", metavar="SESSION_DIR",
                     help="extend a forward session to --forward-end")
+
+
+def _add_inspection_flags(p: argparse.ArgumentParser) -> None:
     ins = p.add_argument_group("inspection (read-only)")
     ins.add_argument("--runs-list", "--runs_list", "--list-runs", dest="runs_list", metavar="ROOT",
                      help="list the runs under ROOT (a table; JSON with --json)")
     ins.add_argument("--runs-show", "--runs_show", dest="runs_show", metavar="RUN_DIR", help="show one run")
     ins.add_argument("--runs-best", "--runs_best", "--best-from", dest="runs_best", metavar="ROOT",
                      help="the run with the best --metric under ROOT")
-    ins.add_argument("--metric", default="sharpe_simple", help="metric for --runs-best/--compare")
+    ins.add_argument("--metric", default="sharpe_simple",
+                     help="metric for --runs-best/--compare (default sharpe_simple)")
     ins.add_argument("--ascending", action="store_true", help="lower --metric is better")
     ins.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="side-by-side metrics of runs")
     ins.add_argument("--json", dest="as_json", action="store_true", help="JSON output for inspection commands")
@@ -124,13 +206,6 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--paper-sessions-index", dest="paper_sessions_index", metavar="ROOT")
     ins.add_argument("--paper-stale-minutes", dest="paper_stale_minutes", default="60", metavar="N",
                      help="a running session without a heartbeat for N minutes is stale (default 60)")
-    legacy = p.add_argument_group("other commands (not available in this version)")
-    for name in UNAVAILABLE_FLAGS:
-        legacy.add_argument(*_flags(name), dest=f"legacy_{name}", nargs="?", const=True, default=None,
-                            help=argparse.SUPPRESS)
-    p.add_argument("--report", dest="legacy_report", nargs="?", const=True, default=None, metavar="RUN_DIR",
-                   help="rebuild report.json and run_report.md of a run directory")
-    return p
 
 
 def _param_value(text: str):
@@ -146,8 +221,7 @@ def request_from_cli(opts):
 
     for name in UNAVAILABLE_FLAGS:
         if getattr(opts, f"legacy_{name}", None) is not None:
-            raise ConfigError(f"--{name.replace('_', '-')} is not available in this version yet "
-                              "(implemented: run, report)")
+            raise ConfigError(f"--{name.replace('_', '-')} is not available in this version")
     command = opts.command or "run"
     if opts.legacy_report is not None or command == "report":
         target = opts.legacy_report if isinstance(opts.legacy_report, str) else opts.target
@@ -186,8 +260,7 @@ def request_from_cli(opts):
         return Request(command="forward", params=params, request_id=opts.request_id, warnings=warnings,
                        origin="cli")
     if command != "run":
-        raise ConfigError(f"'{command}' is not available in this version yet (implemented: run, report, sweep, "
-                          "forward)")
+        raise ConfigError(f"unknown command '{command}' (commands: {', '.join((*COMMANDS, 'report'))})")
     raw: dict = {}
     for spec in RUN_PARAMS + FLAT_STRATEGY_KEYS:
         value = getattr(opts, spec.name, None)

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     updated: list[str] = []
     cwd = os.getcwd()
     try:
-        with redirect_fds(log_path, verbose) as caller_stderr:
+        with _graceful_termination(), redirect_fds(log_path, verbose) as caller_stderr:
             collector.stderr_fd = caller_stderr
             quiet: set = set()  # everything goes to the log file (or stderr with --verbose)
             with SnakemakeApi(OutputSettings(quiet=quiet, enable_file_logging=False,
@@ -181,6 +182,44 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     outcome.failed_rules = collector.failed_rules
     outcome.jobs = collector.jobs
     return outcome
+
+
+@contextlib.contextmanager
+def _graceful_termination() -> Iterator[None]:
+    """SIGTERM/SIGINT while Snakemake runs: let the running jobs finish, then report the signal.
+
+    Snakemake's scheduler replaces the SIGTERM handler with its own "finish the running jobs, then
+    stop" and never restores it; SIGINT would raise in the scheduler while job threads still use
+    the step worker. So SIGINT goes to Snakemake's handler too once it is installed, and on the way
+    out the caller's handlers come back and the first signal received is delivered again: the
+    caller sees the termination (its handler raises), not a failed workflow."""
+    try:
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        received: list[int] = []
+
+        def on_signal(signum, frame):
+            received.append(signum)
+            snakemake_handler = signal.getsignal(signal.SIGTERM)
+            if snakemake_handler is not on_signal and callable(snakemake_handler):
+                snakemake_handler(signum, frame)
+            elif callable(previous[signum]):
+                previous[signum](signum, frame)
+
+        for signum in previous:
+            signal.signal(signum, on_signal)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        snakemake_handler = signal.getsignal(signal.SIGTERM)
+        if not received and getattr(getattr(snakemake_handler, "__self__", None), "_user_kill", None):
+            received.append(signal.SIGTERM)  # Snakemake's own handler caught it
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if received:
+            signal.raise_signal(received[0])
 
 
 def read_failure(outcome: WorkflowOutcome) -> tuple[int, str, str]:

@@ -1,4 +1,4 @@
-"""Test-only hooks that make races and kills land at a known point (never set in production).
+"""Test-only hooks that make races and kills land at a known point (inert in production).
 
 ``QUANTLAB_TEST_PAUSE_AT="<point>:<path>[,<point>:<path>...]"``: when the code reaches
 ``pause("<point>")`` it writes ``<path>.reached`` (containing its pid) and then waits:
@@ -9,25 +9,29 @@ it waits until ``<path>`` exists (at most ``QUANTLAB_TEST_PAUSE_TIMEOUT`` second
 (start a competing request, send a signal, look at a lock), then releases the request.
 
 Points: every workflow step by name (``step_load_data``, ``step_simulate``,
-``sweep.step_sweep_shard`` ... as the rules name them; see ``commands/worker.step_function``),
-``index_scanned`` (inside the runs-index lock, between reading the run dirs and writing the
-index files), ``forward_session_locked`` (a forward request holding its session's lock, before
-planning), ``read_marker`` (a run's outputs are published and its marker written; it is about
-to read the marker back).
+``sweep.step_sweep_shard`` ... as the rules name them, also without the module prefix; see
+``commands/worker.step_function``), ``index_scanned`` (inside the runs-index lock, between
+reading the run dirs and writing the index files), ``forward_session_locked`` (a forward request
+holding its session's lock, before planning), ``read_marker`` (a request's outputs are published
+and its marker written; it is about to read the marker back), ``after_envelope`` (main.py: the
+outcome is printed and signalled, before exit).
 """
 
 from __future__ import annotations
 
 import os
 
+ENV_PAUSE_AT = "QUANTLAB_TEST_PAUSE_AT"
+
 
 def pause(point: str) -> None:
-    spec = os.environ.get("QUANTLAB_TEST_PAUSE_AT")
+    """Wait here if a test asked to (see the module doc)."""
+    spec = os.environ.get(ENV_PAUSE_AT)
     if not spec:
         return
     for item in spec.split(","):
         name, _, path = item.partition(":")
-        if name == point and path:
+        if path and name in (point, point.rpartition(".")[2]):
             _wait_at(path)
 
 

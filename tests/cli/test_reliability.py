@@ -186,7 +186,9 @@ HOSTILE = [
     + ',"slow":' + json.dumps(list(range(1000))) + '},"strategy":"sma_crossover","ticker":"SPX"}}',
     '{"schema_version":"1.0","command":"forward","params":{"run_dir":"/"}}',
     '{"schema_version":"1.0","command":"run","params":{"ticker":"SPX; rm -rf /","start":"$(reboot)"}}',
-    '{"schema_version":"1.0","command":"run","params":{"signal_webhook":"gopher://x"}}',
+    # a refused webhook is only a warning (issue #10.14): bundled data, so the run never needs the network
+    '{"schema_version":"1.0","command":"run","params":{"signal_webhook":"gopher://x","ticker":"SPX",'
+    '"start":"2017-01-01","end":"2018-01-01"}}',
 ]
 
 

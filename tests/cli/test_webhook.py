@@ -97,7 +97,135 @@ def test_failures_never_change_the_exit_code(fast_webhook, server, path):
     assert time.monotonic() - t0 < 15  # bounded: timeout x retries + backoff, per event
 
 
-def test_non_http_webhook_is_refused(ql):
+def test_non_http_webhook_is_refused_without_changing_the_outcome(ql):
+    # issue #10.14 changed this: a refused webhook is a warning, no longer exit 2
     res = ql.request(run_request(), "--signal-webhook", "file:///etc/passwd")
-    assert res.returncode == 2 and "http(s)" in res.stderr
-    assert res.signals[-1]["event"] == "SESSION_FAILED"
+    assert res.returncode == 0, res.stderr
+    assert "WARNING: signal webhook refused" in res.stderr and "http(s)" in res.stderr
+    assert res.envelope["status"] == "success" and res.signals[-1]["event"] == "SESSION_COMPLETED"
+
+
+class _Redirector(_Server):
+    """Answers every POST with a 307 to ``target``."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self.hits = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.hits += 1
+                self.send_response(307)
+                self.send_header("Location", outer.target)
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_allowlist_refuses_unlisted_hosts(fast_webhook, server):
+    ql = fast_webhook
+    ql.env["QUANTLAB_WEBHOOK_HOSTS"] = "hooks.example.com"
+    res = ql.request(run_request(), "--signal-webhook", server.url + "/ok")
+    assert res.returncode == 0, res.stderr
+    assert "WARNING: signal webhook refused" in res.stderr and "QUANTLAB_WEBHOOK_HOSTS" in res.stderr
+    assert server.received == [] and server.calls == {}
+
+
+def test_allowlist_delivers_to_listed_hosts(fast_webhook, server):
+    ql = fast_webhook
+    ql.env["QUANTLAB_WEBHOOK_HOSTS"] = "hooks.example.com, 127.0.0.1"
+    res = ql.request(run_request(), "--signal-webhook", server.url + "/ok")
+    assert res.returncode == 0, res.stderr
+    assert [json.loads(r["body"])["event"] for r in server.received] == ["SESSION_STARTED", "SESSION_COMPLETED"]
+    assert "WARNING" not in res.stderr
+
+
+def test_redirect_to_a_refused_host_is_not_followed(fast_webhook, server):
+    # everything stays on the loopback: the redirect target is a loopback name the allowlist lacks
+    ql = fast_webhook
+    ql.env["QUANTLAB_WEBHOOK_HOSTS"] = "127.0.0.1"
+    port = server.url.rsplit(":", 1)[1]
+    redirector = _Redirector(f"http://localhost:{port}/ok")
+    try:
+        res = ql.request(run_request(), "--signal-webhook", redirector.url + "/hook")
+    finally:
+        redirector.close()
+    assert res.returncode == 0, res.stderr
+    assert res.envelope["status"] == "success" and res.signals[-1]["event"] == "SESSION_COMPLETED"
+    assert res.stderr.count("WARNING: webhook delivery of") == 2  # one per event, no retries
+    assert "refused: redirect to" in res.stderr and "not in QUANTLAB_WEBHOOK_HOSTS" in res.stderr
+    assert redirector.hits == 2 and server.received == []
+
+
+# ------------------------------------------------------------------ the policy as a unit
+@pytest.mark.parametrize("address,refused", [
+    ("169.254.169.254", "cloud metadata"), ("fd00:ec2::254", "cloud metadata"),
+    ("100.100.100.200", "cloud metadata"), ("::ffff:169.254.169.254", "cloud metadata"),
+    ("169.254.10.1", "link-local"), ("fe80::1", "link-local"), ("fe80::1%eth0", "link-local"),
+    ("0.0.0.0", "unicast"), ("::", "unicast"), ("224.0.0.1", "unicast"), ("240.0.0.1", "unicast"),
+    ("10.1.2.3", "private-network"), ("172.16.0.1", "private-network"), ("192.168.1.1", "private-network"),
+    ("100.64.0.1", "private-network"), ("fd12::1", "private-network"),
+    ("127.0.0.1", None), ("::1", None), ("93.184.216.34", None), ("2606:4700::1111", None),
+])
+def test_address_classification(address, refused):
+    from quantlab.contract.webhook import address_refusal
+
+    reason = address_refusal(address)
+    assert (reason is None) if refused is None else (refused in reason)
+
+
+def test_listing_opens_private_networks_but_never_metadata_or_link_local():
+    from quantlab.contract.webhook import address_refusal
+
+    assert address_refusal("10.1.2.3", listed=True) is None
+    assert "metadata" in address_refusal("169.254.169.254", listed=True)
+    assert "link-local" in address_refusal("169.254.1.1", listed=True)
+
+
+@pytest.mark.parametrize("url,needle", [
+    ("file:///etc/passwd", "http(s)"), ("gopher://x/", "http(s)"), ("http://", "http(s)"),
+    ("http://169.254.169.254/", "metadata"), ("HTTP://METADATA.google.internal./", "metadata"),
+    ("http://[fe80::1]:8080/", "link-local"), ("http://user:pw@169.254.169.254/", "metadata"),
+])
+def test_url_refusal(url, needle):
+    from quantlab.contract.webhook import url_refusal
+
+    assert needle in (url_refusal(url) or "")
+
+
+def test_names_are_checked_after_resolution_without_connecting(monkeypatch):
+    import socket
+
+    from quantlab.contract import webhook
+
+    def fake_getaddrinfo(host, port, *args):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", port))]
+
+    def no_connect(*args, **kwargs):
+        raise AssertionError("must not connect")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    assert webhook.url_refusal("http://rebind.example/hook") is None  # a name: checked at connect time
+    with pytest.raises(webhook.WebhookRefused, match="rebind.example resolves to 169.254.169.254"):
+        webhook._vetted_connection(("rebind.example", 80), 1.0)
+    assert webhook.post_event("http://rebind.example/hook", {"event": "SESSION_STARTED"}) is False
+
+
+def test_redirects_to_metadata_addresses_are_refused_before_connecting():
+    import urllib.request
+
+    from quantlab.contract import webhook
+
+    req = urllib.request.Request("http://127.0.0.1:9/hook", data=b"{}", method="POST")
+    with pytest.raises(webhook.WebhookRefused, match="cloud metadata"):
+        webhook._Redirects().redirect_request(req, None, 307, "Temporary Redirect", {},
+                                              "http://169.254.169.254/latest/meta-data/")

@@ -38,11 +38,13 @@ def test_alias_conflict_is_an_error():
         parse_json_request(_req(out_dir="/tmp/a", outdir="/tmp/b"))
 
 
-def test_unknown_keys_warn_with_suggestion():
-    req = parse_json_request(_req(tickr="SPX", run_label="abc"))
+def test_unknown_keys_warn_and_near_misses_are_errors():
+    # issue #10.11 changed this: a key that resembles a real one (tickr) is exit 2, no longer a warning
+    with pytest.raises(ConfigError, match="did you mean 'ticker'"):
+        parse_json_request(_req(tickr="SPX", run_label="abc"))
+    req = parse_json_request(_req(run_label="abc"))
     assert req.params == {}
-    assert any("did you mean 'ticker'" in w for w in req.warnings)
-    assert any("run_label" in w for w in req.warnings)
+    assert "unknown params key 'run_label' ignored" in req.warnings
 
 
 @pytest.mark.parametrize("value", [True, "5", [5], {"a": 1}])

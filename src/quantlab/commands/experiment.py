@@ -178,8 +178,12 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
     warnings: list[str] = []
     known = set(BASE_KEYS) | set(EXPERIMENT_KEYS)
     for key in sorted(set(data) - known):
-        hint = difflib.get_close_matches(key, sorted(known), n=1)
-        warnings.append(f"unknown experiment key '{key}' ignored" + (f" (did you mean '{hint[0]}'?)" if hint else ""))
+        from quantlab.contract.request import closest_key
+
+        hint = closest_key(key, known)
+        if hint is not None:  # a near miss would silently change the experiment
+            raise ConfigError(f"Invalid sweep experiment ({where}): unknown key '{key}' (did you mean '{hint}'?)")
+        warnings.append(f"unknown experiment key '{key}' ignored")
     grid = data.get("param_grid")
     sets = data.get("parameter_sets")
     if grid and sets:

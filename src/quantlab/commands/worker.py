@@ -186,7 +186,7 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
             return
         try:
             os.chdir(cwd)  # rules pass paths relative to Snakemake's workdir (the parent's cwd)
-            result = step_function(name)(*args)
+            result = _run_here(name, args)
             reply = ("ok", result)
         except BaseException as exc:  # reported to the parent, which decides the exit code
             message = str(exc) if isinstance(exc, QuantLabError) else \
@@ -212,9 +212,13 @@ def step_function(name: str):
     return fn
 
 
+def _run_here(name: str, args: tuple) -> Any:
+    return step_function(name)(*args)  # step_function fires the test-only pause hook
+
+
 def run_step(name: str, *args: Any) -> Any:
     """Run a step function in the active worker, or in this process without one."""
     worker = _CURRENT
     if worker is not None:
         return worker.call(name, *args)
-    return step_function(name)(*args)
+    return _run_here(name, args)

@@ -1,14 +1,16 @@
 """Parse and validate a ``--json-request`` payload or a CLI invocation into one ``Request``.
 
-Strict where a mistake would change the result (types, ranges, unknown strategies), lenient where
-it would not (unknown params keys are warned about and ignored, ``null`` means the default,
-whole-valued floats are accepted for integers). Error messages keep the prefixes that runbooks
+Strict where a mistake would change the result (types, ranges, unknown strategies, a params key
+that resembles a real one: ``fees``, ``tickr``), lenient where it would not (keys that resemble
+nothing, like ``notes``, are warned about and ignored; ``null`` means the default; whole-valued
+floats are accepted for integers). The synonyms an agent writes most are aliases (``symbol``,
+``start_date``, ``end_date``, ``parameters``, ``strategy_name``); a top-level key that is a
+parameter of the chosen strategy is used as that strategy parameter, with a warning. Error messages keep the prefixes that runbooks
 key on and are always one line.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -102,8 +104,53 @@ def parse_json_request(raw: str) -> Request:
     return req
 
 
+def _distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein plus adjacent transpositions)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[len(b)]
+
+
+def closest_key(key: str, candidates) -> str | None:
+    """The candidate ``key`` is a near miss of, or None. A real resemblance is required: at most
+    two edits and at most a quarter of the longer name (case, ``-`` and ``_`` ignored), so ``fees``
+    -> ``fee`` and ``tickr`` -> ``ticker``, while ``start_date`` never suggests ``strategy``."""
+    def norm(text: str) -> str:
+        return str(text).lower().replace("-", "").replace("_", "")
+
+    best, best_d = None, None
+    for cand in sorted(set(candidates)):
+        a, b = norm(key), norm(cand)
+        if not a or not b:
+            continue
+        d = _distance(a, b)
+        if d <= 2 and d * 4 <= max(len(a), len(b)) and (best_d is None or d < best_d):
+            best, best_d = cand, d
+    return best
+
+
+def _strategy_param_names(name: Any) -> set[str]:
+    from quantlab.strategies import REGISTRY
+
+    strategy = REGISTRY.get(name) if isinstance(name, str) else None
+    return {p.name for p in strategy.params} if strategy is not None else set()
+
+
+# Defaults that stand in for what a request most likely meant to give: named in the warnings.
+_NAMED_DEFAULTS = ("ticker", "start", "end")
+
+
 def normalise_params(command: str, params: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
-    """Apply aliases, drop nulls, coerce whole floats to ints, collect unknown keys as warnings."""
+    """Apply aliases, drop nulls, coerce whole floats to ints; a near-miss key is an error, a
+    strategy parameter given at the top level (``run``) is moved into ``strategy_params``, other
+    unknown keys are ignored with a warning."""
     index = spec_index(command)
     out: dict[str, Any] = {}
     unknown = []
@@ -118,10 +165,35 @@ def normalise_params(command: str, params: dict[str, Any], warnings: list[str]) 
         if spec.name in out and out[spec.name] != value:
             raise ConfigError(f"params.{key} conflicts with params.{spec.name} (same parameter, two values)")
         out[spec.name] = value
+    declared: set[str] = set()
+    if unknown and command == "run":
+        from quantlab.contract.params import DEFAULT_STRATEGY
+
+        strategy = out.get("strategy", DEFAULT_STRATEGY)
+        declared = _strategy_param_names(strategy)
     for key in unknown:
-        hint = difflib.get_close_matches(key, list(index), n=1)
-        tip = f" (did you mean '{hint[0]}'?)" if hint else ""
-        warnings.append(f"unknown params key '{key}' ignored{tip}")
+        if key in declared:
+            if params[key] is None:
+                continue
+            nested = dict(out.get("strategy_params") or {})
+            if key in nested and nested[key] != params[key]:
+                raise ConfigError(f"params.{key} conflicts with params.strategy_params.{key} "
+                                  "(same parameter, two values)")
+            nested[key] = params[key]
+            out["strategy_params"] = nested
+            warnings.append(f"params.{key} is a parameter of strategy '{strategy}': used as "
+                            f"strategy_params.{key}")
+            continue
+        hint = closest_key(key, list(index) + sorted(declared))
+        if hint is not None:
+            where = f"strategy_params.{hint}" if hint in declared else hint
+            raise ConfigError(f"params.{key} is not a parameter of '{command}' (did you mean '{where}'?)")
+        warnings.append(f"unknown params key '{key}' ignored")
+    if command == "run" or (command == "sweep" and "config_path" not in out):
+        for name in _NAMED_DEFAULTS:
+            spec = index.get(name)
+            if spec is not None and name not in out:
+                warnings.append(f"params.{name} not given: the default {spec.default!r} is used")
     return out
 
 
