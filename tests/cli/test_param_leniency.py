@@ -70,7 +70,7 @@ def test_defaults_standing_in_for_ticker_and_window_are_named(ql):
     res = ql.request(payload)
     assert res.returncode == 0, res.stderr
     warnings = _report(res)["machine_contract"]["warnings"]
-    assert "params.ticker not given: the default 'ETH-USD' is used" in warnings
+    assert "no ticker given: the synthetic series is called 'SYNTH'" in warnings
     assert "params.start not given: the default '2023-01-01' is used" in warnings
     assert "params.end not given: the default '2024-01-01' is used" in warnings
     assert "WARNING: " in res.stderr and "params.start not given" in res.stderr

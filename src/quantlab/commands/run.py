@@ -111,20 +111,30 @@ DEFAULT_SAMPLE_WINDOW = ("2017-01-01", "2018-01-01")
 
 
 def _default_ticker(resolved: dict, params: dict, warnings: list[str]) -> None:
-    """No ticker: a data file names itself (its file name); otherwise the bundled S&P 500 sample
-    stands in, over 2017 unless a window is given, and a warning says so."""
+    """No ticker: a data file names itself (its file name), a synthetic series is ``SYNTH``;
+    otherwise the bundled S&P 500 sample stands in, over 2017 unless a window is given. Every
+    stand-in (ticker and window) is named in the warnings."""
     if resolved.get("ticker"):
         return
     if resolved.get("data_path"):
         stem = Path(str(resolved["data_path"])).stem
         resolved["ticker"] = re.sub(r"[^A-Za-z0-9._-]", "_", stem)[:64] or "FILE"
-        return
-    resolved["ticker"] = DEFAULT_TICKER
-    window = ""
-    if params.get("start") is None and params.get("end") is None:
-        resolved["start"], resolved["end"] = DEFAULT_SAMPLE_WINDOW
-        window = f" over the default window {DEFAULT_SAMPLE_WINDOW[0]}..{DEFAULT_SAMPLE_WINDOW[1]}"
-    warnings.append(f"no ticker given: the bundled S&P 500 sample ({DEFAULT_TICKER}) stood in{window}")
+        warnings.append(f"no ticker given: the data file's name '{resolved['ticker']}' is used as the ticker")
+    elif resolved.get("source") == "synthetic":
+        resolved["ticker"] = "SYNTH"
+        warnings.append("no ticker given: the synthetic series is called 'SYNTH'")
+    else:
+        resolved["ticker"] = DEFAULT_TICKER
+        window = ""
+        if params.get("start") is None and params.get("end") is None:
+            resolved["start"], resolved["end"] = DEFAULT_SAMPLE_WINDOW
+            window = f" over the default window {DEFAULT_SAMPLE_WINDOW[0]}..{DEFAULT_SAMPLE_WINDOW[1]}"
+        warnings.append(f"no ticker given: the bundled S&P 500 sample ({DEFAULT_TICKER}) stood in{window}")
+        if window:
+            return
+    for name in ("start", "end"):
+        if params.get(name) is None:
+            warnings.append(f"params.{name} not given: the default {resolved[name]!r} is used")
 
 
 def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dict, dict]:

@@ -144,7 +144,7 @@ def _strategy_param_names(name: Any) -> set[str]:
 
 
 # Defaults that stand in for what a request most likely meant to give: named in the warnings.
-_NAMED_DEFAULTS = ("ticker", "start", "end")
+_NAMED_DEFAULTS = ("start", "end")
 
 
 def normalise_params(command: str, params: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
@@ -189,7 +189,9 @@ def normalise_params(command: str, params: dict[str, Any], warnings: list[str]) 
             where = f"strategy_params.{hint}" if hint in declared else hint
             raise ConfigError(f"params.{key} is not a parameter of '{command}' (did you mean '{where}'?)")
         warnings.append(f"unknown params key '{key}' ignored")
-    if command == "run" or (command == "sweep" and "config_path" not in out):
+    # a missing ticker (and then the window too) is resolved, and named in the warnings, where the
+    # stand-in is chosen: commands.run.resolve_run_params (a data file's name or the bundled sample)
+    if (command == "run" or (command == "sweep" and "config_path" not in out)) and out.get("ticker") is not None:
         for name in _NAMED_DEFAULTS:
             spec = index.get(name)
             if spec is not None and name not in out:
