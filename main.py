@@ -273,8 +273,11 @@ def forward_command(req, opts) -> dict:
     from quantlab.commands.common import KeyLocks
     from quantlab.contract.paths import internal_root
 
+    shown = len(req.warnings)
     plan = fwd.plan_forward(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
                             claim=not opts.dry_run)
+    if req.warnings[shown:]:  # found while planning (an in-sample window, ...)
+        print("WARNING: " + _one_line("; ".join(req.warnings[shown:])), file=sys.stderr)
     internal = internal_root()
     if opts.dry_run:
         return _dry_run(plan.config, plan.target, internal, mode="forward")
@@ -525,6 +528,10 @@ def main(argv: list[str]) -> int:
             print(dumps(failure_envelope(request_id=emitter.request_id, exit_code=code,
                                          error_type=error_type, message=message)), flush=True)
         return code
+    late = [w for w in (result.get("warnings") or []) if w not in req.warnings]
+    if late:  # found while the workflow ran (zero trades, skipped combinations, ...)
+        print("WARNING: " + _one_line("; ".join(late)), file=sys.stderr)
+        req.warnings = list(req.warnings) + late
     if not result.get("dry_run"):
         fields = {k: result[k] for k in ("run_id", "artifacts_path", "report_path", "summary",
                                           "runs_index_root", "runs_index_json", "runs_index_csv",

@@ -136,6 +136,15 @@ def _csv_rows(path: Path) -> list[dict]:
         raise ConfigError(f"params.forward_eval: {path.name} missing in {path.parent}") from None
 
 
+def _warn_in_sample(start: str, source: dict, warnings: list[str]) -> None:
+    """A forward window that starts before the sweep's data ended overlaps the period its
+    parameters were selected on: the result is (partly) in-sample, so say so."""
+    sweep_end = source.get("end")
+    if sweep_end and _parse_date(start, "forward_start") < _parse_date(str(sweep_end), "end"):
+        warnings.append(f"forward window starts {start}, inside the sweep's training period (which ends "
+                        f"{sweep_end}): the result is in-sample, not a forward test")
+
+
 def _today() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
@@ -181,6 +190,8 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         run_id = created_at = None
     if _parse_date(str(start), "forward_start") >= _parse_date(str(end), "forward_end"):
         raise ConfigError(f"params.forward_start ({start}) must be before params.forward_end ({end})")
+    if not resume_dir:
+        _warn_in_sample(str(start), source, warnings)
     config: dict[str, Any] = {"data": {}, "signals": {}, "sim": {}, "requests": {}}
     legs = []
     for cand in candidates:

@@ -226,13 +226,14 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
     else:
         out_dir = resolve_output_dir(resolved.get("out_dir"), outputs_root() / "runs")
     strategy = get_strategy(resolved["strategy"])
-    dkey, data_spec = make_data_spec(resolved, resolved["start"], resolved["end"],
-                                     int(strategy.warmup_bars(strategy_params)))
+    warmup = int(strategy.warmup_bars(strategy_params))
+    dkey, data_spec = make_data_spec(resolved, resolved["start"], resolved["end"], warmup)
     code = code_fingerprint()
     signals_spec = {"data": dkey, "strategy": strategy.name, "strategy_params": strategy_params, "code": code}
     skey = canonical_hash(signals_spec, 16)
     engine = {k: resolved[k] for k in ENGINE_KEYS}
     sim_spec = {"data": dkey, "signals": skey, "engine": engine, "start": resolved["start"],
+                "end": resolved["end"], "strategy": strategy.name, "warmup": warmup,
                 "ticker": resolved["ticker"], "interval": resolved["interval"], "code": code,
                 "title": f"{resolved['ticker']} {strategy.name} {resolved['start']}..{resolved['end']}"}
     mkey = canonical_hash(sim_spec, 16)
@@ -322,6 +323,25 @@ def _trade_start(bars, spec: dict) -> int:
     return start
 
 
+def bars_needed(warmup: int) -> int:
+    """Bars a strategy needs: its warm-up plus one tradable bar."""
+    return int(warmup) + 1
+
+
+def insufficient_message(ticker: str, start: str, end: str, available: int, strategy: str, warmup: int) -> str:
+    return (f"insufficient data for {ticker} {start}..{end}: {available} bars available, strategy {strategy} "
+            f"needs {bars_needed(warmup)} ({int(warmup)} warm-up + 1)")
+
+
+def require_bars(available: int, spec: dict) -> None:
+    """``DataError`` (exit 3) when the loaded bars (warm-up history before the window included)
+    cannot give the strategy its warm-up and one tradable bar. ``spec`` carries ticker, start,
+    end, strategy and warmup."""
+    if available < bars_needed(spec["warmup"]):
+        raise DataError(insufficient_message(spec["ticker"], spec["start"], spec["end"], available,
+                                             spec["strategy"], spec["warmup"]))
+
+
 def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str) -> None:
     import numpy as np
 
@@ -331,6 +351,8 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
     bars = read_bars(bars_path)
     signals = _read_signals(signals_path)
     start = _trade_start(bars, spec)
+    if "warmup" in spec:
+        require_bars(len(bars), spec)
     cfg = _engine_config(spec["engine"])
     try:
         result = simulate(bars.open, bars.high, bars.low, bars.close, signals, cfg, start=start)
@@ -549,13 +571,14 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
     config, metrics, window, summary = _write_results(staging, record, sim, mode="run")
+    late_warnings = result_warnings(metrics, window)
     metadata = {
         "run_id": run_id, "command": "run", "mode": "run", "status": "success",
         "created_at": record["created_at"], "request_id": record["request_id"],
         "config_path": "json_request" if record.get("origin") == "json" else "inline_cli",
         "config_hash": canonical_hash(config, algo="sha1"), "summary": summary, "window": window,
         "content_keys": record["keys"], "code_fingerprint": code_fingerprint(),
-        "warnings": record.get("warnings", []), **runtime_info(),
+        "warnings": list(record.get("warnings", [])) + late_warnings, **runtime_info(),
     }
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
     write_report(staging, metadata, config, metrics)
@@ -563,7 +586,17 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
 
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": "run", "artifacts_path": str(final),
-        "report_path": str(final / "report.json"), "summary": summary})
+        "report_path": str(final / "report.json"), "summary": summary, "warnings": late_warnings})
+
+
+def result_warnings(metrics: dict, window: dict) -> list[str]:
+    """Warnings about a finished simulation: a result with zero trades is suspicious."""
+    if metrics.get("trades") != 0:
+        return []
+    if window.get("open_position"):
+        return ["0 closed trades: the position opened in this window is still open at its end "
+                "(marked to the last close, counted in no trade metric)"]
+    return ["0 trades: the strategy never traded in this window, so its metrics describe doing nothing"]
 
 
 def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
