@@ -218,3 +218,37 @@ def test_forward_window_inside_the_training_period_warns(ql):
                               forward_start="2018-01-01", forward_end="2018-06-01"))
     assert not any("in-sample" in w for w in _report(out)["machine_contract"]["warnings"])
     assert json.dumps(out.envelope).count("in-sample") == 0
+
+
+# ------------------------------------------------------ 10.12 indicators after a NaN warm-up
+MACD_PLUGIN = '''
+from quantlab.engine import indicators as ind
+from quantlab.strategies import Param, Signals, Strategy, register
+
+
+@register
+class Macd(Strategy):
+    name = "macd_test"
+    description = "MACD line crossing its signal line (test plugin)"
+    params = (Param("fast", int, 12, 1, 500), Param("slow", int, 26, 2, 500), Param("signal", int, 9, 1, 500))
+
+    def warmup_bars(self, params):
+        params = self.resolve_params(params)
+        return params["slow"] + params["signal"]
+
+    def compute(self, open_, high, low, close, params):
+        line = ind.ema(close, params["fast"]) - ind.ema(close, params["slow"])
+        signal = ind.ema(line, params["signal"])  # the input starts with the slow EMA's NaN warm-up
+        return Signals(ind.crossed_above(line, signal), ind.crossed_below(line, signal))
+'''
+
+
+def test_indicator_of_an_indicator_trades(ql, tmp_path):
+    plugin = tmp_path / "plugins" / "ql_macd_test.py"
+    plugin.parent.mkdir()
+    plugin.write_text(MACD_PLUGIN)
+    ql.env["PYTHONPATH"] = str(plugin.parent)
+    ql.env["QUANTLAB_PLUGINS"] = "ql_macd_test"
+    res = ql.request(_request("run", ticker="SPX", start="2017-01-01", end="2018-01-01", strategy="macd_test"))
+    mc = _report(res)["machine_contract"]
+    assert mc["summary"]["trades"] > 5 and mc["warnings"] == []
