@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import strict_json
 
 
@@ -252,3 +253,46 @@ def test_indicator_of_an_indicator_trades(ql, tmp_path):
     res = ql.request(_request("run", ticker="SPX", start="2017-01-01", end="2018-01-01", strategy="macd_test"))
     mc = _report(res)["machine_contract"]
     assert mc["summary"]["trades"] > 5 and mc["warnings"] == []
+
+
+# ------------------------------------------------------------ 10.12 trades open at the end
+def _trades(run_dir: Path) -> list[dict]:
+    import csv
+
+    with open(run_dir / "trades.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_buy_and_hold_reports_its_open_trade(ql):
+    res = ql.request(_request("run", ticker="SPX", start="2017-01-04", end="2017-03-01", strategy="buy_and_hold"))
+    report = _report(res)
+    mc = report["machine_contract"]
+    assert mc["summary"]["trades"] == 1 and mc["summary"]["win_rate"] == 1.0
+    assert mc["warnings"] == [] and "WARNING" not in res.stderr
+    (trade,) = _trades(Path(res.envelope["artifacts_path"]))
+    assert trade["status"] == "open" and trade["exit_fee"] == "0"
+    assert trade["exit_time"] == "2017-02-28T00:00:00Z"  # marked at the last bar's close
+    assert float(trade["pnl"]) / 10_000 == pytest.approx(report["summary"]["total_return"], rel=1e-9)
+    assert all(v != "" for v in trade.values())
+
+
+def test_sweep_counts_an_open_trade_like_the_single_run(ql):
+    params = dict(ticker="SPX", start="2017-01-04", end="2017-03-01", strategy="buy_and_hold")
+    sweep = ql.request(_request("sweep", **params, param_grid={"fee": [0.002]}))
+    run = ql.request(_request("run", **params))
+    assert _report(sweep)["machine_contract"]["summary"] == _report(run)["machine_contract"]["summary"]
+
+
+def test_forward_resume_over_a_trade_open_at_the_old_end(ql):
+    sweep = ql.request(_request("sweep", ticker="SPX", start="2016-01-01", end="2017-01-01", strategy="buy_and_hold",
+                                param_grid={"fee": [0.002]}))
+    assert sweep.returncode == 0, sweep.stderr
+    first = ql.request(_request("forward", forward_eval=sweep.envelope["artifacts_path"],
+                                forward_start="2017-01-01", forward_end="2017-06-01"))
+    session = Path(first.envelope["artifacts_path"])
+    assert [t["status"] for t in _trades(session)] == ["open"]
+    resumed = ql.request(_request("forward", resume_forward=str(session), forward_end="2018-01-01"))
+    assert resumed.returncode == 0, resumed.stderr
+    (trade,) = _trades(session)
+    assert trade["status"] == "open" and trade["exit_time"].startswith("2017-12-29")
+    assert _report(resumed)["machine_contract"]["summary"]["trades"] == 1

@@ -268,7 +268,8 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
             cid = cand["candidate_id"]
             _prefix_check([x for x in old_ledger if x.split(",")[1] == cid],
                           [x for x in ledger if x.split(",")[1] == cid], "ledger bars", session)
-            _prefix_check([x for x in old_trades if x.split(",")[0] == cid],
+            # a trade still open at the old end is provisional (marked, not closed): not a prefix
+            _prefix_check([x for x in old_trades if x.split(",")[0] == cid and not x.endswith(",open")],
                           [x for x in trades_lines if x.split(",")[0] == cid], "trades", session)
         is_noop = len(ledger) == len(old_ledger)
     primary = record["candidates"][0]["candidate_id"]

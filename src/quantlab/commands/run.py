@@ -376,6 +376,10 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
     trades["exit_time"] = bars.index[trades["exit_idx"].astype(np.int64)]
+    is_open = np.zeros(len(result.trades), dtype=np.int8)
+    if result.open_position and len(is_open):
+        is_open[-1] = 1  # the engine logs a position open at the end as its last trade
+    trades["open"] = is_open
     atomic_write_bytes(trades_out, parquet_bytes(table_from_numpy(trades)))
 
 
@@ -451,7 +455,8 @@ def reproduce_command(params: dict) -> str:
 
 
 def _trades_csv(trades_path: str) -> str:
-    """trades.csv: header row, comma-separated, no embedded commas, no empty cells."""
+    """trades.csv: header row, comma-separated, no embedded commas, no empty cells. ``status``
+    is ``open`` for a position still open at the end (exit = the last bar's close, no exit fee)."""
     tr = read_parquet(trades_path)
     n = tr.num_rows
     cols = {name: column_to_numpy(tr, name) for name in tr.column_names}
@@ -459,7 +464,8 @@ def _trades_csv(trades_path: str) -> str:
         cols[name] = [_iso(t) for t in cols[name]]
     cols = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in cols.items()}
     header = ["trade_id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
-              "entry_fee", "exit_fee", "pnl", "return", "bars_held"]
+              "entry_fee", "exit_fee", "pnl", "return", "bars_held", "status"]
+    is_open = cols.get("open", [0] * n)
     lines = [",".join(header)]
     for i in range(n):
         side = "long" if cols["side"][i] > 0 else "short"
@@ -467,7 +473,7 @@ def _trades_csv(trades_path: str) -> str:
             str(i + 1), side, cols["entry_time"][i], cols["exit_time"][i],
             f"{cols['entry_price'][i]:.10g}", f"{cols['exit_price'][i]:.10g}", f"{cols['qty'][i]:.10g}",
             f"{cols['entry_fee'][i]:.10g}", f"{cols['exit_fee'][i]:.10g}", f"{cols['pnl'][i]:.10g}",
-            f"{cols['ret'][i]:.10g}", str(int(cols["bars_held"][i])),
+            f"{cols['ret'][i]:.10g}", str(int(cols["bars_held"][i])), "open" if is_open[i] else "closed",
         ]))
     return "\n".join(lines) + "\n"
 
@@ -593,9 +599,6 @@ def result_warnings(metrics: dict, window: dict) -> list[str]:
     """Warnings about a finished simulation: a result with zero trades is suspicious."""
     if metrics.get("trades") != 0:
         return []
-    if window.get("open_position"):
-        return ["0 closed trades: the position opened in this window is still open at its end "
-                "(marked to the last close, counted in no trade metric)"]
     return ["0 trades: the strategy never traded in this window, so its metrics describe doing nothing"]
 
 
