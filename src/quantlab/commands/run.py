@@ -577,7 +577,7 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
     config, metrics, window, summary = _write_results(staging, record, sim, mode="run")
-    late_warnings = result_warnings(metrics, window)
+    late_warnings = result_warnings(metrics)
     metadata = {
         "run_id": run_id, "command": "run", "mode": "run", "status": "success",
         "created_at": record["created_at"], "request_id": record["request_id"],
@@ -595,7 +595,7 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
         "report_path": str(final / "report.json"), "summary": summary, "warnings": late_warnings})
 
 
-def result_warnings(metrics: dict, window: dict) -> list[str]:
+def result_warnings(metrics: dict) -> list[str]:
     """Warnings about a finished simulation: a result with zero trades is suspicious."""
     if metrics.get("trades") != 0:
         return []
