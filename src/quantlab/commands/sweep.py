@@ -243,18 +243,18 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
                                                for k, c in zip(spec["combo_keys"], spec["combos"])]})
 
 
-def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int]:
+def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
     """combo key -> metrics dict (None for undefined), from shard files; and the bars the
-    shards' window had (warm-up history included)."""
+    shards' window had (warm-up history included; None if a shard does not say)."""
     from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
 
     out: dict[str, dict] = {}
-    available = 0
+    available: int | None = None
     for path in paths:
         table = read_parquet(path)
         meta = metadata_of(table)
         keys = json.loads(meta["keys"])
-        available = int(meta.get("bars_available", 0))
+        available = int(meta["bars_available"]) if "bars_available" in meta else None
         cols = {name: column_to_numpy(table, name) for name in METRIC_NAMES}
         for i, key in enumerate(keys):
             row = {}
@@ -271,7 +271,8 @@ def _warmup(strategy, combo: dict) -> int:
     return int(strategy.warmup_bars({k: v for k, v in combo.items() if k not in ENGINE_GRID_KEYS}))
 
 
-def drop_insufficient(rows: list[dict], available: int, strategy_name: str, window: dict) -> tuple[list, list]:
+def drop_insufficient(rows: list[dict], available: int | None, strategy_name: str,
+                      window: dict) -> tuple[list, list]:
     """Split rows into those whose combination has enough bars (warm-up + 1 tradable bar) and
     skipped entries for the others; ``DataError`` (exit 3) when none has enough.
     ``window``: ticker, start, end (for the message)."""
@@ -279,6 +280,8 @@ def drop_insufficient(rows: list[dict], available: int, strategy_name: str, wind
     from quantlab.commands.run import bars_needed, insufficient_message
     from quantlab.strategies import get_strategy
 
+    if available is None:  # not recorded: nothing to check against
+        return rows, []
     strategy = get_strategy(strategy_name)
     kept, skipped, least = [], [], None
     for r in rows:
