@@ -597,6 +597,10 @@ def main(argv: list[str]) -> int:
             print(dumps(failure_envelope(request_id=emitter.request_id, exit_code=code,
                                          error_type=error_type, message=message)), flush=True)
         return code
+    late = [w for w in (result.get("warnings") or []) if w not in req.warnings]
+    if late:  # found while the workflow ran (zero trades, skipped combinations, ...)
+        print("WARNING: " + _one_line("; ".join(late)), file=sys.stderr)
+        req.warnings = list(req.warnings) + late
     if not result.get("dry_run"):
         fields = {k: result[k] for k in ("run_id", "artifacts_path", "report_path", "summary",
                                           "runs_index_root", "runs_index_json", "runs_index_csv",

@@ -121,7 +121,8 @@ def test_cooldown_ignores_signals_after_a_filled_trade():
     r2 = run(sig(entries=[1], exits=exits, cooldown=2), cfg())
     assert (r2.trades.entry_idx[0], r2.trades.exit_idx[0]) == (2, 5)  # exits at 2, 3 ignored
     r3 = run(sig(entries=[1], exits=exits, cooldown=3), cfg())
-    assert len(r3.trades) == 0 and r3.open_position == 1  # exit at 5 would fill past the end
+    # exit at 5 would fill past the end: the position stays open, logged as the last trade
+    assert r3.open_position == 1 and (r3.trades.entry_idx.tolist(), r3.trades.exit_idx.tolist()) == ([2], [5])
 
 
 def test_cooldown_applies_after_exits_too_and_only_to_filled_trades():
@@ -133,11 +134,12 @@ def test_cooldown_applies_after_exits_too_and_only_to_filled_trades():
     s = sig(entries=[1], exits=[0, 3], n=n, cooldown=2)
     r = simulate(o, c + 1, o - 1, c, s, cfg(fill="close"))
     assert r.position.tolist() == [0] + [1] * 9
-    assert len(r.trades) == 0 and r.open_position == 1
+    assert r.trades.exit_idx.tolist() == [n - 1] and r.open_position == 1  # open, marked at the end
     # the exit at 4 is taken and blocks 5-6: the entries at 5 and 6 are ignored, 7 is taken
     s = sig(entries=[1, 5, 6, 7], exits=[4], n=n, cooldown=2)
     r = simulate(o, c + 1, o - 1, c, s, cfg(fill="close"))
-    assert (r.trades.entry_idx.tolist(), r.trades.exit_idx.tolist()) == ([1], [4])
+    # (the long entered at 7 is still open at the end: the last, open trade 7..9)
+    assert (r.trades.entry_idx.tolist(), r.trades.exit_idx.tolist()) == ([1, 7], [4, 9])
     assert r.position.tolist() == [0, 1, 1, 1, 0, 0, 0, 1, 1, 1]
 
 
@@ -145,15 +147,15 @@ def test_short_reversal_closes_and_reopens_with_two_fees():
     fee = 0.01
     r = run(sig(entries=[1, 5], exits=[3]), cfg(fee=fee, fill="close", allow_short=True))
     assert r.position.tolist() == [0, 1, 1, -1, -1, 1]
-    assert r.trades.side.tolist() == [1, -1]
+    assert r.trades.side.tolist() == [1, -1, 1]  # the last long is still open at the end
     assert r.open_position == 1
     q_long = CASH / (11.5 * 1.01)
     cash1 = q_long * 13.5 * (1 - fee)
     q_short = cash1 / (13.5 * 1.01)
     cash2 = cash1 + q_short * 13.5 * (1 - fee)  # short proceeds minus the second fee
     t = r.trades
-    assert t.qty.tolist() == pytest.approx([q_long, q_short], rel=1e-13)
-    assert (t.entry_idx.tolist(), t.exit_idx.tolist()) == ([1, 3], [3, 5])
+    assert t.qty.tolist()[:2] == pytest.approx([q_long, q_short], rel=1e-13)
+    assert (t.entry_idx.tolist(), t.exit_idx.tolist()) == ([1, 3, 5], [3, 5, 5])
     assert t.entry_fee[1] == pytest.approx(q_short * 13.5 * fee, rel=1e-13)
     # equity while short: cash - qty * close
     assert r.equity[3] == pytest.approx(cash2 - q_short * 13.5, rel=1e-13)
@@ -184,7 +186,7 @@ def test_warmup_start_ignores_earlier_signals():
     assert len(r.equity) == 4 and r.start == 2
     assert r.equity[0] == CASH and r.returns[0] == 0.0
     assert r.position.tolist() == [0, 0, 1, 1]
-    assert r.trades.entry_idx.size == 0 and r.open_position == 1
+    assert r.trades.entry_idx.tolist() == [4] and r.open_position == 1  # open, marked at the end
     qty = CASH / OPEN[4]
     assert r.equity[-1] == pytest.approx(qty * CLOSE[5], rel=1e-14)
     # first return is equity[0] / initial_cash - 1 (here a close fill with a fee on bar `start`)
@@ -201,7 +203,7 @@ def test_last_bar_signal():
     assert r.position.tolist() == [0] * 5 + [1] and r.open_position == 1
     # an exit on the last bar under next_open leaves the position open, uncharged
     r = run(sig(entries=[1], exits=[5]), cfg(fee=0.01))
-    assert r.open_position == 1 and len(r.trades) == 0
+    assert r.open_position == 1 and r.trades.exit_fee.tolist() == [0.0]  # open: logged, not charged
 
 
 def test_open_position_is_marked_not_closed():
@@ -209,8 +211,10 @@ def test_open_position_is_marked_not_closed():
     r = run(sig(entries=[0]), cfg(fee=fee, slippage_bps=50.0))
     px = 11.0 * 1.005
     qty = CASH / (px * (1 + fee))
-    assert len(r.trades) == 0 and r.open_position == 1
+    assert r.open_position == 1 and len(r.trades) == 1  # the open trade, marked to the last close
     assert r.equity[-1] == pytest.approx(qty * CLOSE[-1], rel=1e-14)  # no exit fee, no slippage
+    assert r.trades.exit_price[0] == CLOSE[-1] and r.trades.exit_fee[0] == 0.0
+    assert r.trades.pnl[0] == pytest.approx(r.equity[-1] - CASH, rel=1e-12)
 
 
 def test_buy_and_hold_equals_price_ratio():

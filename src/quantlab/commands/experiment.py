@@ -56,6 +56,8 @@ class Experiment:
     raw: dict[str, Any] = field(default_factory=dict)       # the experiment as given (resolved)
     warnings: list[str] = field(default_factory=list)
     source_path: str | None = None
+    combinations_total: int = 0                              # as written, before skipping
+    skipped: list[dict] = field(default_factory=list)        # {params, label?, reason, message}
 
     @property
     def mode(self) -> str:
@@ -227,16 +229,35 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
             raise ConfigError("parameter_sets labels must be unique")
         grid_keys = sorted({k for c in raw_combos for k in c})
     base_strategy = dict(base["strategy_params"])
-    for i, raw in enumerate(raw_combos):
+    kept_labels: list[str | None] = []
+    skipped: list[dict] = []
+    for i, (raw, label) in enumerate(zip(raw_combos, labels)):
         strat = {**base_strategy, **{k: v for k, v in raw.items() if k in declared}}
         try:
-            resolved = strategy.resolve_params(strat)
+            resolved = strategy.coerce_params(strat)
+            constraint_error = None
+            try:
+                strategy.check(resolved)
+            except ConfigError as exc:
+                constraint_error = exc
+            for key in ENGINE_GRID_KEYS:
+                if key in raw:
+                    resolved[key] = _engine_override(key, raw[key])
         except ConfigError as exc:
-            raise ConfigError(f"combination {i + 1} {json.dumps(raw, default=str)}: {exc}") from None
-        for key in ENGINE_GRID_KEYS:
-            if key in raw:
-                resolved[key] = _engine_override(key, raw[key])
+            if grid:  # a value out of range is a mistake in the grid itself: refuse it
+                raise ConfigError(f"combination {i + 1} {json.dumps(raw, default=str)}: {exc}") from None
+            constraint_error = exc  # an invalid explicit parameter set is skipped, by label
+        if constraint_error is not None:
+            skipped.append(_skipped_entry(raw, label, "invalid_params", str(constraint_error)))
+            continue
         combos.append(resolved)
+        kept_labels.append(label)
+    if not combos:
+        raise ConfigError(f"no valid combination: all {len(raw_combos)} break the parameter rules of strategy "
+                          f"'{strategy.name}' (e.g. {_example(skipped[0])})")
+    if skipped:
+        warnings.append(skipped_warning(skipped, len(raw_combos)))
+    labels = kept_labels
     # drop exact duplicates (keep the first), so identical configs are not ranked twice
     seen: set[str] = set()
     unique, unique_labels = [], []
@@ -266,7 +287,39 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
     return Experiment(base=base, strategy=strategy.name, grid_keys=grid_keys, combos=unique,
                       labels=unique_labels, sort_by=sort_by, ascending=ascending,
                       top_k=int(selection.get("top_k", 3)), min_trades=min_trades, splits=splits,
-                      raw=raw_resolved, warnings=warnings, source_path=source_path)
+                      raw=raw_resolved, warnings=warnings, source_path=source_path,
+                      combinations_total=len(raw_combos), skipped=skipped)
+
+
+SKIPPED_EXAMPLES = 5
+
+
+def _skipped_entry(params: dict, label: str | None, reason: str, message: str) -> dict:
+    entry: dict[str, Any] = {"params": dict(params), "reason": reason, "message": message}
+    if label is not None:
+        entry["label"] = label
+    return entry
+
+
+def _example(entry: dict) -> str:
+    who = (f"'{entry['label']}'" if entry.get("label") is not None
+           else ", ".join(f"{k}={v}" for k, v in entry["params"].items()))
+    return f"{who}: {entry['message']}"
+
+
+def skipped_warning(skipped: list[dict], total: int) -> str:
+    """One warning line for skipped combinations: how many, why, and one example."""
+    reasons = sorted({e["reason"] for e in skipped})
+    return (f"{len(skipped)} of {total} combinations skipped ({', '.join(reasons)}), "
+            f"e.g. {_example(skipped[0])}")
+
+
+def skipped_summary(total: int, skipped: list[dict], evaluated: int) -> dict:
+    """The ``machine_contract`` fields of a sweep's skipped combinations."""
+    return {"combinations_total": total, "combinations_skipped": len(skipped),
+            "combinations_evaluated": evaluated,
+            "skipped_examples": [{k: e[k] for k in ("label", "params", "reason", "message") if k in e}
+                                 for e in skipped[:SKIPPED_EXAMPLES]]}
 
 
 def _engine_override(key: str, value: Any) -> float:

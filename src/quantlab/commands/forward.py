@@ -168,6 +168,15 @@ def _csv_rows(path: Path) -> list[dict]:
         raise ConfigError(f"params.forward_eval: {path.name} missing in {path.parent}") from None
 
 
+def _warn_in_sample(start: str, source: dict, warnings: list[str]) -> None:
+    """A forward window that starts before the sweep's data ended overlaps the period its
+    parameters were selected on: the result is (partly) in-sample, so say so."""
+    sweep_end = source.get("end")
+    if sweep_end and _parse_date(start, "forward_start") < _parse_date(str(sweep_end), "end"):
+        warnings.append(f"forward window starts {start}, inside the sweep's training period (which ends "
+                        f"{sweep_end}): the result is in-sample, not a forward test")
+
+
 def _today() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
@@ -284,6 +293,8 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         run_id = created_at = None
     if parse_date(str(start), "forward_start") >= parse_date(str(end), "forward_end"):
         raise ConfigError(f"params.forward_start ({start}) must be before params.forward_end ({end})")
+    if not resume_dir:
+        _warn_in_sample(str(start), source, warnings)
     config: dict[str, Any] = {"data": {}, "signals": {}, "sim": {}, "requests": {}}
     legs = []
     for cand in candidates:
@@ -377,7 +388,8 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
             cid = cand["candidate_id"]
             _prefix_check([x for x in old_ledger if x.split(",")[1] == cid],
                           [x for x in ledger if x.split(",")[1] == cid], "ledger bars", session)
-            _prefix_check([x for x in old_trades if x.split(",")[0] == cid],
+            # a trade still open at the old end is provisional (marked, not closed): not a prefix
+            _prefix_check([x for x in old_trades if x.split(",")[0] == cid and not x.endswith(",open")],
                           [x for x in trades_lines if x.split(",")[0] == cid], "trades", session)
         is_noop = len(ledger) == len(old_ledger)
     primary = record["candidates"][0]["candidate_id"]

@@ -209,13 +209,14 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
     else:
         out_dir = resolve_output_dir(resolved.get("out_dir"), outputs_root() / "runs")
     strategy = get_strategy(resolved["strategy"])
-    dkey, data_spec = make_data_spec(resolved, resolved["start"], resolved["end"],
-                                     int(strategy.warmup_bars(strategy_params)))
+    warmup = int(strategy.warmup_bars(strategy_params))
+    dkey, data_spec = make_data_spec(resolved, resolved["start"], resolved["end"], warmup)
     code = code_fingerprint()
     signals_spec = {"data": dkey, "strategy": strategy.name, "strategy_params": strategy_params, "code": code}
     skey = canonical_hash(signals_spec, 16)
     engine = {k: resolved[k] for k in ENGINE_KEYS}
     sim_spec = {"data": dkey, "signals": skey, "engine": engine, "start": resolved["start"],
+                "end": resolved["end"], "strategy": strategy.name, "warmup": warmup,
                 "ticker": resolved["ticker"], "interval": resolved["interval"], "code": code,
                 "title": f"{resolved['ticker']} {strategy.name} {resolved['start']}..{resolved['end']}"}
     mkey = canonical_hash(sim_spec, 16)
@@ -305,6 +306,25 @@ def _trade_start(bars, spec: dict) -> int:
     return start
 
 
+def bars_needed(warmup: int) -> int:
+    """Bars a strategy needs: its warm-up plus one tradable bar."""
+    return int(warmup) + 1
+
+
+def insufficient_message(ticker: str, start: str, end: str, available: int, strategy: str, warmup: int) -> str:
+    return (f"insufficient data for {ticker} {start}..{end}: {available} bars available, strategy {strategy} "
+            f"needs {bars_needed(warmup)} ({int(warmup)} warm-up + 1)")
+
+
+def require_bars(available: int, spec: dict) -> None:
+    """``DataError`` (exit 3) when the loaded bars (warm-up history before the window included)
+    cannot give the strategy its warm-up and one tradable bar. ``spec`` carries ticker, start,
+    end, strategy and warmup."""
+    if available < bars_needed(spec["warmup"]):
+        raise DataError(insufficient_message(spec["ticker"], spec["start"], spec["end"], available,
+                                             spec["strategy"], spec["warmup"]))
+
+
 def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str) -> None:
     import numpy as np
 
@@ -314,6 +334,8 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
     bars = read_bars(bars_path)
     signals = _read_signals(signals_path)
     start = _trade_start(bars, spec)
+    if "warmup" in spec:
+        require_bars(len(bars), spec)
     cfg = _engine_config(spec["engine"])
     try:
         result = simulate(bars.open, bars.high, bars.low, bars.close, signals, cfg, start=start)
@@ -342,6 +364,10 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
     trades["exit_time"] = bars.index[trades["exit_idx"].astype(np.int64)]
+    is_open = np.zeros(len(result.trades), dtype=np.int8)
+    if result.open_position and len(is_open):
+        is_open[-1] = 1  # the engine logs a position open at the end as its last trade
+    trades["open"] = is_open
     atomic_write_bytes(trades_out, parquet_bytes(table_from_numpy(trades)))
 
 
@@ -426,7 +452,8 @@ def reproduce_command(params: dict) -> str:
 
 
 def _trades_csv(trades_path: str) -> str:
-    """trades.csv: header row, comma-separated, no embedded commas, no empty cells."""
+    """trades.csv: header row, comma-separated, no embedded commas, no empty cells. ``status``
+    is ``open`` for a position still open at the end (exit = the last bar's close, no exit fee)."""
     tr = read_parquet(trades_path)
     n = tr.num_rows
     cols = {name: column_to_numpy(tr, name) for name in tr.column_names}
@@ -434,7 +461,8 @@ def _trades_csv(trades_path: str) -> str:
         cols[name] = [_iso(t) for t in cols[name]]
     cols = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in cols.items()}
     header = ["trade_id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
-              "entry_fee", "exit_fee", "pnl", "return", "bars_held"]
+              "entry_fee", "exit_fee", "pnl", "return", "bars_held", "status"]
+    is_open = cols.get("open", [0] * n)
     lines = [",".join(header)]
     for i in range(n):
         side = "long" if cols["side"][i] > 0 else "short"
@@ -442,7 +470,7 @@ def _trades_csv(trades_path: str) -> str:
             str(i + 1), side, cols["entry_time"][i], cols["exit_time"][i],
             f"{cols['entry_price'][i]:.10g}", f"{cols['exit_price'][i]:.10g}", f"{cols['qty'][i]:.10g}",
             f"{cols['entry_fee'][i]:.10g}", f"{cols['exit_fee'][i]:.10g}", f"{cols['pnl'][i]:.10g}",
-            f"{cols['ret'][i]:.10g}", str(int(cols["bars_held"][i])),
+            f"{cols['ret'][i]:.10g}", str(int(cols["bars_held"][i])), "open" if is_open[i] else "closed",
         ]))
     return "\n".join(lines) + "\n"
 
@@ -547,14 +575,15 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     staging = out_dir / staging_name(run_id)
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
-    config, metrics, window, summary, result_warnings = _write_results(staging, record, sim, mode="run")
+    config, metrics, window, summary, found = _write_results(staging, record, sim, mode="run")
+    late_warnings = found + zero_trade_warnings(metrics)
     metadata = {
         "run_id": run_id, "command": "run", "mode": "run", "status": "success",
         "created_at": record["created_at"], "request_id": record["request_id"],
         "config_path": "json_request" if record.get("origin") == "json" else "inline_cli",
         "config_hash": canonical_hash(config, algo="sha1"), "summary": summary, "window": window,
         "content_keys": record["keys"], "code_fingerprint": code_fingerprint(),
-        "warnings": record.get("warnings", []) + result_warnings, **runtime_info(),
+        "warnings": list(record.get("warnings", [])) + late_warnings, **runtime_info(),
     }
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
     write_report(staging, metadata, config, metrics)
@@ -562,7 +591,14 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
 
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": "run", "artifacts_path": str(final),
-        "report_path": str(final / "report.json"), "summary": summary, "warnings": result_warnings})
+        "report_path": str(final / "report.json"), "summary": summary, "warnings": late_warnings})
+
+
+def zero_trade_warnings(metrics: dict) -> list[str]:
+    """Warnings about a finished simulation: a result with zero trades is suspicious."""
+    if metrics.get("trades") != 0:
+        return []
+    return ["0 trades: the strategy never traded in this window, so its metrics describe doing nothing"]
 
 
 def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
@@ -573,6 +609,7 @@ def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
     run_id = record["run_id"]
     session = Path(record["out_dir"]) / run_id
     config, metrics, window, summary, result_warnings = _write_results(session, record, sim, mode="paper")
+    result_warnings = result_warnings + zero_trade_warnings(metrics)
     metadata = {**read_json(session / "session_metadata.json"), "status": "success", "summary": summary,
                 "window": window, "content_keys": record["keys"]}
     metadata["warnings"] = list(metadata.get("warnings", [])) + result_warnings

@@ -26,7 +26,7 @@ from typing import Any
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.commands.common import publish_staging
-from quantlab.commands.experiment import METRIC_NAMES, Experiment
+from quantlab.commands.experiment import METRIC_NAMES, Experiment, skipped_summary, skipped_warning
 from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _parse_date, make_data_spec
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
@@ -157,6 +157,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
                                        exp.top_k, exp.min_trades], "keys": train["combo_keys"]}, 16)
             config["wf_splits"][split_id] = {
                 "name": split.name, "train": train, "test_data": ekey, "test_start": split.test_start,
+                "test_end": split.test_end, "train_start": split.train_start, "train_end": split.train_end,
                 "strategy": exp.strategy, "engine": {k: exp.base[k] for k in ENGINE_KEYS},
                 "ticker": exp.base["ticker"], "interval": exp.base["interval"],
                 "combos": exp.combos, "labels": exp.labels,
@@ -177,6 +178,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
         "experiment": exp.raw, "base": exp.base, "strategy": exp.strategy, "grid_keys": exp.grid_keys,
         "combos": exp.combos, "labels": exp.labels, "sort_by": exp.sort_by, "ascending": exp.ascending,
         "top_k": exp.top_k, "min_trades": exp.min_trades, "source_path": exp.source_path,
+        "combinations_total": exp.combinations_total or len(exp.combos), "skipped": exp.skipped,
         "new_shards": sorted(new), "reused_shards": sorted(set(reused)), **request,
     }
     config["requests"][run_id] = record
@@ -236,19 +238,24 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     bars = read_bars(bars_path)
     metrics = _evaluate(bars, spec, spec["combos"])
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in METRIC_NAMES}
-    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"])})))
+    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"]),
+                                                                          "bars_available": str(len(bars))})))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
                                                for k, c in zip(spec["combo_keys"], spec["combos"])]})
 
 
-def _load_shards(paths: list[str]) -> dict[str, dict]:
-    """combo key -> metrics dict (None for undefined), from shard files."""
+def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
+    """combo key -> metrics dict (None for undefined), from shard files; and the bars the
+    shards' window had (warm-up history included; None if a shard does not say)."""
     from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
 
     out: dict[str, dict] = {}
+    available: int | None = None
     for path in paths:
         table = read_parquet(path)
-        keys = json.loads(metadata_of(table)["keys"])
+        meta = metadata_of(table)
+        keys = json.loads(meta["keys"])
+        available = int(meta["bars_available"]) if "bars_available" in meta else None
         cols = {name: column_to_numpy(table, name) for name in METRIC_NAMES}
         for i, key in enumerate(keys):
             row = {}
@@ -256,7 +263,42 @@ def _load_shards(paths: list[str]) -> dict[str, dict]:
                 v = float(cols[name][i])
                 row[name] = None if math.isnan(v) else (int(v) if name in ("trades", "bars") else v)
             out[key] = row
-    return out
+    return out, available
+
+
+def _warmup(strategy, combo: dict) -> int:
+    from quantlab.commands.experiment import ENGINE_GRID_KEYS
+
+    return int(strategy.warmup_bars({k: v for k, v in combo.items() if k not in ENGINE_GRID_KEYS}))
+
+
+def drop_insufficient(rows: list[dict], available: int | None, strategy_name: str,
+                      window: dict) -> tuple[list, list]:
+    """Split rows into those whose combination has enough bars (warm-up + 1 tradable bar) and
+    skipped entries for the others; ``DataError`` (exit 3) when none has enough.
+    ``window``: ticker, start, end (for the message)."""
+    from quantlab.commands.experiment import _skipped_entry
+    from quantlab.commands.run import bars_needed, insufficient_message
+    from quantlab.strategies import get_strategy
+
+    if available is None:  # not recorded: nothing to check against
+        return rows, []
+    strategy = get_strategy(strategy_name)
+    kept, skipped, least = [], [], None
+    for r in rows:
+        warmup = _warmup(strategy, r["params"])
+        if available >= bars_needed(warmup):
+            kept.append(r)
+            continue
+        least = warmup if least is None else min(least, warmup)
+        msg = insufficient_message(window["ticker"], window["start"], window["end"], available, strategy.name,
+                                   warmup)
+        skipped.append(_skipped_entry(r["params"], r.get("label"), "insufficient_data", msg))
+    if rows and not kept:
+        raise DataError(insufficient_message(window["ticker"], window["start"], window["end"], available,
+                                             strategy.name, least)
+                        + f" (no combination of {len(rows)} has enough bars)")
+    return kept, skipped
 
 
 def rank_rows(rows: list[dict], sort_by: list[str], ascending: list[bool]) -> list[dict]:
@@ -283,20 +325,26 @@ def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[
 
 
 def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) -> None:
-    results = _load_shards(shard_paths)
+    results, available = _load_shards(shard_paths)
     rows = _rows(record, record["grid"]["combo_keys"], results)
-    atomic_write_json(out_path, {"rows": rank_rows(rows, record["sort_by"], record["ascending"])})
+    base = record["base"]
+    rows, skipped = drop_insufficient(rows, available, record["strategy"],
+                                      {"ticker": base["ticker"], "start": base["start"], "end": base["end"]})
+    atomic_write_json(out_path, {"rows": rank_rows(rows, record["sort_by"], record["ascending"]),
+                                 "skipped": skipped})
 
 
 def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     """Rank the train results, drop combos under min_trades, keep top_k."""
-    results = _load_shards(shard_paths)
+    results, available = _load_shards(shard_paths)
     rows = _rows(spec, spec["train"]["combo_keys"], results)
+    rows, skipped = drop_insufficient(rows, available, spec["strategy"], {
+        "ticker": spec["ticker"], "start": spec["train_start"], "end": spec["train_end"]})
     ranked = rank_rows(rows, spec["sort_by"], spec["ascending"])
     eligible = [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
     selected = eligible[: spec["top_k"]]
     atomic_write_json(out_path, {"train": ranked, "eligible": len(eligible),
-                                 "selected": [r["index"] for r in selected]})
+                                 "selected": [r["index"] for r in selected], "skipped": skipped})
 
 
 def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, equity_out: str) -> None:
@@ -304,7 +352,7 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
-    from quantlab.commands.run import _engine_config, _trade_start
+    from quantlab.commands.run import _engine_config, _trade_start, require_bars
     from quantlab.data import read_bars
     from quantlab.engine import simulate
     from quantlab.strategies import get_strategy
@@ -314,6 +362,10 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     bars = read_bars(bars_path)
     combos = [spec["combos"][i] for i in idx]
     test_spec = {**spec, "start": spec["test_start"]}
+    strategy = get_strategy(spec["strategy"])
+    for combo in combos:
+        require_bars(len(bars), {"ticker": spec["ticker"], "start": spec["test_start"], "end": spec["test_end"],
+                                 "strategy": strategy.name, "warmup": _warmup(strategy, combo)})
     metrics = _evaluate(bars, test_spec, combos) if combos else {}
     rows = []
     for j, i in enumerate(idx):
@@ -323,17 +375,18 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
             row[name] = None if math.isnan(v) else (int(v) if name in ("trades", "bars") else v)
         rows.append({"index": i, "label": spec["labels"][i], "params": spec["combos"][i], "metrics": row,
                      "rank_in_train": j + 1})
-    cols: dict[str, Any] = {"timestamp": np.array([], dtype="datetime64[ns]"), "returns": np.array([]),
-                            "position": np.array([], dtype=np.int8), "close": np.array([])}
     trades_meta: list = []
-    if combos:
-        start = _trade_start(bars, {"start": spec["test_start"], "ticker": spec["ticker"]})
+    start = _trade_start(bars, {"start": spec["test_start"], "ticker": spec["ticker"]})
+    if not combos:  # nothing selected: the out-of-sample window stays flat (in cash)
+        m = len(bars) - start
+        cols = {"timestamp": bars.index[start:], "returns": np.zeros(m), "position": np.zeros(m, dtype=np.int8),
+                "close": bars.close[start:]}
+    else:
         combo = dict(combos[0])
         engine = dict(spec["engine"])
         for key in ("fee", "slippage_bps", "k_atr"):
             if key in combo:
                 engine[key] = combo.pop(key)
-        strategy = get_strategy(spec["strategy"])
         sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, combo)
         res = simulate(bars.open, bars.high, bars.low, bars.close, sig, _engine_config(engine), start=start)
         cols = {"timestamp": bars.index[start:], "returns": np.asarray(res.returns, dtype=float),
@@ -369,7 +422,7 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
             trades.append((a + offset, b + offset, s, p, ret))
         offset += len(r)
         splits_out.append({"split_id": split_id, "name": test["name"], "train": sel["train"],
-                           "eligible": sel["eligible"], "test": test["test"]})
+                           "eligible": sel["eligible"], "test": test["test"], "skipped": sel.get("skipped", [])})
     r = np.concatenate(returns) if returns else np.array([])
     initial = float(record["base"]["initial_cash"])
     equity = initial * np.cumprod(1.0 + r) if len(r) else np.array([])
@@ -448,9 +501,14 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     files = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
              "report": "report.json", "run_report": "run_report.md", "leaderboard": "leaderboard.csv",
              "experiment": "experiment.yaml"}
+    late_warnings: list[str] = []  # found while the sweep ran (the record's were printed at planning)
     if mode == "grid":
         rows = merged["rows"]
         best = rows[0] if rows else None
+        insufficient = merged.get("skipped", [])
+        if best is not None and best["metrics"].get("trades") == 0:
+            late_warnings.append(f"the best combination ({_who(best)}) made 0 trades: its metrics describe "
+                                 "a strategy that never traded")
         atomic_write_text(staging / "leaderboard.csv", leaderboard_csv(rows, params_cols))
         axes = most_influential(rows, record["grid_keys"], objective)
         if axes:
@@ -494,11 +552,28 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
         best_row = last["test"][0] if last and last["test"] else None
         best_result = ({**_best_result({**best_row, "rank": 1}), "split": last["name"],
                         "selected_on": "train", "oos": metrics_oos} if best_row else None)
+        insufficient = []
+        for s in merged["splits"]:
+            insufficient.extend(s.get("skipped", []))
+            if not s["test"]:
+                late_warnings.append(f"split {s['name']}: no candidate passed the selection constraints "
+                                     f"(min_trades={record['min_trades']}, {s['eligible']} eligible): nothing "
+                                     "selected, the out-of-sample window is flat (no trades)")
+        if (metrics_oos.get("trades") == 0) and all(s["test"] for s in merged["splits"]):
+            late_warnings.append("the stitched out-of-sample result made 0 trades")
         extra_metrics = {"n_splits": len(merged["splits"]),
                          "n_train_runs": sum(len(s["train"]) for s in merged["splits"]),
                          "n_selected": sum(len(s["test"]) for s in merged["splits"]),
                          "n_test_runs": sum(len(s["test"]) for s in merged["splits"]),
                          "oos_metrics": metrics_oos, "splits": split_summary}
+    unique_insufficient = list({json.dumps(e["params"], sort_keys=True): e for e in insufficient}.values())
+    skipped = list(record.get("skipped", [])) + unique_insufficient
+    total = int(record.get("combinations_total") or len(record["combos"]))
+    combos_info = skipped_summary(total, skipped, len(record["combos"]) - len(unique_insufficient))
+    if unique_insufficient:
+        late_warnings.append(skipped_warning(unique_insufficient, total))
+    warnings = list(record["warnings"]) + late_warnings
+    extra_metrics.update(combos_info)
     config = {**record["experiment"]}
     atomic_write_json(staging / "config.json", config, sort_keys=True)
     atomic_write_text(staging / "experiment.yaml", _experiment_yaml(record))
@@ -513,7 +588,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
                 "config_hash": canonical_hash(config, algo="sha1"), "summary": summary,
                 "n_combinations": len(record["combos"]), "strategy": record["strategy"],
                 "shards_computed": record["new_shards"], "shards_reused": record["reused_shards"],
-                "code_fingerprint": code_fingerprint(), "warnings": record["warnings"], **info}
+                "code_fingerprint": code_fingerprint(), "warnings": warnings, **info}
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
     atomic_write_text(staging / "run_report.md", _sweep_report_md(record, summary, best_result, metrics))
     mc = {"schema_version": "1.0", "contract_type": "quantlab.sweep.result", "command": "sweep",
@@ -521,7 +596,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     if record["request_id"] is not None:
         mc["request_id"] = record["request_id"]
     mc.update({"run_id": run_id, "mode": mode, "summary": summary, "best_result": best_result,
-               "artifacts": files, "warnings": record["warnings"]})
+               "artifacts": files, **combos_info, "warnings": warnings})
     listed = sorted(p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith("."))
     report = {
         "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": "success",
@@ -542,7 +617,13 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     atomic_write_json(staging / "report.json", report)
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": mode, "artifacts_path": str(final),
-        "report_path": str(final / "report.json"), "summary": summary})
+        "report_path": str(final / "report.json"), "summary": summary, "warnings": late_warnings})
+
+
+def _who(row: dict) -> str:
+    if row.get("label") is not None:
+        return f"'{row['label']}'"
+    return ", ".join(f"{k}={v}" for k, v in row["params"].items())
 
 
 def _write_oos(path: Path, oos: dict) -> None:

@@ -1,5 +1,9 @@
 """Technical indicators over float64 numpy arrays (index 0 = oldest bar; ``nan`` = undefined).
 
+Leading undefined values (e.g. another indicator's warm-up, as in MACD's signal line = EMA of
+EMA differences) are skipped: the indicator starts at the first defined bar, so its own warm-up
+counts from there, instead of the whole output turning ``nan``.
+
 Vectorised numpy where numpy does it in one pass (``sma``, ``shift``, crossings); the recursive
 ones (EWM, RSI, ATR, rolling extremes, rolling std) are kernels from
 :mod:`quantlab.engine.kernels`, run in pure Python or numba by :mod:`quantlab.engine.jit`.
@@ -15,6 +19,22 @@ from quantlab.engine import jit, kernels
 
 def _as_float(x) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float64)
+
+
+def _first_valid(*arrays: np.ndarray) -> int:
+    """Index of the first bar where every array is defined (not NaN); ``len`` when none is."""
+    first = 0
+    for a in arrays:
+        defined = np.flatnonzero(~np.isnan(a))
+        first = max(first, int(defined[0]) if len(defined) else len(a))
+    return first
+
+
+def _padded(n: int, first: int, suffix: np.ndarray) -> np.ndarray:
+    """``suffix`` (an indicator of bars ``first..n-1``) placed after ``first`` undefined bars."""
+    out = np.full(n, np.nan)
+    out[first:] = suffix
+    return out
 
 
 def _check_window(window: int, name: str = "window") -> int:
@@ -33,6 +53,9 @@ def sma(x, window: int) -> np.ndarray:
     x = _as_float(x)
     window = _check_window(window)
     n = len(x)
+    first = _first_valid(x)
+    if first:  # leading undefined values (another indicator's warm-up): start after them
+        return _padded(n, first, sma(x[first:], window))
     out = np.full(n, np.nan)
     if n < window:
         return out
@@ -61,6 +84,9 @@ def ewm(x, alpha: float, min_periods: int = 1) -> np.ndarray:
     if not 0.0 < alpha <= 1.0:
         raise ValueError(f"alpha must be in (0, 1], got {alpha!r}")
     n = len(x)
+    first = _first_valid(x)
+    if first:
+        return _padded(n, first, ewm(x[first:], alpha, min_periods))
     _, (out,) = jit.call(kernels.ewm_kernel, n, x, float(alpha), int(min_periods), jit.Out(n))
     return out
 
@@ -82,6 +108,9 @@ def rsi(close, window: int = 14) -> np.ndarray:
     close = _as_float(close)
     window = _check_window(window)
     n = len(close)
+    first = _first_valid(close)
+    if first:
+        return _padded(n, first, rsi(close[first:], window))
     _, (out,) = jit.call(kernels.rsi_kernel, n, close, window, jit.Out(n))
     return out
 
@@ -94,6 +123,9 @@ def atr(high, low, close, window: int = 14, *, fill_warmup: bool = False) -> np.
     n = len(close)
     if not len(high) == len(low) == n:
         raise ValueError("high, low and close must have the same length")
+    first = _first_valid(high, low, close)
+    if first:
+        return _padded(n, first, atr(high[first:], low[first:], close[first:], window, fill_warmup=fill_warmup))
     _, (out,) = jit.call(kernels.atr_kernel, n, high, low, close, window, bool(fill_warmup), jit.Out(n))
     return out
 
@@ -112,6 +144,9 @@ def _rolling_extreme(x, window: int, find_max: bool) -> np.ndarray:
     x = _as_float(x)
     window = _check_window(window)
     n = len(x)
+    first = _first_valid(x)
+    if first:
+        return _padded(n, first, _rolling_extreme(x[first:], window, find_max))
     _, (_queue, out) = jit.call(
         kernels.rolling_extreme_kernel, n, x, window, find_max, jit.Out(n, np.int64), jit.Out(n)
     )
@@ -125,6 +160,10 @@ def rolling_mean_std(x, window: int, ddof: int = 0) -> tuple[np.ndarray, np.ndar
     if ddof not in (0, 1) or window - ddof < 1:
         raise ValueError("ddof must be 0 or 1 and smaller than the window")
     n = len(x)
+    first = _first_valid(x)
+    if first:
+        mean, std = rolling_mean_std(x[first:], window, ddof)
+        return _padded(n, first, mean), _padded(n, first, std)
     _, (mean, std) = jit.call(
         kernels.rolling_mean_std_kernel, 2 * n, x, window, int(ddof), jit.Out(n), jit.Out(n)
     )

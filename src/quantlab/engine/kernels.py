@@ -226,10 +226,12 @@ def simulate_kernel(
        equity of exactly 0). Equity never goes below 0 (step 0), so no return is below -1.
        A leg is only opened with positive cash.
 
-    Closed round trips go to the ``tr_*`` buffers (fill bar indices, side, fill prices, qty, fees,
-    net pnl, pnl / entry notional); the buffers need room for every closed trade:
+    Round trips go to the ``tr_*`` buffers (fill bar indices, side, fill prices, qty, fees,
+    net pnl, pnl / entry notional); the buffers need room for every trade:
     ``len(close)//2 + 2`` long-only, ``len(close) + 2`` with ``allow_short``. A position still open
-    after the last bar is marked to market, neither closed nor charged.
+    after the last bar is marked to market, neither closed nor charged, and logged as the last
+    trade: exit bar ``n - 1``, exit price ``close[n - 1]``, no exit fee (it counts in ``n_trades``;
+    the returned ``open_position`` says it is open).
     """
     n = len(close)
     capacity = len(tr_pnl)
@@ -342,6 +344,26 @@ def simulate_kernel(
         else:
             returns[i] = 0.0
         prev_equity = eq
+    if pos != 0:
+        # the position still open after the last bar: one more trade, marked to the last
+        # close (no exit fill, no exit fee, no slippage); the caller knows it is open from pos
+        c = close[n - 1]
+        if pos == 1:
+            pnl = qty * (c - entry_price) - entry_fee
+        else:
+            pnl = qty * (entry_price - c) - entry_fee
+        if n_trades < capacity:
+            tr_entry_idx[n_trades] = entry_idx
+            tr_exit_idx[n_trades] = n - 1
+            tr_side[n_trades] = pos
+            tr_entry_price[n_trades] = entry_price
+            tr_exit_price[n_trades] = c
+            tr_qty[n_trades] = qty
+            tr_entry_fee[n_trades] = entry_fee
+            tr_exit_fee[n_trades] = 0.0
+            tr_pnl[n_trades] = pnl
+            tr_ret[n_trades] = pnl / (qty * entry_price)
+        n_trades += 1
     return n_trades, pos, margin_bar
 
 
@@ -357,9 +379,9 @@ ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 
 ST_NEGATIVE_BARS = 3  # bars with a negative return
 ST_SUM_SQ_DOWN = 4  # numpy-order sum of min(return, 0)**2
 ST_MAX_DRAWDOWN = 5  # min(0, min over bars of equity / running peak - 1), initial cash in the peak
-ST_TRADES = 6  # closed trades
-ST_WINS = 7  # closed trades with pnl > 0
-ST_LOSSES = 8  # closed trades with pnl < 0
+ST_TRADES = 6  # trades (closed, plus one still open at the end)
+ST_WINS = 7  # trades with pnl > 0
+ST_LOSSES = 8  # trades with pnl < 0
 ST_GROSS_PROFIT = 9  # numpy-order sum of the positive pnls
 ST_LOSS_SUM = 10  # numpy-order sum of the negative pnls (<= 0)
 ST_SUM_TRADE_RETURNS = 11  # numpy-order sum of the trade returns
@@ -673,6 +695,21 @@ def sweep_kernel(
             dd = trough / peak - 1.0
             if dd < max_dd:
                 max_dd = dd
+        if pos != 0:  # simulate_kernel's open trade, marked to the last close
+            c_last = close[n - 1]
+            if pos == 1:
+                pnl = qty * (c_last - entry_price) - entry_fee
+            else:
+                pnl = qty * (entry_price - c_last) - entry_fee
+            if n_trades < capacity:
+                tr_ret[n_trades] = pnl / (qty * entry_price)
+                if pnl > 0.0:
+                    tr_win[n_win] = pnl
+                    n_win += 1
+                elif pnl < 0.0:
+                    tr_loss[n_loss] = pnl
+                    n_loss += 1
+            n_trades += 1
         k = c * SWEEP_STATS
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
         stats[k + ST_FINAL_EQUITY] = prev_equity

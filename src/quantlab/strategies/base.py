@@ -107,6 +107,13 @@ class Strategy:
 
     def resolve_params(self, given: Mapping[str, object] | None = None) -> dict:
         """Defaults overlaid with ``given``, coerced and validated (``ConfigError``, one line)."""
+        resolved = self.coerce_params(given)
+        self.check(resolved)
+        return resolved
+
+    def coerce_params(self, given: Mapping[str, object] | None = None) -> dict:
+        """Defaults overlaid with ``given``, each value coerced and range-checked; the
+        cross-parameter constraints (:meth:`check`) are not applied."""
         if given is None:
             given = {}
         if not isinstance(given, Mapping):
@@ -115,9 +122,7 @@ class Strategy:
         for key in given:
             if key not in declared:
                 raise ConfigError(self._unknown_key_message(key))
-        resolved = {name: p.coerce(given.get(name), self.name) for name, p in declared.items()}
-        self.check(resolved)
-        return resolved
+        return {name: p.coerce(given.get(name), self.name) for name, p in declared.items()}
 
     def _unknown_key_message(self, key: object) -> str:
         import difflib
