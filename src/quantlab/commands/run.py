@@ -130,6 +130,9 @@ def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dic
             else:
                 warnings.append(f"params key '{key}' ignored: strategy '{strategy.name}' has no such parameter")
     strategy_params = strategy.resolve_params(given)
+    short_rules = [k for k in ("short_entry", "short_exit") if strategy.name == "expr" and k in strategy_params]
+    if short_rules and not resolved.get("allow_short"):
+        raise ConfigError(f"strategy_params.{short_rules[0]} needs params.allow_short = true")
     start = _parse_date(resolved["start"], "start")
     end = _parse_date(resolved["end"], "end")
     if start >= end:
@@ -287,7 +290,8 @@ def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
     bars = read_bars(bars_path)
     strategy = get_strategy(spec["strategy"])
     try:
-        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]))
+        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]),
+                               volume=bars.volume)
     except (ConfigError, DataError, StrategyError):
         raise
     except Exception as exc:
