@@ -25,7 +25,8 @@ SERIES = ("open", "high", "low", "close", "volume")
 @dataclass(frozen=True)
 class Function:
     name: str
-    args: tuple[str, ...]  # kinds: series | window | number
+    params: str  # argument names, comma-separated
+    args: tuple[str, ...]  # their kinds: series | window | number
     defaults: tuple  # defaults of the trailing optional arguments
     returns: str  # series | condition
     lookback: Callable  # (series leads, windows) -> leading undefined bars
@@ -37,13 +38,15 @@ class Function:
         return len(self.args) - len(self.defaults)
 
     def signature(self) -> str:
-        req = self.args[: self.min_args]
-        opt = [f"{k}={d:g}" for k, d in zip(self.args[self.min_args:], self.defaults)]
+        names = self.params.split(",")
+        req = names[: self.min_args]
+        opt = [f"{k}={d:g}" for k, d in zip(names[self.min_args:], self.defaults)]
         return f"{self.name}({', '.join([*req, *opt])})"
 
     def describe(self) -> dict:
-        return {"name": self.name, "signature": self.signature(), "returns": self.returns,
-                "definition": self.definition}
+        return {"name": self.name, "signature": self.signature(),
+                "args": [{"name": n, "kind": k} for n, k in zip(self.params.split(","), self.args)],
+                "returns": self.returns, "definition": self.definition}
 
 
 def _on_defined(fn):
@@ -102,49 +105,49 @@ def _elementwise(fn):
 S, W, N = "series", "window", "number"
 
 _TABLE = (
-    Function("sma", (S, W), (), S, _win, _on_defined(ind.sma),
+    Function("sma", "x,w", (S, W), (), S, _win, _on_defined(ind.sma),
              "simple mean of the last w values (engine.indicators.sma)"),
-    Function("ema", (S, W), (), S, _win, _on_defined(ind.ema),
+    Function("ema", "x,w", (S, W), (), S, _win, _on_defined(ind.ema),
              "exponential mean, alpha = 2/(w+1), adjust=False, started at the first value, "
              "defined from its w-th value (engine.indicators.ema)"),
-    Function("wma", (S, W), (), S, _win, _on_defined(ind.wma),
+    Function("wma", "x,w", (S, W), (), S, _win, _on_defined(ind.wma),
              "linearly weighted mean of the last w values, weights 1..w, newest heaviest (engine.indicators.wma)"),
-    Function("std", (S, W), (), S, _win, _on_defined(lambda x, w: ind.rolling_mean_std(x, w, ddof=0)[1]),
+    Function("std", "x,w", (S, W), (), S, _win, _on_defined(lambda x, w: ind.rolling_mean_std(x, w, ddof=0)[1]),
              "population standard deviation (ddof=0) of the last w values (engine.indicators.rolling_mean_std)"),
-    Function("highest", (S, W), (), S, _win, _on_defined(ind.rolling_max),
+    Function("highest", "x,w", (S, W), (), S, _win, _on_defined(ind.rolling_max),
              "largest of the last w values, this bar included (engine.indicators.rolling_max)"),
-    Function("lowest", (S, W), (), S, _win, _on_defined(ind.rolling_min),
+    Function("lowest", "x,w", (S, W), (), S, _win, _on_defined(ind.rolling_min),
              "smallest of the last w values, this bar included (engine.indicators.rolling_min)"),
-    Function("rsi", (S, W), (14,), S, _win, _on_defined(ind.rsi),
+    Function("rsi", "x,w", (S, W), (14,), S, _win, _on_defined(ind.rsi),
              "Wilder's RSI (0-100), as rsi_ma_cross_v2 (engine.indicators.rsi)"),
-    Function("roc", (S, W), (), S, _shifted, _on_defined(ind.roc),
+    Function("roc", "x,w", (S, W), (), S, _shifted, _on_defined(ind.roc),
              "100 * (x[t] / x[t-w] - 1); undefined where x[t-w] == 0 (engine.indicators.roc)"),
-    Function("macd", (S, W, W), (12, 26), S, _macd_lb, _on_defined(ind.macd),
+    Function("macd", "x,fast,slow", (S, W, W), (12, 26), S, _macd_lb, _on_defined(ind.macd),
              "ema(x, fast) - ema(x, slow) (engine.indicators.macd)"),
-    Function("macd_signal", (S, W, W, W), (12, 26, 9), S, _macd_signal_lb, _on_defined(ind.macd_signal),
+    Function("macd_signal", "x,fast,slow,signal", (S, W, W, W), (12, 26, 9), S, _macd_signal_lb, _on_defined(ind.macd_signal),
              "ema(macd(x, fast, slow), signal), started at the MACD line's first defined bar "
              "(engine.indicators.macd_signal)"),
-    Function("bb_middle", (S, W), (), S, _win, _on_defined(ind.bb_middle),
+    Function("bb_middle", "x,w", (S, W), (), S, _win, _on_defined(ind.bb_middle),
              "rolling mean of the last w values, as bollinger_reversion's middle band (engine.indicators.bb_middle)"),
-    Function("bb_upper", (S, W, N), (2.0,), S, _win, _on_defined(ind.bb_upper),
+    Function("bb_upper", "x,w,k", (S, W, N), (2.0,), S, _win, _on_defined(ind.bb_upper),
              "bb_middle(x, w) + k * std(x, w) (engine.indicators.bb_upper)"),
-    Function("bb_lower", (S, W, N), (2.0,), S, _win, _on_defined(ind.bb_lower),
+    Function("bb_lower", "x,w,k", (S, W, N), (2.0,), S, _win, _on_defined(ind.bb_lower),
              "bb_middle(x, w) - k * std(x, w), as bollinger_reversion's lower band (engine.indicators.bb_lower)"),
-    Function("atr", (W,), (14,), S, lambda leads, c: int(c[0]) - 1, _atr,
+    Function("atr", "w", (W,), (14,), S, lambda leads, c: int(c[0]) - 1, _atr,
              "Wilder's average true range of high, low, close (engine.indicators.atr)"),
-    Function("donchian_upper", (W,), (), S, lambda leads, c: int(c[0]) - 1, _channel(True),
+    Function("donchian_upper", "w", (W,), (), S, lambda leads, c: int(c[0]) - 1, _channel(True),
              "highest high of the last w bars, this bar included: highest(high, w)"),
-    Function("donchian_lower", (W,), (), S, lambda leads, c: int(c[0]) - 1, _channel(False),
+    Function("donchian_lower", "w", (W,), (), S, lambda leads, c: int(c[0]) - 1, _channel(False),
              "lowest low of the last w bars, this bar included: lowest(low, w)"),
-    Function("shift", (S, W), (), S, _shifted, lambda bars, leads, xs, cs: ind.shift(xs[0], cs[0]),
+    Function("shift", "x,w", (S, W), (), S, _shifted, lambda bars, leads, xs, cs: ind.shift(xs[0], cs[0]),
              "x delayed by w bars: shift(x, w)[t] = x[t-w] (engine.indicators.shift)"),
-    Function("crossed_above", (S, S), (), "condition", _crossed, _elementwise(ind.crossed_above),
+    Function("crossed_above", "a,b", (S, S), (), "condition", _crossed, _elementwise(ind.crossed_above),
              "a[t] > b[t] and a[t-1] <= b[t-1]; false where any is undefined (engine.indicators.crossed_above)"),
-    Function("crossed_below", (S, S), (), "condition", _crossed, _elementwise(ind.crossed_below),
+    Function("crossed_below", "a,b", (S, S), (), "condition", _crossed, _elementwise(ind.crossed_below),
              "a[t] < b[t] and a[t-1] >= b[t-1]; false where any is undefined (engine.indicators.crossed_below)"),
-    Function("abs", (S,), (), S, _same, _elementwise(np.abs), "absolute value"),
-    Function("min", (S, S), (), S, _same, _elementwise(np.minimum), "element-wise smaller of a and b (nan if either is nan)"),
-    Function("max", (S, S), (), S, _same, _elementwise(np.maximum), "element-wise larger of a and b (nan if either is nan)"),
+    Function("abs", "x", (S,), (), S, _same, _elementwise(np.abs), "absolute value"),
+    Function("min", "a,b", (S, S), (), S, _same, _elementwise(np.minimum), "element-wise smaller of a and b (nan if either is nan)"),
+    Function("max", "a,b", (S, S), (), S, _same, _elementwise(np.maximum), "element-wise larger of a and b (nan if either is nan)"),
 )
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _TABLE}
