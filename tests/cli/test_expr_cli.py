@@ -148,3 +148,13 @@ def test_list_strategies_and_schema_describe_the_language(ql):
     jsonschema.validate(good, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(run_request(strategy="expr", strategy_params={"exit": "close < 0"}), schema)
+
+
+def test_suspicious_params_are_warnings_in_the_machine_contract(ql):
+    res = ql.request(run_request(strategy="expr", strategy_params={
+        "entry": "fast > 3", "exit": "close < sma(close, slow)", "fast": 10, "slow": 50, "rsi_max": 60}))
+    run = _run_dir(ql, res)
+    warnings = json.loads((run / "report.json").read_text())["machine_contract"]["warnings"]
+    assert "strategy_params.rsi_max is not used by any expression" in warnings
+    assert any(w.startswith("strategy_params.entry does not depend on the bars") for w in warnings)
+    assert not any("exit" in w or "slow" in w or "fast" in w.split(" is ")[0] for w in warnings)

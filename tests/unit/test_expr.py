@@ -288,3 +288,11 @@ def test_generated_expressions_evaluate_to_bool_signals(entry, exit_):
 def test_length_cap():
     with pytest.raises(ExprError, match=f"at most {MAX_LENGTH}"):
         parse("1" * (MAX_LENGTH + 1))
+
+
+def test_lint_flags_unused_names_and_rules_that_ignore_the_bars():
+    params = EXPR.resolve_params({"entry": "fast > 3 and atr(14) > 0", "exit": "1 > 2", "fast": 1, "spare": 2})
+    assert EXPR.lint(params) == ["strategy_params.spare is not used by any expression",
+                                 "strategy_params.exit does not depend on the bars: it is the same (always or "
+                                 "never true) on every bar"]
+    assert EXPR.lint(EXPR.resolve_params({**CROSS, "fast": 5, "slow": 9})) == []

@@ -133,6 +133,8 @@ def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dic
     short_rules = [k for k in ("short_entry", "short_exit") if strategy.name == "expr" and k in strategy_params]
     if short_rules and not resolved.get("allow_short"):
         raise ConfigError(f"strategy_params.{short_rules[0]} needs params.allow_short = true")
+    if hasattr(strategy, "lint"):  # suspicious but valid strategy params (expr)
+        warnings.extend(strategy.lint(strategy_params))
     start = _parse_date(resolved["start"], "start")
     end = _parse_date(resolved["end"], "end")
     if start >= end:

@@ -276,17 +276,34 @@ def _binary(op: str, a, b, n: int):
         return (a != b) & ~np.isnan(a) & ~np.isnan(b)
 
 
-def uses_series(node: tuple, name: str) -> bool:
-    """Whether the typed tree reads the series ``name``."""
+def _typed_children(node: tuple) -> tuple:
+    tag = node[0]
+    if tag == "call":
+        return node[4]
+    if tag in ("neg", "not"):
+        return (node[3],)
+    if tag == "bin":
+        return (node[4], node[5])
+    return ()
+
+
+def uses_series(node: tuple, name: str | None = None) -> bool:
+    """Whether the typed tree reads the series ``name`` (any series if None)."""
+    return any(n[0] == "series" and (name is None or n[3] == name) for n in _walk(node))
+
+
+def reads_bars(node: tuple) -> bool:
+    """Whether the typed tree depends on the bars (a series, or a function such as atr(14) that
+    reads them itself)."""
+    return uses_series(node) or any(n[0] == "call" and not n[4] for n in _walk(node))
+
+
+def _walk(node: tuple):
     stack = [node]
     while stack:
         n = stack.pop()
-        if n[0] == "series" and n[3] == name:
-            return True
-        stack.extend(c for c in n[3:] if isinstance(c, tuple) and c and isinstance(c[0], str))
-        if n[0] == "call":
-            stack.extend(n[4])
-    return False
+        yield n
+        stack.extend(_typed_children(n))
 
 
 def evaluate_condition(node: tuple, bars: dict) -> np.ndarray:

@@ -240,3 +240,14 @@ def _check_tree_depth(tree: tuple, text: str) -> None:
         if depth > MAX_TREE_DEPTH:
             raise ExprError(f"nested deeper than {MAX_TREE_DEPTH} levels (operator chains count)", node[1], text)
         stack.extend((child, depth + 1) for child in _children(node))
+
+
+def names_in(tree: tuple) -> set[str]:
+    """The names (series and parameters, not functions) the tree refers to."""
+    found, stack = set(), [tree]
+    while stack:
+        node = stack.pop()
+        if node[0] == "name":
+            found.add(node[2])
+        stack.extend(_children(node))
+    return found

@@ -142,6 +142,22 @@ class ExprStrategy(Strategy):
                 raise ConfigError(f"strategy 'expr' {key}: must be a condition (a comparison, crossed_above/below, "
                                   f"and/or/not), got a {tree[1]}")
 
+    def lint(self, params: dict) -> list[str]:
+        """Warnings about resolved params that run but look like mistakes: numeric names no
+        expression uses, and rules that do not depend on the bars (always or never true)."""
+        from quantlab.strategies.expr.compiler import reads_bars
+        from quantlab.strategies.expr.parser import names_in, parse
+
+        used = set()
+        for key in EXPRESSION_KEYS:
+            if params.get(key) is not None:
+                used |= names_in(parse(params[key]))
+        out = [f"strategy_params.{name} is not used by any expression" for name in params
+               if name not in EXPRESSION_KEYS and name not in used]
+        out += [f"strategy_params.{key} does not depend on the bars: it is the same (always or never true) on "
+                f"every bar" for key, tree in self._trees(params).items() if not reads_bars(tree)]
+        return out
+
     def warmup_bars(self, params: dict) -> int:
         params = self.resolve_params(params)
         return max(tree[2] for tree in self._trees(params).values())
