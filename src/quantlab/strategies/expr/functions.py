@@ -96,7 +96,7 @@ def _atr(bars, leads, xs, consts):
     return ind.atr(bars["high"], bars["low"], bars["close"], consts[0])
 
 
-def _elementwise(fn):
+def _elementwise(fn):  # (fn is a lambda where it calls numpy: importing this module must not import numpy)
     def run(bars, leads, xs, consts):
         return fn(*xs)
     return run
@@ -145,9 +145,9 @@ _TABLE = (
              "a[t] > b[t] and a[t-1] <= b[t-1]; false where any is undefined (engine.indicators.crossed_above)"),
     Function("crossed_below", "a,b", (S, S), (), "condition", _crossed, _elementwise(ind.crossed_below),
              "a[t] < b[t] and a[t-1] >= b[t-1]; false where any is undefined (engine.indicators.crossed_below)"),
-    Function("abs", "x", (S,), (), S, _same, _elementwise(np.abs), "absolute value"),
-    Function("min", "a,b", (S, S), (), S, _same, _elementwise(np.minimum), "element-wise smaller of a and b (nan if either is nan)"),
-    Function("max", "a,b", (S, S), (), S, _same, _elementwise(np.maximum), "element-wise larger of a and b (nan if either is nan)"),
+    Function("abs", "x", (S,), (), S, _same, _elementwise(lambda x: np.abs(x)), "absolute value"),
+    Function("min", "a,b", (S, S), (), S, _same, _elementwise(lambda a, b: np.minimum(a, b)), "element-wise smaller of a and b (nan if either is nan)"),
+    Function("max", "a,b", (S, S), (), S, _same, _elementwise(lambda a, b: np.maximum(a, b)), "element-wise larger of a and b (nan if either is nan)"),
 )
 
 FUNCTIONS: dict[str, Function] = {f.name: f for f in _TABLE}
