@@ -292,8 +292,9 @@ def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
     bars = read_bars(bars_path)
     strategy = get_strategy(spec["strategy"])
     try:
-        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]),
-                               volume=bars.volume)
+        # volume only for strategies that declare it (plugins may override signals() without it)
+        extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
+        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]), **extra)
     except (ConfigError, DataError, StrategyError):
         raise
     except Exception as exc:
