@@ -42,7 +42,7 @@ def where(mask):
 # ------------------------------------------------------------------------------------ registry
 def test_registry_and_lookup():
     assert set(REGISTRY) == {"rsi_ma_cross_v2", "sma_crossover", "bollinger_reversion",
-                             "donchian_breakout", "buy_and_hold"}
+                             "donchian_breakout", "buy_and_hold", "expr"}
     assert DEFAULT_STRATEGY == "rsi_ma_cross_v2"
     assert get_strategy("sma_crossover").name == "sma_crossover"
     with pytest.raises(ConfigError) as err:
@@ -64,9 +64,14 @@ def test_describe_strategies_is_json_safe_schema_material():
     assert (rsi["ma_window"]["default"], rsi["rsi_window"]["default"], rsi["rsi_sell_min"]["default"]) == (20, 14, 75.0)
     assert by_name["buy_and_hold"]["params"] == []
     assert "fast < slow" in by_name["sma_crossover"]["constraints"]
+    assert [p["name"] for p in by_name["expr"]["params"]] == ["entry", "exit", "short_entry", "short_exit"]
+    assert by_name["expr"]["additional_params"]["type"] == "number" and by_name["expr"]["language"]["grammar"]
     for d in described:
         assert d["description"]
         for p in d["params"]:
+            if d["name"] == "expr":  # expressions (strings, required, no default) plus free numeric names
+                assert p["type"] == "string" and p["default"] is None and p["description"]
+                continue
             assert p["type"] in ("integer", "number", "boolean") and p["description"]
             assert p["minimum"] is None or p["minimum"] <= p["default"] <= p["maximum"]
 
@@ -158,7 +163,9 @@ def test_warmup_bars():
 def test_no_signal_before_warmup_and_outputs_well_formed(name, jit_mode):
     s = get_strategy(name)
     o, h, lo, c = random_walk(400, seed=3, vol=0.03)
-    p = s.resolve_params({})
+    # expr has no defaults: entry and exit are required
+    p = s.resolve_params({"entry": "crossed_above(close, sma(close, w))", "exit": "crossed_below(close, sma(close, w))",
+                          "w": 20} if name == "expr" else {})
     sig = s.signals(o, h, lo, c, p)
     assert isinstance(sig, Signals)
     assert sig.entries.dtype == bool and sig.exits.dtype == bool and sig.entries.shape == (400,)

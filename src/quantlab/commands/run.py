@@ -157,6 +157,11 @@ def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dic
             else:
                 warnings.append(f"params key '{key}' ignored: strategy '{strategy.name}' has no such parameter")
     strategy_params = strategy.resolve_params(given)
+    short_rules = [k for k in ("short_entry", "short_exit") if strategy.name == "expr" and k in strategy_params]
+    if short_rules and not resolved.get("allow_short"):
+        raise ConfigError(f"strategy_params.{short_rules[0]} needs params.allow_short = true")
+    if hasattr(strategy, "lint"):  # suspicious but valid strategy params (expr)
+        warnings.extend(strategy.lint(strategy_params))
     start = _parse_date(resolved["start"], "start")
     end = _parse_date(resolved["end"], "end")
     if start >= end:
@@ -271,7 +276,9 @@ def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
     bars = read_bars(bars_path)
     strategy = get_strategy(spec["strategy"])
     try:
-        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]))
+        # volume only for strategies that declare it (plugins may override signals() without it)
+        extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
+        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]), **extra)
     except (ConfigError, DataError, StrategyError):
         raise
     except Exception as exc:

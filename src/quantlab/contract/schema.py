@@ -67,8 +67,14 @@ def strategy_params_schema(strategy: dict) -> dict:
             if p.get(key) is not None:
                 prop[key] = p[key]
         props[p["name"]] = prop
-    schema = {"type": ["object", "null"], "properties": props, "additionalProperties": False,
+    schema = {"type": ["object", "null"], "properties": props,
+              "additionalProperties": strategy.get("additional_params", False),
               "description": strategy["description"]}
+    required = [p["name"] for p in strategy["params"] if p.get("required")]
+    if required:
+        schema["required"] = required
+    if strategy.get("language"):
+        schema["x-language"] = strategy["language"]
     if strategy.get("constraints"):
         schema["x-constraints"] = strategy["constraints"]
     return schema

@@ -201,3 +201,71 @@ def crossed_below(a, b) -> np.ndarray:
         with np.errstate(invalid="ignore"):
             out[1:] = (a[1:] < b[1:]) & (a[:-1] >= b[:-1])
     return out
+
+
+# --- used by the expression strategies (strategies/expr); definitions documented in docs/expressions.md
+
+
+def _after(lead: int, n: int, values: np.ndarray) -> np.ndarray:
+    """``values`` (computed on the last ``n - lead`` bars) padded with ``nan`` to length ``n``."""
+    out = np.full(n, np.nan)
+    out[lead:] = values
+    return out
+
+
+def wma(x, window: int) -> np.ndarray:
+    """Linearly weighted moving average: weights 1..window, the newest bar weighs most;
+    ``nan`` for the first ``window - 1`` bars."""
+    x = _as_float(x)
+    window = _check_window(window)
+    out = np.full(len(x), np.nan)
+    if len(x) >= window:
+        weights = np.arange(1, window + 1, dtype=np.float64)
+        out[window - 1:] = np.lib.stride_tricks.sliding_window_view(x, window) @ weights / weights.sum()
+    return out
+
+
+def roc(x, window: int) -> np.ndarray:
+    """Rate of change in percent: ``100 * (x[t] / x[t - window] - 1)``; ``nan`` for the first
+    ``window`` bars and where ``x[t - window] == 0``."""
+    x = _as_float(x)
+    window = _check_window(window)
+    before = shift(x, window)
+    out = np.full(len(x), np.nan)
+    ok = before != 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[ok] = 100.0 * (x[ok] / before[ok] - 1.0)
+    return out
+
+
+def macd(x, fast: int = 12, slow: int = 26) -> np.ndarray:
+    """MACD line: ``ema(x, fast) - ema(x, slow)``; ``nan`` for the first ``max(fast, slow) - 1`` bars."""
+    return ema(x, fast) - ema(x, slow)
+
+
+def macd_signal(x, fast: int = 12, slow: int = 26, signal: int = 9) -> np.ndarray:
+    """Signal line: ``ema(macd(x, fast, slow), signal)``, the EMA started at the MACD line's first
+    defined bar; ``nan`` for the first ``max(fast, slow) - 1 + signal - 1`` bars."""
+    line = macd(x, fast, slow)
+    lead = max(_check_window(fast, "fast"), _check_window(slow, "slow")) - 1
+    n = len(line)
+    if lead >= n:
+        return np.full(n, np.nan)
+    return _after(lead, n, ema(line[lead:], signal))
+
+
+def bb_middle(x, window: int) -> np.ndarray:
+    """Middle Bollinger band: the rolling mean of ``rolling_mean_std`` (as bollinger_reversion)."""
+    return rolling_mean_std(x, window, ddof=0)[0]
+
+
+def bb_upper(x, window: int, num_std: float = 2.0) -> np.ndarray:
+    """Upper Bollinger band: ``mean + num_std * std`` (population std, as bollinger_reversion)."""
+    middle, std = rolling_mean_std(x, window, ddof=0)
+    return middle + num_std * std
+
+
+def bb_lower(x, window: int, num_std: float = 2.0) -> np.ndarray:
+    """Lower Bollinger band: ``mean - num_std * std`` (population std, as bollinger_reversion)."""
+    middle, std = rolling_mean_std(x, window, ddof=0)
+    return middle - num_std * std

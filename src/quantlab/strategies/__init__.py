@@ -19,6 +19,7 @@ from quantlab.strategies.base import Param, Strategy
 from quantlab.strategies.bollinger_reversion import BollingerReversion
 from quantlab.strategies.buy_and_hold import BuyAndHold
 from quantlab.strategies.donchian_breakout import DonchianBreakout
+from quantlab.strategies.expr import ExprStrategy
 from quantlab.strategies.rsi_ma_cross_v2 import RsiMaCrossV2
 from quantlab.strategies.sma_crossover import SmaCrossover
 
@@ -26,7 +27,8 @@ DEFAULT_STRATEGY = "rsi_ma_cross_v2"
 
 REGISTRY: dict[str, Strategy] = {
     s.name: s
-    for s in (RsiMaCrossV2(), SmaCrossover(), BollingerReversion(), DonchianBreakout(), BuyAndHold())
+    for s in (RsiMaCrossV2(), SmaCrossover(), BollingerReversion(), DonchianBreakout(), BuyAndHold(),
+              ExprStrategy())
 }
 
 

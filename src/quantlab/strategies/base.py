@@ -100,6 +100,7 @@ class Strategy:
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()
     constraints: ClassVar[tuple[str, ...]] = ()  # cross-parameter rules, in words (enforced by check)
+    uses_volume: ClassVar[bool] = False  # compute() takes a volume= keyword (the bars' volume or None)
 
     # --- parameters -----------------------------------------------------------------------
     def defaults(self) -> dict:
@@ -147,8 +148,12 @@ class Strategy:
                 params: dict) -> Signals:
         raise NotImplementedError
 
-    def signals(self, open_, high, low, close, params: Mapping[str, object] | None = None) -> Signals:
+    def signals(self, open_, high, low, close, params: Mapping[str, object] | None = None,
+                volume=None) -> Signals:
         """Entry/exit signals for float64 OHLC arrays of equal length.
+
+        ``volume`` (optional, same length) reaches :meth:`compute` only if the strategy declares
+        ``uses_volume``.
 
         ``params`` are resolved first (already-resolved params pass unchanged). Raises
         ``ConfigError`` for bad params and ``StrategyError`` for anything that fails inside.
@@ -161,8 +166,15 @@ class Strategy:
         n = len(arrays[3])
         if any(a.ndim != 1 or len(a) != n for a in arrays):
             raise StrategyError(f"strategy '{self.name}': open, high, low, close must be 1-D arrays of equal length")
+        extra = {}
+        if self.uses_volume:
+            if volume is not None:
+                volume = np.ascontiguousarray(volume, dtype=np.float64)
+                if volume.shape != (n,):
+                    raise StrategyError(f"strategy '{self.name}': volume must be a 1-D array as long as close")
+            extra["volume"] = volume
         try:
-            result = self.compute(*arrays, params)
+            result = self.compute(*arrays, params, **extra)
         except QuantLabError:
             raise
         except Exception as exc:  # a bug or a numeric failure inside strategy code: exit 4
