@@ -25,6 +25,10 @@ def _req(**params):
 def test_checked_in_schema_matches_the_registry():
     on_disk = json.loads((paths.PROJECT_ROOT / "config/schemas/request.schema.json").read_text())
     assert on_disk == request_schema(), "run: python -m quantlab.contract.schema > config/schemas/request.schema.json"
+    from quantlab.commands.experiment import sweep_schema
+
+    sweep_on_disk = json.loads((paths.PROJECT_ROOT / "config/schemas/sweep.schema.json").read_text())
+    assert sweep_on_disk == sweep_schema(), "regenerate config/schemas/sweep.schema.json from experiment.sweep_schema()"
 
 
 def test_aliases_and_coercion():

@@ -24,7 +24,7 @@ from quantlab.errors import ConfigError
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
 ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")
 BASE_KEYS = ("ticker", "start", "end", "interval", "source", "data_path", "seed", "strategy", "fee",
-             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
+             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", "strategy_params")
 EXPERIMENT_KEYS = ("param_grid", "parameter_sets", "objective", "splits", "selection", "constraints")
 METRIC_NAMES = ("total_return", "cagr", "sharpe_simple", "sortino", "max_drawdown", "calmar", "volatility_ann",
                 "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return", "bars", "benchmark_return")
@@ -195,7 +195,7 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
     base_in = {k: data[k] for k in BASE_KEYS if k in data}
     base, _ = resolve_run_params(base_in, warnings)
     strategy = get_strategy(base["strategy"])
-    declared = {p.name for p in strategy.params}
+    declared = set(base["strategy_params"])  # the resolved names: declared ones, or expr's given ones
     combos: list[dict] = []
     labels: list[str | None] = []
     grid_keys: list[str] = []

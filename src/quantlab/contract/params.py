@@ -98,7 +98,7 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
                   extra={"pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}),
         ParamSpec("profile", "string", None, "Snakemake profile: a name under profiles/ or a directory.",
                   extra={"minLength": 1, "maxLength": 4096}),
-        *(spec for spec in RUN_PARAMS if spec.name not in ("out_dir", "paper", "strategy_params")),
+        *(spec for spec in RUN_PARAMS if spec.name not in ("out_dir", "paper")),
         ParamSpec("param_grid", "object", None, "Inline experiment: param name -> list of values.", cli=False),
         ParamSpec("parameter_sets", "array", None, "Inline experiment: list of {label, parameters}.", cli=False),
         ParamSpec("objective", "string", None, "Ranking metric for parameter_sets/param_grid.", cli=False),

@@ -85,7 +85,9 @@ class ExprStrategy(Strategy):
     params = ()
     uses_volume = True
 
-    def resolve_params(self, given: Mapping[str, object] | None = None) -> dict:
+    def coerce_params(self, given: Mapping[str, object] | None = None) -> dict:
+        """Expressions parsed and compiled (errors with a caret), numbers checked; the condition
+        check (:meth:`check`) is left to :meth:`resolve_params`, as for every strategy."""
         if given is None:
             given = {}
         if not isinstance(given, Mapping):
@@ -114,7 +116,6 @@ class ExprStrategy(Strategy):
                 _compiled(key, text, bound)
                 out[key] = text
         out.update(names)
-        self.check(out)
         return out
 
     @staticmethod
