@@ -1,12 +1,9 @@
-"""Concurrent requests on one project, and requests killed mid-way."""
+"""Concurrent requests on one project."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -64,75 +61,5 @@ def test_identical_warm_runs_started_together_each_report_their_own_out_dir(ql):
     assert_every_json_parses(ql.outputs)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("delay", [0.15, 0.5, 0.9])
-def test_sigkill_mid_run_does_not_break_the_next_request(ql, delay):
-    sig = ql.tmp / "killed.jsonl"
-    proc = _spawn(ql, run_request(start="2010-01-01", end="2018-01-01"), sig)
-    time.sleep(delay)
-    proc.kill()
-    # no child may keep the caller's pipes open: EOF must come right after the kill
-    out, err = proc.communicate(timeout=10)
-    lines = sig.read_text().splitlines()
-    if lines:
-        assert json.loads(lines[-1])["event"] in ("SESSION_STARTED", "SESSION_COMPLETED")
-    again = ql.request(run_request(start="2010-01-01", end="2018-01-01"))
-    assert again.returncode == 0, again.stderr
-    # nothing half-written is visible: every run dir has its report, the index parses
-    for d in ql.runs_dir().iterdir():
-        if d.is_dir() and not d.name.startswith("."):
-            assert (d / "report.json").is_file(), d
-    index = strict_json((ql.runs_dir() / "runs_index.json").read_text())
-    assert again.envelope["run_id"] in [r["run_id"] for r in index["runs"]]
-
-
-def test_sigterm_signals_failure_and_leaves_no_run_dir(ql):
-    sig = ql.tmp / "term.jsonl"
-    proc = _spawn(ql, run_request(start="2005-01-01", end="2018-01-01"), sig)
-    deadline = time.time() + 20
-    while time.time() < deadline and not sig.read_text():
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
-    events = [json.loads(x) for x in sig.read_text().splitlines()]
-    if proc.returncode == 0:  # finished before the signal arrived
-        assert events[-1]["event"] == "SESSION_COMPLETED"
-        return
-    assert proc.returncode == 1
-    assert events[-1]["event"] == "SESSION_FAILED" and events[-1]["error_type"] == "Terminated"
-    assert json.loads(out)["status"] == "error"
-    runs = ql.runs_dir()
-    assert not runs.exists() or [p for p in runs.iterdir() if p.is_dir()] == []
-
-
-def _processes_with_env(marker: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if marker.encode() in fh.read():
-                    pids.append(int(entry))
-        except OSError:
-            continue
-    return pids
-
-
-@pytest.mark.slow
-def test_sigkill_leaves_no_process_behind(ql):
-    """The forked step worker dies with main.py and never holds the caller's pipes."""
-    marker = f"QUANTLAB_TEST_MARKER={ql.tmp.name}"
-    ql.env["QUANTLAB_TEST_MARKER"] = ql.tmp.name
-    sig = ql.tmp / "k.jsonl"
-    proc = _spawn(ql, run_request(start="2000-01-01", end="2018-01-01", strategy="sma_crossover"), sig)
-    deadline = time.time() + 20
-    while time.time() < deadline and not sig.read_text():
-        time.sleep(0.01)
-    time.sleep(0.25)  # inside the workflow: the worker has been forked
-    proc.kill()
-    out, err = proc.communicate(timeout=10)  # EOF on both pipes right away
-    deadline = time.time() + 5
-    while time.time() < deadline and _processes_with_env(marker):
-        time.sleep(0.05)
-    assert _processes_with_env(marker) == []
+# Kills and signals at known points (no sleeps, no lost races) live in test_kill_safety.py,
+# test_termination.py and test_locks.py.

@@ -79,32 +79,6 @@ def test_damaged_cache_files_are_detected_and_rebuilt(ql):
     print("\nFIGURES fault damaged cache: 2 damaged store files detected, rebuilt, identical metrics")
 
 
-@pytest.mark.slow
-def test_kill_at_random_points_then_rerun(ql):
-    import random
-
-    rng = random.Random(7)
-    kills = 0
-    for i in range(6):
-        payload = run_request(start="2005-01-01", end="2018-01-01", fee=0.001 * (i + 1)) if i % 2 == 0 else \
-            {"schema_version": "1.0", "command": "sweep", "params": {
-                "ticker": "SPX", "start": "2010-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
-                "param_grid": {"fast": list(range(3, 20)), "slow": [40, 60, 80, 100, 150]}, "fee": 0.001 * i}}
-        proc = _spawn(ql, payload, ql.tmp / f"k{i}.jsonl")
-        time.sleep(rng.uniform(0.05, 1.2))
-        proc.kill()
-        proc.communicate(timeout=10)
-        kills += 1
-        again = ql.request(payload)
-        assert again.returncode == 0, again.stderr
-    for d in ql.runs_dir().iterdir():
-        if d.is_dir() and not d.name.startswith("."):
-            assert (d / "report.json").is_file(), d
-    strict_json((ql.runs_dir() / "runs_index.json").read_text())
-    print(f"\nFIGURES faults: {kills} SIGKILLs at random points of runs and sweeps, every rerun exit 0, "
-          "no run dir without report.json, index intact")
-
-
 # ------------------------------------------------------------------------------------ fuzz
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30)
