@@ -55,6 +55,55 @@ BAD = [
 ]
 
 
+def _req(command: str, **params) -> dict:
+    return {"schema_version": "1.0", "command": command, "params": params}
+
+
+GRID = {"fast": [5, 10], "slow": [50]}
+# Invalid sweep / forward / portfolio (basket) requests: main.py rejects each with exit 2 (checked
+# below), and the published schema must reject them too, so an agent's own validation agrees.
+BAD_OTHER = [
+    _req("sweep"),
+    _req("sweep", config_path="config/experiments/spx_2017_grid.yaml", param_grid=GRID),
+    _req("sweep", param_grid={"fast": []}, strategy="sma_crossover"),
+    _req("sweep", param_grid=[1, 2]),
+    _req("sweep", parameter_sets=[{"label": "a"}]),
+    _req("sweep", parameter_sets=[]),
+    _req("sweep", param_grid=GRID, parameter_sets=[{"label": "a", "parameters": {"fast": 5}}]),
+    _req("sweep", config_path=""),
+    _req("sweep", param_grid=GRID, strategy="sma_crossover", objective="moonshot"),
+    _req("sweep", param_grid=GRID, strategy="sma_crossover", splits="H1"),
+    _req("forward"),
+    _req("forward", forward_eval="outputs/runs/x", forward_top_k=0),
+    _req("forward", forward_eval="outputs/runs/x", forward_metric=42),
+    _req("portfolio"),
+    _req("portfolio", portfolio_report="outputs/forward_runs", portfolio_mode="moon"),
+    _req("portfolio", legs=[{"label": "a", "ticker": "SPX"}]),
+    _req("portfolio", legs=[]),
+    _req("portfolio", legs=[{"label": "a", "ticker": "SPX", "weight": "half"}]),
+]
+GOOD_OTHER = [
+    _req("sweep", param_grid=GRID, strategy="sma_crossover", objective="total_return", config_path=None),
+    _req("forward", forward_eval="outputs/runs/x"),
+    _req("forward", resume_forward="outputs/forward_runs/x", forward_end="2019-01-01"),
+    _req("portfolio", portfolio_compare="outputs/forward_runs"),
+    _req("portfolio", legs=[{"label": "a", "ticker": "SPX", "weight": 1.0}]),
+]
+
+
+@pytest.mark.parametrize("payload", BAD_OTHER, ids=lambda p: f"{p['command']}-{sorted(p['params'])}")
+def test_schema_rejects_what_main_rejects_for_every_command(schema, ql, payload):
+    with pytest.raises(jsonschema.ValidationError):
+        schema.validate(payload)
+    res = ql.request(payload)
+    assert res.returncode == 2 and res.stderr.startswith("ERROR: "), res.stderr
+
+
+@pytest.mark.parametrize("payload", GOOD_OTHER, ids=lambda p: f"{p['command']}-{sorted(p['params'])}")
+def test_schema_accepts_valid_requests_of_every_command(schema, payload):
+    schema.validate(payload)
+
+
 @pytest.mark.parametrize("payload", GOOD)
 def test_schema_accepts_the_requests_the_suite_sends(schema, payload):
     schema.validate(payload)

@@ -99,8 +99,12 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
         ParamSpec("profile", "string", None, "Snakemake profile: a name under profiles/ or a directory.",
                   extra={"minLength": 1, "maxLength": 4096}),
         *(spec for spec in RUN_PARAMS if spec.name not in ("out_dir", "paper")),
-        ParamSpec("param_grid", "object", None, "Inline experiment: param name -> list of values.", cli=False),
-        ParamSpec("parameter_sets", "array", None, "Inline experiment: list of {label, parameters}.", cli=False),
+        ParamSpec("param_grid", "object", None, "Inline experiment: param name -> list of values.", cli=False,
+                  extra={"minProperties": 1, "additionalProperties": {"type": "array", "minItems": 1}}),
+        ParamSpec("parameter_sets", "array", None, "Inline experiment: list of {label, parameters}.", cli=False,
+                  extra={"minItems": 1, "items": {"type": "object", "required": ["label", "parameters"],
+                                                  "properties": {"label": {"type": "string", "minLength": 1},
+                                                                 "parameters": {"type": "object"}}}}),
         ParamSpec("objective", "string", None, "Ranking metric for parameter_sets/param_grid.", cli=False),
         ParamSpec("splits", "array", None, "Walk-forward splits: [{name, train{start,end}, test{start,end}}].",
                   cli=False),
@@ -114,7 +118,8 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
                   extra={"minLength": 4, "maxLength": 40}),
         ParamSpec("forward_end", "string", None, "End of the forward window, exclusive (default: today).",
                   extra={"minLength": 4, "maxLength": 40}),
-        ParamSpec("forward_outdir", "string", None, "Parent of the session directory (default outputs/forward_runs).",
+        ParamSpec("forward_outdir", "string", None, "The session directory: empty, or holding this same session "
+                  "(default outputs/forward_runs/<session_id>).",
                   aliases=("out_dir",), extra={"minLength": 1, "maxLength": 4096}),
         ParamSpec("forward_metric", "string", "sharpe_simple", "Leaderboard metric that picks the candidates."),
         ParamSpec("forward_top_k", "integer", 1, "Number of candidates carried forward.", minimum=1, maximum=100),
@@ -144,7 +149,7 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
         ParamSpec("out_dir", "string", None, "Parent of the portfolio directory (default outputs/portfolio).",
                   aliases=("portfolio_outdir",), extra={"minLength": 1, "maxLength": 4096}),
         ParamSpec("legs", "array", None, "A basket: [{label, ticker, weight, strategy?, parameters?}].", cli=False,
-                  extra={"items": {"type": "object", "required": ["label", "ticker", "weight"], "properties": {
+                  extra={"minItems": 1, "items": {"type": "object", "required": ["label", "ticker", "weight"], "properties": {
                       "label": {"type": "string"}, "ticker": {"type": "string"}, "weight": {"type": "number"},
                       "strategy": {"type": ["string", "null"]}, "parameters": {"type": ["object", "null"]}}}}),
         ParamSpec("normalize", "boolean", False, "Basket: rescale weights that do not sum to 1."),
@@ -154,6 +159,36 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
     ),
 }
 
+
+
+def _given(name: str) -> dict:
+    """JSON Schema: ``params.name`` is present and not null (null means "use the default")."""
+    return {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+
+
+def _any_given(*names: str) -> dict:
+    return {"anyOf": [_given(n) for n in names]}
+
+
+# Rules across parameters that main.py enforces, stated in the request schema too (so an agent's
+# own validation rejects what main.py would): which inputs a command needs, which exclude each other.
+COMMAND_RULES: dict[str, list[dict]] = {
+    "sweep": [
+        {"oneOf": [_any_given("config_path", "sweep"), _any_given("param_grid", "parameter_sets")],
+         "description": "exactly one experiment: a YAML file (config_path) or an inline one "
+                        "(param_grid or parameter_sets)"},
+        {"not": {"allOf": [_given("param_grid"), _given("parameter_sets")]},
+         "description": "param_grid or parameter_sets, not both"},
+    ],
+    "forward": [
+        {**_any_given("forward_eval", "run_dir", "resume_forward"),
+         "description": "a sweep run directory (forward_eval) or a session to resume (resume_forward)"},
+    ],
+    "portfolio": [
+        {**_any_given("portfolio_report", "forward_root", "portfolio_compare", "legs"),
+         "description": "a root of forward sessions (portfolio_report / portfolio_compare) or basket legs"},
+    ],
+}
 
 # Accepted by every command: where lifecycle events are POSTed (like --signal-webhook), and
 # --force. Both change how a request executes, never what it computes (no content key, run id or

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from quantlab.contract.params import COMMAND_PARAMS, COMMANDS
+from quantlab.contract.params import COMMAND_PARAMS, COMMAND_RULES, COMMANDS
 
 
 def params_schema(command: str) -> dict:
@@ -18,8 +18,15 @@ def params_schema(command: str) -> dict:
         props[spec.name] = spec.json_schema()
         for alias in spec.aliases:
             props[alias] = {**spec.json_schema(), "description": f"Alias of {spec.name}."}
+    if command == "sweep":  # the ranking metric names
+        from quantlab.commands.experiment import METRIC_NAMES
+
+        props["objective"] = {**props["objective"], "enum": [*METRIC_NAMES, None]}
     # Unknown keys are accepted here and reported as warnings by the validator.
-    return {"type": ["object", "null"], "properties": props, "additionalProperties": True}
+    schema = {"type": ["object", "null"], "properties": props, "additionalProperties": True}
+    if COMMAND_RULES.get(command):
+        schema["allOf"] = list(COMMAND_RULES[command])
+    return schema
 
 
 def request_schema() -> dict:
@@ -106,7 +113,7 @@ def described_request_schema(command: str | None = None) -> dict:
                                        {"properties": {"strategy": {"type": "null"}}}]}
                 rules.append({"if": is_it, "then": {"properties": {
                     "strategy_params": strategy_params_schema(s)}}})
-            params["allOf"] = rules
+            params["allOf"] = params.get("allOf", []) + rules
         out["allOf"].append({"if": {"properties": {"command": {"const": cmd}}, "required": ["command"]},
                              "then": {"properties": {"params": params}}})
     return out
