@@ -217,9 +217,9 @@ def download_bars(
     def fail(reason: str) -> DataError:
         return DataError(f"Data for {describe} could not be downloaded: {reason}")
 
-    import importlib.util
-
-    if importlib.util.find_spec("yfinance") is None:  # pinned; checked here for a clear message
+    try:
+        import yfinance  # noqa: F401  (pinned; imported here for a clear message if it is missing)
+    except ImportError:
         raise fail("the yfinance package is not installed (pip install -r requirements.lock)") from None
     try:
         frame = _history_frame(ticker, start, end, interval, cache_dir)
