@@ -1,5 +1,4 @@
 # Input functions: map a content key or run id to the paths it depends on.
-from quantlab.commands.worker import run_step
 from quantlab.commands.common import step_errors
 
 

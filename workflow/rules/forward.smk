@@ -1,3 +1,6 @@
+from quantlab.commands.forward import step_forward_session
+
+
 rule forward_session:
     input:
         forward_inputs,
@@ -9,7 +12,7 @@ rule forward_session:
         run_id=run_id_pattern("forward"),
     run:
         with step_errors(log[0]):
-            run_step("forward.step_forward_session", config["requests"][wildcards.run_id],
+            step_forward_session(config["requests"][wildcards.run_id],
                      forward_sim_dirs(wildcards), output[0])
 
 

@@ -1,3 +1,6 @@
+from quantlab.commands.run import step_refresh_index
+
+
 rule refresh_index:
     input:
         "requests/{run_id}/published.json",
@@ -7,4 +10,4 @@ rule refresh_index:
         f"{LOG_DIR}/refresh_index/{{run_id}}.log",
     run:
         with step_errors(log[0]):
-            run_step("step_refresh_index", config["requests"][wildcards.run_id], input[0], output[0])
+            step_refresh_index(config["requests"][wildcards.run_id], input[0], output[0])

@@ -1,3 +1,7 @@
+from quantlab.commands.basket import step_basket_legs
+from quantlab.commands.portfolio import step_portfolio_mode, step_publish_portfolio
+
+
 rule basket_legs:
     input:
         basket_sims,
@@ -11,7 +15,7 @@ rule basket_legs:
         with step_errors(log[0]):
             basket = config["requests"][wildcards.run_id]["basket"]
             sims = [f"store/sim/{leg['sim']}" for leg in basket["legs"]]
-            run_step("basket.step_basket_legs", basket, sims, output[0])
+            step_basket_legs(basket, sims, output[0])
 
 
 rule portfolio_mode:
@@ -27,7 +31,7 @@ rule portfolio_mode:
     run:
         with step_errors(log[0]):
             spec = {k: v for k, v in config["portfolio"][wildcards.run_id].items() if k != "basket"}
-            run_step("portfolio.step_portfolio_mode", {**spec, "mode": wildcards.pmode}, output[0])
+            step_portfolio_mode({**spec, "mode": wildcards.pmode}, output[0])
 
 
 rule publish_portfolio:
@@ -41,7 +45,7 @@ rule publish_portfolio:
         run_id=run_id_pattern("portfolio"),
     run:
         with step_errors(log[0]):
-            run_step("portfolio.step_publish_portfolio", config["requests"][wildcards.run_id], list(input),
+            step_publish_portfolio(config["requests"][wildcards.run_id], list(input),
                      output[0])
 
 

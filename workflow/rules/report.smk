@@ -1,3 +1,6 @@
+from quantlab.commands.run import step_plot, step_publish, step_publish_paper
+
+
 rule plot_equity:
     input:
         "store/sim/{mkey}/equity.parquet",
@@ -7,7 +10,7 @@ rule plot_equity:
         f"{LOG_DIR}/plot_equity/{{mkey}}.log",
     run:
         with step_errors(log[0]):
-            run_step("step_plot", config["sim"][wildcards.mkey], input[0], output[0])
+            step_plot(config["sim"][wildcards.mkey], input[0], output[0])
 
 
 rule publish_run:
@@ -21,7 +24,7 @@ rule publish_run:
         run_id=run_id_pattern("run"),
     run:
         with step_errors(log[0]):
-            run_step("step_publish", config["requests"][wildcards.run_id],
+            step_publish(config["requests"][wildcards.run_id],
                                    sim_dir_of_request(wildcards), output[0])
 
 
@@ -36,5 +39,5 @@ rule publish_paper:
         run_id=run_id_pattern("paper"),
     run:
         with step_errors(log[0]):
-            run_step("step_publish_paper", config["requests"][wildcards.run_id],
+            step_publish_paper(config["requests"][wildcards.run_id],
                      sim_dir_of_request(wildcards), output[0])

@@ -1,3 +1,6 @@
+from quantlab.commands.run import step_score, step_simulate
+
+
 rule simulate:
     input:
         unpack(sim_inputs),
@@ -8,7 +11,7 @@ rule simulate:
         f"{LOG_DIR}/simulate/{{mkey}}.log",
     run:
         with step_errors(log[0]):
-            run_step("step_simulate", config["sim"][wildcards.mkey], input.bars, input.signals,
+            step_simulate(config["sim"][wildcards.mkey], input.bars, input.signals,
                      output.equity, output.trades)
 
 
@@ -22,4 +25,4 @@ rule score:
         f"{LOG_DIR}/score/{{mkey}}.log",
     run:
         with step_errors(log[0]):
-            run_step("step_score", config["sim"][wildcards.mkey], input.equity, input.trades, output[0])
+            step_score(config["sim"][wildcards.mkey], input.equity, input.trades, output[0])

@@ -1,3 +1,6 @@
+from quantlab.commands.sweep import step_merge_leaderboard, step_merge_walkforward, step_publish_sweep, step_sweep_shard, step_wf_select, step_wf_test
+
+
 rule sweep_shard:
     input:
         shard_bars,
@@ -11,7 +14,7 @@ rule sweep_shard:
         shard="[0-9a-f]{16}",
     run:
         with step_errors(log[0]):
-            run_step("sweep.step_sweep_shard", config["shards"][wildcards.shard], input[0],
+            step_sweep_shard(config["shards"][wildcards.shard], input[0],
                      output.parquet, output.sidecar)
 
 
@@ -24,7 +27,7 @@ rule merge_leaderboard:
         f"{LOG_DIR}/merge_leaderboard/{{run_id}}.log",
     run:
         with step_errors(log[0]):
-            run_step("sweep.step_merge_leaderboard", config["requests"][wildcards.run_id], list(input),
+            step_merge_leaderboard(config["requests"][wildcards.run_id], list(input),
                      output[0])
 
 
@@ -39,7 +42,7 @@ rule wf_select:
         split="[0-9a-f]{16}",
     run:
         with step_errors(log[0]):
-            run_step("sweep.step_wf_select", config["wf_splits"][wildcards.split], list(input), output[0])
+            step_wf_select(config["wf_splits"][wildcards.split], list(input), output[0])
 
 
 rule wf_test:
@@ -55,7 +58,7 @@ rule wf_test:
         split="[0-9a-f]{16}",
     run:
         with step_errors(log[0]):
-            run_step("sweep.step_wf_test", config["wf_splits"][wildcards.split], input.selected, input.bars,
+            step_wf_test(config["wf_splits"][wildcards.split], input.selected, input.bars,
                      output.test, output.equity)
 
 
@@ -71,7 +74,7 @@ rule merge_walkforward:
             files = list(input)
             splits = config["requests"][wildcards.run_id]["splits"]
             grouped = [(s, *files[3 * i:3 * i + 3]) for i, s in enumerate(splits)]
-            run_step("sweep.step_merge_walkforward", config["requests"][wildcards.run_id], grouped, output[0])
+            step_merge_walkforward(config["requests"][wildcards.run_id], grouped, output[0])
 
 
 rule publish_sweep:
@@ -85,7 +88,7 @@ rule publish_sweep:
         run_id=run_id_pattern("(grid|walkforward)"),
     run:
         with step_errors(log[0]):
-            run_step("sweep.step_publish_sweep", config["requests"][wildcards.run_id], input[0], output[0])
+            step_publish_sweep(config["requests"][wildcards.run_id], input[0], output[0])
 
 
 localrules:

@@ -44,6 +44,7 @@ from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _trades_csv
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
+from quantlab.commands.worker import warm_step
 
 LOWER_IS_BETTER = ("volatility_ann",)
 BASE_FROM_SWEEP = ("ticker", "interval", "source", "data_path", "seed", "strategy", "fee", "slippage_mode",
@@ -351,6 +352,7 @@ def _prefix_check(old: list[str], new: list[str], what: str, session: Path) -> N
                         "replay (the data changed); start a new forward session")
 
 
+@warm_step
 def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> dict:
     """Write (or extend, on resume) the forward session directory."""
     run_id = record["run_id"]

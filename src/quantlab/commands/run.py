@@ -34,6 +34,7 @@ from quantlab.contract.paths import internal_root, outputs_root, resolve_input_p
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
+from quantlab.commands.worker import warm_step
 
 SUMMARY_KEYS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
 FLAT_STRATEGY_KEYS = ("rsi_buy_max", "rsi_sell_min", "cooldown_days")
@@ -245,12 +246,14 @@ def prefetch_data(spec: dict) -> None:
         load_bars(_data_request({**spec, "source": "sample"}))
 
 
+@warm_step
 def step_load_data(spec: dict, out_path: str) -> None:
     from quantlab.data import load_bars, write_bars
 
     write_bars(load_bars(_data_request(spec)), out_path)
 
 
+@warm_step
 def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
     import numpy as np
 
@@ -295,6 +298,7 @@ def _trade_start(bars, spec: dict) -> int:
     return start
 
 
+@warm_step
 def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str) -> None:
     import numpy as np
 
@@ -349,6 +353,7 @@ def _load_sim(equity_path: str, trades_path: str):
     return eq, result
 
 
+@warm_step
 def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
     from quantlab.metrics import compute_metrics
 
@@ -377,6 +382,7 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
     atomic_write_json(out_path, {"metrics": metrics, "window": info, "warnings": warnings}, sort_keys=True)
 
 
+@warm_step
 def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
     from quantlab.artifacts.plots import equity_png
 
@@ -529,6 +535,7 @@ def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple
     return config, metrics, window, summary, result_warnings
 
 
+@warm_step
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     """Write the run directory into its staging dir, then rename it into place (atomic)."""
     sim = Path(sim_dir)
@@ -555,6 +562,7 @@ def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
         "report_path": str(final / "report.json"), "summary": summary, "warnings": result_warnings})
 
 
+@warm_step
 def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
     """Write a paper session's results into its (already visible) session directory."""
     from quantlab.commands.paper import read_status
@@ -591,6 +599,7 @@ def rebuild_report(run_dir: Path) -> Path:
     return write_report(run_dir, metadata, config, metrics)
 
 
+@warm_step
 def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict:
     from quantlab.artifacts.runs_index import refresh
 

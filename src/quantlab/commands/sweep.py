@@ -31,6 +31,7 @@ from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _parse_date, make_d
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
 from quantlab.errors import DataError
+from quantlab.commands.worker import warm_step
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
 
@@ -226,6 +227,7 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
             os.environ["QUANTLAB_JIT"] = previous
 
 
+@warm_step
 def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str) -> None:
     """Evaluate one shard of combinations; the sidecar is written last (it marks completion)."""
     import numpy as np
@@ -282,12 +284,14 @@ def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[
     return rows
 
 
+@warm_step
 def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) -> None:
     results = _load_shards(shard_paths)
     rows = _rows(record, record["grid"]["combo_keys"], results)
     atomic_write_json(out_path, {"rows": rank_rows(rows, record["sort_by"], record["ascending"])})
 
 
+@warm_step
 def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     """Rank the train results, drop combos under min_trades, keep top_k."""
     results = _load_shards(shard_paths)
@@ -299,6 +303,7 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
                                  "selected": [r["index"] for r in selected]})
 
 
+@warm_step
 def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, equity_out: str) -> None:
     """Evaluate the selected combos on the test window; keep the rank-1 combo's test series."""
     import numpy as np
@@ -345,6 +350,7 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     atomic_write_json(out_path, {"name": spec["name"], "test": rows})
 
 
+@warm_step
 def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, str]], out_path: str) -> None:
     """Per-split train/test tables and the stitched out-of-sample series (rank-1 per split)."""
     import numpy as np
@@ -433,6 +439,7 @@ def _experiment_yaml(record: dict) -> str:
     return header + yaml.safe_dump(plain, sort_keys=False, default_flow_style=None)
 
 
+@warm_step
 def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     from quantlab.artifacts.heatmap import heatmap_png, most_influential
 
