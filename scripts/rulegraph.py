@@ -24,7 +24,7 @@ def main() -> int:
 
     run = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}, request_id=None,
                    warnings=[], origin="cli", claim=False)
-    configs = {"run": (run.snakemake_config(), f"requests/{run.run_id}/index.json")}
+    configs = {"run": (run.snakemake_config(), run.target)}
     for name, yaml_file in (("grid", "spx_2017_grid.yaml"), ("walkforward", "spx_walkforward.yaml")):
         exp = build_experiment(read_yaml(ROOT / "config/experiments" / yaml_file), where=yaml_file)
         plan = plan_sweep(exp, {"shards": 2}, request_id=None, warnings=[], origin="cli", claim=False)

@@ -49,7 +49,7 @@ def wf_request_files(wildcards):
 def sweep_merged(wildcards):
     request = config["requests"][wildcards.run_id]
     name = "leaderboard.json" if request["mode"] == "grid" else "walkforward.json"
-    return f"requests/{wildcards.run_id}/{name}"
+    return f"requests/{wildcards.run_id}/sweep/{name}"
 
 
 def forward_inputs(wildcards):
@@ -63,7 +63,7 @@ def forward_sim_dirs(wildcards):
 
 
 def portfolio_modes(wildcards):
-    return [f"requests/{wildcards.run_id}/mode_{m}.json" for m in config["requests"][wildcards.run_id]["modes"]]
+    return [f"requests/{wildcards.run_id}/portfolio/mode_{m}.json" for m in config["requests"][wildcards.run_id]["modes"]]
 
 
 def basket_sims(wildcards):
@@ -74,4 +74,4 @@ def basket_sims(wildcards):
 
 def portfolio_mode_inputs(wildcards):
     basket = config["portfolio"][wildcards.run_id].get("basket")
-    return [f"requests/{wildcards.run_id}/legs.json"] if basket else []
+    return [f"requests/{wildcards.run_id}/portfolio/legs.json"] if basket else []

@@ -6,11 +6,9 @@ rule basket_legs:
     input:
         basket_sims,
     output:
-        "requests/{run_id}/legs.json",
+        "requests/{run_id}/portfolio/legs.json",
     log:
         f"{LOG_DIR}/basket_legs/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("portfolio"),
     run:
         with step_errors(log[0]):
             basket = config["requests"][wildcards.run_id]["basket"]
@@ -22,11 +20,10 @@ rule portfolio_mode:
     input:
         portfolio_mode_inputs,
     output:
-        "requests/{run_id}/mode_{pmode}.json",
+        "requests/{run_id}/portfolio/mode_{pmode}.json",
     log:
         f"{LOG_DIR}/portfolio_mode/{{run_id}}_{{pmode}}.log",
     wildcard_constraints:
-        run_id=run_id_pattern("portfolio"),
         pmode="[a-z_]+",
     run:
         with step_errors(log[0]):
@@ -38,11 +35,9 @@ rule publish_portfolio:
     input:
         portfolio_modes,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/portfolio/published.json",
     log:
         f"{LOG_DIR}/publish_portfolio/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("portfolio"),
     run:
         with step_errors(log[0]):
             step_publish_portfolio(config["requests"][wildcards.run_id], list(input),

@@ -17,11 +17,9 @@ rule publish_run:
     input:
         published_inputs,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/run/published.json",
     log:
         f"{LOG_DIR}/publish_run/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("run"),
     run:
         with step_errors(log[0]):
             step_publish(config["requests"][wildcards.run_id],
@@ -32,11 +30,9 @@ rule publish_paper:
     input:
         published_inputs,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/paper/published.json",
     log:
         f"{LOG_DIR}/publish_paper/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("paper"),
     run:
         with step_errors(log[0]):
             step_publish_paper(config["requests"][wildcards.run_id],

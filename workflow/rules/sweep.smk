@@ -22,7 +22,7 @@ rule merge_leaderboard:
     input:
         grid_shards,
     output:
-        "requests/{run_id}/leaderboard.json",
+        "requests/{run_id}/sweep/leaderboard.json",
     log:
         f"{LOG_DIR}/merge_leaderboard/{{run_id}}.log",
     run:
@@ -66,7 +66,7 @@ rule merge_walkforward:
     input:
         wf_request_files,
     output:
-        "requests/{run_id}/walkforward.json",
+        "requests/{run_id}/sweep/walkforward.json",
     log:
         f"{LOG_DIR}/merge_walkforward/{{run_id}}.log",
     run:
@@ -81,11 +81,9 @@ rule publish_sweep:
     input:
         sweep_merged,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/sweep/published.json",
     log:
         f"{LOG_DIR}/publish_sweep/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("(grid|walkforward)"),
     run:
         with step_errors(log[0]):
             step_publish_sweep(config["requests"][wildcards.run_id], input[0], output[0])

@@ -41,6 +41,7 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.commands.common import publish_staging
 from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _trades_csv,
                                    plan_run, summary_of)
+from quantlab.contract import namespaces
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
@@ -77,7 +78,7 @@ class ForwardPlan:
 
     @property
     def target(self) -> str:
-        return f"requests/{self.request_key}/index.json"
+        return namespaces.target(self.request_key, "forward")
 
 
 def session_target(params: dict) -> Path | None:
@@ -285,7 +286,7 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         run_id = created_at = None
     if parse_date(str(start), "forward_start") >= parse_date(str(end), "forward_end"):
         raise ConfigError(f"params.forward_start ({start}) must be before params.forward_end ({end})")
-    config: dict[str, Any] = {"data": {}, "signals": {}, "sim": {}, "requests": {}}
+    config: dict[str, Any] = {"kind": "forward", "data": {}, "signals": {}, "sim": {}, "requests": {}}
     legs = []
     for cand in candidates:
         run_params = {k: source[k] for k in BASE_FROM_SWEEP if source.get(k) is not None}

@@ -29,6 +29,7 @@ from quantlab.artifacts.io import (atomic_copy, atomic_write_bytes, atomic_write
                                    format_value, read_json)
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
+from quantlab.contract import namespaces
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
 from quantlab.contract.paths import internal_root, outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
@@ -60,9 +61,19 @@ class RunPlan:
         return bool(self.params.get("paper"))
 
     @property
+    def kind(self) -> str:
+        """The request's output namespace (``quantlab.contract.namespaces``)."""
+        return "paper" if self.paper else "run"
+
+    @property
     def target(self) -> str:
         """The request's final workflow output (paper sessions do not refresh the runs index)."""
-        return f"requests/{self.run_id}/{'published' if self.paper else 'index'}.json"
+        return namespaces.target(self.run_id, self.kind)
+
+    @property
+    def published(self) -> str:
+        """The publish step's marker (relative to the internal root)."""
+        return namespaces.request_file(self.run_id, self.kind, "published.json")
 
     @property
     def run_dir(self) -> Path:
@@ -97,6 +108,7 @@ class RunPlan:
 
     def snakemake_config(self) -> dict:
         return {
+            "kind": self.kind,
             "data": {self.keys["data"]: self.specs["data"]},
             "signals": {self.keys["signals"]: self.specs["signals"]},
             "sim": {self.keys["sim"]: self.specs["sim"]},

@@ -28,6 +28,7 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.commands.common import publish_staging
 from quantlab.commands.experiment import METRIC_NAMES, Experiment
 from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _parse_date, make_data_spec
+from quantlab.contract import namespaces
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
 from quantlab.errors import DataError
@@ -55,7 +56,7 @@ class SweepPlan:
 
     @property
     def target(self) -> str:
-        return f"requests/{self.run_id}/index.json"
+        return namespaces.target(self.run_id, "sweep")
 
 
 def _family(dkey: str, exp: Experiment, start: str) -> str:
@@ -135,7 +136,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     strategy = get_strategy(exp.strategy)
     lookback = max(int(strategy.warmup_bars({k: v for k, v in c.items() if k not in ("fee", "slippage_bps", "k_atr")}))
                    for c in exp.combos)
-    config: dict[str, Any] = {"data": {}, "shards": {}, "wf_splits": {}, "requests": {}}
+    config: dict[str, Any] = {"kind": "sweep", "data": {}, "shards": {}, "wf_splits": {}, "requests": {}}
     new: list[str] = []
     reused: list[str] = []
     shards_hint = params.get("shards")

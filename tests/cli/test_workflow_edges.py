@@ -1,0 +1,59 @@
+"""The workflow's conventional Snakemake edges: each command kind has its own output namespace
+(``requests/<run_id>/<kind>/``), so no rule tells requests apart by sniffing the run id."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import ROOT, run_request
+
+WORKFLOW = ROOT / "workflow"
+
+
+def _rule_outputs() -> dict[str, list[str]]:
+    """rule name -> its output patterns under requests/ (read from the rule files)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(WORKFLOW.rglob("*.smk")):
+        for name, body in re.findall(r"^rule (\w+):\n((?:[ \t]+.*\n|\n)+)", path.read_text(), flags=re.M):
+            outputs = re.search(r"^    output:\n((?:        .*\n)+)", body, flags=re.M)
+            found[name] = re.findall(r'"(requests/[^"]+)"', outputs.group(1)) if outputs else []
+    return found
+
+
+def test_every_request_output_pattern_belongs_to_one_rule_and_one_kind():
+    outputs = _rule_outputs()
+    patterns = [p for ps in outputs.values() for p in ps]
+    assert patterns, "no rule writes under requests/"
+    assert len(patterns) == len(set(patterns)), f"rules share an output pattern: {sorted(patterns)}"
+    for pattern in patterns:
+        assert re.match(r"^requests/\{run_id\}/(run|paper|sweep|forward|portfolio|\{kind\})/", pattern), pattern
+    text = "".join(p.read_text() for p in WORKFLOW.rglob("*.smk")) + (WORKFLOW / "Snakefile").read_text()
+    for sniff in ("'_paper_'", "'_portfolio_'", "'_forward_'", '"_paper_"', '"_forward_"', '"_portfolio_"',
+                  'run_id_pattern("'):
+        assert sniff not in text, f"the workflow still tells requests apart by their run id ({sniff})"
+
+
+def test_a_run_and_a_paper_session_publish_in_their_own_namespaces(ql):
+    res = ql.request(run_request())
+    assert res.returncode == 0, res.stderr
+    run_id = res.envelope["run_id"]
+    requests = ql.outputs / ".quantlab" / "requests"
+    assert sorted(p.name for p in (requests / run_id).iterdir() if p.is_dir()) == ["run"]
+    assert (requests / run_id / "run" / "index.json").is_file()
+    assert (requests / run_id / "run" / "published.json").is_file()
+
+    paper = ql.request(run_request(paper=True))
+    assert paper.returncode == 0, paper.stderr
+    session = paper.envelope["run_id"]
+    assert sorted(p.name for p in (requests / session).iterdir() if p.is_dir()) == ["paper"]
+    assert (requests / session / "paper" / "published.json").is_file()
+
+
+def test_a_sweep_publishes_in_its_own_namespace(ql):
+    payload = {"schema_version": "1.0", "request_id": "sw", "command": "sweep",
+               "params": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
+                          "param_grid": {"fast": [5, 10], "slow": [30]}}}
+    res = ql.request(payload)
+    assert res.returncode == 0, res.stderr
+    ns = ql.outputs / ".quantlab" / "requests" / res.envelope["run_id"] / "sweep"
+    assert sorted(p.name for p in ns.iterdir()) == ["index.json", "leaderboard.json", "published.json"]
