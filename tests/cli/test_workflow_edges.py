@@ -57,3 +57,20 @@ def test_a_sweep_publishes_in_its_own_namespace(ql):
     assert res.returncode == 0, res.stderr
     ns = ql.outputs / ".quantlab" / "requests" / res.envelope["run_id"] / "sweep"
     assert sorted(p.name for p in ns.iterdir()) == ["index.json", "leaderboard.json", "published.json"]
+
+
+def _shard_jobs(ql, cores: int) -> list[str]:
+    payload = {"schema_version": "1.0", "request_id": "sw", "command": "sweep",
+               "params": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
+                          "param_grid": {"fast": [5, 10], "slow": [30]}, "out_dir": str(ql.tmp / f"c{cores}")}}
+    res = ql.request(payload, "--cores", str(cores), "--force")
+    assert res.returncode == 0, res.stderr
+    log = (ql.tmp / f"c{cores}" / res.envelope["run_id"] / "logs" / "snakemake.log").read_text()
+    return [job for job in re.split(r"\n(?=\[)", log) if "rule sweep_shard:" in job]
+
+
+def test_sweep_shards_declare_their_threads_and_the_scheduler_caps_them_at_cores(ql):
+    jobs = _shard_jobs(ql, cores=2)
+    assert jobs and all("threads: 2" in job for job in jobs), jobs
+    jobs = _shard_jobs(ql, cores=1)  # granted one core: the shard runs on one thread
+    assert jobs and not any("threads:" in job for job in jobs), jobs

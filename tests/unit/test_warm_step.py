@@ -68,3 +68,17 @@ def test_with_a_worker_the_step_runs_in_the_warm_child(monkeypatch, tmp_path):
         with pytest.raises(StepFailed):
             run.step_load_data({}, str(tmp_path / "bars.parquet"))  # a bad spec fails inside the child
         assert int(reached.read_text()) == worker.pid != os.getpid()
+
+
+def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path):
+    import quantlab.data
+
+    seen = []
+    monkeypatch.setattr(quantlab.data, "read_bars", lambda path: None)
+    monkeypatch.setattr(sweep, "_evaluate", lambda bars, spec, combos, threads=None:
+                        seen.append(threads) or {name: [] for name in sweep.METRIC_NAMES})
+    spec = {"combos": [], "combo_keys": []}
+    sweep.step_sweep_shard(spec, "bars", str(tmp_path / "s.parquet"), str(tmp_path / "s.json"), threads=1)
+    assert seen == [1]
+    monkeypatch.setenv("QUANTLAB_SWEEP_THREADS", "3")
+    assert sweep.shard_threads() == 3

@@ -1,4 +1,4 @@
-from quantlab.commands.sweep import step_merge_leaderboard, step_merge_walkforward, step_publish_sweep, step_sweep_shard, step_wf_select, step_wf_test
+from quantlab.commands.sweep import shard_threads, step_merge_leaderboard, step_merge_walkforward, step_publish_sweep, step_sweep_shard, step_wf_select, step_wf_test
 
 
 rule sweep_shard:
@@ -12,10 +12,11 @@ rule sweep_shard:
     wildcard_constraints:
         family="[0-9a-f]{16}",
         shard="[0-9a-f]{16}",
+    threads: shard_threads()
     run:
         with step_errors(log[0]):
-            step_sweep_shard(config["shards"][wildcards.shard], input[0],
-                     output.parquet, output.sidecar)
+            step_sweep_shard(config["shards"][wildcards.shard], input[0], output.parquet, output.sidecar,
+                             threads=threads)
 
 
 rule merge_leaderboard:

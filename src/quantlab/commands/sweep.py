@@ -188,7 +188,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
 
 
 # -------------------------------------------------------------------------------------- steps
-def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
+def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None) -> dict:
     from quantlab.commands.run import _engine_config, _trade_start
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import bar_calendar
@@ -197,7 +197,12 @@ def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
     return evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                          _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                         threads=int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2")))
+                         threads=threads or shard_threads())
+
+
+def shard_threads() -> int:
+    """Threads a sweep shard declares (the rule's ``threads:``): QUANTLAB_SWEEP_THREADS, default 2."""
+    return int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2"))
 
 
 def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool) -> None:
@@ -229,15 +234,17 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
 
 
 @warm_step
-def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str) -> None:
-    """Evaluate one shard of combinations; the sidecar is written last (it marks completion)."""
+def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str,
+                     threads: int | None = None) -> None:
+    """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
+    scheduler granted them); the sidecar is written last (it marks completion)."""
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
     from quantlab.data import read_bars
 
     bars = read_bars(bars_path)
-    metrics = _evaluate(bars, spec, spec["combos"])
+    metrics = _evaluate(bars, spec, spec["combos"], threads)
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in METRIC_NAMES}
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"])})))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
