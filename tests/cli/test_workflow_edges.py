@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+
+import pytest
 
 from conftest import ROOT, run_request
 
@@ -74,3 +77,40 @@ def test_sweep_shards_declare_their_threads_and_the_scheduler_caps_them_at_cores
     assert jobs and all("threads: 2" in job for job in jobs), jobs
     jobs = _shard_jobs(ql, cores=1)  # granted one core: the shard runs on one thread
     assert jobs and not any("threads:" in job for job in jobs), jobs
+
+
+# ------------------------------------------------------------- plain Snakemake on .test/ configs
+def _snakemake(tmp_path, configfile, *args: str):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("snakemake")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUANTLAB_")}
+    return subprocess.run([str(exe), "-s", str(WORKFLOW / "Snakefile"), "-d", str(tmp_path / "work"),
+                           "--configfile", str(configfile), *args], capture_output=True, text=True, env=env,
+                          timeout=120, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("name, rules", [
+    ("run", {"load_data", "signals", "simulate", "score", "plot_equity", "publish_run", "refresh_index", "all"}),
+    ("sweep", {"load_data", "sweep_shard", "merge_leaderboard", "publish_sweep", "refresh_index", "all"}),
+])
+def test_plain_snakemake_dry_runs_and_draws_the_test_configs(tmp_path, name, rules):
+    config = ROOT / ".test" / f"config_{name}.yaml"
+    dry = _snakemake(tmp_path, config, "-n")
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    table = dry.stdout[dry.stdout.index("Job stats:"):]
+    assert set(re.findall(r"^(\w+)\s+\d+$", table, flags=re.M)) - {"total"} == rules
+    graph = _snakemake(tmp_path, config, "--rulegraph")
+    assert graph.returncode == 0, graph.stderr[-2000:]
+    assert set(re.findall(r'label = "(\w+)"', graph.stdout)) == rules
+    assert not (tmp_path / "work" / "store").exists(), "a dry run wrote outputs"
+
+
+def test_plain_snakemake_rejects_a_config_outside_the_schema(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ROOT / ".test" / "config_run.yaml").read_text() + "requets: {}\n")  # a misspelt section
+    res = _snakemake(tmp_path, bad, "-n")
+    assert res.returncode != 0
+    assert "requets" in res.stderr + res.stdout

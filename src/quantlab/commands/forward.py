@@ -286,7 +286,8 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         run_id = created_at = None
     if parse_date(str(start), "forward_start") >= parse_date(str(end), "forward_end"):
         raise ConfigError(f"params.forward_start ({start}) must be before params.forward_end ({end})")
-    config: dict[str, Any] = {"kind": "forward", "data": {}, "signals": {}, "sim": {}, "requests": {}}
+    config: dict[str, Any] = {"kind": "forward", "planned": True, "data": {}, "signals": {}, "sim": {},
+                              "requests": {}}
     legs = []
     for cand in candidates:
         run_params = {k: source[k] for k in BASE_FROM_SWEEP if source.get(k) is not None}

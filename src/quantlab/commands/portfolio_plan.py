@@ -75,7 +75,8 @@ def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim:
               "warnings": warnings}
     spec = {"root": str(root), "weights": weights, "selection": selection}
     return PortfolioPlan(run_id=run_id, out_dir=out_dir,
-                         config={"kind": "portfolio", "requests": {run_id: record}, "portfolio": {run_id: spec}})
+                         config={"kind": "portfolio", "planned": True, "requests": {run_id: record},
+                                 "portfolio": {run_id: spec}})
 
 
 def _plan_basket(params: dict, *, request_id: Any, warnings: list[str], claim: bool) -> PortfolioPlan:
@@ -94,5 +95,6 @@ def _plan_basket(params: dict, *, request_id: Any, warnings: list[str], claim: b
               "root": str(root), "modes": ["custom_weight"], "compare": False, "warnings": warnings,
               "basket": {"legs": legs, "weights": weights, "root": str(root), "created_at": created}}
     spec = {"root": str(root), "weights": weights, "selection": {}, "basket": True}
-    config.update({"kind": "portfolio", "requests": {run_id: record}, "portfolio": {run_id: spec}})
+    config.update({"kind": "portfolio", "planned": True, "requests": {run_id: record},
+                   "portfolio": {run_id: spec}})
     return PortfolioPlan(run_id=run_id, out_dir=out_dir, config=config)

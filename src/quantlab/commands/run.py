@@ -109,6 +109,7 @@ class RunPlan:
     def snakemake_config(self) -> dict:
         return {
             "kind": self.kind,
+            "planned": True,
             "data": {self.keys["data"]: self.specs["data"]},
             "signals": {self.keys["signals"]: self.specs["signals"]},
             "sim": {self.keys["sim"]: self.specs["sim"]},

@@ -136,7 +136,8 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     strategy = get_strategy(exp.strategy)
     lookback = max(int(strategy.warmup_bars({k: v for k, v in c.items() if k not in ("fee", "slippage_bps", "k_atr")}))
                    for c in exp.combos)
-    config: dict[str, Any] = {"kind": "sweep", "data": {}, "shards": {}, "wf_splits": {}, "requests": {}}
+    config: dict[str, Any] = {"kind": "sweep", "planned": True, "data": {}, "shards": {}, "wf_splits": {},
+                              "requests": {}}
     new: list[str] = []
     reused: list[str] = []
     shards_hint = params.get("shards")
