@@ -114,3 +114,23 @@ def test_plain_snakemake_rejects_a_config_outside_the_schema(tmp_path):
     res = _snakemake(tmp_path, bad, "-n")
     assert res.returncode != 0
     assert "requets" in res.stderr + res.stdout
+
+
+@pytest.mark.parametrize("name", ["lint", "run", "sweep"])
+def test_snakemake_lint_is_clean(tmp_path, name):
+    res = _snakemake(tmp_path, ROOT / ".test" / f"config_{name}.yaml", "--lint")
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+
+
+def test_the_workflow_is_snakefmt_formatted():
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("snakefmt")
+    if not exe.exists():  # installed by `make venv` from requirements-dev.lock
+        exe = shutil.which("snakefmt")
+    assert exe, "snakefmt is not installed (make venv installs requirements-dev.lock)"
+    res = subprocess.run([str(exe), "--check", "--diff", str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]

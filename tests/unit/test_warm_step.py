@@ -40,8 +40,9 @@ def test_rules_call_imported_step_functions_not_strings():
         text = path.read_text()
         assert "run_step" not in text, f"{path.name} still calls a step by its string name"
         called |= set(re.findall(r"^\s+(step_[a-z_]+)\(", text, flags=re.M))
-        for names in re.findall(r"^from quantlab\.commands\.\w+ import ([\w, ]+)$", text, flags=re.M):
-            imported |= {n.strip() for n in names.split(",")}
+        for grouped, single in re.findall(r"^from quantlab\.commands\.\w+ import (?:\(([^)]*)\)|([\w, ]+)$)", text,
+                                          flags=re.M):
+            imported |= {n.strip() for n in (grouped or single).split(",") if n.strip()}
     assert called == {n for names in STEPS.values() for n in names}
     assert called <= imported
 

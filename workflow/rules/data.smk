@@ -7,5 +7,4 @@ rule load_data:
     log:
         f"{LOG_DIR}/load_data/{{dkey}}.log",
     run:
-        with step_errors(log[0]):
-            step_load_data(config["data"][wildcards.dkey], output[0])
+        step_load_data(config["data"][wildcards.dkey], output[0], log=log[0])

@@ -9,9 +9,12 @@ rule forward_session:
     log:
         f"{LOG_DIR}/forward_session/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            step_forward_session(config["requests"][wildcards.run_id],
-                     forward_sim_dirs(wildcards), output[0])
+        step_forward_session(
+            config["requests"][wildcards.run_id],
+            forward_sim_dirs(wildcards),
+            output[0],
+            log=log[0],
+        )
 
 
 localrules:

@@ -11,5 +11,6 @@ rule refresh_index:
     wildcard_constraints:
         kind="run|sweep|forward",
     run:
-        with step_errors(log[0]):
-            step_refresh_index(config["requests"][wildcards.run_id], input[0], output[0])
+        step_refresh_index(
+            config["requests"][wildcards.run_id], input[0], output[0], log=log[0]
+        )

@@ -10,10 +10,9 @@ rule basket_legs:
     log:
         f"{LOG_DIR}/basket_legs/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            basket = config["requests"][wildcards.run_id]["basket"]
-            sims = [f"store/sim/{leg['sim']}" for leg in basket["legs"]]
-            step_basket_legs(basket, sims, output[0])
+        step_basket_legs(
+            basket_of(wildcards), basket_sim_dirs(wildcards), output[0], log=log[0]
+        )
 
 
 rule portfolio_mode:
@@ -26,9 +25,7 @@ rule portfolio_mode:
     wildcard_constraints:
         pmode="[a-z_]+",
     run:
-        with step_errors(log[0]):
-            spec = {k: v for k, v in config["portfolio"][wildcards.run_id].items() if k != "basket"}
-            step_portfolio_mode({**spec, "mode": wildcards.pmode}, output[0])
+        step_portfolio_mode(portfolio_mode_spec(wildcards), output[0], log=log[0])
 
 
 rule publish_portfolio:
@@ -39,9 +36,9 @@ rule publish_portfolio:
     log:
         f"{LOG_DIR}/publish_portfolio/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            step_publish_portfolio(config["requests"][wildcards.run_id], list(input),
-                     output[0])
+        step_publish_portfolio(
+            config["requests"][wildcards.run_id], list(input), output[0], log=log[0]
+        )
 
 
 localrules:

@@ -9,8 +9,7 @@ rule plot_equity:
     log:
         f"{LOG_DIR}/plot_equity/{{mkey}}.log",
     run:
-        with step_errors(log[0]):
-            step_plot(config["sim"][wildcards.mkey], input[0], output[0])
+        step_plot(config["sim"][wildcards.mkey], input[0], output[0], log=log[0])
 
 
 rule publish_run:
@@ -21,9 +20,12 @@ rule publish_run:
     log:
         f"{LOG_DIR}/publish_run/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            step_publish(config["requests"][wildcards.run_id],
-                                   sim_dir_of_request(wildcards), output[0])
+        step_publish(
+            config["requests"][wildcards.run_id],
+            sim_dir_of_request(wildcards),
+            output[0],
+            log=log[0],
+        )
 
 
 rule publish_paper:
@@ -34,6 +36,9 @@ rule publish_paper:
     log:
         f"{LOG_DIR}/publish_paper/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            step_publish_paper(config["requests"][wildcards.run_id],
-                     sim_dir_of_request(wildcards), output[0])
+        step_publish_paper(
+            config["requests"][wildcards.run_id],
+            sim_dir_of_request(wildcards),
+            output[0],
+            log=log[0],
+        )

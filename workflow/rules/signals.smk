@@ -9,5 +9,4 @@ rule signals:
     log:
         f"{LOG_DIR}/signals/{{skey}}.log",
     run:
-        with step_errors(log[0]):
-            step_signals(config["signals"][wildcards.skey], input[0], output[0])
+        step_signals(config["signals"][wildcards.skey], input[0], output[0], log=log[0])

@@ -10,9 +10,14 @@ rule simulate:
     log:
         f"{LOG_DIR}/simulate/{{mkey}}.log",
     run:
-        with step_errors(log[0]):
-            step_simulate(config["sim"][wildcards.mkey], input.bars, input.signals,
-                     output.equity, output.trades)
+        step_simulate(
+            config["sim"][wildcards.mkey],
+            input.bars,
+            input.signals,
+            output.equity,
+            output.trades,
+            log=log[0],
+        )
 
 
 rule score:
@@ -24,5 +29,10 @@ rule score:
     log:
         f"{LOG_DIR}/score/{{mkey}}.log",
     run:
-        with step_errors(log[0]):
-            step_score(config["sim"][wildcards.mkey], input.equity, input.trades, output[0])
+        step_score(
+            config["sim"][wildcards.mkey],
+            input.equity,
+            input.trades,
+            output[0],
+            log=log[0],
+        )

@@ -1,4 +1,12 @@
-from quantlab.commands.sweep import shard_threads, step_merge_leaderboard, step_merge_walkforward, step_publish_sweep, step_sweep_shard, step_wf_select, step_wf_test
+from quantlab.commands.sweep import (
+    shard_threads,
+    step_merge_leaderboard,
+    step_merge_walkforward,
+    step_publish_sweep,
+    step_sweep_shard,
+    step_wf_select,
+    step_wf_test,
+)
 
 
 rule sweep_shard:
@@ -14,9 +22,14 @@ rule sweep_shard:
         shard="[0-9a-f]{16}",
     threads: shard_threads()
     run:
-        with step_errors(log[0]):
-            step_sweep_shard(config["shards"][wildcards.shard], input[0], output.parquet, output.sidecar,
-                             threads=threads)
+        step_sweep_shard(
+            config["shards"][wildcards.shard],
+            input[0],
+            output.parquet,
+            output.sidecar,
+            threads=threads,
+            log=log[0],
+        )
 
 
 rule merge_leaderboard:
@@ -27,9 +40,9 @@ rule merge_leaderboard:
     log:
         f"{LOG_DIR}/merge_leaderboard/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            step_merge_leaderboard(config["requests"][wildcards.run_id], list(input),
-                     output[0])
+        step_merge_leaderboard(
+            config["requests"][wildcards.run_id], list(input), output[0], log=log[0]
+        )
 
 
 rule wf_select:
@@ -42,8 +55,9 @@ rule wf_select:
     wildcard_constraints:
         split="[0-9a-f]{16}",
     run:
-        with step_errors(log[0]):
-            step_wf_select(config["wf_splits"][wildcards.split], list(input), output[0])
+        step_wf_select(
+            config["wf_splits"][wildcards.split], list(input), output[0], log=log[0]
+        )
 
 
 rule wf_test:
@@ -58,9 +72,14 @@ rule wf_test:
     wildcard_constraints:
         split="[0-9a-f]{16}",
     run:
-        with step_errors(log[0]):
-            step_wf_test(config["wf_splits"][wildcards.split], input.selected, input.bars,
-                     output.test, output.equity)
+        step_wf_test(
+            config["wf_splits"][wildcards.split],
+            input.selected,
+            input.bars,
+            output.test,
+            output.equity,
+            log=log[0],
+        )
 
 
 rule merge_walkforward:
@@ -71,11 +90,12 @@ rule merge_walkforward:
     log:
         f"{LOG_DIR}/merge_walkforward/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            files = list(input)
-            splits = config["requests"][wildcards.run_id]["splits"]
-            grouped = [(s, *files[3 * i:3 * i + 3]) for i, s in enumerate(splits)]
-            step_merge_walkforward(config["requests"][wildcards.run_id], grouped, output[0])
+        step_merge_walkforward(
+            config["requests"][wildcards.run_id],
+            wf_grouped(wildcards, input),
+            output[0],
+            log=log[0],
+        )
 
 
 rule publish_sweep:
@@ -86,8 +106,9 @@ rule publish_sweep:
     log:
         f"{LOG_DIR}/publish_sweep/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            step_publish_sweep(config["requests"][wildcards.run_id], input[0], output[0])
+        step_publish_sweep(
+            config["requests"][wildcards.run_id], input[0], output[0], log=log[0]
+        )
 
 
 localrules:

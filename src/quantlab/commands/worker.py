@@ -226,15 +226,24 @@ def step_function(name: str):
 def warm_step(fn):
     """Decorate a workflow step: in a process with an active :class:`StepWorker` the call runs in
     the warm child; otherwise it runs here. Either way the test hook ``pause(<step name>)`` fires
-    right before the step, in the process that runs it."""
+    right before the step, in the process that runs it. ``log=<path>`` (the rules pass their
+    ``log[0]``) records a failure in that log (``commands.common.step_errors``), in this process."""
     name = step_name(fn)
 
-    @functools.wraps(fn)
-    def step(*args: Any, **kwargs: Any) -> Any:
+    def call(args: tuple, kwargs: dict) -> Any:
         worker = _CURRENT
         if worker is not None:
             return worker.call(name, *args, **kwargs)
         return step_function(name)(*args, **kwargs)
+
+    @functools.wraps(fn)
+    def step(*args: Any, log: str | None = None, **kwargs: Any) -> Any:
+        if log is None:
+            return call(args, kwargs)
+        from quantlab.commands.common import step_errors
+
+        with step_errors(log):
+            return call(args, kwargs)
 
     step.step_name = name
     return step
