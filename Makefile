@@ -9,13 +9,13 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per unreachable index location configured on some machines; hide only those
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 
-.PHONY: demo test test-clock mutation bench rulegraph venv clean
+.PHONY: demo test lint test-clock mutation bench rulegraph venv clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock $(QUIET_PIP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-dev.lock $(QUIET_PIP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@touch $(STAMP)
 
@@ -28,10 +28,24 @@ CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_
 	tests/cli/test_portfolio_cli.py tests/unit/test_registry_paper.py tests/unit/test_registry_runs.py \
 	tests/unit/test_portfolio.py tests/unit/test_registry_cli.py
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -n 2 -q tests
 	$(PY) scripts/mutation_check.py
 	@$(MAKE) --no-print-directory test-clock
+
+# The workflow as a Snakemake user sees it: snakefmt's format check and `snakemake --lint` on the
+# .test/ configs (config_lint.yaml parses every rule file), each in a throw-away workdir.
+LINT_CONFIGS := .test/config_lint.yaml .test/config_run.yaml .test/config_sweep.yaml
+
+lint: $(STAMP)
+	$(VENV)/bin/snakefmt --check workflow/
+	@for cfg in $(LINT_CONFIGS); do \
+	  work=$$(mktemp -d) && \
+	  $(VENV)/bin/snakemake -s workflow/Snakefile -d $$work --configfile $$cfg --lint >$$work/lint.txt 2>&1 \
+	    && echo "snakemake --lint $$cfg: clean" \
+	    || { cat $$work/lint.txt; rm -rf $$work; exit 1; }; \
+	  rm -rf $$work; \
+	done
 
 test-clock: $(STAMP)
 	@if command -v faketime >/dev/null 2>&1; then \

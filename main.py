@@ -85,7 +85,7 @@ def run_command(req, opts):
             if not missing:
                 # Every content-addressed intermediate is up to date: only the per-request steps
                 # remain, so run them directly instead of paying Snakemake's start-up.
-                published = internal / "requests" / plan.run_id / "published.json"
+                published = internal / plan.published
                 if plan.paper:
                     run_steps.step_publish_paper(record, str(sim_dir), str(published))
                 else:
@@ -218,7 +218,7 @@ def _run_workflow(config: dict, target: str, internal: Path, opts, log_path: Pat
 
 def _with_job_logs(config: dict, target: str) -> dict:
     """Per-job logs go with the request's bookkeeping (``requests/<run_id>/logs``)."""
-    return {**config, "log_dir": f"{Path(target).parent.as_posix()}/logs"}
+    return {**config, "log_dir": "/".join(Path(target).parts[:2]) + "/logs"}
 
 
 def _drop_job_logs(internal: Path, config: dict) -> None:

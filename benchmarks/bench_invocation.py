@@ -32,7 +32,7 @@ plan = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}, r
 work = os.path.join(os.environ["QUANTLAB_OUTPUTS_DIR"], ".quantlab")
 os.makedirs(work, exist_ok=True)
 json.dump(plan.snakemake_config(), open(os.path.join(work, "bench.json"), "w"))
-print(f"requests/{plan.run_id}/index.json")
+print(plan.target)
 """
 
 API = r"""

@@ -65,6 +65,16 @@ MUTANTS = [
            "        return real\n",
            ("tests/cli/test_run_errors.py::test_escaping_output_paths_are_refused",
             "tests/cli/test_reliability.py::test_hostile_requests_end_in_a_contract_exit_code")),
+    Mutant("sweep shards declare their threads",
+           "workflow/rules/sweep.smk",
+           "    threads: shard_threads()\n",
+           "",
+           ("tests/cli/test_workflow_edges.py::test_sweep_shards_declare_their_threads_and_the_scheduler_caps_them_at_cores",)),
+    Mutant("configs outside the planner are validated against the schema",
+           "workflow/Snakefile",
+           'validate(config, "schemas/config.schema.yaml")',
+           "pass",
+           ("tests/cli/test_workflow_edges.py::test_plain_snakemake_rejects_a_config_outside_the_schema",)),
 ]
 
 

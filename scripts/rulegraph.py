@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}, request_id=None,
                    warnings=[], origin="cli", claim=False)
-    configs = {"run": (run.snakemake_config(), f"requests/{run.run_id}/index.json")}
+    configs = {"run": (run.snakemake_config(), run.target)}
     for name, yaml_file in (("grid", "spx_2017_grid.yaml"), ("walkforward", "spx_walkforward.yaml")):
         if args.only and args.only != name:
             continue

@@ -1,6 +1,4 @@
 # Input functions: map a content key or run id to the paths it depends on.
-from quantlab.commands.worker import run_step
-from quantlab.commands.common import step_errors
 
 
 def bars_of_signals(wildcards):
@@ -21,7 +19,10 @@ def sim_dir_of_request(wildcards):
 
 def published_inputs(wildcards):
     sim = sim_dir_of_request(wildcards)
-    return [f"{sim}/{name}" for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
+    return [
+        f"{sim}/{name}"
+        for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")
+    ]
 
 
 def shard_bars(wildcards):
@@ -39,32 +40,53 @@ def wf_train_shards(wildcards):
 
 
 def wf_test_bars(wildcards):
-    return f"store/data/{config['wf_splits'][wildcards.split]['test_data']}/bars.parquet"
+    return (
+        f"store/data/{config['wf_splits'][wildcards.split]['test_data']}/bars.parquet"
+    )
 
 
 def wf_request_files(wildcards):
-    return [f"store/wf/{s}/{name}" for s in config["requests"][wildcards.run_id]["splits"]
-            for name in ("selected.json", "test.json", "test_equity.parquet")]
+    return [
+        f"store/wf/{s}/{name}"
+        for s in config["requests"][wildcards.run_id]["splits"]
+        for name in ("selected.json", "test.json", "test_equity.parquet")
+    ]
+
+
+def wf_grouped(wildcards, files):
+    """(split, selected.json, test.json, test_equity.parquet) per split, in the request's order."""
+    files = list(files)
+    splits = config["requests"][wildcards.run_id]["splits"]
+    return [(s, *files[3 * i : 3 * i + 3]) for i, s in enumerate(splits)]
 
 
 def sweep_merged(wildcards):
     request = config["requests"][wildcards.run_id]
     name = "leaderboard.json" if request["mode"] == "grid" else "walkforward.json"
-    return f"requests/{wildcards.run_id}/{name}"
+    return f"requests/{wildcards.run_id}/sweep/{name}"
 
 
 def forward_inputs(wildcards):
     request = config["requests"][wildcards.run_id]
-    return [f"store/sim/{c['keys']['sim']}/{name}" for c in request["candidates"]
-            for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
+    return [
+        f"store/sim/{c['keys']['sim']}/{name}"
+        for c in request["candidates"]
+        for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")
+    ]
 
 
 def forward_sim_dirs(wildcards):
-    return [f"store/sim/{c['keys']['sim']}" for c in config["requests"][wildcards.run_id]["candidates"]]
+    return [
+        f"store/sim/{c['keys']['sim']}"
+        for c in config["requests"][wildcards.run_id]["candidates"]
+    ]
 
 
 def portfolio_modes(wildcards):
-    return [f"requests/{wildcards.run_id}/mode_{m}.json" for m in config["requests"][wildcards.run_id]["modes"]]
+    return [
+        f"requests/{wildcards.run_id}/portfolio/mode_{m}.json"
+        for m in config["requests"][wildcards.run_id]["modes"]
+    ]
 
 
 def basket_sims(wildcards):
@@ -75,4 +97,17 @@ def basket_sims(wildcards):
 
 def portfolio_mode_inputs(wildcards):
     basket = config["portfolio"][wildcards.run_id].get("basket")
-    return [f"requests/{wildcards.run_id}/legs.json"] if basket else []
+    return [f"requests/{wildcards.run_id}/portfolio/legs.json"] if basket else []
+
+
+def basket_of(wildcards):
+    return config["requests"][wildcards.run_id]["basket"]
+
+
+def basket_sim_dirs(wildcards):
+    return [f"store/sim/{leg['sim']}" for leg in basket_of(wildcards)["legs"]]
+
+
+def portfolio_mode_spec(wildcards):
+    spec = config["portfolio"][wildcards.run_id]
+    return {**{k: v for k, v in spec.items() if k != "basket"}, "mode": wildcards.pmode}

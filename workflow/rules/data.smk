@@ -1,8 +1,10 @@
+from quantlab.commands.run import step_load_data
+
+
 rule load_data:
     output:
         "store/data/{dkey}/bars.parquet",
     log:
         f"{LOG_DIR}/load_data/{{dkey}}.log",
     run:
-        with step_errors(log[0]):
-            run_step("step_load_data", config["data"][wildcards.dkey], output[0])
+        step_load_data(config["data"][wildcards.dkey], output[0], log=log[0])

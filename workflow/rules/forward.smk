@@ -1,16 +1,20 @@
+from quantlab.commands.forward import step_forward_session
+
+
 rule forward_session:
     input:
         forward_inputs,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/forward/published.json",
     log:
         f"{LOG_DIR}/forward_session/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("forward"),
     run:
-        with step_errors(log[0]):
-            run_step("forward.step_forward_session", config["requests"][wildcards.run_id],
-                     forward_sim_dirs(wildcards), output[0])
+        step_forward_session(
+            config["requests"][wildcards.run_id],
+            forward_sim_dirs(wildcards),
+            output[0],
+            log=log[0],
+        )
 
 
 localrules:

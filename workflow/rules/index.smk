@@ -1,10 +1,16 @@
+from quantlab.commands.run import step_refresh_index
+
+
 rule refresh_index:
     input:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/{kind}/published.json",
     output:
-        "requests/{run_id}/index.json",
+        "requests/{run_id}/{kind}/index.json",
     log:
-        f"{LOG_DIR}/refresh_index/{{run_id}}.log",
+        f"{LOG_DIR}/refresh_index/{{run_id}}_{{kind}}.log",
+    wildcard_constraints:
+        kind="run|sweep|forward",
     run:
-        with step_errors(log[0]):
-            run_step("step_refresh_index", config["requests"][wildcards.run_id], input[0], output[0])
+        step_refresh_index(
+            config["requests"][wildcards.run_id], input[0], output[0], log=log[0]
+        )

@@ -1,48 +1,44 @@
+from quantlab.commands.basket import step_basket_legs
+from quantlab.commands.portfolio import step_portfolio_mode, step_publish_portfolio
+
+
 rule basket_legs:
     input:
         basket_sims,
     output:
-        "requests/{run_id}/legs.json",
+        "requests/{run_id}/portfolio/legs.json",
     log:
         f"{LOG_DIR}/basket_legs/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("portfolio"),
     run:
-        with step_errors(log[0]):
-            basket = config["requests"][wildcards.run_id]["basket"]
-            sims = [f"store/sim/{leg['sim']}" for leg in basket["legs"]]
-            run_step("basket.step_basket_legs", basket, sims, output[0])
+        step_basket_legs(
+            basket_of(wildcards), basket_sim_dirs(wildcards), output[0], log=log[0]
+        )
 
 
 rule portfolio_mode:
     input:
         portfolio_mode_inputs,
     output:
-        "requests/{run_id}/mode_{pmode}.json",
+        "requests/{run_id}/portfolio/mode_{pmode}.json",
     log:
         f"{LOG_DIR}/portfolio_mode/{{run_id}}_{{pmode}}.log",
     wildcard_constraints:
-        run_id=run_id_pattern("portfolio"),
         pmode="[a-z_]+",
     run:
-        with step_errors(log[0]):
-            spec = {k: v for k, v in config["portfolio"][wildcards.run_id].items() if k != "basket"}
-            run_step("portfolio.step_portfolio_mode", {**spec, "mode": wildcards.pmode}, output[0])
+        step_portfolio_mode(portfolio_mode_spec(wildcards), output[0], log=log[0])
 
 
 rule publish_portfolio:
     input:
         portfolio_modes,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/portfolio/published.json",
     log:
         f"{LOG_DIR}/publish_portfolio/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("portfolio"),
     run:
-        with step_errors(log[0]):
-            run_step("portfolio.step_publish_portfolio", config["requests"][wildcards.run_id], list(input),
-                     output[0])
+        step_publish_portfolio(
+            config["requests"][wildcards.run_id], list(input), output[0], log=log[0]
+        )
 
 
 localrules:

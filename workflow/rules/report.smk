@@ -1,3 +1,6 @@
+from quantlab.commands.run import step_plot, step_publish, step_publish_paper
+
+
 rule plot_equity:
     input:
         "store/sim/{mkey}/equity.parquet",
@@ -6,35 +9,36 @@ rule plot_equity:
     log:
         f"{LOG_DIR}/plot_equity/{{mkey}}.log",
     run:
-        with step_errors(log[0]):
-            run_step("step_plot", config["sim"][wildcards.mkey], input[0], output[0])
+        step_plot(config["sim"][wildcards.mkey], input[0], output[0], log=log[0])
 
 
 rule publish_run:
     input:
         published_inputs,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/run/published.json",
     log:
         f"{LOG_DIR}/publish_run/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("run"),
     run:
-        with step_errors(log[0]):
-            run_step("step_publish", config["requests"][wildcards.run_id],
-                                   sim_dir_of_request(wildcards), output[0])
+        step_publish(
+            config["requests"][wildcards.run_id],
+            sim_dir_of_request(wildcards),
+            output[0],
+            log=log[0],
+        )
 
 
 rule publish_paper:
     input:
         published_inputs,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/paper/published.json",
     log:
         f"{LOG_DIR}/publish_paper/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("paper"),
     run:
-        with step_errors(log[0]):
-            run_step("step_publish_paper", config["requests"][wildcards.run_id],
-                     sim_dir_of_request(wildcards), output[0])
+        step_publish_paper(
+            config["requests"][wildcards.run_id],
+            sim_dir_of_request(wildcards),
+            output[0],
+            log=log[0],
+        )

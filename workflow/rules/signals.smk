@@ -1,3 +1,6 @@
+from quantlab.commands.run import step_signals
+
+
 rule signals:
     input:
         bars_of_signals,
@@ -6,5 +9,4 @@ rule signals:
     log:
         f"{LOG_DIR}/signals/{{skey}}.log",
     run:
-        with step_errors(log[0]):
-            run_step("step_signals", config["signals"][wildcards.skey], input[0], output[0])
+        step_signals(config["signals"][wildcards.skey], input[0], output[0], log=log[0])

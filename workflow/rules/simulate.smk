@@ -1,3 +1,6 @@
+from quantlab.commands.run import step_score, step_simulate
+
+
 rule simulate:
     input:
         unpack(sim_inputs),
@@ -7,9 +10,14 @@ rule simulate:
     log:
         f"{LOG_DIR}/simulate/{{mkey}}.log",
     run:
-        with step_errors(log[0]):
-            run_step("step_simulate", config["sim"][wildcards.mkey], input.bars, input.signals,
-                     output.equity, output.trades)
+        step_simulate(
+            config["sim"][wildcards.mkey],
+            input.bars,
+            input.signals,
+            output.equity,
+            output.trades,
+            log=log[0],
+        )
 
 
 rule score:
@@ -21,5 +29,10 @@ rule score:
     log:
         f"{LOG_DIR}/score/{{mkey}}.log",
     run:
-        with step_errors(log[0]):
-            run_step("step_score", config["sim"][wildcards.mkey], input.equity, input.trades, output[0])
+        step_score(
+            config["sim"][wildcards.mkey],
+            input.equity,
+            input.trades,
+            output[0],
+            log=log[0],
+        )

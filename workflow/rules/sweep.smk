@@ -1,3 +1,14 @@
+from quantlab.commands.sweep import (
+    shard_threads,
+    step_merge_leaderboard,
+    step_merge_walkforward,
+    step_publish_sweep,
+    step_sweep_shard,
+    step_wf_select,
+    step_wf_test,
+)
+
+
 rule sweep_shard:
     input:
         shard_bars,
@@ -9,23 +20,29 @@ rule sweep_shard:
     wildcard_constraints:
         family="[0-9a-f]{16}",
         shard="[0-9a-f]{16}",
+    threads: shard_threads()
     run:
-        with step_errors(log[0]):
-            run_step("sweep.step_sweep_shard", config["shards"][wildcards.shard], input[0],
-                     output.parquet, output.sidecar)
+        step_sweep_shard(
+            config["shards"][wildcards.shard],
+            input[0],
+            output.parquet,
+            output.sidecar,
+            threads=threads,
+            log=log[0],
+        )
 
 
 rule merge_leaderboard:
     input:
         grid_shards,
     output:
-        "requests/{run_id}/leaderboard.json",
+        "requests/{run_id}/sweep/leaderboard.json",
     log:
         f"{LOG_DIR}/merge_leaderboard/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            run_step("sweep.step_merge_leaderboard", config["requests"][wildcards.run_id], list(input),
-                     output[0])
+        step_merge_leaderboard(
+            config["requests"][wildcards.run_id], list(input), output[0], log=log[0]
+        )
 
 
 rule wf_select:
@@ -38,8 +55,9 @@ rule wf_select:
     wildcard_constraints:
         split="[0-9a-f]{16}",
     run:
-        with step_errors(log[0]):
-            run_step("sweep.step_wf_select", config["wf_splits"][wildcards.split], list(input), output[0])
+        step_wf_select(
+            config["wf_splits"][wildcards.split], list(input), output[0], log=log[0]
+        )
 
 
 rule wf_test:
@@ -54,38 +72,43 @@ rule wf_test:
     wildcard_constraints:
         split="[0-9a-f]{16}",
     run:
-        with step_errors(log[0]):
-            run_step("sweep.step_wf_test", config["wf_splits"][wildcards.split], input.selected, input.bars,
-                     output.test, output.equity)
+        step_wf_test(
+            config["wf_splits"][wildcards.split],
+            input.selected,
+            input.bars,
+            output.test,
+            output.equity,
+            log=log[0],
+        )
 
 
 rule merge_walkforward:
     input:
         wf_request_files,
     output:
-        "requests/{run_id}/walkforward.json",
+        "requests/{run_id}/sweep/walkforward.json",
     log:
         f"{LOG_DIR}/merge_walkforward/{{run_id}}.log",
     run:
-        with step_errors(log[0]):
-            files = list(input)
-            splits = config["requests"][wildcards.run_id]["splits"]
-            grouped = [(s, *files[3 * i:3 * i + 3]) for i, s in enumerate(splits)]
-            run_step("sweep.step_merge_walkforward", config["requests"][wildcards.run_id], grouped, output[0])
+        step_merge_walkforward(
+            config["requests"][wildcards.run_id],
+            wf_grouped(wildcards, input),
+            output[0],
+            log=log[0],
+        )
 
 
 rule publish_sweep:
     input:
         sweep_merged,
     output:
-        "requests/{run_id}/published.json",
+        "requests/{run_id}/sweep/published.json",
     log:
         f"{LOG_DIR}/publish_sweep/{{run_id}}.log",
-    wildcard_constraints:
-        run_id=run_id_pattern("(grid|walkforward)"),
     run:
-        with step_errors(log[0]):
-            run_step("sweep.step_publish_sweep", config["requests"][wildcards.run_id], input[0], output[0])
+        step_publish_sweep(
+            config["requests"][wildcards.run_id], input[0], output[0], log=log[0]
+        )
 
 
 localrules:

@@ -18,6 +18,7 @@ from typing import Any
 
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
 from quantlab.errors import ConfigError
+from quantlab.commands.worker import warm_step
 
 LEG_KEYS = {"label", "ticker", "weight", "strategy", "parameters"}
 SHARED = ("start", "end", "interval", "source", "fee", "slippage_mode", "slippage_bps", "k_atr", "fill",
@@ -80,6 +81,7 @@ def plan_legs(params: dict) -> tuple[list[dict], dict, dict]:
     return out, config, weights
 
 
+@warm_step
 def step_basket_legs(spec: dict, sim_dirs: list[str], out_path: str) -> None:
     """Lay each leg out as a session directory (metadata, metrics, equity scaled by its weight)."""
     import numpy as np

@@ -41,9 +41,11 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.commands.common import publish_staging
 from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _trades_csv,
                                    plan_run, summary_of)
+from quantlab.contract import namespaces
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
+from quantlab.commands.worker import warm_step
 
 LOWER_IS_BETTER = ("volatility_ann",)
 BASE_FROM_SWEEP = ("ticker", "interval", "source", "data_path", "seed", "strategy", "fee", "slippage_mode",
@@ -76,7 +78,7 @@ class ForwardPlan:
 
     @property
     def target(self) -> str:
-        return f"requests/{self.request_key}/index.json"
+        return namespaces.target(self.request_key, "forward")
 
 
 def session_target(params: dict) -> Path | None:
@@ -295,7 +297,8 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         raise ConfigError(f"params.forward_start ({start}) must be before params.forward_end ({end})")
     if not resume_dir:
         _warn_in_sample(str(start), source, warnings)
-    config: dict[str, Any] = {"data": {}, "signals": {}, "sim": {}, "requests": {}}
+    config: dict[str, Any] = {"kind": "forward", "planned": True, "data": {}, "signals": {}, "sim": {},
+                              "requests": {}}
     legs = []
     for cand in candidates:
         run_params = {k: source[k] for k in BASE_FROM_SWEEP if source.get(k) is not None}
@@ -362,6 +365,7 @@ def _prefix_check(old: list[str], new: list[str], what: str, session: Path) -> N
                         "replay (the data changed); start a new forward session")
 
 
+@warm_step
 def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> dict:
     """Write (or extend, on resume) the forward session directory."""
     run_id = record["run_id"]

@@ -39,6 +39,7 @@ from quantlab._lazy import np
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.contract.runid import staging_name
 from quantlab.errors import ConfigError, DataError, QuantLabError
+from quantlab.commands.worker import warm_step
 
 MODES = ("equal_weight", "custom_weight", "inverse_vol", "raw_capital")
 SUMMARY_KEYS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
@@ -814,6 +815,7 @@ def run_mode(spec: Mapping[str, Any]) -> dict:
     return {"kind": "quantlab.portfolio.mode", "root": str(root), "scan": scan, "selection": selection, **result}
 
 
+@warm_step
 def step_portfolio_mode(spec: dict, out_json: str) -> None:
     """Scan + select + combine one mode; write its result JSON atomically (strict JSON).
 
@@ -870,6 +872,7 @@ def _report_md(record: dict, results: list[dict], display_mode: str, warnings: l
     return "\n".join(lines)
 
 
+@warm_step
 def step_publish_portfolio(record: dict, mode_jsons: list[str], marker_out: str) -> dict:
     """Write ``<out_dir>/<run_id>/`` through ``<out_dir>/.tmp_<run_id>`` renamed into place.
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from quantlab.artifacts.provenance import canonical_hash
+from quantlab.contract import namespaces
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError
@@ -31,7 +32,7 @@ class PortfolioPlan:
 
     @property
     def target(self) -> str:
-        return f"requests/{self.run_id}/published.json"
+        return namespaces.target(self.run_id, "portfolio")
 
 
 def _claim(out_dir: Path, digest: str, claim: bool) -> tuple[str, datetime]:
@@ -74,7 +75,8 @@ def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim:
               "warnings": warnings}
     spec = {"root": str(root), "weights": weights, "selection": selection}
     return PortfolioPlan(run_id=run_id, out_dir=out_dir,
-                         config={"requests": {run_id: record}, "portfolio": {run_id: spec}})
+                         config={"kind": "portfolio", "planned": True, "requests": {run_id: record},
+                                 "portfolio": {run_id: spec}})
 
 
 def _plan_basket(params: dict, *, request_id: Any, warnings: list[str], claim: bool) -> PortfolioPlan:
@@ -93,5 +95,6 @@ def _plan_basket(params: dict, *, request_id: Any, warnings: list[str], claim: b
               "root": str(root), "modes": ["custom_weight"], "compare": False, "warnings": warnings,
               "basket": {"legs": legs, "weights": weights, "root": str(root), "created_at": created}}
     spec = {"root": str(root), "weights": weights, "selection": {}, "basket": True}
-    config.update({"requests": {run_id: record}, "portfolio": {run_id: spec}})
+    config.update({"kind": "portfolio", "planned": True, "requests": {run_id: record},
+                   "portfolio": {run_id: spec}})
     return PortfolioPlan(run_id=run_id, out_dir=out_dir, config=config)

@@ -29,11 +29,13 @@ from quantlab.artifacts.io import (atomic_copy, atomic_write_bytes, atomic_write
                                    format_value, read_json)
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
+from quantlab.contract import namespaces
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
 from quantlab.contract.paths import internal_root, outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
+from quantlab.commands.worker import warm_step
 
 SUMMARY_KEYS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
 FLAT_STRATEGY_KEYS = ("rsi_buy_max", "rsi_sell_min", "cooldown_days")
@@ -59,9 +61,19 @@ class RunPlan:
         return bool(self.params.get("paper"))
 
     @property
+    def kind(self) -> str:
+        """The request's output namespace (``quantlab.contract.namespaces``)."""
+        return "paper" if self.paper else "run"
+
+    @property
     def target(self) -> str:
         """The request's final workflow output (paper sessions do not refresh the runs index)."""
-        return f"requests/{self.run_id}/{'published' if self.paper else 'index'}.json"
+        return namespaces.target(self.run_id, self.kind)
+
+    @property
+    def published(self) -> str:
+        """The publish step's marker (relative to the internal root)."""
+        return namespaces.request_file(self.run_id, self.kind, "published.json")
 
     @property
     def run_dir(self) -> Path:
@@ -96,6 +108,8 @@ class RunPlan:
 
     def snakemake_config(self) -> dict:
         return {
+            "kind": self.kind,
+            "planned": True,
             "data": {self.keys["data"]: self.specs["data"]},
             "signals": {self.keys["signals"]: self.specs["signals"]},
             "sim": {self.keys["sim"]: self.specs["sim"]},
@@ -261,12 +275,14 @@ def prefetch_data(spec: dict) -> None:
         load_bars(_data_request({**spec, "source": "sample"}))
 
 
+@warm_step
 def step_load_data(spec: dict, out_path: str) -> None:
     from quantlab.data import load_bars, write_bars
 
     write_bars(load_bars(_data_request(spec)), out_path)
 
 
+@warm_step
 def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
     import numpy as np
 
@@ -332,6 +348,7 @@ def require_bars(available: int, spec: dict) -> None:
                                              spec["strategy"], spec["warmup"]))
 
 
+@warm_step
 def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str) -> None:
     import numpy as np
 
@@ -392,6 +409,7 @@ def _load_sim(equity_path: str, trades_path: str):
     return eq, result
 
 
+@warm_step
 def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
     from quantlab.metrics import compute_metrics
 
@@ -420,6 +438,7 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
     atomic_write_json(out_path, {"metrics": metrics, "window": info, "warnings": warnings}, sort_keys=True)
 
 
+@warm_step
 def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
     from quantlab.artifacts.plots import equity_png
 
@@ -574,6 +593,7 @@ def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple
     return config, metrics, window, summary, result_warnings
 
 
+@warm_step
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     """Write the run directory into its staging dir, then rename it into place (atomic)."""
     sim = Path(sim_dir)
@@ -608,6 +628,7 @@ def zero_trade_warnings(metrics: dict) -> list[str]:
     return ["0 trades: the strategy never traded in this window, so its metrics describe doing nothing"]
 
 
+@warm_step
 def step_publish_paper(record: dict, sim_dir: str, marker_out: str) -> dict:
     """Write a paper session's results into its (already visible) session directory."""
     from quantlab.commands.paper import read_status
@@ -645,6 +666,7 @@ def rebuild_report(run_dir: Path) -> Path:
     return write_report(run_dir, metadata, config, metrics)
 
 
+@warm_step
 def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict:
     from quantlab.artifacts.runs_index import refresh
 

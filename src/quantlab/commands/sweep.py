@@ -28,9 +28,11 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.commands.common import publish_staging
 from quantlab.commands.experiment import METRIC_NAMES, Experiment, skipped_summary, skipped_warning
 from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _parse_date, make_data_spec
+from quantlab.contract import namespaces
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
 from quantlab.errors import DataError
+from quantlab.commands.worker import warm_step
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
 
@@ -54,7 +56,7 @@ class SweepPlan:
 
     @property
     def target(self) -> str:
-        return f"requests/{self.run_id}/index.json"
+        return namespaces.target(self.run_id, "sweep")
 
 
 def _family(dkey: str, exp: Experiment, start: str) -> str:
@@ -134,7 +136,8 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     strategy = get_strategy(exp.strategy)
     lookback = max(int(strategy.warmup_bars({k: v for k, v in c.items() if k not in ("fee", "slippage_bps", "k_atr")}))
                    for c in exp.combos)
-    config: dict[str, Any] = {"data": {}, "shards": {}, "wf_splits": {}, "requests": {}}
+    config: dict[str, Any] = {"kind": "sweep", "planned": True, "data": {}, "shards": {}, "wf_splits": {},
+                              "requests": {}}
     new: list[str] = []
     reused: list[str] = []
     shards_hint = params.get("shards")
@@ -188,7 +191,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
 
 
 # -------------------------------------------------------------------------------------- steps
-def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
+def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None) -> dict:
     from quantlab.commands.run import _engine_config, _trade_start
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import bar_calendar
@@ -197,7 +200,12 @@ def _evaluate(bars, spec: dict, combos: list[dict]) -> dict:
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
     return evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                          _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                         threads=int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2")))
+                         threads=threads or shard_threads())
+
+
+def shard_threads() -> int:
+    """Threads a sweep shard declares (the rule's ``threads:``): QUANTLAB_SWEEP_THREADS, default 2."""
+    return int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2"))
 
 
 def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool) -> None:
@@ -228,15 +236,18 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
             os.environ["QUANTLAB_JIT"] = previous
 
 
-def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str) -> None:
-    """Evaluate one shard of combinations; the sidecar is written last (it marks completion)."""
+@warm_step
+def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str,
+                     threads: int | None = None) -> None:
+    """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
+    scheduler granted them); the sidecar is written last (it marks completion)."""
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
     from quantlab.data import read_bars
 
     bars = read_bars(bars_path)
-    metrics = _evaluate(bars, spec, spec["combos"])
+    metrics = _evaluate(bars, spec, spec["combos"], threads)
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in METRIC_NAMES}
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"]),
                                                                           "bars_available": str(len(bars))})))
@@ -324,6 +335,7 @@ def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[
     return rows
 
 
+@warm_step
 def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) -> None:
     results, available = _load_shards(shard_paths)
     rows = _rows(record, record["grid"]["combo_keys"], results)
@@ -334,6 +346,7 @@ def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) 
                                  "skipped": skipped})
 
 
+@warm_step
 def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     """Rank the train results, drop combos under min_trades, keep top_k."""
     results, available = _load_shards(shard_paths)
@@ -347,6 +360,7 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
                                  "selected": [r["index"] for r in selected], "skipped": skipped})
 
 
+@warm_step
 def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, equity_out: str) -> None:
     """Evaluate the selected combos on the test window; keep the rank-1 combo's test series."""
     import numpy as np
@@ -398,6 +412,7 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     atomic_write_json(out_path, {"name": spec["name"], "test": rows})
 
 
+@warm_step
 def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, str]], out_path: str) -> None:
     """Per-split train/test tables and the stitched out-of-sample series (rank-1 per split)."""
     import numpy as np
@@ -486,6 +501,7 @@ def _experiment_yaml(record: dict) -> str:
     return header + yaml.safe_dump(plain, sort_keys=False, default_flow_style=None)
 
 
+@warm_step
 def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     from quantlab.artifacts.heatmap import heatmap_png, most_influential
 

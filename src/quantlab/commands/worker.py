@@ -3,9 +3,11 @@
 A cold ``run`` pays two big import bills: Snakemake's (~0.3 s) and the steps' own (numpy,
 pyarrow, Pillow, the engine: ~0.15 s). They are independent, and the machine has two cores, so
 ``main.py`` forks this worker right after validating the request: the child imports the step
-libraries while the parent imports Snakemake and builds the DAG. The rules then call
-:func:`run_step`, which hands each step to the warm child over a pipe (or runs it in-process
-when no worker is active, e.g. under the plain ``snakemake`` CLI or a cluster executor).
+libraries while the parent imports Snakemake and builds the DAG. The rules call the step
+functions directly (``from quantlab.commands.run import step_load_data``); each step function is
+decorated with :func:`warm_step`, which hands the call to the warm child over a pipe when a worker
+is active in this process, and runs it in-process otherwise (e.g. under the plain ``snakemake``
+CLI or a cluster executor).
 
 Kill safety: the child asks the kernel to SIGKILL it when the parent dies
 (``PR_SET_PDEATHSIG``), points its stdout/stderr at the request's log file, and closes every
@@ -15,6 +17,7 @@ the parent closes the pipe.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import signal
@@ -104,10 +107,10 @@ class StepWorker:
         self._w, self._r = req_w, rep_r
         self._lock = threading.Lock()
 
-    def call(self, name: str, *args: Any) -> Any:
+    def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             try:
-                _send(self._w, (name, args, os.getcwd()))
+                _send(self._w, (name, args, kwargs, os.getcwd()))
                 status, payload = _recv(self._r)
             except (EOFError, OSError, BrokenPipeError) as exc:
                 raise QuantLabError(f"the step worker died while running {name} ({type(exc).__name__})") from None
@@ -181,12 +184,12 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
 
     while True:
         try:
-            name, args, cwd = _recv(req_r)
+            name, args, kwargs, cwd = _recv(req_r)
         except (EOFError, OSError):
             return
         try:
             os.chdir(cwd)  # rules pass paths relative to Snakemake's workdir (the parent's cwd)
-            result = _run_here(name, args)
+            result = step_function(name)(*args, **kwargs)
             reply = ("ok", result)
         except BaseException as exc:  # reported to the parent, which decides the exit code
             message = str(exc) if isinstance(exc, QuantLabError) else \
@@ -198,8 +201,16 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
             return
 
 
+def step_name(fn) -> str:
+    """The step's point name: ``step_x`` for quantlab.commands.run, ``<module>.step_y`` otherwise
+    (the names the test hook ``quantlab.testhooks.pause`` and the worker protocol use)."""
+    module = fn.__module__.rpartition(".")[2]
+    return fn.__name__ if module == "run" else f"{module}.{fn.__name__}"
+
+
 def step_function(name: str):
-    """``"step_x"`` -> quantlab.commands.run.step_x; ``"sweep.step_y"`` -> quantlab.commands.sweep.step_y."""
+    """``"step_x"`` -> quantlab.commands.run.step_x; ``"sweep.step_y"`` -> quantlab.commands.sweep.step_y
+    (the undecorated function: this runs it here, in the worker or in-process)."""
     import importlib
 
     from quantlab.testhooks import pause
@@ -209,16 +220,30 @@ def step_function(name: str):
         raise ValueError(f"not a step function: {name}")
     fn = getattr(importlib.import_module(f"quantlab.commands.{module or 'run'}"), func)
     pause(name)  # test-only: lets a test stop the request right before this step
-    return fn
+    return getattr(fn, "__wrapped__", fn)
 
 
-def _run_here(name: str, args: tuple) -> Any:
-    return step_function(name)(*args)  # step_function fires the test-only pause hook
+def warm_step(fn):
+    """Decorate a workflow step: in a process with an active :class:`StepWorker` the call runs in
+    the warm child; otherwise it runs here. Either way the test hook ``pause(<step name>)`` fires
+    right before the step, in the process that runs it. ``log=<path>`` (the rules pass their
+    ``log[0]``) records a failure in that log (``commands.common.step_errors``), in this process."""
+    name = step_name(fn)
 
+    def call(args: tuple, kwargs: dict) -> Any:
+        worker = _CURRENT
+        if worker is not None:
+            return worker.call(name, *args, **kwargs)
+        return step_function(name)(*args, **kwargs)
 
-def run_step(name: str, *args: Any) -> Any:
-    """Run a step function in the active worker, or in this process without one."""
-    worker = _CURRENT
-    if worker is not None:
-        return worker.call(name, *args)
-    return _run_here(name, args)
+    @functools.wraps(fn)
+    def step(*args: Any, log: str | None = None, **kwargs: Any) -> Any:
+        if log is None:
+            return call(args, kwargs)
+        from quantlab.commands.common import step_errors
+
+        with step_errors(log):
+            return call(args, kwargs)
+
+    step.step_name = name
+    return step

@@ -1,0 +1,85 @@
+"""Step functions are plain decorated functions the rules import (no string names); the warm
+worker runs a decorated call in its child when one is active, in-process otherwise, and the test
+hook fires right before the step under the same point name either way."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from quantlab.commands import basket, forward, portfolio, run, sweep
+from quantlab.commands.worker import StepFailed, StepWorker
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPS = {
+    run: ["step_load_data", "step_signals", "step_simulate", "step_score", "step_plot", "step_publish",
+          "step_publish_paper", "step_refresh_index"],
+    sweep: ["step_sweep_shard", "step_merge_leaderboard", "step_wf_select", "step_wf_test",
+            "step_merge_walkforward", "step_publish_sweep"],
+    forward: ["step_forward_session"],
+    basket: ["step_basket_legs"],
+    portfolio: ["step_portfolio_mode", "step_publish_portfolio"],
+}
+
+
+def test_every_step_is_decorated_and_keeps_its_point_name():
+    for module, names in STEPS.items():
+        prefix = "" if module is run else module.__name__.rpartition(".")[2] + "."
+        for name in names:
+            fn = getattr(module, name)
+            assert fn.step_name == prefix + name
+            assert fn.__wrapped__.__name__ == name
+
+
+def test_rules_call_imported_step_functions_not_strings():
+    called, imported = set(), set()
+    for path in sorted((ROOT / "workflow").rglob("*.smk")) + [ROOT / "workflow" / "Snakefile"]:
+        text = path.read_text()
+        assert "run_step" not in text, f"{path.name} still calls a step by its string name"
+        called |= set(re.findall(r"^\s+(step_[a-z_]+)\(", text, flags=re.M))
+        for grouped, single in re.findall(r"^from quantlab\.commands\.\w+ import (?:\(([^)]*)\)|([\w, ]+)$)", text,
+                                          flags=re.M):
+            imported |= {n.strip() for n in (grouped or single).split(",") if n.strip()}
+    assert called == {n for names in STEPS.values() for n in names}
+    assert called <= imported
+
+
+def _pause_env(monkeypatch, tmp_path: Path, point: str) -> Path:
+    gate = tmp_path / "gate"
+    gate.touch()  # already open: the hook records who reached it and goes on
+    monkeypatch.setenv("QUANTLAB_TEST_PAUSE_AT", f"{point}:{gate}")
+    return Path(f"{gate}.reached")
+
+
+def test_without_a_worker_the_step_runs_in_process_after_the_hook(monkeypatch, tmp_path):
+    reached = _pause_env(monkeypatch, tmp_path, "sweep.step_merge_leaderboard")
+    out = tmp_path / "lb.json"
+    record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe"], "ascending": [False]}
+    sweep.step_merge_leaderboard(record, [], str(out))
+    assert int(reached.read_text()) == os.getpid()
+    assert out.read_text().strip().startswith("{")
+
+
+def test_with_a_worker_the_step_runs_in_the_warm_child(monkeypatch, tmp_path):
+    reached = _pause_env(monkeypatch, tmp_path, "step_load_data")
+    with StepWorker(log_path=str(tmp_path / "worker.log")) as worker:
+        with pytest.raises(StepFailed):
+            run.step_load_data({}, str(tmp_path / "bars.parquet"))  # a bad spec fails inside the child
+        assert int(reached.read_text()) == worker.pid != os.getpid()
+
+
+def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path):
+    import quantlab.data
+
+    seen = []
+    monkeypatch.setattr(quantlab.data, "read_bars", lambda path: None)
+    monkeypatch.setattr(sweep, "_evaluate", lambda bars, spec, combos, threads=None:
+                        seen.append(threads) or {name: [] for name in sweep.METRIC_NAMES})
+    spec = {"combos": [], "combo_keys": []}
+    sweep.step_sweep_shard(spec, "bars", str(tmp_path / "s.parquet"), str(tmp_path / "s.json"), threads=1)
+    assert seen == [1]
+    monkeypatch.setenv("QUANTLAB_SWEEP_THREADS", "3")
+    assert sweep.shard_threads() == 3
