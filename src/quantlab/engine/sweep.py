@@ -10,7 +10,7 @@ without ever holding a (bars x combos) matrix, nor even one combo's equity curve
 ``kernels.sweep_kernel`` simulates a combo (``simulate_kernel``'s rules, operation for
 operation) and keeps only the sums the metrics are made of, in numpy's own summation order
 (``kernels.pairwise_sum``), so the numbers are the same to the last bit or nearly (the final
-formulas below are ``compute_metrics``'s, vectorised over combos; ``cagr`` uses ``math`` like it).
+formulas are the metric registry's, the very ones ``compute_metrics`` applies to one run).
 
 Three ways to get a combo's signals:
 
@@ -47,11 +47,10 @@ import numpy as np  # a sweep needs it at once (the planner never imports this m
 
 from quantlab.engine import jit, kernels
 from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, _price_array, trade_capacity
+from quantlab import metric_registry
 from quantlab.errors import ConfigError, DataError, StrategyError
-from quantlab.metrics import METRIC_KEYS, _growth_rate
 
 ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr")
-INT_METRICS = ("trades", "bars")
 TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # rsi_ma_cross_v2: RSI + MA rows held at once
 _K = kernels.SWEEP_STATS
 
@@ -60,7 +59,8 @@ __all__ = ["ENGINE_OVERRIDES", "evaluate_grid", "empty_result"]
 
 def empty_result() -> dict:
     """The result of an empty grid: every metric key with a zero-length array."""
-    return {k: np.empty(0, dtype=np.int64 if k in INT_METRICS else np.float64) for k in METRIC_KEYS}
+    ints = metric_registry.integer_names()
+    return {k: np.empty(0, dtype=np.int64 if k in ints else np.float64) for k in metric_registry.metric_names()}
 
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
@@ -73,8 +73,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     they are taken out of the strategy parameters and applied to a copy of ``cfg`` for that
     combo (validated by ``EngineConfig``). ``start``: warm-up bars, never traded, not scored.
 
-    Returns ``{metric: array of len(combos)}`` for every key of ``metrics.METRIC_KEYS`` (the keys
-    of ``compute_metrics``, same order): float64, except ``trades`` and ``bars`` (int64). Where
+    Returns ``{metric: array of len(combos)}`` for every metric of the registry
+    (``metric_registry.metric_names()``, the keys of ``compute_metrics``, same order): float64,
+    except the integer metrics (``trades``, ``bars``: int64). Where
     ``compute_metrics`` reports ``None`` (undefined or non-finite: e.g. ``sortino`` without a
     negative bar, trade metrics without a closed trade, ``profit_factor`` without a loss,
     ``calmar`` without a drawdown) the array holds NaN. An empty grid gives empty arrays.
@@ -356,65 +357,7 @@ def _generic(run: _Runner, strategy, params, raw) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- metrics
 def _metrics(s: np.ndarray, bars: int, initial_cash: float, ppy: float, benchmark: float) -> dict:
-    """``compute_metrics``' formulas over the per-combo sums of ``sweep_kernel`` (None -> NaN)."""
-    k = len(s)
-    ann = math.sqrt(ppy)
-    nan = np.nan
-    initial_cash = float(initial_cash)
-    with np.errstate(all="ignore"):
-        final_ratio = s[:, kernels.ST_FINAL_EQUITY] / initial_cash
-        total_return = final_ratio - 1.0
-        years = bars / ppy
-        cagr = np.array([_nan(_growth_rate(fr, years)) for fr in final_ratio.tolist()], dtype=np.float64)
-
-        mean = (s[:, kernels.ST_SUM_RETURNS] + 0.0) / bars  # + 0.0: numpy sums start from +0.0
-        if bars >= 2:
-            std = np.sqrt((s[:, kernels.ST_SUM_SQ_DEV] + 0.0) / (bars - 1))
-        else:
-            std = np.zeros(k)
-        std = np.where(std <= 1e-12 * np.abs(mean), 0.0, std)
-        sharpe = np.where(std > 0, mean / std * ann, nan)
-        volatility = std * ann
-        downside_dev = np.sqrt((s[:, kernels.ST_SUM_SQ_DOWN] + 0.0) / bars)
-        sortino = np.where((s[:, kernels.ST_NEGATIVE_BARS] > 0) & (downside_dev > 0),
-                           mean / downside_dev * ann, nan)
-        max_drawdown = s[:, kernels.ST_MAX_DRAWDOWN].copy()
-        calmar = np.where(~np.isnan(cagr) & (max_drawdown < 0), cagr / np.abs(max_drawdown), nan)
-
-        trades = s[:, kernels.ST_TRADES]
-        has = trades > 0
-        win_rate = np.where(has, s[:, kernels.ST_WINS] / trades, nan)
-        gross_loss = -(s[:, kernels.ST_LOSS_SUM] + 0.0)
-        gross_profit = s[:, kernels.ST_GROSS_PROFIT] + 0.0
-        profit_factor = np.where(has & (gross_loss > 0), gross_profit / gross_loss, nan)
-        avg_trade_return = np.where(has, (s[:, kernels.ST_SUM_TRADE_RETURNS] + 0.0) / trades, nan)
-        exposure = s[:, kernels.ST_EXPOSED_BARS] / bars
-
-    values = {
-        "total_return": total_return,
-        "cagr": cagr,
-        "sharpe_simple": sharpe,
-        "sortino": sortino,
-        "max_drawdown": max_drawdown,
-        "calmar": calmar,
-        "volatility_ann": volatility,
-        "trades": trades.astype(np.int64),
-        "win_rate": win_rate,
-        "profit_factor": profit_factor,
-        "exposure": exposure,
-        "avg_trade_return": avg_trade_return,
-        "bars": np.full(k, bars, dtype=np.int64),
-        "benchmark_return": np.full(k, benchmark),
-    }
-    out = {}
-    for key in METRIC_KEYS:
-        v = values[key]
-        if key not in INT_METRICS:
-            v = np.array(v, dtype=np.float64)
-            v[~np.isfinite(v)] = nan  # compute_metrics' None
-        out[key] = v
-    return out
-
-
-def _nan(x) -> float:
-    return math.nan if x is None else float(x)
+    """The registry's formulas over the per-combo sums of ``sweep_kernel`` (undefined -> NaN)."""
+    stats = metric_registry.RunStats.from_kernel(s, bars=bars, periods_per_year=ppy,
+                                                 initial_cash=initial_cash, benchmark=benchmark)
+    return metric_registry.evaluate(stats)
