@@ -369,8 +369,9 @@ def simulate_kernel(
 
 # ------------------------------------------------------------------------------------ sweeps
 # Kernels of ``quantlab.engine.sweep``: many combos of one strategy, each simulated and scored
-# with nothing kept but a few per-combo sums. ``sweep_kernel`` calls ``pairwise_sum``: run it
-# under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``.
+# with nothing kept but a few per-combo sums. ``sweep_kernel`` calls ``pairwise_sum`` and
+# ``grid_signals``: run it under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``,
+# or with a strategy's fused signals through ``jit.specialised``.
 
 SWEEP_STATS = 14  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
@@ -465,11 +466,19 @@ def pairwise_sum(a, lo, n, stack_i, stack_f):
     return stack_f[0]
 
 
+def no_grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
+    """The ``grid_signals`` of a kernel without a fused path (mode 0 never calls it)."""
+    return
+
+
+grid_signals = no_grid_signals  # rebound per strategy by ``jit.specialised`` (see sweep_kernel)
+
+
 def sweep_kernel(
     mode, lo, hi,
     open_, close, atr, start, fill_close, allow_short, initial_cash,
-    entries, exits, csum, runlen, rsi_tab, ma_tab,
-    p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
+    entries, exits, f_vec, i_vec, tab_a, tab_b,
+    p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
     stats,
     ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit,
 ):
@@ -478,16 +487,13 @@ def sweep_kernel(
     Per combo ``c`` the signals come from ``mode``:
 
     * 0: ``entries``/``exits`` (one combo's precomputed signals: ``hi == lo + 1``);
-    * 1: ``sma_crossover``: SMA(``p_int1[c]``) crossing SMA(``p_int2[c]``), both derived bar by
-      bar exactly like ``indicators.sma`` from the shared ``csum`` = ``cumsum(close - close[0])``
-      and ``runlen[t]`` = how many values up to ``t`` equal ``close[t]`` consecutively (a window
-      of one repeated value gives that value exactly);
-    * 2: ``rsi_ma_cross_v2``: RSI row ``rsi_tab[p_int1[c]]``, MA row ``ma_tab[p_int2[c]]``,
-      ``rsi_buy_max`` = ``p_f1[c]``, ``rsi_sell_min`` = ``p_f2[c]`` (the strategy's formulas).
-
-    Modes 1 and 2 write the combo's signals into ``sig_enter``/``sig_exit`` (per-thread, one
-    byte per bar, cache-resident), then the simulation loop reads them: measured as fast as
-    deriving them inside the simulation loop, which then carries every mode's branches.
+    * otherwise (a strategy's fused grid path): ``grid_signals(c, start, close, f_vec, i_vec,
+      tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit)`` writes combo ``c``'s signals
+      (bars ``start - 1`` .. ``n - 1`` at least) into ``sig_enter``/``sig_exit`` (per-thread,
+      one byte per bar, cache-resident), then the simulation loop reads them. ``grid_signals``
+      is the strategy's own function (``Strategy.grid_path``), bound into this kernel's globals
+      by ``jit.specialised``; the data arguments mean what that strategy says (shared vectors
+      and tables, per-combo integers and floats).
 
     Costs per combo: ``fees[c]``; slippage ``min(k_atrs[c] * atr[t] / close[t], MAX_SLIPPAGE)``
     if ``atr`` is non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. The simulation is
@@ -509,61 +515,12 @@ def sweep_kernel(
         slip_const = slip_consts[c]
         k_atr = k_atrs[c]
         cooldown = cooldowns[c]
-        w_fast = p_int1[c]
-        w_slow = p_int2[c]
         enter_at = entries
         exit_at = exits
-        if mode == 1:
+        if mode != 0:
             enter_at = sig_enter
             exit_at = sig_exit
-            base = close[0]
-            prev_le = False  # fast <= slow at the previous bar (both defined)
-            prev_ge = False
-            t_first = start - 1 if start > 0 else 0  # the bar before start: only its SMAs count
-            for t in range(t_first, n):
-                # indicators.sma: base + window_sum / window, or exactly the value when the
-                # window holds one repeated value; nan before the window is full
-                a = NAN
-                if t >= w_fast - 1:
-                    if w_fast == 1 or runlen[t] >= w_fast:
-                        a = close[t]
-                    elif t == w_fast - 1:
-                        a = base + csum[t] / w_fast
-                    else:
-                        a = base + (csum[t] - csum[t - w_fast]) / w_fast
-                b = NAN
-                if t >= w_slow - 1:
-                    if w_slow == 1 or runlen[t] >= w_slow:
-                        b = close[t]
-                    elif t == w_slow - 1:
-                        b = base + csum[t] / w_slow
-                    else:
-                        b = base + (csum[t] - csum[t - w_slow]) / w_slow
-                sig_enter[t] = a > b and prev_le  # nan compares False, like crossed_above
-                sig_exit[t] = a < b and prev_ge
-                prev_le = a <= b
-                prev_ge = a >= b
-        elif mode == 2:
-            enter_at = sig_enter
-            exit_at = sig_exit
-            rsi_row = rsi_tab[w_fast]
-            ma_row = ma_tab[w_slow]
-            buy_max = p_f1[c]
-            sell_min = p_f2[c]
-            for t in range(start, n):
-                enter = False
-                leave = False
-                if t >= 1:
-                    r = rsi_row[t]
-                    ma = ma_row[t]
-                    ma_prev = ma_row[t - 1]
-                    if r == r and ma == ma and ma_prev == ma_prev:
-                        c_t = close[t]
-                        c_prev = close[t - 1]
-                        enter = c_t > ma and c_prev <= ma_prev and r < buy_max
-                        leave = (c_t < ma and c_prev >= ma_prev) or r > sell_min
-                sig_enter[t] = enter
-                sig_exit[t] = leave
+            grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit)
 
         cash = initial_cash
         qty = 0.0
