@@ -13,14 +13,15 @@ a grid) -- and returns an array. Single runs get their :class:`RunStats` from th
 (:func:`RunStats.from_kernel`, the same order re-implemented), so single-run/grid parity holds by
 construction. A result that is NaN or infinite means "undefined" (``null`` in JSON).
 
-Adding a metric: one :func:`register` call (or one entry in ``_BUILTIN``) and its test; see
-docs/extending.md. This module imports no numpy until a formula runs (the request planner reads
+Adding a metric: one entry in ``_BUILTIN`` and its test, or one :func:`register` call in a
+``QUANTLAB_PLUGINS`` module (loaded before any name is read); see docs/extending.md. This module imports no numpy until a formula runs (the request planner reads
 the names).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,14 +198,24 @@ def unregister(name: str) -> None:
     METRICS.pop(name, None)
 
 
+def _all() -> list[Metric]:
+    """The registered metrics, after the ``QUANTLAB_PLUGINS`` modules (which may register some)
+    are loaded; without plugins nothing is imported."""
+    if os.environ.get("QUANTLAB_PLUGINS", "").strip():
+        from quantlab.strategies import load_plugins
+
+        load_plugins()
+    return list(METRICS.values())
+
+
 def metric_names() -> tuple[str, ...]:
     """Every metric, in registry order (the order of metrics.json and the grid engine)."""
-    return tuple(METRICS)
+    return tuple(m.name for m in _all())
 
 
 def summary_names() -> tuple[str, ...]:
     """The summary metrics, in registry order (report summaries, leaderboard rows)."""
-    return tuple(m.name for m in METRICS.values() if m.in_summary)
+    return tuple(m.name for m in _all() if m.in_summary)
 
 
 def headline_first(names) -> tuple[str, ...]:
@@ -215,11 +226,11 @@ def headline_first(names) -> tuple[str, ...]:
 
 def lower_is_better() -> tuple[str, ...]:
     """Metrics whose smaller values rank first."""
-    return tuple(m.name for m in METRICS.values() if not m.higher_is_better)
+    return tuple(m.name for m in _all() if not m.higher_is_better)
 
 
 def integer_names() -> tuple[str, ...]:
-    return tuple(m.name for m in METRICS.values() if m.integer)
+    return tuple(m.name for m in _all() if m.integer)
 
 
 def evaluate(stats: RunStats) -> dict:
@@ -227,7 +238,7 @@ def evaluate(stats: RunStats) -> dict:
     wherever the value is undefined or not finite."""
     out = {}
     with np.errstate(all="ignore"):
-        for metric in METRICS.values():
+        for metric in _all():
             value = metric.formula(stats)
             if metric.integer:
                 value = np.asarray(value).astype(np.int64)
