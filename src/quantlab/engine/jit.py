@@ -78,14 +78,9 @@ def use_jit(work: int, kernel=None) -> bool:
 
 
 def jitted(kernel):
-    """``numba.njit(cache=True, nogil=True)`` of ``kernel``, built once per process."""
-    fn = _compiled.get(kernel)
-    if fn is None:
-        import numba  # lazy: the only place numba is imported
-
-        fn = numba.njit(cache=True, nogil=True)(kernel)
-        _compiled[kernel] = fn
-    return fn
+    """``numba.njit(cache=True, nogil=True)`` of ``kernel``, built once per process (with the
+    functions of its module it calls: :func:`jitted_calling`)."""
+    return jitted_calling(kernel)
 
 
 def _module_calls(f) -> dict:
@@ -135,7 +130,7 @@ def jitted_calling(kernel, *helpers, bind=None):
     if fn is None:
         import types
 
-        import numba  # lazy
+        import numba  # lazy: the only place numba is imported
 
         namespace = dict(kernel.__globals__)
 

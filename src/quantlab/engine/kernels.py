@@ -190,6 +190,61 @@ def rolling_mean_std_kernel(x, window, ddof, mean_out, std_out):
         std_out[t] = math.sqrt(var)
 
 
+def close_leg(pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee):
+    """Close the open leg (``pos`` 1 long, -1 short) at the slipped prices: the one place a
+    closing fill, its fee and the trade's pnl are computed (``simulate_kernel`` and
+    ``sweep_kernel`` both call it).
+
+    Returns ``(cash, exit_price, exit_fee, pnl, wiped)``. A long sells at ``sell_price``, a
+    short buys back at ``buy_price``; the fee is ``fee * qty * exit_price``. A cover that leaves
+    cash <= 0 wipes the account out (``wiped``): cash is floored at 0 and the shortfall written
+    off the trade's pnl (the account's loss, not the larger market loss).
+    """
+    wiped = False
+    if pos == 1:
+        exit_price = sell_price
+        notional = qty * exit_price
+        exit_fee = notional * fee
+        cash += notional - exit_fee
+        pnl = qty * (exit_price - entry_price) - entry_fee - exit_fee
+    else:
+        exit_price = buy_price
+        notional = qty * exit_price
+        exit_fee = notional * fee
+        cash -= notional + exit_fee
+        pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
+        if cash <= 0.0:  # the cover cost all the account had: wiped out
+            pnl -= cash
+            cash = 0.0
+            wiped = True
+    return cash, exit_price, exit_fee, pnl, wiped
+
+
+def open_leg(target, cash, buy_price, sell_price, fee):
+    """Open a leg (``target`` 1 long, -1 short) with all the cash (> 0): the one place an
+    opening fill is computed. ``qty = cash / (fill_price * (1 + fee))``, so notional + fee =
+    cash. Returns ``(cash, qty, entry_price, entry_fee)``."""
+    if target == 1:
+        entry_price = buy_price
+    else:
+        entry_price = sell_price
+    qty = cash / (entry_price * (1.0 + fee))
+    entry_fee = qty * entry_price * fee
+    if target == 1:
+        cash = 0.0
+    else:
+        cash += qty * entry_price - entry_fee
+    return cash, qty, entry_price, entry_fee
+
+
+def open_trade_pnl(pos, qty, entry_price, entry_fee, c):
+    """Pnl of the leg still open after the last bar, marked to the last close ``c`` (no exit
+    fill, no exit fee, no slippage)."""
+    if pos == 1:
+        return qty * (c - entry_price) - entry_fee
+    return qty * (entry_price - c) - entry_fee
+
+
 def simulate_kernel(
     open_, close, entries, exits, slip, slip_const,
     start, cooldown, fee, fill_close, allow_short, initial_cash,
@@ -281,23 +336,10 @@ def simulate_kernel(
                 buy_price = price * (1.0 + s)
                 sell_price = price * (1.0 - s)
                 if pos != 0:
-                    if pos == 1:
-                        exit_price = sell_price
-                        notional = qty * exit_price
-                        exit_fee = notional * fee
-                        cash += notional - exit_fee
-                        pnl = qty * (exit_price - entry_price) - entry_fee - exit_fee
-                    else:
-                        exit_price = buy_price
-                        notional = qty * exit_price
-                        exit_fee = notional * fee
-                        cash -= notional + exit_fee
-                        pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
-                        if cash <= 0.0:  # the cover cost all the account had: wiped out
-                            pnl -= cash
-                            cash = 0.0
-                            if margin_bar < 0:
-                                margin_bar = fill_idx
+                    cash, exit_price, exit_fee, pnl, wiped = close_leg(
+                        pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
+                    if wiped and margin_bar < 0:
+                        margin_bar = fill_idx
                     if n_trades < capacity:
                         tr_entry_idx[n_trades] = entry_idx
                         tr_exit_idx[n_trades] = fill_idx
@@ -313,16 +355,7 @@ def simulate_kernel(
                     pos = 0
                     qty = 0.0
                 if target != 0 and cash > 0.0:
-                    if target == 1:
-                        entry_price = buy_price
-                    else:
-                        entry_price = sell_price
-                    qty = cash / (entry_price * (1.0 + fee))
-                    entry_fee = qty * entry_price * fee
-                    if target == 1:
-                        cash = 0.0
-                    else:
-                        cash += qty * entry_price - entry_fee
+                    cash, qty, entry_price, entry_fee = open_leg(target, cash, buy_price, sell_price, fee)
                     pos = target
                     entry_idx = fill_idx
                 if not forced:
@@ -348,10 +381,7 @@ def simulate_kernel(
         # the position still open after the last bar: one more trade, marked to the last
         # close (no exit fill, no exit fee, no slippage); the caller knows it is open from pos
         c = close[n - 1]
-        if pos == 1:
-            pnl = qty * (c - entry_price) - entry_fee
-        else:
-            pnl = qty * (entry_price - c) - entry_fee
+        pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, c)
         if n_trades < capacity:
             tr_entry_idx[n_trades] = entry_idx
             tr_exit_idx[n_trades] = n - 1
@@ -573,22 +603,10 @@ def sweep_kernel(
                     buy_price = price * (1.0 + s)
                     sell_price = price * (1.0 - s)
                     if pos != 0:
-                        if pos == 1:
-                            exit_price = sell_price
-                            notional = qty * exit_price
-                            exit_fee = notional * fee
-                            cash += notional - exit_fee
-                            pnl = qty * (exit_price - entry_price) - entry_fee - exit_fee
-                        else:
-                            exit_price = buy_price
-                            notional = qty * exit_price
-                            exit_fee = notional * fee
-                            cash -= notional + exit_fee
-                            pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
-                            if cash <= 0.0:  # wiped out (see simulate_kernel)
-                                pnl -= cash
-                                cash = 0.0
-                                margin_calls += 1
+                        cash, exit_price, exit_fee, pnl, wiped = close_leg(
+                            pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
+                        if wiped:
+                            margin_calls += 1
                         if n_trades < capacity:
                             tr_ret[n_trades] = pnl / (qty * entry_price)
                             if pnl > 0.0:
@@ -601,16 +619,7 @@ def sweep_kernel(
                         pos = 0
                         qty = 0.0
                     if target != 0 and cash > 0.0:
-                        if target == 1:
-                            entry_price = buy_price
-                        else:
-                            entry_price = sell_price
-                        qty = cash / (entry_price * (1.0 + fee))
-                        entry_fee = qty * entry_price * fee
-                        if target == 1:
-                            cash = 0.0
-                        else:
-                            cash += qty * entry_price - entry_fee
+                        cash, qty, entry_price, entry_fee = open_leg(target, cash, buy_price, sell_price, fee)
                         pos = target
                     if not forced:
                         blocked_until = t + cooldown
@@ -653,11 +662,7 @@ def sweep_kernel(
             if dd < max_dd:
                 max_dd = dd
         if pos != 0:  # simulate_kernel's open trade, marked to the last close
-            c_last = close[n - 1]
-            if pos == 1:
-                pnl = qty * (c_last - entry_price) - entry_fee
-            else:
-                pnl = qty * (entry_price - c_last) - entry_fee
+            pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, close[n - 1])
             if n_trades < capacity:
                 tr_ret[n_trades] = pnl / (qty * entry_price)
                 if pnl > 0.0:
