@@ -107,7 +107,7 @@ class RunStats:
             "gross_profit": pnl[pnl > 0].sum(), "loss_sum": pnl[pnl < 0].sum(),
             "sum_trade_returns": np.asarray(result.trades.ret, dtype=np.float64).sum(),
             "exposed_bars": np.count_nonzero(np.asarray(result.position)),
-            "margin_calls": 0.0,
+            "margin_calls": 0.0 if getattr(result, "margin_call", None) is None else 1.0,
         }
         close = np.asarray(close, dtype=np.float64)
         benchmark = float(close[-1]) / float(close[start]) - 1.0
