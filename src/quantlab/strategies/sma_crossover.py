@@ -68,8 +68,8 @@ def grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, 
     prev_ge = False
     t_first = start - 1 if start > 0 else 0  # the bar before start: only its SMAs count
     for t in range(t_first, n):
-        # indicators.sma at t for both windows, written out twice: a helper call per bar costs
-        # ~15% of a pure-Python grid
+        # indicators.sma at t for both windows, written out twice: no per-bar call in the
+        # pure-Python loop
         a = NAN
         if t >= w_fast - 1:
             if w_fast == 1 or i_vec[t] >= w_fast:
