@@ -1,7 +1,8 @@
 """Performance metrics of one simulation, all JSON-safe (Python int/float or None, never NaN/inf).
 
 Everything is computed from the engine's single :class:`~quantlab.engine.SimResult` (equity,
-positions, per-bar net returns, closed trades), annualised with the bar frequency of the
+positions, per-bar net returns, closed trades) through the metric registry
+(:mod:`quantlab.metric_registry`: the same per-run sums and formulas as the grid engine), annualised with the bar frequency of the
 instrument (:func:`periods_per_year`), never a fixed sqrt(252). numpy only.
 """
 
@@ -12,11 +13,14 @@ import math
 import numpy as np
 
 from quantlab.errors import ConfigError, DataError
+from quantlab.metric_registry import RunStats, evaluate, metric_names
 
-METRIC_KEYS = (
-    "total_return", "cagr", "sharpe_simple", "sortino", "max_drawdown", "calmar", "volatility_ann",
-    "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return", "bars", "benchmark_return",
-)
+
+def __getattr__(name: str):
+    if name == "METRIC_KEYS":  # every metric, read from the registry at the time of asking
+        return metric_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # bars per day of each intraday interval: (24/7 markets, exchange hours = 6.5 h)
 _INTRADAY_MINUTES = {"1m": 1, "2m": 2, "5m": 5, "15m": 15, "30m": 30, "60m": 60, "90m": 90, "1h": 60}
@@ -108,18 +112,6 @@ def _finite(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _growth_rate(final_ratio: float, years: float) -> float | None:
-    """(final_ratio ** (1/years)) - 1, None when it overflows or is undefined."""
-    if years <= 0 or not math.isfinite(final_ratio):
-        return None
-    if final_ratio <= 0:
-        return -1.0
-    try:
-        return math.expm1(math.log(final_ratio) / years)
-    except OverflowError:
-        return None
-
-
 def compute_metrics(result, close: np.ndarray, *, start: int, periods_per_year: float,
                     initial_cash: float) -> dict:
     """The metrics payload of one simulation (keys in ``METRIC_KEYS`` order).
@@ -138,11 +130,8 @@ def compute_metrics(result, close: np.ndarray, *, start: int, periods_per_year: 
 
 
 def _compute(result, close, start, periods_per_year, initial_cash) -> dict:
-    equity = np.asarray(result.equity, dtype=np.float64)
-    returns = np.asarray(result.returns, dtype=np.float64)
-    position = np.asarray(result.position)
     close = np.asarray(close, dtype=np.float64)
-    bars = len(equity)
+    bars = len(result.equity)
     if bars == 0:
         raise ConfigError("no bars to score")
     if len(close) - start != bars:
@@ -150,64 +139,6 @@ def _compute(result, close, start, periods_per_year, initial_cash) -> dict:
     ppy = float(periods_per_year)
     if not (math.isfinite(ppy) and ppy > 0):
         raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
-    initial_cash = float(initial_cash)
-    ann = math.sqrt(ppy)
-
-    final_ratio = float(equity[-1]) / initial_cash
-    total_return = final_ratio - 1.0
-    cagr = _growth_rate(final_ratio, bars / ppy)
-
-    mean = float(returns.mean())
-    if bars >= 2:
-        std = float(returns.std(ddof=1))
-    else:
-        std = 0.0
-    if std <= 1e-12 * abs(mean):  # constant returns: zero variance up to rounding
-        std = 0.0
-    sharpe = mean / std * ann if std > 0 else None
-    volatility = std * ann
-
-    downside = np.minimum(returns, 0.0)
-    if (downside < 0).any():
-        downside_dev = math.sqrt(float(np.mean(downside * downside)))
-        sortino = mean / downside_dev * ann if downside_dev > 0 else None
-    else:
-        sortino = None
-
-    peaks = np.maximum.accumulate(np.concatenate(([initial_cash], equity)))[1:]
-    drawdowns = np.where(peaks > 0, equity / peaks - 1.0, 0.0)
-    max_drawdown = min(float(drawdowns.min()), 0.0)
-    calmar = cagr / abs(max_drawdown) if (cagr is not None and max_drawdown < 0) else None
-
-    pnl = np.asarray(result.trades.pnl, dtype=np.float64)
-    trade_returns = np.asarray(result.trades.ret, dtype=np.float64)
-    n_trades = int(len(pnl))
-    if n_trades:
-        win_rate = float(np.count_nonzero(pnl > 0)) / n_trades
-        gross_loss = -float(pnl[pnl < 0].sum())
-        gross_profit = float(pnl[pnl > 0].sum())
-        profit_factor = gross_profit / gross_loss if gross_loss > 0 else None
-        avg_trade_return = float(trade_returns.mean())
-    else:
-        win_rate = profit_factor = avg_trade_return = None
-
-    exposure = float(np.count_nonzero(position)) / bars
-    benchmark_return = float(close[-1]) / float(close[start]) - 1.0
-
-    values = {
-        "total_return": total_return,
-        "cagr": cagr,
-        "sharpe_simple": sharpe,
-        "sortino": sortino,
-        "max_drawdown": max_drawdown,
-        "calmar": calmar,
-        "volatility_ann": volatility,
-        "trades": n_trades,
-        "win_rate": win_rate,
-        "profit_factor": profit_factor,
-        "exposure": exposure,
-        "avg_trade_return": avg_trade_return,
-        "bars": int(bars),
-        "benchmark_return": benchmark_return,
-    }
-    return {k: (v if isinstance(v, int) else _finite(v)) for k, v in values.items()}
+    stats = RunStats.from_result(result, close, start=start, periods_per_year=ppy,
+                                 initial_cash=float(initial_cash))
+    return {name: (int(v[0]) if v.dtype.kind == "i" else _finite(v[0])) for name, v in evaluate(stats).items()}

@@ -18,10 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from quantlab.artifacts.io import atomic_write_json, atomic_write_text, json_safe
+from quantlab.metric_registry import headline_first, integer_names, summary_names
 
-COLUMNS = ["run_id", "mode", "created_at", "git_commit", "ticker", "start", "end", "strategy",
-           "sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate", "path"]
-METRIC_KEYS = ("sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate")
+
+
+def metric_keys() -> tuple[str, ...]:
+    """The registry's summary metrics, headline (sharpe_simple) first: the index's metric columns."""
+    return headline_first(summary_names())
+
+
+def columns() -> list[str]:
+    return ["run_id", "mode", "created_at", "git_commit", "ticker", "start", "end", "strategy",
+            *metric_keys(), "path"]
+
+
 MARKERS = ("metadata.json", "report.json", "meta.json", "run_report.json", "session_metadata.json")
 
 
@@ -63,9 +73,10 @@ def index_row(run_dir: Path) -> dict[str, Any] | None:
         "strategy": config.get("strategy") or meta.get("strategy") or "",
         "path": str(run_dir),
     }
-    for key in METRIC_KEYS:
+    ints = integer_names()
+    for key in metric_keys():
         value = summary.get(key)
-        if key == "trades":
+        if key in ints:
             value = int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
         elif not isinstance(value, (int, float)) or isinstance(value, bool):
             value = None
@@ -119,10 +130,10 @@ def refresh(root: str | os.PathLike) -> dict[str, str]:
         pause("index_scanned")  # test-only hook: a competing refresh must wait for this one
         generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n", extrasaction="ignore")
+        writer = csv.DictWriter(buf, fieldnames=columns(), lineterminator="\n", extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns()})
         atomic_write_text(root / "runs_index.csv", buf.getvalue())
         atomic_write_json(root / "runs_index.json",
                           {"generated_at": generated_at, "root_dir": str(root), "n_runs": len(rows), "runs": rows})
@@ -134,3 +145,10 @@ def refresh(root: str | os.PathLike) -> dict[str, str]:
                       f"{_fmt(r['total_return'])} | {_fmt(r['max_drawdown'])} | {_fmt(r['trades'])} |")
         atomic_write_text(root / "runs_index.md", "\n".join(md) + "\n")
     return index_paths(root)
+
+
+def __getattr__(name: str):  # the registry's current lists under their old names
+    lists = {"COLUMNS": columns, "METRIC_KEYS": metric_keys}
+    if name in lists:
+        return lists[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,14 +20,13 @@ from typing import Any
 
 from quantlab.contract.params import RUN_PARAMS
 from quantlab.errors import ConfigError
+from quantlab.metric_registry import HEADLINE, metric_names
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
 ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")
 BASE_KEYS = ("ticker", "start", "end", "interval", "source", "data_path", "seed", "strategy", "fee",
              "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", "strategy_params")
 EXPERIMENT_KEYS = ("param_grid", "parameter_sets", "objective", "splits", "selection", "constraints")
-METRIC_NAMES = ("total_return", "cagr", "sharpe_simple", "sortino", "max_drawdown", "calmar", "volatility_ann",
-                "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return", "bars", "benchmark_return")
 MAX_COMBOS = 100_000
 MAX_YAML_BYTES = 1 << 20
 
@@ -79,13 +78,13 @@ def sweep_schema() -> dict:
                                      "properties": {"label": {"type": "string", "maxLength": 200},
                                                     "parameters": {"type": "object",
                                                                    "additionalProperties": scalar}}}},
-        "objective": {"type": ["string", "null"], "enum": [*METRIC_NAMES, None],
+        "objective": {"type": ["string", "null"], "enum": [*metric_names(), None],
                       "description": "ranking metric (default sharpe_simple)"},
         "splits": {"type": ["array", "null"], "items": {
             "type": "object", "required": ["train", "test"], "additionalProperties": False,
             "properties": {"name": {"type": "string", "maxLength": 200}, "train": window, "test": window}}},
         "selection": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "sort_by": {"type": "array", "items": {"enum": list(METRIC_NAMES)}, "minItems": 1},
+            "sort_by": {"type": "array", "items": {"enum": list(metric_names())}, "minItems": 1},
             "ascending": {"type": "array", "items": {"type": "boolean"}},
             "top_k": {"type": "integer", "minimum": 1, "maximum": 10_000}}},
         "constraints": {"type": ["object", "null"], "additionalProperties": False, "properties": {
@@ -101,11 +100,19 @@ def sweep_schema() -> dict:
     }
 
 
-@lru_cache(maxsize=1)
 def _validator():
+    return _validator_for(metric_names())
+
+
+@lru_cache(maxsize=4)
+def _validator_for(names: tuple):
+    """The checked-in schema, or the live one when plugins registered metrics it does not list."""
     import jsonschema
 
-    return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    schema = json.loads(SCHEMA_PATH.read_text())
+    if schema["properties"]["objective"]["enum"] != [*names, None]:
+        schema = sweep_schema()
+    return jsonschema.Draft202012Validator(schema)
 
 
 def read_yaml(path: Path) -> dict:
@@ -271,7 +278,7 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
         unique_labels.append(label)
     objective = data.get("objective")
     selection = data.get("selection") or {}
-    sort_by = list(selection.get("sort_by") or ([objective] if objective else ["sharpe_simple", "total_return"]))
+    sort_by = list(selection.get("sort_by") or ([objective] if objective else [HEADLINE, "total_return"]))
     ascending = list(selection.get("ascending") or [False] * len(sort_by))
     if len(ascending) != len(sort_by):
         raise ConfigError("selection.ascending must have one entry per selection.sort_by metric")
@@ -363,3 +370,12 @@ def load_experiment(params: dict, *, resolve_path) -> Experiment:
         raise ConfigError("JSON request for 'sweep' requires params.config_path as a non-empty string "
                           "(or an inline experiment: params.param_grid / params.parameter_sets)")
     return build_experiment(inline, where="inline params")
+
+
+def __getattr__(name: str):  # the registry's current lists under their old names
+    from quantlab import metric_registry as mr
+
+    lists = {"METRIC_NAMES": mr.metric_names}
+    if name in lists:
+        return lists[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -47,7 +47,6 @@ from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
 from quantlab.commands.worker import warm_step
 
-LOWER_IS_BETTER = ("volatility_ann",)
 BASE_FROM_SWEEP = ("ticker", "interval", "source", "data_path", "seed", "strategy", "fee", "slippage_mode",
                    "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
 
@@ -107,11 +106,11 @@ def _number(text: str) -> Any:
 
 def load_candidates(run_dir: Path, metric: str, top_k: int) -> tuple[dict, list[dict]]:
     """The sweep's base settings and its top candidates (params typed by the strategy)."""
-    from quantlab.commands.experiment import METRIC_NAMES
+    from quantlab.metric_registry import lower_is_better, metric_names
     from quantlab.strategies import get_strategy
 
-    if metric not in METRIC_NAMES:
-        raise ConfigError(f"params.forward_metric must be one of [{', '.join(METRIC_NAMES)}], got {metric!r}")
+    if metric not in metric_names():
+        raise ConfigError(f"params.forward_metric must be one of [{', '.join(metric_names())}], got {metric!r}")
     try:
         meta = read_json(run_dir / "metadata.json")
         config = read_json(run_dir / "config.json")
@@ -127,7 +126,7 @@ def load_candidates(run_dir: Path, metric: str, top_k: int) -> tuple[dict, list[
     if meta["mode"] == "grid":
         rows = _csv_rows(run_dir / "leaderboard.csv")
         ranked = [r for r in rows if r.get(metric) not in (None, "")]
-        ranked.sort(key=lambda r: float(r[metric]), reverse=metric not in LOWER_IS_BETTER)
+        ranked.sort(key=lambda r: float(r[metric]), reverse=metric not in lower_is_better())
     else:
         splits = sorted((run_dir / "splits").glob("*/test_leaderboard.csv"))
         if not splits:

@@ -38,18 +38,17 @@ from typing import Any, Iterable, Mapping
 from quantlab._lazy import np
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.contract.runid import staging_name
+from quantlab import metric_registry
 from quantlab.errors import ConfigError, DataError, QuantLabError
 from quantlab.commands.worker import warm_step
 
 MODES = ("equal_weight", "custom_weight", "inverse_vol", "raw_capital")
-SUMMARY_KEYS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
 SELECTION_KEYS = ("top_n", "rank_metric", "min_return", "max_drawdown", "include_tickers", "exclude_tickers",
                   "include_strategies", "exclude_strategies", "latest_per_source_run")
 FILTER_ORDER = ("include_tickers", "exclude_tickers", "include_strategies", "exclude_strategies", "min_return",
                 "max_drawdown", "latest_per_source_run", "top_n")
 EXTRA_RANK_METRICS = ("total_pnl",)          # currency P&L of the session: (n_final - 1) * initial_cash
 RANK_ALIASES = {"contribution_pct": "total_pnl"}  # the original tool's spelling
-LOWER_IS_BETTER = ("volatility_ann",)
 TRADE_KEYS = ("trades", "win_rate", "profit_factor", "avg_trade_return")
 ZERO_RETURN = 1e-12                          # |portfolio return| below this: contributions are 0
 
@@ -60,15 +59,11 @@ ARTIFACTS = {"metadata": "metadata.json", "config": "config.json", "metrics": "m
 
 
 # ------------------------------------------------------------------------------------ helpers
-# quantlab.metrics.METRIC_KEYS, spelled out so that validating a request does not import numpy
-# (tests/unit/test_portfolio.py checks that the two agree)
-_METRIC_KEYS = ("total_return", "cagr", "sharpe_simple", "sortino", "max_drawdown", "calmar", "volatility_ann",
-                "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return", "bars", "benchmark_return")
 
 
 def rank_metrics() -> tuple[str, ...]:
     """Metrics a selection can rank by: every key of ``compute_metrics`` plus ``total_pnl``."""
-    return _METRIC_KEYS + EXTRA_RANK_METRICS
+    return metric_registry.metric_names() + EXTRA_RANK_METRICS
 
 
 def compare_modes(weights: Mapping | None) -> list[str]:
@@ -452,7 +447,7 @@ def normalise_selection(selection: Mapping[str, Any] | None = None, **kwargs: An
 def _rank(sessions: list[dict], metric: str) -> list[dict]:
     """Best first (highest, or lowest for volatility_ann); undefined values last; ties by id."""
     key = RANK_ALIASES.get(metric, metric)
-    sign = 1.0 if key in LOWER_IS_BETTER else -1.0
+    sign = 1.0 if key in metric_registry.lower_is_better() else -1.0
     present = [s for s in sessions if _float_or_none(s["metrics"].get(key)) is not None]
     absent = [s for s in sessions if _float_or_none(s["metrics"].get(key)) is None]
     present.sort(key=lambda s: (sign * float(s["metrics"][key]), s["session_id"]))
@@ -774,7 +769,7 @@ def combine(selected: list[dict], mode: str, weights: Mapping[str, float] | None
             "candidates": s.get("candidates", 1), "candidate_used": s.get("candidate_used"),
         })
     plot_idx = np.unique(np.linspace(0, t - 1, min(t, 1500)).round().astype(np.int64))
-    summary = {k: metrics.get(k) for k in SUMMARY_KEYS}
+    summary = {k: metrics.get(k) for k in metric_registry.summary_names()}
     summary["trades"] = int(summary["trades"] or 0)
     return {
         "mode": mode, "n_sessions": n, "session_ids": ids,
@@ -997,3 +992,12 @@ def step_publish_portfolio(record: dict, mode_jsons: list[str], marker_out: str)
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": display_mode, "artifacts_path": str(final),
         "report_path": str(final / "report.json"), "summary": summary, "warnings": warnings})
+
+
+def __getattr__(name: str):  # the registry's current lists under their old names
+    from quantlab import metric_registry as mr
+
+    lists = {"SUMMARY_KEYS": mr.summary_names, "LOWER_IS_BETTER": mr.lower_is_better}
+    if name in lists:
+        return lists[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,16 @@ from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
 from quantlab.commands.worker import warm_step
 
-SUMMARY_KEYS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
+
+def __getattr__(name: str):  # the registry's current lists under their old names
+    from quantlab import metric_registry as mr
+
+    lists = {"SUMMARY_KEYS": mr.summary_names}
+    if name in lists:
+        return lists[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 FLAT_STRATEGY_KEYS = ("rsi_buy_max", "rsi_sell_min", "cooldown_days")
 ENGINE_KEYS = ("fee", "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
 
@@ -458,7 +467,10 @@ def _iso(ts) -> str:
 
 # -------------------------------------------------------------------------------- publishing
 def summary_of(metrics: dict) -> dict:
-    return {k: metrics.get(k) for k in SUMMARY_KEYS}
+    """The summary metrics of the registry (in-summary entries), in registry order."""
+    from quantlab.metric_registry import summary_names
+
+    return {k: metrics.get(k) for k in summary_names()}
 
 
 def reproduce_command(params: dict) -> str:

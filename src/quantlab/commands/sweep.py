@@ -26,11 +26,12 @@ from typing import Any
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.commands.common import publish_staging
-from quantlab.commands.experiment import METRIC_NAMES, Experiment, skipped_summary, skipped_warning
-from quantlab.commands.run import ENGINE_KEYS, SUMMARY_KEYS, _parse_date, make_data_spec
+from quantlab.commands.experiment import Experiment, skipped_summary, skipped_warning
+from quantlab.commands.run import ENGINE_KEYS, _parse_date, make_data_spec, summary_of
 from quantlab.contract import namespaces
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
+from quantlab.metric_registry import integer_names, metric_names
 from quantlab.errors import DataError
 from quantlab.commands.worker import warm_step
 
@@ -248,7 +249,7 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 
     bars = read_bars(bars_path)
     metrics = _evaluate(bars, spec, spec["combos"], threads)
-    cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in METRIC_NAMES}
+    cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"]),
                                                                           "bars_available": str(len(bars))})))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
@@ -267,12 +268,12 @@ def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
         meta = metadata_of(table)
         keys = json.loads(meta["keys"])
         available = int(meta["bars_available"]) if "bars_available" in meta else None
-        cols = {name: column_to_numpy(table, name) for name in METRIC_NAMES}
+        cols = {name: column_to_numpy(table, name) for name in metric_names()}
         for i, key in enumerate(keys):
             row = {}
-            for name in METRIC_NAMES:
+            for name in metric_names():
                 v = float(cols[name][i])
-                row[name] = None if math.isnan(v) else (int(v) if name in ("trades", "bars") else v)
+                row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
             out[key] = row
     return out, available
 
@@ -384,9 +385,9 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     rows = []
     for j, i in enumerate(idx):
         row = {}
-        for name in METRIC_NAMES:
+        for name in metric_names():
             v = float(metrics[name][j])
-            row[name] = None if math.isnan(v) else (int(v) if name in ("trades", "bars") else v)
+            row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
         rows.append({"index": i, "label": spec["labels"][i], "params": spec["combos"][i], "metrics": row,
                      "rank_in_train": j + 1})
     trades_meta: list = []
@@ -471,11 +472,11 @@ def _csv_cell(value: Any) -> str:
 
 def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ...] = ()) -> str:
     """One row per combination: rank, label, ``lead`` row fields, params, every metric."""
-    header = ["rank", "label", *lead, *param_keys, *METRIC_NAMES, "combo_key"]
+    header = ["rank", "label", *lead, *param_keys, *metric_names(), "combo_key"]
     lines = [",".join(header)]
     for r in rows:
         cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
-                 *(r["metrics"].get(m) for m in METRIC_NAMES), r.get("combo_key", "")]
+                 *(r["metrics"].get(m) for m in metric_names()), r.get("combo_key", "")]
         lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
 
@@ -531,7 +532,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
             atomic_write_bytes(staging / "heatmap.png", heatmap_png(rows, axes, objective,
                                                                    f"{record['strategy']} {objective}"))
             files["heatmap"] = "heatmap.png"
-        summary = {k: best["metrics"].get(k) for k in SUMMARY_KEYS} if best else dict.fromkeys(SUMMARY_KEYS)
+        summary = summary_of(best["metrics"] if best else {})
         best_result = _best_result(best) if best else None
         extra_metrics = {"n_runs": len(rows), "leaderboard_size": len(rows)}
     else:
@@ -563,7 +564,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
         files.update({"walkforward_summary": "walkforward_summary.csv", "oos_equity": "oos_equity.parquet",
                       "splits": "splits/"})
         metrics_oos = oos["metrics"] or {}
-        summary = {k: metrics_oos.get(k) for k in SUMMARY_KEYS}
+        summary = summary_of(metrics_oos)
         last = merged["splits"][-1] if merged["splits"] else None
         best_row = last["test"][0] if last and last["test"] else None
         best_result = ({**_best_result({**best_row, "rank": 1}), "split": last["name"],

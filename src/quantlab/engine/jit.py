@@ -78,42 +78,94 @@ def use_jit(work: int, kernel=None) -> bool:
 
 
 def jitted(kernel):
-    """``numba.njit(cache=True, nogil=True)`` of ``kernel``, built once per process."""
-    fn = _compiled.get(kernel)
-    if fn is None:
-        import numba  # lazy: the only place numba is imported
-
-        fn = numba.njit(cache=True, nogil=True)(kernel)
-        _compiled[kernel] = fn
-    return fn
+    """``numba.njit(cache=True, nogil=True)`` of ``kernel``, built once per process (with the
+    functions of its module it calls: :func:`jitted_calling`)."""
+    return jitted_calling(kernel)
 
 
-def jitted_calling(kernel, *helpers):
+def _module_calls(f) -> dict:
+    """Global name -> function, for the functions of ``f``'s own module that ``f`` refers to."""
+    import types
+
+    out = {}
+    for name in f.__code__.co_names:
+        g = f.__globals__.get(name)
+        if isinstance(g, types.FunctionType) and g.__module__ == f.__module__ and g is not f:
+            out[name] = g
+    return out
+
+
+def _tag(f) -> str:
+    """A cache-safe name part for a bound function: its module, name and a hash of its code."""
+    import hashlib
+    import marshal
+
+    h = hashlib.sha256(marshal.dumps(f.__code__))
+    for g in _module_calls(f).values():  # the helpers it calls are compiled into it too
+        h.update(marshal.dumps(g.__code__))
+    digest = h.hexdigest()[:12]
+    return f"{f.__module__.replace('.', '_')}_{f.__name__}_{digest}"
+
+
+def jitted_calling(kernel, *helpers, bind=None):
     """:func:`jitted` for a kernel that calls other kernels of its module (``helpers``).
 
-    numba resolves a kernel's globals when it compiles, so the helpers it calls must be numba
+    numba resolves a kernel's globals when it compiles, so the functions it calls must be numba
     dispatchers by then, while the pure-Python mode needs the plain functions. The kernel and
-    its helpers are jitted from copies bound to a private namespace where each helper's name
-    is its dispatcher; the module itself is untouched. ``cache=True`` as usual (the cache is
-    keyed by the source file; helpers must not be recursive: numba cannot reload those).
+    its helpers (those named, and every other function of the kernel's module it refers to) are
+    jitted from copies bound to a private namespace where each helper's name is its
+    dispatcher; the module itself is untouched. ``cache=True`` as usual (the cache is keyed by
+    the source file; helpers must not be recursive: numba cannot reload those).
+
+    ``bind``: ``{global name: plain function}`` replacing what the kernel calls under that name
+    (a strategy's fused grid signals, see ``engine.sweep``). Each bound function is jitted in
+    its own module, with the functions of that module it calls (its cache follows its source
+    file), and the kernel copy is compiled under a qualified name carrying a hash of the bound
+    functions' code and of those helpers', so its on-disk cache entry is its own and is never
+    reused after any of them changes.
     """
-    fn = _compiled.get(kernel)
+    bind = dict(bind or {})
+    key = (kernel, tuple(sorted((name, f) for name, f in bind.items()))) if bind else kernel
+    fn = _compiled.get(key)
     if fn is None:
         import types
 
-        import numba  # lazy
+        import numba  # lazy: the only place numba is imported
 
         namespace = dict(kernel.__globals__)
 
-        def rebind(f):
+        def rebind(f, qualname=None):
             g = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
-            g.__qualname__, g.__module__, g.__doc__ = f.__qualname__, f.__module__, f.__doc__
+            g.__qualname__, g.__module__, g.__doc__ = qualname or f.__qualname__, f.__module__, f.__doc__
             return numba.njit(cache=True, nogil=True)(g)
 
-        for helper in helpers:
-            namespace[helper.__name__] = rebind(helper)
-        fn = rebind(kernel)
-        _compiled[kernel] = fn
+        calls = {helper.__name__: helper for helper in helpers}
+        calls.update(_module_calls(kernel))
+        for name, helper in calls.items():
+            if name not in bind:
+                namespace[name] = rebind(helper)
+        suffix = ""
+        for name, f in sorted(bind.items()):
+            namespace[name] = jitted_calling(f)  # with the helpers of its own module
+            suffix += "__" + _tag(f)
+        fn = rebind(kernel, kernel.__qualname__ + suffix)
+        _compiled[key] = fn
+    return fn
+
+
+def python_calling(kernel, bind=None):
+    """The pure-Python twin of ``jitted_calling(kernel, bind=bind)``: ``kernel`` with the globals
+    in ``bind`` replaced (a copy; the module is untouched)."""
+    if not bind:
+        return kernel
+    key = ("python", kernel, tuple(sorted(bind.items())))
+    fn = _compiled.get(key)
+    if fn is None:
+        import types
+
+        fn = types.FunctionType(kernel.__code__, {**kernel.__globals__, **bind}, kernel.__name__,
+                                kernel.__defaults__, kernel.__closure__)
+        _compiled[key] = fn
     return fn
 
 

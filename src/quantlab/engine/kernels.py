@@ -190,6 +190,61 @@ def rolling_mean_std_kernel(x, window, ddof, mean_out, std_out):
         std_out[t] = math.sqrt(var)
 
 
+def close_leg(pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee):
+    """Close the open leg (``pos`` 1 long, -1 short) at the slipped prices: the one place a
+    closing fill, its fee and the trade's pnl are computed (``simulate_kernel`` and
+    ``sweep_kernel`` both call it).
+
+    Returns ``(cash, exit_price, exit_fee, pnl, wiped)``. A long sells at ``sell_price``, a
+    short buys back at ``buy_price``; the fee is ``fee * qty * exit_price``. A cover that leaves
+    cash <= 0 wipes the account out (``wiped``): cash is floored at 0 and the shortfall written
+    off the trade's pnl (the account's loss, not the larger market loss).
+    """
+    wiped = False
+    if pos == 1:
+        exit_price = sell_price
+        notional = qty * exit_price
+        exit_fee = notional * fee
+        cash += notional - exit_fee
+        pnl = qty * (exit_price - entry_price) - entry_fee - exit_fee
+    else:
+        exit_price = buy_price
+        notional = qty * exit_price
+        exit_fee = notional * fee
+        cash -= notional + exit_fee
+        pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
+        if cash <= 0.0:  # the cover cost all the account had: wiped out
+            pnl -= cash
+            cash = 0.0
+            wiped = True
+    return cash, exit_price, exit_fee, pnl, wiped
+
+
+def open_leg(target, cash, buy_price, sell_price, fee):
+    """Open a leg (``target`` 1 long, -1 short) with all the cash (> 0): the one place an
+    opening fill is computed. ``qty = cash / (fill_price * (1 + fee))``, so notional + fee =
+    cash. Returns ``(cash, qty, entry_price, entry_fee)``."""
+    if target == 1:
+        entry_price = buy_price
+    else:
+        entry_price = sell_price
+    qty = cash / (entry_price * (1.0 + fee))
+    entry_fee = qty * entry_price * fee
+    if target == 1:
+        cash = 0.0
+    else:
+        cash += qty * entry_price - entry_fee
+    return cash, qty, entry_price, entry_fee
+
+
+def open_trade_pnl(pos, qty, entry_price, entry_fee, c):
+    """Pnl of the leg still open after the last bar, marked to the last close ``c`` (no exit
+    fill, no exit fee, no slippage)."""
+    if pos == 1:
+        return qty * (c - entry_price) - entry_fee
+    return qty * (entry_price - c) - entry_fee
+
+
 def simulate_kernel(
     open_, close, entries, exits, slip, slip_const,
     start, cooldown, fee, fill_close, allow_short, initial_cash,
@@ -281,23 +336,10 @@ def simulate_kernel(
                 buy_price = price * (1.0 + s)
                 sell_price = price * (1.0 - s)
                 if pos != 0:
-                    if pos == 1:
-                        exit_price = sell_price
-                        notional = qty * exit_price
-                        exit_fee = notional * fee
-                        cash += notional - exit_fee
-                        pnl = qty * (exit_price - entry_price) - entry_fee - exit_fee
-                    else:
-                        exit_price = buy_price
-                        notional = qty * exit_price
-                        exit_fee = notional * fee
-                        cash -= notional + exit_fee
-                        pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
-                        if cash <= 0.0:  # the cover cost all the account had: wiped out
-                            pnl -= cash
-                            cash = 0.0
-                            if margin_bar < 0:
-                                margin_bar = fill_idx
+                    cash, exit_price, exit_fee, pnl, wiped = close_leg(
+                        pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
+                    if wiped and margin_bar < 0:
+                        margin_bar = fill_idx
                     if n_trades < capacity:
                         tr_entry_idx[n_trades] = entry_idx
                         tr_exit_idx[n_trades] = fill_idx
@@ -313,16 +355,7 @@ def simulate_kernel(
                     pos = 0
                     qty = 0.0
                 if target != 0 and cash > 0.0:
-                    if target == 1:
-                        entry_price = buy_price
-                    else:
-                        entry_price = sell_price
-                    qty = cash / (entry_price * (1.0 + fee))
-                    entry_fee = qty * entry_price * fee
-                    if target == 1:
-                        cash = 0.0
-                    else:
-                        cash += qty * entry_price - entry_fee
+                    cash, qty, entry_price, entry_fee = open_leg(target, cash, buy_price, sell_price, fee)
                     pos = target
                     entry_idx = fill_idx
                 if not forced:
@@ -348,10 +381,7 @@ def simulate_kernel(
         # the position still open after the last bar: one more trade, marked to the last
         # close (no exit fill, no exit fee, no slippage); the caller knows it is open from pos
         c = close[n - 1]
-        if pos == 1:
-            pnl = qty * (c - entry_price) - entry_fee
-        else:
-            pnl = qty * (entry_price - c) - entry_fee
+        pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, c)
         if n_trades < capacity:
             tr_entry_idx[n_trades] = entry_idx
             tr_exit_idx[n_trades] = n - 1
@@ -369,8 +399,9 @@ def simulate_kernel(
 
 # ------------------------------------------------------------------------------------ sweeps
 # Kernels of ``quantlab.engine.sweep``: many combos of one strategy, each simulated and scored
-# with nothing kept but a few per-combo sums. ``sweep_kernel`` calls ``pairwise_sum``: run it
-# under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``.
+# with nothing kept but a few per-combo sums. ``sweep_kernel`` calls ``pairwise_sum`` and
+# ``grid_signals``: run it under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``,
+# or with a strategy's fused signals through ``jit.specialised``.
 
 SWEEP_STATS = 14  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
@@ -465,11 +496,19 @@ def pairwise_sum(a, lo, n, stack_i, stack_f):
     return stack_f[0]
 
 
+def no_grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
+    """The ``grid_signals`` of a kernel without a fused path (mode 0 never calls it)."""
+    return
+
+
+grid_signals = no_grid_signals  # rebound per strategy by ``jit.specialised`` (see sweep_kernel)
+
+
 def sweep_kernel(
     mode, lo, hi,
     open_, close, atr, start, fill_close, allow_short, initial_cash,
-    entries, exits, csum, runlen, rsi_tab, ma_tab,
-    p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
+    entries, exits, f_vec, i_vec, tab_a, tab_b,
+    p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
     stats,
     ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit,
 ):
@@ -478,16 +517,13 @@ def sweep_kernel(
     Per combo ``c`` the signals come from ``mode``:
 
     * 0: ``entries``/``exits`` (one combo's precomputed signals: ``hi == lo + 1``);
-    * 1: ``sma_crossover``: SMA(``p_int1[c]``) crossing SMA(``p_int2[c]``), both derived bar by
-      bar exactly like ``indicators.sma`` from the shared ``csum`` = ``cumsum(close - close[0])``
-      and ``runlen[t]`` = how many values up to ``t`` equal ``close[t]`` consecutively (a window
-      of one repeated value gives that value exactly);
-    * 2: ``rsi_ma_cross_v2``: RSI row ``rsi_tab[p_int1[c]]``, MA row ``ma_tab[p_int2[c]]``,
-      ``rsi_buy_max`` = ``p_f1[c]``, ``rsi_sell_min`` = ``p_f2[c]`` (the strategy's formulas).
-
-    Modes 1 and 2 write the combo's signals into ``sig_enter``/``sig_exit`` (per-thread, one
-    byte per bar, cache-resident), then the simulation loop reads them: measured as fast as
-    deriving them inside the simulation loop, which then carries every mode's branches.
+    * otherwise (a strategy's fused grid path): ``grid_signals(c, start, close, f_vec, i_vec,
+      tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit)`` writes combo ``c``'s signals
+      (bars ``start - 1`` .. ``n - 1`` at least) into ``sig_enter``/``sig_exit`` (per-thread,
+      one byte per bar, cache-resident), then the simulation loop reads them. ``grid_signals``
+      is the strategy's own function (``Strategy.grid_path``), bound into this kernel's globals
+      by ``jit.specialised``; the data arguments mean what that strategy says (shared vectors
+      and tables, per-combo integers and floats).
 
     Costs per combo: ``fees[c]``; slippage ``min(k_atrs[c] * atr[t] / close[t], MAX_SLIPPAGE)``
     if ``atr`` is non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. The simulation is
@@ -509,61 +545,12 @@ def sweep_kernel(
         slip_const = slip_consts[c]
         k_atr = k_atrs[c]
         cooldown = cooldowns[c]
-        w_fast = p_int1[c]
-        w_slow = p_int2[c]
         enter_at = entries
         exit_at = exits
-        if mode == 1:
+        if mode != 0:
             enter_at = sig_enter
             exit_at = sig_exit
-            base = close[0]
-            prev_le = False  # fast <= slow at the previous bar (both defined)
-            prev_ge = False
-            t_first = start - 1 if start > 0 else 0  # the bar before start: only its SMAs count
-            for t in range(t_first, n):
-                # indicators.sma: base + window_sum / window, or exactly the value when the
-                # window holds one repeated value; nan before the window is full
-                a = NAN
-                if t >= w_fast - 1:
-                    if w_fast == 1 or runlen[t] >= w_fast:
-                        a = close[t]
-                    elif t == w_fast - 1:
-                        a = base + csum[t] / w_fast
-                    else:
-                        a = base + (csum[t] - csum[t - w_fast]) / w_fast
-                b = NAN
-                if t >= w_slow - 1:
-                    if w_slow == 1 or runlen[t] >= w_slow:
-                        b = close[t]
-                    elif t == w_slow - 1:
-                        b = base + csum[t] / w_slow
-                    else:
-                        b = base + (csum[t] - csum[t - w_slow]) / w_slow
-                sig_enter[t] = a > b and prev_le  # nan compares False, like crossed_above
-                sig_exit[t] = a < b and prev_ge
-                prev_le = a <= b
-                prev_ge = a >= b
-        elif mode == 2:
-            enter_at = sig_enter
-            exit_at = sig_exit
-            rsi_row = rsi_tab[w_fast]
-            ma_row = ma_tab[w_slow]
-            buy_max = p_f1[c]
-            sell_min = p_f2[c]
-            for t in range(start, n):
-                enter = False
-                leave = False
-                if t >= 1:
-                    r = rsi_row[t]
-                    ma = ma_row[t]
-                    ma_prev = ma_row[t - 1]
-                    if r == r and ma == ma and ma_prev == ma_prev:
-                        c_t = close[t]
-                        c_prev = close[t - 1]
-                        enter = c_t > ma and c_prev <= ma_prev and r < buy_max
-                        leave = (c_t < ma and c_prev >= ma_prev) or r > sell_min
-                sig_enter[t] = enter
-                sig_exit[t] = leave
+            grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit)
 
         cash = initial_cash
         qty = 0.0
@@ -616,22 +603,10 @@ def sweep_kernel(
                     buy_price = price * (1.0 + s)
                     sell_price = price * (1.0 - s)
                     if pos != 0:
-                        if pos == 1:
-                            exit_price = sell_price
-                            notional = qty * exit_price
-                            exit_fee = notional * fee
-                            cash += notional - exit_fee
-                            pnl = qty * (exit_price - entry_price) - entry_fee - exit_fee
-                        else:
-                            exit_price = buy_price
-                            notional = qty * exit_price
-                            exit_fee = notional * fee
-                            cash -= notional + exit_fee
-                            pnl = qty * (entry_price - exit_price) - entry_fee - exit_fee
-                            if cash <= 0.0:  # wiped out (see simulate_kernel)
-                                pnl -= cash
-                                cash = 0.0
-                                margin_calls += 1
+                        cash, exit_price, exit_fee, pnl, wiped = close_leg(
+                            pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
+                        if wiped:
+                            margin_calls += 1
                         if n_trades < capacity:
                             tr_ret[n_trades] = pnl / (qty * entry_price)
                             if pnl > 0.0:
@@ -644,16 +619,7 @@ def sweep_kernel(
                         pos = 0
                         qty = 0.0
                     if target != 0 and cash > 0.0:
-                        if target == 1:
-                            entry_price = buy_price
-                        else:
-                            entry_price = sell_price
-                        qty = cash / (entry_price * (1.0 + fee))
-                        entry_fee = qty * entry_price * fee
-                        if target == 1:
-                            cash = 0.0
-                        else:
-                            cash += qty * entry_price - entry_fee
+                        cash, qty, entry_price, entry_fee = open_leg(target, cash, buy_price, sell_price, fee)
                         pos = target
                     if not forced:
                         blocked_until = t + cooldown
@@ -696,11 +662,7 @@ def sweep_kernel(
             if dd < max_dd:
                 max_dd = dd
         if pos != 0:  # simulate_kernel's open trade, marked to the last close
-            c_last = close[n - 1]
-            if pos == 1:
-                pnl = qty * (c_last - entry_price) - entry_fee
-            else:
-                pnl = qty * (entry_price - c_last) - entry_fee
+            pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, close[n - 1])
             if n_trades < capacity:
                 tr_ret[n_trades] = pnl / (qty * entry_price)
                 if pnl > 0.0:

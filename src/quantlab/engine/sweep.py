@@ -10,18 +10,19 @@ without ever holding a (bars x combos) matrix, nor even one combo's equity curve
 ``kernels.sweep_kernel`` simulates a combo (``simulate_kernel``'s rules, operation for
 operation) and keeps only the sums the metrics are made of, in numpy's own summation order
 (``kernels.pairwise_sum``), so the numbers are the same to the last bit or nearly (the final
-formulas below are ``compute_metrics``'s, vectorised over combos; ``cagr`` uses ``math`` like it).
+formulas are the metric registry's, the very ones ``compute_metrics`` applies to one run).
 
-Three ways to get a combo's signals:
+Two ways to get a combo's signals, chosen by the strategy, never by the engine:
 
-* ``sma_crossover`` (fused): both SMAs from one shared cumulative sum, inside the kernel, bar by
-  bar, crosses written to a per-thread signal buffer the simulation loop then reads; nothing per
-  combo leaves the kernel but its sums.
-* ``rsi_ma_cross_v2`` (fused): RSI depends only on ``rsi_window`` and the MA only on
-  ``ma_window``; each distinct one is computed once (``indicators``) and shared by every combo
-  using it; entries and exits are derived inside the kernel. Indicator tables are built in
-  blocks of combos so they stay under ``TABLE_BUDGET_BYTES``.
-* every other strategy (generic): ``strategy.signals`` per combo (numpy), then the same kernel.
+* fused: ``strategy.grid_path(close, params)`` returns a :class:`GridPath`, a numba-compilable
+  signal function of the strategy's own module plus the data it shares between combos
+  (``sma_crossover``: one cumulative sum for every SMA; ``rsi_ma_cross_v2``: one RSI row per
+  distinct ``rsi_window`` and one MA row per distinct ``ma_window``, built in blocks of combos
+  under ``TABLE_BUDGET_BYTES``). The function is bound into ``kernels.sweep_kernel``
+  (``jit.jitted_calling(..., bind=...)``), which calls it per combo to fill a per-thread signal
+  buffer the simulation loop then reads: nothing per combo leaves the kernel but its sums.
+* generic (``grid_path`` returns None, the default): ``strategy.signals`` per combo (numpy),
+  then the same kernel.
 
 Memory: per thread, two float arrays of the simulated length, three of the trade capacity and
 two booleans per bar (~3 MB at 100,000 bars), plus the shared cumulative sum (sma_crossover) or
@@ -45,22 +46,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np  # a sweep needs it at once (the planner never imports this module)
 
+from quantlab import metric_registry
 from quantlab.engine import jit, kernels
 from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, _price_array, trade_capacity
 from quantlab.errors import ConfigError, DataError, StrategyError
-from quantlab.metrics import METRIC_KEYS, _growth_rate
 
 ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr")
-INT_METRICS = ("trades", "bars")
-TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # rsi_ma_cross_v2: RSI + MA rows held at once
+TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # indicator tables of a fused path held at once (per block)
 _K = kernels.SWEEP_STATS
 
-__all__ = ["ENGINE_OVERRIDES", "evaluate_grid", "empty_result"]
+__all__ = ["ENGINE_OVERRIDES", "GridBlock", "GridPath", "evaluate_grid", "empty_result", "grid_column"]
 
 
 def empty_result() -> dict:
     """The result of an empty grid: every metric key with a zero-length array."""
-    return {k: np.empty(0, dtype=np.int64 if k in INT_METRICS else np.float64) for k in METRIC_KEYS}
+    ints = metric_registry.integer_names()
+    return {k: np.empty(0, dtype=np.int64 if k in ints else np.float64) for k in metric_registry.metric_names()}
 
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
@@ -73,8 +74,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     they are taken out of the strategy parameters and applied to a copy of ``cfg`` for that
     combo (validated by ``EngineConfig``). ``start``: warm-up bars, never traded, not scored.
 
-    Returns ``{metric: array of len(combos)}`` for every key of ``metrics.METRIC_KEYS`` (the keys
-    of ``compute_metrics``, same order): float64, except ``trades`` and ``bars`` (int64). Where
+    Returns ``{metric: array of len(combos)}`` for every metric of the registry
+    (``metric_registry.metric_names()``, the keys of ``compute_metrics``, same order): float64,
+    except the integer metrics (``trades``, ``bars``: int64). Where
     ``compute_metrics`` reports ``None`` (undefined or non-finite: e.g. ``sortino`` without a
     negative bar, trade metrics without a closed trade, ``profit_factor`` without a loss,
     ``calmar`` without a drawdown) the array holds NaN. An empty grid gives empty arrays.
@@ -117,21 +119,17 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     threads = int(threads)
 
     params, fees, slips, k_atrs = _split_overrides(strategy, combos, cfg)
+    path = strategy.grid_path(close, params)  # the strategy's own fused path, or None
+    bind = {"grid_signals": path.signals} if path is not None else None
     use_numba = jit.use_jit(n * k)
     if use_numba and jit.jit_mode() == "auto":
         try:
-            jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum)
+            jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind)
         except ImportError:  # numba missing or broken: auto mode degrades to pure Python
             use_numba = False
-    run = _Runner(use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads)
-
-    from quantlab.strategies.rsi_ma_cross_v2 import RsiMaCrossV2
-    from quantlab.strategies.sma_crossover import SmaCrossover
-
-    if type(strategy) is SmaCrossover:
-        stats = _sma_crossover(run, strategy, params, close)
-    elif type(strategy) is RsiMaCrossV2:
-        stats = _rsi_ma_cross(run, strategy, params, close)
+    run = _Runner(use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads, bind)
+    if path is not None:
+        stats = _fused(run, path, k)
     else:
         stats = _generic(run, strategy, params, raw)
     return _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
@@ -166,8 +164,9 @@ def _split_overrides(strategy, combos, cfg: EngineConfig):
         np.array(k_atrs, dtype=np.float64)
 
 
-def _column(strategy, params, name: str, integer: bool, lo: float):
-    """One parameter over the combos (defaults fill a missing one), sanity-checked."""
+def grid_column(strategy, params, name: str, integer: bool, lo: float):
+    """One parameter over the combos (defaults fill a missing one), sanity-checked: for a
+    strategy's :meth:`~quantlab.strategies.base.Strategy.grid_path`."""
     default = strategy.defaults()[name]
     try:
         values = np.array([p.get(name, default) for p in params], dtype=np.float64)
@@ -182,14 +181,53 @@ def _column(strategy, params, name: str, integer: bool, lo: float):
     return values.astype(np.int64) if integer else values
 
 
+@dataclasses.dataclass
+class GridBlock:
+    """Combos of a fused grid path that share their data (``grid_signals``' arguments).
+
+    ``combos``: their indices in the grid (None: every combo, in order); per-combo arrays
+    (``p_i1``, ``p_i2`` int64, ``p_f1``, ``p_f2`` float64, ``cooldowns`` int64) have one entry
+    per combo of the block; ``f_vec`` (float64), ``i_vec`` (int64), ``tab_a``, ``tab_b``
+    (2-D float64) are shared by the block. What each means is the strategy's business.
+    """
+
+    combos: np.ndarray | None = None
+    f_vec: np.ndarray | None = None
+    i_vec: np.ndarray | None = None
+    tab_a: np.ndarray | None = None
+    tab_b: np.ndarray | None = None
+    p_i1: np.ndarray | None = None
+    p_i2: np.ndarray | None = None
+    p_f1: np.ndarray | None = None
+    p_f2: np.ndarray | None = None
+    cooldowns: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class GridPath:
+    """A strategy's fused grid path (returned by ``Strategy.grid_path``).
+
+    ``signals``: a plain module-level function in numba's nopython subset (scalars, loops,
+    indexing, ``math``; it may call nothing but builtins), ``signals(c, start, close, f_vec,
+    i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit)``, writing combo ``c``'s
+    entries/exits for bars ``start - 1`` .. ``len(close) - 1`` (at least ``start`` ..) into the
+    boolean buffers; it must give exactly what ``Strategy.signals`` gives. ``blocks``: an
+    iterable of :class:`GridBlock` covering every combo once (a generator keeps one block's
+    tables in memory at a time; see ``TABLE_BUDGET_BYTES``).
+    """
+
+    signals: object
+    blocks: object
+
+
 # ------------------------------------------------------------------------------- execution
 class _Runner:
     """Calls ``sweep_kernel`` over chunks of combos, in one mode, with per-thread scratch."""
 
-    def __init__(self, use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads):
+    def __init__(self, use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads, bind=None):
         self.numba = use_numba
-        self.fn = (jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum) if use_numba
-                   else kernels.sweep_kernel)
+        self.fn = (jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind) if use_numba
+                   else jit.python_calling(kernels.sweep_kernel, bind))
         self.n = len(close)
         self.m = self.n - start
         self.cap = trade_capacity(self.n, cfg.allow_short)
@@ -217,13 +255,13 @@ class _Runner:
     def stats_buffer(self, k: int):
         return np.zeros(k * _K) if self.numba else [0.0] * (k * _K)
 
-    def call(self, mode, lo, hi, scratch, stats, *, entries=None, exits=None, csum=None, runlen=None,
-             rsi_tab=None, ma_tab=None, p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slips, k_atrs):
+    def call(self, mode, lo, hi, scratch, stats, *, entries=None, exits=None, f_vec=None, i_vec=None,
+             tab_a=None, tab_b=None, p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs):
         self.fn(mode, lo, hi, *self.fixed,
                 self.no_bool if entries is None else entries, self.no_bool if exits is None else exits,
-                self.no_float if csum is None else csum, self.no_int if runlen is None else runlen,
-                self.no_table if rsi_tab is None else rsi_tab, self.no_table if ma_tab is None else ma_tab,
-                p_int1, p_int2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, stats, *scratch)
+                self.no_float if f_vec is None else f_vec, self.no_int if i_vec is None else i_vec,
+                self.no_table if tab_a is None else tab_a, self.no_table if tab_b is None else tab_b,
+                p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, stats, *scratch)
         if self.numba:
             jit._warm.add(kernels.sweep_kernel)
 
@@ -262,66 +300,31 @@ class _Runner:
         return stats if self.numba else np.array(stats, dtype=np.float64)
 
 
-def _sma_crossover(run: _Runner, strategy, params, close) -> np.ndarray:
-    k = len(params)
-    fast = _column(strategy, params, "fast", True, 1)
-    slow = _column(strategy, params, "slow", True, 1)
-    n = len(close)
-    csum = np.cumsum(close - close[0])  # exactly indicators.sma's sums
-    idx = np.arange(n)
-    change = np.empty(n, dtype=bool)
-    change[0] = True
-    np.not_equal(close[1:], close[:-1], out=change[1:])
-    runlen = idx - np.maximum.accumulate(np.where(change, idx, 0)) + 1
-    zeros_f, zeros_i = np.zeros(k), np.zeros(k, dtype=np.int64)
-    a = {"csum": run.arr(csum), "runlen": run.arr(runlen.astype(np.int64)),
-         "p_int1": run.arr(fast), "p_int2": run.arr(slow), "p_f1": run.arr(zeros_f),
-         "p_f2": run.arr(zeros_f), "cooldowns": run.arr(zeros_i), "fees": run.arr(run.fees),
-         "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs)}
-    stats = run.stats_buffer(k)
-    run.chunks(k, lambda lo, hi, scratch: run.call(1, lo, hi, scratch, stats, **a))
-    return run.finish(stats)
-
-
-def _rsi_ma_cross(run: _Runner, strategy, params, close) -> np.ndarray:
-    from quantlab.engine import indicators as ind
-
-    k = len(params)
-    rsi_w = _column(strategy, params, "rsi_window", True, 1)
-    ma_w = _column(strategy, params, "ma_window", True, 1)
-    buy = _column(strategy, params, "rsi_buy_max", False, -math.inf)
-    sell = _column(strategy, params, "rsi_sell_min", False, -math.inf)
-    cool = _column(strategy, params, "cooldown_days", True, 0)
-    n = len(close)
-    max_rows = max(2, TABLE_BUDGET_BYTES // (8 * n))
-    order = np.lexsort((ma_w, rsi_w))  # combos sharing indicators run together
-    blocks = []
-    cur, r_set, m_set = [], set(), set()
-    for i in order.tolist():
-        r, m = int(rsi_w[i]), int(ma_w[i])
-        if cur and len(r_set | {r}) + len(m_set | {m}) > max_rows:
-            blocks.append(cur)
-            cur, r_set, m_set = [], set(), set()
-        cur.append(i)
-        r_set.add(r)
-        m_set.add(m)
-    blocks.append(cur)
+def _fused(run: _Runner, path: GridPath, k: int) -> np.ndarray:
+    """Every block of a strategy's fused path through the kernel it is bound into."""
     stats_all = np.empty((k, _K))
-    for block in blocks:
-        sel = np.array(block, dtype=np.int64)
-        r_uni, r_idx = np.unique(rsi_w[sel], return_inverse=True)
-        m_uni, m_idx = np.unique(ma_w[sel], return_inverse=True)
-        rsi_tab = np.stack([ind.rsi(close, int(w)) for w in r_uni])
-        ma_tab = np.stack([ind.sma(close, int(w)) for w in m_uni])
+    done = 0
+    for block in path.blocks:
+        sel = np.arange(k) if block.combos is None else np.asarray(block.combos, dtype=np.int64)
         kb = len(sel)
-        a = {"rsi_tab": run.arr(rsi_tab), "ma_tab": run.arr(ma_tab),
-             "p_int1": run.arr(r_idx.astype(np.int64)), "p_int2": run.arr(m_idx.astype(np.int64)),
-             "p_f1": run.arr(buy[sel]), "p_f2": run.arr(sell[sel]), "cooldowns": run.arr(cool[sel]),
-             "fees": run.arr(run.fees[sel]), "slips": run.arr(run.slips[sel]),
-             "k_atrs": run.arr(run.k_atrs[sel])}
+        zeros_f, zeros_i = np.zeros(kb), np.zeros(kb, dtype=np.int64)
+
+        def arr(a, default, dtype):
+            return run.arr(default if a is None else np.ascontiguousarray(a, dtype=dtype))
+
+        a = {"f_vec": arr(block.f_vec, np.zeros(0), np.float64), "i_vec": arr(block.i_vec, np.zeros(0, np.int64), np.int64),
+             "tab_a": arr(block.tab_a, np.full((1, 1), np.nan), np.float64),
+             "tab_b": arr(block.tab_b, np.full((1, 1), np.nan), np.float64),
+             "p_i1": arr(block.p_i1, zeros_i, np.int64), "p_i2": arr(block.p_i2, zeros_i, np.int64),
+             "p_f1": arr(block.p_f1, zeros_f, np.float64), "p_f2": arr(block.p_f2, zeros_f, np.float64),
+             "cooldowns": arr(block.cooldowns, zeros_i, np.int64), "fees": run.arr(run.fees[sel]),
+             "slips": run.arr(run.slips[sel]), "k_atrs": run.arr(run.k_atrs[sel])}
         stats = run.stats_buffer(kb)
-        run.chunks(kb, lambda lo, hi, scratch, a=a, stats=stats: run.call(2, lo, hi, scratch, stats, **a))
+        run.chunks(kb, lambda lo, hi, scratch, a=a, stats=stats: run.call(1, lo, hi, scratch, stats, **a))
         stats_all[sel] = run.finish(stats).reshape(kb, _K)
+        done += kb
+    if done != k:
+        raise StrategyError(f"the fused grid path covered {done} of {k} combos")
     return stats_all.reshape(-1)
 
 
@@ -329,7 +332,7 @@ def _generic(run: _Runner, strategy, params, raw) -> np.ndarray:
     k = len(params)
     n = run.n
     zeros_f = np.zeros(k)
-    a = {"p_int1": run.arr(np.zeros(k, dtype=np.int64)), "p_int2": run.arr(np.zeros(k, dtype=np.int64)),
+    a = {"p_i1": run.arr(np.zeros(k, dtype=np.int64)), "p_i2": run.arr(np.zeros(k, dtype=np.int64)),
          "p_f1": run.arr(zeros_f), "p_f2": run.arr(zeros_f), "fees": run.arr(run.fees),
          "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs)}
     cooldowns = np.zeros(k, dtype=np.int64)
@@ -356,65 +359,7 @@ def _generic(run: _Runner, strategy, params, raw) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- metrics
 def _metrics(s: np.ndarray, bars: int, initial_cash: float, ppy: float, benchmark: float) -> dict:
-    """``compute_metrics``' formulas over the per-combo sums of ``sweep_kernel`` (None -> NaN)."""
-    k = len(s)
-    ann = math.sqrt(ppy)
-    nan = np.nan
-    initial_cash = float(initial_cash)
-    with np.errstate(all="ignore"):
-        final_ratio = s[:, kernels.ST_FINAL_EQUITY] / initial_cash
-        total_return = final_ratio - 1.0
-        years = bars / ppy
-        cagr = np.array([_nan(_growth_rate(fr, years)) for fr in final_ratio.tolist()], dtype=np.float64)
-
-        mean = (s[:, kernels.ST_SUM_RETURNS] + 0.0) / bars  # + 0.0: numpy sums start from +0.0
-        if bars >= 2:
-            std = np.sqrt((s[:, kernels.ST_SUM_SQ_DEV] + 0.0) / (bars - 1))
-        else:
-            std = np.zeros(k)
-        std = np.where(std <= 1e-12 * np.abs(mean), 0.0, std)
-        sharpe = np.where(std > 0, mean / std * ann, nan)
-        volatility = std * ann
-        downside_dev = np.sqrt((s[:, kernels.ST_SUM_SQ_DOWN] + 0.0) / bars)
-        sortino = np.where((s[:, kernels.ST_NEGATIVE_BARS] > 0) & (downside_dev > 0),
-                           mean / downside_dev * ann, nan)
-        max_drawdown = s[:, kernels.ST_MAX_DRAWDOWN].copy()
-        calmar = np.where(~np.isnan(cagr) & (max_drawdown < 0), cagr / np.abs(max_drawdown), nan)
-
-        trades = s[:, kernels.ST_TRADES]
-        has = trades > 0
-        win_rate = np.where(has, s[:, kernels.ST_WINS] / trades, nan)
-        gross_loss = -(s[:, kernels.ST_LOSS_SUM] + 0.0)
-        gross_profit = s[:, kernels.ST_GROSS_PROFIT] + 0.0
-        profit_factor = np.where(has & (gross_loss > 0), gross_profit / gross_loss, nan)
-        avg_trade_return = np.where(has, (s[:, kernels.ST_SUM_TRADE_RETURNS] + 0.0) / trades, nan)
-        exposure = s[:, kernels.ST_EXPOSED_BARS] / bars
-
-    values = {
-        "total_return": total_return,
-        "cagr": cagr,
-        "sharpe_simple": sharpe,
-        "sortino": sortino,
-        "max_drawdown": max_drawdown,
-        "calmar": calmar,
-        "volatility_ann": volatility,
-        "trades": trades.astype(np.int64),
-        "win_rate": win_rate,
-        "profit_factor": profit_factor,
-        "exposure": exposure,
-        "avg_trade_return": avg_trade_return,
-        "bars": np.full(k, bars, dtype=np.int64),
-        "benchmark_return": np.full(k, benchmark),
-    }
-    out = {}
-    for key in METRIC_KEYS:
-        v = values[key]
-        if key not in INT_METRICS:
-            v = np.array(v, dtype=np.float64)
-            v[~np.isfinite(v)] = nan  # compute_metrics' None
-        out[key] = v
-    return out
-
-
-def _nan(x) -> float:
-    return math.nan if x is None else float(x)
+    """The registry's formulas over the per-combo sums of ``sweep_kernel`` (undefined -> NaN)."""
+    stats = metric_registry.RunStats.from_kernel(s, bars=bars, periods_per_year=ppy,
+                                                 initial_cash=initial_cash, benchmark=benchmark)
+    return metric_registry.evaluate(stats)

@@ -31,6 +31,7 @@ from typing import Any
 
 from quantlab.artifacts.io import atomic_write_json, atomic_write_text, json_safe
 from quantlab.errors import ConfigError
+from quantlab.metric_registry import summary_names
 from quantlab.registry.runs import format_time, parse_time, read_json_checked, read_object
 
 STATUSES = ("initializing", "running", "completed", "failed")
@@ -38,11 +39,13 @@ ACTIVE = ("initializing", "running")
 # "success" and "aborted" are the original tool's terminal statuses (legacy session dirs).
 TERMINAL = ("completed", "failed", "success", "aborted")
 SESSION_FILES = ("session_status.json", "session_metadata.json", "config.json", "metrics.json", "report.json")
-KPIS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
 SEVERITY_ORDER = {"critical": 0, "warning": 1}
-INDEX_COLUMNS = ["session_id", "status", "terminal", "created_at", "started_at", "updated_at", "heartbeat_at",
-                 "finished_at", "duration_seconds", "request_id", "pid", "host", "error_type", "exit_code",
-                 "ticker", "strategy", *KPIS, "report_contract_type", "problems", "path"]
+
+
+def index_columns() -> list[str]:
+    return ["session_id", "status", "terminal", "created_at", "started_at", "updated_at", "heartbeat_at",
+            "finished_at", "duration_seconds", "request_id", "pid", "host", "error_type", "exit_code",
+            "ticker", "strategy", *summary_names(), "report_contract_type", "problems", "path"]
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -128,7 +131,7 @@ def session_summary(session_dir: Path, now: datetime, stale_minutes: float = 60)
     summary = metrics.get("summary") if isinstance(metrics.get("summary"), dict) else {}
     mc = report.get("machine_contract") if isinstance(report.get("machine_contract"), dict) else {}
     kpis = {}
-    for key in KPIS:
+    for key in summary_names():
         value = summary.get(key)
         kpis[key] = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     return json_safe({
@@ -306,9 +309,10 @@ def write_index(root: str | os.PathLike, now: datetime) -> dict[str, str]:
     """Write ``paper_sessions_index.csv`` and ``.json`` (strict JSON) atomically in ``root``."""
     root = require_root(root)
     sessions = list_sessions(root, now)
-    rows = [{k: s[k] for k in INDEX_COLUMNS} for s in sessions]
+    columns = index_columns()
+    rows = [{k: s[k] for k in columns} for s in sessions]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _cell(v) for k, v in row.items()})
@@ -317,3 +321,10 @@ def write_index(root: str | os.PathLike, now: datetime) -> dict[str, str]:
     atomic_write_json(json_path, {"generated_at": format_time(now), "root_dir": str(root),
                                   "n_sessions": len(rows), "sessions": rows})
     return {"paper_sessions_index_csv": str(csv_path), "paper_sessions_index_json": str(json_path)}
+
+
+def __getattr__(name: str):  # the registry's current lists under their old names
+    lists = {"KPIS": summary_names, "INDEX_COLUMNS": index_columns}
+    if name in lists:
+        return lists[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,21 +24,32 @@ from typing import Any
 from quantlab.artifacts.io import json_safe
 from quantlab.artifacts.runs_index import MARKERS, index_row, scan
 from quantlab.errors import ConfigError, DataError
+from quantlab.metric_registry import headline_first, integer_names, metric_names, summary_names
 
 # Every JSON file a run directory may hold (current names first, then the legacy ones).
 RUN_JSON_FILES = ("metadata.json", "config.json", "metrics.json", "report.json", "meta.json", "run_report.json")
 # The metrics of spec section 5, in display order; they are what --metric accepts.
-METRICS = ("sharpe_simple", "total_return", "cagr", "sortino", "max_drawdown", "calmar", "volatility_ann",
-           "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return", "bars", "benchmark_return")
 # Metrics only the original tool wrote (legacy run directories); accepted and shown when present.
 LEGACY_METRICS = ("win_rate_trades", "trade_trades", "expectancy_net", "avg_holding_days", "days")
-VALID_METRICS = METRICS + LEGACY_METRICS
 # Legacy spellings of the standard metrics (the original's "standard summary" aliases).
 ALIASES = {"sharpe": "sharpe_simple", "sharpe_ratio": "sharpe_simple", "max_dd": "max_drawdown",
            "total_pnl_pct": "total_return", "n_trades": "trades", "total_trades": "trades"}
-INT_METRICS = ("trades", "bars", "trade_trades", "days")
+LEGACY_INT_METRICS = ("trade_trades", "days")
 # The five KPIs of every summary (and of every runs-index row).
-KPIS = ("sharpe_simple", "total_return", "max_drawdown", "trades", "win_rate")
+
+
+def metrics() -> tuple[str, ...]:
+    """The metrics of the registry, headline first (display order); what --metric accepts."""
+    return headline_first(metric_names())
+
+
+def valid_metrics() -> tuple[str, ...]:
+    return metrics() + LEGACY_METRICS
+
+
+def kpis() -> tuple[str, ...]:
+    """The summary metrics of every summary and runs-index row, headline first."""
+    return headline_first(summary_names())
 
 
 # ------------------------------------------------------------------------------ shared helpers
@@ -120,8 +131,8 @@ def _number(value: Any) -> float | int | None:
 
 
 def check_metric(metric: str) -> str:
-    if metric not in VALID_METRICS:
-        raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(VALID_METRICS)}")
+    if metric not in valid_metrics():
+        raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(valid_metrics())}")
     return metric
 
 
@@ -143,9 +154,9 @@ def _with_problems(row: dict, run_dir: Path) -> dict:
     """The index row plus ``problems``; a KPI the row lacks (legacy dirs without a summary block)
     is filled from the run's other metric blocks, so list, show, best and compare agree."""
     row = dict(row)
-    if any(row.get(k) is None for k in KPIS):
+    if any(row.get(k) is None for k in kpis()):
         metrics = run_metrics(run_dir, row)
-        for key in KPIS:
+        for key in kpis():
             if row.get(key) is None and metrics.get(key) is not None:
                 row[key] = metrics[key]
     row["problems"] = run_problems(run_dir)
@@ -169,7 +180,7 @@ def _metric_sources(run_dir: Path, row: dict) -> list[dict]:
     metrics_file = read_object(run_dir / "metrics.json", ignore)
     report = read_object(run_dir / "report.json", ignore) or read_object(run_dir / "run_report.json", ignore)
     meta = read_object(run_dir / "metadata.json", ignore) or read_object(run_dir / "meta.json", ignore)
-    sources: list[dict] = [{k: row.get(k) for k in KPIS}]
+    sources: list[dict] = [{k: row.get(k) for k in kpis()}]
     sources.append(metrics_file.get("metrics"))
     sources.append(metrics_file.get("best_result"))
     for key in ("results", "oos_leaderboard"):
@@ -189,19 +200,20 @@ def run_metrics(run_dir: Path, row: dict | None = None) -> dict[str, float | int
     """Every known metric of a run that has a finite numeric value (legacy aliases resolved).
     The five summary KPIs always agree with the runs-index row."""
     row = row if row is not None else (index_row(run_dir) or {})
+    valid, ints = valid_metrics(), integer_names() + LEGACY_INT_METRICS
     out: dict[str, float | int] = {}
     for source in _metric_sources(run_dir, row):
         for key, value in source.items():
             name = ALIASES.get(key, key)
-            if name not in VALID_METRICS or name in out:
+            if name not in valid or name in out:
                 continue
             num = _number(value)
             if num is None:
                 continue
-            if name in INT_METRICS and float(num).is_integer():
+            if name in ints and float(num).is_integer():
                 num = int(num)
             out[name] = num
-    return {k: out[k] for k in VALID_METRICS if k in out}
+    return {k: out[k] for k in valid if k in out}
 
 
 def show_run(path: str | os.PathLike) -> dict:
@@ -295,7 +307,7 @@ def compare_runs(paths: list[str | os.PathLike], metric: str = "sharpe_simple", 
         items.append({"run": row, "metrics": run_metrics(run_dir, row)})
     items.sort(key=_rank_key(metric, ascending))
     present = {k for item in items for k in item["metrics"]}
-    names = [m for m in METRICS] + [m for m in LEGACY_METRICS if m in present]
+    names = list(metrics()) + [m for m in LEGACY_METRICS if m in present]
     best = items[0] if items[0]["metrics"].get(metric) is not None else None
     return json_safe({
         "sort_by": metric, "ascending": ascending, "n_runs": len(items),
@@ -304,3 +316,10 @@ def compare_runs(paths: list[str | os.PathLike], metric: str = "sharpe_simple", 
         "metrics": names,
         "runs": [{**item["run"], "metrics": {m: item["metrics"].get(m) for m in names}} for item in items],
     })
+
+
+def __getattr__(name: str):  # the registry's current lists under their old names
+    lists = {"METRICS": metrics, "VALID_METRICS": valid_metrics, "KPIS": kpis, "INT_METRICS": lambda: integer_names() + LEGACY_INT_METRICS}
+    if name in lists:
+        return lists[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -148,6 +148,19 @@ class Strategy:
                 params: dict) -> Signals:
         raise NotImplementedError
 
+    def grid_path(self, close, params: list[dict]):
+        """This strategy's fused grid path (``engine.sweep.GridPath``), or None (the default).
+
+        None: the grid engine calls :meth:`signals` once per combo (numpy), then its kernel.
+        A strategy may instead give a numba-compilable function that writes one combo's
+        signals inside the grid kernel from shared data it prepares here (indicator tables,
+        cumulative sums, per-combo parameters): ``sma_crossover`` and ``rsi_ma_cross_v2`` do.
+        ``close``: the float64 closes of the whole window; ``params``: the combos' resolved
+        strategy parameters (engine overrides already taken out). The fused signals must equal
+        :meth:`signals`' bar for bar (tests/unit/test_sweep_engine.py checks the built-in ones).
+        """
+        return None
+
     def signals(self, open_, high, low, close, params: Mapping[str, object] | None = None,
                 volume=None) -> Signals:
         """Entry/exit signals for float64 OHLC arrays of equal length.

@@ -10,6 +10,8 @@ MA100), and the engine does the stateful part (position, cooldown) once for ever
 
 from __future__ import annotations
 
+import math
+
 from quantlab._lazy import np
 
 from quantlab.engine import indicators as ind
@@ -42,3 +44,63 @@ class RsiMaCrossV2(Strategy):
             entries = ind.crossed_above(close, ma) & (rsi < params["rsi_buy_max"]) & defined
             exits = (ind.crossed_below(close, ma) | (rsi > params["rsi_sell_min"])) & defined
         return Signals(entries, exits, params["cooldown_days"])
+
+    def grid_path(self, close, params):
+        """Fused: RSI rows per distinct ``rsi_window``, MA rows per distinct ``ma_window``, each
+        computed once per block and shared by every combo using it; entries/exits in the kernel.
+        Blocks of combos keep the tables under ``engine.sweep.TABLE_BUDGET_BYTES``."""
+        from quantlab.engine import sweep
+
+        rsi_w = sweep.grid_column(self, params, "rsi_window", True, 1)
+        ma_w = sweep.grid_column(self, params, "ma_window", True, 1)
+        buy = sweep.grid_column(self, params, "rsi_buy_max", False, -math.inf)
+        sell = sweep.grid_column(self, params, "rsi_sell_min", False, -math.inf)
+        cool = sweep.grid_column(self, params, "cooldown_days", True, 0)
+        max_rows = max(2, sweep.TABLE_BUDGET_BYTES // (8 * len(close)))
+        order = np.lexsort((ma_w, rsi_w))  # combos sharing indicators run together
+        blocks = []
+        cur, r_set, m_set = [], set(), set()
+        for i in order.tolist():
+            r, m = int(rsi_w[i]), int(ma_w[i])
+            if cur and len(r_set | {r}) + len(m_set | {m}) > max_rows:
+                blocks.append(cur)
+                cur, r_set, m_set = [], set(), set()
+            cur.append(i)
+            r_set.add(r)
+            m_set.add(m)
+        blocks.append(cur)
+
+        def tables():  # one block's tables at a time
+            for block in blocks:
+                sel = np.array(block, dtype=np.int64)
+                r_uni, r_idx = np.unique(rsi_w[sel], return_inverse=True)
+                m_uni, m_idx = np.unique(ma_w[sel], return_inverse=True)
+                yield sweep.GridBlock(combos=sel, tab_a=np.stack([ind.rsi(close, int(w)) for w in r_uni]),
+                                      tab_b=np.stack([ind.sma(close, int(w)) for w in m_uni]),
+                                      p_i1=r_idx, p_i2=m_idx, p_f1=buy[sel], p_f2=sell[sel], cooldowns=cool[sel])
+
+        return sweep.GridPath(grid_signals, tables())
+
+
+def grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
+    """Combo ``c``'s signals, exactly ``compute``'s: RSI row ``tab_a[p_i1[c]]``, MA row
+    ``tab_b[p_i2[c]]``, ``rsi_buy_max`` = ``p_f1[c]``, ``rsi_sell_min`` = ``p_f2[c]``."""
+    n = len(close)
+    rsi_row = tab_a[p_i1[c]]
+    ma_row = tab_b[p_i2[c]]
+    buy_max = p_f1[c]
+    sell_min = p_f2[c]
+    for t in range(start, n):
+        enter = False
+        leave = False
+        if t >= 1:
+            r = rsi_row[t]
+            ma = ma_row[t]
+            ma_prev = ma_row[t - 1]
+            if r == r and ma == ma and ma_prev == ma_prev:
+                c_t = close[t]
+                c_prev = close[t - 1]
+                enter = c_t > ma and c_prev <= ma_prev and r < buy_max
+                leave = (c_t < ma and c_prev >= ma_prev) or r > sell_min
+        sig_enter[t] = enter
+        sig_exit[t] = leave

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from quantlab.engine import indicators as ind
 from quantlab.engine.simulator import Signals
 from quantlab.errors import ConfigError
 from quantlab.strategies.base import Param, Strategy
+
+NAN = math.nan
 
 
 class SmaCrossover(Strategy):
@@ -29,3 +33,61 @@ class SmaCrossover(Strategy):
         fast = ind.sma(close, params["fast"])
         slow = ind.sma(close, params["slow"])
         return Signals(ind.crossed_above(fast, slow), ind.crossed_below(fast, slow))
+
+    def grid_path(self, close, params):
+        """Fused: both SMAs from one cumulative sum shared by every combo, crosses in the kernel."""
+        import numpy as np
+
+        from quantlab.engine.sweep import GridBlock, GridPath, grid_column
+
+        fast = grid_column(self, params, "fast", True, 1)
+        slow = grid_column(self, params, "slow", True, 1)
+        n = len(close)
+        csum = np.cumsum(close - close[0])  # exactly indicators.sma's sums
+        idx = np.arange(n)
+        change = np.empty(n, dtype=bool)
+        change[0] = True
+        np.not_equal(close[1:], close[:-1], out=change[1:])
+        runlen = idx - np.maximum.accumulate(np.where(change, idx, 0)) + 1
+        return GridPath(grid_signals, [GridBlock(f_vec=csum, i_vec=runlen.astype(np.int64), p_i1=fast, p_i2=slow)])
+
+
+def grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
+    """Combo ``c``'s crosses of SMA(``p_i1[c]``) and SMA(``p_i2[c]``), exactly ``compute``'s.
+
+    Each SMA is derived bar by bar like ``indicators.sma``: base + window sum / window from
+    ``f_vec`` = ``cumsum(close - close[0])``, or exactly the value when the window holds one
+    repeated value (``i_vec[t]`` = how many values up to ``t`` equal ``close[t]``
+    consecutively); ``nan`` before the window is full.
+    """
+    n = len(close)
+    w_fast = p_i1[c]
+    w_slow = p_i2[c]
+    base = close[0]
+    prev_le = False  # fast <= slow at the previous bar (both defined)
+    prev_ge = False
+    t_first = start - 1 if start > 0 else 0  # the bar before start: only its SMAs count
+    for t in range(t_first, n):
+        # indicators.sma at t for both windows, written out twice: no per-bar call in the
+        # pure-Python loop
+        a = NAN
+        if t >= w_fast - 1:
+            if w_fast == 1 or i_vec[t] >= w_fast:
+                a = close[t]
+            elif t == w_fast - 1:
+                a = base + f_vec[t] / w_fast
+            else:
+                a = base + (f_vec[t] - f_vec[t - w_fast]) / w_fast
+        b = NAN
+        if t >= w_slow - 1:
+            if w_slow == 1 or i_vec[t] >= w_slow:
+                b = close[t]
+            elif t == w_slow - 1:
+                b = base + f_vec[t] / w_slow
+            else:
+                b = base + (f_vec[t] - f_vec[t - w_slow]) / w_slow
+        sig_enter[t] = a > b and prev_le  # nan compares False, like crossed_above
+        sig_exit[t] = a < b and prev_ge
+        prev_le = a <= b
+        prev_ge = a >= b
+

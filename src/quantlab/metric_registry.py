@@ -1,0 +1,250 @@
+"""The metric registry: every performance metric once, with its direction and its formula.
+
+A :class:`Metric` is ``(name, higher_is_better, in_summary, formula)``. Everything that lists
+metric names reads this table: ``metrics.compute_metrics`` (metrics.json), the grid engine
+(``engine.sweep``), the sweep leaderboard and its CSV, the objective/sort_by enums of the sweep
+schema, the runs index and registry (the summary metrics), the portfolio's rank metrics and the
+forward candidates' ranking direction.
+
+One formula set: a formula takes :class:`RunStats` -- the per-run sums the grid kernel emits
+(``kernels.ST_*``), as float64 arrays over runs (one element for a single run, one per combo for
+a grid) -- and returns an array. Single runs get their :class:`RunStats` from the engine's result
+(:func:`RunStats.from_result`, numpy's summation order), grids from ``kernels.sweep_kernel``
+(:func:`RunStats.from_kernel`, the same order re-implemented), so single-run/grid parity holds by
+construction. A result that is NaN or infinite means "undefined" (``null`` in JSON).
+
+Adding a metric: one entry in ``_BUILTIN`` and its test, or one :func:`register` call in a
+``QUANTLAB_PLUGINS`` module (loaded before any name is read); see docs/extending.md. This module imports no numpy until a formula runs (the request planner reads
+the names).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantlab._lazy import np
+
+# The metric a ranking uses when nobody names one, listed first in the runs index and registry.
+HEADLINE = "sharpe_simple"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    in_summary: bool  # in every summary (report machine_contract, runs index, leaderboard rows)
+    formula: Callable[["RunStats"], Any] = field(repr=False)
+    integer: bool = False  # int64 in grids, int in JSON
+    description: str = ""
+
+
+# the per-run statistics, named after the grid kernel's ``kernels.ST_*`` slots (st_final_equity ...)
+STATS = ("final_equity", "sum_returns", "sum_sq_dev", "negative_bars", "sum_sq_down", "max_drawdown",
+         "trades", "wins", "losses", "gross_profit", "loss_sum", "sum_trade_returns", "exposed_bars",
+         "margin_calls")
+
+
+class RunStats:
+    """Per-run statistics, each a float64 array over runs, plus the run-wide scalars.
+
+    Arrays (see ``kernels.ST_*``): ``final_equity``, ``sum_returns``, ``sum_sq_dev``,
+    ``negative_bars``, ``sum_sq_down``, ``max_drawdown``, ``trades``, ``wins``, ``losses``,
+    ``gross_profit``, ``loss_sum``, ``sum_trade_returns``, ``exposed_bars``, ``margin_calls``.
+    Scalars: ``bars``, ``periods_per_year``, ``initial_cash``, ``benchmark`` (buy and hold over
+    the same bars). Derived (computed once): ``mean``, ``std`` (ddof 1, 0 under 2 bars or when
+    it is rounding noise), ``ann`` = sqrt(periods_per_year). ``metrics`` holds the metrics
+    already computed, in registry order (a formula may read earlier ones: calmar reads cagr).
+    """
+
+    def __init__(self, columns: dict, *, bars: int, periods_per_year: float, initial_cash: float,
+                 benchmark: float):
+        for name in STATS:
+            setattr(self, name, np.asarray(columns[name], dtype=np.float64))
+        self.k = len(self.final_equity)
+        self.bars = int(bars)
+        self.periods_per_year = float(periods_per_year)
+        self.initial_cash = float(initial_cash)
+        self.benchmark = float(benchmark)
+        self.ann = math.sqrt(self.periods_per_year)
+        self.mean = (self.sum_returns + 0.0) / self.bars  # + 0.0: numpy sums start from +0.0
+        if self.bars >= 2:
+            std = np.sqrt((self.sum_sq_dev + 0.0) / (self.bars - 1))
+        else:
+            std = np.zeros(self.k)
+        self.std = np.where(std <= 1e-12 * np.abs(self.mean), 0.0, std)  # constant returns
+        self.metrics: dict = {}
+
+    @classmethod
+    def from_kernel(cls, stats, **scalars) -> "RunStats":
+        """From ``sweep_kernel``'s output reshaped to (combos, ``kernels.SWEEP_STATS``)."""
+        from quantlab.engine import kernels  # lazy: the planner reads the names only
+
+        return cls({name: stats[:, getattr(kernels, "ST_" + name.upper())] for name in STATS}, **scalars)
+
+    @classmethod
+    def from_result(cls, result, close, *, start: int, periods_per_year: float,
+                    initial_cash: float) -> "RunStats":
+        """From one simulation's result: the sums ``sweep_kernel`` keeps, in numpy's order."""
+        returns = np.asarray(result.returns, dtype=np.float64)
+        equity = np.asarray(result.equity, dtype=np.float64)
+        bars = len(equity)
+        total = returns.sum()
+        dev = returns - total / bars
+        downside = np.minimum(returns, 0.0)
+        peaks = np.maximum.accumulate(np.concatenate(([initial_cash], equity)))[1:]
+        drawdowns = np.where(peaks > 0, equity / peaks - 1.0, 0.0)
+        pnl = np.asarray(result.trades.pnl, dtype=np.float64)
+        cols = {
+            "final_equity": equity[-1], "sum_returns": total,
+            "sum_sq_dev": (dev * dev).sum() if bars >= 2 else 0.0,
+            "negative_bars": np.count_nonzero(downside < 0), "sum_sq_down": (downside * downside).sum(),
+            "max_drawdown": min(float(drawdowns.min()), 0.0), "trades": len(pnl),
+            "wins": np.count_nonzero(pnl > 0), "losses": np.count_nonzero(pnl < 0),
+            "gross_profit": pnl[pnl > 0].sum(), "loss_sum": pnl[pnl < 0].sum(),
+            "sum_trade_returns": np.asarray(result.trades.ret, dtype=np.float64).sum(),
+            "exposed_bars": np.count_nonzero(np.asarray(result.position)),
+            "margin_calls": 0.0 if getattr(result, "margin_call", None) is None else 1.0,
+        }
+        close = np.asarray(close, dtype=np.float64)
+        benchmark = float(close[-1]) / float(close[start]) - 1.0
+        return cls({k: np.array([v], dtype=np.float64) for k, v in cols.items()}, bars=bars,
+                   periods_per_year=periods_per_year, initial_cash=initial_cash, benchmark=benchmark)
+
+
+def growth_rate(final_ratio: float, years: float) -> float | None:
+    """(final_ratio ** (1/years)) - 1, None when it overflows or is undefined."""
+    if years <= 0 or not math.isfinite(final_ratio):
+        return None
+    if final_ratio <= 0:
+        return -1.0
+    try:
+        return math.expm1(math.log(final_ratio) / years)
+    except OverflowError:
+        return None
+
+
+def _where(cond, value):
+    return np.where(cond, value, np.nan)
+
+
+def _cagr(s: RunStats):
+    years = s.bars / s.periods_per_year
+    ratios = (s.final_equity / s.initial_cash).tolist()
+    return np.array([math.nan if (g := growth_rate(r, years)) is None else g for r in ratios], dtype=np.float64)
+
+
+def _sortino(s: RunStats):
+    downside_dev = np.sqrt((s.sum_sq_down + 0.0) / s.bars)
+    return _where((s.negative_bars > 0) & (downside_dev > 0), s.mean / downside_dev * s.ann)
+
+
+def _calmar(s: RunStats):
+    cagr, mdd = s.metrics["cagr"], s.metrics["max_drawdown"]
+    return _where(~np.isnan(cagr) & (mdd < 0), cagr / np.abs(mdd))
+
+
+_BUILTIN = (
+    Metric("total_return", True, True, lambda s: s.final_equity / s.initial_cash - 1.0,
+           description="Final equity over initial cash, minus 1."),
+    Metric("cagr", True, False, _cagr, description="Compound annual growth rate."),
+    Metric("sharpe_simple", True, True, lambda s: _where(s.std > 0, s.mean / s.std * s.ann),
+           description="Mean over std of the per-bar returns, annualised (no risk-free rate)."),
+    Metric("sortino", True, False, _sortino, description="Mean over downside deviation, annualised."),
+    Metric("max_drawdown", True, True, lambda s: s.max_drawdown.copy(),
+           description="Worst fall from a running peak (<= 0; closer to 0 is better)."),
+    Metric("calmar", True, False, _calmar, description="CAGR over |max_drawdown|."),
+    Metric("volatility_ann", False, False, lambda s: s.std * s.ann,
+           description="Std of the per-bar returns, annualised."),
+    Metric("trades", True, True, lambda s: s.trades, integer=True,
+           description="Round trips, plus one still open at the end."),
+    Metric("win_rate", True, True, lambda s: _where(s.trades > 0, s.wins / s.trades),
+           description="Share of trades with a positive pnl."),
+    Metric("profit_factor", True, False,
+           lambda s: _where((s.trades > 0) & (s.loss_sum < 0), (s.gross_profit + 0.0) / -(s.loss_sum + 0.0)),
+           description="Gross profit over gross loss."),
+    Metric("exposure", True, False, lambda s: s.exposed_bars / s.bars,
+           description="Share of bars holding a position."),
+    Metric("avg_trade_return", True, False,
+           lambda s: _where(s.trades > 0, (s.sum_trade_returns + 0.0) / s.trades),
+           description="Mean pnl over entry notional per trade."),
+    Metric("bars", True, False, lambda s: np.full(s.k, s.bars), integer=True,
+           description="Bars simulated (after warm-up)."),
+    Metric("benchmark_return", True, False, lambda s: np.full(s.k, s.benchmark),
+           description="Buy and hold over the same bars."),
+)
+
+METRICS: dict[str, Metric] = {m.name: m for m in _BUILTIN}
+
+
+def register(metric: Metric) -> Metric:
+    """Add a metric (plugins, tests); ``ValueError`` if its name is taken by another metric."""
+    if not isinstance(metric, Metric) or not metric.name.isidentifier():
+        raise ValueError("register expects a Metric with an identifier name")
+    existing = METRICS.get(metric.name)
+    if existing is not None and existing != metric:
+        raise ValueError(f"metric '{metric.name}' is already registered")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def unregister(name: str) -> None:
+    """Remove a metric added with :func:`register` (tests); built-ins cannot be removed."""
+    if any(m.name == name for m in _BUILTIN):
+        raise ValueError(f"metric '{name}' is built in")
+    METRICS.pop(name, None)
+
+
+def _all() -> list[Metric]:
+    """The registered metrics, after the ``QUANTLAB_PLUGINS`` modules (which may register some)
+    are loaded; without plugins nothing is imported."""
+    if os.environ.get("QUANTLAB_PLUGINS", "").strip():
+        from quantlab.strategies import load_plugins
+
+        load_plugins()
+    return list(METRICS.values())
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every metric, in registry order (the order of metrics.json and the grid engine)."""
+    return tuple(m.name for m in _all())
+
+
+def summary_names() -> tuple[str, ...]:
+    """The summary metrics, in registry order (report summaries, leaderboard rows)."""
+    return tuple(m.name for m in _all() if m.in_summary)
+
+
+def headline_first(names) -> tuple[str, ...]:
+    """``names`` with :data:`HEADLINE` moved to the front (the runs index and registry order)."""
+    names = tuple(names)
+    return ((HEADLINE,) if HEADLINE in names else ()) + tuple(n for n in names if n != HEADLINE)
+
+
+def lower_is_better() -> tuple[str, ...]:
+    """Metrics whose smaller values rank first."""
+    return tuple(m.name for m in _all() if not m.higher_is_better)
+
+
+def integer_names() -> tuple[str, ...]:
+    return tuple(m.name for m in _all() if m.integer)
+
+
+def evaluate(stats: RunStats) -> dict:
+    """Every metric as an array over runs: int64 for integer metrics, else float64 with NaN
+    wherever the value is undefined or not finite."""
+    out = {}
+    with np.errstate(all="ignore"):
+        for metric in _all():
+            value = metric.formula(stats)
+            if metric.integer:
+                value = np.asarray(value).astype(np.int64)
+            else:
+                value = np.array(value, dtype=np.float64).reshape(stats.k)
+                value[~np.isfinite(value)] = np.nan
+            stats.metrics[metric.name] = value
+            out[metric.name] = value
+    return out
