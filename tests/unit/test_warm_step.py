@@ -57,7 +57,8 @@ def _pause_env(monkeypatch, tmp_path: Path, point: str) -> Path:
 def test_without_a_worker_the_step_runs_in_process_after_the_hook(monkeypatch, tmp_path):
     reached = _pause_env(monkeypatch, tmp_path, "sweep.step_merge_leaderboard")
     out = tmp_path / "lb.json"
-    record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe"], "ascending": [False]}
+    record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe"], "ascending": [False],
+              "strategy": "sma_crossover", "base": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
     sweep.step_merge_leaderboard(record, [], str(out))
     assert int(reached.read_text()) == os.getpid()
     assert out.read_text().strip().startswith("{")
@@ -73,11 +74,12 @@ def test_with_a_worker_the_step_runs_in_the_warm_child(monkeypatch, tmp_path):
 
 def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path):
     import quantlab.data
+    from quantlab.metric_registry import metric_names
 
     seen = []
-    monkeypatch.setattr(quantlab.data, "read_bars", lambda path: None)
+    monkeypatch.setattr(quantlab.data, "read_bars", lambda path: [])
     monkeypatch.setattr(sweep, "_evaluate", lambda bars, spec, combos, threads=None:
-                        seen.append(threads) or {name: [] for name in sweep.METRIC_NAMES})
+                        seen.append(threads) or {name: [] for name in metric_names()})
     spec = {"combos": [], "combo_keys": []}
     sweep.step_sweep_shard(spec, "bars", str(tmp_path / "s.parquet"), str(tmp_path / "s.json"), threads=1)
     assert seen == [1]

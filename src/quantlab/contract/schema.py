@@ -18,10 +18,6 @@ def params_schema(command: str) -> dict:
         props[spec.name] = spec.json_schema()
         for alias in spec.aliases:
             props[alias] = {**spec.json_schema(), "description": f"Alias of {spec.name}."}
-    if command == "sweep":  # the ranking metric names
-        from quantlab.commands.experiment import METRIC_NAMES
-
-        props["objective"] = {**props["objective"], "enum": [*METRIC_NAMES, None]}
     # Unknown keys are accepted here and reported as warnings by the validator.
     schema = {"type": ["object", "null"], "properties": props, "additionalProperties": True}
     if COMMAND_RULES.get(command):
@@ -103,6 +99,11 @@ def described_request_schema(command: str | None = None) -> dict:
     out["x-strategies"] = strategies
     for cmd in commands:
         params = params_schema(cmd)
+        if "objective" in params["properties"]:  # the live metric names (plugins' included)
+            from quantlab.metric_registry import metric_names
+
+            params["properties"]["objective"] = {**params["properties"]["objective"],
+                                                 "enum": [*metric_names(), None]}
         if "strategy" in params["properties"]:
             params["properties"]["strategy"] = {**params["properties"]["strategy"], "enum": [*names, None]}
             rules = []
