@@ -172,7 +172,7 @@ def _warn_in_sample(start: str, source: dict, warnings: list[str]) -> None:
     """A forward window that starts before the sweep's data ended overlaps the period its
     parameters were selected on: the result is (partly) in-sample, so say so."""
     sweep_end = source.get("end")
-    if sweep_end and _parse_date(start, "forward_start") < _parse_date(str(sweep_end), "end"):
+    if sweep_end and parse_date(start, "forward_start") < parse_date(str(sweep_end), "end"):
         warnings.append(f"forward window starts {start}, inside the sweep's training period (which ends "
                         f"{sweep_end}): the result is in-sample, not a forward test")
 
