@@ -42,6 +42,7 @@ from quantlab.commands.common import publish_staging
 from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _trades_csv,
                                    plan_run, summary_of)
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.contract.runid import format_run_id, staging_name
 from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
 
@@ -225,7 +226,7 @@ def _request_key(claim: bool) -> str:
 
     for _ in range(100):
         now = datetime.now(timezone.utc)
-        key = f"{now:%Y%m%d_%H%M%S}_forward_{secrets.token_hex(4)[:7]}"
+        key = format_run_id(now, "forward", secrets.token_hex(4)[:7])
         if not claim:
             return key
         requests = internal_root() / "requests"
@@ -316,13 +317,13 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
             if claim:
                 run_id, ts = _claim_run_id(out_dir, "forward", digest, now)
             else:
-                run_id, ts = f"{now:%Y%m%d_%H%M%S}_forward_{digest}", now
+                run_id, ts = format_run_id(now, "forward", digest), now
             session = out_dir / run_id
-            staging = out_dir / f".tmp_{run_id}"
+            staging = out_dir / staging_name(run_id)
         else:
             # a named directory: the caller holds its session lock, so the staging name is ours
-            run_id, ts = f"{now:%Y%m%d_%H%M%S}_forward_{digest}", now
-            staging = session.parent / f".tmp_{session.name}"
+            run_id, ts = format_run_id(now, "forward", digest), now
+            staging = session.parent / staging_name(session.name)
             if claim:
                 shutil.rmtree(staging, ignore_errors=True)  # left by a killed request on this directory
                 staging.mkdir(parents=True)
@@ -473,11 +474,6 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
         "header": {k: metadata[k] for k in ("run_id", "mode", "created_at", "updated_at", "git_commit",
                                             "python_version", "request_id")},
         "machine_contract": mc, "summary": summary})
-
-
-def discard_staging(plan: ForwardPlan) -> None:
-    if not plan.resume and plan.staging_dir is not None:
-        shutil.rmtree(plan.staging_dir, ignore_errors=True)
 
 
 def rebuild_session_report(session: Path) -> Path:
