@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +29,7 @@ from quantlab.artifacts.io import (atomic_copy, atomic_write_bytes, atomic_write
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
-from quantlab.contract.paths import internal_root, outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
@@ -70,16 +69,6 @@ class RunPlan:
     @property
     def staging_dir(self) -> Path:
         return self.out_dir / staging_name(self.run_id)
-
-    def store_outputs(self) -> dict[str, list[Path]]:
-        """Content-addressed outputs per key (relative to the internal root)."""
-        root = internal_root()
-        return {
-            self.keys["data"]: [root / "store/data" / self.keys["data"] / "bars.parquet"],
-            self.keys["signals"]: [root / "store/signals" / self.keys["signals"] / "signals.parquet"],
-            self.keys["sim"]: [root / "store/sim" / self.keys["sim"] / name
-                               for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")],
-        }
 
     def request_record(self) -> dict:
         return {
@@ -653,7 +642,3 @@ def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict
     result = {**published, **paths}
     atomic_write_json(out_path, result)
     return result
-
-
-def discard_staging(plan: RunPlan) -> None:
-    shutil.rmtree(plan.staging_dir, ignore_errors=True)

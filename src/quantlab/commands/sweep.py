@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -657,7 +656,3 @@ def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: di
               + (", heatmap.png" if record["mode"] == "grid" else ", walkforward_summary.csv, splits/, oos_equity.parquet"),
               ""]
     return "\n".join(lines)
-
-
-def discard_staging(plan: SweepPlan) -> None:
-    shutil.rmtree(plan.staging_dir, ignore_errors=True)
