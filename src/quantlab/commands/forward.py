@@ -439,24 +439,20 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
 
 
 def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, record: dict) -> None:
+    from quantlab.artifacts.report_doc import machine_contract, report_document
+
     summary = metadata["summary"]
     artifacts = {"metadata": "session_metadata.json", "config": "config.json", "metrics": "metrics.json",
                  "report": "report.json", "trades": "trades.csv", "ledger": "ledger.csv",
                  "equity": "equity.parquet", "equity_plot": "equity.png", "run_report": "run_report.md"}
-    mc = {"schema_version": "1.0", "contract_type": "quantlab.forward.result", "command": "forward",
-          "status": "success"}
-    if record["request_id"] is not None:
-        mc["request_id"] = record["request_id"]
-    mc.update({"run_id": metadata["run_id"], "session_id": metadata["run_id"], "mode": "forward",
-               "summary": summary, "source_run_id": metadata["source_run_id"],
-               "primary_candidate": record["candidates"][0]["candidate_id"],
-               "candidates": [{"candidate_id": c["candidate_id"], "label": c.get("label"),
-                               "strategy_params": c["strategy_params"],
-                               "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])}
-                              for c in record["candidates"]],
-               "forward_start": metadata["forward_start"], "forward_end": metadata["forward_end"],
-               "last_bar": metadata["last_bar"], "resume_count": metadata["resume_count"],
-               "artifacts": artifacts, "warnings": record.get("warnings", [])})
+    mc = machine_contract(
+        "forward", "forward", record["request_id"], run_id=metadata["run_id"], session_id=metadata["run_id"],
+        mode="forward", summary=summary, source_run_id=metadata["source_run_id"],
+        primary_candidate=record["candidates"][0]["candidate_id"],
+        candidates=[{"candidate_id": c["candidate_id"], "label": c.get("label"), "strategy_params": c["strategy_params"],
+                     "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])} for c in record["candidates"]],
+        forward_start=metadata["forward_start"], forward_end=metadata["forward_end"], last_bar=metadata["last_bar"],
+        resume_count=metadata["resume_count"], artifacts=artifacts, warnings=record.get("warnings", []))
     lines = [f"# Forward session {metadata['run_id']}", "",
              f"- source sweep: {metadata['source_run_id']} ({record['source']['mode']})",
              f"- {metadata['ticker']} {metadata['strategy']} from {metadata['forward_start']} "
@@ -469,11 +465,10 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
         lines.append(f"| {c['candidate_id']} | {json.dumps(c['strategy_params'], sort_keys=True)} | "
                      f"{s['total_return']} | {s['sharpe_simple']} | {s['max_drawdown']} | {s['trades']} |")
     atomic_write_text(target / "run_report.md", "\n".join(lines) + "\n")
-    atomic_write_json(target / "report.json", {
-        "schema_version": "1.0", "artifact_type": "quantlab_forward_report", "status": "success",
-        "header": {k: metadata[k] for k in ("run_id", "mode", "created_at", "updated_at", "git_commit",
-                                            "python_version", "request_id")},
-        "machine_contract": mc, "summary": summary})
+    atomic_write_json(target / "report.json", report_document(
+        artifact_type="quantlab_forward_report", mc=mc, summary=summary,
+        header={k: metadata[k] for k in ("run_id", "mode", "created_at", "updated_at", "git_commit",
+                                         "python_version", "request_id")}))
 
 
 def rebuild_session_report(session: Path) -> Path:

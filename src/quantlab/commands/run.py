@@ -513,31 +513,22 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     warnings = metadata.get("warnings", [])
     atomic_write_text(run_dir / "run_report.md", _run_report_md(metadata, config, metrics))
     mode = "paper" if paper else "run"
-    machine_contract = {"schema_version": "1.0",
-                        "contract_type": "quantlab.paper.result" if paper else "quantlab.run.result",
-                        "command": "run", "status": metadata.get("status", "success")}
-    if request_id is not None:
-        machine_contract["request_id"] = request_id
-    machine_contract.update({"run_id": metadata["run_id"], "mode": mode, "summary": summary,
-                             "artifacts": PAPER_ARTIFACTS if paper else MC_ARTIFACTS, "warnings": warnings})
+    from quantlab.artifacts.report_doc import artifact_listing, machine_contract as contract, report_document
+
+    machine_contract = contract("paper" if paper else "run", "run", request_id, metadata.get("status", "success"),
+                                run_id=metadata["run_id"], mode=mode, summary=summary,
+                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings)
     if paper:
         machine_contract["session_id"] = metadata["run_id"]
-    files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.name not in ("report.json", "session_status.json"))
-    report = {
-        "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": machine_contract["status"],
-        "header": {"run_id": metadata["run_id"], "mode": mode, "created_at": metadata["created_at"],
-                   "git_commit": metadata.get("git_commit"), "python_version": metadata.get("python_version"),
-                   "config_path": metadata.get("config_path"), "config_hash": metadata.get("config_hash"),
-                   "request_id": request_id},
-        "reproduce": {"command": reproduce_command(config)},
-        "config_resolved": config,
-        "results": [metrics],
-        "artifacts": [{"file_name": n, "size_bytes": (run_dir / n).stat().st_size} for n in files]
-        + [{"file_name": "report.json", "size_bytes": None}],
-        "machine_contract": machine_contract,
-        "summary": summary,
-    }
+    report = report_document(
+        artifact_type="quantlab_run_report", mc=machine_contract, summary=summary,
+        header={"run_id": metadata["run_id"], "mode": mode, "created_at": metadata["created_at"],
+                "git_commit": metadata.get("git_commit"), "python_version": metadata.get("python_version"),
+                "config_path": metadata.get("config_path"), "config_hash": metadata.get("config_hash"),
+                "request_id": request_id},
+        sections={"reproduce": {"command": reproduce_command(config)}, "config_resolved": config,
+                  "results": [metrics]},
+        artifacts=artifact_listing(run_dir, exclude=("session_status.json",)))
     atomic_write_json(run_dir / "report.json", report)
     return run_dir / "report.json"
 
