@@ -12,8 +12,9 @@ Points: every workflow step by name (``step_load_data``, ``step_simulate``,
 ``sweep.step_sweep_shard`` ... as the rules name them, also without the module prefix; see
 ``commands/worker.step_function``), ``index_scanned`` (inside the runs-index lock, between
 reading the run dirs and writing the index files), ``forward_session_locked`` (a forward request
-holding its session's lock, before planning), ``read_marker`` (a request's outputs are published
-and its marker written; it is about to read the marker back), ``after_envelope`` (main.py: the
+holding its session's lock, before planning), ``read_marker`` (any workflow command, in
+``orchestrate/execute.py``: its outputs are published and its marker written; it is about to read
+the marker back), ``after_envelope`` (main.py: the
 outcome is printed and signalled, before exit).
 """
 
