@@ -1,4 +1,5 @@
 # Input functions: map a content key or run id to the paths it depends on.
+from quantlab import store_layout
 
 
 def bars_of_signals(wildcards):
@@ -18,11 +19,7 @@ def sim_dir_of_request(wildcards):
 
 
 def published_inputs(wildcards):
-    sim = sim_dir_of_request(wildcards)
-    return [
-        f"{sim}/{name}"
-        for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")
-    ]
+    return store_layout.sim_files(config["requests"][wildcards.run_id]["keys"]["sim"])
 
 
 def shard_bars(wildcards):
@@ -47,9 +44,9 @@ def wf_test_bars(wildcards):
 
 def wf_request_files(wildcards):
     return [
-        f"store/wf/{s}/{name}"
+        p
         for s in config["requests"][wildcards.run_id]["splits"]
-        for name in ("selected.json", "test.json", "test_equity.parquet")
+        for p in store_layout.wf_split_files(s)
     ]
 
 
@@ -68,11 +65,7 @@ def sweep_merged(wildcards):
 
 def forward_inputs(wildcards):
     request = config["requests"][wildcards.run_id]
-    return [
-        f"store/sim/{c['keys']['sim']}/{name}"
-        for c in request["candidates"]
-        for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")
-    ]
+    return [p for c in request["candidates"] for p in store_layout.sim_files(c["keys"]["sim"])]
 
 
 def forward_sim_dirs(wildcards):

@@ -108,8 +108,9 @@ def step_basket_legs(spec: dict, sim_dirs: list[str], out_path: str) -> None:
 
 
 def leg_sim_inputs(legs: list[dict]) -> list[str]:
-    return [f"store/sim/{leg['sim']}/{name}" for leg in legs
-            for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")]
+    from quantlab.store_layout import sim_files
+
+    return [path for leg in legs for path in sim_files(leg["sim"])]
 
 
 def params_with_legs(params: dict) -> Any:

@@ -43,6 +43,7 @@ from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _trades_csv
                                    plan_run, summary_of)
 from quantlab.contract import namespaces
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.contract.runid import format_run_id, staging_name
 from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
 from quantlab.commands.worker import warm_step
@@ -226,7 +227,7 @@ def _request_key(claim: bool) -> str:
 
     for _ in range(100):
         now = datetime.now(timezone.utc)
-        key = f"{now:%Y%m%d_%H%M%S}_forward_{secrets.token_hex(4)[:7]}"
+        key = format_run_id(now, "forward", secrets.token_hex(4)[:7])
         if not claim:
             return key
         requests = internal_root() / "requests"
@@ -318,13 +319,13 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
             if claim:
                 run_id, ts = _claim_run_id(out_dir, "forward", digest, now)
             else:
-                run_id, ts = f"{now:%Y%m%d_%H%M%S}_forward_{digest}", now
+                run_id, ts = format_run_id(now, "forward", digest), now
             session = out_dir / run_id
-            staging = out_dir / f".tmp_{run_id}"
+            staging = out_dir / staging_name(run_id)
         else:
             # a named directory: the caller holds its session lock, so the staging name is ours
-            run_id, ts = f"{now:%Y%m%d_%H%M%S}_forward_{digest}", now
-            staging = session.parent / f".tmp_{session.name}"
+            run_id, ts = format_run_id(now, "forward", digest), now
+            staging = session.parent / staging_name(session.name)
             if claim:
                 shutil.rmtree(staging, ignore_errors=True)  # left by a killed request on this directory
                 staging.mkdir(parents=True)
@@ -441,24 +442,20 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
 
 
 def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, record: dict) -> None:
+    from quantlab.artifacts.report_doc import machine_contract, report_document
+
     summary = metadata["summary"]
     artifacts = {"metadata": "session_metadata.json", "config": "config.json", "metrics": "metrics.json",
                  "report": "report.json", "trades": "trades.csv", "ledger": "ledger.csv",
                  "equity": "equity.parquet", "equity_plot": "equity.png", "run_report": "run_report.md"}
-    mc = {"schema_version": "1.0", "contract_type": "quantlab.forward.result", "command": "forward",
-          "status": "success"}
-    if record["request_id"] is not None:
-        mc["request_id"] = record["request_id"]
-    mc.update({"run_id": metadata["run_id"], "session_id": metadata["run_id"], "mode": "forward",
-               "summary": summary, "source_run_id": metadata["source_run_id"],
-               "primary_candidate": record["candidates"][0]["candidate_id"],
-               "candidates": [{"candidate_id": c["candidate_id"], "label": c.get("label"),
-                               "strategy_params": c["strategy_params"],
-                               "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])}
-                              for c in record["candidates"]],
-               "forward_start": metadata["forward_start"], "forward_end": metadata["forward_end"],
-               "last_bar": metadata["last_bar"], "resume_count": metadata["resume_count"],
-               "artifacts": artifacts, "warnings": record.get("warnings", [])})
+    mc = machine_contract(
+        "forward", "forward", record["request_id"], run_id=metadata["run_id"], session_id=metadata["run_id"],
+        mode="forward", summary=summary, source_run_id=metadata["source_run_id"],
+        primary_candidate=record["candidates"][0]["candidate_id"],
+        candidates=[{"candidate_id": c["candidate_id"], "label": c.get("label"), "strategy_params": c["strategy_params"],
+                     "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])} for c in record["candidates"]],
+        forward_start=metadata["forward_start"], forward_end=metadata["forward_end"], last_bar=metadata["last_bar"],
+        resume_count=metadata["resume_count"], artifacts=artifacts, warnings=record.get("warnings", []))
     lines = [f"# Forward session {metadata['run_id']}", "",
              f"- source sweep: {metadata['source_run_id']} ({record['source']['mode']})",
              f"- {metadata['ticker']} {metadata['strategy']} from {metadata['forward_start']} "
@@ -471,16 +468,10 @@ def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, rec
         lines.append(f"| {c['candidate_id']} | {json.dumps(c['strategy_params'], sort_keys=True)} | "
                      f"{s['total_return']} | {s['sharpe_simple']} | {s['max_drawdown']} | {s['trades']} |")
     atomic_write_text(target / "run_report.md", "\n".join(lines) + "\n")
-    atomic_write_json(target / "report.json", {
-        "schema_version": "1.0", "artifact_type": "quantlab_forward_report", "status": "success",
-        "header": {k: metadata[k] for k in ("run_id", "mode", "created_at", "updated_at", "git_commit",
-                                            "python_version", "request_id")},
-        "machine_contract": mc, "summary": summary})
-
-
-def discard_staging(plan: ForwardPlan) -> None:
-    if not plan.resume and plan.staging_dir is not None:
-        shutil.rmtree(plan.staging_dir, ignore_errors=True)
+    atomic_write_json(target / "report.json", report_document(
+        artifact_type="quantlab_forward_report", mc=mc, summary=summary,
+        header={k: metadata[k] for k in ("run_id", "mode", "created_at", "updated_at", "git_commit",
+                                         "python_version", "request_id")}))
 
 
 def rebuild_session_report(session: Path) -> Path:

@@ -962,30 +962,22 @@ def step_publish_portfolio(record: dict, mode_jsons: list[str], marker_out: str)
     atomic_write_text(staging / "report.md", _report_md(record, results, display_mode, warnings))
 
     # report.json (last: it lists the other files)
-    mc: dict[str, Any] = {"schema_version": "1.0", "contract_type": "quantlab.portfolio.result",
-                          "command": "portfolio", "status": "success"}
-    if record.get("request_id") is not None:
-        mc["request_id"] = record["request_id"]
-    mc.update({"run_id": run_id, "mode": display_mode, "summary": summary, "modes": modes,
-               "n_sessions": first["n_sessions"], "session_ids": first["session_ids"],
-               "artifacts": dict(ARTIFACTS), "warnings": warnings})
-    listed = sorted(p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith("."))
-    report = {
-        "schema_version": "1.0", "artifact_type": "quantlab_portfolio_report", "status": "success",
-        "header": {"run_id": run_id, "mode": display_mode, "created_at": record["created_at"],
-                   "git_commit": info["git_commit"], "python_version": info["python_version"],
-                   "config_hash": metadata["config_hash"], "request_id": record.get("request_id")},
-        "config_resolved": config,
-        "scan": first["scan"], "selection": first["selection"], "calendar": first["calendar"],
-        "sessions": first["sessions"],
-        "portfolio": {"mode": modes[0], "summary": summary, "metrics": first["metrics"], **first["portfolio"]},
-        "modes": side_by_side,
-        "correlation": first["correlation"],
-        "artifacts": [{"file_name": n, "size_bytes": (staging / n).stat().st_size} for n in listed]
-        + [{"file_name": "report.json", "size_bytes": None}],
-        "machine_contract": mc,
-        "summary": summary,
-    }
+    from quantlab.artifacts.report_doc import artifact_listing, machine_contract, report_document
+
+    mc = machine_contract("portfolio", "portfolio", record.get("request_id"), run_id=run_id, mode=display_mode,
+                          summary=summary, modes=modes, n_sessions=first["n_sessions"],
+                          session_ids=first["session_ids"], artifacts=dict(ARTIFACTS), warnings=warnings)
+    report = report_document(
+        artifact_type="quantlab_portfolio_report", mc=mc, summary=summary,
+        header={"run_id": run_id, "mode": display_mode, "created_at": record["created_at"],
+                "git_commit": info["git_commit"], "python_version": info["python_version"],
+                "config_hash": metadata["config_hash"], "request_id": record.get("request_id")},
+        sections={"config_resolved": config, "scan": first["scan"], "selection": first["selection"],
+                  "calendar": first["calendar"], "sessions": first["sessions"],
+                  "portfolio": {"mode": modes[0], "summary": summary, "metrics": first["metrics"],
+                                **first["portfolio"]},
+                  "modes": side_by_side, "correlation": first["correlation"]},
+        artifacts=artifact_listing(staging))
     atomic_write_json(staging / "report.json", report)
     from quantlab.commands.common import publish_staging
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.contract import namespaces
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
-from quantlab.contract.paths import internal_root, outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
@@ -91,16 +90,6 @@ class RunPlan:
     @property
     def staging_dir(self) -> Path:
         return self.out_dir / staging_name(self.run_id)
-
-    def store_outputs(self) -> dict[str, list[Path]]:
-        """Content-addressed outputs per key (relative to the internal root)."""
-        root = internal_root()
-        return {
-            self.keys["data"]: [root / "store/data" / self.keys["data"] / "bars.parquet"],
-            self.keys["signals"]: [root / "store/signals" / self.keys["signals"] / "signals.parquet"],
-            self.keys["sim"]: [root / "store/sim" / self.keys["sim"] / name
-                               for name in ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")],
-        }
 
     def request_record(self) -> dict:
         return {
@@ -555,31 +544,22 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     warnings = metadata.get("warnings", [])
     atomic_write_text(run_dir / "run_report.md", _run_report_md(metadata, config, metrics))
     mode = "paper" if paper else "run"
-    machine_contract = {"schema_version": "1.0",
-                        "contract_type": "quantlab.paper.result" if paper else "quantlab.run.result",
-                        "command": "run", "status": metadata.get("status", "success")}
-    if request_id is not None:
-        machine_contract["request_id"] = request_id
-    machine_contract.update({"run_id": metadata["run_id"], "mode": mode, "summary": summary,
-                             "artifacts": PAPER_ARTIFACTS if paper else MC_ARTIFACTS, "warnings": warnings})
+    from quantlab.artifacts.report_doc import artifact_listing, machine_contract as contract, report_document
+
+    machine_contract = contract("paper" if paper else "run", "run", request_id, metadata.get("status", "success"),
+                                run_id=metadata["run_id"], mode=mode, summary=summary,
+                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings)
     if paper:
         machine_contract["session_id"] = metadata["run_id"]
-    files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.name not in ("report.json", "session_status.json"))
-    report = {
-        "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": machine_contract["status"],
-        "header": {"run_id": metadata["run_id"], "mode": mode, "created_at": metadata["created_at"],
-                   "git_commit": metadata.get("git_commit"), "python_version": metadata.get("python_version"),
-                   "config_path": metadata.get("config_path"), "config_hash": metadata.get("config_hash"),
-                   "request_id": request_id},
-        "reproduce": {"command": reproduce_command(config)},
-        "config_resolved": config,
-        "results": [metrics],
-        "artifacts": [{"file_name": n, "size_bytes": (run_dir / n).stat().st_size} for n in files]
-        + [{"file_name": "report.json", "size_bytes": None}],
-        "machine_contract": machine_contract,
-        "summary": summary,
-    }
+    report = report_document(
+        artifact_type="quantlab_run_report", mc=machine_contract, summary=summary,
+        header={"run_id": metadata["run_id"], "mode": mode, "created_at": metadata["created_at"],
+                "git_commit": metadata.get("git_commit"), "python_version": metadata.get("python_version"),
+                "config_path": metadata.get("config_path"), "config_hash": metadata.get("config_hash"),
+                "request_id": request_id},
+        sections={"reproduce": {"command": reproduce_command(config)}, "config_resolved": config,
+                  "results": [metrics]},
+        artifacts=artifact_listing(run_dir, exclude=("session_status.json",)))
     atomic_write_json(run_dir / "report.json", report)
     return run_dir / "report.json"
 
@@ -687,7 +667,3 @@ def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict
     result = {**published, **paths}
     atomic_write_json(out_path, result)
     return result
-
-
-def discard_staging(plan: RunPlan) -> None:
-    shutil.rmtree(plan.staging_dir, ignore_errors=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -608,27 +607,19 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
                 "code_fingerprint": code_fingerprint(), "warnings": warnings, **info}
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
     atomic_write_text(staging / "run_report.md", _sweep_report_md(record, summary, best_result, metrics))
-    mc = {"schema_version": "1.0", "contract_type": "quantlab.sweep.result", "command": "sweep",
-          "status": "success"}
-    if record["request_id"] is not None:
-        mc["request_id"] = record["request_id"]
-    mc.update({"run_id": run_id, "mode": mode, "summary": summary, "best_result": best_result,
-               "artifacts": files, **combos_info, "warnings": warnings})
-    listed = sorted(p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith("."))
-    report = {
-        "schema_version": "1.0", "artifact_type": "quantlab_run_report", "status": "success",
-        "header": {"run_id": run_id, "mode": mode, "created_at": record["created_at"],
-                   "git_commit": info["git_commit"], "python_version": info["python_version"],
-                   "config_path": metadata["config_path"], "config_hash": metadata["config_hash"],
-                   "request_id": record["request_id"]},
-        "reproduce": {"command": "python main.py sweep experiment.yaml"},
-        "config_resolved": config,
-        "results": (merged["rows"][:10] if mode == "grid" else None),
-        "artifacts": [{"file_name": n, "size_bytes": (staging / n).stat().st_size} for n in listed]
-        + [{"file_name": "report.json", "size_bytes": None}],
-        "machine_contract": mc,
-        "summary": summary,
-    }
+    from quantlab.artifacts.report_doc import artifact_listing, machine_contract, report_document
+
+    mc = machine_contract("sweep", "sweep", record["request_id"], run_id=run_id, mode=mode, summary=summary,
+                          best_result=best_result, artifacts=files, **combos_info, warnings=warnings)
+    report = report_document(
+        artifact_type="quantlab_run_report", mc=mc, summary=summary,
+        header={"run_id": run_id, "mode": mode, "created_at": record["created_at"],
+                "git_commit": info["git_commit"], "python_version": info["python_version"],
+                "config_path": metadata["config_path"], "config_hash": metadata["config_hash"],
+                "request_id": record["request_id"]},
+        sections={"reproduce": {"command": "python main.py sweep experiment.yaml"}, "config_resolved": config,
+                  "results": (merged["rows"][:10] if mode == "grid" else None)},
+        artifacts=artifact_listing(staging))
     if mode == "walkforward":
         report["walkforward"] = extra_metrics
     atomic_write_json(staging / "report.json", report)
@@ -674,7 +665,3 @@ def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: di
               + (", heatmap.png" if record["mode"] == "grid" else ", walkforward_summary.csv, splits/, oos_equity.parquet"),
               ""]
     return "\n".join(lines)
-
-
-def discard_staging(plan: SweepPlan) -> None:
-    shutil.rmtree(plan.staging_dir, ignore_errors=True)

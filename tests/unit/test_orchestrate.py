@@ -1,0 +1,60 @@
+"""The executor's library pieces: store integrity checks, key locking, the report builder."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings, strategies as st
+
+from quantlab.artifacts.report_doc import artifact_listing, machine_contract, report_document
+from quantlab.commands.common import KeyLocks
+from quantlab.orchestrate.execute import intact, lock_keys
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=64))
+def test_intact_parquet_needs_magic_at_both_ends(tmp_path_factory, body):
+    path = tmp_path_factory.mktemp("s") / "x.parquet"
+    path.write_bytes(body)
+    assert intact(path) == (len(body) >= 12 and body[:4] == b"PAR1" and body[-4:] == b"PAR1")
+    path.write_bytes(b"PAR1" + body + b"\0" * 4 + b"PAR1")
+    assert intact(path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                          lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+                          max_leaves=8))
+def test_intact_json_is_json_that_parses(tmp_path_factory, value):
+    path = tmp_path_factory.mktemp("s") / "x.json"
+    text = json.dumps(value)
+    path.write_text(text)
+    assert intact(path)
+    path.write_text(text[:-1] if len(text) > 1 and text[-1] in "]}\"" else text + "{")
+    assert not intact(path)
+
+
+def test_lock_keys_returns_missing_and_removes_damaged(tmp_path, capsys):
+    good, torn, absent = tmp_path / "good.json", tmp_path / "torn.json", tmp_path / "absent.json"
+    good.write_text("{}")
+    torn.write_text('{"a":')
+    with KeyLocks(tmp_path / "locks") as locks:
+        missing = lock_keys(locks, {"a": [good], "b": [torn], "c": [absent]})
+        assert missing == ["b", "c"] and not torn.exists() and good.exists()
+        assert "damaged cache file" in capsys.readouterr().err
+        assert lock_keys(locks, {"a": [good]}, force=True) == ["a"]
+
+
+def test_report_document_order_and_contract_head(tmp_path):
+    (tmp_path / "metrics.json").write_text("{}")
+    (tmp_path / ".owner").write_text("1")
+    mc = machine_contract("run", "run", None, run_id="r", warnings=[])
+    assert list(mc) == ["schema_version", "contract_type", "command", "status", "run_id", "warnings"]
+    assert machine_contract("run", "run", "q")["request_id"] == "q"
+    doc = report_document(artifact_type="t", header={"run_id": "r"}, mc=mc, summary={"x": 1},
+                          sections={"config_resolved": {}}, artifacts=artifact_listing(tmp_path))
+    assert list(doc) == ["schema_version", "artifact_type", "status", "header", "config_resolved", "artifacts",
+                         "machine_contract", "summary"]
+    assert doc["artifacts"] == [{"file_name": "metrics.json", "size_bytes": 2},
+                                {"file_name": "report.json", "size_bytes": None}]
+    assert "artifacts" not in report_document(artifact_type="t", header={}, mc=mc, summary=None)
