@@ -97,6 +97,15 @@ def test_failures_never_change_the_exit_code(fast_webhook, server, path):
     assert time.monotonic() - t0 < 15  # bounded: timeout x retries + backoff, per event
 
 
+def test_default_attempt_count_is_three_per_event(ql, server):
+    """Documented default: 3 attempts per event (no QUANTLAB_WEBHOOK_RETRIES set), then a warning."""
+    ql.env.pop("QUANTLAB_WEBHOOK_RETRIES", None)
+    ql.env.update(QUANTLAB_WEBHOOK_BACKOFF="0.01", QUANTLAB_WEBHOOK_TIMEOUT="0.5")
+    res = ql.request(run_request(), "--signal-webhook", server.url + "/down")
+    assert res.returncode == 0, res.stderr
+    assert server.calls["/down"] == 3 * 2  # STARTED and COMPLETED, 3 attempts each
+
+
 def test_non_http_webhook_is_refused_without_changing_the_outcome(ql):
     # issue #10.14 changed this: a refused webhook is a warning, no longer exit 2
     res = ql.request(run_request(), "--signal-webhook", "file:///etc/passwd")
