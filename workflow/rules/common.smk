@@ -65,7 +65,11 @@ def sweep_merged(wildcards):
 
 def forward_inputs(wildcards):
     request = config["requests"][wildcards.run_id]
-    return [p for c in request["candidates"] for p in store_layout.sim_files(c["keys"]["sim"])]
+    return [
+        p
+        for c in request["candidates"]
+        for p in store_layout.sim_files(c["keys"]["sim"])
+    ]
 
 
 def forward_sim_dirs(wildcards):
