@@ -20,7 +20,7 @@ from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_js
 from quantlab.errors import ConfigError
 
 LEG_KEYS = {"label", "ticker", "weight", "strategy", "parameters"}
-SHARED = ("start", "end", "interval", "source", "fee", "slippage_mode", "slippage_bps", "k_atr", "fill",
+SHARED = ("start", "end", "interval", "source", "adjust", "fee", "slippage_mode", "slippage_bps", "k_atr", "fill",
           "allow_short", "initial_cash")
 
 

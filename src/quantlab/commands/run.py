@@ -196,6 +196,7 @@ def make_data_spec(resolved: dict, start: str, end: str, lookback_bars: int) -> 
         "ticker": resolved["ticker"], "start": start, "end": end,
         "interval": resolved["interval"], "source": resolved["source"], "data_path": data_path,
         "data_digest": data_digest, "seed": resolved["seed"], "lookback_bars": int(lookback_bars),
+        "adjust": resolved.get("adjust") or "auto", "date_format": resolved.get("date_format"),
         "cache_dir": str(outputs_root() / "cache"), "code": code_fingerprint("data"),
     }
     return canonical_hash({k: v for k, v in spec.items() if k != "cache_dir"}, 16), spec
@@ -249,7 +250,8 @@ def _data_request(spec: dict):
     return DataRequest(ticker=spec["ticker"], start=spec["start"], end=spec["end"], interval=spec["interval"],
                        source=spec["source"], data_path=spec.get("data_path"),
                        lookback_bars=int(spec.get("lookback_bars", 0)), seed=int(spec.get("seed", 7)),
-                       cache_dir=spec.get("cache_dir"))
+                       cache_dir=spec.get("cache_dir"), adjust=spec.get("adjust") or "auto",
+                       date_format=spec.get("date_format"), require_coverage=True)
 
 
 def prefetch_data(spec: dict) -> None:
