@@ -368,7 +368,8 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         "benchmark_equity": cfg.initial_cash * close / close[0],
     }, {"open_position": int(result.open_position), "start": start,
         "margin_call": -1 if result.margin_call is None else int(result.margin_call),
-        "calendar": json.dumps(calendar)})
+        "calendar": json.dumps(calendar), "data_notes": json.dumps(list(bars.notes)),
+        "adjustment": bars.adjustment})
     atomic_write_bytes(equity_out, parquet_bytes(table))
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
@@ -413,7 +414,9 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         "calendar": calendar["calendar"],
         "open_position": result.open_position,
     }
-    warnings = []
+    if meta.get("adjustment"):
+        info["price_adjustment"] = meta["adjustment"]  # how the data step adjusted the prices
+    warnings = list(json.loads(meta.get("data_notes", "[]")))  # the data step's notes (issue #16)
     margin_call = int(meta.get("margin_call", -1))
     if margin_call >= 0:
         when = _iso(ts[margin_call - int(meta.get("start", 0))])
