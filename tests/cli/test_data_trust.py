@@ -268,3 +268,21 @@ def test_schema_states_the_new_params():
     schema = json.loads((ROOT / "config" / "schemas" / "request.schema.json").read_text())
     text = json.dumps(schema)
     assert '"adjust"' in text and '"date_format"' in text and '"splits_only"' in text
+
+
+def test_reproduce_command_keeps_adjust_and_date_format(ql):
+    import shlex
+
+    rows = _daily_rows(n=30, start="2021-03-01", fmt="%d/%m/%Y")
+    path = _write_csv(ql.tmp / "ddmm.csv", "Date,Open,High,Low,Close,Volume", rows)
+    res = ql.request(_run(ticker="X", start="2021-03-01", end="2021-04-10", strategy="buy_and_hold",
+                          data_path=str(path), date_format="%d/%m/%Y", adjust="none"))
+    assert res.returncode == 0, res.stderr
+    command = _report(res)["reproduce"]["command"]
+    args = shlex.split(command)
+    assert args[args.index("--adjust") + 1] == "none"
+    assert args[args.index("--date-format") + 1] == "%d/%m/%Y"
+    again = ql.cli(*args[2:])
+    assert again.returncode == 0, again.stderr
+    run_id = res.envelope["run_id"]
+    assert run_id.split("_")[-1] in again.stdout  # same run identity (digest of the resolved params)

@@ -458,6 +458,10 @@ def reproduce_command(params: dict) -> str:
         parts.append("--allow-short")
     if params.get("data_path"):
         parts += ["--data-path", str(params["data_path"])]
+    if params.get("adjust") not in (None, "auto"):  # the default adjust is left out (older commands)
+        parts += ["--adjust", str(params["adjust"])]
+    if params.get("date_format"):
+        parts += ["--date-format", str(params["date_format"])]
     for key, value in sorted(params.get("strategy_params", {}).items()):
         parts += ["--param", f"{key}={value}"]
     return " ".join(shlex.quote(p) for p in parts)

@@ -175,9 +175,10 @@ def offline_hint() -> str:
     first, last = SAMPLES["^GSPC"].coverage
     stocks = [spec for spec in SAMPLES.values() if spec.adjusted]
     stock_text = ""
-    if stocks:
-        stock_text = (f"; stocks {', '.join(spec.ticker for spec in stocks)} daily "
-                      f"{stocks[0].coverage[0]}..{stocks[0].coverage[1]}")
+    if stocks:  # coverage[1] is exclusive: the day after the last bar
+        last_bar = str(np.datetime64(stocks[0].coverage[1]) - np.timedelta64(1, "D"))
+        stock_text = "; stocks " + ", ".join(f"{spec.ticker} from {spec.coverage[0]}" for spec in stocks)
+        stock_text += f", daily to {last_bar}"
     return (f"offline, use a bundled ticker ({'; '.join(parts)}; daily bars {first}..{last}{stock_text}) "
             "or source 'file' / 'synthetic'")
 
