@@ -65,6 +65,22 @@ MUTANTS = [
            "        return real\n",
            ("tests/cli/test_run_errors.py::test_escaping_output_paths_are_refused",
             "tests/cli/test_reliability.py::test_hostile_requests_end_in_a_contract_exit_code")),
+    Mutant("back-adjustment by the adjusted close (data, issue #16)",
+           "src/quantlab/data/adjust.py",
+           '    if mode == "auto":\n        return ratio\n',
+           '    if mode == "auto":\n        return None\n',
+           ("tests/cli/test_data_trust.py::test_bundled_stocks_are_served_adjusted_by_default",
+            "tests/cli/test_data_trust.py::test_adjusted_and_unadjusted_copies_give_the_same_backtest")),
+    Mutant("split-like jumps on unadjusted prices are warned (data, issue #16)",
+           "src/quantlab/data/adjust.py",
+           '    if not bars.adjustment.startswith("none"):\n        return bars\n',
+           "    return bars\n",
+           ("tests/cli/test_data_trust.py::test_split_warning_names_the_date_on_raw_aapl_2005",)),
+    Mutant("a file window must be covered (data, issue #16)",
+           "src/quantlab/data/loader.py",
+           "    if req.require_coverage:\n",
+           "    if False:\n",
+           ("tests/cli/test_data_trust.py::test_window_not_covered_by_the_file_names_its_coverage",)),
 ]
 
 
