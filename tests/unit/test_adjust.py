@@ -164,3 +164,24 @@ def test_bundled_stocks_parse_without_importing_bokeh():
             "assert not any(m.startswith('bokeh') for m in sys.modules), 'bokeh imported'")
     src = str(Path(__file__).resolve().parents[2] / "src")
     subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {src!r}); {code}"], check=True)
+
+
+def test_split_on_the_open_is_found_even_when_the_day_rallies():
+    """AAPL 2000-06-21: opened -50.1% (a 2:1 split) but closed only -45.1%: the gap finds it."""
+    close = np.array([100.0, 101.25, 55.63])
+    open_ = np.array([99.0, 98.5, 50.5])
+    assert detect_splits(DAYS[:3], close, np.ones(3)) == []
+    assert detect_splits(DAYS[:3], close, np.ones(3), open_) == [(2, 2.0)]
+
+
+def test_bundled_raw_stocks_split_warnings():
+    """Every real split of the bundled stocks is found, and nothing else but AAPL's real -52% day."""
+    from quantlab.data.sample import _stock_arrays, sample_file
+
+    found = {}
+    for ticker in ("AAPL", "IBM", "MSFT", "GOOG"):
+        a = _stock_arrays(sample_file(ticker), ticker)
+        found[ticker] = [str(a["index"][i])[:10] for i, _ in
+                         detect_splits(a["index"], a["close"], a["volume"], a["open"])]
+    assert found == {"AAPL": ["2000-06-21", "2000-09-29", "2005-02-28"], "IBM": [], "MSFT": ["2003-02-18"],
+                     "GOOG": []}

@@ -83,25 +83,32 @@ def apply_factors(arrays: dict[str, np.ndarray], factors: np.ndarray | None) -> 
     return out
 
 
-def detect_splits(index: np.ndarray, close: np.ndarray, volume: np.ndarray) -> list[tuple[int, float]]:
-    """Positions ``i`` where ``close[i] / close[i-1]`` is consistent with a split, and the factor.
+def detect_splits(index: np.ndarray, close: np.ndarray, volume: np.ndarray,
+                  open_: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """Positions ``i`` where the move from bar ``i-1`` to bar ``i`` is consistent with a split,
+    and the split factor.
 
-    A jump is consistent with a split when the ratio is within 4% of ``1/f`` for a usual split
-    factor ``f`` (2:1, 3:2, 1:10 ...) and the move is at least about 18%. Volume, when present, is
-    reported but not required (vendors often back-adjust the volume already).
+    The overnight gap ``open[i] / close[i-1]`` (when ``open_`` is given) and the close-to-close
+    ratio ``close[i] / close[i-1]`` are compared with ``1/f`` for usual split factors ``f`` (2:1,
+    3:2, 1:10 ...): within 4% and a move of at least about 18% is a split (the gap first: the
+    day's own trading then does not hide it). Volume, when present, is reported but not required
+    (vendors often back-adjust the volume already).
     """
     close = np.asarray(close, dtype=np.float64)
     if close.size < 2:
         return []
-    with np.errstate(divide="ignore", invalid="ignore"):
-        step = close[1:] / close[:-1]
-    valid = np.isfinite(step) & (step > 0)
-    if not valid.any():
-        return []
-    step = np.where(valid, step, 1.0)
-    factor, is_split = _nearest_factor(step)
-    hits = np.flatnonzero(is_split & valid)
-    return [(int(i) + 1, float(1.0 / factor[i])) for i in hits]
+    ratios = [] if open_ is None else [np.asarray(open_, dtype=np.float64)[1:] / close[:-1]]
+    ratios.append(close[1:] / close[:-1])
+    found = np.zeros(close.size - 1, dtype=bool)
+    factors = np.ones(close.size - 1)
+    for raw in ratios:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            valid = np.isfinite(raw) & (raw > 0)
+        factor, is_split = _nearest_factor(np.where(valid, raw, 1.0))
+        new = is_split & valid & ~found
+        factors[new] = factor[new]
+        found |= new
+    return [(int(i) + 1, float(1.0 / factors[i])) for i in np.flatnonzero(found)]
 
 
 def _factor_text(factor: float) -> str:
@@ -113,18 +120,19 @@ def _factor_text(factor: float) -> str:
 
 
 def split_warnings(index: np.ndarray, close: np.ndarray, volume: np.ndarray, *, ticker: str,
-                   limit: int = 5) -> list[str]:
+                   limit: int = 5, open_: np.ndarray | None = None) -> list[str]:
     """One warning per jump :func:`detect_splits` finds (at most ``limit``, then a count)."""
-    found = detect_splits(index, close, volume)
+    found = detect_splits(index, close, volume, open_)
     out = []
     for i, factor in found[:limit]:
         move = close[i] / close[i - 1] - 1
+        gap = "" if open_ is None else f"opened {open_[i] / close[i - 1] - 1:+.1%}, "
         vol = ""
         if volume[i - 1] > 0 and volume[i] > 0:
             vol = f", volume x{volume[i] / volume[i - 1]:.2f}"
         out.append(
-            f"{ticker}: possible unadjusted split on {format_time(index[i])}: close moved {move:+.1%} "
-            f"overnight{vol}, consistent with {_factor_text(factor)}; the prices are not adjusted "
+            f"{ticker}: possible unadjusted split on {format_time(index[i])}: {gap}close moved {move:+.1%} "
+            f"from the previous close{vol}, consistent with {_factor_text(factor)}; the prices are not adjusted "
             "(give an adjusted close column, or check the data)"
         )
     if len(found) > limit:
@@ -174,5 +182,5 @@ def with_split_notes(bars):
 
     if not bars.adjustment.startswith("none"):
         return bars
-    found = split_warnings(bars.index, bars.close, bars.volume, ticker=bars.ticker)
+    found = split_warnings(bars.index, bars.close, bars.volume, ticker=bars.ticker, open_=bars.open)
     return dataclasses.replace(bars, notes=(*bars.notes, *found)) if found else bars
