@@ -286,3 +286,14 @@ def test_reproduce_command_keeps_adjust_and_date_format(ql):
     assert again.returncode == 0, again.stderr
     run_id = res.envelope["run_id"]
     assert run_id.split("_")[-1] in again.stdout  # same run identity (digest of the resolved params)
+
+
+def test_sweep_takes_adjust_into_its_data(ql):
+    def sweep(adjust):
+        return ql.request({"schema_version": "1.0", "request_id": "sw", "command": "sweep", "params": {
+            "ticker": "AAPL", "start": "2004-06-01", "end": "2006-01-01", "strategy": "sma_crossover",
+            "adjust": adjust, "param_grid": {"fast": [5, 10], "slow": [50]}}})
+
+    auto, raw = sweep("auto"), sweep("none")
+    assert auto.returncode == 0 and raw.returncode == 0, auto.stderr + raw.stderr
+    assert auto.envelope["summary"]["total_return"] > raw.envelope["summary"]["total_return"] + 0.5
