@@ -297,3 +297,14 @@ def test_sweep_takes_adjust_into_its_data(ql):
     auto, raw = sweep("auto"), sweep("none")
     assert auto.returncode == 0 and raw.returncode == 0, auto.stderr + raw.stderr
     assert auto.envelope["summary"]["total_return"] > raw.envelope["summary"]["total_return"] + 0.5
+
+
+def test_basket_names_a_legs_data_warning(ql):
+    legs = [{"label": "aapl", "ticker": "AAPL", "weight": 0.5}, {"label": "ibm", "ticker": "IBM", "weight": 0.5}]
+    res = ql.request({"schema_version": "1.0", "request_id": "basket", "command": "portfolio",
+                      "params": {"start": "2004-06-01", "end": "2006-01-01", "adjust": "none", "legs": legs}})
+    assert res.returncode == 0, res.stderr
+    warnings = _report(res)["machine_contract"]["warnings"]
+    assert [w for w in warnings if w.startswith("leg aapl: AAPL: possible unadjusted split on 2005-02-28")]
+    assert not [w for w in warnings if w.startswith("leg ibm")]
+    assert any(line.startswith("WARNING: leg aapl: AAPL: possible unadjusted split") for line in res.stderr.splitlines())
