@@ -75,6 +75,22 @@ MUTANTS = [
            'validate(config, "schemas/config.schema.yaml")',
            "pass",
            ("tests/cli/test_workflow_edges.py::test_plain_snakemake_rejects_a_config_outside_the_schema",)),
+    Mutant("back-adjustment by the adjusted close (data, issue #16)",
+           "src/quantlab/data/adjust.py",
+           '    if mode == "auto":\n        return ratio\n',
+           '    if mode == "auto":\n        return None\n',
+           ("tests/cli/test_data_trust.py::test_bundled_stocks_are_served_adjusted_by_default",
+            "tests/cli/test_data_trust.py::test_adjusted_and_unadjusted_copies_give_the_same_backtest")),
+    Mutant("split-like jumps on unadjusted prices are warned (data, issue #16)",
+           "src/quantlab/data/adjust.py",
+           '    if not bars.adjustment.startswith("none"):\n        return bars\n',
+           "    return bars\n",
+           ("tests/cli/test_data_trust.py::test_split_warning_names_the_date_on_raw_aapl_2005",)),
+    Mutant("a file window must be covered (data, issue #16)",
+           "src/quantlab/data/loader.py",
+           "    if req.require_coverage:\n",
+           "    if False:\n",
+           ("tests/cli/test_data_trust.py::test_window_not_covered_by_the_file_names_its_coverage",)),
 ]
 
 

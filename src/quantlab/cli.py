@@ -138,11 +138,11 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
         flags = _flags(spec.name) + [f for a in spec.aliases for f in _flags(a)]
         if spec.type == "boolean":
             r.add_argument(*flags, dest=spec.name, action="store_const", const=True, default=None,
-                           help=spec.description)
+                           help=spec.description.replace("%", "%%"))
         else:
             default = f" (default {spec.default})" if spec.default is not None else ""
             r.add_argument(*flags, dest=spec.name, default=None, metavar=spec.type.upper(),
-                           help=f"{spec.description}{default}")
+                           help=f"{spec.description}{default}".replace("%", "%%"))  # argparse formats help
     r.add_argument("--param", dest="param", action="append", default=[], metavar="KEY=VALUE",
                    help="a strategy parameter (repeatable)")
     r.add_argument("--strategy-params", dest="strategy_params", metavar="JSON",

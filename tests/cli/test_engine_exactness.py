@@ -84,7 +84,7 @@ def short_squeeze_closes():
 def test_short_wiped_out_is_liquidated_and_flagged(ql, tmp_path, fill):
     path = write_csv(tmp_path / "squeeze.csv", short_squeeze_closes())
     res = ql.request(run_request(ticker="SQZ", source="file", data_path=str(path), start="2020-01-01",
-                                 end="2020-03-31", strategy="sma_crossover", strategy_params={"fast": 2, "slow": 5},
+                                 end="2020-03-01", strategy="sma_crossover", strategy_params={"fast": 2, "slow": 5},
                                  allow_short=True, fee=0.001, slippage_bps=5, fill=fill))
     assert res.returncode == 0, res.stderr
     run_dir, report, metrics = report_of(res)

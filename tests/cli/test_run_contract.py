@@ -281,8 +281,11 @@ def test_file_source_end_to_end(ql, tmp_path):
     assert config["source"] == "file" and config["data_path"] == str(path)
     metrics = strict_json((Path(res.envelope["artifacts_path"]) / "metrics.json").read_text())["metrics"]
     assert metrics["bars"] == int((np.datetime64("2021-01-01") - np.datetime64("2020-03-01")).astype(int))
-    # editing the file gives a new data key: the next run sees the new bars
-    path.write_text("\n".join(lines[:200]) + "\n")
+    # editing the file gives a new data key: the next run sees the new bars (same dates: the window
+    # must stay covered by the file, issue #16)
+    edited = lines[:200] + [",".join([line.split(",")[0], *(f"{float(v) * 1.2:.4f}" for v in line.split(",")[1:5]),
+                                      "1000"]) for line in lines[200:]]
+    path.write_text("\n".join(edited) + "\n")
     res2 = ql.request(run_request(ticker="MYCOIN", data_path=str(path), start="2020-03-01", end="2021-01-01",
                                   strategy="sma_crossover", strategy_params={"fast": 5, "slow": 20}))
     assert res2.returncode == 0, res2.stderr

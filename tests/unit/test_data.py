@@ -222,12 +222,12 @@ class TestTickersAndTime:
     def test_nasdaq_aliases(self, alias: str) -> None:
         assert resolve_sample_ticker(alias) == "^IXIC"
 
-    @pytest.mark.parametrize("ticker", ["NDX", "AAPL", "ETH-USD", "", "SPY"])
+    @pytest.mark.parametrize("ticker", ["NDX", "NFLX", "ETH-USD", "", "SPY"])
     def test_non_sample_tickers(self, ticker: str) -> None:
         assert resolve_sample_ticker(ticker) is None
 
     def test_sample_ticker_table_is_consistent(self) -> None:
-        assert set(SAMPLE_TICKERS.values()) == {"^GSPC", "^IXIC"}
+        assert set(SAMPLE_TICKERS.values()) == {"^GSPC", "^IXIC", "AAPL", "IBM", "MSFT", "GOOG"}
         assert all(resolve_sample_ticker(alias) == canonical for alias, canonical in SAMPLE_TICKERS.items())
 
     @pytest.mark.parametrize("ticker", ["ETH-USD", "BTC-USD", "btc-usd", "SOL-USDT", "ETH-BTC",
@@ -332,8 +332,8 @@ class TestSample:
             load_bars(DataRequest("^GSPC", "2017-01-01", "2018-01-01", interval="1h", source="sample"))
 
     def test_unknown_sample_ticker(self) -> None:
-        with pytest.raises(DataError, match="AAPL.*no bundled sample"):
-            load_bars(DataRequest("AAPL", "2017-01-01", "2018-01-01", source="sample"))
+        with pytest.raises(DataError, match="NFLX.*no bundled sample"):
+            load_bars(DataRequest("NFLX", "2017-01-01", "2018-01-01", source="sample"))
 
     def test_returned_arrays_are_private_copies(self) -> None:
         request = DataRequest("^GSPC", "2017-01-01", "2018-01-01", source="sample")

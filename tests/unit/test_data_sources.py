@@ -53,10 +53,14 @@ class TestFileSource:
         frame = sample_frame()
         path = tmp_path / "data.csv"
         frame.to_csv(path)
-        bars = load_bars(file_request(path))
+        bars = load_bars(file_request(path, adjust="none"))
         assert (bars.ticker, bars.source, bars.interval) == ("MYDATA", "file", "1d")
         assert len(bars) == 30
         np.testing.assert_allclose(bars.close, frame["Close"].to_numpy(), rtol=1e-15)
+        # by default (adjust auto) the Adj Close column back-adjusts the prices (issue #16)
+        adjusted = load_bars(file_request(path))
+        np.testing.assert_allclose(adjusted.close, frame["Adj Close"].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(adjusted.open, frame["Open"].to_numpy() * 0.9, rtol=1e-12)
         np.testing.assert_array_equal(bars.index, frame.index.to_numpy(dtype="datetime64[ns]"))
         np.testing.assert_allclose(bars.volume, frame["Volume"].to_numpy())
 
@@ -96,17 +100,22 @@ class TestFileSource:
             "2021-03-13T10:00:00-05:00,1,2,0.5,1.5\n"
             "2021-03-15T10:00:00-04:00,1,2,0.5,1.5\n"
         )
+        from quantlab.data.files import frame_to_arrays
+
+        index = frame_to_arrays(pd.read_csv(path))["index"]  # the intraday rule: UTC instants
+        assert [format_time(t) for t in index] == ["2021-03-13T15:00:00Z", "2021-03-15T14:00:00Z"]
+        # daily bars keep their local calendar date (issue #16)
         bars = load_bars(file_request(path))
-        assert [format_time(t) for t in bars.index] == ["2021-03-13T15:00:00Z", "2021-03-15T14:00:00Z"]
+        assert [format_time(t) for t in bars.index] == ["2021-03-13", "2021-03-15"]
 
     def test_parquet_with_datetime_index(self, tmp_path: Path) -> None:
         frame = sample_frame()
         frame.index = frame.index.tz_localize("Europe/Berlin")
         path = tmp_path / "data.parquet"
         frame.to_parquet(path)
-        bars = load_bars(file_request(path, "2021-02-01", "2021-05-01"))
+        bars = load_bars(file_request(path, "2021-02-01", "2021-05-01", interval="1d"))
         assert len(bars) == 30
-        assert format_time(bars.index[0]) == "2021-02-28T23:00:00Z"
+        assert format_time(bars.index[0]) == "2021-03-01"  # daily: the local date (issue #16)
 
     def test_parquet_with_naive_date_column(self, tmp_path: Path) -> None:
         frame = sample_frame().reset_index().rename(columns=str.upper)
@@ -269,7 +278,8 @@ class TestYFinance:
         call = fake_yf.calls[0]
         assert call["ticker"] == "ETH-USD" and call["interval"] == "1d"
         assert (call["start"], call["end"]) == ("2023-01-01", "2024-01-01")
-        assert call["auto_adjust"] is True and call["actions"] is False
+        # raw prices + Adj Close, adjusted by quantlab.data.adjust (issue #16)
+        assert call["auto_adjust"] is False and call["actions"] is False
         assert call["hide_exceptions"] is False  # errors surface as exceptions, not log lines
         assert fake_yf.cache_locations == [str(tmp_path / "cache" / "yfinance" / "vendor")]
         assert bars.source == "yfinance" and bars.ticker == "ETH-USD"

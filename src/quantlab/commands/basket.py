@@ -21,7 +21,7 @@ from quantlab.errors import ConfigError
 from quantlab.commands.worker import warm_step
 
 LEG_KEYS = {"label", "ticker", "weight", "strategy", "parameters"}
-SHARED = ("start", "end", "interval", "source", "fee", "slippage_mode", "slippage_bps", "k_atr", "fill",
+SHARED = ("start", "end", "interval", "source", "adjust", "fee", "slippage_mode", "slippage_bps", "k_atr", "fill",
           "allow_short", "initial_cash")
 
 

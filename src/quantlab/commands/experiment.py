@@ -24,7 +24,7 @@ from quantlab.metric_registry import HEADLINE, metric_names
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
 ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")
-BASE_KEYS = ("ticker", "start", "end", "interval", "source", "data_path", "seed", "strategy", "fee",
+BASE_KEYS = ("ticker", "start", "end", "interval", "source", "data_path", "seed", "adjust", "date_format", "strategy", "fee",
              "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", "strategy_params")
 EXPERIMENT_KEYS = ("param_grid", "parameter_sets", "objective", "splits", "selection", "constraints")
 MAX_COMBOS = 100_000

@@ -235,11 +235,14 @@ def _load_session(path: Path) -> dict:
         derived["benchmark_return"] = None
     file_metrics: dict = {}
     metrics_source = "equity"
+    leg_warnings: list[str] = []
     try:
         raw = read_json(path / "metrics.json")
         block = raw.get("metrics") if isinstance(raw, dict) else None
         if isinstance(block, dict):
             file_metrics, metrics_source = block, "metrics.json+equity"
+        if meta.get("mode") == "basket_leg" and isinstance(raw.get("warnings"), list):
+            leg_warnings = [str(w) for w in raw["warnings"]]  # the leg's own (data) warnings
     except (OSError, ValueError):
         pass
     # equity-derived metrics are exactly what the portfolio uses; trade metrics come from the file
@@ -256,6 +259,7 @@ def _load_session(path: Path) -> dict:
         "candidates": len(meta["candidates"]) if isinstance(meta.get("candidates"), list) else 1,
         "candidate_used": _first_candidate_id(meta),
         "source_run_id": meta.get("source_run_id"), "initial_cash": cash, "initial_cash_source": cash_source,
+        "leg_warnings": leg_warnings,
         "forward_start": meta.get("forward_start"), "forward_end": meta.get("forward_end"),
         "created_at": meta.get("created_at"), "updated_at": meta.get("updated_at"),
         "first_bar": _iso(ts[0]), "last_bar": _iso(ts[-1]), "bars": int(len(ts)),
@@ -712,6 +716,7 @@ def combine(selected: list[dict], mode: str, weights: Mapping[str, float] | None
     if multi:
         warnings.append("sessions with several candidates enter with their first candidate only: "
                         + _short_list(multi))
+    warnings += [f"leg {s['session_id']}: {w}" for s in selected for w in s.get("leg_warnings", [])]
     n, t = len(selected), len(cal)
     norm = np.empty((n, t))
     bench = np.empty((n, t))

@@ -208,6 +208,7 @@ def make_data_spec(resolved: dict, start: str, end: str, lookback_bars: int) -> 
         "ticker": resolved["ticker"], "start": start, "end": end,
         "interval": resolved["interval"], "source": resolved["source"], "data_path": data_path,
         "data_digest": data_digest, "seed": resolved["seed"], "lookback_bars": int(lookback_bars),
+        "adjust": resolved.get("adjust") or "auto", "date_format": resolved.get("date_format"),
         "cache_dir": str(outputs_root() / "cache"), "code": code_fingerprint("data"),
     }
     return canonical_hash({k: v for k, v in spec.items() if k != "cache_dir"}, 16), spec
@@ -261,7 +262,8 @@ def _data_request(spec: dict):
     return DataRequest(ticker=spec["ticker"], start=spec["start"], end=spec["end"], interval=spec["interval"],
                        source=spec["source"], data_path=spec.get("data_path"),
                        lookback_bars=int(spec.get("lookback_bars", 0)), seed=int(spec.get("seed", 7)),
-                       cache_dir=spec.get("cache_dir"))
+                       cache_dir=spec.get("cache_dir"), adjust=spec.get("adjust") or "auto",
+                       date_format=spec.get("date_format"), require_coverage=True)
 
 
 def prefetch_data(spec: dict) -> None:
@@ -381,7 +383,8 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         "benchmark_equity": cfg.initial_cash * close / close[0],
     }, {"open_position": int(result.open_position), "start": start,
         "margin_call": -1 if result.margin_call is None else int(result.margin_call),
-        "calendar": json.dumps(calendar)})
+        "calendar": json.dumps(calendar), "data_notes": json.dumps(list(bars.notes)),
+        "adjustment": bars.adjustment})
     atomic_write_bytes(equity_out, parquet_bytes(table))
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
@@ -427,7 +430,9 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         "calendar": calendar["calendar"],
         "open_position": result.open_position,
     }
-    warnings = []
+    if meta.get("adjustment"):
+        info["price_adjustment"] = meta["adjustment"]  # how the data step adjusted the prices
+    warnings = list(json.loads(meta.get("data_notes", "[]")))  # the data step's notes (issue #16)
     margin_call = int(meta.get("margin_call", -1))
     if margin_call >= 0:
         when = _iso(ts[margin_call - int(meta.get("start", 0))])
@@ -473,6 +478,10 @@ def reproduce_command(params: dict) -> str:
         parts.append("--allow-short")
     if params.get("data_path"):
         parts += ["--data-path", str(params["data_path"])]
+    if params.get("adjust") not in (None, "auto"):  # the default adjust is left out (older commands)
+        parts += ["--adjust", str(params["adjust"])]
+    if params.get("date_format"):
+        parts += ["--date-format", str(params["date_format"])]
     for key, value in sorted(params.get("strategy_params", {}).items()):
         parts += ["--param", f"{key}={value}"]
     return " ".join(shlex.quote(p) for p in parts)

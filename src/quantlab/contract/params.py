@@ -60,6 +60,11 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("data_path", "string", None, "CSV or Parquet file of OHLCV bars (source=file).",
               extra={"minLength": 1, "maxLength": 4096}),
     ParamSpec("seed", "integer", 7, "Seed of the synthetic source.", minimum=0, maximum=2**31 - 1),
+    ParamSpec("adjust", "string", "auto", "Prices when the source has an adjusted close: auto = OHLC back-adjusted "
+              "by adjusted/raw close (splits and dividends), splits_only = split steps only, none = raw "
+              "(split-like jumps are warned about). See docs/data.md.", enum=("auto", "none", "splits_only")),
+    ParamSpec("date_format", "string", None, "strptime format of a data file's text dates, e.g. %d/%m/%Y "
+              "(needed when day and month are ambiguous).", extra={"minLength": 2, "maxLength": 64}),
     ParamSpec("strategy", "string", DEFAULT_STRATEGY, "Strategy registry name.",
               aliases=("strategy_name",), extra={"minLength": 1, "maxLength": 64}),
     ParamSpec("strategy_params", "object", None, "Parameters of the selected strategy.", aliases=("parameters",),
@@ -153,7 +158,7 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
                       "label": {"type": "string"}, "ticker": {"type": "string"}, "weight": {"type": "number"},
                       "strategy": {"type": ["string", "null"]}, "parameters": {"type": ["object", "null"]}}}}),
         ParamSpec("normalize", "boolean", False, "Basket: rescale weights that do not sum to 1."),
-        *(spec for spec in RUN_PARAMS if spec.name in ("start", "end", "interval", "source", "fee",
+        *(spec for spec in RUN_PARAMS if spec.name in ("start", "end", "interval", "source", "adjust", "fee",
                                                        "slippage_mode", "slippage_bps", "k_atr", "fill",
                                                        "allow_short", "initial_cash")),
     ),

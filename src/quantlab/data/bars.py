@@ -28,7 +28,9 @@ class Bars:
     :func:`validate_bars` for the canonical rules (sorted, unique, finite, consistent OHLC).
 
     Treat the arrays as immutable: :meth:`slice` returns views that share memory with the parent.
-    Equality is identity; compare contents with :meth:`fingerprint`.
+    Equality is identity; compare contents with :meth:`fingerprint`. ``notes`` and ``adjustment``
+    describe how the bars were prepared (they become run warnings / metadata); they are not
+    part of the fingerprint.
     """
 
     index: np.ndarray
@@ -40,6 +42,10 @@ class Bars:
     ticker: str
     interval: str
     source: str
+    #: what the loader did or noticed (sorted input, possible unadjusted splits): run warnings
+    notes: tuple[str, ...] = ()
+    #: how prices were adjusted: "" (not applicable), "none", "auto (adj close / close)", ...
+    adjustment: str = ""
 
     def __post_init__(self) -> None:
         index = np.asarray(self.index)
@@ -84,6 +90,8 @@ class Bars:
             ticker=self.ticker,
             interval=self.interval,
             source=self.source,
+            notes=self.notes,
+            adjustment=self.adjustment,
         )
 
     def index_of(self, when: str | np.datetime64) -> int:

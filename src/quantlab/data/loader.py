@@ -13,6 +13,7 @@ from quantlab.data.timeutil import Interval, format_time, parse_interval, parse_
 from quantlab.errors import ConfigError, DataError
 
 SOURCES = ("auto", "sample", "file", "yfinance", "synthetic")
+ADJUST_MODES = ("auto", "none", "splits_only")  # = quantlab.data.adjust.ADJUST_MODES (not imported: cold path)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class DataRequest:
     lookback_bars: int = 0
     seed: int = 7  # synthetic only
     cache_dir: str | None = None
+    adjust: str = "auto"  # auto | none | splits_only (quantlab.data.adjust)
+    date_format: str | None = None  # file source: strptime format of text dates
+    require_coverage: bool = False  # file source: refuse a window the file does not cover (run path: on)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ def _check(req: DataRequest) -> _Plan:
         raise ConfigError("Data source 'file' needs data_path")
     if req.data_path and source not in ("file", "auto"):
         raise ConfigError(f"data_path is only used with source 'file' (got source '{source}')")
+    if req.adjust not in ADJUST_MODES:
+        raise ConfigError(f"Invalid adjust {req.adjust!r}: expected one of {', '.join(ADJUST_MODES)}")
+    if req.date_format is not None and (not isinstance(req.date_format, str) or "%" not in req.date_format):
+        raise ConfigError(f"Invalid date_format {req.date_format!r}: expected strptime codes such as %d/%m/%Y")
     lookback = req.lookback_bars
     if isinstance(lookback, bool) or not isinstance(lookback, (int, np.integer)) or lookback < 0:
         raise ConfigError(f"Invalid lookback_bars {lookback!r}: expected an integer >= 0")
@@ -116,7 +124,7 @@ def _load_sample(plan: _Plan) -> Bars:
 
     canonical = resolve_sample_ticker(plan.ticker)
     if canonical is None:
-        aliases = "^GSPC/SPX/SP500 or ^IXIC/NASDAQ/COMP"
+        aliases = "^GSPC/SPX/SP500, ^IXIC/NASDAQ/COMP, AAPL, IBM, MSFT, GOOG"
         raise DataError(
             f"No bars for {plan.describe()} from source sample: no bundled sample for this ticker "
             f"(available: {aliases})"
@@ -127,7 +135,7 @@ def _load_sample(plan: _Plan) -> Bars:
             f"No bars for {plan.describe(label)} from source sample: the sample data is daily only "
             "(interval 1d)"
         )
-    full = sample_bars(canonical)
+    full = sample_bars(canonical, plan.request.adjust)
     window = _window(full, plan, what="sample data", ticker=label)
     if not _sample_covers(plan, canonical):  # partly covered: refuse rather than return a fragment
         span = f"{format_time(full.index[0])}..{format_time(full.index[-1])}"
@@ -135,7 +143,7 @@ def _load_sample(plan: _Plan) -> Bars:
             f"Incomplete bars for {plan.describe(label)} from source sample: the sample data covers "
             f"{span} only, not the whole requested range"
         )
-    return sample_slice(canonical, *window)
+    return sample_slice(canonical, *window, adjust=plan.request.adjust)
 
 
 def _load_file(plan: _Plan) -> Bars:
@@ -143,9 +151,26 @@ def _load_file(plan: _Plan) -> Bars:
 
     path = plan.request.data_path
     assert path is not None
-    bars = read_file_bars(path, ticker=plan.ticker, interval=plan.interval.text, describe=plan.describe())
+    req = plan.request
+    bars = read_file_bars(path, ticker=plan.ticker, interval=plan.interval.text, describe=plan.describe(),
+                          adjust=req.adjust, date_format=req.date_format)
     validate_bars(bars, context=f"{plan.describe()} from file {path}")
+    if req.require_coverage:
+        _require_coverage(bars, plan, what=f"file {path}")
     return _select(bars, plan, what=f"file {path}")
+
+
+def _require_coverage(bars: Bars, plan: _Plan, *, what: str) -> None:
+    """DataError naming the coverage when ``[start, end)`` reaches clearly beyond the bars: more
+    than a few bars' (at least a week's) slack at either end, so weekends and holidays at the
+    window's edges are fine."""
+    slack = np.timedelta64(int(max(7.0, 3 * plan.interval.approx_days) * 86_400), "s").astype("timedelta64[ns]")
+    first, last = bars.index[0], bars.index[-1]
+    if plan.start < first - slack or plan.end > last + slack:
+        raise DataError(
+            f"Incomplete bars for {plan.describe()}: the {what} covers {format_time(first)}.."
+            f"{format_time(last)} only, not the whole requested range"
+        )
 
 
 def _yahoo_window(plan: _Plan) -> tuple[np.datetime64, np.datetime64]:
@@ -160,7 +185,8 @@ def _load_yfinance(plan: _Plan, *, sample_hint: str | None = None) -> Bars:
     start, end = _yahoo_window(plan)
     try:
         bars = fetch_bars(plan.ticker, start, end, plan.interval.text,
-                          cache_dir=plan.request.cache_dir, describe=plan.describe())
+                          cache_dir=plan.request.cache_dir, describe=plan.describe(),
+                          adjust=plan.request.adjust)
     except DataError as exc:
         if sample_hint is None:
             raise
@@ -200,7 +226,8 @@ def _load_auto(plan: _Plan) -> Bars:
         from quantlab.data.yahoo import cache_path, read_cache
 
         start, end = _yahoo_window(plan)
-        path = cache_path(plan.request.cache_dir, plan.ticker, plan.interval.text, start, end)
+        path = cache_path(plan.request.cache_dir, plan.ticker, plan.interval.text, start, end,
+                          plan.request.adjust)
         cached = read_cache(path, ticker=plan.ticker, interval=plan.interval.text)
         if cached is not None:
             return _select(cached, plan, what=f"cache file {path}")
@@ -236,6 +263,10 @@ def load_bars(req: DataRequest) -> Bars:
         "synthetic": _load_synthetic,
     }
     bars = loaders[plan.source](plan)
+    if bars.adjustment.startswith("none"):  # unadjusted prices: name split-like jumps in the window
+        from quantlab.data.adjust import with_split_notes
+
+        bars = with_split_notes(bars)
     from quantlab.metrics import bar_calendar
 
     try:

@@ -2,11 +2,13 @@
 
 File layout: columns ``timestamp`` (``timestamp[ns, tz=UTC]``), ``open``, ``high``, ``low``,
 ``close``, ``volume`` (``double``); schema metadata ``quantlab.format = bars/1`` plus
-``quantlab.ticker``, ``quantlab.interval`` and ``quantlab.source``.
+``quantlab.ticker``, ``quantlab.interval`` and ``quantlab.source``; optionally ``quantlab.notes``
+(JSON list of the loader's notes) and ``quantlab.adjustment``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import suppress
 from pathlib import Path
@@ -20,6 +22,7 @@ from quantlab.errors import DataError
 FORMAT = "bars/1"
 _META = {"format": b"quantlab.format", "ticker": b"quantlab.ticker",
          "interval": b"quantlab.interval", "source": b"quantlab.source"}
+_NOTES, _ADJUSTMENT = b"quantlab.notes", b"quantlab.adjustment"  # optional (JSON list, text)
 
 
 def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
@@ -44,6 +47,8 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
         _META["ticker"].decode(): bars.ticker,
         _META["interval"].decode(): bars.interval,
         _META["source"].decode(): bars.source,
+        **({_NOTES.decode(): json.dumps(list(bars.notes))} if bars.notes else {}),
+        **({_ADJUSTMENT.decode(): bars.adjustment} if bars.adjustment else {}),
     })
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
@@ -104,4 +109,9 @@ def read_bars(path: str | os.PathLike[str]) -> Bars:
         raise
     except Exception as exc:
         raise fail(f"unreadable column data ({type(exc).__name__})") from None
-    return Bars(index=index, **values, **labels)
+    try:
+        notes = tuple(str(n) for n in json.loads(metadata.get(_NOTES, b"[]")))
+    except (ValueError, TypeError):
+        raise fail("unreadable quantlab.notes metadata") from None
+    adjustment = metadata.get(_ADJUSTMENT, b"").decode("utf-8", errors="replace")
+    return Bars(index=index, **values, **labels, notes=notes, adjustment=adjustment)

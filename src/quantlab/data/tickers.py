@@ -17,6 +17,12 @@ SAMPLE_TICKERS: dict[str, str] = {
     "IXIC": "^IXIC",
     "NASDAQ": "^IXIC",
     "COMP": "^IXIC",
+    # bundled stocks (bokeh_sampledata, 2000-2013)
+    "AAPL": "AAPL",
+    "IBM": "IBM",
+    "MSFT": "MSFT",
+    "GOOG": "GOOG",
+    "GOOGL": "GOOG",
 }
 
 # Quote currencies of Yahoo-style crypto pairs (BTC-USD, ETH-EUR, SOL-USDT, ETH-BTC ...). Yahoo only
@@ -38,7 +44,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def resolve_sample_ticker(ticker: str) -> str | None:
-    """Canonical sample ticker (``"^GSPC"`` or ``"^IXIC"``) for an alias, else ``None``.
+    """Canonical sample ticker (``"^GSPC"``, ``"^IXIC"``, ``"AAPL"``, ``"IBM"``, ``"MSFT"`` or
+    ``"GOOG"``) for an alias, else ``None``.
 
     Matching ignores case and repeated/surrounding whitespace: ``"spx"``, ``" S&P  500 "`` and
     ``"^gspc"`` all give ``"^GSPC"``.

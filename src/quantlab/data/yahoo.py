@@ -2,7 +2,10 @@
 
 yfinance (pinned in ``requirements.lock``) is imported only when a download is needed, never on
 the cold ``run`` path. Downloads call ``yfinance.Ticker(ticker).history(start=..., end=...,
-interval=..., auto_adjust=True, actions=False)`` with yfinance's ``hide_exceptions`` off, so network
+interval=..., auto_adjust=False, actions=False)``: the raw OHLC and Yahoo's ``Adj Close``, which the
+``adjust`` rule then applies like for a file (:mod:`quantlab.data.adjust`; ``auto`` back-adjusts
+OHLC by ``Adj Close / Close``, equal to yfinance's own ``auto_adjust=True``). Yahoo's raw ``Close`` is
+already split-adjusted, so ``splits_only`` and ``none`` both serve it (dividends not adjusted) with yfinance's ``hide_exceptions`` off, so network
 and Yahoo errors surface as exceptions instead of log lines; the vendor's logger and warnings are
 kept off stderr (the machine path stays one ``ERROR:`` line). Daily and longer bars keep Yahoo's
 exchange-local dates (midnight, like ``yfinance.download``'s ``ignore_tz``); intraday bars are
@@ -16,7 +19,8 @@ When ``lookback_bars`` is requested the download starts earlier by a calendar
 margin estimated from the interval (weekends and holidays included), so warm-up bars are available;
 the selection then keeps at most ``lookback_bars`` of them.
 
-Cache: ``<cache_dir>/yfinance/<safe ticker>_<interval>_<download start>_<download end>.parquet``,
+Cache: ``<cache_dir>/yfinance/<safe ticker>_<interval>_<download start>_<download end>.parquet``
+(``..._<end>_<adjust>.parquet`` for adjust ``none`` / ``splits_only``),
 written atomically with :func:`~quantlab.data.store.write_bars` after validation. A cache file that
 cannot be read or fails validation is deleted and downloaded again. Without ``cache_dir`` nothing
 is cached.
@@ -78,10 +82,13 @@ def _file_time(moment: np.datetime64) -> str:
 
 
 def cache_path(
-    cache_dir: str | os.PathLike[str], ticker: str, interval: str, start: np.datetime64, end: np.datetime64
+    cache_dir: str | os.PathLike[str], ticker: str, interval: str, start: np.datetime64, end: np.datetime64,
+    adjust: str = "auto",
 ) -> Path:
-    """``<cache_dir>/yfinance/<safe ticker>_<interval>_<start>_<end>.parquet`` for a download window."""
-    name = f"{safe_ticker(ticker)}_{interval}_{_file_time(start)}_{_file_time(end)}.parquet"
+    """``<cache_dir>/yfinance/<safe ticker>_<interval>_<start>_<end>[_<adjust>].parquet`` for a
+    download window (no suffix for the default ``auto``)."""
+    suffix = "" if adjust == "auto" else f"_{adjust}"
+    name = f"{safe_ticker(ticker)}_{interval}_{_file_time(start)}_{_file_time(end)}{suffix}.parquet"
     return Path(cache_dir) / "yfinance" / name
 
 
@@ -133,7 +140,8 @@ def repair_vendor_bars(bars: Bars) -> Bars:
         log.info("yfinance %s: dropped %d empty rows, widened high/low on %d rows",
                  bars.ticker, dropped, changed)
     return Bars(index=bars.index[keep], open=open_, high=widened_high, low=widened_low, close=close,
-                volume=volume, ticker=bars.ticker, interval=bars.interval, source=bars.source)
+                volume=volume, ticker=bars.ticker, interval=bars.interval, source=bars.source,
+                notes=bars.notes, adjustment=bars.adjustment)
 
 
 _OFFLINE_ERRORS = frozenset({"ConnectionError", "Timeout", "TimeoutError", "ConnectTimeout", "DNSError", "gaierror"})
@@ -158,12 +166,20 @@ def offline_hint() -> str:
 
     parts = []
     for canonical, spec in SAMPLES.items():
+        if spec.adjusted:
+            continue
         short = next((a for a in SAMPLE_TICKERS if SAMPLE_TICKERS[a] == canonical and a.isalpha()
                       and a != canonical.lstrip("^")), None)
         names = f"{short} or {canonical}" if short else canonical
         parts.append(f"{names} = {spec.name}")
     first, last = SAMPLES["^GSPC"].coverage
-    return (f"offline, use a bundled ticker ({'; '.join(parts)}; daily bars {first}..{last}) "
+    stocks = [spec for spec in SAMPLES.values() if spec.adjusted]
+    stock_text = ""
+    if stocks:  # coverage[1] is exclusive: the day after the last bar
+        last_bar = str(np.datetime64(stocks[0].coverage[1]) - np.timedelta64(1, "D"))
+        stock_text = "; stocks " + ", ".join(f"{spec.ticker} from {spec.coverage[0]}" for spec in stocks)
+        stock_text += f", daily to {last_bar}"
+    return (f"offline, use a bundled ticker ({'; '.join(parts)}; daily bars {first}..{last}{stock_text}) "
             "or source 'file' / 'synthetic'")
 
 
@@ -192,7 +208,7 @@ def _history_frame(ticker: str, start: np.datetime64, end: np.datetime64, interv
         warnings.simplefilter("ignore")
         frame = yfinance.Ticker(ticker).history(
             start=_yfinance_time(start), end=_yfinance_time(end), interval=interval,
-            auto_adjust=True, actions=False,
+            auto_adjust=False, actions=False,
         )
     if frame is not None and len(frame) and not parse_interval(interval).is_intraday:
         index = frame.index
@@ -203,9 +219,9 @@ def _history_frame(ticker: str, start: np.datetime64, end: np.datetime64, interv
 
 def download_bars(
     ticker: str, start: np.datetime64, end: np.datetime64, interval: str, *, describe: str,
-    cache_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None, adjust: str = "auto",
 ) -> Bars:
-    """Download, clean up and validate bars from Yahoo.
+    """Download, adjust (``adjust``), clean up and validate bars from Yahoo.
 
     Raises:
         DataError: ``"Data for <describe> could not be downloaded: <reason>"`` when yfinance is
@@ -233,7 +249,10 @@ def download_bars(
         arrays = frame_to_arrays(frame)
     except FrameError as exc:
         raise fail(f"unexpected yfinance result ({exc})") from None
-    bars = repair_vendor_bars(Bars(**arrays, ticker=ticker, interval=interval, source="yfinance"))
+    from quantlab.data.adjust import adjusted_bars
+
+    bars = repair_vendor_bars(adjusted_bars(arrays, ticker=ticker, interval=interval, source="yfinance",
+                                            adjust="none" if adjust == "splits_only" else adjust))
     if len(bars) == 0:
         raise fail("yfinance returned only empty rows")
     return validate_bars(bars, context=f"{describe} from source yfinance")
@@ -247,14 +266,15 @@ def fetch_bars(
     *,
     cache_dir: str | os.PathLike[str] | None,
     describe: str,
+    adjust: str = "auto",
 ) -> Bars:
     """Cached bars for the download window, else a fresh download (cached when ``cache_dir``)."""
-    path = cache_path(cache_dir, ticker, interval, start, end) if cache_dir is not None else None
+    path = cache_path(cache_dir, ticker, interval, start, end, adjust) if cache_dir is not None else None
     if path is not None:
         cached = read_cache(path, ticker=ticker, interval=interval)
         if cached is not None:
             return cached
-    bars = download_bars(ticker, start, end, interval, describe=describe, cache_dir=cache_dir)
+    bars = download_bars(ticker, start, end, interval, describe=describe, cache_dir=cache_dir, adjust=adjust)
     if path is not None:
         try:
             write_bars(bars, path)
