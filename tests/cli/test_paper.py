@@ -8,6 +8,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 
 from conftest import run_request, strict_json
 
@@ -72,6 +74,7 @@ def _wait_for(path: Path, proc: subprocess.Popen, limit: float = 60) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.realclock
 def test_heartbeat_beats_while_a_step_runs_and_stops_with_a_kill(ql):
     """The session is held inside its simulate step (test hook), so it is surely running: its
     heartbeat must advance there; after SIGKILL it stays `running` and is reported stale."""
