@@ -210,3 +210,41 @@ def test_import_refuses_bad_input_and_writes_nothing(ql, tmp_path):
     _error(ql.cli("data", "import", str(daily), "--ticker", "  "), 2, "--ticker")
     _error(ql.cli("data", "import", "AAPL", "--ticker", "X"), 3, "no such file")
     assert _imported(ql) == []
+
+
+# ------------------------------------------------------------------------------ --json-request
+def _data(**params) -> dict:
+    return {"schema_version": "1.0", "request_id": "dq", "command": "data", "params": params}
+
+
+def test_data_through_a_json_request(ql, tmp_path):
+    res = ql.request(_data(action="inspect", target="AAPL", adjust="none", start="2005-01-01", end="2006-01-01"))
+    assert res.returncode == 0, res.stderr
+    env = res.envelope
+    assert (env["status"], env["command"], env["exit_code"]) == ("success", "data", 0)
+    assert env["data"]["split_like_jumps"] == [{"date": "2005-02-28", "factor": 2.0}]
+    assert any("2005-02-28" in w for w in env["warnings"]) and "WARNING: AAPL" in res.stderr
+    assert [s["event"] for s in res.signals] == ["SESSION_STARTED", "SESSION_COMPLETED"]
+    csv = _daily_csv(tmp_path / "j.csv", _bdays("2021-01-04", 30))
+    res = ql.request(_data(action="import", file=str(csv), ticker="JSN"))
+    assert res.returncode == 0, res.stderr
+    assert res.envelope["data"]["path"] == str(ql.outputs / "cache" / "imported" / "JSN_1d.parquet")
+    listed = ql.request(_data(action="list")).envelope["data"]["entries"]
+    assert ("JSN", "imported") in [(e["ticker"], e["kind"]) for e in listed]
+
+
+@pytest.mark.parametrize("params, code, fragment", [
+    ({}, 2, "params.action"),
+    ({"action": "inspect"}, 2, "params.target"),
+    ({"action": "import", "file": "x.csv"}, 2, "params.ticker"),
+    ({"action": "nope"}, 2, "must be one of"),
+    ({"action": "inspect", "target": "NOSUCHTICKER"}, 3, "No local bars for NOSUCHTICKER"),
+    ({"action": "import", "file": "/no/such/file.csv", "ticker": "X"}, 3, "file not found"),
+])
+def test_data_request_errors(ql, params, code, fragment):
+    res = ql.request(_data(**params))
+    assert res.returncode == code, res.stderr
+    assert res.stderr.startswith("ERROR: ") and fragment in res.stderr
+    assert res.envelope["status"] == "error" and res.envelope["exit_code"] == code
+    assert res.signals[-1]["event"] == "SESSION_FAILED"
+    assert _imported(ql) == []

@@ -138,7 +138,8 @@ def _read_target(target: str, opts) -> tuple:
         ticker = getattr(opts, "ticker", None) or path.name.split(".")[0]
 
         def read(interval: str):
-            return read_file_bars(path, ticker=ticker, interval=interval, describe=f"{ticker} ({interval})",
+            describe = ticker if opts.interval is None else f"{ticker} ({interval})"
+            return read_file_bars(path, ticker=ticker, interval=interval, describe=describe,
                                   adjust=opts.adjust, date_format=opts.date_format)
 
         if opts.interval is not None:
@@ -289,15 +290,22 @@ def _human(result: dict) -> None:
 
 def run_action(action: str, params: dict) -> dict:
     """One ``data`` action from a dict of options (CLI flags or ``params`` of a JSON request)."""
+    needs = {"list": (), "inspect": ("target",), "import": ("file", "ticker")}
+    if action is None:
+        raise ConfigError(f"data needs an action: {', '.join(ACTIONS)} (params.action)")
+    if action not in needs:
+        raise ConfigError(f"data takes one of {', '.join(ACTIONS)}, got {action!r}")
+    missing = [name for name in needs[action] if not params.get(name)]
+    if missing:
+        raise ConfigError(f"data {action} needs params.{missing[0]}")
     opts = argparse.Namespace(**{"start": None, "end": None, "interval": None, "adjust": "auto",
-                                 "date_format": None, "ticker": None, "data_dir": None, **params})
+                                 "date_format": None, "ticker": None, "data_dir": None,
+                                 **{k: v for k, v in params.items() if v is not None}})
     if action == "list":
         return list_data(opts.data_dir)
     if action == "inspect":
         return inspect_data(opts.target, opts)
-    if action == "import":
-        return import_data(opts.file, opts)
-    raise ConfigError(f"data takes one of {', '.join(ACTIONS)}, got {action!r}")
+    return import_data(opts.file, opts)
 
 
 def main(argv: list[str]) -> int:
