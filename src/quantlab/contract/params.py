@@ -175,12 +175,12 @@ COMMAND_PARAMS["data"] = (
     ParamSpec("file", "string", None, "import: the CSV/Parquet file to import.", cli=False,
               extra={"minLength": 1, "maxLength": 4096}),
     ParamSpec("ticker", "string", None, "import: the ticker run --ticker will use for the imported bars.", cli=False,
-              extra={"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9^=._&/: -]+$"}),
+              aliases=("symbol",), extra={"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9^=._&/: -]+$"}),
     ParamSpec("interval", "string", None, "Bar interval (default: inferred from the bars).", enum=INTERVALS,
               cli=False),
     ParamSpec("data_dir", "string", None, "list: also list the CSV/Parquet files under this directory.", cli=False,
               extra={"minLength": 1, "maxLength": 4096}),
-    *(ParamSpec(**{**spec.__dict__, "default": None, "cli": False, "aliases": ()}) for spec in _WINDOW.values()),
+    *(ParamSpec(**{**spec.__dict__, "default": None, "cli": False}) for spec in _WINDOW.values()),
 )
 
 
