@@ -3,6 +3,7 @@
 
     python main.py --json-request '<json>' [--signal-file F] [--signal-webhook URL]   (machine path)
     python main.py run --ticker SPX --start 2017-01-01 --end 2018-01-01              (human CLI)
+    python main.py data list|inspect|import ... [--json]                             (data commands)
     python main.py --version | --check
 
 Parse -> dispatch through the command registry (quantlab.commands.registry: each workflow
@@ -30,6 +31,10 @@ def main(argv: list[str]) -> int:
     from quantlab.cli import UsageError, build_parser, request_from_cli
 
     trap_signals()
+    if argv[:1] == ["data"]:  # data list|inspect|import: its own sub-commands (quantlab.commands.data)
+        from quantlab.commands.data import main as data_main
+
+        return data_main(argv[1:])
     try:
         opts = build_parser().parse_args(argv)
     except UsageError as exc:

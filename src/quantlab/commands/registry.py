@@ -41,12 +41,23 @@ def report_command(req, opts) -> dict:
     return {**result, "report_path": str(rebuild(run_dir))}
 
 
+def data_command(req, opts) -> dict:
+    """``data`` list | inspect | import (quantlab.commands.data): its result is the envelope's ``data``."""
+    from quantlab.commands.data import run_action
+
+    params = dict(req.params)
+    params.pop("signal_webhook", None)
+    data = run_action(params.pop("action", None), params)
+    return {"mode": "data", "summary": None, "data": data, "warnings": data.get("warnings") or []}
+
+
 COMMANDS: dict[str, Command] = {
     "run": Command(plan="run_plan"),          # paper=true: a paper session
     "sweep": Command(plan="sweep_plan"),      # grid and walk-forward
     "forward": Command(plan="forward_plan"),
     "portfolio": Command(plan="portfolio_plan"),  # params.legs: a basket
     "report": Command(handle=report_command),
+    "data": Command(handle=data_command),  # the human CLI: main.py data ACTION (quantlab.commands.data)
 }
 
 

@@ -30,7 +30,7 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.contract import namespaces
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
-from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
+from quantlab.contract.paths import imported_path, outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
@@ -204,6 +204,11 @@ def make_data_spec(resolved: dict, start: str, end: str, lookback_bars: int) -> 
         data_path = str(path)
         st = path.stat()
         data_digest = canonical_hash([str(path), st.st_size, st.st_mtime_ns])
+    elif resolved["source"] == "auto":  # bars stored by `data import` are served first: key on them
+        imported = imported_path(outputs_root() / "cache", resolved["ticker"], resolved["interval"])
+        if imported.is_file():
+            st = imported.stat()
+            data_digest = canonical_hash(["imported", st.st_size, st.st_mtime_ns])
     spec = {
         "ticker": resolved["ticker"], "start": start, "end": end,
         "interval": resolved["interval"], "source": resolved["source"], "data_path": data_path,

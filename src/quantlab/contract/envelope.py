@@ -21,6 +21,8 @@ def success_envelope(*, request_id: Any, command: str, result: dict, warnings: l
         "summary": result.get("summary"),
         "exit_code": 0,
     }
+    if "data" in result:  # the data command's listing, inspection or import record
+        env["data"] = result["data"]
     if warnings:
         env["warnings"] = warnings
     return env

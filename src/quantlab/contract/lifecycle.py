@@ -10,7 +10,7 @@ from typing import Any
 
 from quantlab.errors import QuantLabError
 
-WORKFLOW_COMMANDS = ("run", "sweep", "forward", "portfolio")
+WORKFLOW_COMMANDS = ("run", "sweep", "forward", "portfolio", "data")
 
 
 class Terminated(BaseException):

@@ -12,7 +12,7 @@ from typing import Any
 
 INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 SOURCES = ("auto", "sample", "file", "yfinance", "synthetic")
-COMMANDS = ("run", "sweep", "forward", "portfolio")
+COMMANDS = ("run", "sweep", "forward", "portfolio", "data")
 DEFAULT_STRATEGY = "rsi_ma_cross_v2"
 
 
@@ -165,6 +165,24 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
 }
 
 
+# ``data`` (list | inspect | import): no workflow; the human CLI is ``main.py data ACTION`` (its own
+# argparse in quantlab.commands.data), so these are JSON-only (cli=False).
+_WINDOW = {spec.name: spec for spec in RUN_PARAMS if spec.name in ("start", "end", "adjust", "date_format")}
+COMMAND_PARAMS["data"] = (
+    ParamSpec("action", "string", None, "list | inspect | import.", enum=("list", "inspect", "import"), cli=False),
+    ParamSpec("target", "string", None, "inspect: a ticker (bundled or imported) or a CSV/Parquet file.", cli=False,
+              extra={"minLength": 1, "maxLength": 4096}),
+    ParamSpec("file", "string", None, "import: the CSV/Parquet file to import.", cli=False,
+              extra={"minLength": 1, "maxLength": 4096}),
+    ParamSpec("ticker", "string", None, "import: the ticker run --ticker will use for the imported bars.", cli=False,
+              aliases=("symbol",), extra={"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9^=._&/: -]+$"}),
+    ParamSpec("interval", "string", None, "Bar interval (default: inferred from the bars).", enum=INTERVALS,
+              cli=False),
+    ParamSpec("data_dir", "string", None, "list: also list the CSV/Parquet files under this directory.", cli=False,
+              extra={"minLength": 1, "maxLength": 4096}),
+    *(ParamSpec(**{**spec.__dict__, "default": None, "cli": False}) for spec in _WINDOW.values()),
+)
+
 
 def _given(name: str) -> dict:
     """JSON Schema: ``params.name`` is present and not null (null means "use the default")."""
@@ -178,6 +196,7 @@ def _any_given(*names: str) -> dict:
 # Rules across parameters that main.py enforces, stated in the request schema too (so an agent's
 # own validation rejects what main.py would): which inputs a command needs, which exclude each other.
 COMMAND_RULES: dict[str, list[dict]] = {
+    "data": [{**_given("action"), "description": "the data action: list, inspect (target) or import (file, ticker)"}],
     "sweep": [
         {"oneOf": [_any_given("config_path", "sweep"), _any_given("param_grid", "parameter_sets")],
          "description": "exactly one experiment: a YAML file (config_path) or an inline one "

@@ -8,6 +8,7 @@ system temp directory, or a root listed in ``QUANTLAB_ALLOWED_ROOTS`` (os.pathse
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,17 @@ def outputs_root() -> Path:
     if not root.is_absolute():
         root = PROJECT_ROOT / root
     return Path(os.path.realpath(root))
+
+
+def safe_file_name(text: str) -> str:
+    """File-name-safe spelling of a ticker: characters outside ``[A-Za-z0-9._-]`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text.strip()) or "_"
+
+
+def imported_path(cache_dir: str | os.PathLike[str], ticker: str, interval: str) -> Path:
+    """``<cache_dir>/imported/<safe ticker>_<interval>.parquet``: where ``data import`` puts a
+    ticker's bars and where the ``auto`` source looks for them (before the bundled sample)."""
+    return Path(cache_dir) / "imported" / f"{safe_file_name(ticker)}_{interval}.parquet"
 
 
 def internal_root() -> Path:

@@ -219,10 +219,28 @@ def _load_synthetic(plan: _Plan) -> Bars:
     return validate_bars(bars, context=f"{plan.describe()} from source synthetic")
 
 
+def _load_imported(plan: _Plan) -> Bars | None:
+    """The bars ``data import`` stored for this ticker and interval, else ``None``."""
+    from quantlab.contract.paths import imported_path
+
+    path = imported_path(plan.request.cache_dir, plan.ticker, plan.interval.text)
+    if not path.is_file():
+        return None
+    from quantlab.data.store import read_bars
+
+    bars = validate_bars(read_bars(path), context=f"{plan.describe()} from imported file {path}")
+    if plan.request.require_coverage:
+        _require_coverage(bars, plan, what=f"imported file {path}")
+    return _select(bars, plan, what=f"imported file {path}")
+
+
 def _load_auto(plan: _Plan) -> Bars:
     if plan.request.data_path:
         return _load_file(plan)
     if plan.request.cache_dir is not None:
+        imported = _load_imported(plan)
+        if imported is not None:
+            return imported
         from quantlab.data.yahoo import cache_path, read_cache
 
         start, end = _yahoo_window(plan)
@@ -243,7 +261,8 @@ def load_bars(req: DataRequest) -> Bars:
 
     Sources: ``sample`` (bundled real daily S&P 500 / NASDAQ bars, canonical ticker returned),
     ``file`` (``data_path``), ``yfinance`` (cached download), ``synthetic`` (seeded GBM) and
-    ``auto``: ``data_path`` if given, else the yfinance cache file for this request if present,
+    ``auto``: ``data_path`` if given, else the bars ``data import`` stored for the ticker and
+    interval (``<cache_dir>/imported``), else the yfinance cache file for this request if present,
     else the bundled sample when the ticker is a sample alias and the sample covers the daily
     range, else yfinance.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 #: Alias (upper case, single spaces) → canonical ticker of the bundled sample data.
 SAMPLE_TICKERS: dict[str, str] = {
     "^GSPC": "^GSPC",
@@ -40,8 +38,6 @@ _CRYPTO_BASES = frozenset(
      "TRX", "ATOM", "XMR", "ETC", "SHIB", "MATIC", "UNI", "USDT", "USDC"}
 )
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
 
 def resolve_sample_ticker(ticker: str) -> str | None:
     """Canonical sample ticker (``"^GSPC"``, ``"^IXIC"``, ``"AAPL"``, ``"IBM"``, ``"MSFT"`` or
@@ -76,4 +72,6 @@ def is_crypto(ticker: str) -> bool:
 
 def safe_ticker(ticker: str) -> str:
     """File-name-safe spelling of a ticker: characters outside ``[A-Za-z0-9._-]`` become ``_``."""
-    return _UNSAFE.sub("_", ticker.strip()) or "_"
+    from quantlab.contract.paths import safe_file_name
+
+    return safe_file_name(ticker)
