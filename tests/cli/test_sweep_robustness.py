@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 from conftest import ROOT, strict_json
@@ -39,6 +40,18 @@ def test_grid_robustness_block_is_strict_json_and_noise_is_not_robust(ql):
     best = report["machine_contract"]["best_result"]
     assert abs(rb["sharpe"] - best["sharpe_simple"]) < 1e-3 * max(1.0, abs(best["sharpe_simple"]))
     assert "## Robustness" in (run_dir / "run_report.md").read_text()
+
+
+def test_leaderboard_has_a_psr_column(ql):
+    report, run_dir = _report(ql.request(sweep_request(**noise_grid())))
+    with open(run_dir / "leaderboard.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 120
+    psr = [float(r["psr"]) for r in rows]
+    assert all(0.0 <= p <= 1.0 for p in psr)
+    # PSR vs 0 grows with the Sharpe: the leaderboard's best has the top PSR up to moments' effect
+    best = max(range(120), key=lambda i: float(rows[i]["sharpe_simple"]))
+    assert psr[best] >= sorted(psr)[-5]
 
 
 def test_robustness_false_removes_the_block(ql):

@@ -35,6 +35,7 @@ from quantlab.metric_registry import integer_names, metric_names
 from quantlab.errors import DataError
 from quantlab.commands.worker import warm_step
 
+PSR_KEY = "\0psr"  # a shard row's PSR while loading (never a metric name)
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
 
 
@@ -255,13 +256,18 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     from quantlab.data import read_bars
 
     bars = read_bars(bars_path)
+    from quantlab.robustness import probabilistic_sharpe_columns
+
     metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
+    psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
+           else np.full(returns.shape[0], np.nan))
     buf = io.BytesIO()
     np.save(buf, returns, allow_pickle=False)
     del returns
     atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
     del buf
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
+    cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"]),
                                                                           "bars_available": str(len(bars)),
                                                                           "periods_per_year": repr(float(ppy))})))
@@ -328,11 +334,14 @@ def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
         keys = json.loads(meta["keys"])
         available = int(meta["bars_available"]) if "bars_available" in meta else None
         cols = {name: column_to_numpy(table, name) for name in metric_names()}
+        psr = column_to_numpy(table, "psr") if "psr" in table.column_names else None
         for i, key in enumerate(keys):
             row = {}
             for name in metric_names():
                 v = float(cols[name][i])
                 row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
+            if psr is not None:
+                row[PSR_KEY] = None if math.isnan(float(psr[i])) else float(psr[i])
             out[key] = row
     return out, available
 
@@ -390,8 +399,10 @@ def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[
     for i, (key, combo) in enumerate(zip(keys, record_like["combos"])):
         if key not in results:
             raise DataError(f"sweep result missing for combination {json.dumps(combo)}")
-        rows.append({"index": i, "label": record_like["labels"][i], "params": combo, "metrics": results[key],
-                     "combo_key": key})
+        metrics = dict(results[key])
+        extra = {"psr": metrics.pop(PSR_KEY)} if PSR_KEY in metrics else {}
+        rows.append({"index": i, "label": record_like["labels"][i], "params": combo, "metrics": metrics,
+                     "combo_key": key, **extra})
     return rows
 
 
@@ -540,12 +551,14 @@ def _csv_cell(value: Any) -> str:
 
 
 def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ...] = ()) -> str:
-    """One row per combination: rank, label, ``lead`` row fields, params, every metric."""
-    header = ["rank", "label", *lead, *param_keys, *metric_names(), "combo_key"]
+    """One row per combination: rank, label, ``lead`` row fields, params, every metric, ``psr``
+    (each combination's probabilistic Sharpe vs 0, when the rows carry it), combo key."""
+    trail = ("psr",) if any("psr" in r for r in rows) else ()
+    header = ["rank", "label", *lead, *param_keys, *metric_names(), *trail, "combo_key"]
     lines = [",".join(header)]
     for r in rows:
         cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
-                 *(r["metrics"].get(m) for m in metric_names()), r.get("combo_key", "")]
+                 *(r["metrics"].get(m) for m in metric_names()), *(r.get(k) for k in trail), r.get("combo_key", "")]
         lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
 
