@@ -58,6 +58,14 @@ def test_robustness_false_removes_the_block(ql):
     report, run_dir = _report(ql.request(sweep_request(**noise_grid(robustness=False))))
     assert "robustness" not in report["machine_contract"]
     assert "## Robustness" not in (run_dir / "run_report.md").read_text()
+    # the shards of a sweep without robustness kept no returns: one with it recomputes them
+    report, run_dir = _report(ql.request(sweep_request(**noise_grid())))
+    assert report["machine_contract"]["robustness"]["trials"] == 120
+    # and a sweep without robustness reuses shards that kept them
+    res = ql.request(sweep_request(**noise_grid(robustness=False)))
+    report, run_dir = _report(res)
+    assert "robustness" not in report["machine_contract"]
+    assert strict_json((run_dir / "metadata.json").read_text())["shards_computed"] == []
 
 
 def test_walkforward_robustness_per_split_efficiency_and_stability(ql):

@@ -71,8 +71,9 @@ def combo_key(family: str, combo: dict) -> str:
     return canonical_hash({"family": family, "params": combo}, 16)
 
 
-def _cached_combos(family: str) -> dict[str, str]:
-    """combo key -> shard key, from the finished shards' sidecars of a family."""
+def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
+    """combo key -> shard key, from the finished shards' sidecars of a family (with
+    ``need_returns``, only shards that kept their return series)."""
     shard_dir = internal_root() / "store" / "sweep" / family / "shards"
     found: dict[str, str] = {}
     try:
@@ -84,7 +85,10 @@ def _cached_combos(family: str) -> dict[str, str]:
         if not ((shard_dir / f"{shard}.parquet").is_file() and (shard_dir / f"{shard}.returns.npy").is_file()):
             continue
         try:
-            for item in read_json(sidecar)["combos"]:
+            side = read_json(sidecar)
+            if need_returns and not side.get("returns"):
+                continue
+            for item in side["combos"]:
                 found.setdefault(item["key"], shard)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged sidecar: its combos are recomputed
@@ -100,12 +104,14 @@ def _estimate_bars(base: dict, start: str, end: str) -> int:
 
 def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, cores: int,
                shards_hint: int | None, plan_new: list[str], plan_reused: list[str],
-               force: bool = False) -> dict:
+               force: bool = False, returns: bool = True) -> dict:
     """Shard one grid on one data window; returns {family, combo_keys, shards} for the request.
-    With ``force`` no finished shard is reused: every combination is planned again."""
+    With ``force`` no finished shard is reused: every combination is planned again. ``returns``:
+    the shards keep their combinations' return series (robustness on), so only shards that kept
+    them are reused, and new ones are keyed apart from shards that did not."""
     family = _family(dkey, exp, start)
     keys = [combo_key(family, c) for c in exp.combos]
-    cached = {} if force else _cached_combos(family)
+    cached = {} if force else _cached_combos(family, need_returns=returns)
     missing = [i for i, k in enumerate(keys) if k not in cached]
     shards_used = sorted({cached[k] for k in keys if k in cached})
     plan_reused.extend(shards_used)
@@ -117,8 +123,8 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
         for j in range(0, len(missing), size):
             chunk = missing[j:j + size]
             ckeys = [keys[i] for i in chunk]
-            shard = canonical_hash(sorted(ckeys), 16)
-            config["shards"][shard] = {
+            shard = canonical_hash({"keys": sorted(ckeys), "returns": True} if returns else sorted(ckeys), 16)
+            config["shards"][shard] = {"returns": returns,
                 "family": family, "data": dkey, "strategy": exp.strategy,
                 "combos": [exp.combos[i] for i in chunk], "combo_keys": ckeys,
                 "engine": {k: exp.base[k] for k in ENGINE_KEYS}, "start": start,
@@ -149,7 +155,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
         dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)
         config["data"][dkey] = spec
         request["grid"] = _plan_grid(config, exp, dkey, exp.base["start"], exp.base["end"], cores,
-                                     shards_hint, new, reused, force)
+                                     shards_hint, new, reused, force, robust)
     else:
         request["splits"] = []
         for split in exp.splits:
@@ -158,7 +164,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
             config["data"][tkey] = tspec
             config["data"][ekey] = espec
             train = _plan_grid(config, exp, tkey, split.train_start, split.train_end, cores, shards_hint, new,
-                               reused, force)
+                               reused, force, robust)
             split_id = canonical_hash({"train": train["family"], "test": ekey, "sel": [exp.sort_by, exp.ascending,
                                        exp.top_k, exp.min_trades], "keys": train["combo_keys"],
                                        "robustness": robust}, 16)
@@ -245,9 +251,10 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
 def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str,
                      threads: int | None = None) -> None:
     """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
-    scheduler granted them); beside the metrics, each combination's per-bar net returns go to
-    ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key order) for the
-    robustness statistics; the sidecar is written last (it marks completion)."""
+    scheduler granted them). With ``spec["returns"]`` (robustness on) each combination's per-bar
+    net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
+    order) and its PSR to the ``psr`` column; else that file holds a (0, 0) array. The sidecar is
+    written last (it marks completion) and says whether the returns were kept."""
     import io
 
     import numpy as np
@@ -256,23 +263,30 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     from quantlab.data import read_bars
 
     bars = read_bars(bars_path)
-    from quantlab.robustness import probabilistic_sharpe_columns
+    keep = spec.get("returns", True)
+    returns, psr = np.zeros((0, 0), dtype=np.float32), None
+    if keep:
+        from quantlab.robustness import probabilistic_sharpe_columns
 
-    metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
-    psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
-           else np.full(returns.shape[0], np.nan))
+        metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
+        psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
+               else np.full(returns.shape[0], np.nan))
+    else:
+        metrics = _evaluate(bars, spec, spec["combos"], threads)
     buf = io.BytesIO()
     np.save(buf, returns, allow_pickle=False)
     del returns
     atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
     del buf
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
-    cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
-    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"]),
-                                                                          "bars_available": str(len(bars)),
-                                                                          "periods_per_year": repr(float(ppy))})))
+    meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
+    if keep:
+        cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
+        meta["periods_per_year"] = repr(float(ppy))
+    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, meta)))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
-                                               for k, c in zip(spec["combo_keys"], spec["combos"])]})
+                                               for k, c in zip(spec["combo_keys"], spec["combos"])],
+                                    "returns": keep})
 
 
 def returns_path(shard_parquet) -> str:
@@ -298,6 +312,8 @@ def load_returns_matrix(shard_paths: list[str], keys: list[str]):
         ppy = float(meta["periods_per_year"])
         shard_keys = json.loads(meta["keys"])
         data = np.load(rpath, mmap_mode="r", allow_pickle=False)
+        if data.shape[0] != len(shard_keys):  # a shard that did not keep its returns
+            return None, None
         if out is None:
             out = np.empty((len(keys), data.shape[1]), dtype=np.float32)
         for i, key in enumerate(shard_keys):
