@@ -1,6 +1,7 @@
 """Robustness-statistics benchmark: ``robustness_report`` on a sweep-sized returns matrix.
 
     .venv/bin/python benchmarks/bench_robustness.py [--combos 10000] [--bars 5031] [--repeat 1]
+    .venv/bin/python benchmarks/bench_robustness.py --sweep [--rounds 3]
 
 Input: seeded synthetic per-bar returns, float32, ``--bars`` x ``--combos`` (the bundled S&P 500
 history has 5,031 bars; 10,000 combinations is the issue-#12 target), with a common market
@@ -10,6 +11,13 @@ building the matrix, and the peak RSS of the process (matrix included: 4 bytes x
 Targets: <= 2 s of CPU for the whole report (CPU, not wall: the code is single-threaded and this
 machine kind is shared, so wall time measures the neighbours) and peak RSS <= 1 GB (exit
 status 1 when missed).
+
+``--sweep``: the end-to-end cost in a sweep. A 10,000-combination ``sma_crossover`` grid
+(fast 1..100 x slow 101..200) on the bundled S&P 500 1999-2018 (5,031 bars) through
+``main.py --json-request``, with ``robustness`` on (the default) and off, interleaved
+(``_common.interleave``: fresh process and fresh outputs directory each time, so every shard is
+computed), one pair per round. Targets: the paired wall-time ratio on/off <= 1.25 and the peak RSS
+of any process of the sweep (``RUSAGE_CHILDREN``) <= 1 GB.
 The machine is shared: run it once, not in a loop.
 """
 
@@ -27,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from _common import Check, finish  # noqa: E402
+from _common import Check, finish, interleave, paired_ratio, ratio_check, timed  # noqa: E402
 from quantlab.robustness import robustness_report  # noqa: E402
 
 
@@ -44,12 +52,51 @@ def synthetic_returns(bars: int, combos: int, seed: int = 7) -> np.ndarray:
     return out
 
 
+def sweep_overhead(rounds: int) -> int:
+    """Robustness on vs off in a 10,000-combination sweep of the bundled SPX, interleaved."""
+    import json
+    import os
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    grid = {"fast": list(range(1, 101)), "slow": list(range(101, 201))}
+    tmp = Path(tempfile.mkdtemp(prefix="bench_robustness_"))
+
+    def variant(on: bool):
+        def run(r: int) -> float:
+            params = dict(ticker="SPX", start="1999-01-01", end="2019-01-01", strategy="sma_crossover",
+                          param_grid=grid, robustness=on)
+            request = {"schema_version": "1.0", "request_id": f"bench-{r}", "command": "sweep", "params": params}
+            env = {**os.environ, "QUANTLAB_OUTPUTS_DIR": str(tmp / f"{'on' if on else 'off'}_{r}")}
+            return timed([sys.executable, str(root / "main.py"), "--json-request", json.dumps(request)], env)
+        return run
+
+    stats = interleave({"on": variant(True), "off": variant(False)}, rounds)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    ratio = paired_ratio(stats["on"], stats["off"])
+    print(f"sweep 10,000 combos x 5,031 bars: robustness on {stats['on'].show()} s, "
+          f"off {stats['off'].show()} s, on/off {ratio.show()} over {rounds} round(s)")
+    print(f"peak RSS of a sweep process: {peak_mb:.0f} MB")
+    return finish([
+        Check("robustness", "sweep 10k combos, robustness on", stats["on"].median, "s",
+              spread=(stats["on"].lo, stats["on"].hi)),
+        Check("robustness", "sweep 10k combos, robustness off", stats["off"].median, "s",
+              spread=(stats["off"].lo, stats["off"].hi)),
+        ratio_check("robustness", "sweep 10k combos wall, robustness on / off", ratio, "<=", 1.25),
+        Check("robustness", "sweep peak RSS (any process)", peak_mb, "MB", "<=", 1024.0),
+    ])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--combos", type=int, default=10_000)
     ap.add_argument("--bars", type=int, default=5031)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--sweep", action="store_true", help="robustness on vs off in a 10,000-combo sweep")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    if args.sweep:
+        return sweep_overhead(args.rounds)
 
     t0 = time.perf_counter()
     mat = synthetic_returns(args.bars, args.combos)

@@ -35,7 +35,7 @@ def sim_files(mkey: str) -> list[str]:
 
 def shard_files(family: str, shard: str) -> list[str]:
     base = f"store/sweep/{family}/shards/{shard}"
-    return [f"{base}.parquet", f"{base}.json"]
+    return [f"{base}.parquet", f"{base}.json", f"{base}.returns.npy"]
 
 
 def wf_split_files(split: str) -> list[str]:

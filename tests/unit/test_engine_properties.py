@@ -87,7 +87,7 @@ def grid_kernel(bars, signals, cfg, start, numba):
     fn(0, 0, 1, a["open_"], a["close"], a["atr"], start, cfg.fill == "close", cfg.allow_short,
        float(cfg.initial_cash), a["entries"], a["exits"], a["csum"], a["runlen"], a["rsi_tab"], a["ma_tab"],
        a["p_int1"], a["p_int2"], a["p_f1"], a["p_f2"], a["cooldowns"], a["fees"], a["slips"], a["k_atrs"],
-       a["stats"], a["ret_buf"], a["scratch"], a["tr_ret"], a["tr_win"], a["tr_loss"], a["stack_i"],
+       a["stats"], np.zeros((0, 0), dtype=np.float32), a["ret_buf"], a["scratch"], a["tr_ret"], a["tr_win"], a["tr_loss"], a["stack_i"],
        a["stack_f"], a["sig_enter"], a["sig_exit"])
     return np.asarray(a["stats"], dtype=np.float64), np.asarray(a["ret_buf"], dtype=np.float64)[:m]
 

@@ -305,3 +305,23 @@ def test_errors():
     bad[3][5] = np.nan
     with pytest.raises(DataError, match="close"):
         evaluate_grid(*bad, "sma_crossover", SMA_GRID, cfg, start=0, periods_per_year=252)
+
+
+@pytest.mark.parametrize("name", sorted(GRIDS))
+def test_kept_returns_are_the_single_run_returns(name, monkeypatch):
+    """``keep_returns``: row c is combo c's per-bar net returns, as ``simulate`` gives them (float32),
+    in both modes, over threads and over indicator-table blocks; the metrics do not change."""
+    bars = make_bars(800, 3, quantize=True)
+    cfg = CFGS[2]
+    monkeypatch.setattr(sweep, "TABLE_BUDGET_BYTES", 1)  # rsi_ma_cross_v2: blocks of combos
+    strategy = get_strategy(name)
+    for mode in ("never", "always"):
+        with jit_mode(mode):
+            plain = evaluate_grid(*bars, name, GRIDS[name], cfg, start=120, periods_per_year=252, threads=2)
+            got, returns = evaluate_grid(*bars, name, GRIDS[name], cfg, start=120, periods_per_year=252,
+                                         threads=2, keep_returns=True)
+        assert_same(plain, got)
+        assert returns.dtype == np.float32 and returns.shape == (len(GRIDS[name]), 800 - 120)
+        for c, combo in enumerate(GRIDS[name]):
+            res = simulate(*bars, strategy.signals(*bars, combo), cfg, start=120)
+            np.testing.assert_array_equal(returns[c], np.asarray(res.returns, dtype=np.float32))

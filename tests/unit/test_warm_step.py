@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from quantlab.commands import basket, forward, portfolio, run, sweep
@@ -78,8 +79,9 @@ def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path)
 
     seen = []
     monkeypatch.setattr(quantlab.data, "read_bars", lambda path: [])
-    monkeypatch.setattr(sweep, "_evaluate", lambda bars, spec, combos, threads=None:
-                        seen.append(threads) or {name: [] for name in metric_names()})
+    monkeypatch.setattr(sweep, "_evaluate", lambda bars, spec, combos, threads=None, keep_returns=False:
+                        seen.append(threads) or ({name: [] for name in metric_names()},
+                                                 np.zeros((0, 0), dtype=np.float32), 252.0))
     spec = {"combos": [], "combo_keys": []}
     sweep.step_sweep_shard(spec, "bars", str(tmp_path / "s.parquet"), str(tmp_path / "s.json"), threads=1)
     assert seen == [1]

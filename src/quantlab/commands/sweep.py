@@ -8,7 +8,8 @@ Walk-forward:    per split: load_data(train) -> sweep_shard (x N) -> wf_select
 A shard is a set of combinations evaluated by one job (the grid engine, vectorised/numba over
 its combos). Shard files are content-addressed: ``store/sweep/<family>/shards/<key>.parquet``,
 where the family is (data, strategy, engine settings, window, code) and the key is a hash of the
-combination keys it holds. A sidecar ``<key>.json`` lists them. The planner reads the sidecars,
+combination keys it holds. A sidecar ``<key>.json`` lists them; ``<key>.returns.npy`` holds
+their per-bar net returns (float32, combos x bars) for the robustness statistics. The planner reads the sidecars,
 so an identical sweep finds every combination computed, a widened grid computes only the new
 combinations, and a killed sweep resumes from its finished shards.
 """
@@ -34,6 +35,7 @@ from quantlab.metric_registry import integer_names, metric_names
 from quantlab.errors import DataError
 from quantlab.commands.worker import warm_step
 
+PSR_KEY = "\0psr"  # a shard row's PSR while loading (never a metric name)
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
 
 
@@ -69,8 +71,9 @@ def combo_key(family: str, combo: dict) -> str:
     return canonical_hash({"family": family, "params": combo}, 16)
 
 
-def _cached_combos(family: str) -> dict[str, str]:
-    """combo key -> shard key, from the finished shards' sidecars of a family."""
+def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
+    """combo key -> shard key, from the finished shards' sidecars of a family (with
+    ``need_returns``, only shards that kept their return series)."""
     shard_dir = internal_root() / "store" / "sweep" / family / "shards"
     found: dict[str, str] = {}
     try:
@@ -79,10 +82,13 @@ def _cached_combos(family: str) -> dict[str, str]:
         return found
     for sidecar in entries:
         shard = sidecar.stem
-        if not (shard_dir / f"{shard}.parquet").is_file():
+        if not ((shard_dir / f"{shard}.parquet").is_file() and (shard_dir / f"{shard}.returns.npy").is_file()):
             continue
         try:
-            for item in read_json(sidecar)["combos"]:
+            side = read_json(sidecar)
+            if need_returns and not side.get("returns"):
+                continue
+            for item in side["combos"]:
                 found.setdefault(item["key"], shard)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged sidecar: its combos are recomputed
@@ -98,12 +104,14 @@ def _estimate_bars(base: dict, start: str, end: str) -> int:
 
 def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, cores: int,
                shards_hint: int | None, plan_new: list[str], plan_reused: list[str],
-               force: bool = False) -> dict:
+               force: bool = False, returns: bool = True) -> dict:
     """Shard one grid on one data window; returns {family, combo_keys, shards} for the request.
-    With ``force`` no finished shard is reused: every combination is planned again."""
+    With ``force`` no finished shard is reused: every combination is planned again. ``returns``:
+    the shards keep their combinations' return series (robustness on), so only shards that kept
+    them are reused, and new ones are keyed apart from shards that did not."""
     family = _family(dkey, exp, start)
     keys = [combo_key(family, c) for c in exp.combos]
-    cached = {} if force else _cached_combos(family)
+    cached = {} if force else _cached_combos(family, need_returns=returns)
     missing = [i for i, k in enumerate(keys) if k not in cached]
     shards_used = sorted({cached[k] for k in keys if k in cached})
     plan_reused.extend(shards_used)
@@ -115,8 +123,8 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
         for j in range(0, len(missing), size):
             chunk = missing[j:j + size]
             ckeys = [keys[i] for i in chunk]
-            shard = canonical_hash(sorted(ckeys), 16)
-            config["shards"][shard] = {
+            shard = canonical_hash({"keys": sorted(ckeys), "returns": True} if returns else sorted(ckeys), 16)
+            config["shards"][shard] = {"returns": returns,
                 "family": family, "data": dkey, "strategy": exp.strategy,
                 "combos": [exp.combos[i] for i in chunk], "combo_keys": ckeys,
                 "engine": {k: exp.base[k] for k in ENGINE_KEYS}, "start": start,
@@ -141,12 +149,13 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     new: list[str] = []
     reused: list[str] = []
     shards_hint = params.get("shards")
+    robust = params.get("robustness", True) is not False
     request: dict[str, Any] = {}
     if exp.mode == "grid":
         dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)
         config["data"][dkey] = spec
         request["grid"] = _plan_grid(config, exp, dkey, exp.base["start"], exp.base["end"], cores,
-                                     shards_hint, new, reused, force)
+                                     shards_hint, new, reused, force, robust)
     else:
         request["splits"] = []
         for split in exp.splits:
@@ -155,9 +164,10 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
             config["data"][tkey] = tspec
             config["data"][ekey] = espec
             train = _plan_grid(config, exp, tkey, split.train_start, split.train_end, cores, shards_hint, new,
-                               reused, force)
+                               reused, force, robust)
             split_id = canonical_hash({"train": train["family"], "test": ekey, "sel": [exp.sort_by, exp.ascending,
-                                       exp.top_k, exp.min_trades], "keys": train["combo_keys"]}, 16)
+                                       exp.top_k, exp.min_trades], "keys": train["combo_keys"],
+                                       "robustness": robust}, 16)
             config["wf_splits"][split_id] = {
                 "name": split.name, "train": train, "test_data": ekey, "test_start": split.test_start,
                 "test_end": split.test_end, "train_start": split.train_start, "train_end": split.train_end,
@@ -165,7 +175,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
                 "ticker": exp.base["ticker"], "interval": exp.base["interval"],
                 "combos": exp.combos, "labels": exp.labels,
                 "sort_by": exp.sort_by, "ascending": exp.ascending, "top_k": exp.top_k,
-                "min_trades": exp.min_trades,
+                "min_trades": exp.min_trades, "robustness": robust,
             }
             request["splits"].append(split_id)
     identity = {"experiment": exp.raw, "combos": exp.combos}
@@ -182,7 +192,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
         "combos": exp.combos, "labels": exp.labels, "sort_by": exp.sort_by, "ascending": exp.ascending,
         "top_k": exp.top_k, "min_trades": exp.min_trades, "source_path": exp.source_path,
         "combinations_total": exp.combinations_total or len(exp.combos), "skipped": exp.skipped,
-        "new_shards": sorted(new), "reused_shards": sorted(set(reused)), **request,
+        "new_shards": sorted(new), "reused_shards": sorted(set(reused)), "robustness": robust, **request,
     }
     config["requests"][run_id] = record
     return SweepPlan(run_id=run_id, created_at=record["created_at"], experiment=exp, request_id=request_id,
@@ -191,16 +201,17 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
 
 
 # -------------------------------------------------------------------------------------- steps
-def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None) -> dict:
+def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns: bool = False):
     from quantlab.commands.run import _engine_config, _trade_start
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import bar_calendar
 
     start = _trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
-    return evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
-                         _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                         threads=threads or shard_threads())
+    out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
+                        _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
+                        threads=threads or shard_threads(), keep_returns=keep_returns)
+    return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
 
 
 def shard_threads() -> int:
@@ -240,19 +251,90 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
 def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str,
                      threads: int | None = None) -> None:
     """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
-    scheduler granted them); the sidecar is written last (it marks completion)."""
+    scheduler granted them). With ``spec["returns"]`` (robustness on) each combination's per-bar
+    net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
+    order) and its PSR to the ``psr`` column; else that file holds a (0, 0) array. The sidecar is
+    written last (it marks completion) and says whether the returns were kept."""
+    import io
+
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
     from quantlab.data import read_bars
 
     bars = read_bars(bars_path)
-    metrics = _evaluate(bars, spec, spec["combos"], threads)
+    keep = spec.get("returns", True)
+    returns, psr = np.zeros((0, 0), dtype=np.float32), None
+    if keep:
+        from quantlab.robustness import probabilistic_sharpe_columns
+
+        metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
+        psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
+               else np.full(returns.shape[0], np.nan))
+    else:
+        metrics = _evaluate(bars, spec, spec["combos"], threads)
+    buf = io.BytesIO()
+    np.save(buf, returns, allow_pickle=False)
+    del returns
+    atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
+    del buf
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
-    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, {"keys": json.dumps(spec["combo_keys"]),
-                                                                          "bars_available": str(len(bars))})))
+    meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
+    if keep:
+        cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
+        meta["periods_per_year"] = repr(float(ppy))
+    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, meta)))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
-                                               for k, c in zip(spec["combo_keys"], spec["combos"])]})
+                                               for k, c in zip(spec["combo_keys"], spec["combos"])],
+                                    "returns": keep})
+
+
+def returns_path(shard_parquet) -> str:
+    """The per-bar returns file of a shard (beside its parquet)."""
+    return str(shard_parquet)[: -len(".parquet")] + ".returns.npy"
+
+
+def load_returns_matrix(shard_paths: list[str], keys: list[str]):
+    """(bars, len(keys)) float32 returns of the combinations ``keys`` (columns in that order), read
+    shard by shard (memory-mapped) from the shards' returns files, and the bars' periods per year;
+    (None, None) when a shard has none."""
+    import numpy as np
+
+    from quantlab.columnar import metadata_of, read_parquet
+
+    where = {key: j for j, key in enumerate(keys)}
+    out, ppy = None, None
+    for path in shard_paths:
+        rpath = returns_path(path)
+        meta = metadata_of(read_parquet(path))
+        if not os.path.isfile(rpath) or "periods_per_year" not in meta:
+            return None, None
+        ppy = float(meta["periods_per_year"])
+        shard_keys = json.loads(meta["keys"])
+        data = np.load(rpath, mmap_mode="r", allow_pickle=False)
+        if data.shape[0] != len(shard_keys):  # a shard that did not keep its returns
+            return None, None
+        if out is None:
+            out = np.empty((len(keys), data.shape[1]), dtype=np.float32)
+        for i, key in enumerate(shard_keys):
+            j = where.get(key)
+            if j is not None:
+                out[j] = data[i]
+        del data
+    return (None, None) if out is None else (out.T, ppy)
+
+
+def robustness_of(shard_paths: list[str], rows: list[dict]) -> dict | None:
+    """``robustness.robustness_report`` over the ranked ``rows`` (trials: every row, best: the
+    first); None without rows or without return series."""
+    from quantlab.robustness import robustness_report
+
+    if not rows:
+        return None
+    mat, ppy = load_returns_matrix(shard_paths, [r["combo_key"] for r in rows])
+    if mat is None or mat.shape[0] < 2:
+        return None
+    return robustness_report(mat, 0, ppy, seed=0)
 
 
 def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
@@ -268,11 +350,14 @@ def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
         keys = json.loads(meta["keys"])
         available = int(meta["bars_available"]) if "bars_available" in meta else None
         cols = {name: column_to_numpy(table, name) for name in metric_names()}
+        psr = column_to_numpy(table, "psr") if "psr" in table.column_names else None
         for i, key in enumerate(keys):
             row = {}
             for name in metric_names():
                 v = float(cols[name][i])
                 row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
+            if psr is not None:
+                row[PSR_KEY] = None if math.isnan(float(psr[i])) else float(psr[i])
             out[key] = row
     return out, available
 
@@ -330,8 +415,10 @@ def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[
     for i, (key, combo) in enumerate(zip(keys, record_like["combos"])):
         if key not in results:
             raise DataError(f"sweep result missing for combination {json.dumps(combo)}")
-        rows.append({"index": i, "label": record_like["labels"][i], "params": combo, "metrics": results[key],
-                     "combo_key": key})
+        metrics = dict(results[key])
+        extra = {"psr": metrics.pop(PSR_KEY)} if PSR_KEY in metrics else {}
+        rows.append({"index": i, "label": record_like["labels"][i], "params": combo, "metrics": metrics,
+                     "combo_key": key, **extra})
     return rows
 
 
@@ -342,8 +429,11 @@ def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) 
     base = record["base"]
     rows, skipped = drop_insufficient(rows, available, record["strategy"],
                                       {"ticker": base["ticker"], "start": base["start"], "end": base["end"]})
-    atomic_write_json(out_path, {"rows": rank_rows(rows, record["sort_by"], record["ascending"]),
-                                 "skipped": skipped})
+    ranked = rank_rows(rows, record["sort_by"], record["ascending"])
+    out = {"rows": ranked, "skipped": skipped}
+    if record.get("robustness", True):
+        out["robustness"] = robustness_of(shard_paths, ranked)
+    atomic_write_json(out_path, out)
 
 
 @warm_step
@@ -356,8 +446,14 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     ranked = rank_rows(rows, spec["sort_by"], spec["ascending"])
     eligible = [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
     selected = eligible[: spec["top_k"]]
-    atomic_write_json(out_path, {"train": ranked, "eligible": len(eligible),
-                                 "selected": [r["index"] for r in selected], "skipped": skipped})
+    out = {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
+           "skipped": skipped}
+    if spec.get("robustness", True):
+        # trials: every train combination evaluated; best: the one carried to the test window
+        chosen = [r for r in ranked if selected and r["index"] == selected[0]] + \
+                 [r for r in ranked if not (selected and r["index"] == selected[0])]
+        out["robustness"] = robustness_of(shard_paths, chosen)
+    atomic_write_json(out_path, out)
 
 
 @warm_step
@@ -437,7 +533,8 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
             trades.append((a + offset, b + offset, s, p, ret))
         offset += len(r)
         splits_out.append({"split_id": split_id, "name": test["name"], "train": sel["train"],
-                           "eligible": sel["eligible"], "test": test["test"], "skipped": sel.get("skipped", [])})
+                           "eligible": sel["eligible"], "test": test["test"], "skipped": sel.get("skipped", []),
+                           **({"robustness": sel["robustness"]} if "robustness" in sel else {})})
     r = np.concatenate(returns) if returns else np.array([])
     initial = float(record["base"]["initial_cash"])
     equity = initial * np.cumprod(1.0 + r) if len(r) else np.array([])
@@ -470,12 +567,14 @@ def _csv_cell(value: Any) -> str:
 
 
 def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ...] = ()) -> str:
-    """One row per combination: rank, label, ``lead`` row fields, params, every metric."""
-    header = ["rank", "label", *lead, *param_keys, *metric_names(), "combo_key"]
+    """One row per combination: rank, label, ``lead`` row fields, params, every metric, ``psr``
+    (each combination's probabilistic Sharpe vs 0, when the rows carry it), combo key."""
+    trail = ("psr",) if any("psr" in r for r in rows) else ()
+    header = ["rank", "label", *lead, *param_keys, *metric_names(), *trail, "combo_key"]
     lines = [",".join(header)]
     for r in rows:
         cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
-                 *(r["metrics"].get(m) for m in metric_names()), r.get("combo_key", "")]
+                 *(r["metrics"].get(m) for m in metric_names()), *(r.get(k) for k in trail), r.get("combo_key", "")]
         lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
 
@@ -533,6 +632,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
             files["heatmap"] = "heatmap.png"
         summary = summary_of(best["metrics"] if best else {})
         best_result = _best_result(best) if best else None
+        robustness = merged.get("robustness")
         extra_metrics = {"n_runs": len(rows), "leaderboard_size": len(rows)}
     else:
         oos = merged["oos"]
@@ -577,6 +677,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
                                      "selected, the out-of-sample window is flat (no trades)")
         if (metrics_oos.get("trades") == 0) and all(s["test"] for s in merged["splits"]):
             late_warnings.append("the stitched out-of-sample result made 0 trades")
+        robustness = walkforward_robustness(merged["splits"]) if record.get("robustness", True) else None
         extra_metrics = {"n_splits": len(merged["splits"]),
                          "n_train_runs": sum(len(s["train"]) for s in merged["splits"]),
                          "n_selected": sum(len(s["test"]) for s in merged["splits"]),
@@ -588,6 +689,12 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     combos_info = skipped_summary(total, skipped, len(record["combos"]) - len(unique_insufficient))
     if unique_insufficient:
         late_warnings.append(skipped_warning(unique_insufficient, total))
+    robust_fields = {}
+    if record.get("robustness", True):
+        robust_fields["robustness"] = robustness
+        if robustness and robustness.get("verdict") == "likely_overfit":
+            late_warnings.append("robustness verdict likely_overfit: " + "; ".join(robustness["verdict_reasons"])
+                                 + " (machine_contract.robustness)")
     warnings = list(record["warnings"]) + late_warnings
     extra_metrics.update(combos_info)
     config = {**record["experiment"]}
@@ -606,11 +713,13 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
                 "shards_computed": record["new_shards"], "shards_reused": record["reused_shards"],
                 "code_fingerprint": code_fingerprint(), "warnings": warnings, **info}
     atomic_write_json(staging / "metadata.json", metadata, sort_keys=True)
-    atomic_write_text(staging / "run_report.md", _sweep_report_md(record, summary, best_result, metrics))
+    atomic_write_text(staging / "run_report.md", _sweep_report_md(record, summary, best_result, metrics,
+                                                                 robust_fields.get("robustness")))
     from quantlab.artifacts.report_doc import artifact_listing, machine_contract, report_document
 
     mc = machine_contract("sweep", "sweep", record["request_id"], run_id=run_id, mode=mode, summary=summary,
-                          best_result=best_result, artifacts=files, **combos_info, warnings=warnings)
+                          best_result=best_result, artifacts=files, **combos_info, warnings=warnings,
+                          **robust_fields)
     report = report_document(
         artifact_type="quantlab_run_report", mc=mc, summary=summary,
         header={"run_id": run_id, "mode": mode, "created_at": record["created_at"],
@@ -626,6 +735,35 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     return publish_staging(staging, final, marker_out, {
         "run_id": run_id, "mode": mode, "artifacts_path": str(final),
         "report_path": str(final / "report.json"), "summary": summary, "warnings": late_warnings})
+
+
+_VERDICT_ORDER = {"likely_overfit": 0, "inconclusive": 1, "robust": 2}
+
+
+def walkforward_robustness(splits: list[dict]) -> dict:
+    """The walk-forward robustness block: each split's report on its train grid (the selected
+    combination as the best), walk-forward efficiency (the selected combination's OOS vs IS
+    cagr), parameter stability of the selections, and the worst split verdict."""
+    from quantlab.robustness import parameter_stability, walk_forward_efficiency
+
+    per_split, is_r, oos_r, chosen = [], [], [], []
+    for s in splits:
+        per_split.append({"split": s["name"], **(s.get("robustness") or {"verdict": None})})
+        if not s["test"]:
+            continue
+        pick = s["test"][0]
+        train = next((r for r in s["train"] if r["index"] == pick["index"]), None)
+        chosen.append(pick["params"])
+        if train is not None and train["metrics"].get("cagr") is not None \
+                and pick["metrics"].get("cagr") is not None:
+            is_r.append(train["metrics"]["cagr"])
+            oos_r.append(pick["metrics"]["cagr"])
+    verdicts = [p["verdict"] for p in per_split if p.get("verdict") is not None]
+    worst = min(verdicts, key=_VERDICT_ORDER.__getitem__) if verdicts else None
+    reasons = [f"split {p['split']}: {p['verdict']}" for p in per_split if p.get("verdict") == worst]
+    return {"splits": per_split, "walk_forward_efficiency": walk_forward_efficiency(is_r, oos_r),
+            "parameter_stability": parameter_stability(chosen), "verdict": worst,
+            "verdict_reasons": reasons}
 
 
 def _who(row: dict) -> str:
@@ -645,7 +783,30 @@ def _write_oos(path: Path, oos: dict) -> None:
         "returns": np.asarray(oos["returns"], dtype=float)})))
 
 
-def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: dict) -> str:
+def _robustness_md(rb: dict | None) -> list[str]:
+    """The run report's short robustness section."""
+    if rb is None:
+        return ["", "## Robustness", "", "Not computed (no return series).", ""]
+    fmt = format_value
+    lines = ["", "## Robustness", "", f"- verdict: **{rb.get('verdict')}** ({'; '.join(rb.get('verdict_reasons') or [])})"]
+    reports = rb["splits"] if "splits" in rb else [dict(rb, split=None)]
+    for r in reports:
+        if r.get("trials") is None:
+            continue
+        where = f"split {r['split']}: " if r.get("split") else ""
+        lines.append(f"- {where}{r['trials']} trials ({fmt(r['effective_trials'])} effective), "
+                     f"PSR {fmt(r['probabilistic_sharpe'])}, DSR {fmt(r['deflated_sharpe'])}, "
+                     f"expected max Sharpe {fmt(r['expected_max_sharpe'])}, PBO {fmt(r['pbo']['pbo'])}, "
+                     f"Sharpe CI [{fmt(r['sharpe_ci']['low'])}, {fmt(r['sharpe_ci']['high'])}]")
+    if "walk_forward_efficiency" in rb:
+        lines.append(f"- walk-forward efficiency {fmt(rb['walk_forward_efficiency']['efficiency'])}, "
+                     f"parameter stability {fmt(rb['parameter_stability']['stability'])}")
+    lines += ["", "See docs/robustness.md for what each number means.", ""]
+    return lines
+
+
+def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: dict,
+                     robustness: dict | None = None) -> str:
     base = record["base"]
 
     fmt = format_value
@@ -664,4 +825,6 @@ def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: di
     lines += ["", "Files: leaderboard.csv, experiment.yaml, metrics.json, report.json"
               + (", heatmap.png" if record["mode"] == "grid" else ", walkforward_summary.csv, splits/, oos_equity.parquet"),
               ""]
+    if record.get("robustness", True):
+        lines += _robustness_md(robustness)
     return "\n".join(lines)

@@ -115,6 +115,8 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
                   cli=False),
         ParamSpec("selection", "object", None, "Walk-forward selection: {sort_by, ascending, top_k}.", cli=False),
         ParamSpec("constraints", "object", None, "Walk-forward constraints: {min_trades}.", cli=False),
+        ParamSpec("robustness", "boolean", True, "Overfitting statistics (PSR, DSR, PBO, bootstrap CI, verdict) "
+                  "in machine_contract.robustness; false leaves them out.", cli=False),
     ),
     "forward": (
         ParamSpec("forward_eval", "string", None, "Sweep run directory to take the candidates from.",

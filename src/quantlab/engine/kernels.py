@@ -509,7 +509,7 @@ def sweep_kernel(
     open_, close, atr, start, fill_close, allow_short, initial_cash,
     entries, exits, f_vec, i_vec, tab_a, tab_b,
     p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
-    stats,
+    stats, ret_out,
     ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit,
 ):
     """Simulate and score combos ``lo .. hi-1`` of one strategy; per-combo sums go to ``stats``.
@@ -535,10 +535,14 @@ def sweep_kernel(
     ``len(close) - start`` floats; ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity``
     floats; ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks; ``sig_enter``, ``sig_exit``:
     ``len(close)`` booleans.
+
+    ``ret_out``: a (combos, ``len(close) - start``) float32 array receiving each combo's per-bar
+    net returns in row ``c`` (the series the sums are made of), or a (0, 0) array: not kept.
     """
     n = len(close)
     m = n - start
     capacity = len(tr_ret)
+    keep_returns = ret_out.shape[0] > 0
     use_slip_array = len(atr) > 0
     for c in range(lo, hi):
         fee = fees[c]
@@ -674,6 +678,9 @@ def sweep_kernel(
             n_trades += 1
         k = c * SWEEP_STATS
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
+        if keep_returns:
+            for i in range(m):
+                ret_out[c, i] = ret_buf[i]
         stats[k + ST_FINAL_EQUITY] = prev_equity
         stats[k + ST_SUM_RETURNS] = total
         sq_dev = 0.0

@@ -65,7 +65,7 @@ def empty_result() -> dict:
 
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
-                  *, start: int, periods_per_year: float, threads: int = 1) -> dict:
+                  *, start: int, periods_per_year: float, threads: int = 1, keep_returns: bool = False):
     """Metrics of every combo of ``strategy_name`` on the same bars, as arrays over combos.
 
     ``combos``: resolved strategy parameter dicts (``strategy.resolve_params``; not validated
@@ -83,6 +83,11 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
 
     Raises ``ConfigError`` (bad start, threads, periods_per_year, overrides, parameters),
     ``DataError`` (bad prices, nothing left after warm-up), ``StrategyError`` (signals).
+
+    ``keep_returns``: also return each combo's per-bar net returns (the series ``simulate``
+    gives from ``start`` on), as ``(metrics, returns)`` with ``returns`` a C-ordered float32
+    array of shape (combos, bars - start) written by the kernel itself (4 bytes per bar-combo,
+    the only per-bar memory of a sweep; the caller chunks combos to bound it).
     """
     from quantlab.strategies import get_strategy
 
@@ -115,7 +120,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
         combos = list(combos)
     k = len(combos)
     if k == 0:
-        return empty_result()
+        return (empty_result(), np.zeros((0, n - start), dtype=np.float32)) if keep_returns else empty_result()
     threads = int(threads)
 
     params, fees, slips, k_atrs = _split_overrides(strategy, combos, cfg)
@@ -128,12 +133,14 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
         except ImportError:  # numba missing or broken: auto mode degrades to pure Python
             use_numba = False
     run = _Runner(use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads, bind)
+    returns = np.zeros((k, n - start), dtype=np.float32) if keep_returns else run.no_returns
     if path is not None:
-        stats = _fused(run, path, k)
+        stats = _fused(run, path, k, returns)
     else:
-        stats = _generic(run, strategy, params, raw)
-    return _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
-                    float(close[-1]) / float(close[start]) - 1.0)
+        stats = _generic(run, strategy, params, raw, returns)
+    metrics = _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
+                       float(close[-1]) / float(close[start]) - 1.0)
+    return (metrics, returns) if keep_returns else metrics
 
 
 # ------------------------------------------------------------------------------- combos
@@ -239,6 +246,7 @@ class _Runner:
         self.no_float = self.arr(np.zeros(0))
         self.no_int = self.arr(np.zeros(0, dtype=np.int64))
         self.no_table = self.arr(np.full((1, 1), np.nan))
+        self.no_returns = np.zeros((0, 0), dtype=np.float32)  # an ndarray in both modes (written in place)
 
     def arr(self, a):
         return np.ascontiguousarray(a) if self.numba else a.tolist()
@@ -256,12 +264,13 @@ class _Runner:
         return np.zeros(k * _K) if self.numba else [0.0] * (k * _K)
 
     def call(self, mode, lo, hi, scratch, stats, *, entries=None, exits=None, f_vec=None, i_vec=None,
-             tab_a=None, tab_b=None, p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs):
+             tab_a=None, tab_b=None, p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, returns=None):
         self.fn(mode, lo, hi, *self.fixed,
                 self.no_bool if entries is None else entries, self.no_bool if exits is None else exits,
                 self.no_float if f_vec is None else f_vec, self.no_int if i_vec is None else i_vec,
                 self.no_table if tab_a is None else tab_a, self.no_table if tab_b is None else tab_b,
-                p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, stats, *scratch)
+                p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, stats,
+                self.no_returns if returns is None else returns, *scratch)
         if self.numba:
             jit._warm.add(kernels.sweep_kernel)
 
@@ -300,7 +309,7 @@ class _Runner:
         return stats if self.numba else np.array(stats, dtype=np.float64)
 
 
-def _fused(run: _Runner, path: GridPath, k: int) -> np.ndarray:
+def _fused(run: _Runner, path: GridPath, k: int, returns: np.ndarray) -> np.ndarray:
     """Every block of a strategy's fused path through the kernel it is bound into."""
     stats_all = np.empty((k, _K))
     done = 0
@@ -320,21 +329,27 @@ def _fused(run: _Runner, path: GridPath, k: int) -> np.ndarray:
              "cooldowns": arr(block.cooldowns, zeros_i, np.int64), "fees": run.arr(run.fees[sel]),
              "slips": run.arr(run.slips[sel]), "k_atrs": run.arr(run.k_atrs[sel])}
         stats = run.stats_buffer(kb)
+        if returns.shape[0] == 0 or block.combos is None:
+            a["returns"] = returns          # every combo in grid order (or none kept)
+        else:
+            a["returns"] = np.zeros((kb, returns.shape[1]), dtype=np.float32)
         run.chunks(kb, lambda lo, hi, scratch, a=a, stats=stats: run.call(1, lo, hi, scratch, stats, **a))
         stats_all[sel] = run.finish(stats).reshape(kb, _K)
+        if a["returns"] is not returns:
+            returns[sel] = a["returns"]
         done += kb
     if done != k:
         raise StrategyError(f"the fused grid path covered {done} of {k} combos")
     return stats_all.reshape(-1)
 
 
-def _generic(run: _Runner, strategy, params, raw) -> np.ndarray:
+def _generic(run: _Runner, strategy, params, raw, returns: np.ndarray) -> np.ndarray:
     k = len(params)
     n = run.n
     zeros_f = np.zeros(k)
     a = {"p_i1": run.arr(np.zeros(k, dtype=np.int64)), "p_i2": run.arr(np.zeros(k, dtype=np.int64)),
          "p_f1": run.arr(zeros_f), "p_f2": run.arr(zeros_f), "fees": run.arr(run.fees),
-         "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs)}
+         "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs), "returns": returns}
     cooldowns = np.zeros(k, dtype=np.int64)
     cool_buf = run.arr(cooldowns)
     stats = run.stats_buffer(k)

@@ -1,0 +1,83 @@
+"""Black-box tests of the sweep robustness block (issue #12): machine_contract.robustness in report.json."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from conftest import ROOT, strict_json
+
+WF_YAML = ROOT / "config" / "experiments" / "spx_walkforward.yaml"
+GRID_KEYS = ("trials", "effective_trials", "probabilistic_sharpe", "deflated_sharpe", "expected_max_sharpe",
+             "pbo", "sharpe_ci", "minimum_track_record", "verdict", "verdict_reasons")
+
+
+def sweep_request(**params) -> dict:
+    return {"schema_version": "1.0", "request_id": "rb-1", "command": "sweep", "params": params}
+
+
+def noise_grid(**extra) -> dict:
+    """sma_crossover over 120 combinations on a synthetic random walk: no edge anywhere."""
+    return dict(ticker="SYN", source="synthetic", start="2000-01-01", end="2012-01-01", strategy="sma_crossover",
+                param_grid={"fast": list(range(2, 14)), "slow": list(range(30, 130, 10))}, **extra)
+
+
+def _report(res) -> tuple[dict, Path]:
+    assert res.returncode == 0, res.stderr
+    run_dir = Path(res.envelope["artifacts_path"])
+    text = (run_dir / "report.json").read_text()
+    return strict_json(text), run_dir
+
+
+def test_grid_robustness_block_is_strict_json_and_noise_is_not_robust(ql):
+    report, run_dir = _report(ql.request(sweep_request(**noise_grid())))
+    rb = report["machine_contract"]["robustness"]
+    for key in GRID_KEYS:
+        assert key in rb, key
+    assert rb["trials"] == 120 and rb["best_index"] == 0
+    assert rb["verdict"] in ("inconclusive", "likely_overfit")
+    assert rb["pbo"]["pbo"] is not None and 0.0 <= rb["pbo"]["pbo"] <= 1.0
+    best = report["machine_contract"]["best_result"]
+    assert abs(rb["sharpe"] - best["sharpe_simple"]) < 1e-3 * max(1.0, abs(best["sharpe_simple"]))
+    assert "## Robustness" in (run_dir / "run_report.md").read_text()
+
+
+def test_leaderboard_has_a_psr_column(ql):
+    report, run_dir = _report(ql.request(sweep_request(**noise_grid())))
+    with open(run_dir / "leaderboard.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 120
+    psr = [float(r["psr"]) for r in rows]
+    assert all(0.0 <= p <= 1.0 for p in psr)
+    # PSR vs 0 grows with the Sharpe: the leaderboard's best has the top PSR up to moments' effect
+    best = max(range(120), key=lambda i: float(rows[i]["sharpe_simple"]))
+    assert psr[best] >= sorted(psr)[-5]
+
+
+def test_robustness_false_removes_the_block(ql):
+    report, run_dir = _report(ql.request(sweep_request(**noise_grid(robustness=False))))
+    assert "robustness" not in report["machine_contract"]
+    assert "## Robustness" not in (run_dir / "run_report.md").read_text()
+    # the shards of a sweep without robustness kept no returns: one with it recomputes them
+    report, run_dir = _report(ql.request(sweep_request(**noise_grid())))
+    assert report["machine_contract"]["robustness"]["trials"] == 120
+    # and a sweep without robustness reuses shards that kept them
+    res = ql.request(sweep_request(**noise_grid(robustness=False)))
+    report, run_dir = _report(res)
+    assert "robustness" not in report["machine_contract"]
+    assert strict_json((run_dir / "metadata.json").read_text())["shards_computed"] == []
+
+
+def test_walkforward_robustness_per_split_efficiency_and_stability(ql):
+    report, run_dir = _report(ql.request(sweep_request(config_path=str(WF_YAML))))
+    rb = report["machine_contract"]["robustness"]
+    assert [s["split"] for s in rb["splits"]] == ["2014_2015__2016", "2015_2016__2017"]
+    for split in rb["splits"]:
+        for key in GRID_KEYS:
+            assert key in split, key
+        assert split["trials"] == 27
+    assert rb["walk_forward_efficiency"]["splits"] == 2
+    assert rb["parameter_stability"]["splits"] == 2
+    assert 0.0 < rb["parameter_stability"]["stability"] <= 1.0
+    assert rb["verdict"] in ("robust", "inconclusive", "likely_overfit")
+    assert "walk-forward efficiency" in (run_dir / "run_report.md").read_text()
