@@ -149,7 +149,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     new: list[str] = []
     reused: list[str] = []
     shards_hint = params.get("shards")
-    robust = params.get("robustness", True) is not False
+    robust = params.get("robustness") is True  # off by default: docs/robustness.md, "Cost"
     request: dict[str, Any] = {}
     if exp.mode == "grid":
         dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)
@@ -431,7 +431,7 @@ def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) 
                                       {"ticker": base["ticker"], "start": base["start"], "end": base["end"]})
     ranked = rank_rows(rows, record["sort_by"], record["ascending"])
     out = {"rows": ranked, "skipped": skipped}
-    if record.get("robustness", True):
+    if record.get("robustness", False):
         out["robustness"] = robustness_of(shard_paths, ranked)
     atomic_write_json(out_path, out)
 
@@ -448,7 +448,7 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     selected = eligible[: spec["top_k"]]
     out = {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
            "skipped": skipped}
-    if spec.get("robustness", True):
+    if spec.get("robustness", False):
         # trials: every train combination evaluated; best: the one carried to the test window
         chosen = [r for r in ranked if selected and r["index"] == selected[0]] + \
                  [r for r in ranked if not (selected and r["index"] == selected[0])]
@@ -677,7 +677,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
                                      "selected, the out-of-sample window is flat (no trades)")
         if (metrics_oos.get("trades") == 0) and all(s["test"] for s in merged["splits"]):
             late_warnings.append("the stitched out-of-sample result made 0 trades")
-        robustness = walkforward_robustness(merged["splits"]) if record.get("robustness", True) else None
+        robustness = walkforward_robustness(merged["splits"]) if record.get("robustness", False) else None
         extra_metrics = {"n_splits": len(merged["splits"]),
                          "n_train_runs": sum(len(s["train"]) for s in merged["splits"]),
                          "n_selected": sum(len(s["test"]) for s in merged["splits"]),
@@ -690,7 +690,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     if unique_insufficient:
         late_warnings.append(skipped_warning(unique_insufficient, total))
     robust_fields = {}
-    if record.get("robustness", True):
+    if record.get("robustness", False):
         robust_fields["robustness"] = robustness
         if robustness and robustness.get("verdict") == "likely_overfit":
             late_warnings.append("robustness verdict likely_overfit: " + "; ".join(robustness["verdict_reasons"])
@@ -825,6 +825,6 @@ def _sweep_report_md(record: dict, summary: dict, best: dict | None, metrics: di
     lines += ["", "Files: leaderboard.csv, experiment.yaml, metrics.json, report.json"
               + (", heatmap.png" if record["mode"] == "grid" else ", walkforward_summary.csv, splits/, oos_equity.parquet"),
               ""]
-    if record.get("robustness", True):
+    if record.get("robustness", False):
         lines += _robustness_md(robustness)
     return "\n".join(lines)

@@ -115,8 +115,9 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
                   cli=False),
         ParamSpec("selection", "object", None, "Walk-forward selection: {sort_by, ascending, top_k}.", cli=False),
         ParamSpec("constraints", "object", None, "Walk-forward constraints: {min_trades}.", cli=False),
-        ParamSpec("robustness", "boolean", True, "Overfitting statistics (PSR, DSR, PBO, bootstrap CI, verdict) "
-                  "in machine_contract.robustness; false leaves them out.", cli=False),
+        ParamSpec("robustness", "boolean", False, "Overfitting statistics (PSR, DSR, PBO, bootstrap CI, verdict) "
+                  "in machine_contract.robustness and a leaderboard psr column; off by default until their "
+                  "cost is within 25 % of a sweep (docs/robustness.md).", cli=False),
     ),
     "forward": (
         ParamSpec("forward_eval", "string", None, "Sweep run directory to take the candidates from.",
