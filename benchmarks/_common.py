@@ -98,7 +98,7 @@ class Check:
         return text
 
     def target_text(self) -> str:
-        return "" if self.op is None else f"{self.op} {self.target:g}{self.unit}"
+        return "" if self.op is None or self.target is None else f"{self.op} {self.target:g}{self.unit}"
 
 
 def ratio_check(bench: str, name: str, ratio: Stats, op: str | None = None, target: float | None = None,
@@ -111,7 +111,7 @@ def finish(checks: list[Check]) -> int:
     print()
     for c in checks:
         mark = {"ok": "  ok", "MISSED": "  MISSED", "info": ""}[c.status]
-        target = f"(target {c.target_text()})" if c.op else ""
+        target = f"(target {c.target_text()})" if c.target_text() else ""
         print(f"{c.name:<58} {c.value_text():>28} {target:>18}{mark}")
     sink = os.environ.get("QUANTLAB_BENCH_RESULTS")
     if sink:

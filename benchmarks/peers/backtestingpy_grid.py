@@ -102,8 +102,12 @@ def main() -> None:
     seen: dict = {}
     recorded: list = []
 
+    def trades_of(stats) -> int:
+        """Closed trades plus the position still open at the end (QuantLab counts it too)."""
+        return int(stats["# Trades"]) + (1 if stats._strategy.position else 0)
+
     def record(stats) -> float:  # called in this process, in grid order, for combos with trades
-        recorded.append((float(stats["Equity Final [$]"]) / args.cash - 1.0, int(stats["# Trades"])))
+        recorded.append((float(stats["Equity Final [$]"]) / args.cash - 1.0, trades_of(stats)))
         return float(stats["Return [%]"])
 
     def run_optimize(limit_pairs):
@@ -128,7 +132,7 @@ def main() -> None:
         key = (int(c["fast"]), int(c["slow"]))
         if key not in seen:  # no closed trade: optimize kept no stats
             stats = bt.run(fast=key[0], slow=key[1])
-            seen[key] = (float(stats["Equity Final [$]"]) / args.cash - 1.0, int(stats["# Trades"]))
+            seen[key] = (float(stats["Equity Final [$]"]) / args.cash - 1.0, trades_of(stats))
         total_return.append(seen[key][0])
         trades.append(seen[key][1])
     print(json.dumps({

@@ -42,7 +42,8 @@ def grid(close: pd.Series, fast: list[int], slow: list[int], fee: float, cash: f
     pf = vbt.Portfolio.from_signals(close, entries, exits, fees=fee, init_cash=cash, size=np.inf,
                                     direction="longonly", freq="1D")
     total_return = np.asarray(pf.total_return(), dtype=np.float64)
-    trades = np.asarray(pf.trades.closed.count(), dtype=np.int64)
+    # every trade, the one still open at the end included (QuantLab counts it, marked to the last close)
+    trades = np.asarray(pf.trades.count(), dtype=np.int64)
     return total_return, trades
 
 

@@ -34,3 +34,21 @@ def test_grid_key_that_no_expression_parameter_names_is_refused(ql):
               "strategy_params": {**CROSS, "fast": 10, "slow": 50}, "param_grid": {"fats": [3, 5]}}
     res = ql.request({"schema_version": "1.0", "command": "sweep", "params": params})
     assert res.returncode == 2 and "did you mean 'fast'?" in res.stderr
+
+
+def test_a_grid_over_an_expression_that_reads_volume_equals_the_same_runs(ql):
+    """Volume reaches expr strategies in sweeps as in runs (the generic grid path passes it)."""
+    rule = {"entry": "crossed_above(close, sma(close, fast)) and volume > sma(volume, 20)",
+            "exit": "crossed_below(close, sma(close, fast))"}
+    params = {"ticker": "SPX", "start": "2010-01-01", "end": "2014-01-01", "strategy": "expr",
+              "strategy_params": {**rule, "fast": 10}, "param_grid": {"fast": [10, 30]}}
+    res = ql.request({"schema_version": "1.0", "command": "sweep", "params": params})
+    assert res.returncode == 0, res.stderr[-800:]
+    rows = {r["fast"]: r for r in csv.DictReader((Path(res.envelope["artifacts_path"]) / "leaderboard.csv").open())}
+    for fast in (10, 30):
+        run = ql.request({"schema_version": "1.0", "command": "run", "params": {
+            "ticker": "SPX", "start": "2010-01-01", "end": "2014-01-01", "strategy": "expr",
+            "strategy_params": {**rule, "fast": fast}}})
+        assert run.returncode == 0, run.stderr[-800:]
+        assert abs(float(rows[str(fast)]["total_return"]) - run.envelope["summary"]["total_return"]) < 1e-9
+        assert int(rows[str(fast)]["trades"]) == run.envelope["summary"]["trades"]

@@ -210,7 +210,7 @@ def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, 
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
     out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                         _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                        threads=threads or shard_threads(), keep_returns=keep_returns)
+                        threads=threads or shard_threads(), keep_returns=keep_returns, volume=bars.volume)
     return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
 
 
@@ -497,7 +497,8 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
         for key in ("fee", "slippage_bps", "k_atr"):
             if key in combo:
                 engine[key] = combo.pop(key)
-        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, combo)
+        extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
+        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, combo, **extra)
         res = simulate(bars.open, bars.high, bars.low, bars.close, sig, _engine_config(engine), start=start)
         cols = {"timestamp": bars.index[start:], "returns": np.asarray(res.returns, dtype=float),
                 "position": np.asarray(res.position, dtype=np.int8), "close": bars.close[start:]}

@@ -65,7 +65,8 @@ def empty_result() -> dict:
 
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
-                  *, start: int, periods_per_year: float, threads: int = 1, keep_returns: bool = False):
+                  *, start: int, periods_per_year: float, threads: int = 1, keep_returns: bool = False,
+                  volume=None):
     """Metrics of every combo of ``strategy_name`` on the same bars, as arrays over combos.
 
     ``combos``: resolved strategy parameter dicts (``strategy.resolve_params``; not validated
@@ -88,6 +89,8 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     gives from ``start`` on), as ``(metrics, returns)`` with ``returns`` a C-ordered float32
     array of shape (combos, bars - start) written by the kernel itself (4 bytes per bar-combo,
     the only per-bar memory of a sweep; the caller chunks combos to bound it).
+
+    ``volume``: the bars' volume, passed to strategies that declare ``uses_volume`` (as a run does).
     """
     from quantlab.strategies import get_strategy
 
@@ -137,7 +140,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     if path is not None:
         stats = _fused(run, path, k, returns)
     else:
-        stats = _generic(run, strategy, params, raw, returns)
+        stats = _generic(run, strategy, params, raw, returns, volume)
     metrics = _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
                        float(close[-1]) / float(close[start]) - 1.0)
     return (metrics, returns) if keep_returns else metrics
@@ -343,7 +346,8 @@ def _fused(run: _Runner, path: GridPath, k: int, returns: np.ndarray) -> np.ndar
     return stats_all.reshape(-1)
 
 
-def _generic(run: _Runner, strategy, params, raw, returns: np.ndarray) -> np.ndarray:
+def _generic(run: _Runner, strategy, params, raw, returns: np.ndarray, volume=None) -> np.ndarray:
+    extra = {"volume": volume} if volume is not None and getattr(strategy, "uses_volume", False) else {}
     k = len(params)
     n = run.n
     zeros_f = np.zeros(k)
@@ -356,7 +360,7 @@ def _generic(run: _Runner, strategy, params, raw, returns: np.ndarray) -> np.nda
 
     def one(lo, hi, scratch):
         for c in range(lo, hi):
-            sig = strategy.signals(*raw, params[c])
+            sig = strategy.signals(*raw, params[c], **extra)
             cooldown = sig.cooldown
             if isinstance(cooldown, bool) or int(cooldown) != cooldown or cooldown < 0:
                 raise StrategyError(f"cooldown must be a non-negative integer, got {cooldown!r}")
