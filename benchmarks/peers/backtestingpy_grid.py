@@ -102,12 +102,8 @@ def main() -> None:
     seen: dict = {}
     recorded: list = []
 
-    def trades_of(stats) -> int:
-        """Closed trades plus the position still open at the end (QuantLab counts it too)."""
-        return int(stats["# Trades"]) + (1 if stats._strategy.position else 0)
-
     def record(stats) -> float:  # called in this process, in grid order, for combos with trades
-        recorded.append((float(stats["Equity Final [$]"]) / args.cash - 1.0, trades_of(stats)))
+        recorded.append((float(stats["Equity Final [$]"]) / args.cash - 1.0, int(stats["# Trades"])))
         return float(stats["Return [%]"])
 
     def run_optimize(limit_pairs):
@@ -132,7 +128,7 @@ def main() -> None:
         key = (int(c["fast"]), int(c["slow"]))
         if key not in seen:  # no closed trade: optimize kept no stats
             stats = bt.run(fast=key[0], slow=key[1])
-            seen[key] = (float(stats["Equity Final [$]"]) / args.cash - 1.0, trades_of(stats))
+            seen[key] = (float(stats["Equity Final [$]"]) / args.cash - 1.0, int(stats["# Trades"]))
         total_return.append(seen[key][0])
         trades.append(seen[key][1])
     print(json.dumps({
