@@ -193,3 +193,14 @@ def test_artifacts_follow_the_umask(ql, umask, mode):
     assert len(files) >= 10
     modes = {str(p.relative_to(ql.outputs)): oct(p.stat().st_mode & 0o777) for p in files}
     assert set(modes.values()) == {oct(mode)}, modes
+
+
+def test_a_dry_run_in_the_same_second_as_an_identical_request_still_shows_its_own_steps(ql):
+    """The dry run peeks at the id a claim would take (the next suffix), so it never mistakes
+    the previous identical request's bookkeeping for its own (fixed clock: same second)."""
+    ql.env["QUANTLAB_TEST_NOW"] = "2031-02-03T04:05:06Z"
+    payload = run_request(strategy="sma_crossover")
+    assert ql.request(payload).returncode == 0
+    dry = ql.request(payload, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.envelope["stale_steps"] == ["publish_run", "refresh_index"]

@@ -12,7 +12,7 @@ from typing import Any
 from quantlab.artifacts.provenance import canonical_hash
 from quantlab.contract import namespaces
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
-from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
+from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id, staging_name
 from quantlab.errors import ConfigError, DataError
 
 SELECTION_PARAMS = ("portfolio_top_n", "portfolio_rank_metric", "portfolio_min_return", "portfolio_max_drawdown",
@@ -38,8 +38,7 @@ class PortfolioPlan:
 def _claim(out_dir: Path, digest: str, claim: bool) -> tuple[str, datetime]:
     if claim:
         return claim_run_id(out_dir, "portfolio", digest)
-    ts = claim_time()
-    return format_run_id(ts, "portfolio", digest), ts
+    return peek_run_id("portfolio", digest)
 
 
 def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim: bool = True) -> PortfolioPlan:

@@ -31,7 +31,7 @@ from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_
 from quantlab.contract import namespaces
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
 from quantlab.contract.paths import imported_path, outputs_root, resolve_input_path, resolve_output_dir
-from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
+from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id, staging_name
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.dates import parse_date
 from quantlab.commands.worker import warm_step
@@ -249,8 +249,7 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
     if claim:
         run_id, ts = claim_run_id(out_dir, mode, digest, staging=not paper)
     else:
-        ts = claim_time()
-        run_id = format_run_id(ts, mode, digest)
+        run_id, ts = peek_run_id(mode, digest)
     return RunPlan(
         run_id=run_id, created_at=iso_z(ts), params=resolved,
         strategy_params=strategy_params, request_id=request_id, out_dir=out_dir,

@@ -29,7 +29,7 @@ from quantlab.commands.common import publish_staging
 from quantlab.commands.experiment import Experiment, skipped_summary, skipped_warning
 from quantlab.commands.run import ENGINE_KEYS, _parse_date, make_data_spec, summary_of
 from quantlab.contract import namespaces
-from quantlab.contract.runid import claim_run_id, claim_time, format_run_id, iso_z, staging_name
+from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
 from quantlab.metric_registry import integer_names, metric_names
 from quantlab.errors import DataError
@@ -183,8 +183,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     if claim:
         run_id, ts = claim_run_id(out_dir, exp.mode, digest)
     else:
-        ts = claim_time()
-        run_id = format_run_id(ts, exp.mode, digest)
+        run_id, ts = peek_run_id(exp.mode, digest)
     record = {
         "run_id": run_id, "created_at": iso_z(ts), "request_id": request_id,
         "out_dir": str(out_dir), "origin": origin, "mode": exp.mode, "warnings": warnings,

@@ -115,6 +115,20 @@ def collect_stale_staging(out_dir: Path) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def peek_run_id(mode: str, digest: str, now: datetime | None = None) -> tuple[str, datetime]:
+    """The id a claim would take now, without claiming it (dry runs): the first suffix whose
+    claim dir does not exist, so a dry run right after an identical request still shows the
+    per-request steps a real request would run."""
+    from quantlab.contract.paths import internal_root
+
+    claims = internal_root() / "requests"
+    ts = (now or claim_time()).replace(microsecond=0)
+    seq = 1
+    while (claims / format_run_id(ts, mode, digest, seq)).exists():
+        seq += 1
+    return format_run_id(ts, mode, digest, seq), ts
+
+
 def claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime | None = None,
                  staging: bool = True) -> tuple[str, datetime]:
     """Claim a run id unique across the outputs root; returns ``(run_id, claim time)``.
