@@ -13,6 +13,12 @@ a grid) -- and returns an array. Single runs get their :class:`RunStats` from th
 (:func:`RunStats.from_kernel`, the same order re-implemented), so single-run/grid parity holds by
 construction. A result that is NaN or infinite means "undefined" (``null`` in JSON).
 
+Run-only metrics (``run_only=True``: VaR/CVaR, the benchmark-relative ones, drawdown duration in
+days) need the per-bar series, not sums: :class:`RunStats` carries them (``series``, a
+:class:`quantlab.series_metrics.RunSeries`) for a single run only, so they are in a run's
+metrics.json (and walk-forward out-of-sample, portfolio metrics) but not in a grid's leaderboard
+(:func:`grid_metric_names` lists what the grid engine computes).
+
 Adding a metric: one entry in ``_BUILTIN`` and its test, or one :func:`register` call in a
 ``QUANTLAB_PLUGINS`` module (loaded before any name is read); see docs/extending.md. This module imports no numpy until a formula runs (the request planner reads
 the names).
@@ -40,12 +46,13 @@ class Metric:
     formula: Callable[["RunStats"], Any] = field(repr=False)
     integer: bool = False  # int64 in grids, int in JSON
     description: str = ""
+    run_only: bool = False  # needs the per-bar series: single runs only, not in a sweep's leaderboard
 
 
 # the per-run statistics, named after the grid kernel's ``kernels.ST_*`` slots (st_final_equity ...)
 STATS = ("final_equity", "sum_returns", "sum_sq_dev", "negative_bars", "sum_sq_down", "max_drawdown",
          "trades", "wins", "losses", "gross_profit", "loss_sum", "sum_trade_returns", "exposed_bars",
-         "margin_calls")
+         "margin_calls", "best_trade", "worst_trade", "holding_bars", "sum_sq_trade_dev", "max_dd_bars")
 
 
 class RunStats:
@@ -53,15 +60,18 @@ class RunStats:
 
     Arrays (see ``kernels.ST_*``): ``final_equity``, ``sum_returns``, ``sum_sq_dev``,
     ``negative_bars``, ``sum_sq_down``, ``max_drawdown``, ``trades``, ``wins``, ``losses``,
-    ``gross_profit``, ``loss_sum``, ``sum_trade_returns``, ``exposed_bars``, ``margin_calls``.
+    ``gross_profit``, ``loss_sum``, ``sum_trade_returns``, ``exposed_bars``, ``margin_calls``,
+    ``best_trade``, ``worst_trade``, ``holding_bars``, ``sum_sq_trade_dev``, ``max_dd_bars``.
     Scalars: ``bars``, ``periods_per_year``, ``initial_cash``, ``benchmark`` (buy and hold over
-    the same bars). Derived (computed once): ``mean``, ``std`` (ddof 1, 0 under 2 bars or when
+    the same bars), ``risk_free_rate`` (annual) and ``rf`` (its per-bar rate,
+    ``(1 + risk_free_rate) ** (1 / periods_per_year) - 1``); ``series`` (single runs only, else
+    None: the per-bar series of the run-only metrics). Derived (computed once): ``mean``, ``std`` (ddof 1, 0 under 2 bars or when
     it is rounding noise), ``ann`` = sqrt(periods_per_year). ``metrics`` holds the metrics
     already computed, in registry order (a formula may read earlier ones: calmar reads cagr).
     """
 
     def __init__(self, columns: dict, *, bars: int, periods_per_year: float, initial_cash: float,
-                 benchmark: float):
+                 benchmark: float, risk_free_rate: float = 0.0, series=None):
         for name in STATS:
             setattr(self, name, np.asarray(columns[name], dtype=np.float64))
         self.k = len(self.final_equity)
@@ -69,6 +79,9 @@ class RunStats:
         self.periods_per_year = float(periods_per_year)
         self.initial_cash = float(initial_cash)
         self.benchmark = float(benchmark)
+        self.risk_free_rate = float(risk_free_rate)
+        self.rf = per_bar_rate(self.risk_free_rate, self.periods_per_year)
+        self.series = series
         self.ann = math.sqrt(self.periods_per_year)
         self.mean = (self.sum_returns + 0.0) / self.bars  # + 0.0: numpy sums start from +0.0
         if self.bars >= 2:
@@ -86,9 +99,14 @@ class RunStats:
         return cls({name: stats[:, getattr(kernels, "ST_" + name.upper())] for name in STATS}, **scalars)
 
     @classmethod
-    def from_result(cls, result, close, *, start: int, periods_per_year: float,
-                    initial_cash: float) -> "RunStats":
-        """From one simulation's result: the sums ``sweep_kernel`` keeps, in numpy's order."""
+    def from_result(cls, result, close, *, start: int, periods_per_year: float, initial_cash: float,
+                    risk_free_rate: float = 0.0, timestamps=None, benchmark_close=None) -> "RunStats":
+        """From one simulation's result: the sums ``sweep_kernel`` keeps, in numpy's order, and
+        the per-bar series of the run-only metrics (``timestamps`` of the simulated bars, for
+        durations in days; ``benchmark_close``: a benchmark's closes on the simulated bars,
+        default the run's own ``close[start:]``, i.e. buy and hold of the same instrument)."""
+        from quantlab.series_metrics import RunSeries
+
         returns = np.asarray(result.returns, dtype=np.float64)
         equity = np.asarray(result.equity, dtype=np.float64)
         bars = len(equity)
@@ -98,6 +116,10 @@ class RunStats:
         peaks = np.maximum.accumulate(np.concatenate(([initial_cash], equity)))[1:]
         drawdowns = np.where(peaks > 0, equity / peaks - 1.0, 0.0)
         pnl = np.asarray(result.trades.pnl, dtype=np.float64)
+        trade_ret = np.asarray(result.trades.ret, dtype=np.float64)
+        held = np.asarray(result.trades.exit_idx, dtype=np.int64) - np.asarray(result.trades.entry_idx, dtype=np.int64)
+        trade_dev = trade_ret - trade_ret.sum() / max(len(trade_ret), 1)
+        underwater = equity < peaks
         cols = {
             "final_equity": equity[-1], "sum_returns": total,
             "sum_sq_dev": (dev * dev).sum() if bars >= 2 else 0.0,
@@ -108,11 +130,24 @@ class RunStats:
             "sum_trade_returns": np.asarray(result.trades.ret, dtype=np.float64).sum(),
             "exposed_bars": np.count_nonzero(np.asarray(result.position)),
             "margin_calls": 0.0 if getattr(result, "margin_call", None) is None else 1.0,
+            "best_trade": trade_ret.max() if len(trade_ret) else math.nan,
+            "worst_trade": trade_ret.min() if len(trade_ret) else math.nan,
+            "holding_bars": held.sum(),
+            "sum_sq_trade_dev": (trade_dev * trade_dev).sum() if len(trade_ret) >= 2 else 0.0,
+            "max_dd_bars": RunSeries.longest_run(underwater),
         }
         close = np.asarray(close, dtype=np.float64)
         benchmark = float(close[-1]) / float(close[start]) - 1.0
+        series = RunSeries.of(returns, underwater, timestamps,
+                              close[start:] if benchmark_close is None else benchmark_close)
         return cls({k: np.array([v], dtype=np.float64) for k, v in cols.items()}, bars=bars,
-                   periods_per_year=periods_per_year, initial_cash=initial_cash, benchmark=benchmark)
+                   periods_per_year=periods_per_year, initial_cash=initial_cash, benchmark=benchmark,
+                   risk_free_rate=risk_free_rate, series=series)
+
+
+def per_bar_rate(annual: float, periods_per_year: float) -> float:
+    """The per-bar rate compounding to ``annual`` over a year of ``periods_per_year`` bars."""
+    return math.expm1(math.log1p(annual) / periods_per_year) if annual > -1 else math.nan
 
 
 def growth_rate(final_ratio: float, years: float) -> float | None:
@@ -137,9 +172,30 @@ def _cagr(s: RunStats):
     return np.array([math.nan if (g := growth_rate(r, years)) is None else g for r in ratios], dtype=np.float64)
 
 
+def _sharpe(s: RunStats):
+    return _where(s.std > 0, (s.mean - s.rf) / s.std * s.ann)
+
+
 def _sortino(s: RunStats):
     downside_dev = np.sqrt((s.sum_sq_down + 0.0) / s.bars)
-    return _where((s.negative_bars > 0) & (downside_dev > 0), s.mean / downside_dev * s.ann)
+    return _where((s.negative_bars > 0) & (downside_dev > 0), (s.mean - s.rf) / downside_dev * s.ann)
+
+
+def _sqn(s: RunStats):
+    std = np.sqrt((s.sum_sq_trade_dev + 0.0) / np.maximum(s.trades - 1, 1))
+    mean = (s.sum_trade_returns + 0.0) / np.maximum(s.trades, 1)
+    return _where((s.trades >= 2) & (std > 0), np.sqrt(s.trades) * mean / std)
+
+
+def _series(name: str):
+    """A run-only formula of :mod:`quantlab.series_metrics` (NaN where no series is held)."""
+    def formula(s: RunStats):
+        if s.series is None:
+            return np.full(s.k, np.nan)
+        from quantlab import series_metrics
+
+        return np.full(s.k, getattr(series_metrics, name)(s))
+    return formula
 
 
 def _calmar(s: RunStats):
@@ -151,9 +207,12 @@ _BUILTIN = (
     Metric("total_return", True, True, lambda s: s.final_equity / s.initial_cash - 1.0,
            description="Final equity over initial cash, minus 1."),
     Metric("cagr", True, False, _cagr, description="Compound annual growth rate."),
-    Metric("sharpe_simple", True, True, lambda s: _where(s.std > 0, s.mean / s.std * s.ann),
-           description="Mean over std of the per-bar returns, annualised (no risk-free rate)."),
-    Metric("sortino", True, False, _sortino, description="Mean over downside deviation, annualised."),
+    Metric("sharpe_simple", True, True, _sharpe,
+           description="Mean per-bar return minus the per-bar risk-free rate (params.risk_free_rate, "
+                       "default 0), over the std of the per-bar returns, annualised."),
+    Metric("sortino", True, False, _sortino,
+           description="Mean per-bar return minus the per-bar risk-free rate, over the downside deviation "
+                       "(returns below 0), annualised."),
     Metric("max_drawdown", True, True, lambda s: s.max_drawdown.copy(),
            description="Worst fall from a running peak (<= 0; closer to 0 is better)."),
     Metric("calmar", True, False, _calmar, description="CAGR over |max_drawdown|."),
@@ -175,6 +234,38 @@ _BUILTIN = (
            description="Bars simulated (after warm-up)."),
     Metric("benchmark_return", True, False, lambda s: np.full(s.k, s.benchmark),
            description="Buy and hold over the same bars."),
+    Metric("expectancy", True, False, lambda s: _where(s.trades > 0, (s.gross_profit + s.loss_sum) / s.trades),
+           description="Mean net pnl per trade, in account currency (win rate x mean win + loss rate x mean loss)."),
+    Metric("sqn", True, False, _sqn,
+           description="System quality number: sqrt(trades) x mean / std (ddof 1) of the trade returns."),
+    Metric("best_trade", True, False, lambda s: s.best_trade.copy(), description="Largest trade return."),
+    Metric("worst_trade", True, False, lambda s: s.worst_trade.copy(), description="Smallest trade return."),
+    Metric("avg_holding_bars", False, False, lambda s: _where(s.trades > 0, s.holding_bars / s.trades),
+           description="Mean bars from entry fill to exit fill (a trade open at the end: to the last bar)."),
+    Metric("exposure_adjusted_return", True, False,
+           lambda s: _where(s.exposed_bars > 0, (s.final_equity / s.initial_cash - 1.0) / (s.exposed_bars / s.bars)),
+           description="total_return over exposure: the return per unit of time in the market."),
+    Metric("max_drawdown_duration_bars", False, False, lambda s: s.max_dd_bars, integer=True,
+           description="Longest run of bars below the running equity peak (initial cash included)."),
+    Metric("max_drawdown_duration_days", False, False, _series("drawdown_days"), run_only=True,
+           description="Run only. Calendar days of the longest stretch below the running peak: from the "
+                       "peak bar (the first bar if the peak is the initial cash) to the recovery bar, or "
+                       "to the last bar."),
+    Metric("var_95", True, False, _series("var_95"), run_only=True,
+           description="Run only. Historical value at risk: the 5 % quantile of the per-bar returns "
+                       "(numpy linear interpolation; a loss is negative)."),
+    Metric("cvar_95", True, False, _series("cvar_95"), run_only=True,
+           description="Run only. Expected shortfall: the mean of the per-bar returns at or below var_95."),
+    Metric("beta", True, False, _series("beta"), run_only=True,
+           description="Run only. OLS slope of the per-bar returns on the benchmark's (params.benchmark, "
+                       "default buy and hold of the same ticker). Its ranking direction is nominal."),
+    Metric("alpha", True, False, _series("alpha"), run_only=True,
+           description="Run only. OLS intercept of the per-bar excess returns (over the risk-free rate) "
+                       "on the benchmark's, times periods_per_year."),
+    Metric("tracking_error", False, False, _series("tracking_error"), run_only=True,
+           description="Run only. Std (ddof 1) of the per-bar active returns (run - benchmark), annualised."),
+    Metric("information_ratio", True, False, _series("information_ratio"), run_only=True,
+           description="Run only. Mean active return over its std (ddof 1), annualised."),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _BUILTIN}
@@ -213,6 +304,16 @@ def metric_names() -> tuple[str, ...]:
     return tuple(m.name for m in _all())
 
 
+def grid_metric_names() -> tuple[str, ...]:
+    """The metrics the grid engine computes (all but the run-only ones): a sweep's leaderboard
+    columns, its objective and sort_by choices, the forward candidates' ranking metric."""
+    return tuple(m.name for m in _all() if not m.run_only)
+
+
+def run_only_names() -> tuple[str, ...]:
+    return tuple(m.name for m in _all() if m.run_only)
+
+
 def summary_names() -> tuple[str, ...]:
     """The summary metrics, in registry order (report summaries, leaderboard rows)."""
     return tuple(m.name for m in _all() if m.in_summary)
@@ -235,10 +336,13 @@ def integer_names() -> tuple[str, ...]:
 
 def evaluate(stats: RunStats) -> dict:
     """Every metric as an array over runs: int64 for integer metrics, else float64 with NaN
-    wherever the value is undefined or not finite."""
+    wherever the value is undefined or not finite. Without per-bar series (a grid) the run-only
+    metrics are left out."""
     out = {}
     with np.errstate(all="ignore"):
         for metric in _all():
+            if metric.run_only and stats.series is None:
+                continue
             value = metric.formula(stats)
             if metric.integer:
                 value = np.asarray(value).astype(np.int64)

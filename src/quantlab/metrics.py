@@ -113,7 +113,8 @@ def _finite(x) -> float | None:
 
 
 def compute_metrics(result, close: np.ndarray, *, start: int, periods_per_year: float,
-                    initial_cash: float) -> dict:
+                    initial_cash: float, risk_free_rate: float = 0.0, timestamps=None,
+                    benchmark_close=None) -> dict:
     """The metrics payload of one simulation (keys in ``METRIC_KEYS`` order).
 
     ``close`` is the full close array given to the simulation and ``start`` its warm-up length,
@@ -124,12 +125,19 @@ def compute_metrics(result, close: np.ndarray, *, start: int, periods_per_year: 
     variance (to rounding: std <= 1e-12 x |mean|), ``sortino`` without a negative return,
     ``calmar`` without a drawdown, ``profit_factor`` without a losing trade, trade metrics
     without a closed trade. ``volatility_ann`` is 0.0 then (a measured zero, not a ratio).
+
+    ``risk_free_rate`` (annual) enters Sharpe, Sortino and alpha; ``timestamps`` (of the simulated
+    bars) gives ``max_drawdown_duration_days`` (None without); ``benchmark_close`` (closes of a
+    benchmark on the simulated bars) replaces buy and hold of ``close`` in the benchmark-relative
+    metrics (alpha, beta, tracking_error, information_ratio).
     """
     with np.errstate(all="ignore"):  # overflow on absurd curves ends as None, never a warning
-        return _compute(result, close, start, periods_per_year, initial_cash)
+        return _compute(result, close, start, periods_per_year, initial_cash, risk_free_rate, timestamps,
+                        benchmark_close)
 
 
-def _compute(result, close, start, periods_per_year, initial_cash) -> dict:
+def _compute(result, close, start, periods_per_year, initial_cash, risk_free_rate=0.0, timestamps=None,
+             benchmark_close=None) -> dict:
     close = np.asarray(close, dtype=np.float64)
     bars = len(result.equity)
     if bars == 0:
@@ -139,6 +147,13 @@ def _compute(result, close, start, periods_per_year, initial_cash) -> dict:
     ppy = float(periods_per_year)
     if not (math.isfinite(ppy) and ppy > 0):
         raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
+    rf = float(risk_free_rate)
+    if not (math.isfinite(rf) and rf > -1):
+        raise ConfigError(f"risk_free_rate must be a finite annual rate above -1, got {risk_free_rate!r}")
+    for name, series in (("timestamps", timestamps), ("benchmark_close", benchmark_close)):
+        if series is not None and len(series) != bars:
+            raise ConfigError(f"{name} has {len(series)} values but the result covers {bars} bars")
     stats = RunStats.from_result(result, close, start=start, periods_per_year=ppy,
-                                 initial_cash=float(initial_cash))
+                                 initial_cash=float(initial_cash), risk_free_rate=rf, timestamps=timestamps,
+                                 benchmark_close=benchmark_close)
     return {name: (int(v[0]) if v.dtype.kind == "i" else _finite(v[0])) for name, v in evaluate(stats).items()}

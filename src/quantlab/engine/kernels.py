@@ -403,7 +403,7 @@ def simulate_kernel(
 # ``grid_signals``: run it under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``,
 # or with a strategy's fused signals through ``jit.specialised``.
 
-SWEEP_STATS = 14  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
+SWEEP_STATS = 19  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
 ST_SUM_RETURNS = 1  # numpy-order sum of the per-bar returns
 ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 bars)
@@ -418,6 +418,11 @@ ST_LOSS_SUM = 10  # numpy-order sum of the negative pnls (<= 0)
 ST_SUM_TRADE_RETURNS = 11  # numpy-order sum of the trade returns
 ST_EXPOSED_BARS = 12  # bars whose recorded position is not flat
 ST_MARGIN_CALLS = 13  # shorts liquidated because the account was wiped out (0 or 1)
+ST_BEST_TRADE = 14  # largest trade return (NaN without a trade)
+ST_WORST_TRADE = 15  # smallest trade return (NaN without a trade)
+ST_HOLDING_BARS = 16  # sum over trades of exit bar - entry bar (fill bars; the open one ends at n - 1)
+ST_SUM_SQ_TRADE_DEV = 17  # numpy-order sum of (trade return - mean trade return)**2 (0 under 2 trades)
+ST_MAX_DD_BARS = 18  # longest run of bars whose equity is below its running peak (initial cash included)
 
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
@@ -572,6 +577,10 @@ def sweep_kernel(
         n_neg = 0
         n_exposed = 0
         margin_calls = 0
+        entry_idx = 0
+        holding = 0
+        under = 0  # bars in the current stretch below the running peak
+        max_under = 0
         for t in range(start, n):
             c_t = close[t]
             forced = pos == -1 and cash - qty * c_t <= 0.0  # margin call
@@ -595,8 +604,10 @@ def sweep_kernel(
                     target = 0
                 if target != pos and (forced or fill_close or t + 1 < n):
                     if forced or fill_close:
+                        fill_idx = t
                         price = c_t
                     else:
+                        fill_idx = t + 1
                         price = open_[t + 1]
                     if use_slip_array:
                         s = k_atr * atr[t] / c_t
@@ -611,6 +622,7 @@ def sweep_kernel(
                             pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
                         if wiped:
                             margin_calls += 1
+                        holding += fill_idx - entry_idx
                         if n_trades < capacity:
                             tr_ret[n_trades] = pnl / (qty * entry_price)
                             if pnl > 0.0:
@@ -625,6 +637,7 @@ def sweep_kernel(
                     if target != 0 and cash > 0.0:
                         cash, qty, entry_price, entry_fee = open_leg(target, cash, buy_price, sell_price, fee)
                         pos = target
+                        entry_idx = fill_idx
                     if not forced:
                         blocked_until = t + cooldown
             if forced:
@@ -660,6 +673,12 @@ def sweep_kernel(
                 trough = eq
             elif eq < trough:
                 trough = eq
+            if eq < peak:
+                under += 1
+                if under > max_under:
+                    max_under = under
+            else:
+                under = 0
 
         if trough < peak:
             dd = trough / peak - 1.0
@@ -667,6 +686,7 @@ def sweep_kernel(
                 max_dd = dd
         if pos != 0:  # simulate_kernel's open trade, marked to the last close
             pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, close[n - 1])
+            holding += n - 1 - entry_idx
             if n_trades < capacity:
                 tr_ret[n_trades] = pnl / (qty * entry_price)
                 if pnl > 0.0:
@@ -710,3 +730,26 @@ def sweep_kernel(
         stats[k + ST_SUM_TRADE_RETURNS] = pairwise_sum(tr_ret, 0, n_trades, stack_i, stack_f)
         stats[k + ST_EXPOSED_BARS] = n_exposed
         stats[k + ST_MARGIN_CALLS] = margin_calls
+        best = math.nan
+        worst = math.nan
+        sq_trade = 0.0
+        if n_trades > 0:
+            best = tr_ret[0]
+            worst = tr_ret[0]
+            for i in range(1, n_trades):
+                r = tr_ret[i]
+                if r > best:
+                    best = r
+                if r < worst:
+                    worst = r
+            if n_trades >= 2:
+                mean = stats[k + ST_SUM_TRADE_RETURNS] / n_trades
+                for i in range(n_trades):
+                    d = tr_ret[i] - mean
+                    tr_ret[i] = d * d  # tr_ret is scratch from here on
+                sq_trade = pairwise_sum(tr_ret, 0, n_trades, stack_i, stack_f)
+        stats[k + ST_BEST_TRADE] = best
+        stats[k + ST_WORST_TRADE] = worst
+        stats[k + ST_HOLDING_BARS] = holding
+        stats[k + ST_SUM_SQ_TRADE_DEV] = sq_trade
+        stats[k + ST_MAX_DD_BARS] = max_under

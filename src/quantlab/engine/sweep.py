@@ -61,7 +61,7 @@ __all__ = ["ENGINE_OVERRIDES", "GridBlock", "GridPath", "evaluate_grid", "empty_
 def empty_result() -> dict:
     """The result of an empty grid: every metric key with a zero-length array."""
     ints = metric_registry.integer_names()
-    return {k: np.empty(0, dtype=np.int64 if k in ints else np.float64) for k in metric_registry.metric_names()}
+    return {k: np.empty(0, dtype=np.int64 if k in ints else np.float64) for k in metric_registry.grid_metric_names()}
 
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
@@ -75,8 +75,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     they are taken out of the strategy parameters and applied to a copy of ``cfg`` for that
     combo (validated by ``EngineConfig``). ``start``: warm-up bars, never traded, not scored.
 
-    Returns ``{metric: array of len(combos)}`` for every metric of the registry
-    (``metric_registry.metric_names()``, the keys of ``compute_metrics``, same order): float64,
+    Returns ``{metric: array of len(combos)}`` for every grid metric of the registry
+    (``metric_registry.grid_metric_names()``: the keys of ``compute_metrics`` but the run-only
+    ones, same order): float64,
     except the integer metrics (``trades``, ``bars``: int64). Where
     ``compute_metrics`` reports ``None`` (undefined or non-finite: e.g. ``sortino`` without a
     negative bar, trade metrics without a closed trade, ``profit_factor`` without a loss,
