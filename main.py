@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
         return health_check()
     from quantlab.commands.registry import describe, dispatch, print_human
 
-    if opts.schema is not None or opts.list_strategies:
+    if opts.schema is not None or opts.list_strategies or opts.list_metrics:
         return describe(opts)
 
     from quantlab.cli import INSPECTION_FLAGS

@@ -101,6 +101,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="print the JSON Schema of a request (all commands, or one)")
     m.add_argument("--list-strategies", dest="list_strategies", action="store_true",
                    help="print the strategy registry (names, params, ranges, defaults) as JSON")
+    m.add_argument("--list-metrics", dest="list_metrics", action="store_true",
+                   help="print the metric registry (names, direction, in sweeps or run-only, meaning) as JSON")
     m.add_argument("--dry-run", dest="dry_run", action="store_true", help="show stale steps, run nothing")
     m.add_argument("--force", action="store_true",
                    help="recompute every step of the request even when cached (JSON: params.force)")

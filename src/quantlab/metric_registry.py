@@ -325,6 +325,13 @@ def headline_first(names) -> tuple[str, ...]:
     return ((HEADLINE,) if HEADLINE in names else ()) + tuple(n for n in names if n != HEADLINE)
 
 
+def describe_metrics() -> list[dict]:
+    """Every metric as JSON-safe data for agents (``--list-metrics``, the schema's ``x-metrics``):
+    where it appears (``in_sweep``: the grid engine and the leaderboard compute it; ``in_summary``)."""
+    return [{"name": m.name, "higher_is_better": m.higher_is_better, "in_summary": m.in_summary,
+             "in_sweep": not m.run_only, "integer": m.integer, "description": m.description} for m in _all()]
+
+
 def lower_is_better() -> tuple[str, ...]:
     """Metrics whose smaller values rank first."""
     return tuple(m.name for m in _all() if not m.higher_is_better)

@@ -20,12 +20,12 @@ from typing import Any
 
 from quantlab.contract.params import RUN_PARAMS
 from quantlab.errors import ConfigError
-from quantlab.metric_registry import HEADLINE, metric_names
+from quantlab.metric_registry import HEADLINE, grid_metric_names, metric_names
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
 ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")
 BASE_KEYS = ("ticker", "start", "end", "interval", "source", "data_path", "seed", "adjust", "date_format", "strategy", "fee",
-             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", "strategy_params")
+             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", "risk_free_rate", "strategy_params")
 EXPERIMENT_KEYS = ("param_grid", "parameter_sets", "objective", "splits", "selection", "constraints")
 MAX_COMBOS = 100_000
 MAX_YAML_BYTES = 1 << 20
@@ -78,13 +78,13 @@ def sweep_schema() -> dict:
                                      "properties": {"label": {"type": "string", "maxLength": 200},
                                                     "parameters": {"type": "object",
                                                                    "additionalProperties": scalar}}}},
-        "objective": {"type": ["string", "null"], "enum": [*metric_names(), None],
+        "objective": {"type": ["string", "null"], "enum": [*grid_metric_names(), None],
                       "description": "ranking metric (default sharpe_simple)"},
         "splits": {"type": ["array", "null"], "items": {
             "type": "object", "required": ["train", "test"], "additionalProperties": False,
             "properties": {"name": {"type": "string", "maxLength": 200}, "train": window, "test": window}}},
         "selection": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "sort_by": {"type": "array", "items": {"enum": list(metric_names())}, "minItems": 1},
+            "sort_by": {"type": "array", "items": {"enum": list(grid_metric_names())}, "minItems": 1},
             "ascending": {"type": "array", "items": {"type": "boolean"}},
             "top_k": {"type": "integer", "minimum": 1, "maximum": 10_000}}},
         "constraints": {"type": ["object", "null"], "additionalProperties": False, "properties": {
@@ -101,7 +101,7 @@ def sweep_schema() -> dict:
 
 
 def _validator():
-    return _validator_for(metric_names())
+    return _validator_for(grid_metric_names())
 
 
 @lru_cache(maxsize=4)

@@ -76,7 +76,7 @@ def dispatch(req, opts) -> dict:
 
 
 def describe(opts) -> int:
-    """--schema [COMMAND] / --list-strategies: self-description for agents, as JSON on stdout."""
+    """--schema [COMMAND] / --list-strategies / --list-metrics: self-description for agents, as JSON."""
     import json
 
     from quantlab.contract.params import COMMANDS as REQUEST_COMMANDS
@@ -85,6 +85,11 @@ def describe(opts) -> int:
         from quantlab.strategies import describe_strategies
 
         print(json.dumps(describe_strategies(), indent=2))
+        return 0
+    if opts.list_metrics:
+        from quantlab.metric_registry import describe_metrics
+
+        print(json.dumps(describe_metrics(), indent=2))
         return 0
     if opts.schema and opts.schema not in REQUEST_COMMANDS:
         print(f"ERROR: --schema takes one of {', '.join(REQUEST_COMMANDS)}, got {opts.schema!r}", file=sys.stderr)

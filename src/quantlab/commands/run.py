@@ -219,8 +219,15 @@ def make_data_spec(resolved: dict, start: str, end: str, lookback_bars: int) -> 
     return canonical_hash({k: v for k, v in spec.items() if k != "cache_dir"}, 16), spec
 
 
+def _keyed(scoring: dict) -> dict:
+    """The scoring spec as it enters a content key (no machine-local cache directory)."""
+    bench = scoring["benchmark"]
+    return {**scoring, "benchmark": bench and {k: v for k, v in bench.items() if k != "cache_dir"}}
+
+
 def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], origin: str,
              claim: bool = True) -> RunPlan:
+    from quantlab.scoring import scoring_spec
     from quantlab.strategies import get_strategy
 
     resolved, strategy_params = resolve_run_params(params, warnings)
@@ -241,8 +248,10 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
     sim_spec = {"data": dkey, "signals": skey, "engine": engine, "start": resolved["start"],
                 "end": resolved["end"], "strategy": strategy.name, "warmup": warmup,
                 "ticker": resolved["ticker"], "interval": resolved["interval"], "code": code,
+                "scoring": scoring_spec(resolved),
                 "title": f"{resolved['ticker']} {strategy.name} {resolved['start']}..{resolved['end']}"}
-    mkey = canonical_hash(sim_spec, 16)
+    mkey = canonical_hash({k: v for k, v in sim_spec.items() if k != "scoring"}
+                          | {"scoring": _keyed(sim_spec["scoring"])}, 16)
     identity = {k: v for k, v in resolved.items() if k not in ("out_dir",)}
     digest = canonical_hash(identity, 7, algo="sha1")
     mode = "paper" if paper else "run"
@@ -417,15 +426,18 @@ def _load_sim(equity_path: str, trades_path: str):
 @warm_step
 def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
     from quantlab.metrics import compute_metrics
+    from quantlab.scoring import score_inputs, scoring_info
 
     eq, result = _load_sim(equity_path, trades_path)
     meta = metadata_of(eq)
     calendar = json.loads(meta["calendar"])  # step_simulate: from the bars' own timestamps
     close = column_to_numpy(eq, "close")
     ppy = calendar["periods_per_year"]
-    metrics = compute_metrics(result, close, start=0, periods_per_year=ppy,
-                              initial_cash=float(spec["engine"]["initial_cash"]))
     ts = column_to_numpy(eq, "timestamp")
+    warnings = list(json.loads(meta.get("data_notes", "[]")))  # the data step's notes (issue #16)
+    metrics = compute_metrics(result, close, start=0, periods_per_year=ppy,
+                              initial_cash=float(spec["engine"]["initial_cash"]),
+                              **score_inputs(spec, ts, warnings))
     info = {
         "first_bar": _iso(ts[0]) if len(ts) else None,
         "last_bar": _iso(ts[-1]) if len(ts) else None,
@@ -433,10 +445,10 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         "bar_interval": calendar["interval"],
         "calendar": calendar["calendar"],
         "open_position": result.open_position,
+        **scoring_info(spec),
     }
     if meta.get("adjustment"):
         info["price_adjustment"] = meta["adjustment"]  # how the data step adjusted the prices
-    warnings = list(json.loads(meta.get("data_notes", "[]")))  # the data step's notes (issue #16)
     margin_call = int(meta.get("margin_call", -1))
     if margin_call >= 0:
         when = _iso(ts[margin_call - int(meta.get("start", 0))])

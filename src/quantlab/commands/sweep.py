@@ -31,7 +31,7 @@ from quantlab.commands.run import ENGINE_KEYS, _parse_date, make_data_spec, summ
 from quantlab.contract import namespaces
 from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id, staging_name
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
-from quantlab.metric_registry import integer_names, metric_names
+from quantlab.metric_registry import grid_metric_names, integer_names
 from quantlab.errors import DataError
 from quantlab.commands.worker import warm_step
 
@@ -64,7 +64,7 @@ class SweepPlan:
 def _family(dkey: str, exp: Experiment, start: str) -> str:
     engine = {k: exp.base[k] for k in ENGINE_KEYS}
     return canonical_hash({"data": dkey, "strategy": exp.strategy, "engine": engine, "start": start,
-                           "code": code_fingerprint()}, 16)
+                           "risk_free_rate": exp.base["risk_free_rate"], "code": code_fingerprint()}, 16)
 
 
 def combo_key(family: str, combo: dict) -> str:
@@ -129,6 +129,7 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
                 "combos": [exp.combos[i] for i in chunk], "combo_keys": ckeys,
                 "engine": {k: exp.base[k] for k in ENGINE_KEYS}, "start": start,
                 "ticker": exp.base["ticker"], "interval": exp.base["interval"],
+                "risk_free_rate": exp.base["risk_free_rate"],
             }
             shards_used.append(shard)
             plan_new.append(shard)
@@ -173,7 +174,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
                 "test_end": split.test_end, "train_start": split.train_start, "train_end": split.train_end,
                 "strategy": exp.strategy, "engine": {k: exp.base[k] for k in ENGINE_KEYS},
                 "ticker": exp.base["ticker"], "interval": exp.base["interval"],
-                "combos": exp.combos, "labels": exp.labels,
+                "risk_free_rate": exp.base["risk_free_rate"], "combos": exp.combos, "labels": exp.labels,
                 "sort_by": exp.sort_by, "ascending": exp.ascending, "top_k": exp.top_k,
                 "min_trades": exp.min_trades, "robustness": robust,
             }
@@ -209,7 +210,8 @@ def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, 
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
     out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                         _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                        threads=threads or shard_threads(), keep_returns=keep_returns, volume=bars.volume)
+                        threads=threads or shard_threads(), keep_returns=keep_returns, volume=bars.volume,
+                        risk_free_rate=spec.get("risk_free_rate", 0.0))
     return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
 
 
@@ -277,7 +279,7 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     del returns
     atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
     del buf
-    cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
+    cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in grid_metric_names()}
     meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
     if keep:
         cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
@@ -348,11 +350,11 @@ def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
         meta = metadata_of(table)
         keys = json.loads(meta["keys"])
         available = int(meta["bars_available"]) if "bars_available" in meta else None
-        cols = {name: column_to_numpy(table, name) for name in metric_names()}
+        cols = {name: column_to_numpy(table, name) for name in grid_metric_names()}
         psr = column_to_numpy(table, "psr") if "psr" in table.column_names else None
         for i, key in enumerate(keys):
             row = {}
-            for name in metric_names():
+            for name in grid_metric_names():
                 v = float(cols[name][i])
                 row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
             if psr is not None:
@@ -479,7 +481,7 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     rows = []
     for j, i in enumerate(idx):
         row = {}
-        for name in metric_names():
+        for name in grid_metric_names():
             v = float(metrics[name][j])
             row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
         rows.append({"index": i, "label": spec["labels"][i], "params": spec["combos"][i], "metrics": row,
@@ -551,7 +553,8 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
         res = SimResult(equity=equity, position=np.concatenate(positions), returns=r, trades=tl, open_position=0)
         ppy = bar_calendar(np.concatenate(stamps), record["base"]["interval"])["periods_per_year"]
         oos_metrics = compute_metrics(res, np.concatenate(closes), start=0, periods_per_year=ppy,
-                                      initial_cash=initial)
+                                      initial_cash=initial, timestamps=np.concatenate(stamps),
+                                      risk_free_rate=record["base"].get("risk_free_rate", 0.0))
     ts = [str(t)[:19] + "Z" for t in (np.concatenate(stamps) if stamps else [])]
     atomic_write_json(out_path, {"splits": splits_out, "oos": {"metrics": oos_metrics, "timestamps": ts,
                                                                "equity": equity.tolist(), "returns": r.tolist()}})
@@ -570,11 +573,11 @@ def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ..
     """One row per combination: rank, label, ``lead`` row fields, params, every metric, ``psr``
     (each combination's probabilistic Sharpe vs 0, when the rows carry it), combo key."""
     trail = ("psr",) if any("psr" in r for r in rows) else ()
-    header = ["rank", "label", *lead, *param_keys, *metric_names(), *trail, "combo_key"]
+    header = ["rank", "label", *lead, *param_keys, *grid_metric_names(), *trail, "combo_key"]
     lines = [",".join(header)]
     for r in rows:
         cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
-                 *(r["metrics"].get(m) for m in metric_names()), *(r.get(k) for k in trail), r.get("combo_key", "")]
+                 *(r["metrics"].get(m) for m in grid_metric_names()), *(r.get(k) for k in trail), r.get("combo_key", "")]
         lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
 

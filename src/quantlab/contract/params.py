@@ -78,6 +78,12 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               enum=("next_open", "close")),
     ParamSpec("allow_short", "boolean", False, "Allow short positions (exit signals reverse to short)."),
     ParamSpec("initial_cash", "number", 10000.0, "Starting capital.", exclusive_minimum=0, maximum=1e15),
+    ParamSpec("risk_free_rate", "number", 0.0, "Annual risk-free rate (0.04 = 4 %): its per-bar rate is "
+              "subtracted from the returns in sharpe_simple, sortino and alpha.", minimum=-0.5, maximum=1),
+    ParamSpec("benchmark", "string", None, "Benchmark ticker of alpha, beta, tracking_error and information_ratio "
+              "(run-only metrics), loaded like the ticker over the same window and interval. Default: buy and "
+              "hold of the run's own ticker.",
+              extra={"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9^=._&/: -]+$"}),
     ParamSpec("out_dir", "string", None, "Parent directory of the run directory (default outputs/runs).",
               aliases=("outdir",), extra={"minLength": 1, "maxLength": 4096}),
     ParamSpec("paper", "boolean", False, "Run as a paper session (outputs/paper_sessions)."),
@@ -103,7 +109,7 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
                   extra={"pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}),
         ParamSpec("profile", "string", None, "Snakemake profile: a name under profiles/ or a directory.",
                   extra={"minLength": 1, "maxLength": 4096}),
-        *(spec for spec in RUN_PARAMS if spec.name not in ("out_dir", "paper")),
+        *(spec for spec in RUN_PARAMS if spec.name not in ("out_dir", "paper", "benchmark")),
         ParamSpec("param_grid", "object", None, "Inline experiment: param name -> list of values.", cli=False,
                   extra={"minProperties": 1, "additionalProperties": {"type": "array", "minItems": 1}}),
         ParamSpec("parameter_sets", "array", None, "Inline experiment: list of {label, parameters}.", cli=False,

@@ -97,13 +97,14 @@ def described_request_schema(command: str | None = None) -> dict:
     out["properties"]["command"] = {"enum": commands}
     out["allOf"] = []
     out["x-strategies"] = strategies
+    from quantlab.metric_registry import describe_metrics, grid_metric_names
+
+    out["x-metrics"] = describe_metrics()  # what metrics.json, the leaderboard (in_sweep) and summaries hold
     for cmd in commands:
         params = params_schema(cmd)
-        if "objective" in params["properties"]:  # the live metric names (plugins' included)
-            from quantlab.metric_registry import metric_names
-
+        if "objective" in params["properties"]:  # the live grid metric names (plugins' included)
             params["properties"]["objective"] = {**params["properties"]["objective"],
-                                                 "enum": [*metric_names(), None]}
+                                                 "enum": [*grid_metric_names(), None]}
         if "strategy" in params["properties"]:
             params["properties"]["strategy"] = {**params["properties"]["strategy"], "enum": [*names, None]}
             rules = []

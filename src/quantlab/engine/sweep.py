@@ -66,7 +66,7 @@ def empty_result() -> dict:
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
                   *, start: int, periods_per_year: float, threads: int = 1, keep_returns: bool = False,
-                  volume=None):
+                  volume=None, risk_free_rate: float = 0.0):
     """Metrics of every combo of ``strategy_name`` on the same bars, as arrays over combos.
 
     ``combos``: resolved strategy parameter dicts (``strategy.resolve_params``; not validated
@@ -92,6 +92,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     the only per-bar memory of a sweep; the caller chunks combos to bound it).
 
     ``volume``: the bars' volume, passed to strategies that declare ``uses_volume`` (as a run does).
+    ``risk_free_rate``: annual, as a run's ``params.risk_free_rate`` (Sharpe, Sortino).
     """
     from quantlab.strategies import get_strategy
 
@@ -113,6 +114,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     ppy = float(periods_per_year)
     if not (math.isfinite(ppy) and ppy > 0):
         raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
+    rf = float(risk_free_rate)
+    if not (math.isfinite(rf) and rf > -1):
+        raise ConfigError(f"risk_free_rate must be a finite annual rate above -1, got {risk_free_rate!r}")
     atr = np.empty(0)
     if cfg.slippage_mode == "atr":
         from quantlab.engine.indicators import atr as atr_indicator
@@ -143,7 +147,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     else:
         stats = _generic(run, strategy, params, raw, returns, volume)
     metrics = _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
-                       float(close[-1]) / float(close[start]) - 1.0)
+                       float(close[-1]) / float(close[start]) - 1.0, rf)
     return (metrics, returns) if keep_returns else metrics
 
 
@@ -378,8 +382,9 @@ def _generic(run: _Runner, strategy, params, raw, returns: np.ndarray, volume=No
 
 
 # ------------------------------------------------------------------------------- metrics
-def _metrics(s: np.ndarray, bars: int, initial_cash: float, ppy: float, benchmark: float) -> dict:
+def _metrics(s: np.ndarray, bars: int, initial_cash: float, ppy: float, benchmark: float,
+             risk_free_rate: float = 0.0) -> dict:
     """The registry's formulas over the per-combo sums of ``sweep_kernel`` (undefined -> NaN)."""
-    stats = metric_registry.RunStats.from_kernel(s, bars=bars, periods_per_year=ppy,
-                                                 initial_cash=initial_cash, benchmark=benchmark)
+    stats = metric_registry.RunStats.from_kernel(s, bars=bars, periods_per_year=ppy, initial_cash=initial_cash,
+                                                 benchmark=benchmark, risk_free_rate=risk_free_rate)
     return metric_registry.evaluate(stats)
