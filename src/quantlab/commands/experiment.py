@@ -20,7 +20,7 @@ from typing import Any
 
 from quantlab.contract.params import RUN_PARAMS
 from quantlab.errors import ConfigError
-from quantlab.metric_registry import HEADLINE, grid_metric_names, metric_names
+from quantlab.metric_registry import HEADLINE, grid_metric_names
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
 ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")

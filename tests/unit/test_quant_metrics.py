@@ -1,0 +1,170 @@
+"""The metrics quants expect (issue #17) against independent computations: alpha/beta vs a numpy
+least-squares fit, VaR/CVaR vs the sorted returns, SQN/expectancy/best/worst/holding time from the
+trade log by hand, drawdown durations by a plain loop; grid == single run for the grid ones."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quantlab.engine import EngineConfig, Signals, simulate
+from quantlab.engine.sweep import evaluate_grid
+from quantlab.metric_registry import grid_metric_names, integer_names, run_only_names
+from quantlab.metrics import compute_metrics
+
+PPY = 252.0
+
+
+def _path(n: int, seed: int, drift: float = 0.0004):
+    rng = np.random.default_rng(seed)
+    return 100.0 * np.exp(np.cumsum(rng.normal(drift, 0.012, n)))
+
+
+def _run(close, entries, exits, cfg=None, start=0):
+    cfg = cfg or EngineConfig(fee=0.001, slippage_bps=2.0)
+    res = simulate(close, close, close, close, Signals(np.asarray(entries), np.asarray(exits)), cfg, start=start)
+    return res, cfg
+
+
+def _every(n, period, offset):
+    t = np.arange(n)
+    return t % period == offset
+
+
+@pytest.fixture
+def case():
+    n = 400
+    close = _path(n, 3)
+    res, cfg = _run(close, _every(n, 23, 0), _every(n, 23, 11))
+    stamps = np.arange(np.datetime64("2020-01-01"), np.datetime64("2020-01-01") + n).astype("datetime64[ns]")
+    bench = _path(n, 11)
+    return close, res, cfg, stamps, bench
+
+
+def test_alpha_beta_agree_with_numpy_least_squares(case):
+    close, res, cfg, stamps, bench = case
+    rf = 0.03
+    m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash,
+                        risk_free_rate=rf, timestamps=stamps, benchmark_close=bench)
+    rf_bar = (1 + rf) ** (1 / PPY) - 1
+    b = np.concatenate(([0.0], bench[1:] / bench[:-1] - 1.0))
+    r = np.asarray(res.equity) / np.concatenate(([cfg.initial_cash], res.equity[:-1])) - 1.0
+    (intercept, slope), *_ = np.linalg.lstsq(np.column_stack([np.ones(len(b)), b - rf_bar]), r - rf_bar, rcond=None)
+    assert m["beta"] == pytest.approx(slope, rel=1e-9)
+    assert m["alpha"] == pytest.approx(intercept * PPY, rel=1e-9)
+    active = r - b
+    assert m["tracking_error"] == pytest.approx(np.std(active, ddof=1) * math.sqrt(PPY), rel=1e-9)
+    assert m["information_ratio"] == pytest.approx(active.mean() / np.std(active, ddof=1) * math.sqrt(PPY), rel=1e-9)
+    # without a named benchmark: buy and hold of the run's own closes
+    own = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash)
+    b_own = np.concatenate(([0.0], close[1:] / close[:-1] - 1.0))
+    slope_own = np.polyfit(b_own, r, 1)[0]
+    assert own["beta"] == pytest.approx(slope_own, rel=1e-9)
+
+
+def test_sharpe_and_sortino_subtract_the_per_bar_risk_free_rate(case):
+    close, res, cfg, _, _ = case
+    r = np.asarray(res.returns)
+    for rf in (0.0, 0.05):
+        m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash, risk_free_rate=rf)
+        rf_bar = (1 + rf) ** (1 / PPY) - 1
+        assert m["sharpe_simple"] == pytest.approx((r.mean() - rf_bar) / r.std(ddof=1) * math.sqrt(PPY), rel=1e-9)
+        down = np.sqrt(np.mean(np.minimum(r, 0.0) ** 2))
+        assert m["sortino"] == pytest.approx((r.mean() - rf_bar) / down * math.sqrt(PPY), rel=1e-9)
+    with pytest.raises(Exception, match="risk_free_rate"):
+        compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=1.0, risk_free_rate=float("nan"))
+
+
+def test_var_cvar_are_the_empirical_left_tail(case):
+    close, res, cfg, _, _ = case
+    m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash)
+    r = np.sort(np.asarray(res.returns))
+    # numpy's default (linear) quantile at 5 %, from the sorted returns by hand
+    pos = 0.05 * (len(r) - 1)
+    lo = int(math.floor(pos))
+    var = r[lo] + (r[lo + 1] - r[lo]) * (pos - lo)
+    assert m["var_95"] == pytest.approx(var, rel=1e-12)
+    assert m["cvar_95"] == pytest.approx(r[r <= var].mean(), rel=1e-12)
+    assert m["cvar_95"] <= m["var_95"] < 0
+
+
+def test_trade_metrics_by_hand_from_the_trade_log(case):
+    close, res, cfg, _, _ = case
+    m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash)
+    pnl, ret = list(res.trades.pnl), list(res.trades.ret)
+    held = [int(x) - int(e) for e, x in zip(res.trades.entry_idx, res.trades.exit_idx)]
+    n = len(pnl)
+    assert n >= 10
+    mean = sum(ret) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in ret) / (n - 1))
+    assert m["sqn"] == pytest.approx(math.sqrt(n) * mean / std, rel=1e-9)
+    assert m["expectancy"] == pytest.approx(sum(pnl) / n, rel=1e-9)
+    assert m["best_trade"] == max(ret) and m["worst_trade"] == min(ret)
+    assert m["avg_holding_bars"] == pytest.approx(sum(held) / n) == pytest.approx(np.mean(res.trades.bars_held))
+    assert m["exposure_adjusted_return"] == pytest.approx(m["total_return"] / m["exposure"], rel=1e-12)
+
+
+def test_drawdown_durations_by_a_plain_loop(case):
+    close, res, cfg, stamps, _ = case
+    m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash, timestamps=stamps)
+    peak, run, best, best_days, since = cfg.initial_cash, 0, 0, 0.0, None
+    for i, eq in enumerate(res.equity):
+        if eq >= peak:
+            if since is not None:  # recovered at bar i
+                best_days = max(best_days, (stamps[i] - stamps[since]) / np.timedelta64(1, "D"))
+            peak, run, since = max(peak, eq), 0, None
+        else:
+            if since is None:
+                since = max(i - 1, 0)
+            run += 1
+            best = max(best, run)
+    if since is not None:
+        best_days = max(best_days, (stamps[-1] - stamps[since]) / np.timedelta64(1, "D"))
+    assert m["max_drawdown_duration_bars"] == best > 0
+    assert m["max_drawdown_duration_days"] == pytest.approx(best_days)
+    assert compute_metrics(res, close, start=0, periods_per_year=PPY,
+                           initial_cash=cfg.initial_cash)["max_drawdown_duration_days"] is None
+
+
+def test_zero_trades_give_null_trade_metrics_never_nan():
+    n = 60
+    close = _path(n, 5)
+    res, cfg = _run(close, np.zeros(n, bool), np.zeros(n, bool))
+    m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash)
+    for key in ("sqn", "expectancy", "best_trade", "worst_trade", "avg_holding_bars", "exposure_adjusted_return"):
+        assert m[key] is None, key
+    assert m["max_drawdown_duration_bars"] == 0 and m["beta"] == 0.0 and m["var_95"] == 0.0
+    assert all(v is None or math.isfinite(v) for v in m.values())
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), period=st.integers(3, 40), rf=st.sampled_from([0.0, 0.02, -0.01]),
+       short=st.booleans(), fill=st.sampled_from(["next_open", "close"]))
+def test_grid_equals_single_run_for_the_grid_metrics(seed, period, rf, short, fill):
+    """The kernel's new sums (best/worst trade, holding bars, trade-return deviations, bars under
+    the peak) and the risk-free rate give every grid metric exactly the single run's value."""
+    n = 220
+    close = _path(n, seed, drift=0.0)
+    opens = close * (1 + 0.001 * np.sin(np.arange(n)))
+    cfg = EngineConfig(fee=0.001, slippage_bps=3.0, allow_short=short, fill=fill)
+    got = evaluate_grid(opens, close, close, close, "sma_crossover", [{"fast": 2, "slow": period}], cfg, start=period,
+                        periods_per_year=PPY, risk_free_rate=rf)
+    from quantlab.strategies import get_strategy
+
+    sig = get_strategy("sma_crossover").signals(opens, close, close, close, {"fast": 2, "slow": period})
+    res = simulate(opens, close, close, close, sig, cfg, start=period)
+    want = compute_metrics(res, close, start=period, periods_per_year=PPY, initial_cash=cfg.initial_cash,
+                           risk_free_rate=rf)
+    assert tuple(got) == grid_metric_names() and not set(got) & set(run_only_names())
+    for key in got:
+        value, single = got[key][0], want[key]
+        if single is None:
+            assert math.isnan(value), key
+        elif key in integer_names():
+            assert value == single, key
+        else:
+            assert value == single or abs(value - single) <= 1e-12 * abs(single), (key, value, single)
