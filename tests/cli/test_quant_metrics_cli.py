@@ -1,0 +1,147 @@
+"""The metrics quants expect, black-box through main.py (issue #17): in metrics.json, the
+leaderboard (the grid ones), the schema and --list-metrics; risk_free_rate and benchmark in the
+content keys; a missing benchmark exits 3; agreement with numbers recomputed from the artifacts."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from conftest import assert_every_json_parses, strict_json
+
+WINDOW = {"start": "2015-01-01", "end": "2017-01-01"}
+
+
+def _run(ql, **params):
+    payload = {"schema_version": "1.0", "command": "run",
+               "params": {"ticker": "^IXIC", "strategy": "sma_crossover", **WINDOW, **params}}
+    res = ql.request(payload)
+    assert res.returncode == 0, res.stderr
+    env = res.envelope
+    from pathlib import Path
+
+    return env, Path(env["artifacts_path"])
+
+
+def _equity(run_dir):
+    from quantlab.columnar import column_to_numpy, read_parquet
+
+    table = read_parquet(str(run_dir / "equity.parquet"))
+    return {k: column_to_numpy(table, k) for k in ("timestamp", "close", "returns")}
+
+
+def test_run_metrics_agree_with_its_artifacts_and_a_benchmark_run(ql):
+    env, run_dir = _run(ql, benchmark="^GSPC", risk_free_rate=0.02)
+    doc = strict_json((run_dir / "metrics.json").read_text())
+    m = doc["metrics"]
+    window = strict_json((run_dir / "metadata.json").read_text())["window"]
+    assert window["benchmark"] == "^GSPC" and window["risk_free_rate"] == 0.02
+    # the benchmark's closes, from a run of the benchmark itself over the same window
+    _, bench_dir = _run(ql, ticker="^GSPC", strategy="buy_and_hold")
+    eq, bench = _equity(run_dir), _equity(bench_dir)
+    assert np.array_equal(eq["timestamp"], bench["timestamp"])
+    b = np.concatenate(([0.0], bench["close"][1:] / bench["close"][:-1] - 1.0))
+    r = eq["returns"]
+    rf = 1.02 ** (1 / 252) - 1
+    (a, beta), *_ = np.linalg.lstsq(np.column_stack([np.ones(len(b)), b - rf]), r - rf, rcond=None)
+    assert m["beta"] == pytest.approx(beta, rel=1e-9) and m["alpha"] == pytest.approx(a * 252, rel=1e-9)
+    assert m["tracking_error"] == pytest.approx(np.std(r - b, ddof=1) * math.sqrt(252), rel=1e-9)
+    q = np.quantile(r, 0.05)
+    assert m["var_95"] == pytest.approx(q, rel=1e-12) and m["cvar_95"] == pytest.approx(r[r <= q].mean(), rel=1e-12)
+    assert m["sharpe_simple"] == pytest.approx((r.mean() - rf) / r.std(ddof=1) * math.sqrt(252), rel=1e-9)
+    # SQN, expectancy, best/worst trade, holding time by hand from trades.csv
+    with open(run_dir / "trades.csv") as fh:
+        trades = list(csv.DictReader(fh))
+    ret = [float(t["return"]) for t in trades]
+    pnl = [float(t["pnl"]) for t in trades]
+    n = len(trades)
+    assert n == m["trades"] >= 2
+    mean = sum(ret) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in ret) / (n - 1))
+    assert m["sqn"] == pytest.approx(math.sqrt(n) * mean / sd, rel=1e-6)  # trades.csv: 10 digits
+    assert m["expectancy"] == pytest.approx(sum(pnl) / n, rel=1e-6)
+    assert m["best_trade"] == pytest.approx(max(ret), rel=1e-9) and m["worst_trade"] == pytest.approx(min(ret), rel=1e-9)
+    assert m["avg_holding_bars"] == pytest.approx(sum(int(t["bars_held"]) for t in trades) / n)
+    # a different benchmark or risk-free rate is a different result, not a cache hit
+    env2, dir2 = _run(ql, benchmark="^GSPC", risk_free_rate=0.0)
+    env3, dir3 = _run(ql)
+    m2 = strict_json((dir2 / "metrics.json").read_text())["metrics"]
+    m3 = strict_json((dir3 / "metrics.json").read_text())["metrics"]
+    assert m2["sharpe_simple"] > m["sharpe_simple"] and m2["beta"] == pytest.approx(m["beta"], rel=1e-12)
+    assert m3["beta"] != m2["beta"] and m3["total_return"] == m2["total_return"]
+    hashes = {json.loads((d / "metadata.json").read_text())["config_hash"] for d in (run_dir, dir2, dir3)}
+    assert len(hashes) == 3
+    assert_every_json_parses(ql.outputs)
+
+
+def test_sweep_leaderboard_carries_the_grid_metrics_equal_to_a_single_run(ql):
+    payload = {"schema_version": "1.0", "command": "sweep",
+               "params": {"ticker": "^IXIC", "strategy": "sma_crossover", **WINDOW, "risk_free_rate": 0.03,
+                          "param_grid": {"fast": [5, 10], "slow": [50]}}}
+    res = ql.request(payload)
+    assert res.returncode == 0, res.stderr
+    from pathlib import Path
+
+    sweep_dir = Path(res.envelope["artifacts_path"])
+    with open(sweep_dir / "leaderboard.csv") as fh:
+        rows = {(r["fast"], r["slow"]): r for r in csv.DictReader(fh)}
+    row = rows[("10", "50")]
+    for name in ("expectancy", "sqn", "best_trade", "worst_trade", "avg_holding_bars", "exposure_adjusted_return",
+                 "max_drawdown_duration_bars"):
+        assert name in row
+    for name in ("alpha", "beta", "var_95", "cvar_95", "tracking_error", "information_ratio",
+                 "max_drawdown_duration_days"):
+        assert name not in row  # run-only
+    _, run_dir = _run(ql, risk_free_rate=0.03, strategy_params={"fast": 10, "slow": 50})
+    single = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+    for name in ("sharpe_simple", "sortino", "expectancy", "sqn", "best_trade", "worst_trade", "avg_holding_bars",
+                 "exposure_adjusted_return", "max_drawdown_duration_bars"):
+        assert float(row[name]) == pytest.approx(single[name], rel=1e-9), name
+    # the risk-free rate is in the shards' key: rf 0 gives a different Sharpe
+    res0 = ql.request({**payload, "params": {**payload["params"], "risk_free_rate": 0.0}})
+    with open(Path(res0.envelope["artifacts_path"]) / "leaderboard.csv") as fh:
+        row0 = {(r["fast"], r["slow"]): r for r in csv.DictReader(fh)}[("10", "50")]
+    assert float(row0["sharpe_simple"]) > float(row["sharpe_simple"])
+    # a run-only metric is no sweep objective
+    bad = ql.request({**payload, "params": {**payload["params"], "objective": "alpha"}})
+    assert bad.returncode == 2 and "objective" in bad.stderr
+
+
+def test_list_metrics_and_schema_describe_every_metric(ql):
+    listing = strict_json(ql.cli("--list-metrics").stdout)
+    by_name = {m["name"]: m for m in listing}
+    assert by_name["alpha"]["in_sweep"] is False and by_name["sqn"]["in_sweep"] is True
+    assert by_name["max_drawdown_duration_bars"]["higher_is_better"] is False
+    assert all(m["description"] for m in listing)
+    schema = strict_json(ql.cli("--schema", "run").stdout)
+    assert [m["name"] for m in schema["x-metrics"]] == list(by_name)
+    run_params = json.dumps(schema)
+    assert "risk_free_rate" in run_params and "benchmark" in run_params
+    sweep = strict_json(ql.cli("--schema", "sweep").stdout)
+    assert "sqn" in json.dumps(sweep) and '"alpha"' not in json.dumps(sweep["allOf"])
+
+
+def test_missing_benchmark_exits_3_and_publishes_nothing(ql):
+    payload = {"schema_version": "1.0", "command": "run",
+               "params": {"ticker": "^IXIC", "strategy": "sma_crossover", **WINDOW, "source": "sample",
+                          "benchmark": "NOPE"}}
+    res = ql.request(payload)
+    assert res.returncode == 3
+    assert res.envelope["error"]["code"] == "DATA_ERROR" and "benchmark NOPE" in res.envelope["error"]["message"]
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert not any(p.is_dir() for p in ql.runs_dir().glob("*run*")) if ql.runs_dir().exists() else True
+
+
+def test_zero_trade_run_nulls_and_warns(ql):
+    env, run_dir = _run(ql, ticker="SPX", start="2017-01-04", end="2017-03-01",
+                        strategy_params={"fast": 5, "slow": 200})
+    m = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+    assert m["trades"] == 0
+    for key in ("sqn", "expectancy", "best_trade", "worst_trade", "avg_holding_bars", "exposure_adjusted_return"):
+        assert m[key] is None, key
+    assert any("0 trades" in w for w in env["warnings"])
+    assert all(v is None or math.isfinite(v) for v in m.values())
