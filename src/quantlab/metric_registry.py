@@ -248,24 +248,24 @@ _BUILTIN = (
     Metric("max_drawdown_duration_bars", False, False, lambda s: s.max_dd_bars, integer=True,
            description="Longest run of bars below the running equity peak (initial cash included)."),
     Metric("max_drawdown_duration_days", False, False, _series("drawdown_days"), run_only=True,
-           description="Run only. Calendar days of the longest stretch below the running peak: from the "
+           description="Calendar days of the longest stretch below the running peak: from the "
                        "peak bar (the first bar if the peak is the initial cash) to the recovery bar, or "
                        "to the last bar."),
     Metric("var_95", True, False, _series("var_95"), run_only=True,
-           description="Run only. Historical value at risk: the 5 % quantile of the per-bar returns "
+           description="Historical value at risk: the 5 % quantile of the per-bar returns "
                        "(numpy linear interpolation; a loss is negative)."),
     Metric("cvar_95", True, False, _series("cvar_95"), run_only=True,
-           description="Run only. Expected shortfall: the mean of the per-bar returns at or below var_95."),
+           description="Expected shortfall: the mean of the per-bar returns at or below var_95."),
     Metric("beta", True, False, _series("beta"), run_only=True,
-           description="Run only. OLS slope of the per-bar returns on the benchmark's (params.benchmark, "
+           description="OLS slope of the per-bar returns on the benchmark's (params.benchmark, "
                        "default buy and hold of the same ticker). Its ranking direction is nominal."),
     Metric("alpha", True, False, _series("alpha"), run_only=True,
-           description="Run only. OLS intercept of the per-bar excess returns (over the risk-free rate) "
+           description="OLS intercept of the per-bar excess returns (over the risk-free rate) "
                        "on the benchmark's, times periods_per_year."),
     Metric("tracking_error", False, False, _series("tracking_error"), run_only=True,
-           description="Run only. Std (ddof 1) of the per-bar active returns (run - benchmark), annualised."),
+           description="Std (ddof 1) of the per-bar active returns (run - benchmark), annualised."),
     Metric("information_ratio", True, False, _series("information_ratio"), run_only=True,
-           description="Run only. Mean active return over its std (ddof 1), annualised."),
+           description="Mean active return over its std (ddof 1), annualised."),
 )
 
 METRICS: dict[str, Metric] = {m.name: m for m in _BUILTIN}
