@@ -145,3 +145,14 @@ def test_zero_trade_run_nulls_and_warns(ql):
         assert m[key] is None, key
     assert any("0 trades" in w for w in env["warnings"])
     assert all(v is None or math.isfinite(v) for v in m.values())
+
+
+def test_reproduce_command_keeps_the_benchmark_and_the_rate(ql):
+    import shlex
+
+    env, run_dir = _run(ql, benchmark="^GSPC", risk_free_rate=0.02)
+    args = shlex.split(strict_json((run_dir / "report.json").read_text())["reproduce"]["command"])
+    assert args[args.index("--benchmark") + 1] == "^GSPC" and args[args.index("--risk-free-rate") + 1] == "0.02"
+    again = ql.cli(*args[2:])
+    assert again.returncode == 0, again.stderr
+    assert env["run_id"].split("_")[-1] in again.stdout  # the same resolved request

@@ -498,6 +498,9 @@ def reproduce_command(params: dict) -> str:
         parts += ["--adjust", str(params["adjust"])]
     if params.get("date_format"):
         parts += ["--date-format", str(params["date_format"])]
+    for key in ("risk_free_rate", "benchmark"):  # scoring: left out at their defaults (older commands)
+        if params.get(key):
+            parts += [f"--{key.replace('_', '-')}", str(params[key])]
     for key, value in sorted(params.get("strategy_params", {}).items()):
         parts += ["--param", f"{key}={value}"]
     return " ".join(shlex.quote(p) for p in parts)
