@@ -119,7 +119,7 @@ class RunStats:
         trade_ret = np.asarray(result.trades.ret, dtype=np.float64)
         held = np.asarray(result.trades.exit_idx, dtype=np.int64) - np.asarray(result.trades.entry_idx, dtype=np.int64)
         trade_dev = trade_ret - trade_ret.sum() / max(len(trade_ret), 1)
-        underwater = equity < peaks
+        underwater = ~(equity >= peaks)  # as the kernel counts: below the running peak
         cols = {
             "final_equity": equity[-1], "sum_returns": total,
             "sum_sq_dev": (dev * dev).sum() if bars >= 2 else 0.0,

@@ -579,8 +579,8 @@ def sweep_kernel(
         margin_calls = 0
         entry_idx = 0
         holding = 0
-        under = 0  # bars in the current stretch below the running peak
-        max_under = 0
+        last_top = start - 1  # last bar at or above the running peak (start - 1: the initial cash)
+        max_under = 0  # longest stretch of bars below the running peak
         for t in range(start, n):
             c_t = close[t]
             forced = pos == -1 and cash - qty * c_t <= 0.0  # margin call
@@ -664,26 +664,26 @@ def sweep_kernel(
             prev_equity = eq
             # drawdown eq / running peak - 1 (the peak starts at initial_cash > 0 and never
             # falls): rounding is monotonic, so per peak only the lowest equity can be the min
-            if eq > peak:
-                if trough < peak:
-                    dd = trough / peak - 1.0
-                    if dd < max_dd:
-                        max_dd = dd
-                peak = eq
-                trough = eq
+            if eq >= peak:  # the stretch under water (if any) ends: its length is known now
+                if t - last_top - 1 > max_under:
+                    max_under = t - last_top - 1
+                last_top = t
+                if eq > peak:
+                    if trough < peak:
+                        dd = trough / peak - 1.0
+                        if dd < max_dd:
+                            max_dd = dd
+                    peak = eq
+                    trough = eq
             elif eq < trough:
                 trough = eq
-            if eq < peak:
-                under += 1
-                if under > max_under:
-                    max_under = under
-            else:
-                under = 0
 
         if trough < peak:
             dd = trough / peak - 1.0
             if dd < max_dd:
                 max_dd = dd
+        if n - 1 - last_top > max_under:  # still under water at the end
+            max_under = n - 1 - last_top
         if pos != 0:  # simulate_kernel's open trade, marked to the last close
             pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, close[n - 1])
             holding += n - 1 - entry_idx
