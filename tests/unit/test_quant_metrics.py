@@ -168,3 +168,26 @@ def test_grid_equals_single_run_for_the_grid_metrics(seed, period, rf, short, fi
             assert value == single, key
         else:
             assert value == single or abs(value - single) <= 1e-12 * abs(single), (key, value, single)
+
+
+def test_named_benchmark_is_aligned_as_of_each_bar(monkeypatch):
+    """A benchmark bar missing at a run bar: its previous close stands in (a warning past 5 % of
+    the bars); no benchmark bar at or before the run's first bar: DataError (exit 3)."""
+    import quantlab.data as data
+    from quantlab import scoring
+    from quantlab.data.bars import Bars
+    from quantlab.errors import DataError
+
+    days = np.arange(np.datetime64("2021-01-04"), np.datetime64("2021-01-24")).astype("datetime64[ns]")
+    kept = days[[0, 1, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]]  # days 2, 6, 7 missing
+    close = np.arange(1.0, len(kept) + 1)
+    bars = Bars(kept, close, close, close, close, np.ones(len(kept)), "B", "1d", "test")
+    monkeypatch.setattr(data, "load_bars", lambda req: bars)
+    spec = {"ticker": "B", "start": "2021-01-04", "end": "2021-01-24", "interval": "1d", "source": "sample"}
+    warnings: list[str] = []
+    got = scoring.benchmark_close(spec, days, warnings)
+    assert got.tolist() == [1, 2, 2, 3, 4, 5, 5, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+    assert len(warnings) == 1 and "no bar at 3 of the run's 20 bars" in warnings[0]
+    assert scoring.benchmark_close(spec, days[8:], warnings := []).tolist() == close[5:].tolist() and warnings == []
+    with pytest.raises(DataError, match="benchmark B has no bar at or before the run's first bar"):
+        scoring.benchmark_close(spec, days - np.timedelta64(1, "D"), [])
