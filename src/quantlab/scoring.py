@@ -16,15 +16,17 @@ BENCHMARK_GAP_WARN = 0.05
 
 
 def scoring_spec(resolved: dict) -> dict:
-    """``{"risk_free_rate", "benchmark"}``: the benchmark as its data spec (None: the run's own)."""
+    """``{"risk_free_rate", "benchmark"}``: the benchmark as its data spec without the machine-local
+    cache directory (it is part of the simulation's content key), None for the run's own."""
     from quantlab.commands.run import make_data_spec
 
     bench = resolved.get("benchmark")
     spec = {"risk_free_rate": float(resolved.get("risk_free_rate") or 0.0), "benchmark": None}
     if bench and bench != resolved.get("ticker"):
         source = resolved["source"] if resolved["source"] in ("auto", "sample", "yfinance", "synthetic") else "auto"
-        _, spec["benchmark"] = make_data_spec({**resolved, "ticker": bench, "data_path": None, "source": source},
-                                              resolved["start"], resolved["end"], 1)
+        _, data = make_data_spec({**resolved, "ticker": bench, "data_path": None, "source": source},
+                                 resolved["start"], resolved["end"], 1)
+        spec["benchmark"] = {k: v for k, v in data.items() if k != "cache_dir"}
     return spec
 
 
@@ -52,12 +54,13 @@ def benchmark_close(data_spec: dict, timestamps, warnings: list[str]):
     import numpy as np
 
     from quantlab.commands.run import _data_request
+    from quantlab.contract.paths import outputs_root
     from quantlab.data import load_bars
     from quantlab.errors import DataError
 
     ticker = data_spec["ticker"]
     try:
-        bars = load_bars(_data_request(data_spec))
+        bars = load_bars(_data_request({**data_spec, "cache_dir": str(outputs_root() / "cache")}))
     except DataError as exc:
         raise DataError(f"benchmark {ticker}: {exc}") from exc
     ts = np.asarray(timestamps).astype("datetime64[ns]")

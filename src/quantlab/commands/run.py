@@ -219,12 +219,6 @@ def make_data_spec(resolved: dict, start: str, end: str, lookback_bars: int) -> 
     return canonical_hash({k: v for k, v in spec.items() if k != "cache_dir"}, 16), spec
 
 
-def _keyed(scoring: dict) -> dict:
-    """The scoring spec as it enters a content key (no machine-local cache directory)."""
-    bench = scoring["benchmark"]
-    return {**scoring, "benchmark": bench and {k: v for k, v in bench.items() if k != "cache_dir"}}
-
-
 def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], origin: str,
              claim: bool = True) -> RunPlan:
     from quantlab.scoring import scoring_spec
@@ -250,8 +244,7 @@ def plan_run(params: dict[str, Any], *, request_id: Any, warnings: list[str], or
                 "ticker": resolved["ticker"], "interval": resolved["interval"], "code": code,
                 "scoring": scoring_spec(resolved),
                 "title": f"{resolved['ticker']} {strategy.name} {resolved['start']}..{resolved['end']}"}
-    mkey = canonical_hash({k: v for k, v in sim_spec.items() if k != "scoring"}
-                          | {"scoring": _keyed(sim_spec["scoring"])}, 16)
+    mkey = canonical_hash(sim_spec, 16)
     identity = {k: v for k, v in resolved.items() if k not in ("out_dir",)}
     digest = canonical_hash(identity, 7, algo="sha1")
     mode = "paper" if paper else "run"
