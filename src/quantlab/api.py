@@ -149,7 +149,7 @@ def run(ticker: str | None = None, strategy: str | None = None, start: str | Non
     params, strategy_params, _ = _split("run", {"ticker": ticker, "strategy": strategy, "start": start,
                                                 "end": end, **kwargs})
     if strategy_params:
-        params["strategy_params"] = {**params.get("strategy_params", {}), **strategy_params}
+        params["strategy_params"] = {**(params.get("strategy_params") or {}), **strategy_params}
     return request("run", params, force=force)
 
 
@@ -160,9 +160,10 @@ def sweep(ticker: str | None = None, strategy: str | None = None, start: str | N
     ``parameter_sets``, ``objective``, ``splits`` ... are the sweep request's own."""
     params, fixed, axes = _split("sweep", {"ticker": ticker, "strategy": strategy, "start": start, "end": end,
                                            **kwargs}, grid=True)
-    if axes or fixed:
-        grid = {**(params.get("param_grid") or {}), **axes, **{k: [v] for k, v in fixed.items()}}
-        params["param_grid"] = grid
+    if axes:
+        params["param_grid"] = {**(params.get("param_grid") or {}), **axes}
+    if fixed:
+        params["strategy_params"] = {**(params.get("strategy_params") or {}), **fixed}
     return request("sweep", params, force=force)
 
 

@@ -67,6 +67,9 @@ def test_sweep_ranges_are_the_grid_and_forward_takes_the_result(api_outputs):
     board = sw.leaderboard
     assert sorted(zip(board["fast"], board["slow"])) == [(5, 50), (5, 100), (15, 50), (15, 100)]
     assert sw.metrics["combinations_evaluated"] == 4 and "sqn" in board
+    fixed = quantlab.sweep(**PARAMS, fast=[5, 15], slow=100)  # a scalar is fixed, not an axis
+    assert fixed.leaderboard["slow"].tolist() == [100, 100]
+    assert json.loads((fixed.path / "config.json").read_text())["strategy_params"]["slow"] == 100
     fw = quantlab.forward(sw, forward_end="2018-04-01")
     assert fw.command == "forward" and fw.metrics["bars"] > 0 and fw.path.is_dir()
 
