@@ -501,6 +501,15 @@ def pairwise_sum(a, lo, n, stack_i, stack_f):
     return stack_f[0]
 
 
+def sum_sq_dev(a, n, mean, out, stack_i, stack_f):
+    """Sum of ``(a[i] - mean) ** 2`` over ``a[:n]`` in numpy's order (the squares go to ``out``,
+    which may be ``a`` itself)."""
+    for i in range(n):
+        d = a[i] - mean
+        out[i] = d * d
+    return pairwise_sum(out, 0, n, stack_i, stack_f)
+
+
 def no_grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
     """The ``grid_signals`` of a kernel without a fused path (mode 0 never calls it)."""
     return
@@ -705,11 +714,7 @@ def sweep_kernel(
         stats[k + ST_SUM_RETURNS] = total
         sq_dev = 0.0
         if m >= 2:
-            mean = total / m
-            for i in range(m):
-                d = ret_buf[i] - mean
-                scratch[i] = d * d
-            sq_dev = pairwise_sum(scratch, 0, m, stack_i, stack_f)
+            sq_dev = sum_sq_dev(ret_buf, m, total / m, scratch, stack_i, stack_f)
         stats[k + ST_SUM_SQ_DEV] = sq_dev
         stats[k + ST_NEGATIVE_BARS] = n_neg
         sq_down = 0.0
@@ -742,12 +747,9 @@ def sweep_kernel(
                     best = r
                 if r < worst:
                     worst = r
-            if n_trades >= 2:
-                mean = stats[k + ST_SUM_TRADE_RETURNS] / n_trades
-                for i in range(n_trades):
-                    d = tr_ret[i] - mean
-                    tr_ret[i] = d * d  # tr_ret is scratch from here on
-                sq_trade = pairwise_sum(tr_ret, 0, n_trades, stack_i, stack_f)
+            if n_trades >= 2:  # tr_ret is scratch from here on
+                sq_trade = sum_sq_dev(tr_ret, n_trades, stats[k + ST_SUM_TRADE_RETURNS] / n_trades, tr_ret,
+                                      stack_i, stack_f)
         stats[k + ST_BEST_TRADE] = best
         stats[k + ST_WORST_TRADE] = worst
         stats[k + ST_HOLDING_BARS] = holding
