@@ -94,7 +94,7 @@ KEYS = st.sampled_from(["ticker", "start", "end", "interval", "fee", "strategy",
        params=st.dictionaries(KEYS, JSONISH, max_size=6))
 def test_fuzz_request_validation_in_process(tmp_path_factory, command, params):
     """Any params: the validator and planner end in a contract error (exit 2/3/4), never anything else."""
-    from quantlab.commands.run import plan_run
+    from quantlab.commands.run.plan import plan_run
     from quantlab.contract.request import parse_json_request
     from quantlab.errors import QuantLabError
 
@@ -109,7 +109,7 @@ def test_fuzz_request_validation_in_process(tmp_path_factory, command, params):
             plan_run(req.params, request_id=None, warnings=[], origin="json", claim=False)
         elif command == "sweep":
             from quantlab.commands.experiment import load_experiment
-            from quantlab.commands.sweep import plan_sweep
+            from quantlab.commands.sweep.plan import plan_sweep
             from quantlab.contract.paths import resolve_input_path
 
             exp = load_experiment(req.params, resolve_path=resolve_input_path)

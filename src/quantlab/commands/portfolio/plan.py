@@ -1,6 +1,6 @@
 """Plan a ``portfolio`` request: validate everything before Snakemake starts (exit 2/3 early),
 claim the run id, and build the Snakemake config (one ``portfolio_mode`` job per mode, then
-``publish_portfolio``). The aggregation itself is in :mod:`quantlab.commands.portfolio`."""
+``publish_portfolio``). The aggregation itself is in :mod:`.sessions`, :mod:`.selection` and :mod:`.combine`."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _claim(out_dir: Path, digest: str, claim: bool) -> tuple[str, datetime]:
 
 
 def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim: bool = True) -> PortfolioPlan:
-    from quantlab.commands.portfolio import compare_modes, load_weights, normalise_selection
+    from quantlab.commands.portfolio.combine import compare_modes, load_weights
+    from quantlab.commands.portfolio.selection import normalise_selection
 
     if params.get("legs") is not None:
         return _plan_basket(params, request_id=request_id, warnings=warnings, claim=claim)
