@@ -76,6 +76,20 @@ class QuantLab:
         return subprocess.run(self.cmd(*args), capture_output=True, text=True, env=self.env,
                               timeout=timeout, cwd=self.tmp)
 
+    def spawn(self, payload, sig: Path) -> subprocess.Popen:
+        """Start a request in the background (signals to ``sig``); the caller communicates."""
+        sig.touch()
+        return subprocess.Popen(self.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+                                cwd=self.tmp)
+
+    def cli_all(self, *commands: tuple[str, ...]) -> Path:
+        """Run each CLI command (each must succeed); returns the runs root."""
+        for args in commands:
+            res = self.cli(*args)
+            assert res.returncode == 0, res.stderr
+        return self.runs_dir()
+
     def runs_dir(self) -> Path:
         return self.outputs / "runs"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,12 +17,6 @@ from conftest import ROOT, assert_every_json_parses, run_request, strict_json
 GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 
 
-def _spawn(ql, payload, sig: Path) -> subprocess.Popen:
-    sig.touch()
-    return subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ql.env, cwd=ql.tmp)
-
-
 @pytest.mark.slow
 def test_load_16_runs_and_4_sweeps_at_once(ql):
     payloads = [run_request(fee=0.0005 * (i % 8), start=f"{2010 + i % 6}-01-01", end="2018-01-01")
@@ -33,7 +26,7 @@ def test_load_16_runs_and_4_sweeps_at_once(ql):
                   {"ticker": "SPX", "start": "2015-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
                    "param_grid": {"fast": [5, 10, 15 + i], "slow": [50, 100]}}} for i in range(4)]
     t0 = time.monotonic()
-    procs = [(_spawn(ql, p, ql.tmp / f"s{i}.jsonl"), time.monotonic()) for i, p in enumerate(payloads)]
+    procs = [(ql.spawn(p, ql.tmp / f"s{i}.jsonl"), time.monotonic()) for i, p in enumerate(payloads)]
     results = []
     for i, (proc, started) in enumerate(procs):
         out, err = proc.communicate(timeout=600)

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint
+from quantlab.commands.common import StagedPlan
 from quantlab.contract import namespaces
 from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
 from quantlab.contract.paths import imported_path, outputs_root, resolve_input_path, resolve_output_dir
-from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id, staging_name
+from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
 
@@ -25,7 +26,7 @@ ENGINE_KEYS = ("fee", "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_s
 
 
 @dataclass
-class RunPlan:
+class RunPlan(StagedPlan):
     run_id: str
     created_at: str
     params: dict[str, Any]            # resolved request params (defaults applied)
@@ -47,11 +48,6 @@ class RunPlan:
         return "paper" if self.paper else "run"
 
     @property
-    def target(self) -> str:
-        """The request's final workflow output (paper sessions do not refresh the runs index)."""
-        return namespaces.target(self.run_id, self.kind)
-
-    @property
     def published(self) -> str:
         """The publish step's marker (relative to the internal root)."""
         return namespaces.request_file(self.run_id, self.kind, "published.json")
@@ -59,10 +55,6 @@ class RunPlan:
     @property
     def run_dir(self) -> Path:
         return self.out_dir / self.run_id
-
-    @property
-    def staging_dir(self) -> Path:
-        return self.out_dir / staging_name(self.run_id)
 
     def request_record(self) -> dict:
         return {

@@ -21,9 +21,9 @@ from quantlab.artifacts.io import read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint
 from quantlab.commands.experiment import Experiment
 from quantlab.commands.run.plan import ENGINE_KEYS, make_data_spec
-from quantlab.contract import namespaces
+from quantlab.commands.common import StagedPlan
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
-from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id, staging_name
+from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 from quantlab.dates import parse_date
 
 
@@ -31,7 +31,7 @@ WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kern
 
 
 @dataclass
-class SweepPlan:
+class SweepPlan(StagedPlan):
     run_id: str
     created_at: str
     experiment: Experiment
@@ -42,14 +42,7 @@ class SweepPlan:
     reused_shards: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     origin: str = "json"
-
-    @property
-    def staging_dir(self) -> Path:
-        return self.out_dir / staging_name(self.run_id)
-
-    @property
-    def target(self) -> str:
-        return namespaces.target(self.run_id, "sweep")
+    kind = "sweep"
 
 
 def _family(dkey: str, exp: Experiment, start: str) -> str:
