@@ -92,3 +92,12 @@ def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path)
     assert seen == [1]
     monkeypatch.setenv("QUANTLAB_SWEEP_THREADS", "3")
     assert sweep.shard_threads() == 3
+
+
+def test_every_module_the_worker_warms_exists():
+    """The worker skips a module it cannot import; a moved module must not drop out silently."""
+    import importlib.util
+
+    from quantlab.commands.worker import WARM_MODULES
+
+    assert [m for m in WARM_MODULES if importlib.util.find_spec(m) is None] == []

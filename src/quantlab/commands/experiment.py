@@ -169,12 +169,12 @@ def _plain(value: Any, budget: list[int] | None = None) -> Any:
 
 
 def _schema_check(data: dict, where: str) -> None:
-    from quantlab.contract.request import _schema_error_message
+    from quantlab.contract.request import schema_error_message
 
     errors = list(_validator().iter_errors(data))
     if errors:
         err = max(errors, key=lambda e: len(e.absolute_path))
-        raise ConfigError(f"Invalid sweep experiment ({where}): {_schema_error_message(err)}")
+        raise ConfigError(f"Invalid sweep experiment ({where}): {schema_error_message(err)}")
 
 
 def build_experiment(data: dict, *, where: str, source_path: str | None = None) -> Experiment:

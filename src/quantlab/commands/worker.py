@@ -37,7 +37,7 @@ WARM_MODULES = (
     "numpy", "pyarrow", "pyarrow.parquet", "PIL.Image", "PIL.ImageDraw", "PIL.PngImagePlugin",
     "filelock", "quantlab.data", "quantlab.engine", "quantlab.metrics", "quantlab.strategies",
     "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.commands.run.steps",
-    "quantlab.commands.sweep", "quantlab.engine.sweep", "quantlab.artifacts.heatmap", "yaml",
+    "quantlab.commands.sweep.steps", "quantlab.engine.sweep", "quantlab.artifacts.heatmap", "yaml",
 )
 
 
