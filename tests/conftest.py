@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"  # the bundled SPX 2017 grid sweep
+SPX_2017_RUN = ("run", "--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01")  # a CLI run
 MAIN = ROOT / "main.py"
 sys.path.insert(0, str(ROOT / "src"))
 

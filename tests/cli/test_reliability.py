@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_every_json_parses, run_request, strict_json
+from conftest import assert_every_json_parses, GRID_YAML, run_request, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 
 
 @pytest.mark.slow
