@@ -18,7 +18,7 @@ BENCHMARK_GAP_WARN = 0.05
 def scoring_spec(resolved: dict) -> dict:
     """``{"risk_free_rate", "benchmark"}``: the benchmark as its data spec without the machine-local
     cache directory (it is part of the simulation's content key), None for the run's own."""
-    from quantlab.commands.run import make_data_spec
+    from quantlab.commands.run.plan import make_data_spec
 
     bench = resolved.get("benchmark")
     spec = {"risk_free_rate": float(resolved.get("risk_free_rate") or 0.0), "benchmark": None}
@@ -53,14 +53,14 @@ def benchmark_close(data_spec: dict, timestamps, warnings: list[str]):
     when it cannot be loaded or has no bar at or before the run's first bar."""
     import numpy as np
 
-    from quantlab.commands.run import _data_request
+    from quantlab.commands.run.steps import data_request
     from quantlab.contract.paths import outputs_root
     from quantlab.data import load_bars
     from quantlab.errors import DataError
 
     ticker = data_spec["ticker"]
     try:
-        bars = load_bars(_data_request({**data_spec, "cache_dir": str(outputs_root() / "cache")}))
+        bars = load_bars(data_request({**data_spec, "cache_dir": str(outputs_root() / "cache")}))
     except DataError as exc:
         raise DataError(f"benchmark {ticker}: {exc}") from exc
     ts = np.asarray(timestamps).astype("datetime64[ns]")
