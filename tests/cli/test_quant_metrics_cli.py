@@ -109,6 +109,9 @@ def test_sweep_leaderboard_carries_the_grid_metrics_equal_to_a_single_run(ql):
     # a run-only metric is no sweep objective
     bad = ql.request({**payload, "params": {**payload["params"], "objective": "alpha"}})
     assert bad.returncode == 2 and "objective" in bad.stderr
+    fwd = ql.request({"schema_version": "1.0", "command": "forward", "params": {
+        "forward_eval": str(sweep_dir), "forward_end": "2017-03-01", "forward_metric": "alpha"}})
+    assert fwd.returncode == 2 and "forward_metric must be one of" in fwd.stderr
 
 
 def test_list_metrics_and_schema_describe_every_metric(ql):
