@@ -6,28 +6,27 @@ machine). Without one every test is skipped with the reason, except under
 ``QUANTLAB_REQUIRE_SLURM=1`` (CI's ``.ci/run``), where a missing cluster fails them. Run them with
 ``make test-slurm``; ``make test`` leaves them out.
 
-The SLURM requests share one outputs root (on a path every node sees; one node here), so later
-tests find the data earlier ones loaded and submit fewer jobs. Each test still stands alone: a
-missing intermediate is only submitted once more. Shards run with one thread each
-(``QUANTLAB_SWEEP_THREADS=1``) so that two fit on a two-CPU node at once; the local runs keep
-the default two, so equality also says the thread count changes nothing.
+The three SLURM requests run at once (the ``slurm`` fixture); each test compares one of them with
+the same request run locally, or checks its failure.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import ROOT, QuantLab, strict_json
+from conftest import ROOT, QuantLab, Result, strict_json
 
 pytestmark = pytest.mark.slurm
 
@@ -83,19 +82,62 @@ def cluster_problem() -> str | None:
     return None
 
 
+@dataclass
+class Submitted:
+    payload: dict
+    result: Result | None = None
+
+
 @pytest.fixture(scope="module")
-def slurm_outputs(tmp_path_factory) -> Path:
+def slurm(tmp_path_factory) -> dict[str, Submitted]:
+    """The module's three SLURM requests, started together and awaited: a grid, a one-split
+    walk-forward and a grid whose one shard fails. Concurrent requests share SLURM's queue (the
+    plugin polls each on its own), so the module costs about the longest of them, not the sum."""
     problem = cluster_problem()
     if problem:
         if os.environ.get(REQUIRE) == "1":
             pytest.fail(f"{REQUIRE}=1 but {problem}", pytrace=False)
         pytest.skip(problem)
-    return tmp_path_factory.mktemp("slurm") / "outputs"
-
-
-def on_slurm(ql: QuantLab, outputs: Path) -> QuantLab:
-    ql.env.update({"QUANTLAB_OUTPUTS_DIR": str(outputs), "QUANTLAB_SWEEP_THREADS": "1"})
-    return ql
+    base = tmp_path_factory.mktemp("slurm")
+    plugins = base / "plugins"
+    plugins.mkdir()
+    (plugins / "ql_slurm_failing.py").write_text(textwrap.dedent(FAILING_PLUGIN))
+    exp = yaml.safe_load(WF_YAML.read_text())
+    exp["splits"] = exp["splits"][:1]  # one split: data, train shard, test -> three rounds of jobs
+    (base / "wf_one_split.yaml").write_text(yaml.safe_dump(exp))
+    requests = {
+        "grid": Submitted(sweep(config_path=str(GRID_YAML), shards=2)),
+        "walkforward": Submitted(sweep(config_path=str(base / "wf_one_split.yaml"), shards=1)),
+        "failing": Submitted(sweep(ticker="SPX", start="2016-01-01", end="2018-01-01", strategy="fails_at_two",
+                                   param_grid={"offset": [1, 2]}, shards=2)),
+    }
+    ql = QuantLab(base)
+    # one outputs root on a path every node sees (one node here); shards with one thread each, so
+    # two fit on a two-CPU node at once (the local runs keep the default two: equal leaderboards
+    # also say the thread count changes nothing)
+    ql.env.update({"QUANTLAB_OUTPUTS_DIR": str(base / "outputs"), "QUANTLAB_SWEEP_THREADS": "1"})
+    # the failing request's plugin reaches its jobs through the environment (sbatch --export=ALL);
+    # only there: a plugin is part of the code fingerprint, so of every content key
+    plugin_env = {"PYTHONPATH": str(plugins), "QUANTLAB_PLUGINS": "ql_slurm_failing"}
+    running = {}
+    for name, sub in requests.items():
+        sig = base / f"signals_{name}.jsonl"
+        sig.touch()
+        payload = {**sub.payload, "params": {**sub.payload["params"], "profile": "slurm"}}
+        running[name] = sig, subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                              env={**ql.env, **(plugin_env if name == "failing" else {})},
+                                              cwd=base)
+    try:
+        for name, (sig, proc) in running.items():
+            out, err = proc.communicate(timeout=TIMEOUT_S)
+            requests[name].result = Result(proc.returncode, out, err,
+                                           [strict_json(line) for line in sig.read_text().splitlines()])
+    finally:
+        for _, proc in running.values():
+            if proc.poll() is None:
+                proc.kill()  # its snakemake child dies with it (PR_SET_PDEATHSIG)
+    return requests
 
 
 def sweep(**params) -> dict:
@@ -112,70 +154,58 @@ def sacct_states(job_ids: list[str]) -> dict[str, str]:
     return dict(line.split("|", 1) for line in out.stdout.split())
 
 
+def local_and_slurm(ql, sub: Submitted) -> tuple[Path, Path, str]:
+    """The local run of the same request, and both run dirs plus the SLURM run's Snakemake record."""
+    local = ql.request(sub.payload)
+    assert local.returncode == 0, local.stderr
+    remote = sub.result
+    assert remote.returncode == 0, remote.stderr
+    assert remote.envelope["summary"] == local.envelope["summary"]
+    a, b = Path(local.envelope["artifacts_path"]), Path(remote.envelope["artifacts_path"])
+    return a, b, (b / "logs" / "snakemake.log").read_text()
+
+
 def assert_same_files(local: Path, remote: Path, names: list[str]) -> None:
     for name in names:
         assert (local / name).read_bytes() == (remote / name).read_bytes(), name
 
 
-def test_grid_sweep_on_slurm_equals_the_local_run(ql, slurm_outputs):
-    local = ql.request(sweep(config_path=str(GRID_YAML), shards=2))
-    assert local.returncode == 0, local.stderr
-    remote = on_slurm(ql, slurm_outputs).request(sweep(config_path=str(GRID_YAML), shards=2, profile="slurm"),
-                                                 timeout=TIMEOUT_S)
-    assert remote.returncode == 0, remote.stderr
-    a, b = Path(local.envelope["artifacts_path"]), Path(remote.envelope["artifacts_path"])
+def test_grid_sweep_on_slurm_equals_the_local_run(ql, slurm):
+    a, b, log = local_and_slurm(ql, slurm["grid"])
     assert_same_files(a, b, ["leaderboard.csv", "metrics.json"])
-    assert remote.envelope["summary"] == local.envelope["summary"]
     # the data and both shards ran as SLURM jobs, which SLURM's accounting saw complete
-    log = (b / "logs" / "snakemake.log").read_text()
     jobs = submitted_jobs(log)
     assert len(jobs) == 3 and log.count("\nrule sweep_shard:") == 2 and "\nrule load_data:" in log
     assert set(sacct_states(jobs).values()) == {"COMPLETED"}
     assert "localrule merge_leaderboard:" in log  # bookkeeping stays on the submitting machine
 
 
-def test_walk_forward_on_slurm_equals_the_local_run(ql, slurm_outputs, tmp_path):
-    exp = yaml.safe_load(WF_YAML.read_text())
-    exp["splits"] = exp["splits"][:1]  # one split: data, train shard, test -> three rounds of jobs
-    config = tmp_path / "wf_one_split.yaml"
-    config.write_text(yaml.safe_dump(exp))
-    local = ql.request(sweep(config_path=str(config), shards=1))
-    assert local.returncode == 0, local.stderr
-    remote = on_slurm(ql, slurm_outputs).request(sweep(config_path=str(config), shards=1, profile="slurm"),
-                                                 timeout=TIMEOUT_S)
-    assert remote.returncode == 0, remote.stderr
-    a, b = Path(local.envelope["artifacts_path"]), Path(remote.envelope["artifacts_path"])
-    assert remote.envelope["mode"] == "walkforward"
+def test_walk_forward_on_slurm_equals_the_local_run(ql, slurm):
+    a, b, log = local_and_slurm(ql, slurm["walkforward"])
+    assert slurm["walkforward"].result.envelope["mode"] == "walkforward"
     assert_same_files(a, b, ["leaderboard.csv", "walkforward_summary.csv", "metrics.json"])
     with open(b / "leaderboard.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 3  # top_k of the one split
-    log = (b / "logs" / "snakemake.log").read_text()
     jobs = submitted_jobs(log)
     assert "\nrule sweep_shard:" in log and "\nrule wf_test:" in log and "localrule wf_select:" in log
     assert jobs and set(sacct_states(jobs).values()) == {"COMPLETED"}
 
 
-def test_a_failing_shard_on_slurm_exits_with_the_contract_code(ql, slurm_outputs, tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "ql_slurm_failing.py").write_text(textwrap.dedent(FAILING_PLUGIN))
-    ql = on_slurm(ql, slurm_outputs)
-    ql.env.update({"PYTHONPATH": str(plugins), "QUANTLAB_PLUGINS": "ql_slurm_failing"})  # exported to the jobs
-    runs = slurm_outputs / "runs"
-    before = sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []
-    res = ql.request(sweep(ticker="SPX", start="2016-01-01", end="2018-01-01", strategy="fails_at_two",
-                           param_grid={"offset": [0, 1, 2]}, shards=3, profile="slurm"), timeout=TIMEOUT_S)
+def test_a_failing_shard_on_slurm_exits_with_the_contract_code(slurm):
+    res = slurm["failing"].result
     # exit 4 (strategy error) read from the error record the failed job left in its log: SLURM
     # itself only says FAILED, and snakemake only "exit 1"
     assert res.returncode == 4, res.stderr
-    assert res.stderr.strip().splitlines() == [res.stderr.strip()] and "offset 2 is the failing shard" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "offset 2 is the failing shard" in res.stderr
     env = res.envelope
     assert env["status"] == "error" and env["exit_code"] == 4 and env["error"]["error_type"] == "StrategyError"
     assert res.signals[-1]["event"] == "SESSION_FAILED"
-    assert (sorted(p.name for p in runs.iterdir()) if runs.is_dir() else []) == before  # nothing published
-    failed = slurm_outputs / ".quantlab" / "logs" / "failed"
-    record = "".join(p.read_text() for p in failed.glob("*_grid_*.snakemake.log"))
-    states = sacct_states(submitted_jobs(record))
+    outputs = Path(slurm["grid"].result.envelope["artifacts_path"]).parents[1]
+    published = {p.name for p in (outputs / "runs").iterdir() if p.is_dir()}
+    assert published == {Path(slurm[n].result.envelope["artifacts_path"]).name for n in ("grid", "walkforward")}
+    failed = list((outputs / ".quantlab" / "logs" / "failed").glob("*.snakemake.log"))
+    assert len(failed) == 1
+    states = sacct_states(submitted_jobs(failed[0].read_text()))
     assert "FAILED" in states.values()  # the shard really failed as a SLURM job
-    for path in failed.rglob("*.json"):
+    for path in (outputs / ".quantlab" / "logs" / "failed").rglob("*.json"):
         strict_json(path.read_text())
