@@ -207,5 +207,11 @@ def test_a_failing_shard_on_slurm_exits_with_the_contract_code(slurm):
     assert len(failed) == 1
     states = sacct_states(submitted_jobs(failed[0].read_text()))
     assert "FAILED" in states.values()  # the shard really failed as a SLURM job
+    # SLURM's own log of the failed job is kept with the request's job logs; no request uses the
+    # plugin's shared default directory, which each snakemake cleans at exit (another request's
+    # pending job would lose the directory of its output file and fail)
+    slurm_logs = list(failed[0].with_name(failed[0].name.replace(".snakemake.log", ".jobs")).glob("slurm/**/*.log"))
+    assert any("offset 2 is the failing shard" in p.read_text() for p in slurm_logs), slurm_logs
+    assert not (outputs / ".quantlab" / ".snakemake" / "slurm_logs").exists()
     for path in (outputs / ".quantlab" / "logs" / "failed").rglob("*.json"):
         strict_json(path.read_text())
