@@ -31,7 +31,9 @@ PACKAGES="slurm-wlm munge slurmdbd mariadb-server"
 
 say() { echo "[slurm-up $(date -u +%T)] $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
-running() { [ -s "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+# running NAME: the recorded pid is alive AND is that daemon (a pid file that outlived its process,
+# e.g. across a reboot or a killed session, may name an unrelated process by now)
+running() { [ -s "$RUN/$1.pid" ] && [ "$(cat "/proc/$(cat "$RUN/$1.pid")/comm" 2>/dev/null)" = "$1" ]; }
 until_ok() { # until_ok SECONDS command...: retry quietly until it succeeds or time runs out
   local deadline=$((SECONDS + $1)); shift
   until "$@" >/dev/null 2>&1; do
