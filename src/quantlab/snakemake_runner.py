@@ -273,8 +273,13 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
 
     try:
         with open(log_path, "ab") as log:
-            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  cwd=str(workdir), preexec_fn=die_with_parent)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    cwd=str(workdir), preexec_fn=die_with_parent)
+            try:
+                proc.wait()
+            except BaseException:  # this request is terminated (SIGTERM/SIGINT -> Terminated)
+                cancel_jobs(proc)
+                raise
     finally:
         with contextlib.suppress(OSError):
             os.unlink(config_file)
@@ -287,6 +292,24 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
         outcome.failed_logs = [str(p) for p in sorted((workdir / config.get("log_dir", "logs")).rglob("*.log"),
                                                       key=lambda p: p.stat().st_mtime)]
     return outcome
+
+
+CANCEL_WAIT_S = 30  # how long a terminated request lets its snakemake cancel the cluster jobs
+
+
+def cancel_jobs(proc) -> None:
+    """Stop the snakemake CLI child of a terminated request together with its cluster jobs.
+    SIGINT, not SIGTERM: on SIGTERM snakemake waits for the running jobs to finish; on SIGINT it
+    cancels them (the SLURM plugin runs ``scancel``) and exits. SIGKILL after CANCEL_WAIT_S."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=CANCEL_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def plugin_args(executor: str | None, profile: str | None, job_log_dir: Path) -> list[str]:

@@ -18,8 +18,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,13 +88,15 @@ def cluster_problem() -> str | None:
 class Submitted:
     payload: dict
     result: Result | None = None
+    outputs: Path | None = None  # the outputs root it ran in
 
 
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory) -> dict[str, Submitted]:
-    """The module's three SLURM requests, started together and awaited: a grid, a one-split
-    walk-forward and a grid whose one shard fails. Concurrent requests share SLURM's queue (the
-    plugin polls each on its own), so the module costs about the longest of them, not the sum."""
+    """The module's SLURM requests, started together and awaited: a grid, a one-split
+    walk-forward, a grid whose one shard fails and one terminated while its shard runs.
+    Concurrent requests share SLURM's queue (the plugin polls each on its own), so the module
+    costs about the longest of them, not the sum."""
     problem = cluster_problem()
     if problem:
         if os.environ.get(REQUIRE) == "1":
@@ -119,6 +123,15 @@ def slurm(tmp_path_factory) -> dict[str, Submitted]:
     # the failing request's plugin reaches its jobs through the environment (sbatch --export=ALL);
     # only there: a plugin is part of the code fingerprint, so of every content key
     plugin_env = {"PYTHONPATH": str(plugins), "QUANTLAB_PLUGINS": "ql_slurm_failing"}
+    # the terminated request (own outputs root) stops inside its shard's SLURM job (test hook,
+    # exported to the job), is sent SIGTERM there, and must take its job down with it
+    gate = base / "gate"
+    envs = {"failing": plugin_env,
+            "terminated": {"QUANTLAB_OUTPUTS_DIR": str(base / "outputs-terminated"),
+                           "QUANTLAB_TEST_PAUSE_AT": f"sweep.step_sweep_shard:{gate}",
+                           "QUANTLAB_TEST_PAUSE_TIMEOUT": "60"}}
+    requests["terminated"] = Submitted(sweep(ticker="SPX", start="2016-01-01", end="2018-01-01",
+                                             strategy="sma_crossover", param_grid={"fast": [5], "slow": [30]}))
     running = {}
     for name, sub in requests.items():
         sig = base / f"signals_{name}.jsonl"
@@ -126,11 +139,18 @@ def slurm(tmp_path_factory) -> dict[str, Submitted]:
         payload = {**sub.payload, "params": {**sub.payload["params"], "profile": "slurm"}}
         running[name] = sig, subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                              env={**ql.env, **(plugin_env if name == "failing" else {})},
-                                              cwd=base)
+                                              env={**ql.env, **envs.get(name, {})}, cwd=base)
     try:
+        proc = running["terminated"][1]
+        deadline = time.monotonic() + TIMEOUT_S
+        while not Path(f"{gate}.reached").exists():  # the shard's job is inside the step
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the shard's SLURM job never reached the pause point"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
         for name, (sig, proc) in running.items():
             out, err = proc.communicate(timeout=TIMEOUT_S)
+            requests[name].outputs = Path({**ql.env, **envs.get(name, {})}["QUANTLAB_OUTPUTS_DIR"])
             requests[name].result = Result(proc.returncode, out, err,
                                            [strict_json(line) for line in sig.read_text().splitlines()])
     finally:
@@ -152,6 +172,13 @@ def sacct_states(job_ids: list[str]) -> dict[str, str]:
     out = _run("sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(job_ids))
     assert out.returncode == 0, out.stderr
     return dict(line.split("|", 1) for line in out.stdout.split())
+
+
+def scontrol_state(job_id: str) -> str:
+    """The job's state from slurmctld itself (sacct hears of a cancellation a moment later)."""
+    out = _run("scontrol", "show", "job", "-o", job_id)
+    assert out.returncode == 0, out.stderr
+    return re.search(r"JobState=(\S+)", out.stdout).group(1)
 
 
 def local_and_slurm(ql, sub: Submitted) -> tuple[Path, Path, str]:
@@ -200,8 +227,8 @@ def test_a_failing_shard_on_slurm_exits_with_the_contract_code(slurm):
     env = res.envelope
     assert env["status"] == "error" and env["exit_code"] == 4 and env["error"]["error_type"] == "StrategyError"
     assert res.signals[-1]["event"] == "SESSION_FAILED"
-    outputs = Path(slurm["grid"].result.envelope["artifacts_path"]).parents[1]
-    published = {p.name for p in (outputs / "runs").iterdir() if p.is_dir()}
+    outputs = slurm["failing"].outputs
+    published = {p.name for p in (outputs / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")}
     assert published == {Path(slurm[n].result.envelope["artifacts_path"]).name for n in ("grid", "walkforward")}
     failed = list((outputs / ".quantlab" / "logs" / "failed").glob("*.snakemake.log"))
     assert len(failed) == 1
@@ -215,3 +242,18 @@ def test_a_failing_shard_on_slurm_exits_with_the_contract_code(slurm):
     assert not (outputs / ".quantlab" / ".snakemake" / "slurm_logs").exists()
     for path in (outputs / ".quantlab" / "logs" / "failed").rglob("*.json"):
         strict_json(path.read_text())
+
+
+def test_a_terminated_request_cancels_its_slurm_jobs(slurm):
+    """SIGTERM while a shard runs in SLURM: the request ends as Terminated (exit 1) and its
+    snakemake, sent SIGINT (on SIGTERM it would wait for the job), cancels the job."""
+    sub = slurm["terminated"]
+    res = sub.result
+    assert res.returncode == 1, res.stderr
+    assert res.envelope["error"]["error_type"] == "Terminated" and res.signals[-1]["event"] == "SESSION_FAILED"
+    failed = list((sub.outputs / ".quantlab" / "logs" / "failed").glob("*.snakemake.log"))
+    assert len(failed) == 1
+    jobs = submitted_jobs(failed[0].read_text())
+    states = {job: scontrol_state(job) for job in jobs}
+    assert states[jobs[-1]] == "CANCELLED", states  # the shard's job, held inside the step
+    assert not [p for p in (sub.outputs / "runs").glob("*") if not p.name.startswith(".")]  # nothing published
