@@ -28,11 +28,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, QuantLab, Result, strict_json
+from conftest import GRID_YAML, ROOT, QuantLab, Result, strict_json
 
 pytestmark = pytest.mark.slurm
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 WF_YAML = ROOT / "config" / "experiments" / "spx_walkforward.yaml"
 REQUIRE = "QUANTLAB_REQUIRE_SLURM"
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
