@@ -177,10 +177,10 @@ AuthType=auth/munge
 CredType=cred/munge
 MpiDefault=none
 MailProg=/bin/true
-# no cgroups: track processes by parent pid, no task binding
+# no cgroups: track processes by parent pid, no task binding; CPU use from /proc (sacct TotalCPU)
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
+JobAcctGatherType=jobacct_gather/linux
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=6819

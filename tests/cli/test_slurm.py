@@ -1,13 +1,14 @@
 """Sweeps through ``--profile slurm`` on a real SLURM cluster (snakemake-executor-plugin-slurm):
-the same leaderboards as the local run, and a failing shard's contract exit code.
+the same leaderboards as the local run, a failing shard's contract exit code, and a terminated
+request that cancels its jobs.
 
 Needs a reachable cluster with working ``sacct`` (``scripts/slurm-up.sh up`` makes one on this
 machine). Without one every test is skipped with the reason, except under
 ``QUANTLAB_REQUIRE_SLURM=1`` (CI's ``.ci/run``), where a missing cluster fails them. Run them with
 ``make test-slurm``; ``make test`` leaves them out.
 
-The three SLURM requests run at once (the ``slurm`` fixture); each test compares one of them with
-the same request run locally, or checks its failure.
+The four SLURM requests run at once (the ``slurm`` fixture); each test compares one of them with
+the same request run locally, or checks how it failed.
 """
 
 from __future__ import annotations
