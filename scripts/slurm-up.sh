@@ -177,8 +177,11 @@ AuthType=auth/munge
 CredType=cred/munge
 MpiDefault=none
 MailProg=/bin/true
-# no cgroups: track processes by parent pid, no task binding; CPU use from /proc (sacct TotalCPU)
-ProctrackType=proctrack/linuxproc
+# No cgroups. Track a job's processes by process group, not by parent pid (linuxproc): a job's
+# snakemake survives the SIGTERM of a cancel, is reparented to init when its shell dies, and
+# linuxproc's SIGKILL then misses it; the process group still holds it. No task binding;
+# CPU use from /proc (sacct TotalCPU).
+ProctrackType=proctrack/pgid
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 AccountingStorageType=accounting_storage/slurmdbd

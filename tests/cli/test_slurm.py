@@ -181,6 +181,19 @@ def scontrol_state(job_id: str) -> str:
     return re.search(r"JobState=(\S+)", out.stdout).group(1)
 
 
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of the running processes that contain ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        if text in line:
+            found.append(line[:200])
+    return found
+
+
 def local_and_slurm(ql, sub: Submitted) -> tuple[Path, Path, str]:
     """The local run of the same request, and both run dirs plus the SLURM run's Snakemake record."""
     local = ql.request(sub.payload)
@@ -256,4 +269,9 @@ def test_a_terminated_request_cancels_its_slurm_jobs(slurm):
     jobs = submitted_jobs(failed[0].read_text())
     states = {job: scontrol_state(job) for job in jobs}
     assert states[jobs[-1]] == "CANCELLED", states  # the shard's job, held inside the step
+    # and none of the job's processes outlives it (SLURM kills them within KillWait, 5 s)
+    deadline = time.monotonic() + 30
+    while left := processes_mentioning(str(sub.outputs)):
+        assert time.monotonic() < deadline, f"processes of the cancelled job are still running: {left}"
+        time.sleep(0.2)
     assert not [p for p in (sub.outputs / "runs").glob("*") if not p.name.startswith(".")]  # nothing published
