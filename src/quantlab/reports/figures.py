@@ -180,8 +180,8 @@ def table(frame, *, height: int = 280, formats: dict[str, str] | None = None, na
         data[key] = series.to_numpy() if str(series.dtype).startswith("datetime") else series.tolist()
         columns.append(TableColumn(field=key, title=key, formatter=formatter, sortable=True))
     return DataTable(source=ColumnDataSource(data), columns=columns, sizing_mode="stretch_width",
-                     height=min(height, 30 + 25 * max(len(frame), 1)), index_position=None, name=name,
-                     autosize_mode="fit_viewport" if len(columns) < 12 else "force_fit")
+                     height=min(height, 30 + 25 * max(len(frame), 1)), index_position=None, name=name, reorderable=False,
+                     autosize_mode="force_fit")
 
 
 def _has_time(series) -> bool:
@@ -228,6 +228,7 @@ def page(layout_items: list) -> Any:
 def page_html(layout, title: str) -> str:
     """The self-contained HTML of a layout: Bokeh's JS and CSS inlined, no external resource."""
     from bokeh.embed import file_html
-    from bokeh.resources import INLINE
+    from bokeh.resources import Resources
 
-    return file_html(layout, INLINE, title)
+    # inline JS/CSS (no network), and a quiet browser console (Bokeh logs at "info" by default)
+    return file_html(layout, Resources(mode="inline", log_level="warn"), title)

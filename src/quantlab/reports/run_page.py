@@ -103,7 +103,7 @@ def build(run_dir: Path, *, candidate: str | None = None, kind: str = "run"):
     notes: list[str] = []
     report = read_json(run_dir / "report.json") or {}
     metadata = read_json(run_dir / "metadata.json") or read_json(run_dir / "session_metadata.json") or {}
-    config = read_json(run_dir / "config.json") or {}
+    config = {**metadata, **(read_json(run_dir / "config.json") or {})}  # a session keeps ticker etc. in metadata
     metrics = (read_json(run_dir / "metrics.json") or {}).get("metrics") or {}
     run_id = metadata.get("run_id") or metadata.get("session_id") or run_dir.name
     equity = read_frame(run_dir / "equity.parquet")
