@@ -104,6 +104,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     m.add_argument("--dry-run", dest="dry_run", action="store_true", help="show stale steps, run nothing")
     m.add_argument("--force", action="store_true",
                    help="recompute every step of the request even when cached (JSON: params.force)")
+    m.add_argument("--html-report", dest="html_report", action="store_true",
+                   help="also write the interactive report.html beside report.json (JSON: params.html_report)")
     m.add_argument("--verbose", action="store_true", help="show Snakemake's output on stderr")
     m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use, >= 1 (default 2)")
     m.add_argument("--executor", help="Snakemake executor plugin for sweeps (slurm, kubernetes, cluster-generic)")
