@@ -30,8 +30,10 @@ def report_command(req, opts) -> dict:
         raise ConfigError(f"run directory not found: {run_dir}")
     result = {"mode": "report", "report_only": True, "run_id": run_dir.name, "artifacts_path": str(run_dir),
               "summary": None}
-    if not is_run_dir(run_dir) and any(is_run_dir(child) for child in run_dir.iterdir() if child.is_dir()):
-        # a root of runs: one self-contained HTML research report over all of them
+    children = [child for child in run_dir.iterdir() if child.is_dir()]
+    if not is_run_dir(run_dir) and any(is_run_dir(c) or any(is_run_dir(g) for g in c.iterdir() if g.is_dir())
+                                       for c in children):
+        # a root of results (or of roots: outputs/): one self-contained HTML research report
         from quantlab.registry.html_report import write_html_report
 
         return {**result, "run_id": None, "report_path": str(write_html_report(run_dir))}
