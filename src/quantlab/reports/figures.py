@@ -225,10 +225,16 @@ def page(layout_items: list) -> Any:
     return column(*[item for item in layout_items if item is not None], sizing_mode="stretch_width")
 
 
+CSP_META = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; img-src data: blob:; font-src data:\">")
+
+
 def page_html(layout, title: str) -> str:
     """The self-contained HTML of a layout: Bokeh's JS and CSS inlined, no external resource."""
     from bokeh.embed import file_html
     from bokeh.resources import Resources
 
     # inline JS/CSS (no network), and a quiet browser console (Bokeh logs at "info" by default)
-    return file_html(layout, Resources(mode="inline", log_level="warn"), title)
+    page = file_html(layout, Resources(mode="inline", log_level="warn"), title)
+    # the page may load nothing from anywhere: a blocked load would be a console error (tested)
+    return page.replace('<meta charset="utf-8">', f'<meta charset="utf-8">\n    {CSP_META}', 1)
