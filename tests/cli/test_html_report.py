@@ -210,3 +210,27 @@ def test_report_command_on_a_root_writes_the_html_page(ql):
     page = (ql.outputs / "runs" / "report.html").read_text()
     assert out.stdout.strip().endswith("report.html") and res.envelope["run_id"] in page.replace("_<wbr>", "_")
     assert (Path(res.envelope["artifacts_path"]) / "report.html").is_file()  # made for the link
+
+
+def test_bokeh_stays_off_the_default_request_path(tmp_path):
+    """A request without html_report never imports Bokeh or the report module (the cold-run
+    budget: benchmarks/bench_run.py --html measures what the page costs when asked for)."""
+    import subprocess
+    import sys
+
+    from conftest import MAIN
+
+    def imported(html: bool) -> set[str]:
+        params = {"ticker": "SPX", "start": "2017-01-01", "end": "2017-06-01", "html_report": html}
+        env = {**QuantLab(tmp_path).env, "PYTHONPROFILEIMPORTTIME": "1"}
+        res = subprocess.run([sys.executable, str(MAIN), "--json-request", json.dumps(
+            {"schema_version": "1.0", "command": "run", "params": params})], capture_output=True, text=True,
+            env=env, timeout=120, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in res.stderr.splitlines()
+                if line.startswith("import time:")} | {line.rsplit("|", 1)[-1].strip() for line in
+                                                       res.stderr.splitlines() if "quantlab.reports" in line}
+
+    plain = imported(False)
+    assert "bokeh" not in plain and "quantlab.reports" not in plain
+    assert "bokeh" in imported(True)

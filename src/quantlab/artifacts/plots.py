@@ -8,6 +8,7 @@ position, equity vs buy and hold, the drawdown, and dated ticks along the shared
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Sequence
 
@@ -22,6 +23,7 @@ PRICE, ENTRY, EXIT = (60, 60, 60), (44, 160, 44), (214, 39, 40)
 N_TICKS = 6
 
 
+@functools.lru_cache(maxsize=None)
 def font(size: int = 12):
     """Pillow's bundled TrueType font at ``size`` px (the bitmap default when FreeType is absent)."""
     from PIL import ImageFont
