@@ -32,12 +32,19 @@ def made(tmp_path_factory) -> dict:
     assert run.returncode == 0, run.stderr
     sweep = ql.cli("sweep", str(GRID_YAML), "--html-report")
     assert sweep.returncode == 0, sweep.stderr
+    rows = strict_json((ql.runs_dir() / "runs_index.json").read_text())["runs"]
+    sweep_dir = next(Path(r["path"]) for r in rows if r["mode"] == "grid")
+    forward = ql.request({"schema_version": "1.0", "command": "forward", "params": {
+        "forward_eval": str(sweep_dir), "forward_end": "2018-12-01", "forward_top_k": 2, "html_report": True}})
+    assert forward.returncode == 0, forward.stderr
+    portfolio = ql.request({"schema_version": "1.0", "command": "portfolio", "params": {
+        "portfolio_report": str(ql.outputs / "forward_runs"), "html_report": True}})
+    assert portfolio.returncode == 0, portfolio.stderr
     report = ql.cli("report", str(ql.outputs))  # a root of roots: outputs/
     assert report.returncode == 0, report.stderr
-    rows = strict_json((ql.runs_dir() / "runs_index.json").read_text())["runs"]
-    return {"ql": ql, "run": run, "run_dir": Path(run.envelope["artifacts_path"]),
-            "sweep_dir": next(Path(r["path"]) for r in rows if r["mode"] == "grid"), "rows": rows,
-            "registry": ql.outputs / "report.html"}
+    return {"ql": ql, "run": run, "run_dir": Path(run.envelope["artifacts_path"]), "sweep_dir": sweep_dir,
+            "rows": rows, "forward_dir": Path(forward.envelope["artifacts_path"]),
+            "portfolio_dir": Path(portfolio.envelope["artifacts_path"]), "registry": ql.outputs / "report.html"}
 
 
 def bokeh_doc(page: str) -> dict:
@@ -167,14 +174,32 @@ def test_chromium_draws_the_sweep_report_offline(made):
     assert near(cols, (0x1f, 0x77, 0xb4)) > 200 and near(cols, (0xd6, 0x27, 0x28)) > 200  # best, median
 
 
+# ------------------------------------------------------------------- forward session, portfolio
+def test_forward_session_and_portfolio_reports(made):
+    forward = (made["forward_dir"] / "report.html").read_text()
+    self_contained(forward)
+    doc = bokeh_doc(forward)
+    linked = [f for f in models(doc, "Figure") if models(f["attributes"].get("below"), "DatetimeAxis")]
+    assert len(linked) == 5  # every candidate's equity, then price, equity, drawdown, position
+    assert "c1 (primary)" in forward and "c2" in forward
+    portfolio = (made["portfolio_dir"] / "report.html").read_text()
+    self_contained(portfolio)
+    doc = bokeh_doc(portfolio)
+    time_axes = [f for f in models(doc, "Figure") if models(f["attributes"].get("below"), "DatetimeAxis")]
+    assert len(time_axes) == 3 and len({f["attributes"]["x_range"]["id"] for f in time_axes}) == 1
+    assert len(models(doc, "DataTable")) == 1 and made["forward_dir"].name in portfolio  # the weights
+
+
 # ---------------------------------------------------------------------------------- registry
 def test_registry_report_lists_every_result_with_parameters_and_links(made):
     page = made["registry"].read_text()
     assert "<h1>QuantLab research report</h1>" in page
     for row in made["rows"]:
         assert row["run_id"] in page.replace("_<wbr>", "_")
+    for path in (made["forward_dir"], made["portfolio_dir"]):
+        assert path.name in page.replace("_<wbr>", "_")
     links = re.findall(r'<a href="([^"]+)"><code>', page)
-    assert len(links) == len(made["rows"])
+    assert len(links) == len(made["rows"]) + 2  # runs, the sweep, the forward session, the portfolio
     assert all((made["registry"].parent / link).is_file() for link in links)
     assert "cooldown_days=0, ma_window=20" in page  # the run's parameters
     assert "best rsi_buy_max=55.0" in page  # the sweep's best combination
@@ -195,7 +220,7 @@ def test_chromium_registry_fits_the_window_and_filters(made, width):
         "rows": "document.querySelectorAll('tbody tr').length", "filtered": filtered})
     clean(v)  # the filter script runs under the page's CSP (allowed by its hash)
     assert v.probes["scroll"] <= v.probes["inner"] == width  # no horizontal overflow
-    assert v.probes["rows"] == len(made["rows"])
+    assert v.probes["rows"] == len(made["rows"]) + 2
     assert v.probes["filtered"] == 1
     assert Image.open(io.BytesIO(v.screenshot)).size == (width, 1200)
 
