@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from quantlab.artifacts.io import atomic_write_text
+from quantlab.artifacts.report_doc import REPORT_HTML
 from quantlab.errors import ConfigError
 from quantlab.registry.html_board import SCRIPT_HASH, e, eligible, group_key, group_tables, kinds_summary, num
 from quantlab.registry.html_board import rank_order, parameters, script_tag
@@ -91,7 +92,7 @@ def ensure_result_page(row: dict, root: Path, notes: list[str]) -> None:
     """Make the result's report.html when it is missing or older than its report.json, and set
     ``row["report_html"]`` to its path relative to ``root`` (the link in the page)."""
     path = Path(row["path"])
-    page = path / "report.html"
+    page = path / REPORT_HTML
     source = path / "report.json"
     try:
         stale = not page.is_file() or (source.is_file() and source.stat().st_mtime_ns > page.stat().st_mtime_ns)
@@ -111,21 +112,21 @@ def _equity_section(rows: list[dict], notes: list[str]) -> tuple[list[str], set]
     from quantlab.artifacts.line_chart import line_chart_png
     from quantlab.reports.readers import read_frame
 
-    leaders: list[dict] = []
-    seen: set = set()
-    for row in rank_order(rows):  # the best of each group first, then the runners-up
-        key = group_key(row)
-        if eligible(row) and key not in seen and row.get("kind") in ("run", "paper", "forward", "portfolio"):
-            seen.add(key)
-            leaders.append(row)
     curves = []
-    for row in leaders[:TOP_N]:
+    done: set = set()  # groups that have their curve: the best readable result of each group
+    for row in rank_order(rows):
+        key = group_key(row)
+        if len(curves) == TOP_N or not eligible(row):
+            break
+        if key in done or row.get("kind") not in ("run", "paper", "forward", "portfolio"):
+            continue
         path = Path(row["path"])
         name = "portfolio_equity.parquet" if row["kind"] == "portfolio" else "equity.parquet"
         frame = read_frame(path / name)
-        if frame is None or frame.empty or "equity" not in frame.columns:
-            notes.append(f"{row['run_id']}: {name} missing or unreadable")
+        if frame is None or frame.empty or "equity" not in frame.columns or "timestamp" not in frame.columns:
+            notes.append(f"{row['run_id']}: {name} unreadable or empty (the next result of its group is drawn)")
             continue
+        done.add(key)
         ts = frame["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64)
         bench = frame["benchmark_equity"].to_numpy(float) if "benchmark_equity" in frame.columns else None
         curves.append((row, ts, frame["equity"].to_numpy(float), bench))
@@ -198,8 +199,8 @@ def build_html(root: str | os.PathLike, *, result_pages: bool = True) -> str:
     for row in rows:
         if result_pages:
             ensure_result_page(row, root, notes)
-        elif (Path(row["path"]) / "report.html").is_file():
-            row["report_html"] = os.path.relpath(Path(row["path"]) / "report.html", root)
+        elif (Path(row["path"]) / REPORT_HTML).is_file():
+            row["report_html"] = os.path.relpath(Path(row["path"]) / REPORT_HTML, root)
     equity_parts, _ = _equity_section(rows, notes)
     heat_parts = _heatmaps(rows, notes)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from quantlab.artifacts.report_doc import REPORT_HTML
 from quantlab.errors import ConfigError
-
-REPORT_HTML = "report.html"
 
 
 def kind_of(path: Path) -> str:
@@ -34,7 +33,7 @@ def kind_of(path: Path) -> str:
         return "walkforward" if (path / "walkforward_summary.csv").is_file() else "grid"
     if (path / "equity.parquet").is_file():
         return "run"
-    raise ConfigError(f"{path} is not a run, sweep, forward session or portfolio directory")
+    raise ConfigError(f"{path} is not a run directory (nor a sweep, forward session or portfolio)")
 
 
 def figure(path: str | os.PathLike):

@@ -45,12 +45,13 @@ def price_panel(linked: F.Linked, equity, bars, trades):
         price_renderers.append(body)
         tips = [("date", "@t{%F}"), ("open", "@open{0,0.00}"), ("high", "@high{0,0.00}"),
                 ("low", "@low{0,0.00}"), ("close", "@close{0,0.00}")]
-    else:
+    elif "close" in equity.columns:
         src = ColumnDataSource({"t": ts.to_numpy(), "close": equity["close"].to_numpy()})
         price_renderers.append(fig.line("t", "close", source=src, color="#333", line_width=1.5,
                                         legend_label="close"))
         tips = [("date", "@t{%F}"), ("close", "@close{0,0.00}")]
-    fig.add_tools(HoverTool(renderers=price_renderers, tooltips=tips, mode="vline", formatters={"@t": "datetime"}))
+    if price_renderers:
+        fig.add_tools(HoverTool(renderers=price_renderers, tooltips=tips, mode="vline", formatters={"@t": "datetime"}))
     if trades is not None and len(trades):
         _trade_markers(fig, trades)
     return fig
@@ -99,6 +100,8 @@ def _trade_markers(fig, trades) -> None:
 
 def build(run_dir: Path, *, candidate: str | None = None, kind: str = "run"):
     """The Bokeh layout of a run directory (``candidate`` picks a forward session's candidate)."""
+    import numpy as np
+
     run_dir = Path(run_dir)
     notes: list[str] = []
     report = read_json(run_dir / "report.json") or {}
@@ -133,11 +136,15 @@ def build(run_dir: Path, *, candidate: str | None = None, kind: str = "run"):
     items.append(price_panel(linked, equity, bars, trades))
     bench = equity["benchmark_equity"].to_numpy() if "benchmark_equity" in equity.columns else None
     items.append(F.equity_panel(linked, ts, equity["equity"].to_numpy(), bench))
-    items.append(F.drawdown_panel(linked, ts, equity["drawdown"].to_numpy()))
+    eq = equity["equity"].to_numpy()
+    peak = np.maximum.accumulate(eq)
+    drawdown = equity["drawdown"].to_numpy() if "drawdown" in equity.columns else np.where(peak > 0, eq / peak - 1, 0.0)
+    items.append(F.drawdown_panel(linked, ts, drawdown))
     if "position" in equity.columns:
         items.append(F.position_panel(linked, ts, equity["position"].to_numpy()))
     items.append(F.section(f"Trades ({0 if trades is None else len(trades)})"))
     if trades is not None and len(trades):
         items.append(F.table(trades, formats={"return": "0.00%"}, name="trades"))
-    items.append(F.monthly_heatmap(ts, equity["returns"].to_numpy()))
+    returns = equity["returns"].to_numpy() if "returns" in equity.columns else np.diff(eq, prepend=eq[0]) / eq
+    items.append(F.monthly_heatmap(ts, returns))
     return F.page(items)
