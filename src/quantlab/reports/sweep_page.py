@@ -115,52 +115,34 @@ def robustness(contract: dict):
 
 
 def walkforward_splits(summary):
-    """In-sample (best train) vs out-of-sample (rank-1 test) Sharpe and return per split."""
-    from bokeh.models import ColumnDataSource, FactorRange, HoverTool
+    """In-sample (best train) vs out-of-sample (rank 1 on test) per split: Sharpe and total
+    return side by side, each on its own scale."""
+    from bokeh.layouts import row
+    from bokeh.models import ColumnDataSource, FactorRange, HoverTool, NumeralTickFormatter
     from bokeh.plotting import figure
     from bokeh.transform import factor_cmap
 
-    factors, values, phases = [], [], []
-    for _, row in summary.iterrows():
-        for metric, is_col, oos_col in (("sharpe", "best_train_sharpe", "test_sharpe_rank1"),
-                                        ("return", "best_train_return", "test_return_rank1")):
+    figs = []
+    for metric, is_col, oos_col, tick in (("Sharpe", "best_train_sharpe", "test_sharpe_rank1", "0.00"),
+                                          ("total return", "best_train_return", "test_return_rank1", "0%")):
+        if is_col not in summary.columns or oos_col not in summary.columns:
+            continue
+        factors, values = [], []
+        for _, rec in summary.iterrows():
             for phase, col in (("IS", is_col), ("OOS", oos_col)):
-                if col in summary.columns:
-                    factors.append((metric, str(row["split"]), phase))
-                    values.append(float(row[col]) if row[col] == row[col] else 0.0)
-                    phases.append(phase)
-    if not factors:
-        return None
-    src = ColumnDataSource({"x": factors, "v": values, "phase": phases})
-    fig = figure(title="In-sample (best train) vs out-of-sample (rank 1 on test) per split",
-                 x_range=FactorRange(*factors), height=300, tools="save", toolbar_location=None,
-                 sizing_mode="stretch_width")
-    bars = fig.vbar("x", top="v", width=0.85, source=src,
-                    fill_color=factor_cmap("x", palette=[F.BENCH, F.STRATEGY], factors=["IS", "OOS"], start=2))
-    fig.add_tools(HoverTool(renderers=[bars], tooltips=[("", "@x"), ("value", "@v{0.0000}")]))
-    fig.xaxis.major_label_orientation = 0.6
-    fig.xgrid.grid_line_color = None
-    return fig
-
-
-def board_rows(board, grid_keys: list[str], param_keys: list[str]) -> list[dict]:
-    """Leaderboard rows (in rank order) as ``{params, metrics}``: report.json keeps only the top
-    results, leaderboard.csv has every evaluated combination."""
-    if board is None:
-        return []
-    from quantlab.metric_registry import metric_names
-
-    params = [c for c in dict.fromkeys([*param_keys, *grid_keys]) if c in board.columns]
-    metrics = [m for m in metric_names() if m in board.columns]
-    rows = []
-    for rec in board.to_dict("records"):
-        rows.append({"params": {k: _plain(rec[k]) for k in params},
-                     "metrics": {k: _plain(rec[k]) for k in metrics}})
-    return rows
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
+                factors.append((str(rec["split"]), phase))
+                values.append(float(rec[col]) if rec[col] == rec[col] else 0.0)
+        src = ColumnDataSource({"x": factors, "v": values})
+        fig = figure(title=f"{metric}: in-sample (best train) vs out-of-sample (rank 1 on test)",
+                     x_range=FactorRange(*factors), height=280, tools="save", toolbar_location=None,
+                     sizing_mode="stretch_width")
+        bars = fig.vbar("x", top="v", width=0.85, source=src,
+                        fill_color=factor_cmap("x", palette=[F.BENCH, F.STRATEGY], factors=["IS", "OOS"], start=1))
+        fig.add_tools(HoverTool(renderers=[bars], tooltips=[("", "@x"), (metric, "@v{0.0000}")]))
+        fig.yaxis.formatter = NumeralTickFormatter(format=tick)
+        fig.xgrid.grid_line_color = None
+        figs.append(fig)
+    return row(*figs, sizing_mode="stretch_width") if figs else None
 
 
 def build(run_dir: Path, kind: str):
