@@ -145,6 +145,26 @@ def walkforward_splits(summary):
     return row(*figs, sizing_mode="stretch_width") if figs else None
 
 
+def board_rows(board, grid_keys: list[str], param_keys: list[str]) -> list[dict]:
+    """Leaderboard rows (in rank order) as ``{params, metrics}``: report.json keeps only the top
+    results, leaderboard.csv has every evaluated combination."""
+    if board is None:
+        return []
+    from quantlab.metric_registry import metric_names
+
+    params = [c for c in dict.fromkeys([*param_keys, *grid_keys]) if c in board.columns]
+    metrics = [m for m in metric_names() if m in board.columns]
+    rows = []
+    for rec in board.to_dict("records"):
+        rows.append({"params": {k: _plain(rec[k]) for k in params},
+                     "metrics": {k: _plain(rec[k]) for k in metrics}})
+    return rows
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
+
+
 def build(run_dir: Path, kind: str):
     run_dir = Path(run_dir)
     notes: list[str] = []
