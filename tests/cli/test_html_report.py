@@ -18,9 +18,8 @@ import pytest
 from PIL import Image
 
 from browser import deep_count, needs_chromium, visit
-from conftest import ROOT, QuantLab, strict_json
+from conftest import GRID_YAML, QuantLab, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 BOKEH_INFO = (r"^\[bokeh [\d.]+\] setting log level to: 'warn'$",)
 
 

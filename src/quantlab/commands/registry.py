@@ -44,9 +44,9 @@ def report_command(req, opts) -> dict:
     if kind not in ("run", "paper", "forward"):  # sweeps and portfolios: the interactive page only
         return {**result, "report_path": html}
     if kind == "forward":
-        from quantlab.commands.forward import rebuild_session_report as rebuild
+        from quantlab.commands.forward.publish import rebuild_session_report as rebuild
     else:
-        from quantlab.commands.run import rebuild_report as rebuild
+        from quantlab.commands.run.publish import rebuild_report as rebuild
     return {**result, "report_path": str(rebuild(run_dir)), "html_report_path": html}
 
 
@@ -124,11 +124,11 @@ def print_human(result: dict) -> None:
             print(f"  would make {out}")
         return
     from quantlab.artifacts.io import format_value as fmt
-    from quantlab.commands.run import SUMMARY_KEYS
+    from quantlab.metric_registry import summary_names
 
     s = result.get("summary") or {}
     print(f"run {result['run_id']}")
-    print("  " + "  ".join(f"{k} {fmt(s.get(k))}" for k in SUMMARY_KEYS))
+    print("  " + "  ".join(f"{k} {fmt(s.get(k))}" for k in summary_names()))
     print(f"  artifacts: {result['artifacts_path']}")
     print(f"  report:    {result['report_path']}")
     if result.get("html_report_path"):

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import math
 
+from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.contract.paths import outputs_root
-
-ENGINE = ("fee", "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
 
 
 def simulate_params(config: dict, params: dict):
@@ -31,7 +30,7 @@ def simulate_params(config: dict, params: dict):
     bars = load_bars(req)
     extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
     signals = strategy.signals(bars.open, bars.high, bars.low, bars.close, resolved, **extra)
-    cfg = EngineConfig(**{k: config[k] for k in ENGINE if k in config})
+    cfg = EngineConfig(**{k: config[k] for k in ENGINE_KEYS if k in config})
     start = bars.index_of(config["start"])
     result = simulate(bars.open, bars.high, bars.low, bars.close, signals, cfg, start=start)
     return bars.index[start:].astype("datetime64[ns]"), np.asarray(result.equity, dtype=float)
