@@ -227,7 +227,8 @@ COMMON_PARAMS: tuple[ParamSpec, ...] = (
               "cached (same content keys; the store entries are overwritten), like --force.", cli=False),
     ParamSpec("html_report", "boolean", False, "Also write report.html (interactive, self-contained Bokeh page: "
               "docs/reports.md) beside report.json before the response, like --html-report. Off by default: "
-              "it adds about 0.7 s to a request (benchmarks/bench_run.py --html).", cli=False),
+              "Bokeh's import and the page add ~0.6 s or more to a request (benchmarks/bench_run.py --html).",
+              cli=False),
 )
 for _command in COMMAND_PARAMS:
     COMMAND_PARAMS[_command] = COMMAND_PARAMS[_command] + COMMON_PARAMS
