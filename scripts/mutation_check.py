@@ -106,6 +106,11 @@ MUTANTS = [
            "idx = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(n_ticks, n))})",
            "idx = [0, n - 1]",
            ("tests/unit/test_plots.py",)),
+    Mutant("SLURM jobs of a request log to its own directory (issue #15)",
+           "src/quantlab/snakemake_runner.py",
+           'return ["--slurm-logdir", str(job_log_dir / "slurm")]',
+           "return []",
+           ("tests/unit/test_executor_args.py::test_slurm_gets_a_log_dir_of_its_own_from_the_flag_or_the_profile",)),
 ]
 
 
