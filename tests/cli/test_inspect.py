@@ -31,7 +31,7 @@ def real(tmp_path_factory) -> dict:
         assert res.returncode == 0, res.stderr
     root = ql.runs_dir()
     index = strict_json((root / "runs_index.json").read_text())["runs"]
-    return {"root": root, "index": index, "dirs": sorted(p for p in root.iterdir() if p.is_dir()),
+    return {"root": root, "index": index, "dirs": sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
             "paper_root": ql.outputs / "paper_sessions"}
 
 
@@ -44,7 +44,9 @@ def one_error_line(res, code: int = 2) -> str:
 
 
 def snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+    """Every file and dir under ``root`` but the runs catalog (a cache inspection may refresh)."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
+            if p.relative_to(root).parts[0] != ".catalog"}
 
 
 # ------------------------------------------------------------------------------ --runs-list
