@@ -44,9 +44,10 @@ def one_error_line(res, code: int = 2) -> str:
 
 
 def snapshot(root: Path) -> dict:
-    """Every file and dir under ``root`` but the runs catalog (a cache inspection may refresh)."""
+    """Every file and dir under ``root`` but the runs catalog and its lock (a cache inspection
+    may build or refresh)."""
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
-            if p.relative_to(root).parts[0] != ".catalog"}
+            if p.relative_to(root).parts[0] not in (".catalog", ".runs_index.lock")}
 
 
 # ------------------------------------------------------------------------------ --runs-list

@@ -133,6 +133,11 @@ def test_every_incremental_update_is_byte_for_byte_a_full_rebuild(tmp_path_facto
         data = assert_files_are_a_full_rebuild(root)
         assert data["n_runs"] == len(runs_index.scan(root))
         assert meta(root)["dirty"] == "0"
+        with sqlite3.connect(catalog.catalog_path(root)) as db:  # the kept counts are the real ones
+            kept = dict(db.execute("SELECT key, n FROM counts WHERE n != 0"))
+            real = {"runs": db.execute("SELECT count(*) FROM runs").fetchone()[0],
+                    **{f"metric:{m}": n for m, n in db.execute("SELECT metric, count(*) FROM metric GROUP BY metric")}}
+        assert kept == {k: n for k, n in real.items() if n}
 
 
 def test_n_runs_gaining_a_digit_rewrites_the_head(tmp_path):
@@ -181,6 +186,16 @@ def test_reindex_picks_up_edits_inside_run_dirs(tmp_path):
     runs_index.refresh(tmp_path)
     fake_run(tmp_path, "a", sharpe=5.0)  # rewritten in place: the root does not change
     runs_index.refresh(tmp_path)  # --runs-reindex
+    assert runs.best_run(tmp_path)["run"]["run_id"] == "a"
+    assert_files_are_a_full_rebuild(tmp_path)
+
+
+def test_a_catalog_that_is_not_a_database_is_rebuilt(tmp_path):
+    fake_run(tmp_path, "a")
+    runs_index.refresh(tmp_path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{catalog.catalog_path(tmp_path)}{suffix}").unlink(missing_ok=True)
+    catalog.catalog_path(tmp_path).write_bytes(b"garbage" * 100)
     assert runs.best_run(tmp_path)["run"]["run_id"] == "a"
     assert_files_are_a_full_rebuild(tmp_path)
 

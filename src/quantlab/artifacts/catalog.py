@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS metric (
     metric TEXT NOT NULL, value REAL NOT NULL, run_id TEXT NOT NULL, name TEXT NOT NULL,
     PRIMARY KEY (metric, name));
 CREATE INDEX IF NOT EXISTS metric_rank ON metric (metric, value, run_id);
+CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
+RUNS_KEY = "runs"  # counts: "runs" and one "metric:<name>" per metric (count(*) would be O(n))
 
 
 def catalog_path(root: Path) -> Path:
@@ -104,10 +106,21 @@ class Catalog:
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.is_file():
             raise FileNotFoundError(str(path))
+        try:
+            self._connect(path)
+        except sqlite3.DatabaseError:  # not a database any more (a power loss, a stray write)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            self._connect(path)  # empty: rebuilt from the run dirs on first use
+
+    def _connect(self, path: Path) -> None:
         self.db = sqlite3.connect(str(path), timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        # OFF: a killed process loses nothing (the OS has the pages); only a power loss could
+        # hurt the file, and the catalog is rebuilt from the run dirs when it does not open.
+        self.db.execute("PRAGMA synchronous=OFF")
         self.db.executescript(_SCHEMA)
+        self.db.execute("SELECT count(*) FROM meta").fetchone()
 
     def close(self) -> None:
         self.db.close()
@@ -125,42 +138,63 @@ class Catalog:
         self.db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                             [(k, str(v)) for k, v in values.items()])
 
+    def _count(self, key: str) -> int:
+        got = self.db.execute("SELECT n FROM counts WHERE key = ?", (key,)).fetchone()
+        return got[0] if got else 0
+
     def n_runs(self) -> int:
-        return self.db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        return self._count(RUNS_KEY)
 
     # ------------------------------------------------------------------ writes (under the lock)
     def _store(self, changes: dict[str, dict | None]) -> None:
+        deltas: dict[str, int] = {}
         for name, item in changes.items():
-            self.db.execute("DELETE FROM metric WHERE name = ?", (name,))
-            if item is None:
-                self.db.execute("DELETE FROM runs WHERE name = ?", (name,))
-                continue
-            self.db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", (
-                name, item["run_id"], json.dumps(item["listing"], allow_nan=False),
-                json.dumps(item["metrics"], allow_nan=False), item["csv"], item["json"], item["md"]))
-            self.db.executemany("INSERT INTO metric VALUES (?, ?, ?, ?)",
-                                [(m, v, item["run_id"], name) for m, v in item["metrics"].items()])
+            gone = [f"metric:{m}" for (m,) in self.db.execute("SELECT metric FROM metric WHERE name = ?", (name,))]
+            if self.db.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone():
+                gone.append(RUNS_KEY)
+            came = [] if item is None else [RUNS_KEY] + [f"metric:{m}" for m in item["metrics"]]
+            for key in gone:
+                deltas[key] = deltas.get(key, 0) - 1
+            for key in came:
+                deltas[key] = deltas.get(key, 0) + 1
+        self._write_rows(changes)
+        self.db.executemany("INSERT INTO counts VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET n = n + excluded.n",
+                            [(k, d) for k, d in deltas.items() if d])
 
-    def rebuild(self, entries: list[dict], keep_files: bool = True) -> None:
+    def _write_rows(self, changes: dict[str, dict | None]) -> None:
+        names = [(name,) for name in changes]
+        self.db.executemany("DELETE FROM metric WHERE name = ?", names)
+        self.db.executemany("DELETE FROM runs WHERE name = ?", [n for n in names if changes[n[0]] is None])
+        items = [item for item in changes.values() if item is not None]
+        self.db.executemany("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)", [
+            (item["name"], item["run_id"], json.dumps(item["listing"], allow_nan=False),
+             json.dumps(item["metrics"], allow_nan=False), item["csv"], item["json"], item["md"])
+            for item in items])
+        self.db.executemany("INSERT INTO metric VALUES (?, ?, ?, ?)", [
+            (m, v, item["run_id"], item["name"]) for item in items for m, v in item["metrics"].items()])
+
+    def rebuild(self, entries: list[dict], keep_files: bool = True, stamp: str | None = None) -> None:
         """Replace every row with ``entries``, then the three files (``keep_files=False``: a root
         that has no index files, read by inspection only, gets none)."""
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute("DELETE FROM runs")
-        self.db.execute("DELETE FROM metric")
+        for table in ("runs", "metric", "counts"):
+            self.db.execute(f"DELETE FROM {table}")
         self._set(schema=SCHEMA_VERSION, layout=layout(), root=str(self.root), dirty="1",
                   files="1" if keep_files else "0")
-        self._store({e["name"]: e for e in entries})
+        self._write_rows({e["name"]: e for e in entries})
+        self.db.execute("INSERT INTO counts SELECT ?, count(*) FROM runs", (RUNS_KEY,))
+        self.db.execute("INSERT INTO counts SELECT 'metric:' || metric, count(*) FROM metric GROUP BY metric")
         self.db.execute("COMMIT")
-        self.rewrite_files()
+        self.rewrite_files(stamp)
 
-    def rewrite_files(self) -> None:
+    def rewrite_files(self, stamp: str | None = None) -> None:
         """The three files from the catalog, whole and atomically (also the repair of a dirty
         catalog). Files that already hold exactly these rows (an old store's index, written by a
         full rebuild) are left as they are, generation time included."""
         from quantlab.artifacts.runs_index import columns
 
         if self.meta().get("files") == "0":
-            self._finish({}, now_iso())
+            self._finish({}, now_iso(), stamp)
             return
         cols, root = columns(), str(self.root)
         segs: dict[str, list[bytes]] = {k: [] for k in files.KINDS}
@@ -177,11 +211,11 @@ class Catalog:
             rendered = {k: files.render(k, root, segs[k], n, generated_at, cols) for k in files.KINDS}
             for kind in files.KINDS:
                 files.write_full(self.root, kind, rendered[kind])
-        self._finish({k: len(rendered[k]) for k in files.KINDS}, generated_at)
+        self._finish({k: len(rendered[k]) for k in files.KINDS}, generated_at, stamp)
 
     def _finish(self, sizes: dict[str, int], generated_at: str, stamp: str | None = None) -> None:
         self.db.execute("BEGIN IMMEDIATE")
-        self._set(sizes=json.dumps(sizes), generated_at=generated_at, dirty="0", stamp=stamp or root_stamp(self.root))
+        self._set(sizes=json.dumps(sizes), generated_at=generated_at, dirty="0", **({"stamp": stamp} if stamp else {}))
         self.db.execute("COMMIT")
 
     def apply(self, changes: dict[str, dict | None], generated_at: str | None = None,
@@ -268,7 +302,7 @@ class Catalog:
         return json.loads(got[0]), json.loads(got[1])
 
     def count_with(self, metric: str) -> int:
-        return self.db.execute("SELECT count(*) FROM metric WHERE metric = ?", (metric,)).fetchone()[0]
+        return self._count(f"metric:{metric}")
 
 
 # ---------------------------------------------------------------------------------- entry points
@@ -296,7 +330,8 @@ def _make_clean(cat: Catalog, writer: bool) -> None:
     meta = cat.meta()
     if not cat.valid(meta):
         has_files = any((cat.root / name).is_file() for name in files.FILE_NAMES.values())
-        cat.rebuild(scan_entries(cat.root), keep_files=writer or has_files)
+        stamp = root_stamp(cat.root)
+        cat.rebuild(scan_entries(cat.root), keep_files=writer or has_files, stamp=stamp)
     elif meta.get("dirty") != "0" or "sizes" not in meta:
         cat.rewrite_files()
     elif writer and meta.get("files") == "0":
@@ -341,9 +376,10 @@ def reindex(root: Path) -> int:
     with index_lock(root):
         cat = Catalog(root)
         try:
+            stamp = root_stamp(root)
             entries = scan_entries(root)
             pause("index_scanned")
-            cat.rebuild(entries, keep_files=True)
+            cat.rebuild(entries, keep_files=True, stamp=stamp)
             return len(entries)
         finally:
             cat.close()
