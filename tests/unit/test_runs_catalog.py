@@ -1,6 +1,6 @@
 """The runs catalog (SQLite) and the incrementally patched runs_index.csv/json/md.
 
-The reference below is the original full rebuild (scan every run dir, json.dumps(indent=2),
+The reference (tests/index_reference.py) is the original full rebuild (scan every run dir, json.dumps(indent=2),
 csv.DictWriter, the Markdown table): after every incremental update the three files must be
 byte-for-byte what it writes for the same run dirs and the same generation time.
 """
@@ -23,49 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import strict_json
+from index_reference import _fmt, assert_files_are_a_full_rebuild
 from quantlab.artifacts import catalog, index_files, runs_index
 from quantlab.artifacts.io import dumps_json
 from quantlab.registry import runs
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-# ------------------------------------------------------------------------------ the reference
-def _fmt(value):
-    if value is None:
-        return ""
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def full_rebuild(root: Path, generated_at: str) -> dict[str, bytes]:
-    """What the original ``refresh`` wrote (its code, kept here as the reference)."""
-    rows = runs_index.scan(root)
-    cols = runs_index.columns()
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in cols})
-    md = ["# Runs Index", "", f"- root: `{root}`", f"- generated_at: {generated_at}", f"- total: {len(rows)}", "",
-          "| run_id | mode | ticker | strategy | sharpe_simple | total_return | max_drawdown | trades |",
-          "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        md.append(f"| {r['run_id']} | {r['mode']} | {r['ticker']} | {r['strategy']} | {_fmt(r['sharpe_simple'])} | "
-                  f"{_fmt(r['total_return'])} | {_fmt(r['max_drawdown'])} | {_fmt(r['trades'])} |")
-    return {
-        "csv": buf.getvalue().encode(),
-        "json": dumps_json({"generated_at": generated_at, "root_dir": str(root), "n_runs": len(rows),
-                            "runs": rows}).encode(),
-        "md": ("\n".join(md) + "\n").encode(),
-    }
-
-
-def assert_files_are_a_full_rebuild(root: Path) -> dict:
-    data = strict_json((root / "runs_index.json").read_text())
-    expected = full_rebuild(root, data["generated_at"])
-    for kind, name in index_files.FILE_NAMES.items():
-        assert (root / name).read_bytes() == expected[kind], f"{name} differs from a full rebuild"
-    return data
 
 
 def fake_run(root: Path, name: str, sharpe=1.0, trades=3, ticker="SPX", created="2026-01-01T00:00:00Z") -> Path:

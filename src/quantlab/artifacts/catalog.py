@@ -372,7 +372,11 @@ def record_run(root: Path, run_dir: Path) -> None:
 
 
 def reindex(root: Path) -> int:
-    """Rebuild the catalog and the three files from the run directories; the number of runs."""
+    """Rebuild the catalog and the three files from the run directories; the number of runs.
+    Stale staging dirs (a killed request's) found there are removed on the way."""
+    from quantlab.contract.runid import collect_stale_staging_in
+
+    collect_stale_staging_in(root)
     with index_lock(root):
         cat = Catalog(root)
         try:
