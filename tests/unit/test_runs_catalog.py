@@ -133,12 +133,16 @@ def test_an_old_store_without_a_catalog_is_indexed_on_first_use(tmp_path):
     assert runs.best_run(tmp_path)["run"]["run_id"] == "old_2"
 
 
-def test_readers_see_run_dirs_added_or_removed_behind_the_catalog(tmp_path):
+def test_listings_see_run_dirs_added_or_removed_behind_the_catalog(tmp_path):
     fake_run(tmp_path, "a", sharpe=1.0)
     runs_index.refresh(tmp_path, tmp_path / "a")
     fake_run(tmp_path, "b", sharpe=2.0)  # copied in, no request
+    assert runs.best_run(tmp_path)["run"]["run_id"] == "a"  # O(1): --runs-best does not list the root
+    assert [r["run_id"] for r in runs.list_runs(tmp_path)] == ["b", "a"]  # a listing does
     assert runs.best_run(tmp_path)["run"]["run_id"] == "b"
-    shutil.rmtree(tmp_path / "b")
+    assert_files_are_a_full_rebuild(tmp_path)
+    shutil.rmtree(tmp_path / "b")  # the best run, deleted by hand
+    assert runs.best_run(tmp_path)["run"]["run_id"] == "a"  # its answer is checked, and redone
     assert [r["run_id"] for r in runs.list_runs(tmp_path)] == ["a"]
     assert_files_are_a_full_rebuild(tmp_path)
 

@@ -389,21 +389,23 @@ def reindex(root: Path) -> int:
             cat.close()
 
 
-def open_for_read(root: Path) -> Catalog | None:
-    """The catalog of ``root``, brought in line with the run dirs first when needed (missing,
-    dirty, or the root changed since it last matched); None when none can be kept there
-    (a read-only root): the caller then scans the run dirs itself."""
+def open_for_read(root: Path, sync: bool = True) -> Catalog | None:
+    """The catalog of ``root``, made usable first when needed (missing, invalid, dirty) and, with
+    ``sync``, brought in line with run dirs added or removed by hand (the root changed since the
+    catalog last matched it: one listing of the root, so O(runs); listings pay it, ``--runs-best``
+    only when its answer's directory is gone). None when no catalog can be kept there (a
+    read-only root): the caller then scans the run dirs itself."""
     try:
         cat = Catalog(root)
     except (OSError, sqlite3.Error):
         return None
     try:
         meta = cat.meta()
-        if cat.valid(meta) and meta.get("dirty") == "0" and meta.get("stamp") == root_stamp(root):
+        if cat.valid(meta) and meta.get("dirty") == "0" and (not sync or meta.get("stamp") == root_stamp(root)):
             return cat
         with index_lock(root):
             _make_clean(cat, writer=False)
-            if cat.meta().get("stamp") != root_stamp(root):
+            if sync and cat.meta().get("stamp") != root_stamp(root):
                 _sync(cat)
         return cat
     except (OSError, sqlite3.Error):

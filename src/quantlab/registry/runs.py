@@ -263,13 +263,13 @@ def listing_and_metrics(row: dict, run_dir: Path) -> tuple[dict, dict]:
     return json_safe(listing), json_safe(run_metrics(run_dir, listing))
 
 
-def _catalog(root: Path):
+def _catalog(root: Path, sync: bool = True):
     """The runs catalog of ``root`` (None: no runs there, or a read-only root: scan instead)."""
     if not root.is_dir():
         return None
     from quantlab.artifacts.catalog import open_for_read
 
-    return open_for_read(root)
+    return open_for_read(root, sync)
 
 
 def _scanned(root: Path) -> list[tuple[dict, dict]]:
@@ -301,13 +301,20 @@ def _rank_key(metric: str, ascending: bool):
     return key
 
 
+def _ask(cat, metric: str, ascending: bool) -> tuple[int, int, tuple[dict, dict] | None]:
+    try:
+        return cat.n_runs(), cat.count_with(metric), cat.best(metric, ascending)
+    finally:
+        cat.close()
+
+
 def best_run(root: str | os.PathLike, metric: str = "sharpe_simple", ascending: bool = False) -> dict:
     """The run with the highest ``metric`` (lowest with ``ascending``) among runs where it is not
     null; ties go to the smaller run id. Raises DataError when no run has the metric. Two index
     look-ups in the runs catalog, whatever the number of runs."""
     check_metric(metric)
     root_path = _check_root(root)
-    cat = _catalog(root_path)
+    cat = _catalog(root_path, sync=False)
     if cat is None:
         items = [{"run": listing, "metrics": metrics} for listing, metrics in _scanned(root_path)]
         scanned = len(items)
@@ -316,10 +323,11 @@ def best_run(root: str | os.PathLike, metric: str = "sharpe_simple", ascending: 
         items.sort(key=_rank_key(metric, ascending))
         best = (items[0]["run"], items[0]["metrics"]) if items else None
     else:
-        try:
-            scanned, with_metric, best = cat.n_runs(), cat.count_with(metric), cat.best(metric, ascending)
-        finally:
-            cat.close()
+        scanned, with_metric, best = _ask(cat, metric, ascending)
+        if best is not None and not os.path.isdir(best[0]["path"]):  # deleted by hand: catch up, ask again
+            cat = _catalog(root_path, sync=True)
+            if cat is not None:
+                scanned, with_metric, best = _ask(cat, metric, ascending)
     if best is None:
         raise DataError(f"no run under {root} has a value for {metric} ({scanned} runs scanned)")
     run, metrics = best
