@@ -163,7 +163,7 @@ def _compare_table(headers: list[str], rows: list[list[Any]]) -> list[str]:
 def _runs_reindex(opts) -> list[str]:
     from pathlib import Path
 
-    from quantlab.artifacts.catalog import reindex
+    from quantlab.artifacts.catalog_sync import reindex
     from quantlab.artifacts.runs_index import index_paths
 
     root = Path(os.path.abspath(opts.runs_reindex))

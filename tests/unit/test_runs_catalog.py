@@ -167,6 +167,16 @@ def test_a_catalog_that_is_not_a_database_is_rebuilt(tmp_path):
     assert_files_are_a_full_rebuild(tmp_path)
 
 
+def test_a_catalog_of_another_schema_is_rebuilt_with_new_tables(tmp_path):
+    fake_run(tmp_path, "a")
+    runs_index.refresh(tmp_path)
+    with sqlite3.connect(catalog.catalog_path(tmp_path)) as db:
+        db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+        db.execute("DROP TABLE counts")
+    assert runs.best_run(tmp_path)["runs_scanned"] == 1
+    assert meta(tmp_path)["schema"] == catalog.SCHEMA_VERSION
+
+
 def test_a_plugin_metric_changing_the_layout_rebuilds_the_catalog(tmp_path, monkeypatch):
     fake_run(tmp_path, "a")
     runs_index.refresh(tmp_path)

@@ -113,7 +113,7 @@ def refresh(root: str | os.PathLike, run_dir: str | os.PathLike | None = None) -
     changes, and the files are patched from it on (O(1) when it sorts last); without it, or for a
     directory elsewhere, everything is rebuilt from the run directories (``--runs-reindex``).
     Either way the files end byte-for-byte what a full rebuild at that moment writes."""
-    from quantlab.artifacts.catalog import record_run, reindex
+    from quantlab.artifacts.catalog_sync import record_run, reindex
 
     root = Path(os.path.abspath(root))
     root.mkdir(parents=True, exist_ok=True)

@@ -267,7 +267,7 @@ def _catalog(root: Path, sync: bool = True):
     """The runs catalog of ``root`` (None: no runs there, or a read-only root: scan instead)."""
     if not root.is_dir():
         return None
-    from quantlab.artifacts.catalog import open_for_read
+    from quantlab.artifacts.catalog_sync import open_for_read
 
     return open_for_read(root, sync)
 
