@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,6 @@ from index_reference import assert_files_are_a_full_rebuild, populate
 REGISTRY_SIZES = [0, 10_000]  # the same load on an empty and on a pre-populated registry
 
 
-def _spawn(ql, payload, sig: Path) -> subprocess.Popen:
-    sig.touch()
-    return subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ql.env, cwd=ql.tmp)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("registry", REGISTRY_SIZES)
 def test_eight_simultaneous_runs_all_succeed_and_are_indexed(ql, registry):
@@ -27,7 +20,7 @@ def test_eight_simultaneous_runs_all_succeed_and_are_indexed(ql, registry):
     before = [] if not registry else [r["run_id"] for r in strict_json(
         (populate(ql.runs_dir(), registry) / "runs_index.json").read_text())["runs"]]
     payloads = [run_request() for _ in range(4)] + [run_request(fee=0.001 * i) for i in range(1, 5)]
-    procs = [_spawn(ql, p, ql.tmp / f"sig{i}.jsonl") for i, p in enumerate(payloads)]
+    procs = [ql.spawn(p, ql.tmp / f"sig{i}.jsonl") for i, p in enumerate(payloads)]
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
     run_ids = []
     for i, ((out, err), code) in enumerate(results):
@@ -52,7 +45,7 @@ def test_identical_warm_runs_started_together_each_report_their_own_out_dir(ql):
     assert ql.request(run_request()).returncode == 0  # warm
     for round_ in range(3):
         dirs = {k: ql.tmp / f"race_{k}_{round_}" for k in "abc"}
-        procs = {k: _spawn(ql, {**run_request(out_dir=str(d)), "request_id": f"{k}-{round_}"},
+        procs = {k: ql.spawn({**run_request(out_dir=str(d)), "request_id": f"{k}-{round_}"},
                            ql.tmp / f"sig_{k}_{round_}.jsonl") for k, d in dirs.items()}
         for k, proc in procs.items():
             out, err = proc.communicate(timeout=300)
