@@ -33,12 +33,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import Check, Stats, finish, interleave, timed  # noqa: E402
+from bench_run import REQUEST  # noqa: E402  (the same one-year SPX run)
 
 ROOT = HERE.parent
 PY = sys.executable
 BENCH = "registry"
-REQUEST = {"schema_version": "1.0", "request_id": "bench", "command": "run",
-           "params": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
 REFRESH = r"""
 import sys, time
 sys.path.insert(0, sys.argv[1])
