@@ -53,6 +53,9 @@ def assert_files_are_a_full_rebuild(root: Path) -> dict:
 
 
 
+REGISTRY_SIZES = [0, 10_000]  # load tests run on an empty and on a pre-populated registry
+
+
 def populate(root: Path, n: int) -> Path:
     """A synthetic registry of ``n`` runs under ``root`` (scripts/synthetic_registry.py)."""
     import importlib.util

@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_every_json_parses, GRID_YAML, run_request, strict_json
-from index_reference import assert_files_are_a_full_rebuild, populate
+from index_reference import REGISTRY_SIZES, assert_files_are_a_full_rebuild, populate
 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("registry", [0, 10_000])  # the same load on an empty and a pre-populated registry
+@pytest.mark.parametrize("registry", REGISTRY_SIZES)
 def test_load_16_runs_and_4_sweeps_at_once(ql, registry):
     before = [] if not registry else [r["run_id"] for r in strict_json(
         (populate(ql.runs_dir(), registry) / "runs_index.json").read_text())["runs"]]
