@@ -108,7 +108,11 @@ class Catalog:
             raise FileNotFoundError(str(path))
         try:
             self._connect(path)
+        except sqlite3.OperationalError:  # locked, read-only...: not a reason to drop it
+            raise
         except sqlite3.DatabaseError:  # not a database any more (a power loss, a stray write)
+            if getattr(self, "db", None) is not None:
+                self.db.close()
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             self._connect(path)  # empty: rebuilt from the run dirs on first use
