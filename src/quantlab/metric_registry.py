@@ -165,6 +165,9 @@ def _calmar(s: RunStats):
     return _where(~np.isnan(cagr) & (mdd < 0), cagr / np.abs(mdd))
 
 
+_EXIT_NOTES = {"exits_end_of_data": " (the position still open after the last bar)",
+               "exits_margin_call": " (a short bought back because it wiped the account out)"}
+
 _BUILTIN = (
     Metric("total_return", True, True, lambda s: s.final_equity / s.initial_cash - 1.0,
            description="Final equity over initial cash, minus 1."),
@@ -190,8 +193,7 @@ _BUILTIN = (
            lambda s: _where(s.trades > 0, (s.sum_trade_returns + 0.0) / s.trades),
            description="Mean pnl over entry notional per trade."),
     *(Metric(name, True, False, lambda s, name=name: getattr(s, name), integer=True,
-             description=f"Trades closed by {name[6:].replace('_', ' ')} (exit_reason {name[6:]}), "
-                         "the one still open at the end counted as end_of_data.")
+             description=f"Trades with exit_reason {name[6:]}" + _EXIT_NOTES.get(name, "") + ".")
       for name in EXIT_STATS),
     Metric("ambiguous_bars", False, False, lambda s: s.ambiguous_bars, integer=True,
            description="Exit bars whose range touched both the stop and the take-profit (the stop was "
