@@ -21,37 +21,24 @@ import json
 import math
 import warnings
 
-import numpy as np
-import pandas as pd
-from backtesting import Backtest, Strategy
+from backtesting import Backtest
 
-from backtestingpy_grid import sma
+from backtestingpy_grid import SmaCross, bars_frame
 
 
-class SmaCrossStops(Strategy):
-    fast = 10
-    slow = 50
+class SmaCrossStops(SmaCross):
+    """backtestingpy_grid's crosses, no fee, with the stop and target prices on each entry."""
+
+    fee = 0.0
     stop_loss = 0.0
     take_profit = 0.0
 
-    def init(self):
-        self.f = self.I(sma, self.data.Close, self.fast)
-        self.s = self.I(sma, self.data.Close, self.slow)
-
-    def next(self):
-        if len(self.f) < 2:
-            return
-        f0, f1, s0, s1 = self.f[-2], self.f[-1], self.s[-2], self.s[-1]
-        if not self.position:
-            if f1 > s1 and f0 <= s0:
-                price = self.data.Close[-1]
-                units = math.floor(self.equity / price)
-                sl = price * (1.0 - self.stop_loss) if self.stop_loss else None
-                tp = price * (1.0 + self.take_profit) if self.take_profit else None
-                if units > 0:
-                    self.buy(size=units, sl=sl, tp=tp)
-        elif f1 < s1 and f0 >= s0:
-            self.position.close()
+    def enter(self, price):
+        units = math.floor(self.equity / price)
+        sl = price * (1.0 - self.stop_loss) if self.stop_loss else None
+        tp = price * (1.0 + self.take_profit) if self.take_profit else None
+        if units > 0:
+            self.buy(size=units, sl=sl, tp=tp)
 
 
 def main() -> None:
@@ -61,10 +48,7 @@ def main() -> None:
     ap.add_argument("--cash", type=float, default=1e13)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    d = np.load(args.data)
-    cols = {name: np.append(d[key], d[key][-1]) for name, key in
-            (("Open", "open"), ("High", "high"), ("Low", "low"), ("Close", "close"))}
-    df = pd.DataFrame(cols, index=pd.date_range("2000-01-01", periods=len(cols["Close"]), freq="min"))
+    df = bars_frame(args.data)
     bt = Backtest(df, SmaCrossStops, cash=args.cash, commission=0.0, trade_on_close=True)
     total_return, trades = [], []
     for c in json.load(open(args.combos)):

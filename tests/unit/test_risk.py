@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -21,21 +19,9 @@ from quantlab.engine.sweep import evaluate_grid
 from quantlab.errors import ConfigError
 from quantlab.metrics import compute_metrics
 from quantlab.strategies import get_strategy
+from test_sweep_engine import jit_mode
 
 NO_COSTS = dict(fee=0.0, slippage_bps=0.0)
-
-
-@contextmanager
-def jit_mode(mode: str):
-    old = os.environ.get("QUANTLAB_JIT")
-    os.environ["QUANTLAB_JIT"] = mode
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["QUANTLAB_JIT"]
-        else:
-            os.environ["QUANTLAB_JIT"] = old
 
 
 def bars_of(rows):
