@@ -121,7 +121,7 @@ class RunStats:
 
 def _exit_counts(trades) -> dict:
     """Trades per exit reason and ambiguous exit bars of a trade log (``exit_reason`` codes;
-    a log without them: every trade closed by a signal but a last one still open)."""
+    a log without them counts every trade as a signal exit)."""
     n = len(trades.pnl)
     reasons = getattr(trades, "exit_reason", None)
     if reasons is None:
