@@ -56,8 +56,9 @@ def test_cli_flags(ql):
     proc = ql.cli("run", "--ticker", "SPX", "--start", "2016-01-01", "--end", "2018-01-01", "--strategy",
                   "sma_crossover", "--trailing-stop", "0.03", "--position-size", "0.5")
     assert proc.returncode == 0, proc.stderr
-    env = strict_json(proc.stdout.strip().splitlines()[-1])
-    trades = _trades(Path(env["artifacts_path"]))
+    run_dir = next(line.split(":", 1)[1].strip() for line in proc.stdout.splitlines()
+                   if line.strip().startswith("artifacts:"))
+    trades = _trades(Path(run_dir))
     assert "trailing_stop" in {t["exit_reason"] for t in trades}
 
 

@@ -251,7 +251,7 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
                 constraint_error = exc
             for key in ENGINE_GRID_KEYS:
                 if key in raw:
-                    resolved[key] = _engine_override(key, raw[key])
+                    resolved[key] = engine_override(key, raw[key])
         except ConfigError as exc:
             if grid:  # a value out of range is a mistake in the grid itself: refuse it
                 raise ConfigError(f"combination {i + 1} {json.dumps(raw, default=str)}: {exc}") from None
@@ -331,7 +331,7 @@ def skipped_summary(total: int, skipped: list[dict], evaluated: int) -> dict:
                                  for e in skipped[:SKIPPED_EXAMPLES]]}
 
 
-def _engine_override(key: str, value: Any) -> float | int | str:
+def engine_override(key: str, value: Any) -> float | int | str:
     from quantlab.contract.params import ParamSpec
     from quantlab.contract.request import coerce
 
