@@ -94,3 +94,15 @@ def test_sweep_over_stops_and_strategy_params(ql):
 ])
 def test_bad_risk_params_exit_2(ql, params, needle):
     _assert_clean_failure(ql, ql.request(run_request(**params)), 2, needle)
+
+
+def test_ambiguous_bars_are_a_warning(ql):
+    # tight stops on daily bars: some bars span both the 0.5 % stop and the 0.5 % target
+    res = ql.request(run_request(**WINDOW, stop_loss=0.005, take_profit=0.005, fill="close"))
+    assert res.returncode == 0, res.stderr
+    run_dir = Path(res.envelope["artifacts_path"])
+    metrics = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+    assert metrics["ambiguous_bars"] > 0
+    warnings = strict_json((run_dir / "report.json").read_text())["machine_contract"]["warnings"]
+    assert any("touched both the stop and the take-profit" in w for w in warnings)
+

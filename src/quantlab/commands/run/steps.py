@@ -214,6 +214,9 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         when = bar_time_iso(ts[margin_call - int(meta.get("start", 0))])
         warnings.append(f"margin call: the short position wiped the account out at {when} "
                         "(equity at or below zero); it was liquidated and the run ends with no equity")
+    if metrics.get("ambiguous_bars"):
+        warnings.append(f"{metrics['ambiguous_bars']} exit bar(s) touched both the stop and the take-profit: the "
+                        "stop was assumed first (conservative; the bars cannot tell the order, docs/engine.md)")
     atomic_write_json(out_path, {"metrics": metrics, "window": info, "warnings": warnings}, sort_keys=True)
 
 
