@@ -106,3 +106,23 @@ def test_ambiguous_bars_are_a_warning(ql):
     warnings = strict_json((run_dir / "report.json").read_text())["machine_contract"]["warnings"]
     assert any("touched both the stop and the take-profit" in w for w in warnings)
 
+
+
+def test_forward_candidates_keep_their_stops(ql):
+    base = {k: v for k, v in WINDOW.items() if k != "strategy_params"}
+    grid = {"fast": [5, 10], "slow": [20], "stop_loss": [0.01, 0.03], "take_profit": [0.04]}
+    sweep = ql.request(sweep_request(**base, param_grid=grid, objective="total_return"))
+    assert sweep.returncode == 0, sweep.stderr
+    run_dir = Path(sweep.envelope["artifacts_path"])
+    best = dict(strict_json((run_dir / "report.json").read_text())["machine_contract"]["best_result"]["params"])
+    res = ql.request({"schema_version": "1.0", "command": "forward", "params": {
+        "run_dir": str(run_dir), "forward_start": "2018-01-01", "forward_end": "2018-07-01", "forward_top_k": 1}})
+    assert res.returncode == 0, res.stderr
+    session = Path(res.envelope["artifacts_path"])
+    cand = strict_json((session / "config.json").read_text())["candidates"][0]
+    engine = {k: best.pop(k) for k in ("stop_loss", "take_profit")}
+    assert cand["engine_overrides"] == engine and cand["strategy_params"] == best
+    plain = ql.request(run_request(ticker="SPX", start="2018-01-01", end="2018-07-01", strategy="sma_crossover",
+                                   strategy_params=best, **engine))
+    assert plain.returncode == 0, plain.stderr
+    assert plain.envelope["summary"] == res.envelope["summary"]
