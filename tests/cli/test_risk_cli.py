@@ -126,3 +126,24 @@ def test_forward_candidates_keep_their_stops(ql):
                                    strategy_params=best, **engine))
     assert plain.returncode == 0, plain.stderr
     assert plain.envelope["summary"] == res.envelope["summary"]
+
+
+def test_walkforward_over_stops_and_volatility_sizing(ql):
+    base = {k: v for k, v in WINDOW.items() if k != "strategy_params"}
+    splits = [{"name": "a", "train": {"start": "2015-01-01", "end": "2016-01-01"},
+               "test": {"start": "2016-01-01", "end": "2017-01-01"}}]
+    res = ql.request(sweep_request(**base, splits=splits, size_mode="volatility_target", target_volatility=0.1,
+                                   param_grid={"fast": [5, 10], "slow": [20], "stop_loss": [0.01, 0.03]}))
+    assert res.returncode == 0, res.stderr
+    run_dir = Path(res.envelope["artifacts_path"])
+    oos = strict_json((run_dir / "report.json").read_text())["machine_contract"]
+    assert oos["mode"] == "walkforward"
+    metrics = strict_json((run_dir / "metrics.json").read_text())
+    stitched = metrics["oos_metrics"]  # the out-of-sample trades keep their exit reasons
+    assert stitched["exits_stop_loss"] == metrics["best_result"]["exits_stop_loss"] > 0
+    assert sum(v for k, v in stitched.items() if k.startswith("exits_")) == stitched["trades"]
+    # a plain run with volatility sizing: every entry commits at most the equity's 100 %
+    run = ql.request(run_request(**WINDOW, size_mode="volatility_target", target_volatility=0.1))
+    assert run.returncode == 0, run.stderr
+    trades = _trades(Path(run.envelope["artifacts_path"]))
+    assert trades and all(float(t["qty"]) * float(t["entry_price"]) < 10_000.0 for t in trades[:1])
