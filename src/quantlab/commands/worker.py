@@ -36,7 +36,8 @@ _CURRENT: "StepWorker | None" = None
 WARM_MODULES = (
     "numpy", "pyarrow", "pyarrow.parquet", "PIL.Image", "PIL.ImageDraw", "PIL.PngImagePlugin",
     "filelock", "quantlab.data", "quantlab.engine", "quantlab.metrics", "quantlab.strategies",
-    "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.commands.run.steps",
+    "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.artifacts.catalog_sync", "sqlite3",
+    "quantlab.registry.runs", "quantlab.commands.run.steps",
     "quantlab.commands.sweep.steps", "quantlab.engine.sweep", "quantlab.artifacts.heatmap", "yaml",
 )
 

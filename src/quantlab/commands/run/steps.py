@@ -287,7 +287,7 @@ def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict
     from quantlab.artifacts.runs_index import refresh
 
     published = read_json(published_path)
-    paths = refresh(record.get("index_dir") or record["out_dir"])
+    paths = refresh(record.get("index_dir") or record["out_dir"], published.get("artifacts_path"))
     result = {**published, **paths}
     atomic_write_json(out_path, result)
     return result
