@@ -355,7 +355,11 @@ def test_report_does_not_depend_on_chunk_sizes(monkeypatch):
     rng = np.random.default_rng(9)
     mat = rng.normal(0, 0.01, size=(300, 50))
     base = rb.robustness_report(mat, seed=1, n_boot=100)
-    monkeypatch.setattr(rb, "_row_chunk", lambda n: 7)
+    import quantlab.robustness.core as core
+    import quantlab.robustness.stats as stats
+
+    for module in (core, stats):
+        monkeypatch.setattr(module, "_row_chunk", lambda n: 7)
     small = rb.robustness_report(mat, seed=1, n_boot=100)
     assert small["pbo"]["pbo"] == base["pbo"]["pbo"]
     assert small["pbo"]["logit"]["histogram"] == base["pbo"]["logit"]["histogram"]

@@ -1,0 +1,74 @@
+"""Stationary-bootstrap confidence interval of one strategy's Sharpe (Politis & Romano 1994)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from quantlab.robustness.core import _safe_sharpe, sharpe
+
+
+# ----------------------------------------------------------------------------- bootstrap CI
+
+def default_block_length(n_obs: int) -> int:
+    """Mean block length of the bootstrap: ceil(T ** (1/3)), the T^(1/3) rate that is optimal
+    for block-bootstrap variance estimation (Hall, Horowitz & Jing 1995); 18 for 5,031 bars."""
+    return max(1, math.ceil(n_obs ** (1.0 / 3.0)))
+
+
+def stationary_bootstrap_indices(n_obs: int, n_boot: int, block_length: float,
+                                 rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, n_obs) row indices of the stationary bootstrap (Politis & Romano 1994).
+
+    Each resample is a chain of blocks with geometric lengths (mean ``block_length``) starting at
+    uniform random rows, wrapping around the end of the series.
+    """
+    p = 1.0 / float(block_length)
+    new_block = rng.random((n_boot, n_obs)) < p
+    new_block[:, 0] = True
+    starts = rng.integers(0, n_obs, size=(n_boot, n_obs))
+    pos = np.broadcast_to(np.arange(n_obs), (n_boot, n_obs))
+    block_t0 = np.maximum.accumulate(np.where(new_block, pos, 0), axis=1)
+    first = np.take_along_axis(starts, block_t0, axis=1)
+    return (first + pos - block_t0) % n_obs
+
+
+def bootstrap_sharpe_ci(returns, *, n_boot: int = 1000, block_length: float | None = None,
+                        confidence: float = 0.95, seed: int = 0,
+                        periods_per_year: float = 1.0) -> dict:
+    """Percentile confidence interval of one strategy's Sharpe by stationary block bootstrap.
+
+    Resamples keep runs of consecutive bars (mean length ``block_length``, default
+    :func:`default_block_length`) so volatility clustering and autocorrelation survive. Seeded:
+    the same inputs and ``seed`` give the same interval. Sharpe values are annualised with
+    ``periods_per_year`` (1 = per period). Returns ``sharpe``, ``low``, ``high``, ``confidence``,
+    ``n_boot``, ``block_length``, ``method``.
+    """
+    r = np.asarray(returns, dtype=np.float64).ravel()
+    if not np.isfinite(r).all():
+        raise ValueError("returns contain NaN or infinite values")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    t = len(r)
+    bl = float(block_length) if block_length is not None else float(default_block_length(t))
+    out = {"sharpe": None, "low": None, "high": None, "confidence": confidence,
+           "n_boot": int(n_boot), "block_length": bl, "method": "stationary"}
+    if t < 2 or n_boot < 1:
+        return out
+    if bl < 1:
+        raise ValueError(f"block_length must be >= 1, got {block_length}")
+    ann = math.sqrt(periods_per_year)
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    step = max(1, 4_000_000 // t)               # keep each index batch around 32 MB
+    for lo in range(0, n_boot, step):
+        idx = stationary_bootstrap_indices(t, min(step, n_boot - lo), bl, rng)
+        sample = r[idx]
+        stats[lo:lo + len(idx)] = _safe_sharpe(sample.mean(axis=1), sample.var(axis=1, ddof=1))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
+    out.update(sharpe=sharpe(r) * ann, low=float(low) * ann, high=float(high) * ann)
+    return out
+
+
