@@ -351,21 +351,21 @@ def test_report_fields_and_determinism():
     assert chosen["best_index"] == 3 and chosen["sharpe"] == pytest.approx(rb.sharpe(mat[:, 3], 252), rel=1e-6)
 
 
-def test_report_does_not_depend_on_chunk_sizes(monkeypatch):
+def test_report_does_not_depend_on_chunk_sizes():
+    from quantlab.robustness.report import report_from_source
+    from quantlab.robustness.rows import matrix_source
+
     rng = np.random.default_rng(9)
     mat = rng.normal(0, 0.01, size=(300, 50))
-    base = rb.robustness_report(mat, seed=1, n_boot=100)
-    import quantlab.robustness.core as core
-    import quantlab.robustness.stats as stats
-
-    for module in (core, stats):
-        monkeypatch.setattr(module, "_row_chunk", lambda n: 7)
-    small = rb.robustness_report(mat, seed=1, n_boot=100)
-    assert small["pbo"]["pbo"] == base["pbo"]["pbo"]
-    assert small["pbo"]["logit"]["histogram"] == base["pbo"]["logit"]["histogram"]
-    assert small["pbo"]["degradation"]["slope"] == pytest.approx(base["pbo"]["degradation"]["slope"], abs=1e-9)
-    assert small["effective_trials"] == pytest.approx(base["effective_trials"], rel=1e-9)
-    assert small["deflated_sharpe"] == pytest.approx(base["deflated_sharpe"], abs=1e-9)
+    base = rb.robustness_report(mat, seed=1, n_boot=100)        # C-order (T, N): column chunks
+    small = report_from_source(matrix_source(mat, chunk=7), seed=1, n_boot=100)
+    rows = rb.robustness_report(np.asfortranarray(mat), seed=1, n_boot=100)  # rows as they are
+    for other in (small, rows):
+        assert other["pbo"]["pbo"] == base["pbo"]["pbo"]
+        assert other["pbo"]["logit"]["histogram"] == base["pbo"]["logit"]["histogram"]
+        assert other["pbo"]["degradation"]["slope"] == pytest.approx(base["pbo"]["degradation"]["slope"], abs=1e-9)
+        assert other["effective_trials"] == pytest.approx(base["effective_trials"], rel=1e-9)
+        assert other["deflated_sharpe"] == pytest.approx(base["deflated_sharpe"], abs=1e-9)
 
 
 def test_subsampled_splits_are_seeded_and_capped():

@@ -63,13 +63,20 @@ def file_mode() -> int:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    atomic_write_with(path, lambda fh: fh.write(data))
+
+
+def atomic_write_with(path: str | os.PathLike, write) -> None:
+    """``write(binary file)`` into a temporary file beside ``path``, then rename it into place:
+    readers see the old file or the whole new one, never a part (a large array goes straight
+    to the file, without an in-memory copy of its bytes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, file_mode())  # mkstemp makes 0600: follow the umask like any new file
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -200,16 +200,18 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
 
 
 # -------------------------------------------------------------------------------------- steps
-def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns: bool = False):
+def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns=False):
     from quantlab.commands.run import _engine_config, _trade_start
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import bar_calendar
 
     start = _trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
+    into = keep_returns(len(combos), len(bars) - start) if callable(keep_returns) else None  # a returns file
     out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                         _engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                        threads=threads or shard_threads(), keep_returns=keep_returns, volume=bars.volume)
+                        threads=threads or shard_threads(), keep_returns=bool(keep_returns), volume=bars.volume,
+                        returns_out=into)
     return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
 
 
@@ -254,7 +256,6 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
     order) and its PSR to the ``psr`` column; else that file holds a (0, 0) array. The sidecar is
     written last (it marks completion) and says whether the returns were kept."""
-    import io
 
     import numpy as np
 
@@ -263,20 +264,14 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 
     bars = read_bars(bars_path)
     keep = spec.get("returns", True)
-    returns, psr = np.zeros((0, 0), dtype=np.float32), None
-    if keep:
-        from quantlab.robustness import probabilistic_sharpe_columns
+    from quantlab.commands.robust_sweep import ReturnsFile
 
-        metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
-        psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
-               else np.full(returns.shape[0], np.nan))
-    else:
-        metrics = _evaluate(bars, spec, spec["combos"], threads)
-    buf = io.BytesIO()
-    np.save(buf, returns, allow_pickle=False)
-    del returns
-    atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
-    del buf
+    with ReturnsFile(out_parquet) as kept:  # renamed into place at the end of the block
+        if keep:
+            metrics, _, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=kept.buffer)
+        else:
+            metrics = _evaluate(bars, spec, spec["combos"], threads)
+        psr = kept.psr(len(spec["combos"]))
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
     meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
     if keep:
@@ -286,54 +281,6 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
                                                for k, c in zip(spec["combo_keys"], spec["combos"])],
                                     "returns": keep})
-
-
-def returns_path(shard_parquet) -> str:
-    """The per-bar returns file of a shard (beside its parquet)."""
-    return str(shard_parquet)[: -len(".parquet")] + ".returns.npy"
-
-
-def load_returns_matrix(shard_paths: list[str], keys: list[str]):
-    """(bars, len(keys)) float32 returns of the combinations ``keys`` (columns in that order), read
-    shard by shard (memory-mapped) from the shards' returns files, and the bars' periods per year;
-    (None, None) when a shard has none."""
-    import numpy as np
-
-    from quantlab.columnar import metadata_of, read_parquet
-
-    where = {key: j for j, key in enumerate(keys)}
-    out, ppy = None, None
-    for path in shard_paths:
-        rpath = returns_path(path)
-        meta = metadata_of(read_parquet(path))
-        if not os.path.isfile(rpath) or "periods_per_year" not in meta:
-            return None, None
-        ppy = float(meta["periods_per_year"])
-        shard_keys = json.loads(meta["keys"])
-        data = np.load(rpath, mmap_mode="r", allow_pickle=False)
-        if data.shape[0] != len(shard_keys):  # a shard that did not keep its returns
-            return None, None
-        if out is None:
-            out = np.empty((len(keys), data.shape[1]), dtype=np.float32)
-        for i, key in enumerate(shard_keys):
-            j = where.get(key)
-            if j is not None:
-                out[j] = data[i]
-        del data
-    return (None, None) if out is None else (out.T, ppy)
-
-
-def robustness_of(shard_paths: list[str], rows: list[dict]) -> dict | None:
-    """``robustness.robustness_report`` over the ranked ``rows`` (trials: every row, best: the
-    first); None without rows or without return series."""
-    from quantlab.robustness import robustness_report
-
-    if not rows:
-        return None
-    mat, ppy = load_returns_matrix(shard_paths, [r["combo_key"] for r in rows])
-    if mat is None or mat.shape[0] < 2:
-        return None
-    return robustness_report(mat, 0, ppy, seed=0)
 
 
 def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
@@ -431,6 +378,8 @@ def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) 
     ranked = rank_rows(rows, record["sort_by"], record["ascending"])
     out = {"rows": ranked, "skipped": skipped}
     if record.get("robustness", False):
+        from quantlab.commands.robust_sweep import robustness_of
+
         out["robustness"] = robustness_of(shard_paths, ranked)
     atomic_write_json(out_path, out)
 
@@ -451,6 +400,8 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
         # trials: every train combination evaluated; best: the one carried to the test window
         chosen = [r for r in ranked if selected and r["index"] == selected[0]] + \
                  [r for r in ranked if not (selected and r["index"] == selected[0])]
+        from quantlab.commands.robust_sweep import robustness_of
+
         out["robustness"] = robustness_of(shard_paths, chosen)
     atomic_write_json(out_path, out)
 

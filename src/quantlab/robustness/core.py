@@ -8,8 +8,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from quantlab.robustness.rows import matrix_source, row_stats
 
-_COLUMN_CHUNK = 1024          # columns processed at once by the column-wise passes
+
 _STD = NormalDist()
 
 
@@ -34,7 +35,8 @@ def _norm_ppf(p: float) -> float:
 
 
 def _as_matrix(returns) -> np.ndarray:
-    """(T, N) view of ``returns`` (a 1-D array becomes one column); rejects non-finite values."""
+    """(T, N) view of ``returns`` (a 1-D array becomes one column). Non-finite values are
+    rejected by the pass that reads them (``rows.row_stats``)."""
     arr = np.asarray(returns)
     if arr.ndim == 1:
         arr = arr[:, None]
@@ -42,10 +44,6 @@ def _as_matrix(returns) -> np.ndarray:
         raise ValueError(f"returns must be 1-D or a (T, N) matrix, got {arr.ndim} dimensions")
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"returns must be numeric, got dtype {arr.dtype}")
-    step = _row_chunk(arr.shape[1])
-    for lo in range(0, arr.shape[0], step):
-        if not np.isfinite(arr[lo:lo + step]).all():
-            raise ValueError("returns contain NaN or infinite values")
     return arr
 
 
@@ -85,28 +83,11 @@ def json_safe(obj):
 
 # ----------------------------------------------------------------------------- moments, Sharpe
 
-def _row_chunk(n_cols: int) -> int:
-    """Rows per chunk so that one float64 chunk of ``n_cols`` columns stays around 32 MB."""
-    return max(1, 4_000_000 // max(n_cols, 1))
-
-
 def _block_sums(mat: np.ndarray, starts) -> tuple[np.ndarray, np.ndarray]:
-    """Per-block sums and sums of squares of every column, float64, shape (S, N) each.
-
-    Walks the rows once, in contiguous row chunks (converted to float64 one chunk at a time).
-    """
-    t, n = mat.shape
-    starts = np.asarray(starts, dtype=np.int64)
-    ends = np.append(starts[1:], t)
-    sums = np.zeros((len(starts), n))
-    sumsq = np.zeros((len(starts), n))
-    step = _row_chunk(n)
-    for b, (s0, e0) in enumerate(zip(starts.tolist(), ends.tolist())):
-        for lo in range(s0, e0, step):
-            blk = np.asarray(mat[lo:min(lo + step, e0)], dtype=np.float64)
-            sums[b] += blk.sum(axis=0)
-            sumsq[b] += np.einsum("tn,tn->n", blk, blk)
-    return sums, sumsq
+    """Per-block sums and sums of squares of every column of a (T, N) matrix, float64, (S, N)
+    each (one pass: :func:`quantlab.robustness.rows.row_stats`)."""
+    b_sum, b_sq, _ = row_stats(matrix_source(mat), starts)
+    return b_sum, b_sq
 
 
 def _sharpe_from_sums(count, total, total_sq):
@@ -156,27 +137,19 @@ def moments(returns) -> dict:
     """
     arr = np.asarray(returns)
     mat = _as_matrix(arr)
-    t, n = mat.shape
-    out = {k: np.empty(n) for k in ("mean", "std", "sharpe", "skewness", "kurtosis")}
-    for lo in range(0, n, _COLUMN_CHUNK):
-        chunk = np.asarray(mat[:, lo:lo + _COLUMN_CHUNK], dtype=np.float64)
-        sl = slice(lo, lo + chunk.shape[1])
-        mean = chunk.mean(axis=0)
-        dev = chunk - mean
-        d2 = dev * dev
-        m2 = d2.mean(axis=0)
-        m3 = (d2 * dev).mean(axis=0)
-        m4 = (d2 * d2).mean(axis=0)
-        ok = m2 > 1e-12 * (m2 + mean * mean)        # else constant up to rounding: flat
-        safe_m2 = np.where(ok, m2, 1.0)
-        std = np.sqrt(m2 * t / (t - 1)) if t > 1 else np.zeros_like(m2)
-        out["mean"][sl] = mean
-        out["std"][sl] = std
-        out["sharpe"][sl] = _safe_sharpe(mean, np.where(ok, std * std, 0.0))
-        out["skewness"][sl] = np.where(ok, m3 / safe_m2 ** 1.5, 0.0)
-        out["kurtosis"][sl] = np.where(ok, m4 / safe_m2 ** 2, 3.0)
+    _, _, mom = row_stats(matrix_source(mat), [0])
+    out = moments_from_central(mom, mat.shape[0])
     if arr.ndim == 1:
         return {k: float(v[0]) for k, v in out.items()}
     return out
 
 
+def moments_from_central(mom: np.ndarray, t: int) -> dict:
+    """:func:`moments` from the (4, N) mean, m2, m3, m4 of :func:`quantlab.robustness.rows.row_stats`."""
+    mean, m2, m3, m4 = (np.asarray(v, dtype=np.float64) for v in mom)
+    ok = m2 > 1e-12 * (m2 + mean * mean)        # else constant up to rounding: flat
+    safe_m2 = np.where(ok, m2, 1.0)
+    std = np.sqrt(m2 * t / (t - 1)) if t > 1 else np.zeros_like(m2)
+    return {"mean": mean, "std": std, "sharpe": _safe_sharpe(mean, np.where(ok, std * std, 0.0)),
+            "skewness": np.where(ok, m3 / safe_m2 ** 1.5, 0.0),
+            "kurtosis": np.where(ok, m4 / safe_m2 ** 2, 3.0)}

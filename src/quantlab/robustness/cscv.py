@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from quantlab.robustness.core import _as_matrix, _block_sums, _sharpe_from_sums
+from quantlab.robustness.rows import _jit_kernel
 
 
 _SPLIT_BUDGET = 10_000_000    # split x combination cells evaluated by pbo() by default
@@ -115,7 +116,13 @@ def _pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits:
     logits = np.empty(k)
     is_best = np.empty(k)
     oos_best = np.empty(k)
-    for lo in range(0, k, chunk):
+    fn = _jit_kernel(cscv_kernel, k * n * blocks // 8)
+    if fn is not None:
+        halves = np.ascontiguousarray(np.nonzero(member)[1].reshape(k, blocks // 2).astype(np.int64))
+        fn(halves, np.ascontiguousarray(b_sum.T), np.ascontiguousarray(b_sq.T), counts, all_sum, all_sq, np.empty(n),
+           logits, is_best, oos_best)
+        chunk = k  # done: skip the numpy loop
+    for lo in range(0, k if fn is None else 0, chunk):
         m = member[lo:lo + chunk]
         is_cnt = np.einsum("ks,s->k", m, counts)
         is_sum = np.einsum("ks,sn->kn", m, b_sum)     # einsum, not BLAS: small products, and
@@ -137,6 +144,56 @@ def _pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits:
                   prob_oos_loss=float(np.mean(oos_best < 0.0)),
                   degradation=_regression(is_best, oos_best))
     return result
+
+
+def _sharpe_of(count, total, total_sq):  # pragma: no cover - numba (cscv_kernel)
+    """One per-period Sharpe from sums, exactly as ``core._sharpe_from_sums`` (flat rule included)."""
+    mean = total / count
+    var = (total_sq - count * mean * mean) / max(count - 1.0, 1.0)
+    if var <= total_sq * (1e-12 / count):
+        return 0.0
+    return mean / np.sqrt(var)
+
+
+def cscv_kernel(halves, sums, sqs, counts, all_sum, all_sq, oos, logits, is_best,
+                oos_best):  # pragma: no cover - numba
+    """The CSCV loop of :func:`pbo` for numba: split ``k``'s in-sample blocks are ``halves[k]``;
+    ``sums``/``sqs`` are per-combination block sums (N x S), ``all_sum``/``all_sq`` their totals;
+    ``oos`` is an N scratch buffer. Writes each split's logit and the selected combination's IS
+    and OOS Sharpe."""
+    n = sums.shape[0]
+    all_cnt = 0.0
+    for b in range(counts.shape[0]):
+        all_cnt += counts[b]
+    for k in range(halves.shape[0]):
+        is_cnt = 0.0
+        for h in range(halves.shape[1]):
+            is_cnt += counts[halves[k, h]]
+        best_sr = -np.inf
+        best = 0
+        for c in range(n):
+            s = 0.0
+            q = 0.0
+            for h in range(halves.shape[1]):
+                s += sums[c, halves[k, h]]
+                q += sqs[c, halves[k, h]]
+            sr = _sharpe_of(is_cnt, s, q)
+            oos[c] = _sharpe_of(all_cnt - is_cnt, all_sum[c] - s, all_sq[c] - q)
+            if sr > best_sr:
+                best_sr = sr
+                best = c
+        chosen = oos[best]
+        below = 0
+        ties = 0
+        for c in range(n):
+            if oos[c] < chosen:
+                below += 1
+            elif oos[c] == chosen:
+                ties += 1
+        w = (below + (ties + 1) / 2.0) / (n + 1.0)
+        logits[k] = np.log(w / (1.0 - w))
+        is_best[k] = best_sr
+        oos_best[k] = chosen
 
 
 def _regression(x: np.ndarray, y: np.ndarray) -> dict:

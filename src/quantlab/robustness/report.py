@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from quantlab.robustness.bootstrap import bootstrap_sharpe_ci
-from quantlab.robustness.core import (_as_matrix, _block_sums, _finite_or_none, _sharpe_from_sums, json_safe,
-                                      moments)
+from quantlab.robustness.core import _as_matrix, _finite_or_none, _sharpe_from_sums, json_safe, moments_from_central
+from quantlab.robustness.rows import RowSource, matrix_source, row_stats
 from quantlab.robustness.cscv import _block_starts, _empty_pbo, _logit_summary, _pbo_from_blocks
 from quantlab.robustness.stats import (_effective_trials, deflated_sharpe, expected_max_sharpe,
                                        min_track_record_length, probabilistic_sharpe)
@@ -34,8 +34,18 @@ def robustness_report(returns_matrix, best_index: int | None = None,
     why). PBO is None with fewer than 2 combinations or fewer than 2 * ``blocks`` bars.
     Deterministic for a given ``seed``.
     """
-    mat = _as_matrix(returns_matrix)
-    t, n = mat.shape
+    return report_from_source(matrix_source(_as_matrix(returns_matrix)), best_index, periods_per_year,
+                              seed=seed, blocks=blocks, max_splits=max_splits, n_boot=n_boot,
+                              block_length=block_length, confidence=confidence)
+
+
+def report_from_source(source: RowSource, best_index: int | None = None, periods_per_year: float = 252.0, *,
+                       seed: int = 0, blocks: int = 16, max_splits: int | None = None, n_boot: int = 1000,
+                       block_length: float | None = None, confidence: float = 0.95) -> dict:
+    """:func:`robustness_report` over series read from a :class:`~quantlab.robustness.rows.RowSource`
+    (a sweep's shard files, memory-mapped, in their own row-major layout): two passes over the
+    raw returns (``rows.row_stats``, ``rows.weighted_row_sum``), the rest on per-block sums."""
+    t, n = source.t, source.n
     if n < 1 or t < 2:
         raise ValueError(f"robustness_report needs at least 2 bars and 1 combination, got {t} x {n}")
     if periods_per_year <= 0:
@@ -45,16 +55,16 @@ def robustness_report(returns_matrix, best_index: int | None = None,
         raise ValueError(f"blocks must be an even number >= 2, got {blocks}")
     with_pbo = n >= 2 and t >= 2 * blocks
     starts = _block_starts(t, blocks) if with_pbo else np.array([0])
-    b_sum, b_sq = _block_sums(mat, starts)          # the one pass over every bar and column
+    b_sum, b_sq, mom = row_stats(source, starts)    # pass 1 over every bar and series
     total, total_sq = b_sum.sum(axis=0), b_sq.sum(axis=0)
     all_sr = _sharpe_from_sums(t, total, total_sq)
     if best_index is None:
         best_index = int(np.argmax(all_sr))
     if not 0 <= best_index < n:
         raise ValueError(f"best_index {best_index} out of range for {n} combinations")
-    best = moments(np.asarray(mat[:, best_index], dtype=np.float64))
+    best = {k: float(v[0]) for k, v in moments_from_central(mom[:, best_index:best_index + 1], t).items()}
     sr_best = float(all_sr[best_index])
-    eff = _effective_trials(mat, total, total_sq)
+    eff = _effective_trials(source, total, total_sq)  # pass 2
     sr_var = float(all_sr.var(ddof=1)) if n > 1 else 0.0
     sr_var_null = 1.0 / (t - 1)         # variance of an unskilled strategy's Sharpe estimate
     sr_var_used = max(sr_var, sr_var_null)
@@ -70,7 +80,7 @@ def robustness_report(returns_matrix, best_index: int | None = None,
     degradation = dict(cscv["degradation"])
     if degradation["intercept"] is not None:
         degradation["intercept"] *= ann     # OOS = slope * IS + intercept, annualised Sharpe
-    ci = bootstrap_sharpe_ci(mat[:, best_index], n_boot=n_boot, block_length=block_length,
+    ci = bootstrap_sharpe_ci(source.column(best_index), n_boot=n_boot, block_length=block_length,
                              confidence=confidence, seed=seed, periods_per_year=periods_per_year)
     decided = verdict(cscv["pbo"], _finite_or_none(dsr), ci["low"])
     report = {

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from quantlab.robustness.core import _as_matrix, _block_sums, _norm_cdf, _norm_ppf, _row_chunk, moments
+from quantlab.robustness.core import _as_matrix, _norm_cdf, _norm_ppf, moments_from_central
+from quantlab.robustness.rows import RowSource, matrix_source, row_stats, weighted_row_sum
 
 
 EULER_GAMMA = 0.5772156649015329
@@ -45,9 +46,14 @@ def probabilistic_sharpe_columns(returns_matrix, sr_benchmark: float = 0.0):
     and kurtosis: the per-combination PSR a leaderboard can show or rank by. Array of N values
     (NaN where undefined; convert with :func:`json_safe`)."""
     mat = _as_matrix(returns_matrix)
-    m = moments(mat)
-    return probabilistic_sharpe(m["sharpe"], mat.shape[0], m["skewness"], m["kurtosis"],
-                                sr_benchmark=sr_benchmark)
+    _, _, mom = row_stats(matrix_source(mat), [0])
+    return psr_from_central(mom, mat.shape[0], sr_benchmark)
+
+
+def psr_from_central(mom: np.ndarray, t: int, sr_benchmark: float = 0.0):
+    """:func:`probabilistic_sharpe_columns` from the (4, N) mean, m2, m3, m4 of ``rows.row_stats``."""
+    m = moments_from_central(mom, t)
+    return probabilistic_sharpe(m["sharpe"], t, m["skewness"], m["kurtosis"], sr_benchmark=sr_benchmark)
 
 
 def expected_max_sharpe(n_trials: float, sr_variance: float, sr_mean: float = 0.0) -> float:
@@ -117,14 +123,14 @@ def effective_trials(returns_matrix) -> dict:
 
     Returns ``{"effective_trials", "trials", "mean_correlation", "method"}``.
     """
-    mat = _as_matrix(returns_matrix)
-    sums, sumsq = _block_sums(mat, [0])
-    return _effective_trials(mat, sums[0], sumsq[0])
+    source = matrix_source(_as_matrix(returns_matrix))
+    b_sum, b_sq, _ = row_stats(source, [0])
+    return _effective_trials(source, b_sum[0], b_sq[0])
 
 
-def _effective_trials(mat: np.ndarray, total: np.ndarray, total_sq: np.ndarray) -> dict:
-    """:func:`effective_trials` given the columns' sums and sums of squares (one more pass)."""
-    t, n = mat.shape
+def _effective_trials(source: RowSource, total: np.ndarray, total_sq: np.ndarray) -> dict:
+    """:func:`effective_trials` given the series' sums and sums of squares (one more pass)."""
+    t, n = source.t, source.n
     out = {"trials": n, "effective_trials": float(n), "mean_correlation": None,
            "method": "average_correlation"}
     if t < 3 or n < 2:
@@ -136,11 +142,7 @@ def _effective_trials(mat: np.ndarray, total: np.ndarray, total_sq: np.ndarray) 
     if k < 2:
         return out
     inv_sd = np.where(live, 1.0 / np.sqrt(np.where(live, var, 1.0)), 0.0)
-    z_sum = np.empty(t)
-    step = _row_chunk(n)
-    for lo in range(0, t, step):
-        z_sum[lo:lo + step] = np.einsum("tn,n->t", np.asarray(mat[lo:lo + step], dtype=np.float64),
-                                        inv_sd)
+    z_sum = weighted_row_sum(source, inv_sd)
     z_sum -= float(mean @ inv_sd)
     total_corr = float(z_sum @ z_sum) / (t - 1)      # sum of the k x k correlation matrix
     rho = (total_corr - k) / (k * (k - 1))
