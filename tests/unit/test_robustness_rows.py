@@ -108,14 +108,12 @@ def test_returns_file_is_renamed_into_place_or_removed(tmp_path):
     with ReturnsFile(shard) as kept:
         buf = kept.buffer(2, 50)
         buf[:] = np.random.default_rng(0).normal(0.001, 0.01, (2, 50))
-        psr = kept.psr(2)
-    assert np.load(tmp_path / "abc.returns.npy").shape == (2, 50)
-    assert psr.shape == (2,) and np.all((psr > 0) & (psr < 1))
+    np.testing.assert_array_equal(np.load(tmp_path / "abc.returns.npy"), buf)
     with pytest.raises(RuntimeError):
         with ReturnsFile(tmp_path / "bad.parquet") as kept:
             kept.buffer(2, 50)
             raise RuntimeError("kernel failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["abc.returns.npy"]  # no half-written file
-    with ReturnsFile(tmp_path / "off.parquet") as kept:
-        assert np.isnan(kept.psr(3)).all()
+    with ReturnsFile(tmp_path / "off.parquet"):
+        pass
     assert np.load(tmp_path / "off.returns.npy").shape == (0, 0)

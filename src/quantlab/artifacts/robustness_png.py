@@ -91,7 +91,20 @@ def is_oos_scatter_png(is_sharpe: list, oos_sharpe: list, degradation: dict, tit
         draw.ellipse([fx(x) - 2, fy(y) - 2, fx(x) + 2, fy(y) + 2], fill=DD if y < 0 else STRATEGY)
     slope, intercept = degradation.get("slope"), degradation.get("intercept")
     if slope is not None and intercept is not None:
-        draw.line([(fx(x_lo), fy(slope * x_lo + intercept)), (fx(x_hi), fy(slope * x_hi + intercept))],
-                  fill=FG, width=2)
+        ends = _clip_line(slope, intercept, x_lo, x_hi, y_lo, y_hi)
+        if ends:
+            draw.line([(fx(x), fy(y)) for x, y in ends], fill=FG, width=2)
         draw.text((W - RIGHT - 230, TOP + 6), f"OOS = {slope:.2f} x IS + {intercept:.2f}", fill=FG)
+    draw.text((W - RIGHT - 230, TOP + 20), "red: the IS winner lost out of sample", fill=DD)
     return _png(img)
+
+
+def _clip_line(slope: float, intercept: float, x_lo: float, x_hi: float, y_lo: float, y_hi: float):
+    """The part of y = slope * x + intercept inside the box, as two points (None if outside)."""
+    xs = [x_lo, x_hi]
+    if slope:
+        xs += [(y_lo - intercept) / slope, (y_hi - intercept) / slope]
+    inside = sorted(x for x in xs if x_lo <= x <= x_hi and y_lo - 1e-12 <= slope * x + intercept <= y_hi + 1e-12)
+    if len(inside) < 2:
+        return None
+    return [(inside[0], slope * inside[0] + intercept), (inside[-1], slope * inside[-1] + intercept)]

@@ -9,6 +9,7 @@ matrix is ever assembled (docs/robustness.md, "In a sweep" and "Cost").
 from __future__ import annotations
 
 import json
+import math
 import os
 
 
@@ -21,7 +22,7 @@ class ReturnsFile:
     """A shard's returns file, written in place: :meth:`buffer` memory-maps a zero-filled float32
     ``.npy`` at a temporary path beside the target for the grid kernel to write into (no
     in-memory copy, no second write); leaving the ``with`` block renames it into place, or
-    deletes it on an error. :meth:`psr` gives each combination's PSR vs 0 from it."""
+    deletes it on an error."""
 
     def __init__(self, shard_parquet):
         self.path = returns_path(shard_parquet)
@@ -38,16 +39,6 @@ class ReturnsFile:
         os.close(fd)
         self.array = np.lib.format.open_memmap(self.tmp, mode="w+", dtype=np.float32, shape=(rows, bars))
         return self.array
-
-    def psr(self, rows: int):
-        """Each combination's PSR vs 0 (the leaderboard's ``psr`` column; NaN where undefined)."""
-        import numpy as np
-
-        from quantlab.robustness import probabilistic_sharpe_columns
-
-        if self.array is None or not self.array.shape[1]:
-            return np.full(rows, np.nan)
-        return probabilistic_sharpe_columns(np.asarray(self.array).T)  # rows as they are: no copy
 
     def __enter__(self):
         return self
@@ -110,14 +101,86 @@ def shard_source(shard_paths: list[str], keys: list[str]):
     return RowSource(len(keys), t, parts, column), ppy
 
 
-def robustness_of(shard_paths: list[str], rows: list[dict]) -> dict | None:
-    """``robustness.report_from_source`` over the ranked ``rows`` (trials: every row, best: the
-    first); None without rows or without return series."""
-    from quantlab.robustness.report import report_from_source
+ROBUST_OBJECTIVES = ("psr", "deflated_sharpe")  # per-combination columns a sweep can rank by
 
-    if not rows:
-        return None
-    source, ppy = shard_source(shard_paths, [r["combo_key"] for r in rows])
+
+def robust_requested(params: dict, exp) -> bool:
+    """Whether a sweep computes the robustness statistics: yes unless ``robustness: false``
+    (default on since their cost fits the 25 % budget: docs/robustness.md, "Cost"). Ranking by
+    ``psr`` / ``deflated_sharpe`` needs them: ConfigError (exit 2) when they are switched off."""
+    from quantlab.errors import ConfigError
+
+    on = params.get("robustness") is not False
+    wanted = [m for m in exp.sort_by if m in ROBUST_OBJECTIVES]
+    if wanted and not on:
+        raise ConfigError(f"ranking by {wanted[0]} needs the robustness statistics: drop "
+                          "params.robustness = false (docs/robustness.md)")
+    return on
+
+
+def rank_robust(shard_paths: list[str], rows: list[dict], rank):
+    """``rank(rows)`` after giving every row its per-combination ``psr`` and ``deflated_sharpe``
+    (in ``row["metrics"]``, so ``objective: psr`` / ``deflated_sharpe`` rank by them), from one
+    pass over the shards' returns. Returns ``(ranked rows, stats)``; ``stats`` (for
+    :func:`report_for`) is None when the shards kept no returns (the rows then get no columns)."""
+    from quantlab.robustness.report import sweep_stats
+
+    source, ppy = shard_source(shard_paths, [r["combo_key"] for r in rows]) if rows else (None, None)
     if source is None or source.t < 2:
+        return rank(rows), None
+    stats = sweep_stats(source)
+    for r, psr, dsr in zip(rows, stats.psr.tolist(), stats.dsr.tolist()):
+        r["metrics"]["psr"] = psr if math.isfinite(psr) else None
+        r["metrics"]["deflated_sharpe"] = dsr if math.isfinite(dsr) else None
+    return rank(rows), (stats, ppy, {r["combo_key"]: i for i, r in enumerate(rows)})
+
+
+def rank_and_report(on: bool, shard_paths: list[str], rows: list[dict], rank, pick=None) -> tuple[list, dict]:
+    """The merge steps' hook: ``(ranked rows, {"robustness": report})`` with robustness ``on``
+    (:func:`rank_robust`, then :func:`report_for` with ``pick(ranked)`` as the selected
+    combination, default the first), ``(rank(rows), {})`` with it off."""
+    if not on:
+        return rank(rows), {}
+    ranked, stats = rank_robust(shard_paths, rows, rank)
+    best = (pick or (lambda rs: rs[0] if rs else None))(ranked)
+    return ranked, {"robustness": report_for(stats, best, ranked)}
+
+
+def report_for(stats, best: dict | None, ranked: list[dict]) -> dict | None:
+    """The sweep's robustness report (``machine_contract.robustness``, with the CSCV ``points``
+    for the scatter picture) with ``best`` as the selected combination (its ``best_index``: its
+    position in the ranked leaderboard, 0 = rank 1); None without stats."""
+    from quantlab.robustness.report import report_from_stats
+
+    if stats is None or best is None:
         return None
-    return report_from_source(source, 0, ppy, seed=0)
+    st, ppy, where = stats
+    report = report_from_stats(st, where[best["combo_key"]], ppy, seed=0, points=True)
+    report["best_index"] = next(i for i, r in enumerate(ranked) if r is best)
+    return report
+
+
+def pictures(directory, robustness: dict | None, title: str, files: dict | None = None) -> dict | None:
+    """Draw ``pbo_logits.png`` and ``is_vs_oos.png`` into ``directory`` from a report of
+    :func:`report_for` and return the report without its ``points`` (what the contract shows);
+    ``files`` (the contract's artifact map) gets the two names when given."""
+    from pathlib import Path
+
+    from quantlab.artifacts.io import atomic_write_bytes
+    from quantlab.artifacts.robustness_png import is_oos_scatter_png, pbo_logit_png
+
+    if not robustness:
+        return robustness
+    robustness = dict(robustness)
+    points = robustness.pop("points", None)
+    if points is None or not robustness["pbo"]["splits"]:
+        return robustness
+    directory = Path(directory)
+    atomic_write_bytes(directory / "pbo_logits.png",
+                       pbo_logit_png(robustness["pbo"]["logit"]["histogram"], robustness["pbo"]["pbo"], title))
+    atomic_write_bytes(directory / "is_vs_oos.png",
+                       is_oos_scatter_png(points["is_sharpe"], points["oos_sharpe"],
+                                          robustness["pbo"]["degradation"], f"{title}: IS vs OOS Sharpe"))
+    if files is not None:
+        files.update(pbo_logits="pbo_logits.png", is_vs_oos="is_vs_oos.png")
+    return robustness

@@ -35,7 +35,6 @@ from quantlab.metric_registry import integer_names, metric_names
 from quantlab.errors import DataError
 from quantlab.commands.worker import warm_step
 
-PSR_KEY = "\0psr"  # a shard row's PSR while loading (never a metric name)
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
 
 
@@ -149,7 +148,9 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     new: list[str] = []
     reused: list[str] = []
     shards_hint = params.get("shards")
-    robust = params.get("robustness") is True  # off by default: docs/robustness.md, "Cost"
+    from quantlab.commands.robust_sweep import robust_requested
+
+    robust = robust_requested(params, exp)
     request: dict[str, Any] = {}
     if exp.mode == "grid":
         dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)
@@ -254,7 +255,7 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
     scheduler granted them). With ``spec["returns"]`` (robustness on) each combination's per-bar
     net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
-    order) and its PSR to the ``psr`` column; else that file holds a (0, 0) array. The sidecar is
+    order); else that file holds a (0, 0) array. The sidecar is
     written last (it marks completion) and says whether the returns were kept."""
 
     import numpy as np
@@ -271,11 +272,9 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
             metrics, _, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=kept.buffer)
         else:
             metrics = _evaluate(bars, spec, spec["combos"], threads)
-        psr = kept.psr(len(spec["combos"]))
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
     meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
     if keep:
-        cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
         meta["periods_per_year"] = repr(float(ppy))
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, meta)))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
@@ -296,14 +295,11 @@ def _load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
         keys = json.loads(meta["keys"])
         available = int(meta["bars_available"]) if "bars_available" in meta else None
         cols = {name: column_to_numpy(table, name) for name in metric_names()}
-        psr = column_to_numpy(table, "psr") if "psr" in table.column_names else None
         for i, key in enumerate(keys):
             row = {}
             for name in metric_names():
                 v = float(cols[name][i])
                 row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
-            if psr is not None:
-                row[PSR_KEY] = None if math.isnan(float(psr[i])) else float(psr[i])
             out[key] = row
     return out, available
 
@@ -361,10 +357,8 @@ def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[
     for i, (key, combo) in enumerate(zip(keys, record_like["combos"])):
         if key not in results:
             raise DataError(f"sweep result missing for combination {json.dumps(combo)}")
-        metrics = dict(results[key])
-        extra = {"psr": metrics.pop(PSR_KEY)} if PSR_KEY in metrics else {}
-        rows.append({"index": i, "label": record_like["labels"][i], "params": combo, "metrics": metrics,
-                     "combo_key": key, **extra})
+        rows.append({"index": i, "label": record_like["labels"][i], "params": combo,
+                     "metrics": dict(results[key]), "combo_key": key})
     return rows
 
 
@@ -375,13 +369,11 @@ def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) 
     base = record["base"]
     rows, skipped = drop_insufficient(rows, available, record["strategy"],
                                       {"ticker": base["ticker"], "start": base["start"], "end": base["end"]})
-    ranked = rank_rows(rows, record["sort_by"], record["ascending"])
-    out = {"rows": ranked, "skipped": skipped}
-    if record.get("robustness", False):
-        from quantlab.commands.robust_sweep import robustness_of
+    from quantlab.commands.robust_sweep import rank_and_report
 
-        out["robustness"] = robustness_of(shard_paths, ranked)
-    atomic_write_json(out_path, out)
+    ranked, robust = rank_and_report(record.get("robustness", False), shard_paths, rows,
+                                     lambda rs: rank_rows(rs, record["sort_by"], record["ascending"]))
+    atomic_write_json(out_path, {"rows": ranked, "skipped": skipped, **robust})
 
 
 @warm_step
@@ -391,19 +383,19 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     rows = _rows(spec, spec["train"]["combo_keys"], results)
     rows, skipped = drop_insufficient(rows, available, spec["strategy"], {
         "ticker": spec["ticker"], "start": spec["train_start"], "end": spec["train_end"]})
-    ranked = rank_rows(rows, spec["sort_by"], spec["ascending"])
-    eligible = [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
-    selected = eligible[: spec["top_k"]]
-    out = {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
-           "skipped": skipped}
-    if spec.get("robustness", False):
-        # trials: every train combination evaluated; best: the one carried to the test window
-        chosen = [r for r in ranked if selected and r["index"] == selected[0]] + \
-                 [r for r in ranked if not (selected and r["index"] == selected[0])]
-        from quantlab.commands.robust_sweep import robustness_of
+    from quantlab.commands.robust_sweep import rank_and_report
 
-        out["robustness"] = robustness_of(shard_paths, chosen)
-    atomic_write_json(out_path, out)
+    def eligible_of(ranked):
+        return [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
+
+    # trials: every train combination evaluated; best: the one carried to the test window
+    ranked, robust = rank_and_report(spec.get("robustness", False), shard_paths, rows,
+                                     lambda rs: rank_rows(rs, spec["sort_by"], spec["ascending"]),
+                                     lambda rs: (eligible_of(rs) or rs or [None])[0])
+    eligible = eligible_of(ranked)
+    selected = eligible[: spec["top_k"]]
+    atomic_write_json(out_path, {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
+                                 "skipped": skipped, **robust})
 
 
 @warm_step
@@ -520,12 +512,14 @@ def _csv_cell(value: Any) -> str:
 def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ...] = ()) -> str:
     """One row per combination: rank, label, ``lead`` row fields, params, every metric, ``psr``
     (each combination's probabilistic Sharpe vs 0, when the rows carry it), combo key."""
-    trail = ("psr",) if any("psr" in r for r in rows) else ()
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES
+
+    trail = tuple(k for k in ROBUST_OBJECTIVES if any(k in r["metrics"] for r in rows))
     header = ["rank", "label", *lead, *param_keys, *metric_names(), *trail, "combo_key"]
     lines = [",".join(header)]
     for r in rows:
         cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
-                 *(r["metrics"].get(m) for m in metric_names()), *(r.get(k) for k in trail), r.get("combo_key", "")]
+                 *(r["metrics"].get(m) for m in metric_names()), *(r["metrics"].get(k) for k in trail), r.get("combo_key", "")]
         lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
 
@@ -583,7 +577,9 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
             files["heatmap"] = "heatmap.png"
         summary = summary_of(best["metrics"] if best else {})
         best_result = _best_result(best) if best else None
-        robustness = merged.get("robustness")
+        from quantlab.commands.robust_sweep import pictures
+
+        robustness = pictures(staging, merged.get("robustness"), record["strategy"], files)  # beside the heatmap
         extra_metrics = {"n_runs": len(rows), "leaderboard_size": len(rows)}
     else:
         oos = merged["oos"]
@@ -592,6 +588,9 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
         for s in merged["splits"]:
             sdir = staging / "splits" / s["name"].replace("/", "_")
             sdir.mkdir(parents=True, exist_ok=True)
+            from quantlab.commands.robust_sweep import pictures
+
+            s["robustness"] = pictures(sdir, s.get("robustness"), f"{record['strategy']} split {s['name']}")
             atomic_write_text(sdir / "train_leaderboard.csv", leaderboard_csv(s["train"], params_cols))
             test_rows = [{**t, "rank": t["rank_in_train"]} for t in s["test"]]
             atomic_write_text(sdir / "test_leaderboard.csv", leaderboard_csv(test_rows, params_cols))

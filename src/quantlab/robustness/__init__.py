@@ -34,7 +34,7 @@ planner (callers import it lazily).
 from quantlab.robustness.bootstrap import bootstrap_sharpe_ci, default_block_length, stationary_bootstrap_indices
 from quantlab.robustness.core import json_safe, moments, sharpe
 from quantlab.robustness.cscv import cscv_splits, pbo
-from quantlab.robustness.report import robustness_report
+from quantlab.robustness.report import robustness_report, single_run_report
 from quantlab.robustness.stats import (
     EULER_GAMMA,
     deflated_sharpe,
@@ -51,6 +51,6 @@ __all__ = [
     "DSR_OVERFIT", "DSR_ROBUST", "EULER_GAMMA", "PBO_OVERFIT", "PBO_ROBUST", "VERDICTS",
     "bootstrap_sharpe_ci", "cscv_splits", "default_block_length", "deflated_sharpe", "effective_trials",
     "expected_max_sharpe", "json_safe", "min_track_record_length", "moments", "parameter_stability", "pbo",
-    "probabilistic_sharpe", "probabilistic_sharpe_columns", "robustness_report", "sharpe",
+    "probabilistic_sharpe", "probabilistic_sharpe_columns", "robustness_report", "sharpe", "single_run_report",
     "stationary_bootstrap_indices", "verdict", "walk_forward_efficiency",
 ]

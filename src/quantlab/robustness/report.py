@@ -1,15 +1,19 @@
-"""One entry point: every statistic of one sweep as a strict-JSON-safe dict."""
+"""The entry points: every statistic of one sweep (:func:`robustness_report`, or in steps:
+:func:`sweep_stats` then :func:`report_from_stats`) or of one run (:func:`single_run_report`),
+as strict-JSON-safe dicts."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from quantlab.robustness.bootstrap import bootstrap_sharpe_ci
-from quantlab.robustness.core import _as_matrix, _finite_or_none, _sharpe_from_sums, json_safe, moments_from_central
-from quantlab.robustness.rows import RowSource, matrix_source, row_stats
+from quantlab.robustness.core import (_as_matrix, _finite_or_none, _sharpe_from_sums, json_safe, moments,
+                                      moments_from_central)
 from quantlab.robustness.cscv import _block_starts, _empty_pbo, _logit_summary, _pbo_from_blocks
+from quantlab.robustness.rows import RowSource, matrix_source, row_stats
 from quantlab.robustness.stats import (_effective_trials, deflated_sharpe, expected_max_sharpe,
                                        min_track_record_length, probabilistic_sharpe)
 from quantlab.robustness.verdict import verdict
@@ -34,49 +38,93 @@ def robustness_report(returns_matrix, best_index: int | None = None,
     why). PBO is None with fewer than 2 combinations or fewer than 2 * ``blocks`` bars.
     Deterministic for a given ``seed``.
     """
+    if periods_per_year <= 0:
+        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
     return report_from_source(matrix_source(_as_matrix(returns_matrix)), best_index, periods_per_year,
                               seed=seed, blocks=blocks, max_splits=max_splits, n_boot=n_boot,
                               block_length=block_length, confidence=confidence)
+
+
+@dataclass
+class SweepStats:
+    """What one pass over a sweep's N return series gives (:func:`sweep_stats`): per-block sums
+    for CSCV, every series' Sharpe, moments, PSR vs 0 and DSR, and the DSR benchmark."""
+    source: RowSource
+    blocks: int
+    starts: np.ndarray
+    with_pbo: bool
+    b_sum: np.ndarray
+    b_sq: np.ndarray
+    moments: dict                  # per series: mean, std, sharpe, skewness, kurtosis (moments_from_central)
+    sharpe: np.ndarray             # per series, per period (from the sums)
+    sharpe_variance: float
+    sharpe_variance_null: float
+    expected_max: float            # per period, against N = trials
+    psr: np.ndarray                # per series: PSR vs 0
+    dsr: np.ndarray                # per series: PSR vs expected_max (a per-combination DSR)
+
+
+def sweep_stats(source: RowSource, blocks: int = 16) -> SweepStats:
+    """Pass 1 over every bar of every series, and the per-combination PSR and DSR (the
+    leaderboard's ``psr`` and ``deflated_sharpe`` columns, and what ``objective: psr`` /
+    ``deflated_sharpe`` rank by)."""
+    t, n = source.t, source.n
+    if n < 1 or t < 2:
+        raise ValueError(f"robustness_report needs at least 2 bars and 1 combination, got {t} x {n}")
+    if blocks < 2 or blocks % 2:
+        raise ValueError(f"blocks must be an even number >= 2, got {blocks}")
+    with_pbo = n >= 2 and t >= 2 * blocks
+    starts = _block_starts(t, blocks) if with_pbo else np.array([0])
+    b_sum, b_sq, mom = row_stats(source, starts)
+    all_sr = _sharpe_from_sums(t, b_sum.sum(axis=0), b_sq.sum(axis=0))
+    m = moments_from_central(mom, t)
+    sr_var = float(all_sr.var(ddof=1)) if n > 1 else 0.0
+    sr_var_null = 1.0 / (t - 1)         # variance of an unskilled strategy's Sharpe estimate
+    e_max = expected_max_sharpe(n, max(sr_var, sr_var_null))
+    psr = np.atleast_1d(probabilistic_sharpe(all_sr, t, m["skewness"], m["kurtosis"]))
+    dsr = np.atleast_1d(deflated_sharpe(all_sr, t, n, max(sr_var, sr_var_null), m["skewness"], m["kurtosis"]))
+    return SweepStats(source, blocks, starts, with_pbo, b_sum, b_sq, m, all_sr, sr_var, sr_var_null, e_max,
+                      psr, dsr)
 
 
 def report_from_source(source: RowSource, best_index: int | None = None, periods_per_year: float = 252.0, *,
                        seed: int = 0, blocks: int = 16, max_splits: int | None = None, n_boot: int = 1000,
                        block_length: float | None = None, confidence: float = 0.95) -> dict:
     """:func:`robustness_report` over series read from a :class:`~quantlab.robustness.rows.RowSource`
-    (a sweep's shard files, memory-mapped, in their own row-major layout): two passes over the
-    raw returns (``rows.row_stats``, ``rows.weighted_row_sum``), the rest on per-block sums."""
-    t, n = source.t, source.n
-    if n < 1 or t < 2:
-        raise ValueError(f"robustness_report needs at least 2 bars and 1 combination, got {t} x {n}")
+    (a sweep's shard files, memory-mapped, in their own row-major layout)."""
+    if periods_per_year <= 0:
+        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
+    return report_from_stats(sweep_stats(source, blocks), best_index, periods_per_year, seed=seed,
+                             max_splits=max_splits, n_boot=n_boot, block_length=block_length,
+                             confidence=confidence)
+
+
+def report_from_stats(st: SweepStats, best_index: int | None = None, periods_per_year: float = 252.0, *,
+                      seed: int = 0, max_splits: int | None = None, n_boot: int = 1000,
+                      block_length: float | None = None, confidence: float = 0.95,
+                      points: bool = False) -> dict:
+    """The report from :func:`sweep_stats` (one more pass over the raw returns, for the
+    effective number of trials). ``points``: also the CSCV splits' (IS, OOS) Sharpe pairs of the
+    selected combination, annualised, under ``points`` (for the scatter picture)."""
+    source, t, n = st.source, st.source.t, st.source.n
     if periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
     ann = math.sqrt(periods_per_year)
-    if blocks < 2 or blocks % 2:
-        raise ValueError(f"blocks must be an even number >= 2, got {blocks}")
-    with_pbo = n >= 2 and t >= 2 * blocks
-    starts = _block_starts(t, blocks) if with_pbo else np.array([0])
-    b_sum, b_sq, mom = row_stats(source, starts)    # pass 1 over every bar and series
-    total, total_sq = b_sum.sum(axis=0), b_sq.sum(axis=0)
-    all_sr = _sharpe_from_sums(t, total, total_sq)
+    all_sr = st.sharpe
     if best_index is None:
         best_index = int(np.argmax(all_sr))
     if not 0 <= best_index < n:
         raise ValueError(f"best_index {best_index} out of range for {n} combinations")
-    best = {k: float(v[0]) for k, v in moments_from_central(mom[:, best_index:best_index + 1], t).items()}
+    skew, kurt = float(st.moments["skewness"][best_index]), float(st.moments["kurtosis"][best_index])
     sr_best = float(all_sr[best_index])
-    eff = _effective_trials(source, total, total_sq)  # pass 2
-    sr_var = float(all_sr.var(ddof=1)) if n > 1 else 0.0
-    sr_var_null = 1.0 / (t - 1)         # variance of an unskilled strategy's Sharpe estimate
-    sr_var_used = max(sr_var, sr_var_null)
-    e_max = expected_max_sharpe(n, sr_var_used)
-    psr = probabilistic_sharpe(sr_best, t, best["skewness"], best["kurtosis"])
-    dsr = deflated_sharpe(sr_best, t, n, sr_var_used, best["skewness"], best["kurtosis"])
-    min_trl = min_track_record_length(sr_best, best["skewness"], best["kurtosis"], 0.0, 0.95)
-    if with_pbo:
-        cscv = _pbo_from_blocks(b_sum, b_sq, np.diff(np.append(starts, t)),
+    eff = _effective_trials(source, st.b_sum.sum(axis=0), st.b_sq.sum(axis=0))  # pass 2
+    e_max = st.expected_max
+    psr, dsr = float(st.psr[best_index]), float(st.dsr[best_index])
+    if st.with_pbo:
+        cscv = _pbo_from_blocks(st.b_sum, st.b_sq, np.diff(np.append(st.starts, t)),
                                 max_splits=max_splits, seed=seed)
     else:
-        cscv = _empty_pbo(blocks)
+        cscv = _empty_pbo(st.blocks)
     degradation = dict(cscv["degradation"])
     if degradation["intercept"] is not None:
         degradation["intercept"] *= ann     # OOS = slope * IS + intercept, annualised Sharpe
@@ -93,18 +141,15 @@ def report_from_source(source: RowSource, best_index: int | None = None, periods
         "best_index": best_index,
         "sharpe": sr_best * ann,
         "sharpe_per_period": sr_best,
-        "skewness": best["skewness"],
-        "kurtosis": best["kurtosis"],
-        "sharpe_variance_per_period": sr_var,
-        "sharpe_variance_null_per_period": sr_var_null,
+        "skewness": skew,
+        "kurtosis": kurt,
+        "sharpe_variance_per_period": st.sharpe_variance,
+        "sharpe_variance_null_per_period": st.sharpe_variance_null,
         "expected_max_sharpe": e_max * ann,
         "expected_max_sharpe_per_period": e_max,
         "probabilistic_sharpe": psr,
         "deflated_sharpe": dsr,
-        "minimum_track_record": {
-            "bars": min_trl, "years": min_trl / periods_per_year, "confidence": 0.95,
-            "benchmark_sharpe": 0.0, "sufficient": bool(t >= min_trl),
-        },
+        "minimum_track_record": _track_record(sr_best, skew, kurt, t, periods_per_year),
         "pbo": {
             "pbo": cscv["pbo"], "blocks": cscv["blocks"], "splits": cscv["splits"],
             "splits_total": cscv["splits_total"], "sampled": cscv["sampled"], "seed": seed,
@@ -116,4 +161,35 @@ def report_from_source(source: RowSource, best_index: int | None = None, periods
         "verdict": decided["verdict"],
         "verdict_reasons": decided["reasons"],
     }
+    if points:
+        report["points"] = {"is_sharpe": cscv["is_sharpe"] * ann, "oos_sharpe": cscv["oos_sharpe"] * ann}
     return json_safe(report)
+
+
+def _track_record(sr: float, skew: float, kurt: float, t: int, periods_per_year: float) -> dict:
+    """The ``minimum_track_record`` block: MinTRL at 95 % vs a zero Sharpe, and whether T reaches it."""
+    bars = min_track_record_length(sr, skew, kurt, 0.0, 0.95)
+    return {"bars": bars, "years": bars / periods_per_year, "confidence": 0.95, "benchmark_sharpe": 0.0,
+            "sufficient": bool(t >= bars)}
+
+
+def single_run_report(returns, periods_per_year: float = 252.0, *, seed: int = 0, n_boot: int = 1000,
+                      confidence: float = 0.95) -> dict:
+    """The statistics that make sense for one strategy run (no selection among trials): its
+    Sharpe, skewness and kurtosis, PSR vs 0, MinTRL and the stationary-bootstrap Sharpe
+    interval. Strict-JSON-safe; ``bars`` < 2 gives nulls."""
+    r = np.asarray(returns, dtype=np.float64).ravel()
+    if periods_per_year <= 0:
+        raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
+    out = {"bars": len(r), "periods_per_year": periods_per_year, "sharpe": None, "sharpe_per_period": None,
+           "skewness": None, "kurtosis": None, "probabilistic_sharpe": None, "minimum_track_record": None,
+           "sharpe_ci": bootstrap_sharpe_ci(r, n_boot=n_boot, confidence=confidence, seed=seed,
+                                            periods_per_year=periods_per_year)}
+    if len(r) >= 2:
+        m = moments(r)
+        out.update(sharpe=m["sharpe"] * math.sqrt(periods_per_year), sharpe_per_period=m["sharpe"],
+                   skewness=m["skewness"], kurtosis=m["kurtosis"],
+                   probabilistic_sharpe=probabilistic_sharpe(m["sharpe"], len(r), m["skewness"], m["kurtosis"]),
+                   minimum_track_record=_track_record(m["sharpe"], m["skewness"], m["kurtosis"], len(r),
+                                                      periods_per_year))
+    return json_safe(out)
