@@ -48,9 +48,9 @@ class ReturnsFile:
 
         if self.array is None and kind is None:  # nothing kept: an empty (0, 0) array
             self.buffer(0, 0)
-        if self.array is not None:
-            self.array.flush()
-            self.array = None
+        # no flush(): it is msync, a synchronous disk write; the pages are in the page cache,
+        # which every reader sees (like any file written without fsync)
+        self.array = None
         if kind is None:
             os.chmod(self.tmp, file_mode())
             os.replace(self.tmp, self.path)
