@@ -559,9 +559,12 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     mode = "paper" if paper else "run"
     from quantlab.artifacts.report_doc import artifact_listing, machine_contract as contract, report_document
 
+    from quantlab.commands.robust_run import contract_fields
+
     machine_contract = contract("paper" if paper else "run", "run", request_id, metadata.get("status", "success"),
                                 run_id=metadata["run_id"], mode=mode, summary=summary,
-                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings)
+                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings,
+                                **contract_fields(run_dir))
     if paper:
         machine_contract["session_id"] = metadata["run_id"]
     report = report_document(
@@ -588,9 +591,12 @@ def _write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple
     config = dict(record["params"])
     config.pop("out_dir", None)
     atomic_write_json(target / "config.json", config, sort_keys=True)
+    from quantlab.commands.robust_run import run_robustness
+
     atomic_write_json(target / "metrics.json", {
         "command": "run", "mode": mode, "status": "success", "summary": summary, "metrics": metrics,
         "bar_interval": window.get("bar_interval"), "periods_per_year": window.get("periods_per_year"),
+        **run_robustness(record["params"], sim, window),
     }, sort_keys=True)
     atomic_write_text(target / "trades.csv", _trades_csv(str(sim / "trades.parquet")))
     for name in ("equity.parquet", "equity.png"):
