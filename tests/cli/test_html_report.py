@@ -59,6 +59,8 @@ def test_report_of_real_runs(report):
     by_alt = {alt: base64.b64decode(data) for data, alt in imgs.items()}
     sweep = next(r for r in report["runs"] if r["mode"] == "grid")
     assert by_alt[f"parameter heatmap of {sweep['run_id']}"] == (Path(sweep["path"]) / "heatmap.png").read_bytes()
+    for name, alt in (("pbo_logits.png", "PBO logit histogram"), ("is_vs_oos.png", "IS vs OOS Sharpe")):
+        assert by_alt[f"{alt} of {sweep['run_id']}"] == (Path(sweep["path"]) / name).read_bytes()  # robustness
     curves = {alt for alt in by_alt if alt.startswith("equity curve of")}
     assert curves == {f"equity curve of {r['run_id']}" for r in report["runs"] if r["mode"] == "run"}
     assert "<script" not in page and "http://" not in page and "https://" not in page

@@ -143,6 +143,26 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+ROBUSTNESS_PICTURES = (("pbo_logits.png", "PBO logit histogram"), ("is_vs_oos.png", "IS vs OOS Sharpe"))
+
+
+def _embeddable(path: Path, run_id, notes: list[str]) -> bytes | None:
+    """A run's PNG to embed, or None with a note (too large, unreadable, not a PNG)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_EMBED_BYTES:
+            notes.append(f"{run_id}: {path.name} too large to embed ({size} bytes)")
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        notes.append(f"{run_id}: {path.name} unreadable ({type(exc).__name__})")
+        return None
+    if not data.startswith(PNG_MAGIC):
+        notes.append(f"{run_id}: {path.name} is not a PNG file")
+        return None
+    return data
+
+
 def _img(png: bytes, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
     return f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">'
@@ -263,33 +283,26 @@ def build_html(root: str | os.PathLike) -> str:
     else:
         equity_parts.append("<p>No run with an equity curve and a sharpe_simple value.</p>")
 
-    # sweep heatmaps
+    # sweep heatmaps, with the robustness pictures beside them
     heat_parts = []
     for row in board:
         run_dir = Path(row["path"])
-        path = run_dir / "heatmap.png"
-        if not path.is_file():
+        if not (run_dir / "heatmap.png").is_file():
             if row.get("mode") == "grid":
                 notes.append(f"{row['run_id']}: sweep without heatmap.png")
             continue
-        try:
-            size = path.stat().st_size
-            if size > MAX_EMBED_BYTES:
-                notes.append(f"{row['run_id']}: heatmap.png too large to embed ({size} bytes)")
-                continue
-            data = path.read_bytes()
-        except OSError as exc:
-            notes.append(f"{row['run_id']}: heatmap.png unreadable ({type(exc).__name__})")
-            continue
-        if not data.startswith(PNG_MAGIC):
-            notes.append(f"{row['run_id']}: heatmap.png is not a PNG file")
+        data = _embeddable(run_dir / "heatmap.png", row["run_id"], notes)
+        if data is None:
             continue
         caption = (f"<code>{_e(row['run_id'])}</code> &middot; {_e(row.get('mode'))} &middot; "
                    f"{_e(row.get('ticker'))} {_e(row.get('start'))} &rarr; {_e(row.get('end'))} &middot; "
                    f"{_e(row.get('strategy'))} &middot; best sharpe {_num(row.get('sharpe_simple'), 'float')}")
-        heat_parts.append(f"<figure><figcaption>{caption}</figcaption>"
-                          f"{_img(data, 'parameter heatmap of ' + str(row['run_id']))}</figure>")
-    if not heat_parts:
+        pictures = [_img(data, "parameter heatmap of " + str(row["run_id"]))]
+        for name, alt in ROBUSTNESS_PICTURES:
+            extra = _embeddable(run_dir / name, row["run_id"], notes) if (run_dir / name).is_file() else None
+            if extra is not None:
+                pictures.append(_img(extra, f"{alt} of {row['run_id']}"))
+        heat_parts.append(f"<figure><figcaption>{caption}</figcaption>{''.join(pictures)}</figure>")
         heat_parts.append("<p>No sweep heatmaps under this root.</p>")
 
     from quantlab import __version__
