@@ -105,9 +105,11 @@ def ref_cscv(mat: np.ndarray, blocks: int) -> dict:
             "is_sharpe": is_best, "oos_sharpe": oos_best}
 
 
+@pytest.mark.parametrize("jit", ["never", "always"])  # the numpy loop and the numba kernel
 @pytest.mark.parametrize("seed,t,n,blocks", [(0, 97, 9, 6), (1, 120, 14, 8), (2, 64, 5, 4),
                                              (3, 150, 12, 8)])
-def test_pbo_matches_plain_loop_cscv(seed, t, n, blocks):
+def test_pbo_matches_plain_loop_cscv(seed, t, n, blocks, jit, monkeypatch):
+    monkeypatch.setenv("QUANTLAB_JIT", jit)
     rng = np.random.default_rng(seed)
     mat = rng.normal(0.0005, 0.01, size=(t, n))
     mat[:, 0] += 0.002 * (np.arange(t) < t // 2)           # something for the IS winner to chase
@@ -132,8 +134,10 @@ def test_pbo_float32_input_agrees_with_float64():
     assert a["pbo"] == pytest.approx(b["pbo"], abs=0.02)
 
 
+@pytest.mark.parametrize("jit", ["never", "always"])
 @pytest.mark.parametrize("seed", range(4))
-def test_effective_trials_matches_correlation_matrix(seed):
+def test_effective_trials_matches_correlation_matrix(seed, jit, monkeypatch):
+    monkeypatch.setenv("QUANTLAB_JIT", jit)
     rng = np.random.default_rng(seed)
     t, n = 300, 25
     common = rng.normal(size=(t, 1))
