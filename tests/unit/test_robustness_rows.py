@@ -73,7 +73,11 @@ def test_prefix_sum_bootstrap_sums_are_those_of_the_resampled_bars():
 
 def test_prefix_sum_bootstrap_spreads_like_the_index_bootstrap():
     rng = np.random.default_rng(6)
-    r = rng.normal(0.0005, 0.01, 2000)
+    noise = rng.normal(0.0005, 0.01, 2000)
+    r = np.empty_like(noise)                  # AR(1), phi 0.6: the spread depends on the blocks
+    r[0] = noise[0]
+    for i in range(1, len(r)):
+        r[i] = 0.6 * r[i - 1] + noise[i]
     fast = bootstrap.resample_sums(r, 4000, 12.0, np.random.default_rng(2))
     fast_sr = fast[0] / len(r) / np.sqrt((fast[1] - fast[0] ** 2 / len(r)) / (len(r) - 1))
     idx = rb.stationary_bootstrap_indices(len(r), 4000, 12.0, np.random.default_rng(3))
