@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -79,7 +80,10 @@ def sweep_overhead(rounds: int) -> int:
             return wall
         return run
 
-    stats = interleave({"on": variant(True), "off": variant(False)}, rounds)
+    try:
+        stats = interleave({"on": variant(True), "off": variant(False)}, rounds)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # ~220 MB of shard returns per sweep
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     ratio = paired_ratio(stats["on"], stats["off"])
     print(f"sweep 10,000 combos x 5,031 bars: robustness on {stats['on'].show()} s, "

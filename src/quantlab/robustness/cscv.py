@@ -155,12 +155,24 @@ def _sharpe_of(count, total, total_sq):  # pragma: no cover - numba (cscv_kernel
     return mean / np.sqrt(var)
 
 
+def _sharpe_key(count, inv_count, inv_dof, total, total_sq):  # pragma: no cover - numba (cscv_kernel)
+    """sign(SR) * SR^2 of :func:`_sharpe_of` (0 where it is 0): the same order as the Sharpe
+    ratio, without its square root (reciprocals of the counts precomputed by the caller)."""
+    mean = total * inv_count
+    var = (total_sq - count * mean * mean) * inv_dof
+    if var <= total_sq * (1e-12 * inv_count):
+        return 0.0
+    return mean * abs(mean) / var
+
+
 def cscv_kernel(halves, sums, sqs, counts, all_sum, all_sq, oos, logits, is_best,
                 oos_best):  # pragma: no cover - numba
     """The CSCV loop of :func:`pbo` for numba: split ``k``'s in-sample blocks are ``halves[k]``;
     ``sums``/``sqs`` are per-combination block sums (N x S), ``all_sum``/``all_sq`` their totals;
     ``oos`` is an N scratch buffer. Writes each split's logit and the selected combination's IS
-    and OOS Sharpe."""
+    and OOS Sharpe. Selection and ranks compare :func:`_sharpe_key` (order-equivalent to the
+    Sharpe ratio, no square root per combination); the reported Sharpe ratios are
+    :func:`_sharpe_of`'s."""
     n = sums.shape[0]
     all_cnt = 0.0
     for b in range(counts.shape[0]):
@@ -169,7 +181,10 @@ def cscv_kernel(halves, sums, sqs, counts, all_sum, all_sq, oos, logits, is_best
         is_cnt = 0.0
         for h in range(halves.shape[1]):
             is_cnt += counts[halves[k, h]]
-        best_sr = -np.inf
+        oos_cnt = all_cnt - is_cnt
+        inv_is, inv_is_dof = 1.0 / is_cnt, 1.0 / max(is_cnt - 1.0, 1.0)
+        inv_oos, inv_oos_dof = 1.0 / oos_cnt, 1.0 / max(oos_cnt - 1.0, 1.0)
+        best_key = -np.inf
         best = 0
         for c in range(n):
             s = 0.0
@@ -177,10 +192,10 @@ def cscv_kernel(halves, sums, sqs, counts, all_sum, all_sq, oos, logits, is_best
             for h in range(halves.shape[1]):
                 s += sums[c, halves[k, h]]
                 q += sqs[c, halves[k, h]]
-            sr = _sharpe_of(is_cnt, s, q)
-            oos[c] = _sharpe_of(all_cnt - is_cnt, all_sum[c] - s, all_sq[c] - q)
-            if sr > best_sr:
-                best_sr = sr
+            key = _sharpe_key(is_cnt, inv_is, inv_is_dof, s, q)
+            oos[c] = _sharpe_key(oos_cnt, inv_oos, inv_oos_dof, all_sum[c] - s, all_sq[c] - q)
+            if key > best_key:
+                best_key = key
                 best = c
         chosen = oos[best]
         below = 0
@@ -192,8 +207,13 @@ def cscv_kernel(halves, sums, sqs, counts, all_sum, all_sq, oos, logits, is_best
                 ties += 1
         w = (below + (ties + 1) / 2.0) / (n + 1.0)
         logits[k] = np.log(w / (1.0 - w))
-        is_best[k] = best_sr
-        oos_best[k] = chosen
+        s = 0.0
+        q = 0.0
+        for h in range(halves.shape[1]):
+            s += sums[best, halves[k, h]]
+            q += sqs[best, halves[k, h]]
+        is_best[k] = _sharpe_of(is_cnt, s, q)
+        oos_best[k] = _sharpe_of(oos_cnt, all_sum[best] - s, all_sq[best] - q)
 
 
 def _regression(x: np.ndarray, y: np.ndarray) -> dict:
