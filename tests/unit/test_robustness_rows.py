@@ -26,7 +26,7 @@ def test_numba_and_numpy_passes_agree(monkeypatch, seed, t, n):
     rng = np.random.default_rng(seed)
     mat = rng.normal(0.0005, 0.01, size=(t, n)).astype(np.float32)
     mat[:, 0] = 0.0                                   # a flat (never traded) combination
-    starts = cscv._block_starts(t, 8)
+    starts = cscv.block_starts(t, 8)
     src = rows.matrix_source(mat, chunk=7)
     (fs, fq, fm), (ns, nq, nm) = _both_modes(monkeypatch, lambda: rows.row_stats(src, starts))
     np.testing.assert_allclose(fs, ns, rtol=1e-10, atol=1e-15)

@@ -1,4 +1,4 @@
-from quantlab.commands.sweep import (
+from quantlab.commands.sweep.steps import (
     shard_threads,
     step_merge_leaderboard,
     step_merge_walkforward,

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from quantlab.robustness.core import _sharpe_from_sums, sharpe
+from quantlab.robustness.core import sharpe_from_sums, sharpe
 
 
 # ----------------------------------------------------------------------------- bootstrap CI
@@ -92,7 +92,7 @@ def bootstrap_sharpe_ci(returns, *, n_boot: int = 1000, block_length: float | No
         raise ValueError(f"block_length must be >= 1, got {block_length}")
     ann = math.sqrt(periods_per_year)
     total, total_sq = resample_sums(r, n_boot, bl, np.random.default_rng(seed))
-    stats = _sharpe_from_sums(float(t), total, total_sq)
+    stats = sharpe_from_sums(float(t), total, total_sq)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha])
     out.update(sharpe=sharpe(r) * ann, low=float(low) * ann, high=float(high) * ann)

@@ -16,7 +16,7 @@ _STD = NormalDist()
 
 # ----------------------------------------------------------------------------- small helpers
 
-def _norm_cdf(x):
+def norm_cdf(x):
     """Standard normal CDF, scalar or array (NaN stays NaN)."""
     if np.ndim(x) == 0:
         x = float(x)
@@ -25,7 +25,7 @@ def _norm_cdf(x):
     return 0.5 * np.vectorize(math.erfc, otypes=[np.float64])(-arr / math.sqrt(2.0))
 
 
-def _norm_ppf(p: float) -> float:
+def norm_ppf(p: float) -> float:
     """Inverse standard normal CDF; -inf / +inf at 0 / 1."""
     if p <= 0.0:
         return -math.inf
@@ -34,7 +34,7 @@ def _norm_ppf(p: float) -> float:
     return _STD.inv_cdf(p)
 
 
-def _as_matrix(returns) -> np.ndarray:
+def as_matrix(returns) -> np.ndarray:
     """(T, N) view of ``returns`` (a 1-D array becomes one column). Non-finite values are
     rejected by the pass that reads them (``rows.row_stats``)."""
     arr = np.asarray(returns)
@@ -47,7 +47,7 @@ def _as_matrix(returns) -> np.ndarray:
     return arr
 
 
-def _safe_sharpe(mean, var):
+def safe_sharpe(mean, var):
     """mean / sqrt(var) where var > 0, else 0.0 (element-wise)."""
     mean = np.asarray(mean, dtype=np.float64)
     var = np.asarray(var, dtype=np.float64)
@@ -57,7 +57,7 @@ def _safe_sharpe(mean, var):
     return out
 
 
-def _finite_or_none(x):
+def finite_or_none(x):
     if x is None:
         return None
     x = float(x)
@@ -77,20 +77,20 @@ def json_safe(obj):
     if isinstance(obj, (int, np.integer)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
-        return _finite_or_none(obj)
+        return finite_or_none(obj)
     return obj
 
 
 # ----------------------------------------------------------------------------- moments, Sharpe
 
-def _block_sums(mat: np.ndarray, starts) -> tuple[np.ndarray, np.ndarray]:
+def block_sums(mat: np.ndarray, starts) -> tuple[np.ndarray, np.ndarray]:
     """Per-block sums and sums of squares of every column of a (T, N) matrix, float64, (S, N)
     each (one pass: :func:`quantlab.robustness.rows.row_stats`)."""
     b_sum, b_sq, _ = row_stats(matrix_source(mat), starts)
     return b_sum, b_sq
 
 
-def _sharpe_from_sums(count, total, total_sq):
+def sharpe_from_sums(count, total, total_sq):
     """Per-period Sharpe (ddof=1) from a count, a sum and a sum of squares (arrays broadcast).
 
     0.0 where the variance is zero, or below 1e-12 of the mean square (the cancellation residue
@@ -118,12 +118,12 @@ def sharpe(returns, periods_per_year: float = 1.0):
     an array of N values for a (T, N) matrix.
     """
     arr = np.asarray(returns)
-    mat = _as_matrix(arr)
+    mat = as_matrix(arr)
     if mat.shape[0] < 2:
         out = np.zeros(mat.shape[1])
     else:
-        sums, sumsq = _block_sums(mat, [0])
-        out = _sharpe_from_sums(mat.shape[0], sums[0], sumsq[0]) * math.sqrt(periods_per_year)
+        sums, sumsq = block_sums(mat, [0])
+        out = sharpe_from_sums(mat.shape[0], sums[0], sumsq[0]) * math.sqrt(periods_per_year)
     return float(out[0]) if arr.ndim == 1 else out
 
 
@@ -136,7 +136,7 @@ def moments(returns) -> dict:
     square (a constant up to rounding), has Sharpe 0, skewness 0 and kurtosis 3.
     """
     arr = np.asarray(returns)
-    mat = _as_matrix(arr)
+    mat = as_matrix(arr)
     _, _, mom = row_stats(matrix_source(mat), [0])
     out = moments_from_central(mom, mat.shape[0])
     if arr.ndim == 1:
@@ -150,6 +150,6 @@ def moments_from_central(mom: np.ndarray, t: int) -> dict:
     ok = m2 > 1e-12 * (m2 + mean * mean)        # else constant up to rounding: flat
     safe_m2 = np.where(ok, m2, 1.0)
     std = np.sqrt(m2 * t / (t - 1)) if t > 1 else np.zeros_like(m2)
-    return {"mean": mean, "std": std, "sharpe": _safe_sharpe(mean, np.where(ok, std * std, 0.0)),
+    return {"mean": mean, "std": std, "sharpe": safe_sharpe(mean, np.where(ok, std * std, 0.0)),
             "skewness": np.where(ok, m3 / safe_m2 ** 1.5, 0.0),
             "kurtosis": np.where(ok, m4 / safe_m2 ** 2, 3.0)}

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from quantlab.robustness.core import _as_matrix, _block_sums, _sharpe_from_sums
-from quantlab.robustness.rows import _jit_kernel
+from quantlab.robustness.core import as_matrix, block_sums, sharpe_from_sums
+from quantlab.robustness.rows import jit_kernel
 
 
 _SPLIT_BUDGET = 10_000_000    # split x combination cells evaluated by pbo() by default
@@ -19,7 +19,7 @@ _ENUMERATE_LIMIT = 200_000    # enumerate C(S, S/2) up to this size, sample subs
 
 # ----------------------------------------------------------------------------- PBO by CSCV
 
-def _block_starts(t: int, blocks: int) -> np.ndarray:
+def block_starts(t: int, blocks: int) -> np.ndarray:
     """Start rows of ``blocks`` contiguous blocks of near-equal size (the first T mod S blocks
     get one extra row, as ``numpy.array_split``)."""
     sizes = np.full(blocks, t // blocks)
@@ -76,12 +76,12 @@ def pbo(returns_matrix, blocks: int = 16, *, max_splits: int | None = None, seed
     OOS Sharpe < 0), ``blocks``, ``splits``, ``splits_total``, ``sampled``. ``pbo`` and the rest
     are None with fewer than 2 combinations.
     """
-    mat = _as_matrix(returns_matrix)
+    mat = as_matrix(returns_matrix)
     t = mat.shape[0]
     _check_blocks(t, blocks)
-    starts = _block_starts(t, blocks)
-    b_sum, b_sq = _block_sums(mat, starts)
-    return _pbo_from_blocks(b_sum, b_sq, np.diff(np.append(starts, t)), max_splits=max_splits,
+    starts = block_starts(t, blocks)
+    b_sum, b_sq = block_sums(mat, starts)
+    return pbo_from_blocks(b_sum, b_sq, np.diff(np.append(starts, t)), max_splits=max_splits,
                             seed=seed, chunk=chunk)
 
 
@@ -92,18 +92,18 @@ def _check_blocks(t: int, blocks: int) -> None:
         raise ValueError(f"pbo needs at least 2 bars per block: {t} bars for {blocks} blocks")
 
 
-def _empty_pbo(blocks: int) -> dict:
+def empty_pbo(blocks: int) -> dict:
     return {"blocks": blocks, "splits": 0, "splits_total": math.comb(blocks, blocks // 2),
             "sampled": False, "pbo": None, "logits": np.empty(0), "is_sharpe": np.empty(0),
             "oos_sharpe": np.empty(0), "prob_oos_loss": None,
             "degradation": {"slope": None, "intercept": None, "r2": None}}
 
 
-def _pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits: int | None,
+def pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits: int | None,
                      seed: int, chunk: int = 256) -> dict:
     """:func:`pbo` from per-block sums / sums of squares (S x N) and block sizes (S)."""
     blocks, n = b_sum.shape
-    result = _empty_pbo(blocks)
+    result = empty_pbo(blocks)
     total = result["splits_total"]
     if max_splits is None:
         max_splits = min(max(_SPLIT_BUDGET // max(n, 1), _MIN_SPLITS), total)
@@ -116,7 +116,7 @@ def _pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits:
     logits = np.empty(k)
     is_best = np.empty(k)
     oos_best = np.empty(k)
-    fn = _jit_kernel(cscv_kernel, k * n * blocks // 8)
+    fn = jit_kernel(cscv_kernel, k * n * blocks // 8)
     if fn is not None:
         halves = np.ascontiguousarray(np.nonzero(member)[1].reshape(k, blocks // 2).astype(np.int64))
         fn(halves, np.ascontiguousarray(b_sum.T), np.ascontiguousarray(b_sq.T), counts, all_sum, all_sq, np.empty(n),
@@ -127,8 +127,8 @@ def _pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits:
         is_cnt = np.einsum("ks,s->k", m, counts)
         is_sum = np.einsum("ks,sn->kn", m, b_sum)     # einsum, not BLAS: small products, and
         is_sq = np.einsum("ks,sn->kn", m, b_sq)       # no thread spin-up on a shared machine
-        sr_is = _sharpe_from_sums(is_cnt[:, None], is_sum, is_sq)
-        sr_oos = _sharpe_from_sums((all_cnt - is_cnt)[:, None], all_sum - is_sum, all_sq - is_sq)
+        sr_is = sharpe_from_sums(is_cnt[:, None], is_sum, is_sq)
+        sr_oos = sharpe_from_sums((all_cnt - is_cnt)[:, None], all_sum - is_sum, all_sq - is_sq)
         best = np.argmax(sr_is, axis=1)
         rows = np.arange(len(m))
         chosen_oos = sr_oos[rows, best]
@@ -147,7 +147,7 @@ def _pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits:
 
 
 def _sharpe_of(count, total, total_sq):  # pragma: no cover - numba (cscv_kernel)
-    """One per-period Sharpe from sums, exactly as ``core._sharpe_from_sums`` (flat rule included)."""
+    """One per-period Sharpe from sums, exactly as ``core.sharpe_from_sums`` (flat rule included)."""
     mean = total / count
     var = (total_sq - count * mean * mean) / max(count - 1.0, 1.0)
     if var <= total_sq * (1e-12 / count):
@@ -232,7 +232,7 @@ def _regression(x: np.ndarray, y: np.ndarray) -> dict:
 
 # ----------------------------------------------------------------------------- one entry point
 
-def _logit_summary(logits: np.ndarray, bins: int = 20) -> dict:
+def logit_summary(logits: np.ndarray, bins: int = 20) -> dict:
     """Mean, median and a fixed-range histogram of the CSCV logits (for the report and plots)."""
     if not len(logits):
         return {"mean": None, "median": None, "histogram": {"edges": [], "counts": []}}

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from quantlab.robustness.bootstrap import bootstrap_sharpe_ci
-from quantlab.robustness.core import (_as_matrix, _finite_or_none, _sharpe_from_sums, json_safe, moments,
+from quantlab.robustness.core import (as_matrix, finite_or_none, sharpe_from_sums, json_safe, moments,
                                       moments_from_central)
-from quantlab.robustness.cscv import _block_starts, _empty_pbo, _logit_summary, _pbo_from_blocks
+from quantlab.robustness.cscv import block_starts, empty_pbo, logit_summary, pbo_from_blocks
 from quantlab.robustness.rows import RowSource, matrix_source, row_stats
-from quantlab.robustness.stats import (_effective_trials, deflated_sharpe, expected_max_sharpe,
+from quantlab.robustness.stats import (effective_trials_from_sums, deflated_sharpe, expected_max_sharpe,
                                        min_track_record_length, probabilistic_sharpe)
 from quantlab.robustness.verdict import verdict
 
@@ -40,7 +40,7 @@ def robustness_report(returns_matrix, best_index: int | None = None,
     """
     if periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
-    return report_from_source(matrix_source(_as_matrix(returns_matrix)), best_index, periods_per_year,
+    return report_from_source(matrix_source(as_matrix(returns_matrix)), best_index, periods_per_year,
                               seed=seed, blocks=blocks, max_splits=max_splits, n_boot=n_boot,
                               block_length=block_length, confidence=confidence)
 
@@ -74,9 +74,9 @@ def sweep_stats(source: RowSource, blocks: int = 16) -> SweepStats:
     if blocks < 2 or blocks % 2:
         raise ValueError(f"blocks must be an even number >= 2, got {blocks}")
     with_pbo = n >= 2 and t >= 2 * blocks
-    starts = _block_starts(t, blocks) if with_pbo else np.array([0])
+    starts = block_starts(t, blocks) if with_pbo else np.array([0])
     b_sum, b_sq, mom = row_stats(source, starts)
-    all_sr = _sharpe_from_sums(t, b_sum.sum(axis=0), b_sq.sum(axis=0))
+    all_sr = sharpe_from_sums(t, b_sum.sum(axis=0), b_sq.sum(axis=0))
     m = moments_from_central(mom, t)
     sr_var = float(all_sr.var(ddof=1)) if n > 1 else 0.0
     sr_var_null = 1.0 / (t - 1)         # variance of an unskilled strategy's Sharpe estimate
@@ -117,20 +117,20 @@ def report_from_stats(st: SweepStats, best_index: int | None = None, periods_per
         raise ValueError(f"best_index {best_index} out of range for {n} combinations")
     skew, kurt = float(st.moments["skewness"][best_index]), float(st.moments["kurtosis"][best_index])
     sr_best = float(all_sr[best_index])
-    eff = _effective_trials(source, st.b_sum.sum(axis=0), st.b_sq.sum(axis=0))  # pass 2
+    eff = effective_trials_from_sums(source, st.b_sum.sum(axis=0), st.b_sq.sum(axis=0))  # pass 2
     e_max = st.expected_max
     psr, dsr = float(st.psr[best_index]), float(st.dsr[best_index])
     if st.with_pbo:
-        cscv = _pbo_from_blocks(st.b_sum, st.b_sq, np.diff(np.append(st.starts, t)),
+        cscv = pbo_from_blocks(st.b_sum, st.b_sq, np.diff(np.append(st.starts, t)),
                                 max_splits=max_splits, seed=seed)
     else:
-        cscv = _empty_pbo(st.blocks)
+        cscv = empty_pbo(st.blocks)
     degradation = dict(cscv["degradation"])
     if degradation["intercept"] is not None:
         degradation["intercept"] *= ann     # OOS = slope * IS + intercept, annualised Sharpe
     ci = bootstrap_sharpe_ci(source.column(best_index), n_boot=n_boot, block_length=block_length,
                              confidence=confidence, seed=seed, periods_per_year=periods_per_year)
-    decided = verdict(cscv["pbo"], _finite_or_none(dsr), ci["low"])
+    decided = verdict(cscv["pbo"], finite_or_none(dsr), ci["low"])
     report = {
         "trials": n,
         "effective_trials": eff["effective_trials"],
@@ -153,7 +153,7 @@ def report_from_stats(st: SweepStats, best_index: int | None = None, periods_per
         "pbo": {
             "pbo": cscv["pbo"], "blocks": cscv["blocks"], "splits": cscv["splits"],
             "splits_total": cscv["splits_total"], "sampled": cscv["sampled"], "seed": seed,
-            "logit": _logit_summary(cscv["logits"]),
+            "logit": logit_summary(cscv["logits"]),
             "degradation": degradation,
             "prob_oos_loss": cscv["prob_oos_loss"],
         },

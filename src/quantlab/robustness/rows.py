@@ -99,7 +99,7 @@ def weighted_row_sum_kernel(mat, rows, weights, out):  # pragma: no cover - numb
                 out[j] += np.float64(mat[r, j]) * w
 
 
-def _jit_kernel(kernel, work: int):
+def jit_kernel(kernel, work: int):
     """The numba version of ``kernel`` when ``work`` warrants it (and numba loads), else None."""
     from quantlab.engine import jit
 
@@ -126,7 +126,7 @@ def row_stats(source: RowSource, starts) -> tuple[np.ndarray, np.ndarray, np.nda
     b_sum = np.zeros((len(starts), source.n))
     b_sq = np.zeros((len(starts), source.n))
     mom = np.zeros((4, source.n))
-    fn = _jit_kernel(row_stats_kernel, source.n * source.t)
+    fn = jit_kernel(row_stats_kernel, source.n * source.t)
     for mat, rows, cols in source.parts():
         if fn is not None:
             fn(mat, rows, cols, starts, ends, b_sum, b_sq, mom)
@@ -151,7 +151,7 @@ def weighted_row_sum(source: RowSource, weights: np.ndarray) -> np.ndarray:
     """Pass 2: sum over series ``j`` of ``weights[j] * series_j`` (float64, length T)."""
     out = np.zeros(source.t)
     weights = np.asarray(weights, dtype=np.float64)
-    fn = _jit_kernel(weighted_row_sum_kernel, int((weights != 0).sum()) * source.t)
+    fn = jit_kernel(weighted_row_sum_kernel, int((weights != 0).sum()) * source.t)
     for mat, rows, cols in source.parts():
         w = weights[cols]
         if fn is not None:

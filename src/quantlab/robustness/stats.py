@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from quantlab.robustness.core import _as_matrix, _norm_cdf, _norm_ppf, moments_from_central
+from quantlab.robustness.core import as_matrix, norm_cdf, norm_ppf, moments_from_central
 from quantlab.robustness.rows import RowSource, matrix_source, row_stats, weighted_row_sum
 
 
@@ -37,7 +37,7 @@ def probabilistic_sharpe(sr, n_obs, skew=0.0, kurt=3.0, sr_benchmark=0.0):
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (sr - sr_benchmark) * np.sqrt(n_obs - 1.0) / factor
     z = np.where((n_obs >= 2) & (factor > 0), z, np.nan)
-    out = _norm_cdf(z)
+    out = norm_cdf(z)
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -45,7 +45,7 @@ def probabilistic_sharpe_columns(returns_matrix, sr_benchmark: float = 0.0):
     """PSR of every column against ``sr_benchmark`` (per period), each with its own T, skewness
     and kurtosis: the per-combination PSR a leaderboard can show or rank by. Array of N values
     (NaN where undefined; convert with :func:`json_safe`)."""
-    mat = _as_matrix(returns_matrix)
+    mat = as_matrix(returns_matrix)
     _, _, mom = row_stats(matrix_source(mat), [0])
     return psr_from_central(mom, mat.shape[0], sr_benchmark)
 
@@ -71,7 +71,7 @@ def expected_max_sharpe(n_trials: float, sr_variance: float, sr_mean: float = 0.
         return math.nan
     if n <= 1.0:
         return float(sr_mean)
-    z = (1.0 - EULER_GAMMA) * _norm_ppf(1.0 - 1.0 / n) + EULER_GAMMA * _norm_ppf(1.0 - 1.0 / (n * math.e))
+    z = (1.0 - EULER_GAMMA) * norm_ppf(1.0 - 1.0 / n) + EULER_GAMMA * norm_ppf(1.0 - 1.0 / (n * math.e))
     return float(sr_mean) + math.sqrt(v) * z
 
 
@@ -101,7 +101,7 @@ def min_track_record_length(sr, skew=0.0, kurt=3.0, sr_benchmark=0.0, confidence
                                  np.asarray(kurt, dtype=np.float64)) ** 2
     gap = sr - sr_benchmark
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = 1.0 + factor2 * (_norm_ppf(confidence) / gap) ** 2
+        out = 1.0 + factor2 * (norm_ppf(confidence) / gap) ** 2
     out = np.where(gap > 0, out, np.inf)
     return float(out) if np.ndim(out) == 0 else out
 
@@ -123,12 +123,12 @@ def effective_trials(returns_matrix) -> dict:
 
     Returns ``{"effective_trials", "trials", "mean_correlation", "method"}``.
     """
-    source = matrix_source(_as_matrix(returns_matrix))
+    source = matrix_source(as_matrix(returns_matrix))
     b_sum, b_sq, _ = row_stats(source, [0])
-    return _effective_trials(source, b_sum[0], b_sq[0])
+    return effective_trials_from_sums(source, b_sum[0], b_sq[0])
 
 
-def _effective_trials(source: RowSource, total: np.ndarray, total_sq: np.ndarray) -> dict:
+def effective_trials_from_sums(source: RowSource, total: np.ndarray, total_sq: np.ndarray) -> dict:
     """:func:`effective_trials` given the series' sums and sums of squares (one more pass)."""
     t, n = source.t, source.n
     out = {"trials": n, "effective_trials": float(n), "mean_correlation": None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantlab.robustness.core import _finite_or_none, json_safe
+from quantlab.robustness.core import finite_or_none, json_safe
 
 
 # ----------------------------------------------------------------------------- walk-forward
@@ -24,7 +24,7 @@ def walk_forward_efficiency(is_annual_returns, oos_annual_returns) -> dict:
     overall = None
     if len(is_r) and is_r.mean() > 0:
         overall = float(oos_r.mean() / is_r.mean())
-    return {"efficiency": _finite_or_none(overall), "per_split": json_safe(per_split),
+    return {"efficiency": finite_or_none(overall), "per_split": json_safe(per_split),
             "splits": int(len(is_r))}
 
 
