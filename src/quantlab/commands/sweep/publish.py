@@ -268,7 +268,9 @@ def _robustness_md(rb: dict | None) -> list[str]:
     if "walk_forward_efficiency" in rb:
         lines.append(f"- walk-forward efficiency {fmt(rb['walk_forward_efficiency']['efficiency'])}, "
                      f"parameter stability {fmt(rb['parameter_stability']['stability'])}")
-    lines += ["", "See docs/robustness.md for what each number means.", ""]
+    lines += ["", "Pictures: pbo_logits.png (the CSCV logits; red = the in-sample winner fell to the bottom "
+              "half out of sample) and is_vs_oos.png (in- vs out-of-sample Sharpe per CSCV split; for "
+              "walk-forward, in each splits/<name>/). See docs/robustness.md for what each number means.", ""]
     return lines
 
 
