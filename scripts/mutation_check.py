@@ -96,6 +96,11 @@ MUTANTS = [
            "    if req.require_coverage:\n",
            "    if False:\n",
            ("tests/cli/test_data_trust.py::test_window_not_covered_by_the_file_names_its_coverage",)),
+    Mutant("SLURM jobs of a request log to its own directory (issue #15)",
+           "src/quantlab/snakemake_runner.py",
+           'return ["--slurm-logdir", str(job_log_dir / "slurm")]',
+           "return []",
+           ("tests/unit/test_executor_args.py::test_slurm_gets_a_log_dir_of_its_own_from_the_flag_or_the_profile",)),
 ]
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from quantlab.contract.params import RUN_PARAMS
 from quantlab.errors import ConfigError
-from quantlab.metric_registry import HEADLINE, metric_names
+from quantlab.metric_registry import HEADLINE, lower_is_better, metric_names
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
 ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")
@@ -288,7 +288,8 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
     objective = data.get("objective")
     selection = data.get("selection") or {}
     sort_by = list(selection.get("sort_by") or ([objective] if objective else [HEADLINE, "total_return"]))
-    ascending = list(selection.get("ascending") or [False] * len(sort_by))
+    # by default each metric ranks its better end first (volatility_ann: lowest first)
+    ascending = list(selection.get("ascending") or [m in lower_is_better() for m in sort_by])
     if len(ascending) != len(sort_by):
         raise ConfigError("selection.ascending must have one entry per selection.sort_by metric")
     constraints = data.get("constraints") or {}
