@@ -23,6 +23,7 @@ def test_run_robustness_reports_psr_and_a_sharpe_interval(ql):
     assert set(rb["minimum_track_record"]) >= {"bars", "years", "sufficient"}
     assert (rb["probabilistic_sharpe"] > 0.5) == (rb["sharpe"] > 0)
     assert strict_json((run_dir / "metrics.json").read_text())["robustness"] == rb
+    assert "## Robustness" in (run_dir / "run_report.md").read_text()
     # rebuilding the report from the run's files keeps it
     (run_dir / "report.json").unlink()
     assert ql.cli("report", str(run_dir)).returncode == 0
@@ -34,5 +35,6 @@ def test_run_without_the_option_has_no_robustness_block(ql):
     assert res.returncode == 0, res.stderr
     report = strict_json((Path(res.envelope["artifacts_path"]) / "report.json").read_text())
     assert "robustness" not in report["machine_contract"]
+    assert "## Robustness" not in (Path(res.envelope["artifacts_path"]) / "run_report.md").read_text()
     res = ql.request(run_request(robustness="yes"))
     assert res.returncode == 2 and "robustness" in res.stderr

@@ -23,6 +23,20 @@ def run_robustness(params: dict, sim_dir: Path | str, window: dict) -> dict:
     return {"robustness": single_run_report(returns, float(window.get("periods_per_year") or 252.0), seed=0)}
 
 
+def report_lines(rb: dict | None) -> list[str]:
+    """The run report's robustness section (none when the run did not ask for it)."""
+    if not rb:
+        return []
+    from quantlab.artifacts.io import format_value as fmt
+
+    ci, trl = rb.get("sharpe_ci") or {}, rb.get("minimum_track_record") or {}
+    return ["", "## Robustness", "",
+            f"- Sharpe {fmt(rb.get('sharpe'))}, 95 % bootstrap interval [{fmt(ci.get('low'))}, {fmt(ci.get('high'))}]",
+            f"- probabilistic Sharpe (vs 0) {fmt(rb.get('probabilistic_sharpe'))}; minimum track record "
+            f"{fmt(trl.get('bars'))} bars (sufficient: {trl.get('sufficient')})",
+            "", "See docs/robustness.md (\"A single run\")."]
+
+
 def contract_fields(run_dir: Path | str) -> dict:
     """The ``machine_contract`` fields a run directory's metrics.json carries (``robustness``
     when the run asked for it; read back, so ``--report`` rebuilds give the same contract)."""

@@ -44,7 +44,7 @@ MC_ARTIFACTS = {"metadata": "metadata.json", "config": "config.json", "metrics":
                 "equity_plot": "equity.png", "run_report": "run_report.md"}
 
 
-def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
+def _run_report_md(metadata: dict, config: dict, metrics: dict, robustness: dict | None = None) -> str:
     window = metadata.get("window") or {}
 
     fmt = format_value
@@ -58,6 +58,9 @@ def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
              f"({c['slippage_bps']} bps / k_atr {c['k_atr']}), fill {c['fill']}",
              f"- created_at: {metadata['created_at']}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in metrics.items()]
+    from quantlab.commands.robust_run import report_lines
+
+    lines += report_lines(robustness)
     lines += ["", "## Files", "", ", ".join(MC_ARTIFACTS.values()), "", "## Reproduce", "",
               f"    {reproduce_command(c)}", ""]
     return "\n".join(lines)
@@ -77,15 +80,18 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     summary = summary_of(metrics)
     request_id = metadata.get("request_id")
     warnings = metadata.get("warnings", [])
-    atomic_write_text(run_dir / "run_report.md", _run_report_md(metadata, config, metrics))
+    from quantlab.commands.robust_run import contract_fields
+
+    robust = contract_fields(run_dir)  # robustness: true (metrics.json), else {}
+    atomic_write_text(run_dir / "run_report.md",
+                      _run_report_md(metadata, config, metrics, robust.get("robustness")))
     mode = "paper" if paper else "run"
     from quantlab.artifacts.report_doc import artifact_listing, machine_contract as contract, report_document
-    from quantlab.commands.robust_run import contract_fields
 
     machine_contract = contract("paper" if paper else "run", "run", request_id, metadata.get("status", "success"),
                                 run_id=metadata["run_id"], mode=mode, summary=summary,
                                 artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings,
-                                **contract_fields(run_dir))
+                                **robust)
     if paper:
         machine_contract["session_id"] = metadata["run_id"]
     report = report_document(
