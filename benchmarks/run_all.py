@@ -23,10 +23,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = {"run": "bench_run.py", "invocation": "bench_invocation.py", "engine": "bench_engine.py",
-           "sweep": "bench_sweep.py", "robustness": "bench_robustness.py"}
+           "sweep": "bench_sweep.py", "registry": "bench_registry.py", "robustness": "bench_robustness.py"}
 ARGS = {"robustness": ["--sweep"]}  # the end-to-end cost in a sweep (its issue-#12 target)
 QUICK = {"run": ["--repeat", "3"], "invocation": ["--repeat", "2"], "engine": ["--bars", "200000", "--repeat", "3"],
-         "sweep": ["--bars", "2500", "--rounds", "1", "--no-peers"], "robustness": ["--sweep", "--rounds", "1"]}
+         "sweep": ["--bars", "2500", "--rounds", "1", "--no-peers"],
+         "registry": ["--sizes", "0,1000", "--rounds", "2"], "robustness": ["--sweep", "--rounds", "1"]}
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 

@@ -221,14 +221,18 @@ COMMAND_RULES: dict[str, list[dict]] = {
     ],
 }
 
-# Accepted by every command: where lifecycle events are POSTed (like --signal-webhook), and
-# --force. Both change how a request executes, never what it computes (no content key, run id or
+# Accepted by every command: where lifecycle events are POSTed (like --signal-webhook), --force
+# and html_report. They change how a request executes, never what it computes (no content key, run id or
 # config.json sees them).
 COMMON_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("signal_webhook", "string", None, "POST lifecycle events here (http/https), best effort.",
               extra={"minLength": 1, "maxLength": 2048}),
     ParamSpec("force", "boolean", False, "Recompute every step of this request even when its results are "
               "cached (same content keys; the store entries are overwritten), like --force.", cli=False),
+    ParamSpec("html_report", "boolean", False, "Also write report.html (interactive, self-contained Bokeh page: "
+              "docs/reports.md) beside report.json before the response, like --html-report. Off by default: "
+              "Bokeh's import and the page add ~0.6 s or more to a request (benchmarks/bench_run.py --html).",
+              cli=False),
 )
 for _command in COMMAND_PARAMS:
     COMMAND_PARAMS[_command] = COMMAND_PARAMS[_command] + COMMON_PARAMS

@@ -222,9 +222,9 @@ def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
 
     eq = read_parquet(equity_path)
     ts = column_to_numpy(eq, "timestamp")
-    png = equity_png([bar_time_iso(ts[0]), bar_time_iso(ts[-1])] if len(ts) else [], column_to_numpy(eq, "equity"),
-                     column_to_numpy(eq, "benchmark_equity"), spec["title"],
-                     drawdown=column_to_numpy(eq, "drawdown"))
+    png = equity_png(ts, column_to_numpy(eq, "equity"), column_to_numpy(eq, "benchmark_equity"), spec["title"],
+                     drawdown=column_to_numpy(eq, "drawdown"), close=column_to_numpy(eq, "close"),
+                     position=column_to_numpy(eq, "position"))  # price panel with trade markers, dated ticks
     atomic_write_bytes(out_path, png)
 
 
@@ -283,7 +283,7 @@ def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict
     from quantlab.artifacts.runs_index import refresh
 
     published = read_json(published_path)
-    paths = refresh(record.get("index_dir") or record["out_dir"])
+    paths = refresh(record.get("index_dir") or record["out_dir"], published.get("artifacts_path"))
     result = {**published, **paths}
     atomic_write_json(out_path, result)
     return result

@@ -89,8 +89,7 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
         atomic_write_text(staging / "leaderboard.csv", leaderboard_csv(rows, params_cols))
         axes = most_influential(rows, record["grid_keys"], objective)
         if axes:
-            atomic_write_bytes(staging / "heatmap.png", heatmap_png(rows, axes, objective,
-                                                                   f"{record['strategy']} {objective}"))
+            atomic_write_bytes(staging / "heatmap.png", heatmap_png(rows, axes, objective, record["strategy"]))
             files["heatmap"] = "heatmap.png"
         summary = summary_of(best["metrics"] if best else {})
         best_result = _best_result(best) if best else None
