@@ -10,6 +10,8 @@ fresh process; ratios are taken within a round and reported as median [min..max]
 * `main.py --json-request <run>` identical rerun      same outputs root: every intermediate cached
 * the same backtest as one plain Python process       load, signals, simulate, metrics and the same
                                                       artifacts, no workflow around it
+* with `--html`: the cold request with `params.html_report: true` (report.html written before
+  the response; Bokeh imported only then)         what the optional page costs a request
 Targets: cold run <= 1.6x the floor, identical rerun <= 1.3x; exit status 1 when one is missed.
 The request is a one-year daily run on the bundled S&P 500 data (rsi_ma_cross_v2).
 """
@@ -63,6 +65,7 @@ open(os.path.join(out, "equity.png"), "wb").write(equity_png(["a", "b"], res.equ
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="interleaved rounds")
+    ap.add_argument("--html", action="store_true", help="add the cold request with params.html_report")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="quantlab-bench-"))
     raw = json.dumps(REQUEST)
@@ -80,19 +83,27 @@ def main() -> int:
         out.mkdir()
         return timed([PY, "-c", PLAIN, str(ROOT / "src"), str(out)])
 
-    stats = interleave({
+    html_cmd = [PY, str(ROOT / "main.py"), "--json-request",
+                json.dumps({**REQUEST, "params": {**REQUEST["params"], "html_report": True}})]
+    variants = {
         "floor": lambda i: timed([PY, "-c", "import snakemake.api"]),
         "cold": lambda i: timed(main_cmd, env_for(f"cold{i}")),
         "rerun": lambda i: timed(main_cmd, env_for("rerun")),
         "plain": plain_once,
-    }, args.repeat)
+    }
+    if args.html:
+        variants["cold_html"] = lambda i: timed(html_cmd, env_for(f"html{i}"))
+    stats = interleave(variants, args.repeat)
     floor = stats["floor"]
     print(f"\nEnd-to-end `run` (SPX 2017, daily, rsi_ma_cross_v2): {args.repeat} interleaved rounds of fresh "
           "processes; seconds and ratios to the floor within each round, median [min..max]")
     for name, label in (("floor", "python -c 'import snakemake.api' (floor)"),
                         ("cold", "run request, cold (nothing cached)"),
                         ("rerun", "run request, identical rerun"),
-                        ("plain", "same backtest, plain Python, no workflow")):
+                        ("plain", "same backtest, plain Python, no workflow"),
+                        ("cold_html", "run request, cold, html_report: true")):
+        if name not in stats:
+            continue
         print(f"  {label:<46} {stats[name].show()} s   x floor {paired_ratio(stats[name], floor).show('.2f')}")
     checks = [
         Check(BENCH, "import snakemake.api (the floor), s", floor.median, "s", spread=(floor.lo, floor.hi)),
@@ -100,6 +111,9 @@ def main() -> int:
         ratio_check(BENCH, "identical rerun / floor", paired_ratio(stats["rerun"], floor), "<=", 1.3),
         ratio_check(BENCH, "plain Python backtest / floor", paired_ratio(stats["plain"], floor)),
     ]
+    if args.html:
+        checks.append(ratio_check(BENCH, "cold run with html_report / cold run",
+                                  paired_ratio(stats["cold_html"], stats["cold"])))
     return finish(checks)
 
 

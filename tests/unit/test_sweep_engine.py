@@ -19,14 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from quantlab import metric_registry
 from quantlab.engine import EngineConfig, simulate, sweep
 from quantlab.engine.sweep import ENGINE_OVERRIDES, evaluate_grid
 from quantlab.errors import ConfigError, DataError
-from quantlab.metric_registry import grid_metric_names, integer_names
+from quantlab.metric_registry import grid_metric_names
 from quantlab.metrics import compute_metrics
 from quantlab.strategies import REGISTRY, get_strategy
 
-INT_KEYS = integer_names()
+INT_KEYS = metric_registry.integer_names()
 METRIC_KEYS = grid_metric_names()  # a grid computes every metric but the run-only ones
 
 

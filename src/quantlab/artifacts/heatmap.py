@@ -46,9 +46,16 @@ def _label(v) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def heatmap_title(title: str, metric: str, x_key: str, y_key: str | None) -> str:
+    """``<title> · mean <metric> by <x> (x) and <y> (y)``: the parts kept apart by a separator."""
+    return f"{title} · mean {metric} by {x_key} (x)" + (f" and {y_key} (y)" if y_key else "")
+
+
 def heatmap_png(rows: list[dict], axes: list[str], metric: str, title: str) -> bytes:
     """Mean of ``metric`` per (x, y) cell; one row when there is a single axis."""
     from PIL import Image, ImageDraw
+
+    from quantlab.artifacts.plots import font, spaced_length, spaced_text
 
     x_key = axes[0]
     y_key = axes[1] if len(axes) > 1 else None
@@ -64,23 +71,25 @@ def heatmap_png(rows: list[dict], axes: list[str], metric: str, title: str) -> b
     hi = max(means.values(), default=1.0)
     width = LEFT + CELL_W * len(xs) + RIGHT
     height = TOP + CELL_H * len(ys) + BOTTOM
-    img = Image.new("RGB", (max(width, 620), height), (255, 255, 255))
+    heading = heatmap_title(title, metric, x_key, y_key)
+    img = Image.new("RGB", (int(max(width, 620, spaced_length(heading, 14) + 24)), height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    draw.text((10, 10), f"{title}: mean {metric} by {x_key}" + (f" x {y_key}" if y_key else ""), fill=(30, 30, 30))
+    spaced_text(draw, (10, 12), heading, 14, (30, 30, 30))
+    label = font(12)
     for j, y in enumerate(ys):
         top = TOP + j * CELL_H
-        draw.text((10, top + CELL_H // 2 - 6), f"{y_key}={_label(y)}" if y_key else "", fill=(30, 30, 30))
+        draw.text((10, top + CELL_H // 2 - 7), f"{y_key}={_label(y)}" if y_key else "", fill=(30, 30, 30), font=label)
         for i, x in enumerate(xs):
             left = LEFT + i * CELL_W
             value = means.get((x, y))
             fill = (235, 235, 235) if value is None else _color((value - lo) / (hi - lo) if hi > lo else 0.5)
             draw.rectangle([left, top, left + CELL_W - 2, top + CELL_H - 2], fill=fill)
-            draw.text((left + 6, top + CELL_H // 2 - 6), "n/a" if value is None else f"{value:.3f}",
-                      fill=(20, 20, 20))
+            draw.text((left + 6, top + CELL_H // 2 - 7), "n/a" if value is None else f"{value:.3f}",
+                      fill=(20, 20, 20), font=label)
     for i, x in enumerate(xs):
-        draw.text((LEFT + i * CELL_W + 6, TOP + len(ys) * CELL_H + 6), _label(x), fill=(30, 30, 30))
-    draw.text((LEFT, TOP + len(ys) * CELL_H + 26), f"{x_key}  (low {lo:.3f} red, high {hi:.3f} green)",
-              fill=(30, 30, 30))
+        draw.text((LEFT + i * CELL_W + 6, TOP + len(ys) * CELL_H + 6), _label(x), fill=(30, 30, 30), font=label)
+    spaced_text(draw, (LEFT, TOP + len(ys) * CELL_H + 26), f"{x_key} (x axis; low {lo:.3f} red, high {hi:.3f} green)",
+                12, (30, 30, 30))
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from quantlab.columnar import column_to_numpy, read_parquet
 from quantlab.dates import bar_time_iso
+from quantlab.engine.risk import EXIT_REASONS
 
 
 def trades_csv(trades_path: str) -> str:
     """trades.csv: header row, comma-separated, no embedded commas, no empty cells. ``status``
-    is ``open`` for a position still open at the end (exit = the last bar's close, no exit fee)."""
+    is ``open`` for a position still open at the end (exit = the last bar's close, no exit fee);
+    ``exit_reason`` is why the trade closed (``engine.risk.EXIT_REASONS``, docs/engine.md)."""
     tr = read_parquet(trades_path)
     n = tr.num_rows
     cols = {name: column_to_numpy(tr, name) for name in tr.column_names}
@@ -17,7 +19,7 @@ def trades_csv(trades_path: str) -> str:
         cols[name] = [bar_time_iso(t) for t in cols[name]]
     cols = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in cols.items()}
     header = ["trade_id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
-              "entry_fee", "exit_fee", "pnl", "return", "bars_held", "status"]
+              "entry_fee", "exit_fee", "pnl", "return", "bars_held", "status", "exit_reason"]
     is_open = cols.get("open", [0] * n)
     lines = [",".join(header)]
     for i in range(n):
@@ -27,5 +29,6 @@ def trades_csv(trades_path: str) -> str:
             f"{cols['entry_price'][i]:.10g}", f"{cols['exit_price'][i]:.10g}", f"{cols['qty'][i]:.10g}",
             f"{cols['entry_fee'][i]:.10g}", f"{cols['exit_fee'][i]:.10g}", f"{cols['pnl'][i]:.10g}",
             f"{cols['ret'][i]:.10g}", str(int(cols["bars_held"][i])), "open" if is_open[i] else "closed",
+            EXIT_REASONS[int(cols["exit_reason"][i])],
         ]))
     return "\n".join(lines) + "\n"

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from quantlab.contract.params import RUN_PARAMS
+from quantlab.engine.risk import RISK_KEYS
 from quantlab.errors import ConfigError
 from quantlab.metric_registry import HEADLINE, grid_metric_names, lower_is_better
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
-ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")
+ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr") + RISK_KEYS  # engine parameters a grid may vary
 BASE_KEYS = ("ticker", "start", "end", "interval", "source", "data_path", "seed", "adjust", "date_format", "strategy", "fee",
-             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", "risk_free_rate", "strategy_params")
+             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", *RISK_KEYS,
+             "risk_free_rate", "strategy_params")
 EXPERIMENT_KEYS = ("param_grid", "parameter_sets", "objective", "splits", "selection", "constraints")
 MAX_COMBOS = 100_000
 MAX_YAML_BYTES = 1 << 20
@@ -78,13 +80,14 @@ def sweep_schema() -> dict:
                                      "properties": {"label": {"type": "string", "maxLength": 200},
                                                     "parameters": {"type": "object",
                                                                    "additionalProperties": scalar}}}},
-        "objective": {"type": ["string", "null"], "enum": [*grid_metric_names(), None],
-                      "description": "ranking metric (default sharpe_simple)"},
+        "objective": {"type": ["string", "null"], "enum": [*ranking_names(), None],
+                      "description": "ranking metric (default sharpe_simple); psr / deflated_sharpe: "
+                                     "per-combination robustness columns (docs/robustness.md)"},
         "splits": {"type": ["array", "null"], "items": {
             "type": "object", "required": ["train", "test"], "additionalProperties": False,
             "properties": {"name": {"type": "string", "maxLength": 200}, "train": window, "test": window}}},
         "selection": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "sort_by": {"type": "array", "items": {"enum": list(grid_metric_names())}, "minItems": 1},
+            "sort_by": {"type": "array", "items": {"enum": list(ranking_names())}, "minItems": 1},
             "ascending": {"type": "array", "items": {"type": "boolean"}},
             "top_k": {"type": "integer", "minimum": 1, "maximum": 10_000}}},
         "constraints": {"type": ["object", "null"], "additionalProperties": False, "properties": {
@@ -100,6 +103,14 @@ def sweep_schema() -> dict:
     }
 
 
+def ranking_names(names=None) -> tuple[str, ...]:
+    """What a sweep can rank by: every metric, then the per-combination robustness columns
+    (``psr``, ``deflated_sharpe``: computed from the kept returns, so only with robustness on)."""
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES
+
+    return (*(grid_metric_names() if names is None else names), *ROBUST_OBJECTIVES)
+
+
 def _validator():
     return _validator_for(grid_metric_names())
 
@@ -110,7 +121,7 @@ def _validator_for(names: tuple):
     import jsonschema
 
     schema = json.loads(SCHEMA_PATH.read_text())
-    if schema["properties"]["objective"]["enum"] != [*names, None]:
+    if schema["properties"]["objective"]["enum"] != [*ranking_names(names), None]:
         schema = sweep_schema()
     return jsonschema.Draft202012Validator(schema)
 
@@ -249,7 +260,7 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
                 constraint_error = exc
             for key in ENGINE_GRID_KEYS:
                 if key in raw:
-                    resolved[key] = _engine_override(key, raw[key])
+                    resolved[key] = engine_override(key, raw[key])
         except ConfigError as exc:
             if grid:  # a value out of range is a mistake in the grid itself: refuse it
                 raise ConfigError(f"combination {i + 1} {json.dumps(raw, default=str)}: {exc}") from None
@@ -330,13 +341,17 @@ def skipped_summary(total: int, skipped: list[dict], evaluated: int) -> dict:
                                  for e in skipped[:SKIPPED_EXAMPLES]]}
 
 
-def _engine_override(key: str, value: Any) -> float:
+def engine_override(key: str, value: Any) -> float | int | str:
     from quantlab.contract.params import ParamSpec
     from quantlab.contract.request import coerce
 
     spec = next(s for s in RUN_PARAMS if s.name == key)
-    return coerce(ParamSpec(spec.name, spec.type, minimum=spec.minimum, maximum=spec.maximum), value,
-                  f"param_grid.{key}")
+    value = coerce(ParamSpec(spec.name, spec.type, minimum=spec.minimum, maximum=spec.maximum,
+                             exclusive_minimum=spec.exclusive_minimum), value,
+                   f"param_grid.{key}")
+    if spec.enum is not None and value not in spec.enum:
+        raise ConfigError(f"param_grid.{key} must be one of: {', '.join(spec.enum)}; got {value!r}")
+    return value
 
 
 def _split(i: int, s: dict) -> Split:

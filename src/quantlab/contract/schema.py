@@ -97,14 +97,16 @@ def described_request_schema(command: str | None = None) -> dict:
     out["properties"]["command"] = {"enum": commands}
     out["allOf"] = []
     out["x-strategies"] = strategies
-    from quantlab.metric_registry import describe_metrics, grid_metric_names
+    from quantlab.metric_registry import describe_metrics
 
     out["x-metrics"] = describe_metrics()  # what metrics.json, the leaderboard (in_sweep) and summaries hold
     for cmd in commands:
         params = params_schema(cmd)
-        if "objective" in params["properties"]:  # the live grid metric names (plugins' included)
+        if "objective" in params["properties"]:  # the live metric names (plugins' included)
+            from quantlab.commands.experiment import ranking_names
+
             params["properties"]["objective"] = {**params["properties"]["objective"],
-                                                 "enum": [*grid_metric_names(), None]}
+                                                 "enum": [*ranking_names(), None]}
         if "strategy" in params["properties"]:
             params["properties"]["strategy"] = {**params["properties"]["strategy"], "enum": [*names, None]}
             rules = []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from quantlab.artifacts.io import atomic_copy, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.artifacts.trades_csv import trades_csv
+from quantlab.engine import risk
 from quantlab.errors import ConfigError
 
 
@@ -34,6 +35,9 @@ def reproduce_command(params: dict) -> str:
         parts += ["--adjust", str(params["adjust"])]
     if params.get("date_format"):
         parts += ["--date-format", str(params["date_format"])]
+    for key, default in risk.DEFAULTS.items():  # risk controls: only those set
+        if params.get(key, default) != default:
+            parts += [f"--{key.replace('_', '-')}", str(params[key])]
     for key in ("risk_free_rate", "benchmark"):  # scoring: left out at their defaults (older commands)
         if params.get(key):
             parts += [f"--{key.replace('_', '-')}", str(params[key])]
@@ -47,7 +51,7 @@ MC_ARTIFACTS = {"metadata": "metadata.json", "config": "config.json", "metrics":
                 "equity_plot": "equity.png", "run_report": "run_report.md"}
 
 
-def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
+def _run_report_md(metadata: dict, config: dict, metrics: dict, robustness: dict | None = None) -> str:
     window = metadata.get("window") or {}
 
     fmt = format_value
@@ -61,6 +65,9 @@ def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
              f"({c['slippage_bps']} bps / k_atr {c['k_atr']}), fill {c['fill']}",
              f"- created_at: {metadata['created_at']}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in metrics.items()]
+    from quantlab.commands.robust_run import report_lines
+
+    lines += report_lines(robustness)
     lines += ["", "## Files", "", ", ".join(MC_ARTIFACTS.values()), "", "## Reproduce", "",
               f"    {reproduce_command(c)}", ""]
     return "\n".join(lines)
@@ -80,13 +87,18 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     summary = summary_of(metrics)
     request_id = metadata.get("request_id")
     warnings = metadata.get("warnings", [])
-    atomic_write_text(run_dir / "run_report.md", _run_report_md(metadata, config, metrics))
+    from quantlab.commands.robust_run import contract_fields
+
+    robust = contract_fields(run_dir)  # robustness: true (metrics.json), else {}
+    atomic_write_text(run_dir / "run_report.md",
+                      _run_report_md(metadata, config, metrics, robust.get("robustness")))
     mode = "paper" if paper else "run"
     from quantlab.artifacts.report_doc import artifact_listing, machine_contract as contract, report_document
 
     machine_contract = contract("paper" if paper else "run", "run", request_id, metadata.get("status", "success"),
                                 run_id=metadata["run_id"], mode=mode, summary=summary,
-                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings)
+                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings,
+                                **robust)
     if paper:
         machine_contract["session_id"] = metadata["run_id"]
     report = report_document(
@@ -113,9 +125,12 @@ def write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[
     config = dict(record["params"])
     config.pop("out_dir", None)
     atomic_write_json(target / "config.json", config, sort_keys=True)
+    from quantlab.commands.robust_run import run_robustness
+
     atomic_write_json(target / "metrics.json", {
         "command": "run", "mode": mode, "status": "success", "summary": summary, "metrics": metrics,
         "bar_interval": window.get("bar_interval"), "periods_per_year": window.get("periods_per_year"),
+        **run_robustness(record["params"], sim, window),
     }, sort_keys=True)
     atomic_write_text(target / "trades.csv", trades_csv(str(sim / "trades.parquet")))
     for name in ("equity.parquet", "equity.png"):

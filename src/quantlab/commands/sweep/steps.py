@@ -13,22 +13,23 @@ import math
 import os
 
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
-from quantlab.commands.sweep.results import (combo_warmup, drop_insufficient, load_shards, rank_rows, result_rows, returns_path, robustness_of)
+from quantlab.commands.sweep.results import combo_warmup, drop_insufficient, load_shards, rank_rows, result_rows
 from quantlab.commands.worker import warm_step
 from quantlab.metric_registry import grid_metric_names, integer_names
 
 
-def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns: bool = False):
+def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns=False):
     from quantlab.commands.run.steps import engine_config, trade_start
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import bar_calendar
 
     start = trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
+    into = keep_returns(len(combos), len(bars) - start) if callable(keep_returns) else None  # a returns file
     out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                         engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                        threads=threads or shard_threads(), keep_returns=keep_returns, volume=bars.volume,
-                        risk_free_rate=spec.get("risk_free_rate", 0.0))
+                        threads=threads or shard_threads(), keep_returns=bool(keep_returns), volume=bars.volume,
+                        returns_out=into, risk_free_rate=spec.get("risk_free_rate", 0.0))
     return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
 
 
@@ -71,10 +72,9 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
     scheduler granted them). With ``spec["returns"]`` (robustness on) each combination's per-bar
     net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
-    order) and its PSR to the ``psr`` column; else that file holds a (0, 0) array. The sidecar is
-    written last (it marks completion) and says whether the returns were kept."""
-    import io
-
+    order; ``robust_sweep.ReturnsFile``: written in place by the kernel); else that file holds a
+    (0, 0) array. The sidecar is written last (it marks completion) and says whether the returns
+    were kept."""
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
@@ -82,24 +82,16 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 
     bars = read_bars(bars_path)
     keep = spec.get("returns", True)
-    returns, psr = np.zeros((0, 0), dtype=np.float32), None
-    if keep:
-        from quantlab.robustness import probabilistic_sharpe_columns
+    from quantlab.commands.robust_sweep import ReturnsFile
 
-        metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
-        psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
-               else np.full(returns.shape[0], np.nan))
-    else:
-        metrics = _evaluate(bars, spec, spec["combos"], threads)
-    buf = io.BytesIO()
-    np.save(buf, returns, allow_pickle=False)
-    del returns
-    atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
-    del buf
+    with ReturnsFile(out_parquet) as kept:  # renamed into place at the end of the block
+        if keep:
+            metrics, _, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=kept.buffer)
+        else:
+            metrics = _evaluate(bars, spec, spec["combos"], threads)
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in grid_metric_names()}
     meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
     if keep:
-        cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
         meta["periods_per_year"] = repr(float(ppy))
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, meta)))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
@@ -114,11 +106,11 @@ def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) 
     base = record["base"]
     rows, skipped = drop_insufficient(rows, available, record["strategy"],
                                       {"ticker": base["ticker"], "start": base["start"], "end": base["end"]})
-    ranked = rank_rows(rows, record["sort_by"], record["ascending"])
-    out = {"rows": ranked, "skipped": skipped}
-    if record.get("robustness", False):
-        out["robustness"] = robustness_of(shard_paths, ranked)
-    atomic_write_json(out_path, out)
+    from quantlab.commands.robust_sweep import rank_and_report
+
+    ranked, robust = rank_and_report(record.get("robustness", False), shard_paths, rows,
+                                     lambda rs: rank_rows(rs, record["sort_by"], record["ascending"]))
+    atomic_write_json(out_path, {"rows": ranked, "skipped": skipped, **robust})
 
 
 @warm_step
@@ -128,17 +120,19 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     rows = result_rows(spec, spec["train"]["combo_keys"], results)
     rows, skipped = drop_insufficient(rows, available, spec["strategy"], {
         "ticker": spec["ticker"], "start": spec["train_start"], "end": spec["train_end"]})
-    ranked = rank_rows(rows, spec["sort_by"], spec["ascending"])
-    eligible = [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
+    from quantlab.commands.robust_sweep import rank_and_report
+
+    def eligible_of(ranked):
+        return [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
+
+    # trials: every train combination evaluated; best: the one carried to the test window
+    ranked, robust = rank_and_report(spec.get("robustness", False), shard_paths, rows,
+                                     lambda rs: rank_rows(rs, spec["sort_by"], spec["ascending"]),
+                                     lambda rs: (eligible_of(rs) or rs or [None])[0])
+    eligible = eligible_of(ranked)
     selected = eligible[: spec["top_k"]]
-    out = {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
-           "skipped": skipped}
-    if spec.get("robustness", False):
-        # trials: every train combination evaluated; best: the one carried to the test window
-        chosen = [r for r in ranked if selected and r["index"] == selected[0]] + \
-                 [r for r in ranked if not (selected and r["index"] == selected[0])]
-        out["robustness"] = robustness_of(shard_paths, chosen)
-    atomic_write_json(out_path, out)
+    atomic_write_json(out_path, {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
+                                 "skipped": skipped, **robust})
 
 
 @warm_step
@@ -147,9 +141,11 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
+    from quantlab.commands.experiment import ENGINE_GRID_KEYS
     from quantlab.commands.run.steps import engine_config, trade_start, require_bars
     from quantlab.data import read_bars
     from quantlab.engine import simulate
+    from quantlab.metrics import bar_calendar
     from quantlab.strategies import get_strategy
 
     selected = read_json(selected_path)
@@ -179,17 +175,19 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     else:
         combo = dict(combos[0])
         engine = dict(spec["engine"])
-        for key in ("fee", "slippage_bps", "k_atr"):
+        for key in ENGINE_GRID_KEYS:
             if key in combo:
                 engine[key] = combo.pop(key)
         extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
         sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, combo, **extra)
-        res = simulate(bars.open, bars.high, bars.low, bars.close, sig, engine_config(engine), start=start)
+        ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]
+        res = simulate(bars.open, bars.high, bars.low, bars.close, sig, engine_config(engine), start=start,
+                       periods_per_year=ppy)
         cols = {"timestamp": bars.index[start:], "returns": np.asarray(res.returns, dtype=float),
                 "position": np.asarray(res.position, dtype=np.int8), "close": bars.close[start:]}
         t = res.trades
-        trades_meta = [[int(a) - start, int(b) - start, int(s), float(p), float(r)] for a, b, s, p, r in
-                       zip(t.entry_idx, t.exit_idx, t.side, t.pnl, t.ret)]
+        trades_meta = [[int(a) - start, int(b) - start, int(s), float(p), float(r), int(x)] for a, b, s, p, r, x in
+                       zip(t.entry_idx, t.exit_idx, t.side, t.pnl, t.ret, t.exit_reason)]
     atomic_write_bytes(equity_out, parquet_bytes(table_from_numpy(cols, {"trades": json.dumps(trades_meta)})))
     atomic_write_json(out_path, {"name": spec["name"], "test": rows})
 
@@ -215,8 +213,8 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
         positions.append(column_to_numpy(eq, "position"))
         closes.append(column_to_numpy(eq, "close"))
         stamps.append(column_to_numpy(eq, "timestamp"))
-        for a, b, s, p, ret in json.loads(metadata_of(eq)["trades"]):
-            trades.append((a + offset, b + offset, s, p, ret))
+        for a, b, s, p, ret, reason in json.loads(metadata_of(eq)["trades"]):
+            trades.append((a + offset, b + offset, s, p, ret, reason))
         offset += len(r)
         splits_out.append({"split_id": split_id, "name": test["name"], "train": sel["train"],
                            "eligible": sel["eligible"], "test": test["test"], "skipped": sel.get("skipped", []),
@@ -233,7 +231,8 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
                       entry_price=np.zeros(n), exit_price=np.zeros(n), qty=np.zeros(n), entry_fee=np.zeros(n),
                       exit_fee=np.zeros(n), pnl=np.array([t[3] for t in trades], dtype=float),
                       ret=np.array([t[4] for t in trades], dtype=float),
-                      bars_held=np.array([t[1] - t[0] for t in trades], dtype=np.int64))
+                      bars_held=np.array([t[1] - t[0] for t in trades], dtype=np.int64),
+                      exit_reason=np.array([t[5] for t in trades], dtype=np.int8))
         res = SimResult(equity=equity, position=np.concatenate(positions), returns=r, trades=tl, open_position=0)
         ppy = bar_calendar(np.concatenate(stamps), record["base"]["interval"])["periods_per_year"]
         oos_metrics = compute_metrics(res, np.concatenate(closes), start=0, periods_per_year=ppy,
