@@ -25,7 +25,8 @@ ROOT = HERE.parent
 SCRIPTS = {"run": "bench_run.py", "invocation": "bench_invocation.py", "engine": "bench_engine.py",
            "sweep": "bench_sweep.py"}
 QUICK = {"run": ["--repeat", "3"], "invocation": ["--repeat", "2"], "engine": ["--bars", "200000", "--repeat", "3"],
-         "sweep": ["--bars", "2500", "--rounds", "1", "--no-peers"]}
+         "sweep": ["--bars", "2500", "--rounds", "1", "--no-peers", "--scale-max", "10000",
+                   "--scale-rounds", "1"]}
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 

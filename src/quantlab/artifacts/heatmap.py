@@ -19,11 +19,10 @@ MAX_TICKS = 24                 # axis labels per axis at most
 MIN_LABELLED_CELL_W = 60       # narrower cells carry no value label
 
 
-def _finite_metric(rows: list[dict], metric: str):
+def _metric_values(rows: list[dict], metric: str):
     import numpy as np
 
-    vals = np.array([_num(r["metrics"].get(metric)) for r in rows], dtype=float)
-    return vals, np.isfinite(vals)
+    return np.array([_num(r["metrics"].get(metric)) for r in rows], dtype=float)
 
 
 def _num(v) -> float:
@@ -34,11 +33,11 @@ def _order(values) -> list:
     return sorted(set(values), key=lambda v: (str(type(v)), v))
 
 
-def _codes(rows: list[dict], key: str | None):
-    """(sorted distinct values of ``key``, each row's index into them)."""
+def _codes(combos: list[dict], key: str | None):
+    """(sorted distinct values of ``key``, each combination's index into them)."""
     import numpy as np
 
-    raw = [r["params"].get(key) if key else None for r in rows]
+    raw = [c.get(key) if key else None for c in combos]
     distinct = _order(raw)
     where = {v: i for i, v in enumerate(distinct)}
     return distinct, np.fromiter((where[v] for v in raw), dtype=np.int64, count=len(raw))
@@ -55,12 +54,18 @@ def _group_means(codes, vals, ok, n: int):
 
 def most_influential(rows: list[dict], grid_keys: list[str], metric: str) -> list[str]:
     """Up to two grid keys whose values move the metric most (variance of the group means)."""
+    return influential_columns([r["params"] for r in rows], _metric_values(rows, metric), grid_keys)
+
+
+def influential_columns(combos: list[dict], values, grid_keys: list[str]) -> list[str]:
+    """:func:`most_influential` of combinations and their metric values (NaN = undefined)."""
     import numpy as np
 
-    vals, ok = _finite_metric(rows, metric)
+    vals = np.asarray(values, dtype=float)
+    ok = np.isfinite(vals)
     scored = []
     for key in grid_keys:
-        distinct, codes = _codes(rows, key)
+        distinct, codes = _codes(combos, key)
         means = _group_means(codes, vals, ok, len(distinct))
         means = means[np.isfinite(means)]
         if len(means) < 2:
@@ -100,14 +105,29 @@ def _bins(distinct: list) -> tuple[list[str], list[int]]:
 
 def heatmap_png(rows: list[dict], axes: list[str], metric: str, title: str) -> bytes:
     """Mean of ``metric`` per (x, y) cell; one row when there is a single axis."""
+    return heatmap_columns([r["params"] for r in rows], _metric_values(rows, metric), axes, metric, title)
+
+
+def placeholder_png() -> bytes:
+    """A 1x1 white PNG: the store's stand-in when a grid has no varying parameter to draw."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (255, 255, 255)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def heatmap_columns(combos: list[dict], values, axes: list[str], metric: str, title: str) -> bytes:
+    """:func:`heatmap_png` of combinations and their metric values (NaN = undefined)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
     x_key = axes[0]
     y_key = axes[1] if len(axes) > 1 else None
-    vals, ok = _finite_metric(rows, metric)
-    xd, xc = _codes(rows, x_key)
-    yd, yc = _codes(rows, y_key)
+    vals = np.asarray(values, dtype=float)
+    ok = np.isfinite(vals)
+    xd, xc = _codes(combos, x_key)
+    yd, yc = _codes(combos, y_key)
     x_labels, x_of = _bins(xd)
     y_labels, y_of = _bins(yd)
     nx, ny = len(x_labels), len(y_labels)
