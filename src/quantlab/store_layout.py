@@ -60,8 +60,8 @@ def sweep_outputs(config: dict) -> dict[str, list[str]]:
         outputs[shard] = shard_files(spec["family"], shard)
     for split in config.get("wf_splits", {}):
         outputs[split] = wf_split_files(split)
-    for board, family in config.get("boards", {}).items():
-        outputs[board] = board_files(family, board)
+    for board, spec in config.get("boards", {}).items():
+        outputs[board] = board_files(spec["family"], board)
     return outputs
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantlab.commands import basket, forward, portfolio, run, sweep
+from quantlab.commands import basket, forward, portfolio, run, sweep, sweep_board
 from quantlab.commands.worker import StepFailed, StepWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = {
     run: ["step_load_data", "step_signals", "step_simulate", "step_score", "step_plot", "step_publish",
           "step_publish_paper", "step_refresh_index"],
-    sweep: ["step_sweep_shard", "step_merge_leaderboard", "step_wf_select", "step_wf_test",
-            "step_merge_walkforward", "step_publish_sweep"],
+    sweep: ["step_sweep_shard", "step_wf_select", "step_wf_test", "step_merge_walkforward", "step_publish_sweep"],
+    sweep_board: ["step_merge_leaderboard"],
     forward: ["step_forward_session"],
     basket: ["step_basket_legs"],
     portfolio: ["step_portfolio_mode", "step_publish_portfolio"],
@@ -56,13 +56,14 @@ def _pause_env(monkeypatch, tmp_path: Path, point: str) -> Path:
 
 
 def test_without_a_worker_the_step_runs_in_process_after_the_hook(monkeypatch, tmp_path):
-    reached = _pause_env(monkeypatch, tmp_path, "sweep.step_merge_leaderboard")
-    out = tmp_path / "lb.json"
-    record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe"], "ascending": [False],
-              "strategy": "sma_crossover", "base": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
-    sweep.step_merge_leaderboard(record, [], str(out))
+    reached = _pause_env(monkeypatch, tmp_path, "sweep_board.step_merge_leaderboard")
+    out = tmp_path / "board"
+    record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe_simple"],
+              "ascending": [False], "grid_keys": [], "strategy": "sma_crossover",
+              "base": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
+    sweep_board.step_merge_leaderboard(record, [], str(out))
     assert int(reached.read_text()) == os.getpid()
-    assert out.read_text().strip().startswith("{")
+    assert (out / "board.json").read_text().strip().startswith("{")
 
 
 def test_with_a_worker_the_step_runs_in_the_warm_child(monkeypatch, tmp_path):

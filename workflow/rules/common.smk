@@ -28,8 +28,13 @@ def shard_bars(wildcards):
     return [f"store/data/{spec['data']}/bars.parquet"] if spec else []
 
 
-def grid_shards(wildcards):
-    return config["requests"][wildcards.run_id]["grid"]["shards"]
+def board_record(wildcards):
+    """The record of the request that declared a grid board (commands/sweep_board.py)."""
+    return config["requests"][config["boards"][wildcards.board]["run_id"]]
+
+
+def board_shards(wildcards):
+    return board_record(wildcards)["grid"]["shards"]
 
 
 def wf_train_shards(wildcards):
@@ -59,8 +64,9 @@ def wf_grouped(wildcards, files):
 
 def sweep_merged(wildcards):
     request = config["requests"][wildcards.run_id]
-    name = "leaderboard.json" if request["mode"] == "grid" else "walkforward.json"
-    return f"requests/{wildcards.run_id}/sweep/{name}"
+    if request["mode"] == "grid":
+        return store_layout.board_files(request["grid"]["family"], request["board"])[0]
+    return f"requests/{wildcards.run_id}/sweep/walkforward.json"
 
 
 def forward_inputs(wildcards):

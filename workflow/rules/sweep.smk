@@ -1,6 +1,6 @@
+from quantlab.commands.sweep_board import step_merge_leaderboard
 from quantlab.commands.sweep import (
     shard_threads,
-    step_merge_leaderboard,
     step_merge_walkforward,
     step_publish_sweep,
     step_sweep_shard,
@@ -35,14 +35,23 @@ rule sweep_shard:
 
 rule merge_leaderboard:
     input:
-        grid_shards,
+        board_shards,
     output:
-        "requests/{run_id}/sweep/leaderboard.json",
+        board="store/sweep/{family}/boards/{board}/board.json",
+        parquet="store/sweep/{family}/boards/{board}/leaderboard.parquet",
+        csv="store/sweep/{family}/boards/{board}/leaderboard.csv",
+        heatmap="store/sweep/{family}/boards/{board}/heatmap.png",
     log:
-        f"{LOG_DIR}/merge_leaderboard/{{run_id}}.log",
+        f"{LOG_DIR}/merge_leaderboard/{{family}}/{{board}}.log",
+    wildcard_constraints:
+        family="[0-9a-f]{16}",
+        board="[0-9a-f]{16}",
     run:
         step_merge_leaderboard(
-            config["requests"][wildcards.run_id], list(input), output[0], log=log[0]
+            board_record(wildcards),
+            list(input),
+            str(Path(output.board).parent),
+            log=log[0],
         )
 
 
@@ -87,7 +96,7 @@ rule merge_walkforward:
     input:
         wf_request_files,
     output:
-        "requests/{run_id}/sweep/walkforward.json",
+        temp("requests/{run_id}/sweep/walkforward.json"),  # scratch: removed once published
     log:
         f"{LOG_DIR}/merge_walkforward/{{run_id}}.log",
     run:

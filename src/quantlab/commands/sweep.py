@@ -422,20 +422,6 @@ def _rows(record_like: dict, keys: list[str], results: dict[str, dict]) -> list[
 
 
 @warm_step
-def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) -> None:
-    results, available = _load_shards(shard_paths)
-    rows = _rows(record, record["grid"]["combo_keys"], results)
-    base = record["base"]
-    rows, skipped = drop_insufficient(rows, available, record["strategy"],
-                                      {"ticker": base["ticker"], "start": base["start"], "end": base["end"]})
-    ranked = rank_rows(rows, record["sort_by"], record["ascending"])
-    out = {"rows": ranked, "skipped": skipped}
-    if record.get("robustness", False):
-        out["robustness"] = robustness_of(shard_paths, ranked)
-    atomic_write_json(out_path, out)
-
-
-@warm_step
 def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     """Rank the train results, drop combos under min_trades, keep top_k."""
     results, available = _load_shards(shard_paths)
@@ -602,7 +588,7 @@ def _experiment_yaml(record: dict) -> str:
 
 @warm_step
 def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
-    from quantlab.artifacts.heatmap import heatmap_png, most_influential
+    from quantlab.artifacts.io import atomic_copy
 
     out_dir = Path(record["out_dir"])
     run_id = record["run_id"]
@@ -617,23 +603,21 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
              "report": "report.json", "run_report": "run_report.md", "leaderboard": "leaderboard.csv",
              "experiment": "experiment.yaml"}
     late_warnings: list[str] = []  # found while the sweep ran (the record's were printed at planning)
-    if mode == "grid":
-        rows = merged["rows"]
-        best = rows[0] if rows else None
+    if mode == "grid":  # the board (commands/sweep_board.py): its files are copied, its rows never read
+        board = Path(merged_path).parent
+        best = merged["best"]
         insufficient = merged.get("skipped", [])
         if best is not None and best["metrics"].get("trades") == 0:
             late_warnings.append(f"the best combination ({_who(best)}) made 0 trades: its metrics describe "
                                  "a strategy that never traded")
-        atomic_write_text(staging / "leaderboard.csv", leaderboard_csv(rows, params_cols))
-        axes = most_influential(rows, record["grid_keys"], objective)
-        if axes:
-            atomic_write_bytes(staging / "heatmap.png", heatmap_png(rows, axes, objective,
-                                                                   f"{record['strategy']} {objective}"))
+        atomic_copy(board / "leaderboard.csv", staging / "leaderboard.csv")
+        if merged["heatmap"]:
+            atomic_copy(board / "heatmap.png", staging / "heatmap.png")
             files["heatmap"] = "heatmap.png"
         summary = summary_of(best["metrics"] if best else {})
         best_result = _best_result(best) if best else None
         robustness = merged.get("robustness")
-        extra_metrics = {"n_runs": len(rows), "leaderboard_size": len(rows)}
+        extra_metrics = {"n_runs": merged["n_rows"], "leaderboard_size": merged["n_rows"]}
     else:
         oos = merged["oos"]
         all_test, all_rows = [], []
@@ -727,7 +711,7 @@ def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
                 "config_path": metadata["config_path"], "config_hash": metadata["config_hash"],
                 "request_id": record["request_id"]},
         sections={"reproduce": {"command": "python main.py sweep experiment.yaml"}, "config_resolved": config,
-                  "results": (merged["rows"][:10] if mode == "grid" else None)},
+                  "results": (merged["top"] if mode == "grid" else None)},
         artifacts=artifact_listing(staging))
     if mode == "walkforward":
         report["walkforward"] = extra_metrics

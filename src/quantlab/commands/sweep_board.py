@@ -45,8 +45,16 @@ def board_key(record: dict) -> str:
         "window": [base["ticker"], base["start"], base["end"]], "code": code_fingerprint()}, 16)
 
 
-def board_dir(record: dict) -> str:
-    return f"store/sweep/{record['grid']['family']}/boards/{record['board']}"
+def attach_board(config: dict, run_id: str) -> str:
+    """Give a grid request's record its board key and declare the board in the Snakemake config
+    (``config["boards"]``: key -> family and the request whose record describes it); returns the
+    board.json path (relative to the workdir)."""
+    from quantlab.store_layout import board_files
+
+    record = config["requests"][run_id]
+    record["board"] = board_key(record)
+    config.setdefault("boards", {})[record["board"]] = {"family": record["grid"]["family"], "run_id": run_id}
+    return board_files(record["grid"]["family"], record["board"])[0]
 
 
 # --------------------------------------------------------------------------------------- merge
@@ -177,7 +185,7 @@ def _heatmap(record: dict, order, cols: dict, out: Path) -> bool:
 
 
 @warm_step
-def step_merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
+def step_merge_leaderboard(record: dict, shard_paths: list[str], out_dir: str) -> None:
     """Merge, rank and write a grid request's board (``BOARD_FILES``; board.json last: it marks completion)."""
     import numpy as np
 

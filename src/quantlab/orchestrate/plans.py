@@ -108,6 +108,7 @@ def _run_prefetch(specs: dict) -> tuple:
 def sweep_plan(req, opts) -> Plan:
     from quantlab.commands import sweep as sweep_steps
     from quantlab.commands.experiment import load_experiment
+    from quantlab.commands.sweep_board import attach_board
     from quantlab.contract.paths import resolve_input_path
     from quantlab.store_layout import sweep_outputs
 
@@ -116,6 +117,7 @@ def sweep_plan(req, opts) -> Plan:
     req.warnings = req.warnings + exp.warnings
     sp = sweep_steps.plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
                                 origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
+    board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
     executor = req.params.get("executor") or opts.executor
     try:
         profile = _profile_path(req.params.get("profile") or opts.profile)
@@ -131,10 +133,31 @@ def sweep_plan(req, opts) -> Plan:
         result["mode"] = exp.mode
         return result
 
-    return Plan(run_id=sp.run_id, mode=exp.mode, config=sp.config, target=sp.target,
+    plan = Plan(run_id=sp.run_id, mode=exp.mode, config=sp.config, target=sp.target,
                 log_path=sp.staging_dir / "logs" / "snakemake.log", keyed_outputs=sweep_outputs(sp.config),
                 prefetch=prefetch, discard=_discard(sp.staging_dir), executor=executor, profile=profile,
                 progress=_progress_printer(len(sp.new_shards)), on_success=on_success)
+    if board is not None and not opts.dry_run:
+        plan.fast_path = _sweep_fast_path(sp, board)
+    return plan
+
+
+def _sweep_fast_path(sp, board: str):
+    """An identical grid sweep (its shards and its board in the store): publish and refresh the
+    index directly, without Snakemake, as a run's fast path does."""
+    from quantlab.commands.run import step_refresh_index
+    from quantlab.commands.sweep import step_publish_sweep
+    from quantlab.contract import namespaces
+    from quantlab.contract.paths import internal_root
+
+    internal = internal_root()
+    record = sp.config["requests"][sp.run_id]
+    published = str(internal / namespaces.request_file(sp.run_id, "sweep", "published.json"))
+
+    def fast_path() -> None:
+        step_publish_sweep(record, str(internal / board), published)
+        step_refresh_index(record, published, str(internal / sp.target))
+    return fast_path
 
 
 def _profile_path(profile: str | None) -> str | None:
