@@ -52,6 +52,7 @@ def attach_board(config: dict, run_id: str) -> str:
     from quantlab.store_layout import board_files
 
     record = config["requests"][run_id]
+    record["lookback_bars"] = max(int(spec.get("lookback_bars", 0)) for spec in config["data"].values())
     record["board"] = board_key(record)
     config.setdefault("boards", {})[record["board"]] = {"family": record["grid"]["family"], "run_id": run_id}
     return board_files(record["grid"]["family"], record["board"])[0]
@@ -106,11 +107,21 @@ def _cell_text(value) -> str:
 
 
 def _float_texts(values) -> list[str]:
-    return [f"{v:.10g}" if v == v else "" for v in values.tolist()]
+    return _blank_nan(list(map("{:.10g}".format, values.tolist())), values)
 
 
 def _int_texts(values) -> list[str]:
-    return [str(int(v)) if v == v else "" for v in values.tolist()]
+    import numpy as np
+
+    return _blank_nan(list(map(str, np.nan_to_num(values).astype(np.int64).tolist())), values)
+
+
+def _blank_nan(texts: list[str], values) -> list[str]:
+    import numpy as np
+
+    for i in np.flatnonzero(np.isnan(values)).tolist():
+        texts[i] = ""
+    return texts
 
 
 def leaderboard_csv_columns(order, labels: list, combos: list[dict], keys: list[str], cols: dict,
@@ -161,9 +172,15 @@ def _in_request_order(record: dict, shard_paths: list[str]):
 
 
 def _kept(record: dict, available) -> tuple[list[int], list[dict]]:
-    """Indices of the combinations with enough bars, and skipped entries for the others."""
+    """Indices of the combinations with enough bars, and skipped entries for the others. When
+    the bars cover the longest warm-up of the grid (``record["lookback_bars"]``, the data step's
+    own look-back) every combination has enough, and none is asked for its warm-up."""
+    from quantlab.commands.run import bars_needed
     from quantlab.commands.sweep import drop_insufficient
 
+    lookback = record.get("lookback_bars")
+    if available is None or (lookback is not None and available >= bars_needed(lookback)):
+        return list(range(len(record["combos"]))), []
     base = record["base"]
     rows = [{"params": c, "label": lab, "i": i} for i, (c, lab) in enumerate(zip(record["combos"], record["labels"]))]
     kept, skipped = drop_insufficient(rows, available, record["strategy"],
