@@ -1,5 +1,11 @@
 # Input functions: map a content key or run id to the paths it depends on.
 from quantlab import store_layout
+from quantlab.commands import sweep_spec
+
+
+def full(section, key):
+    """The planned dict of a config entry (a sweep's long lists live in its spec file)."""
+    return sweep_spec.full(config, section, key)
 
 
 def bars_of_signals(wildcards):
@@ -30,7 +36,7 @@ def shard_bars(wildcards):
 
 def board_record(wildcards):
     """The record of the request that declared a grid board (commands/sweep_board.py)."""
-    return config["requests"][config["boards"][wildcards.board]["run_id"]]
+    return full("requests", config["boards"][wildcards.board]["run_id"])
 
 
 def board_shards(wildcards):

@@ -24,7 +24,7 @@ rule sweep_shard:
     threads: shard_threads()
     run:
         step_sweep_shard(
-            config["shards"][wildcards.shard],
+            full("shards", wildcards.shard),
             input[0],
             output.parquet,
             output.sidecar,
@@ -66,7 +66,7 @@ rule wf_select:
         split="[0-9a-f]{16}",
     run:
         step_wf_select(
-            config["wf_splits"][wildcards.split], list(input), output[0], log=log[0]
+            full("wf_splits", wildcards.split), list(input), output[0], log=log[0]
         )
 
 
@@ -83,7 +83,7 @@ rule wf_test:
         split="[0-9a-f]{16}",
     run:
         step_wf_test(
-            config["wf_splits"][wildcards.split],
+            full("wf_splits", wildcards.split),
             input.selected,
             input.bars,
             output.test,
@@ -101,7 +101,7 @@ rule merge_walkforward:
         f"{LOG_DIR}/merge_walkforward/{{run_id}}.log",
     run:
         step_merge_walkforward(
-            config["requests"][wildcards.run_id],
+            full("requests", wildcards.run_id),
             wf_grouped(wildcards, input),
             output[0],
             log=log[0],
@@ -117,7 +117,7 @@ rule publish_sweep:
         f"{LOG_DIR}/publish_sweep/{{run_id}}.log",
     run:
         step_publish_sweep(
-            config["requests"][wildcards.run_id], input[0], output[0], log=log[0]
+            full("requests", wildcards.run_id), input[0], output[0], log=log[0]
         )
 
 

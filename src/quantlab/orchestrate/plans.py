@@ -109,7 +109,8 @@ def sweep_plan(req, opts) -> Plan:
     from quantlab.commands import sweep as sweep_steps
     from quantlab.commands.experiment import load_experiment
     from quantlab.commands.sweep_board import attach_board
-    from quantlab.contract.paths import resolve_input_path
+    from quantlab.commands.sweep_spec import externalize, spec_path
+    from quantlab.contract.paths import internal_root, resolve_input_path
     from quantlab.store_layout import sweep_outputs
 
     exp = load_experiment(req.params, resolve_path=resolve_input_path)
@@ -129,14 +130,22 @@ def sweep_plan(req, opts) -> Plan:
     prefetch = ("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
                                           dict(exp.combos[0]), work >= 300_000)) if sp.new_shards else None
 
+    spec_file = internal_root() / spec_path(sp.run_id)
+
     def on_success(result: dict) -> dict:
+        spec_file.unlink(missing_ok=True)  # scratch (commands/sweep_spec.py)
         result["mode"] = exp.mode
         return result
 
+    def discard() -> None:
+        spec_file.unlink(missing_ok=True)
+        _discard(sp.staging_dir)()
+
     plan = Plan(run_id=sp.run_id, mode=exp.mode, config=sp.config, target=sp.target,
                 log_path=sp.staging_dir / "logs" / "snakemake.log", keyed_outputs=sweep_outputs(sp.config),
-                prefetch=prefetch, discard=_discard(sp.staging_dir), executor=executor, profile=profile,
-                progress=_progress_printer(len(sp.new_shards)), on_success=on_success)
+                prefetch=prefetch, discard=discard, executor=executor, profile=profile,
+                progress=_progress_printer(len(sp.new_shards)), on_success=on_success,
+                before_workflow=lambda: externalize(sp.config, sp.run_id, internal_root()))
     if board is not None and not opts.dry_run:
         plan.fast_path = _sweep_fast_path(sp, board)
     return plan

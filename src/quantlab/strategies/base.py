@@ -49,7 +49,10 @@ class Param:
         repeats a few hundred distinct values, each checked once (errors are never cached)."""
         kind = type(value)
         if kind in _PLAIN and not (kind is float and value == 0.0):  # -0.0 == 0.0: keep its sign
-            cache = _COERCED.setdefault(self, {})
+            cache = self.__dict__.get("_coerced")
+            if cache is None:  # on the instance (a frozen dataclass: not a field, not hashed)
+                cache = {}
+                object.__setattr__(self, "_coerced", cache)
             hit = cache.get((kind, value), _MISSING)
             if hit is _MISSING:
                 hit = cache[(kind, value)] = self._coerce(value, strategy)
@@ -89,7 +92,6 @@ class Param:
 
 
 _PLAIN = (int, float, bool, type(None))   # hashable values whose coercion depends on the value only
-_COERCED: dict = {}                        # Param -> {(type, value): coerced value}
 _MISSING = object()
 
 
