@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per unreachable index location configured on some machines; hide only those
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 
-.PHONY: demo test lint test-clock mutation bench rulegraph venv clean
+.PHONY: demo test lint test-clock mutation bench rulegraph docs venv clean
 
 venv: $(STAMP)
 
@@ -59,6 +59,9 @@ mutation: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+docs: $(STAMP)
+	$(PY) scripts/docs_tables.py
 
 rulegraph: $(STAMP)
 	$(PY) scripts/rulegraph.py

@@ -15,6 +15,11 @@ run dirs and writing the index files), ``forward_session_locked`` (a forward req
 session's lock, before planning), ``read_marker`` (a request's outputs are published and its
 marker written; it is about to read the marker back), ``after_envelope`` (main.py: the outcome
 is printed and signalled, before exit).
+
+``<point>#<n>:<path>`` pauses only the n-th time any process of the request reaches the point
+(the calls are counted with exclusively created files ``<path>.hit.<k>``, so concurrent jobs
+count once each): e.g. ``step_sweep_shard#5`` holds the fifth shard to start, by which time at
+least ``5 - jobs`` shards have finished.
 """
 
 from __future__ import annotations
@@ -31,8 +36,20 @@ def pause(point: str) -> None:
         return
     for item in spec.split(","):
         name, _, path = item.partition(":")
-        if path and name in (point, point.rpartition(".")[2]):
+        name, _, nth = name.partition("#")
+        if path and name in (point, point.rpartition(".")[2]) and (not nth or _count(path) == int(nth)):
             _wait_at(path)
+
+
+def _count(path: str) -> int:
+    """This call's 1-based rank among all calls that reached ``path``'s point."""
+    k = 1
+    while True:
+        try:
+            os.close(os.open(f"{path}.hit.{k}", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return k
+        except FileExistsError:
+            k += 1
 
 
 pause_at = pause

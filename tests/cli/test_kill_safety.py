@@ -120,3 +120,43 @@ def test_the_step_worker_dies_with_a_killed_request(ql):
     if still:
         os.kill(worker, signal.SIGKILL)
     assert not still, "the step worker outlived the killed request"
+
+
+def children(pid: int) -> list[int]:
+    """Live child pids of ``pid`` (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.slow
+def test_the_snakemake_cli_child_dies_with_a_killed_request(ql):
+    """Executor plugins and profiles run through a ``snakemake`` CLI child (snakemake_runner.execute_cli);
+    SIGKILL of main.py while a cluster job is inside a step must take that child down too."""
+    gate = ql.tmp / "gate"
+    payload = {"schema_version": "1.0", "request_id": "cli-kill", "command": "sweep", "params": {
+        "ticker": "SPX", "start": "2012-01-01", "end": "2016-01-01", "strategy": "sma_crossover",
+        "param_grid": {"fast": [5, 10], "slow": [50, 100]}, "shards": 1, "profile": "local-cluster"}}
+    proc = spawn(ql, payload, ql.tmp / "k.jsonl", "step_sweep_shard", gate, QUANTLAB_TEST_PAUSE_TIMEOUT="300")
+    job = wait_reached(gate, proc, limit=120)
+    cli = [pid for pid in children(proc.pid)
+           if any(arg.endswith(b"/snakemake") for arg in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"))]
+    assert len(cli) == 1, cli
+    try:
+        proc.kill()
+        proc.communicate(timeout=10)
+        assert proc.returncode == -9
+        deadline = time.monotonic() + 20
+        while alive(cli[0]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not alive(cli[0]), "the snakemake CLI child outlived the killed request"
+    finally:
+        for pid in (cli[0], job):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -261,21 +258,27 @@ def test_config_path_and_inline_together_exit_2(ql, tmp_path):
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_from_finished_shards(ql):
+    """SIGKILL while the 6th of 16 shards is held at its start (test hook ``step_sweep_shard#6``):
+    at least 6 - jobs shards have finished then; the rerun reuses exactly those."""
+    from test_kill_safety import alive, spawn, wait_reached
+
     params = dict(ticker="SYN", source="synthetic", start="2000-01-01", end="2016-01-01", strategy="sma_crossover",
                   param_grid={"fast": list(range(2, 42)), "slow": list(range(50, 250, 10))}, shards=16)
-    sig = ql.tmp / "kill.jsonl"
-    sig.touch()
-    env = {**ql.env, "QUANTLAB_JIT": "never", "QUANTLAB_SWEEP_THREADS": "1"}
-    proc = subprocess.Popen(ql.cmd("--json-request", json.dumps(sweep_request(**params)), "--signal-file", str(sig)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ql.tmp)
-    store = ql.outputs / ".quantlab" / "store" / "sweep"
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(store.rglob("*.json"))) < 3:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    gate = ql.tmp / "gate"
+    proc = spawn(ql, sweep_request(**params), ql.tmp / "kill.jsonl", "step_sweep_shard#6", gate,
+                 QUANTLAB_JIT="never", QUANTLAB_SWEEP_THREADS="1")
+    holder = wait_reached(gate, proc)
+    proc.kill()
     proc.communicate(timeout=10)
+    assert proc.returncode == -9  # the kill landed inside the sweep, with the 6th shard held
+    deadline = time.monotonic() + 20
+    while alive(holder) and time.monotonic() < deadline:  # the held worker dies with the request
+        time.sleep(0.01)
+    assert not alive(holder)
+    store = ql.outputs / ".quantlab" / "store" / "sweep"
     finished = {p.stem for p in store.rglob("*.json")}
-    assert 3 <= len(finished) < 16, "kill landed mid-sweep"
+    jobs = 2  # main.py --cores default
+    assert 6 - jobs <= len(finished) <= 5, finished
     res = ql.request(sweep_request(**params))
     assert res.returncode == 0, res.stderr
     run_dir = Path(res.envelope["artifacts_path"])

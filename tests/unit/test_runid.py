@@ -102,3 +102,42 @@ def test_atomic_writes_follow_the_umask(tmp_path, umask, mode):
                    preexec_fn=lambda: os.umask(umask))
     assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == dict.fromkeys(
         ["a.json", "b.bin", "c.bin"], mode)
+
+
+def test_a_copy_in_progress_does_not_disturb_another_copy_to_the_same_path(tmp_path):
+    """Two atomic_copy calls to one destination overlap (the first is held reading a FIFO until the
+    second has finished): each uses its own temp file, both succeed, the last rename wins, and no
+    temp file is left."""
+    import threading
+
+    from quantlab.artifacts.io import atomic_copy
+
+    fifo, other, dst = tmp_path / "slow.fifo", tmp_path / "other.bin", tmp_path / "dst.bin"
+    os.mkfifo(fifo)
+    other.write_bytes(b"second")
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            atomic_copy(fifo, dst)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    fd = None
+    while fd is None:  # wait for the first copy to open the FIFO for reading (or to fail)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            thread.join(0.005)
+            assert thread.is_alive(), f"the first copy ended before reading: {errors}"
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "wb") as writer:
+        atomic_copy(other, dst)  # the whole second copy happens while the first is mid-copy
+        assert dst.read_bytes() == b"second"
+        writer.write(b"first")
+    thread.join(30)
+    assert not thread.is_alive() and errors == []
+    assert dst.read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dst.bin", "other.bin", "slow.fifo"]

@@ -62,14 +62,17 @@ def file_mode() -> int:
     return FILE_MODE
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def _replace_with(path: str | os.PathLike, fill) -> None:
+    """Write ``path`` through a uniquely named temp file beside it (``fill(binary_fh)``), then
+    rename it into place: readers see the old file or the whole new one, and concurrent writers
+    of the same path never share a temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, file_mode())  # mkstemp makes 0600: follow the umask like any new file
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fill(fh)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -77,6 +80,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    _replace_with(path, lambda fh: fh.write(data))
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -89,10 +96,11 @@ def atomic_write_json(path: str | os.PathLike, data: Any, *, sort_keys: bool = F
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Copy a file so that ``dst`` is replaced in one rename (never seen half-copied)."""
-    dst = Path(dst)
-    tmp = dst.with_name(f".{dst.name}.copy.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    def fill(out) -> None:
+        with open(src, "rb") as fh:
+            shutil.copyfileobj(fh, out, 1 << 20)
+
+    _replace_with(dst, fill)
 
 
 def format_value(value: Any) -> str:
