@@ -26,7 +26,7 @@ SNAKEMAKE = str(Path(PY).with_name("snakemake"))
 PREPARE = r"""
 import json, os, sys
 sys.path.insert(0, sys.argv[1])
-from quantlab.commands.run import plan_run
+from quantlab.commands.run.plan import plan_run
 plan = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}, request_id=None,
                 warnings=[], origin="cli", claim=False)
 work = os.path.join(os.environ["QUANTLAB_OUTPUTS_DIR"], ".quantlab")

@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.environ["QUANTLAB_OUTPUTS_DIR"] = tempfile.mkdtemp(prefix="quantlab-rulegraph-")
     from quantlab.commands.experiment import build_experiment, read_yaml
-    from quantlab.commands.run import plan_run
-    from quantlab.commands.sweep import plan_sweep
+    from quantlab.commands.run.plan import plan_run
+    from quantlab.commands.sweep.plan import plan_sweep
 
     run = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}, request_id=None,
                    warnings=[], origin="cli", claim=False)

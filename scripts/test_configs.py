@@ -27,9 +27,9 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="quantlab-testcfg-")
     os.environ["QUANTLAB_OUTPUTS_DIR"] = tmp
     from quantlab.commands.experiment import build_experiment, read_yaml
-    from quantlab.commands.run import plan_run
-    from quantlab.commands.sweep import plan_sweep
-    from quantlab.commands.sweep_board import attach_board
+    from quantlab.commands.run.plan import plan_run
+    from quantlab.commands.sweep.board import attach_board
+    from quantlab.commands.sweep.plan import plan_sweep
 
     run = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01", "source": "sample"},
                    request_id="test-run", warnings=[], origin="cli", claim=False)

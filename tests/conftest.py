@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"  # the bundled SPX 2017 grid sweep
+SPX_2017_RUN = ("run", "--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01")  # a CLI run
 MAIN = ROOT / "main.py"
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -75,6 +77,20 @@ class QuantLab:
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(self.cmd(*args), capture_output=True, text=True, env=self.env,
                               timeout=timeout, cwd=self.tmp)
+
+    def spawn(self, payload, sig: Path) -> subprocess.Popen:
+        """Start a request in the background (signals to ``sig``); the caller communicates."""
+        sig.touch()
+        return subprocess.Popen(self.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env,
+                                cwd=self.tmp)
+
+    def cli_all(self, *commands: tuple[str, ...]) -> Path:
+        """Run each CLI command (each must succeed); returns the runs root."""
+        for args in commands:
+            res = self.cli(*args)
+            assert res.returncode == 0, res.stderr
+        return self.runs_dir()
 
     def runs_dir(self) -> Path:
         return self.outputs / "runs"

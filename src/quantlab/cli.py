@@ -234,10 +234,7 @@ def request_from_cli(opts):
             raise ConfigError("sweep needs an experiment file: python main.py sweep CONFIG.yaml")
         raw = {"config_path": config_path, "out_dir": opts.sweep_outdir or getattr(opts, "out_dir", None),
                "shards": opts.shards}
-        warnings: list[str] = []
-        params = normalise_params("sweep", {k: v for k, v in raw.items() if v is not None}, warnings)
-        return Request(command="sweep", params=params, request_id=opts.request_id, warnings=warnings,
-                       origin="cli")
+        return _given_request("sweep", raw, opts)
     if opts.portfolio_report is not None or opts.portfolio_compare is not None or command == "portfolio":
         keys = ("portfolio_report", "portfolio_compare", "portfolio_mode", "portfolio_weights", "portfolio_top_n",
                 "portfolio_rank_metric", "portfolio_min_return", "portfolio_max_drawdown",
@@ -246,19 +243,13 @@ def request_from_cli(opts):
         raw = {k: getattr(opts, k) for k in keys}
         if command == "portfolio" and opts.target and not raw["portfolio_report"] and not raw["portfolio_compare"]:
             raw["portfolio_report"] = opts.target
-        warnings: list[str] = []
-        params = normalise_params("portfolio", {k: v for k, v in raw.items() if v is not None}, warnings)
-        return Request(command="portfolio", params=params, request_id=opts.request_id, warnings=warnings,
-                       origin="cli")
+        return _given_request("portfolio", raw, opts)
     if opts.forward_eval is not None or opts.resume_forward is not None or command == "forward":
         raw = {k: getattr(opts, k) for k in ("forward_eval", "forward_start", "forward_end", "forward_outdir",
                                              "forward_metric", "forward_top_k", "resume_forward")}
         if command == "forward" and opts.target and not raw["forward_eval"] and not raw["resume_forward"]:
             raw["forward_eval"] = opts.target
-        warnings: list[str] = []
-        params = normalise_params("forward", {k: v for k, v in raw.items() if v is not None}, warnings)
-        return Request(command="forward", params=params, request_id=opts.request_id, warnings=warnings,
-                       origin="cli")
+        return _given_request("forward", raw, opts)
     if command != "run":
         raise ConfigError(f"unknown command '{command}' (commands: {', '.join((*COMMANDS, 'report'))})")
     raw: dict = {}
@@ -356,3 +347,12 @@ def console_main() -> None:
 
     sys.argv[0] = str(PROJECT_ROOT / "main.py")
     runpy.run_path(str(PROJECT_ROOT / "main.py"), run_name="__main__")
+
+
+def _given_request(command: str, raw: dict, opts):
+    """The request of a command from its options that were given (None: not given)."""
+    from quantlab.contract.request import Request, normalise_params
+
+    warnings: list[str] = []
+    params = normalise_params(command, {k: v for k, v in raw.items() if v is not None}, warnings)
+    return Request(command=command, params=params, request_id=opts.request_id, warnings=warnings, origin="cli")

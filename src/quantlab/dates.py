@@ -29,3 +29,10 @@ def parse_date(value: str, name: str) -> datetime:
         return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
     except ValueError:
         raise date_error(name, value) from None
+
+
+def bar_time_iso(ts) -> str:
+    """A bar timestamp (numpy datetime64 or epoch nanoseconds) -> ``YYYY-MM-DDTHH:MM:SSZ``."""
+    import numpy as np
+
+    return str(np.datetime_as_string(np.datetime64(ts, "s"), unit="s")) + "Z"

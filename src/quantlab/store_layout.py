@@ -11,7 +11,7 @@ from pathlib import Path
 
 SIM_FILES = ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")
 WF_SPLIT_FILES = ("selected.json", "test.json", "test_equity.parquet")
-BOARD_FILES = ("board.json", "leaderboard.parquet", "leaderboard.csv", "heatmap.png")  # commands/sweep_board.py
+BOARD_FILES = ("board.json", "leaderboard.parquet", "leaderboard.csv", "heatmap.png")  # commands/sweep/board.py
 
 
 def data_dir(dkey: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,11 @@ import pytest
 from conftest import assert_every_json_parses, run_request, strict_json
 
 
-def _spawn(ql, payload, sig: Path) -> subprocess.Popen:
-    sig.touch()
-    return subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ql.env, cwd=ql.tmp)
-
-
 @pytest.mark.slow
 def test_eight_simultaneous_runs_all_succeed_and_are_indexed(ql):
     # a mix: 4 identical requests (they share every intermediate) and 4 distinct ones
     payloads = [run_request() for _ in range(4)] + [run_request(fee=0.001 * i) for i in range(1, 5)]
-    procs = [_spawn(ql, p, ql.tmp / f"sig{i}.jsonl") for i, p in enumerate(payloads)]
+    procs = [ql.spawn(p, ql.tmp / f"sig{i}.jsonl") for i, p in enumerate(payloads)]
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
     run_ids = []
     for i, ((out, err), code) in enumerate(results):
@@ -46,7 +39,7 @@ def test_identical_warm_runs_started_together_each_report_their_own_out_dir(ql):
     assert ql.request(run_request()).returncode == 0  # warm
     for round_ in range(3):
         dirs = {k: ql.tmp / f"race_{k}_{round_}" for k in "abc"}
-        procs = {k: _spawn(ql, {**run_request(out_dir=str(d)), "request_id": f"{k}-{round_}"},
+        procs = {k: ql.spawn({**run_request(out_dir=str(d)), "request_id": f"{k}-{round_}"},
                            ql.tmp / f"sig_{k}_{round_}.jsonl") for k, d in dirs.items()}
         for k, proc in procs.items():
             out, err = proc.communicate(timeout=300)

@@ -125,19 +125,18 @@ def test_new_metric_in_the_schema_index_columns_and_directions(plugin):
 def test_builtin_registry_is_what_every_list_reads():
     from quantlab import metric_registry as mr
     from quantlab.artifacts import runs_index
-    from quantlab.commands import experiment, portfolio, run
+    from quantlab.commands import experiment
     from quantlab.registry import runs
 
     names = mr.metric_names()
     assert names == ("total_return", "cagr", "sharpe_simple", "sortino", "max_drawdown", "calmar",
                      "volatility_ann", "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return",
                      "bars", "benchmark_return")
-    assert mr.summary_names() == run.SUMMARY_KEYS == portfolio.SUMMARY_KEYS == \
-        ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
+    assert mr.summary_names() == ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
     assert runs_index.METRIC_KEYS == runs.KPIS == ("sharpe_simple", "total_return", "max_drawdown", "trades",
                                                     "win_rate")
     assert experiment.METRIC_NAMES == names and runs.METRICS == mr.headline_first(names)
-    assert mr.lower_is_better() == portfolio.LOWER_IS_BETTER == ("volatility_ann",)
+    assert mr.lower_is_better() == ("volatility_ann",)
     with pytest.raises(ValueError, match="already registered"):
         mr.register(mr.Metric("cagr", False, False, lambda s: s.trades))
     with pytest.raises(ValueError, match="built in"):

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run_request, strict_json
+from conftest import GRID_YAML, ROOT, run_request, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 WF_YAML = ROOT / "config" / "experiments" / "spx_walkforward.yaml"
 
 

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, strict_json
+from conftest import GRID_YAML, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 
 
 def _forward(**params) -> dict:
@@ -206,7 +205,7 @@ def test_concurrent_resumes_run_one_at_a_time_paused(ql, resume_base):
     first = _start(ql, _forward(resume_forward=str(session), forward_end=ENDS[0]), "p0", pause=gate)
     _wait_for(Path(str(gate) + ".reached"), first[0])
     # while it is paused the session is held: nobody else can take its lock
-    from quantlab.commands.forward import session_lock_key
+    from quantlab.commands.forward.plan import session_lock_key
 
     lock = ql.outputs / ".quantlab" / "locks" / f"{session_lock_key(session.resolve())}.lock"
     fd = os.open(lock, os.O_RDWR)

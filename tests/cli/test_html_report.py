@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import ROOT, QuantLab, strict_json
+from conftest import GRID_YAML, SPX_2017_RUN, QuantLab, strict_json
 from quantlab.registry.html_report import write_html_report
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
@@ -25,13 +24,10 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> dict:
     ql = QuantLab(tmp_path_factory.mktemp("html_report"))
-    for args in (("run", "--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01"),
-                 ("run", "--ticker", "NASDAQ", "--start", "2016-01-01", "--end", "2018-01-01",
-                  "--strategy", "donchian_breakout"),
-                 ("sweep", str(GRID_YAML))):
-        res = ql.cli(*args)
-        assert res.returncode == 0, res.stderr
-    root = ql.runs_dir()
+    root = ql.cli_all(SPX_2017_RUN,
+                      ("run", "--ticker", "NASDAQ", "--start", "2016-01-01", "--end", "2018-01-01",
+                       "--strategy", "donchian_breakout"),
+                      ("sweep", str(GRID_YAML)))
     path = write_html_report(root)
     runs = strict_json((root / "runs_index.json").read_text())["runs"]
     return {"root": root, "path": path, "html": path.read_text(), "runs": runs, "tmp": ql.tmp}

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, assert_every_json_parses, run_request, strict_json
+from conftest import assert_every_json_parses, GRID_YAML, ROOT, run_request, strict_json
 
 NOW = "2031-02-03T04:05:06Z"
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 LEGS = [{"label": "spx", "ticker": "SPX", "weight": 0.6},
         {"label": "ndx", "ticker": "NASDAQ", "weight": 0.4}]
 

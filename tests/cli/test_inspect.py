@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, QuantLab, strict_json
+from conftest import GRID_YAML, SPX_2017_RUN, QuantLab, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 NOW = "2026-11-25T09:00:00Z"
 
 
@@ -22,14 +21,11 @@ NOW = "2026-11-25T09:00:00Z"
 def real(tmp_path_factory) -> dict:
     """Two runs and a grid sweep under one runs root, and one real paper session."""
     ql = QuantLab(tmp_path_factory.mktemp("inspect"))
-    for args in (("run", "--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01"),
-                 ("run", "--ticker", "SPX", "--start", "2015-01-01", "--end", "2017-01-01",
-                  "--strategy", "sma_crossover"),
-                 ("sweep", str(GRID_YAML)),
-                 ("--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01", "--paper")):
-        res = ql.cli(*args)
-        assert res.returncode == 0, res.stderr
-    root = ql.runs_dir()
+    root = ql.cli_all(SPX_2017_RUN,
+                      ("run", "--ticker", "SPX", "--start", "2015-01-01", "--end", "2017-01-01",
+                       "--strategy", "sma_crossover"),
+                      ("sweep", str(GRID_YAML)),
+                      ("--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01", "--paper"))
     index = strict_json((root / "runs_index.json").read_text())["runs"]
     return {"root": root, "index": index, "dirs": sorted(p for p in root.iterdir() if p.is_dir()),
             "paper_root": ql.outputs / "paper_sessions"}

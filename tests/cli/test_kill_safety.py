@@ -73,7 +73,7 @@ def test_sigkill_at_each_run_step_then_the_same_request_succeeds(ql, step):
     assert_outputs_consistent(ql)
 
 
-SWEEP_STEPS = ["step_load_data", "sweep.step_sweep_shard", "sweep_board.step_merge_leaderboard",
+SWEEP_STEPS = ["step_load_data", "sweep.step_sweep_shard", "sweep.step_merge_leaderboard",
                "sweep.step_publish_sweep", "step_refresh_index"]
 
 

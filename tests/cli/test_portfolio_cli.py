@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, QuantLab, strict_json
+from conftest import GRID_YAML, QuantLab, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,15 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_every_json_parses, run_request, strict_json
+from conftest import assert_every_json_parses, GRID_YAML, run_request, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
-
-
-def _spawn(ql, payload, sig: Path) -> subprocess.Popen:
-    sig.touch()
-    return subprocess.Popen(ql.cmd("--json-request", json.dumps(payload), "--signal-file", str(sig)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ql.env, cwd=ql.tmp)
 
 
 @pytest.mark.slow
@@ -33,7 +25,7 @@ def test_load_16_runs_and_4_sweeps_at_once(ql):
                   {"ticker": "SPX", "start": "2015-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
                    "param_grid": {"fast": [5, 10, 15 + i], "slow": [50, 100]}}} for i in range(4)]
     t0 = time.monotonic()
-    procs = [(_spawn(ql, p, ql.tmp / f"s{i}.jsonl"), time.monotonic()) for i, p in enumerate(payloads)]
+    procs = [(ql.spawn(p, ql.tmp / f"s{i}.jsonl"), time.monotonic()) for i, p in enumerate(payloads)]
     results = []
     for i, (proc, started) in enumerate(procs):
         out, err = proc.communicate(timeout=600)
@@ -94,7 +86,7 @@ KEYS = st.sampled_from(["ticker", "start", "end", "interval", "fee", "strategy",
        params=st.dictionaries(KEYS, JSONISH, max_size=6))
 def test_fuzz_request_validation_in_process(tmp_path_factory, command, params):
     """Any params: the validator and planner end in a contract error (exit 2/3/4), never anything else."""
-    from quantlab.commands.run import plan_run
+    from quantlab.commands.run.plan import plan_run
     from quantlab.contract.request import parse_json_request
     from quantlab.errors import QuantLabError
 
@@ -109,7 +101,7 @@ def test_fuzz_request_validation_in_process(tmp_path_factory, command, params):
             plan_run(req.params, request_id=None, warnings=[], origin="json", claim=False)
         elif command == "sweep":
             from quantlab.commands.experiment import load_experiment
-            from quantlab.commands.sweep import plan_sweep
+            from quantlab.commands.sweep.plan import plan_sweep
             from quantlab.contract.paths import resolve_input_path
 
             exp = load_experiment(req.params, resolve_path=resolve_input_path)

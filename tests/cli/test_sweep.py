@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, strict_json
+from conftest import GRID_YAML, ROOT, strict_json
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 WF_YAML = ROOT / "config" / "experiments" / "spx_walkforward.yaml"
 METRICS = ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
 

@@ -92,3 +92,13 @@ def test_fingerprint_follows_the_helper_bytes_exactly(tmp_path_factory: pytest.T
     finally:
         sys.path.remove(str(root))
         plugin_fingerprint.cache_clear()
+
+
+def test_every_compute_code_entry_names_real_source() -> None:
+    """A moved module (e.g. commands/run.py -> commands/run/) must not drop out of the code
+    fingerprint silently: each COMPUTE_CODE entry is a file, a module or a package with sources."""
+    root = provenance.PACKAGE_ROOT
+    for entry in provenance.COMPUTE_CODE:
+        path = root / entry
+        found = path.is_file() or path.with_suffix(".py").is_file() or any(path.rglob("*.py"))
+        assert found, f"COMPUTE_CODE entry {entry!r} names no source file"

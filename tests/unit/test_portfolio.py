@@ -1,4 +1,4 @@
-"""Unit tests of the portfolio command (src/quantlab/commands/portfolio.py): scanning forward
+"""Unit tests of the portfolio command (src/quantlab/commands/portfolio/): scanning forward
 sessions, selection, the three weighting modes on a staggered calendar, publishing."""
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ import pytest
 
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json
 from quantlab.columnar import column_to_numpy, parquet_bytes, read_parquet, table_from_numpy
-from quantlab.commands import portfolio as pf
+from quantlab.commands.portfolio.combine import combine, compare_modes, load_weights
+from quantlab.commands.portfolio.publish import ARTIFACTS
+from quantlab.commands.portfolio.selection import FILTER_ORDER, normalise_selection, rank_metrics, select_sessions
+from quantlab.commands.portfolio.sessions import empty_tradelog, parse_time, scan_sessions
+from quantlab.commands.portfolio.steps import step_portfolio_mode, step_publish_portfolio
 from quantlab.errors import ConfigError, DataError
+from quantlab.metric_registry import summary_names
 
 
 def strict_json(text: str):
@@ -94,8 +99,8 @@ def hand_portfolio(weights):
 
 
 def selected(root, **criteria):
-    sessions, _ = pf.scan_sessions(root)
-    chosen, _ = pf.select_sessions(sessions, **criteria)
+    sessions, _ = scan_sessions(root)
+    chosen, _ = select_sessions(sessions, **criteria)
     return sorted(chosen, key=lambda s: s["session_id"])
 
 
@@ -118,7 +123,7 @@ def test_scan_counts_incomplete_and_foreign_sessions_without_crashing(root):
     (root / ".tmp_20260101_000000_forward_abcdef0").mkdir()
     (root / "runs_index.json").write_text("{}")
 
-    sessions, stats = pf.scan_sessions(root)
+    sessions, stats = scan_sessions(root)
     assert [s["session_id"] for s in sessions] == ["sess_a", "sess_b", "sess_c"]
     assert stats["scanned"] == 10 and stats["eligible"] == 3
     assert stats["incomplete"] == 6 and stats["not_forward"] == 1 and stats["duplicates"] == 0
@@ -136,15 +141,15 @@ def test_scan_counts_incomplete_and_foreign_sessions_without_crashing(root):
 
 def test_missing_root_empty_root_and_nothing_selected_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
-        pf.scan_sessions(tmp_path / "nope")
+        scan_sessions(tmp_path / "nope")
     empty = tmp_path / "empty"
     empty.mkdir()
-    sessions, stats = pf.scan_sessions(empty)
+    sessions, stats = scan_sessions(empty)
     assert sessions == [] and stats["scanned"] == 0
     with pytest.raises(DataError, match="no complete forward session under"):
-        pf.step_portfolio_mode({"root": str(empty), "mode": "equal_weight"}, str(tmp_path / "m.json"))
+        step_portfolio_mode({"root": str(empty), "mode": "equal_weight"}, str(tmp_path / "m.json"))
     with pytest.raises(DataError, match="no complete forward session"):
-        pf.select_sessions([])
+        select_sessions([])
     assert not (tmp_path / "m.json").exists()
     assert DataError("x").exit_code == 3
 
@@ -155,7 +160,7 @@ def test_duplicates_collapse_to_the_latest_update_by_parsed_time(tmp_path):
     make_session(r, "copy_1", A_EQ, updated_at="2026-11-25T09:00:00+03:00")
     make_session(r, "copy_2", A_EQ, updated_at="2026-11-25T07:00:00Z")
     make_session(r, "other", B_EQ)
-    sessions, stats = pf.scan_sessions(r)
+    sessions, stats = scan_sessions(r)
     assert [s["session_id"] for s in sessions] == ["copy_2", "other"]
     assert stats["duplicates"] == 1 and stats["collapsed"] == [{"session_id": "copy_1", "kept": "copy_2"}]
 
@@ -163,17 +168,17 @@ def test_duplicates_collapse_to_the_latest_update_by_parsed_time(tmp_path):
 def test_session_is_normalised_by_its_initial_cash(tmp_path):
     r = tmp_path / "fr"
     make_session(r, "fee_at_bar0", [9_990, 10_100], cash=10_000.0)
-    (s,), _ = pf.scan_sessions(r)
+    (s,), _ = scan_sessions(r)
     assert s["norm_equity"].tolist() == pytest.approx([0.999, 1.01])
     assert s["metrics"]["total_return"] == pytest.approx(0.01)
-    out = pf.combine([s], "equal_weight")
+    out = combine([s], "equal_weight")
     assert out["series"]["equity"].tolist() == pytest.approx([9_990, 10_100])
     assert out["summary"]["total_return"] == pytest.approx(0.01)
 
 
 # ------------------------------------------------------------------------------- combining
 def test_equal_weight_portfolio_bar_by_bar_on_the_staggered_calendar(root):
-    out = pf.combine(selected(root), "equal_weight")
+    out = combine(selected(root), "equal_weight")
     expected, _ = hand_portfolio((1 / 3, 1 / 3, 1 / 3))
     assert out["weights"]["weights"] == pytest.approx({"sess_a": 1 / 3, "sess_b": 1 / 3, "sess_c": 1 / 3})
     assert out["calendar"]["bars"] == 7 and out["calendar"]["periods_per_year"] == 252
@@ -197,10 +202,10 @@ def test_metrics_come_from_compute_metrics_with_the_bar_interval(root):
     from quantlab.engine import SimResult
     from quantlab.metrics import compute_metrics
 
-    out = pf.combine(selected(root), "equal_weight")
+    out = combine(selected(root), "equal_weight")
     eq = out["series"]["equity"]
     res = SimResult(equity=eq, position=out["series"]["exposure"], returns=out["series"]["returns"],
-                    trades=pf._empty_tradelog(), open_position=0)
+                    trades=empty_tradelog(), open_position=0)
     ref = compute_metrics(res, out["series"]["benchmark_equity"], start=0, periods_per_year=252,
                           initial_cash=25_000.0)
     assert out["metrics"] == ref
@@ -208,13 +213,13 @@ def test_metrics_come_from_compute_metrics_with_the_bar_interval(root):
     # one 24/7 ticker puts weekend bars in the calendar: 365 periods a year
     sessions = selected(root)
     sessions[0] = {**sessions[0], "ticker": "BTC-USD"}
-    crypto = pf.combine(sessions, "equal_weight")
+    crypto = combine(sessions, "equal_weight")
     assert crypto["calendar"]["periods_per_year"] == 365 and crypto["calendar"]["crypto"] is True
     assert crypto["metrics"]["sharpe_simple"] == pytest.approx(out["metrics"]["sharpe_simple"] * math.sqrt(365 / 252))
 
 
 def test_custom_weights_are_normalised_and_absent_sessions_get_zero(root):
-    out = pf.combine(selected(root), "custom_weight", {"sess_a": 3, "sess_c": 1.0})
+    out = combine(selected(root), "custom_weight", {"sess_a": 3, "sess_c": 1.0})
     w = out["weights"]
     assert w["weights"] == pytest.approx({"sess_a": 0.75, "sess_b": 0.0, "sess_c": 0.25})
     assert w["input"] == {"sess_a": 3.0, "sess_c": 1.0} and w["input_sum"] == 4.0
@@ -222,7 +227,7 @@ def test_custom_weights_are_normalised_and_absent_sessions_get_zero(root):
     assert any("normalised" in x for x in out["warnings"]) and any("sess_b" in x for x in out["warnings"])
     expected, _ = hand_portfolio((0.75, 0.0, 0.25))
     assert out["series"]["equity"].tolist() == pytest.approx(expected, rel=1e-12)
-    already = pf.combine(selected(root), "custom_weight", {"sess_a": 0.5, "sess_b": 0.25, "sess_c": 0.25})
+    already = combine(selected(root), "custom_weight", {"sess_a": 0.5, "sess_b": 0.25, "sess_c": 0.25})
     assert already["weights"]["normalised"] is False and already["weights"]["zero_weight_sessions"] == []
 
 
@@ -239,12 +244,12 @@ def test_custom_weights_are_normalised_and_absent_sessions_get_zero(root):
 ])
 def test_bad_custom_weights_are_config_errors(root, weights, match):
     with pytest.raises(ConfigError, match=match) as err:
-        pf.combine(selected(root), "custom_weight", weights)
+        combine(selected(root), "custom_weight", weights)
     assert err.value.exit_code == 2 and "\n" not in str(err.value)
 
 
 def test_inverse_vol_weights_match_a_hand_computation(root):
-    out = pf.combine(selected(root), "inverse_vol")
+    out = combine(selected(root), "inverse_vol")
     vols = {}
     for sid, eq, cash in (("sess_a", A_EQ, 10_000), ("sess_b", B_EQ, 10_000), ("sess_c", C_EQ, 5_000)):
         values = [cash] + list(eq)
@@ -259,7 +264,7 @@ def test_inverse_vol_weights_match_a_hand_computation(root):
 
 def test_raw_capital_weights_are_each_sessions_share_of_the_capital(root):
     """raw_capital (the original tool's default): w_i = initial_cash_i / total cash."""
-    out = pf.combine(selected(root), "raw_capital")
+    out = combine(selected(root), "raw_capital")
     assert out["weights"]["weights"] == pytest.approx({"sess_a": 0.4, "sess_b": 0.4, "sess_c": 0.2}, rel=1e-15)
     expected, _ = hand_portfolio((0.4, 0.4, 0.2))
     assert out["series"]["equity"].tolist() == pytest.approx(expected, rel=1e-12)
@@ -270,14 +275,14 @@ def test_inverse_vol_zero_volatility_sessions(tmp_path):
     r = tmp_path / "fr"
     make_session(r, "flat", [10_000] * 5, position=[0] * 5)
     make_session(r, "moving", A_EQ)
-    out = pf.combine(selected(r), "inverse_vol")
+    out = combine(selected(r), "inverse_vol")
     assert out["weights"]["weights"] == {"flat": 0.0, "moving": 1.0}
     assert out["weights"]["zero_volatility_sessions"] == ["flat"] and out["weights"]["fallback"] is None
     assert any("zero-volatility" in w for w in out["warnings"])
     r2 = tmp_path / "fr2"
     make_session(r2, "flat1", [10_000] * 5, position=[0] * 5)
     make_session(r2, "flat2", [10_000] * 3, position=[0] * 3)
-    out2 = pf.combine(selected(r2), "inverse_vol")
+    out2 = combine(selected(r2), "inverse_vol")
     assert out2["weights"]["weights"] == {"flat1": 0.5, "flat2": 0.5}
     assert out2["weights"]["fallback"] == "equal_weight"
     assert out2["summary"]["total_return"] == 0.0 and out2["contributions"] == {"flat1": 0.0, "flat2": 0.0}
@@ -286,7 +291,7 @@ def test_inverse_vol_zero_volatility_sessions(tmp_path):
 
 def test_contributions_account_for_staggered_timing_and_sum_to_one(root):
     for mode, weights in (("equal_weight", None), ("inverse_vol", None), ("custom_weight", {"sess_a": 2, "sess_c": 1})):
-        out = pf.combine(selected(root), mode, weights)
+        out = combine(selected(root), mode, weights)
         w = out["weights"]["weights"]
         port_return = out["portfolio"]["end_value"] / 25_000 - 1
         finals = {"sess_a": 1.03, "sess_b": 1.02, "sess_c": 1.06}
@@ -298,7 +303,7 @@ def test_contributions_account_for_staggered_timing_and_sum_to_one(root):
 
 
 def test_correlation_is_symmetric_pairwise_over_live_overlap(root):
-    out = pf.combine(selected(root), "equal_weight")
+    out = combine(selected(root), "equal_weight")
     corr = out["correlation"]
     m = corr["matrix"]
     assert corr["session_ids"] == ["sess_a", "sess_b", "sess_c"]
@@ -314,17 +319,17 @@ def test_correlation_is_symmetric_pairwise_over_live_overlap(root):
     assert m[0][1] == pytest.approx(statistics.correlation(ra, rb), rel=1e-12)
     assert m[0][2] == pytest.approx(statistics.correlation(ra[2:], rc[:3]), rel=1e-12)
     # a constant series has no correlation
-    flat = pf.combine(selected(root) + [{**selected(root)[0], "session_id": "zz_flat",
+    flat = combine(selected(root) + [{**selected(root)[0], "session_id": "zz_flat",
                                          "norm_equity": np.ones(5), "returns": np.zeros(5)}], "equal_weight")
     assert flat["correlation"]["matrix"][3] == [None, None, None, None]
 
 
 def test_mixed_intervals_and_unknown_mode_are_rejected(root, tmp_path):
     with pytest.raises(ConfigError, match="unknown portfolio mode 'raw'.*equal_weight"):
-        pf.combine(selected(root), "raw")
+        combine(selected(root), "raw")
     make_session(root, "hourly", A_EQ, interval="1h", step=np.timedelta64(1, "h"))
     with pytest.raises(DataError, match=r"mix bar intervals \(1d, 1h\)"):
-        pf.combine(selected(root), "equal_weight")
+        combine(selected(root), "equal_weight")
 
 
 # -------------------------------------------------------------------------------- selection
@@ -334,10 +339,10 @@ def test_each_filter_and_the_documented_order(tmp_path):
     make_session(r, "s2", [10_000, 9_000], ticker="QQQ", strategy="sma_crossover", source="y")
     make_session(r, "s3", [10_000, 10_200], ticker="ETH-USD", strategy="bollinger_reversion", source="z")
     make_session(r, "s4", [10_000, 10_800, 10_100], ticker="spy", strategy="donchian_breakout", source="w")
-    sessions, _ = pf.scan_sessions(r)
+    sessions, _ = scan_sessions(r)
 
     def ids(**kw):
-        chosen, stats = pf.select_sessions(sessions, **kw)
+        chosen, stats = select_sessions(sessions, **kw)
         return [s["session_id"] for s in chosen]
 
     assert ids() == ["s1", "s3", "s4", "s2"]  # ranked by total_return, best first
@@ -357,16 +362,16 @@ def test_each_filter_and_the_documented_order(tmp_path):
     assert ids(rank_metric="win_rate") == ["s1", "s2", "s3", "s4"]  # all equal: ties by id
     # filters run before the top_n cut: top_n picks the best of what is left
     assert ids(exclude_tickers=["SPY"], top_n=1) == ["s3"]
-    chosen, stats = pf.select_sessions(sessions, include_tickers=["SPY", "QQQ"], min_return=0.0, top_n=1)
+    chosen, stats = select_sessions(sessions, include_tickers=["SPY", "QQQ"], min_return=0.0, top_n=1)
     assert [s["session_id"] for s in chosen] == ["s1"]
-    assert stats["order"] == list(pf.FILTER_ORDER)
+    assert stats["order"] == list(FILTER_ORDER)
     assert stats["counts"] == {"input": 4, "after_include_tickers": 3, "after_exclude_tickers": 3,
                                "after_include_strategies": 3, "after_exclude_strategies": 3,
                                "after_min_return": 2, "after_max_drawdown": 2, "after_latest_per_source_run": 2,
                                "after_top_n": 1}
     assert stats["excluded"] == {"s3": "include_tickers", "s2": "min_return", "s4": "top_n"}
     with pytest.raises(DataError, match=r"no forward session under .*fr matches the selection \(min_return=0.5"):
-        pf.select_sessions(sessions, min_return=0.5)
+        select_sessions(sessions, min_return=0.5)
 
 
 def test_latest_per_source_run_compares_parsed_times(tmp_path):
@@ -376,12 +381,12 @@ def test_latest_per_source_run_compares_parsed_times(tmp_path):
     make_session(r, "new", [10_000, 10_010], source="sweep_1", updated_at="2026-11-25T07:00:00Z")
     make_session(r, "alone", B_EQ, source="sweep_2", updated_at="2020-01-01T00:00:00Z")
     make_session(r, "naive", C_EQ, first_day=2, cash=5_000.0, source="sweep_2", updated_at="2019-12-31T23:00:00")
-    sessions, _ = pf.scan_sessions(r)
-    chosen, stats = pf.select_sessions(sessions, latest_per_source_run=True)
+    sessions, _ = scan_sessions(r)
+    chosen, stats = select_sessions(sessions, latest_per_source_run=True)
     assert sorted(s["session_id"] for s in chosen) == ["alone", "new"]
     assert stats["excluded"] == {"old": "latest_per_source_run", "naive": "latest_per_source_run"}
-    assert pf.parse_time("2026-11-25T09:00:00+03:00") < pf.parse_time("2026-11-25T07:00:00Z")
-    assert pf.parse_time("garbage") is None
+    assert parse_time("2026-11-25T09:00:00+03:00") < parse_time("2026-11-25T07:00:00Z")
+    assert parse_time("garbage") is None
 
 
 @pytest.mark.parametrize("criteria, match", [
@@ -394,19 +399,19 @@ def test_latest_per_source_run_compares_parsed_times(tmp_path):
     ({"latest_per_source_run": "yes"}, r"latest_per_source_run must be true or false"),
 ])
 def test_bad_selection_is_a_config_error(root, criteria, match):
-    sessions, _ = pf.scan_sessions(root)
+    sessions, _ = scan_sessions(root)
     with pytest.raises(ConfigError, match=match):
-        pf.select_sessions(sessions, **criteria)
+        select_sessions(sessions, **criteria)
 
 
 def test_selection_accepts_prefixed_keys_and_rejects_unknown_ones():
     from quantlab.metrics import METRIC_KEYS
 
-    assert pf.rank_metrics() == tuple(METRIC_KEYS) + ("total_pnl",)
-    crit = pf.normalise_selection({"portfolio_top_n": 3.0, "portfolio_rank_metric": "sharpe_simple"})
+    assert rank_metrics() == tuple(METRIC_KEYS) + ("total_pnl",)
+    crit = normalise_selection({"portfolio_top_n": 3.0, "portfolio_rank_metric": "sharpe_simple"})
     assert crit["top_n"] == 3 and crit["rank_metric"] == "sharpe_simple"
     with pytest.raises(ConfigError, match="unknown portfolio selection key.*top_k"):
-        pf.normalise_selection({"top_k": 3})
+        normalise_selection({"top_k": 3})
 
 
 # ------------------------------------------------------------------------------- publishing
@@ -425,12 +430,12 @@ def test_step_mode_and_publish_write_the_full_file_set(root, tmp_path):
     mode_json = tmp_path / "work" / "equal_weight.json"
     spec = {"root": str(root), "mode": "equal_weight", "weights": None,
             "selection": {"top_n": None, "rank_metric": "total_return"}}
-    pf.step_portfolio_mode(spec, str(mode_json))
+    step_portfolio_mode(spec, str(mode_json))
     mode = strict_json(mode_json.read_text())
     assert mode["mode"] == "equal_weight" and mode["scan"]["eligible"] == 3 and len(mode["series"]["equity"]) == 7
     # deterministic: identical inputs give byte-identical mode files
     again = tmp_path / "work" / "again.json"
-    pf.step_portfolio_mode(spec, str(again))
+    step_portfolio_mode(spec, str(again))
     assert again.read_bytes() == mode_json.read_bytes()
     assert sorted(p.name for p in mode_json.parent.iterdir()) == ["again.json", "equal_weight.json"]  # no temp
 
@@ -441,19 +446,19 @@ def test_step_mode_and_publish_write_the_full_file_set(root, tmp_path):
               "out_dir": str(out_dir), "root": str(root), "modes": ["equal_weight"], "compare": False,
               "warnings": ["params key 'foo' ignored"]}
     marker = tmp_path / "work" / "published.json"
-    result = pf.step_publish_portfolio(record, [str(mode_json)], str(marker))
+    result = step_publish_portfolio(record, [str(mode_json)], str(marker))
     final = out_dir / run_id
     assert [p.name for p in out_dir.iterdir()] == [run_id]  # no .tmp_ dir left
-    assert sorted(p.name for p in final.iterdir()) == sorted(pf.ARTIFACTS.values())
+    assert sorted(p.name for p in final.iterdir()) == sorted(ARTIFACTS.values())
     check_strict_tree(final)
     report = strict_json((final / "report.json").read_text())
     mc = report["machine_contract"]
     assert mc["schema_version"] == "1.0" and mc["contract_type"] == "quantlab.portfolio.result"
     assert mc["command"] == "portfolio" and mc["status"] == "success" and mc["request_id"] == "req-1"
     assert mc["run_id"] == run_id and mc["mode"] == "equal_weight"
-    assert set(mc["summary"]) == set(pf.SUMMARY_KEYS) and mc["summary"]["trades"] == 0
+    assert set(mc["summary"]) == set(summary_names()) and mc["summary"]["trades"] == 0
     assert mc["summary"]["win_rate"] is None and report["summary"] == mc["summary"]
-    assert mc["artifacts"] == pf.ARTIFACTS and mc["warnings"] == ["params key 'foo' ignored"]
+    assert mc["artifacts"] == ARTIFACTS and mc["warnings"] == ["params key 'foo' ignored"]
     expected, _ = hand_portfolio((1 / 3, 1 / 3, 1 / 3))
     assert mc["summary"]["total_return"] == pytest.approx(expected[-1] / 25_000 - 1)
     assert result == strict_json(marker.read_text())
@@ -480,19 +485,19 @@ def test_step_mode_and_publish_write_the_full_file_set(root, tmp_path):
 
 def test_publish_compare_holds_every_mode_side_by_side(root, tmp_path):
     weights = {"sess_a": 2, "sess_b": 1}
-    modes = pf.compare_modes(weights)
+    modes = compare_modes(weights)
     assert modes == ["equal_weight", "inverse_vol", "custom_weight"]
     paths = []
     for mode in modes:
         path = tmp_path / "work" / f"{mode}.json"
-        pf.step_portfolio_mode({"root": str(root), "mode": mode, "weights": weights, "selection": {}}, str(path))
+        step_portfolio_mode({"root": str(root), "mode": mode, "weights": weights, "selection": {}}, str(path))
         paths.append(str(path))
     out_dir = tmp_path / "out"
     run_id = "20261125_070102_portfolio_1234567"
     claim(out_dir, run_id)
     record = {"run_id": run_id, "created_at": "2026-11-25T07:01:02Z", "request_id": None, "out_dir": str(out_dir),
               "root": str(root), "modes": modes, "compare": True, "warnings": []}
-    result = pf.step_publish_portfolio(record, paths, str(tmp_path / "work" / "published.json"))
+    result = step_publish_portfolio(record, paths, str(tmp_path / "work" / "published.json"))
     final = out_dir / run_id
     assert result["mode"] == "compare" and not (out_dir / f".tmp_{run_id}").exists()
     check_strict_tree(final)
@@ -517,9 +522,9 @@ def test_step_mode_reads_a_weights_file_and_reports_unknown_sessions(root, tmp_p
     wfile = tmp_path / "weights.json"
     wfile.write_text(json.dumps({"sess_a": 1, "nobody": 1}))
     with pytest.raises(ConfigError, match="not selected: nobody"):
-        pf.step_portfolio_mode({"root": str(root), "mode": "custom_weight", "weights": str(wfile)},
+        step_portfolio_mode({"root": str(root), "mode": "custom_weight", "weights": str(wfile)},
                                str(tmp_path / "m.json"))
     with pytest.raises(ConfigError, match="not found"):
-        pf.load_weights(tmp_path / "missing.json")
+        load_weights(tmp_path / "missing.json")
     with pytest.raises(ConfigError, match="unknown portfolio mode"):
-        pf.step_portfolio_mode({"root": str(root), "mode": "bogus"}, str(tmp_path / "m.json"))
+        step_portfolio_mode({"root": str(root), "mode": "bogus"}, str(tmp_path / "m.json"))

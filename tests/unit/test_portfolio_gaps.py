@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantlab.commands.portfolio import calendar_gaps
+from quantlab.commands.portfolio.sessions import calendar_gaps
 
 
 def _business_days(start: str, n: int) -> np.ndarray:

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, QuantLab, strict_json
+from conftest import GRID_YAML, QuantLab, strict_json
 from quantlab.artifacts.runs_index import COLUMNS, index_row
 from quantlab.errors import ConfigError, DataError
 from quantlab.registry import runs
 
-GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -392,3 +392,24 @@ def test_plugins_register_through_env(tmp_path, monkeypatch):
     monkeypatch.setenv("QUANTLAB_PLUGINS", "no_such_module_ql")
     with pytest.raises(ConfigError, match="no_such_module_ql"):
         get_strategy("sma_crossover")
+
+
+@pytest.mark.parametrize("strategy, loaded", [("rsi_ma_cross_v2", False), ("expr", True)])
+def test_the_expression_language_is_imported_only_for_expr_requests(tmp_path, strategy, loaded):
+    """The run planner (cold path) imports strategies.expr only when the request names it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    params = {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01", "strategy": strategy}
+    if strategy == "expr":
+        params["strategy_params"] = {"entry": "close > sma(close, 5)", "exit": "close < sma(close, 5)"}
+    code = (f"import sys; sys.path.insert(0, {str(src)!r}); from quantlab.commands.run.plan import plan_run; "
+            f"plan_run({params!r}, request_id=None, warnings=[], origin='json', claim=False); "
+            "print('quantlab.strategies.expr' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "QUANTLAB_OUTPUTS_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(loaded)
+    assert "expr" in REGISTRY and get_strategy("expr").name == "expr"  # listed all along

@@ -1,4 +1,4 @@
-"""The columnar grid board (commands/sweep_board.py) gives exactly what the row-by-row code gives:
+"""The columnar grid board (commands/sweep/board.py) gives exactly what the row-by-row code gives:
 the same ranking (undefined last, ties in input order) and the same leaderboard.csv bytes."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ import math
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from quantlab.commands import sweep_board as sb
-from quantlab.commands.sweep import leaderboard_csv, rank_rows
+from quantlab.commands.sweep import board as sb
+from quantlab.commands.sweep.publish import leaderboard_csv
+from quantlab.commands.sweep.results import rank_rows
 from quantlab.metric_registry import integer_names, metric_names
 
 INTS = set(integer_names())

@@ -1,4 +1,4 @@
-"""A sweep's Snakemake config does not grow with its combinations (commands/sweep_spec.py), and
+"""A sweep's Snakemake config does not grow with its combinations (commands/sweep/spec.py), and
 every rule still hands its step the planned dict."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from quantlab.commands import sweep_spec
 from quantlab.commands.experiment import load_experiment
-from quantlab.commands.sweep import plan_sweep
-from quantlab.commands.sweep_board import attach_board
+from quantlab.commands.sweep import spec as sweep_spec
+from quantlab.commands.sweep.board import attach_board
+from quantlab.commands.sweep.plan import plan_sweep
 from quantlab.contract.paths import resolve_input_path
 
 

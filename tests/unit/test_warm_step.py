@@ -11,15 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantlab.commands import basket, forward, portfolio, run, sweep, sweep_board
+from quantlab.commands import basket
+from quantlab.commands.portfolio import steps as portfolio
+from quantlab.commands.forward import steps as forward
+from quantlab.commands.sweep import steps as sweep
+from quantlab.commands.run import steps as run
 from quantlab.commands.worker import StepFailed, StepWorker
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = {
     run: ["step_load_data", "step_signals", "step_simulate", "step_score", "step_plot", "step_publish",
           "step_publish_paper", "step_refresh_index"],
-    sweep: ["step_sweep_shard", "step_wf_select", "step_wf_test", "step_merge_walkforward", "step_publish_sweep"],
-    sweep_board: ["step_merge_leaderboard"],
+    sweep: ["step_sweep_shard", "step_merge_leaderboard", "step_wf_select", "step_wf_test",
+            "step_merge_walkforward", "step_publish_sweep"],
     forward: ["step_forward_session"],
     basket: ["step_basket_legs"],
     portfolio: ["step_portfolio_mode", "step_publish_portfolio"],
@@ -28,7 +32,8 @@ STEPS = {
 
 def test_every_step_is_decorated_and_keeps_its_point_name():
     for module, names in STEPS.items():
-        prefix = "" if module is run else module.__name__.rpartition(".")[2] + "."
+        command = module.__name__.split(".")[2]  # quantlab.commands.<command>[.steps]
+        prefix = "" if module is run else command + "."
         for name in names:
             fn = getattr(module, name)
             assert fn.step_name == prefix + name
@@ -41,7 +46,7 @@ def test_rules_call_imported_step_functions_not_strings():
         text = path.read_text()
         assert "run_step" not in text, f"{path.name} still calls a step by its string name"
         called |= set(re.findall(r"^\s+(step_[a-z_]+)\(", text, flags=re.M))
-        for grouped, single in re.findall(r"^from quantlab\.commands\.\w+ import (?:\(([^)]*)\)|([\w, ]+)$)", text,
+        for grouped, single in re.findall(r"^from quantlab\.commands\.[\w.]+ import (?:\(([^)]*)\)|([\w, ]+)$)", text,
                                           flags=re.M):
             imported |= {n.strip() for n in (grouped or single).split(",") if n.strip()}
     assert called == {n for names in STEPS.values() for n in names}
@@ -56,12 +61,12 @@ def _pause_env(monkeypatch, tmp_path: Path, point: str) -> Path:
 
 
 def test_without_a_worker_the_step_runs_in_process_after_the_hook(monkeypatch, tmp_path):
-    reached = _pause_env(monkeypatch, tmp_path, "sweep_board.step_merge_leaderboard")
+    reached = _pause_env(monkeypatch, tmp_path, "sweep.step_merge_leaderboard")
     out = tmp_path / "board"
     record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe_simple"],
               "ascending": [False], "grid_keys": [], "strategy": "sma_crossover",
               "base": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
-    sweep_board.step_merge_leaderboard(record, [], str(out))
+    sweep.step_merge_leaderboard(record, [], str(out))
     assert int(reached.read_text()) == os.getpid()
     assert (out / "board.json").read_text().strip().startswith("{")
 
@@ -88,3 +93,12 @@ def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path)
     assert seen == [1]
     monkeypatch.setenv("QUANTLAB_SWEEP_THREADS", "3")
     assert sweep.shard_threads() == 3
+
+
+def test_every_module_the_worker_warms_exists():
+    """The worker skips a module it cannot import; a moved module must not drop out silently."""
+    import importlib.util
+
+    from quantlab.commands.worker import WARM_MODULES
+
+    assert [m for m in WARM_MODULES if importlib.util.find_spec(m) is None] == []

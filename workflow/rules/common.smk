@@ -1,6 +1,6 @@
 # Input functions: map a content key or run id to the paths it depends on.
 from quantlab import store_layout
-from quantlab.commands import sweep_spec
+from quantlab.commands.sweep import spec as sweep_spec
 
 
 def full(section, key):
@@ -35,7 +35,7 @@ def shard_bars(wildcards):
 
 
 def board_record(wildcards):
-    """The record of the request that declared a grid board (commands/sweep_board.py)."""
+    """The record of the request that declared a grid board (commands/sweep/board.py)."""
     return full("requests", config["boards"][wildcards.board]["run_id"])
 
 

@@ -1,4 +1,4 @@
-from quantlab.commands.run import step_load_data
+from quantlab.commands.run.steps import step_load_data
 
 
 rule load_data:

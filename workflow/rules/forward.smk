@@ -1,4 +1,4 @@
-from quantlab.commands.forward import step_forward_session
+from quantlab.commands.forward.steps import step_forward_session
 
 
 rule forward_session:

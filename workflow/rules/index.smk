@@ -1,4 +1,4 @@
-from quantlab.commands.run import step_refresh_index
+from quantlab.commands.run.steps import step_refresh_index
 
 
 rule refresh_index:

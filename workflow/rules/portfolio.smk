@@ -1,5 +1,8 @@
 from quantlab.commands.basket import step_basket_legs
-from quantlab.commands.portfolio import step_portfolio_mode, step_publish_portfolio
+from quantlab.commands.portfolio.steps import (
+    step_portfolio_mode,
+    step_publish_portfolio,
+)
 
 
 rule basket_legs:

@@ -1,4 +1,4 @@
-from quantlab.commands.run import step_plot, step_publish, step_publish_paper
+from quantlab.commands.run.steps import step_plot, step_publish, step_publish_paper
 
 
 rule plot_equity:

@@ -1,4 +1,4 @@
-from quantlab.commands.run import step_signals
+from quantlab.commands.run.steps import step_signals
 
 
 rule signals:

@@ -1,4 +1,4 @@
-from quantlab.commands.run import step_score, step_simulate
+from quantlab.commands.run.steps import step_score, step_simulate
 
 
 rule simulate:

@@ -1,6 +1,6 @@
-from quantlab.commands.sweep_board import step_merge_leaderboard
-from quantlab.commands.sweep import (
+from quantlab.commands.sweep.steps import (
     shard_threads,
+    step_merge_leaderboard,
     step_merge_walkforward,
     step_publish_sweep,
     step_sweep_shard,

@@ -25,8 +25,9 @@ def canonical_hash(obj: Any, length: int | None = None, algo: str = "sha256") ->
 
 # The code that computes results: an edit here gives new content keys (and recomputation);
 # edits to the CLI, the contract layer or the registry do not invalidate cached results.
-COMPUTE_CODE = ("data", "strategies", "engine", "commands/run.py", "commands/sweep.py", "commands/experiment.py",
-                "commands/forward.py", "commands/portfolio.py", "artifacts/portfolio_plot.py", "metrics.py", "columnar.py", "_lazy.py", "errors.py", "artifacts/io.py",
+COMPUTE_CODE = ("data", "strategies", "engine", "commands/run", "commands/sweep", "commands/experiment.py",
+                "commands/forward", "commands/portfolio", "artifacts/portfolio_plot.py", "artifacts/trades_csv.py",
+                "metrics.py", "columnar.py", "dates.py", "_lazy.py", "errors.py", "artifacts/io.py",
                 "artifacts/plots.py", "artifacts/heatmap.py")
 
 

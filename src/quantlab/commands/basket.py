@@ -27,7 +27,7 @@ SHARED = ("start", "end", "interval", "source", "adjust", "fee", "slippage_mode"
 
 def plan_legs(params: dict) -> tuple[list[dict], dict, dict]:
     """Validated legs with their run plans; returns (legs, snakemake config parts, weights)."""
-    from quantlab.commands.run import plan_run
+    from quantlab.commands.run.plan import plan_run
 
     legs = params["legs"]
     if not isinstance(legs, list) or not legs:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Iterator
 
 from quantlab.artifacts.io import atomic_write_json
+from quantlab.contract import namespaces
+from quantlab.contract.runid import staging_name
 from quantlab.errors import QuantLabError
 
 
@@ -68,6 +70,20 @@ class KeyLocks:
 
     def __exit__(self, *exc) -> None:
         self.release_all()
+
+
+class StagedPlan:
+    """What a command's plan derives from its ``run_id``, ``out_dir`` and ``kind`` (its output
+    namespace, :mod:`quantlab.contract.namespaces`): the staging dir its run directory is written
+    in (then renamed into place by :func:`publish_staging`) and its final workflow target."""
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.out_dir / staging_name(self.run_id)
+
+    @property
+    def target(self) -> str:
+        return namespaces.target(self.run_id, self.kind)
 
 
 def publish_staging(staging: Path, final: Path, marker_out: str | os.PathLike, result: dict) -> dict:

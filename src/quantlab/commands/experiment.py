@@ -169,12 +169,12 @@ def _plain(value: Any, budget: list[int] | None = None) -> Any:
 
 
 def _schema_check(data: dict, where: str) -> None:
-    from quantlab.contract.request import _schema_error_message
+    from quantlab.contract.request import schema_error_message
 
     errors = list(_validator().iter_errors(data))
     if errors:
         err = max(errors, key=lambda e: len(e.absolute_path))
-        raise ConfigError(f"Invalid sweep experiment ({where}): {_schema_error_message(err)}")
+        raise ConfigError(f"Invalid sweep experiment ({where}): {schema_error_message(err)}")
 
 
 def _identity(combo: dict):
@@ -190,7 +190,7 @@ def _identity(combo: dict):
 
 def build_experiment(data: dict, *, where: str, source_path: str | None = None) -> Experiment:
     """Validate an experiment mapping and expand it into resolved combinations."""
-    from quantlab.commands.run import resolve_run_params
+    from quantlab.commands.run.plan import resolve_run_params
     from quantlab.strategies import get_strategy
 
     data = {k: v for k, v in data.items() if v is not None}
@@ -266,7 +266,7 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
                 raise ConfigError(f"combination {i + 1} {json.dumps(raw, default=str)}: {exc}") from None
             constraint_error = exc  # an invalid explicit parameter set is skipped, by label
         if constraint_error is not None:
-            skipped.append(_skipped_entry(raw, label, "invalid_params", str(constraint_error)))
+            skipped.append(skipped_entry(raw, label, "invalid_params", str(constraint_error)))
             continue
         combos.append(resolved)
         kept_labels.append(label)
@@ -312,7 +312,7 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
 SKIPPED_EXAMPLES = 5
 
 
-def _skipped_entry(params: dict, label: str | None, reason: str, message: str) -> dict:
+def skipped_entry(params: dict, label: str | None, reason: str, message: str) -> dict:
     entry: dict[str, Any] = {"params": dict(params), "reason": reason, "message": message}
     if label is not None:
         entry["label"] = label
@@ -350,11 +350,11 @@ def _engine_override(key: str, value: Any) -> float:
 
 
 def _split(i: int, s: dict) -> Split:
-    from quantlab.commands.run import _parse_date
+    from quantlab.dates import parse_date
 
     name = s.get("name") or f"split_{i + 1}"
     tr, te = s["train"], s["test"]
-    d = {k: _parse_date(str(v), f"splits[{i}].{k}") for k, v in
+    d = {k: parse_date(str(v), f"splits[{i}].{k}") for k, v in
          (("train.start", tr["start"]), ("train.end", tr["end"]), ("test.start", te["start"]), ("test.end", te["end"]))}
     if not d["train.start"] < d["train.end"] <= d["test.start"] < d["test.end"]:
         raise ConfigError(f"splits[{i}] ({name}): need train.start < train.end <= test.start < test.end")

@@ -35,9 +35,9 @@ def report_command(req, opts) -> dict:
 
         return {**result, "run_id": None, "report_path": str(write_html_report(run_dir))}
     if (run_dir / "session_metadata.json").is_file():  # a forward session
-        from quantlab.commands.forward import rebuild_session_report as rebuild
+        from quantlab.commands.forward.publish import rebuild_session_report as rebuild
     else:
-        from quantlab.commands.run import rebuild_report as rebuild
+        from quantlab.commands.run.publish import rebuild_report as rebuild
     return {**result, "report_path": str(rebuild(run_dir))}
 
 
@@ -108,11 +108,11 @@ def print_human(result: dict) -> None:
             print(f"  would make {out}")
         return
     from quantlab.artifacts.io import format_value as fmt
-    from quantlab.commands.run import SUMMARY_KEYS
+    from quantlab.metric_registry import summary_names
 
     s = result.get("summary") or {}
     print(f"run {result['run_id']}")
-    print("  " + "  ".join(f"{k} {fmt(s.get(k))}" for k in SUMMARY_KEYS))
+    print("  " + "  ".join(f"{k} {fmt(s.get(k))}" for k in summary_names()))
     print(f"  artifacts: {result['artifacts_path']}")
     print(f"  report:    {result['report_path']}")
     if result.get("runs_index_md"):

@@ -54,7 +54,7 @@ def forced_jit():
 def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: bool) -> None:
     """Worker warm-up of a ``run``: bundled data parsed into the loader's memo and, for a big
     window, the strategy's and the simulator's numba kernels loaded."""
-    from quantlab.commands.run import _engine_config, prefetch_data
+    from quantlab.commands.run.steps import engine_config, prefetch_data
 
     prefetch_data(data_spec)
     if not warm_numba:
@@ -71,4 +71,4 @@ def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: 
     extra = {"volume": np.ones(n)} if getattr(strategy, "uses_volume", False) else {}
     with forced_jit():
         sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
-        simulate(close, close * 1.01, close * 0.99, close, sig, _engine_config(engine), start=0)
+        simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)

@@ -4,7 +4,7 @@ A cold ``run`` pays two big import bills: Snakemake's (~0.3 s) and the steps' ow
 pyarrow, Pillow, the engine: ~0.15 s). They are independent, and the machine has two cores, so
 ``main.py`` forks this worker right after validating the request: the child imports the step
 libraries while the parent imports Snakemake and builds the DAG. The rules call the step
-functions directly (``from quantlab.commands.run import step_load_data``); each step function is
+functions directly (``from quantlab.commands.run.steps import step_load_data``); each step function is
 decorated with :func:`warm_step`, which hands the call to the warm child over a pipe when a worker
 is active in this process, and runs it in-process otherwise (e.g. under the plain ``snakemake``
 CLI or a cluster executor).
@@ -36,8 +36,8 @@ _CURRENT: "StepWorker | None" = None
 WARM_MODULES = (
     "numpy", "pyarrow", "pyarrow.parquet", "PIL.Image", "PIL.ImageDraw", "PIL.PngImagePlugin",
     "filelock", "quantlab.data", "quantlab.engine", "quantlab.metrics", "quantlab.strategies",
-    "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.commands.run",
-    "quantlab.commands.sweep", "quantlab.engine.sweep", "quantlab.artifacts.heatmap", "yaml",
+    "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.commands.run.steps",
+    "quantlab.commands.sweep.steps", "quantlab.engine.sweep", "quantlab.artifacts.heatmap", "yaml",
 )
 
 
@@ -201,16 +201,24 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
             return
 
 
+def _command_of(module: str) -> str:
+    """``quantlab.commands.sweep.steps`` -> ``sweep``; ``quantlab.commands.basket`` -> ``basket``."""
+    parts = module.split(".")
+    return parts[parts.index("commands") + 1] if "commands" in parts[:-1] else parts[-1]
+
+
 def step_name(fn) -> str:
-    """The step's point name: ``step_x`` for quantlab.commands.run, ``<module>.step_y`` otherwise
+    """The step's point name: ``step_x`` for the run command, ``<command>.step_y`` otherwise
     (the names the test hook ``quantlab.testhooks.pause`` and the worker protocol use)."""
-    module = fn.__module__.rpartition(".")[2]
-    return fn.__name__ if module == "run" else f"{module}.{fn.__name__}"
+    command = _command_of(fn.__module__)
+    return fn.__name__ if command == "run" else f"{command}.{fn.__name__}"
 
 
 def step_function(name: str):
-    """``"step_x"`` -> quantlab.commands.run.step_x; ``"sweep.step_y"`` -> quantlab.commands.sweep.step_y
-    (the undecorated function: this runs it here, in the worker or in-process)."""
+    """``"step_x"`` -> quantlab.commands.run.steps.step_x; ``"sweep.step_y"`` ->
+    quantlab.commands.sweep.steps.step_y (a command package keeps its steps in ``steps.py``; a
+    one-module command in itself). Returns the undecorated function: this runs it here, in the
+    worker or in-process."""
     import importlib
 
     from quantlab.testhooks import pause
@@ -218,7 +226,10 @@ def step_function(name: str):
     module, _, func = name.rpartition(".")
     if not func.startswith(("step_", "prefetch_")):
         raise ValueError(f"not a step function: {name}")
-    fn = getattr(importlib.import_module(f"quantlab.commands.{module or 'run'}"), func)
+    home = importlib.import_module(f"quantlab.commands.{module or 'run'}")
+    if hasattr(home, "__path__"):  # a command package
+        home = importlib.import_module(f"{home.__name__}.steps")
+    fn = getattr(home, func)
     pause(name)  # test-only: lets a test stop the request right before this step
     return getattr(fn, "__wrapped__", fn)
 

@@ -54,7 +54,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _schema_error_message(err) -> str:
+def schema_error_message(err) -> str:
     path = ".".join(str(p) for p in err.absolute_path)
     where = path or "request"
     validator = err.validator
@@ -100,7 +100,7 @@ def parse_json_request(raw: str) -> Request:
     if errors:
         # the deepest error names the exact field
         err = max(errors, key=lambda e: len(e.absolute_path))
-        raise RequestError(f"Invalid --json-request payload: {_schema_error_message(err)}")
+        raise RequestError(f"Invalid --json-request payload: {schema_error_message(err)}")
     params = payload.get("params")
     if params is None:
         params = {}
@@ -195,7 +195,7 @@ def normalise_params(command: str, params: dict[str, Any], warnings: list[str]) 
             raise ConfigError(f"params.{key} is not a parameter of '{command}' (did you mean '{where}'?)")
         warnings.append(f"unknown params key '{key}' ignored")
     # a missing ticker (and then the window too) is resolved, and named in the warnings, where the
-    # stand-in is chosen: commands.run.resolve_run_params (a data file's name or the bundled sample)
+    # stand-in is chosen: commands.run.plan.resolve_run_params (a data file's name or the bundled sample)
     if (command == "run" or (command == "sweep" and "config_path" not in out)) and out.get("ticker") is not None:
         for name in _NAMED_DEFAULTS:
             spec = index.get(name)

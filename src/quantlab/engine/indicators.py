@@ -183,23 +183,22 @@ def shift(x, periods: int = 1, fill=float("nan")) -> np.ndarray:
 
 def crossed_above(a, b) -> np.ndarray:
     """True at t when a[t] > b[t] and a[t-1] <= b[t-1]; False where any of them is undefined."""
-    a = _as_float(a)
-    b = np.broadcast_to(_as_float(b), a.shape)
-    out = np.zeros(len(a), dtype=bool)
-    if len(a) > 1:
-        with np.errstate(invalid="ignore"):
-            out[1:] = (a[1:] > b[1:]) & (a[:-1] <= b[:-1])
-    return out
+    return _crossed(a, b, np.greater, np.less_equal)
 
 
 def crossed_below(a, b) -> np.ndarray:
     """True at t when a[t] < b[t] and a[t-1] >= b[t-1]; False where any of them is undefined."""
+    return _crossed(a, b, np.less, np.greater_equal)
+
+
+def _crossed(a, b, now, before) -> np.ndarray:
+    """``now(a[t], b[t]) & before(a[t-1], b[t-1])``, False at t = 0 (nan compares False)."""
     a = _as_float(a)
     b = np.broadcast_to(_as_float(b), a.shape)
     out = np.zeros(len(a), dtype=bool)
     if len(a) > 1:
         with np.errstate(invalid="ignore"):
-            out[1:] = (a[1:] < b[1:]) & (a[:-1] >= b[:-1])
+            out[1:] = now(a[1:], b[1:]) & before(a[:-1], b[:-1])
     return out
 
 

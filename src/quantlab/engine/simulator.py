@@ -127,7 +127,7 @@ def slippage_fractions(open_, high, low, close, cfg: EngineConfig) -> tuple[np.n
     return np.minimum(cfg.k_atr * values / close, kernels.MAX_SLIPPAGE), 0.0
 
 
-def _price_array(name: str, values, n: int | None) -> np.ndarray:
+def price_array(name: str, values, n: int | None) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise DataError(f"{name} prices must be a 1-D array, got shape {arr.shape}")
@@ -157,12 +157,12 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
     malformed signals, ``ConfigError`` for a bad config.
     """
     cfg = cfg or EngineConfig()
-    close = _price_array("close", close, None)
+    close = price_array("close", close, None)
     n = len(close)
-    open_ = _price_array("open", open_, n)
+    open_ = price_array("open", open_, n)
     if cfg.slippage_mode == "atr":
-        high = _price_array("high", high, n)
-        low = _price_array("low", low, n)
+        high = price_array("high", high, n)
+        low = price_array("low", low, n)
     if isinstance(start, bool) or int(start) != start or start < 0:
         raise ConfigError(f"start must be a non-negative integer, got {start!r}")
     start = int(start)

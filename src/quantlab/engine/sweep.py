@@ -48,7 +48,7 @@ import numpy as np  # a sweep needs it at once (the planner never imports this m
 
 from quantlab import metric_registry
 from quantlab.engine import jit, kernels
-from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, _price_array, trade_capacity
+from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, price_array, trade_capacity
 from quantlab.errors import ConfigError, DataError, StrategyError
 
 ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr")
@@ -101,9 +101,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
     raw = (open_, high, low, close)
-    close = _price_array("close", close, None)
+    close = price_array("close", close, None)
     n = len(close)
-    open_ = _price_array("open", open_, n)
+    open_ = price_array("open", open_, n)
     if isinstance(start, bool) or int(start) != start or start < 0:
         raise ConfigError(f"start must be a non-negative integer, got {start!r}")
     start = int(start)
@@ -116,8 +116,8 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     if cfg.slippage_mode == "atr":
         from quantlab.engine.indicators import atr as atr_indicator
 
-        high = _price_array("high", high, n)
-        low = _price_array("low", low, n)
+        high = price_array("high", high, n)
+        low = price_array("low", low, n)
         atr = atr_indicator(high, low, close, ATR_WINDOW, fill_warmup=True)  # slippage_fractions' ATR
     if not isinstance(combos, (list, tuple)):
         combos = list(combos)

@@ -1,7 +1,7 @@
 """The one shape every workflow command's plan takes for :func:`quantlab.orchestrate.execute.execute`.
 
-A command's planner (``commands/run.py`` ``plan_run``, ``sweep.py`` ``plan_sweep`` ...) validates
-the request, computes content keys and claims the run id; its builder in
+A command's planner (``commands/run/plan.py`` ``plan_run``, ``commands/sweep/plan.py``
+``plan_sweep`` ...) validates the request, computes content keys and claims the run id; its builder in
 :mod:`quantlab.orchestrate.plans` wraps the result in a :class:`Plan`: the Snakemake config and
 target, the keyed store outputs (from :mod:`quantlab.store_layout`), where the Snakemake log goes,
 what the step worker prefetches, an optional fast path, and the hooks of a paper session.

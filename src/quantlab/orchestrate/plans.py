@@ -33,13 +33,13 @@ def _take_warnings(req, found: list[str], dedup: bool = False) -> None:
 
 # ------------------------------------------------------------------------------------- run
 def run_plan(req, opts) -> Plan:
-    from quantlab.commands import run as run_steps
+    from quantlab.commands.run.plan import plan_run
     from quantlab.contract.paths import internal_root
     from quantlab.store_layout import run_chain, sim_dir
 
     printed = len(req.warnings)
-    rp = run_steps.plan_run(req.params, request_id=req.request_id, warnings=req.warnings,
-                            origin=req.origin, claim=not opts.dry_run)
+    rp = plan_run(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
+                  claim=not opts.dry_run)
     print_warnings(req.warnings[printed:])  # found while planning (e.g. a default ticker stood in)
     plan = Plan(run_id=rp.run_id, mode="run", config=rp.snakemake_config(), target=rp.target,
                 log_path=rp.staging_dir / "logs" / "snakemake.log", keyed_outputs=run_chain(rp.keys),
@@ -52,6 +52,8 @@ def run_plan(req, opts) -> Plan:
     published = str(internal / rp.published)
 
     def fast_path() -> None:
+        from quantlab.commands.run import steps as run_steps
+
         if rp.paper:
             run_steps.step_publish_paper(record, sim, published)
         else:
@@ -106,17 +108,17 @@ def _run_prefetch(specs: dict) -> tuple:
 
 # ----------------------------------------------------------------------------------- sweep
 def sweep_plan(req, opts) -> Plan:
-    from quantlab.commands import sweep as sweep_steps
+    from quantlab.commands.sweep.plan import estimate_bars, plan_sweep
     from quantlab.commands.experiment import load_experiment
-    from quantlab.commands.sweep_board import attach_board
-    from quantlab.commands.sweep_spec import externalize, spec_path
+    from quantlab.commands.sweep.board import attach_board
+    from quantlab.commands.sweep.spec import externalize, spec_path
     from quantlab.contract.paths import internal_root, resolve_input_path
     from quantlab.store_layout import sweep_outputs
 
     exp = load_experiment(req.params, resolve_path=resolve_input_path)
     print_warnings(exp.warnings)
     req.warnings = req.warnings + exp.warnings
-    sp = sweep_steps.plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
+    sp = plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
                                 origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
     board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
     executor = req.params.get("executor") or opts.executor
@@ -126,14 +128,14 @@ def sweep_plan(req, opts) -> Plan:
         _discard(sp.staging_dir)()
         raise
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
-        sweep_steps._estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
+        estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
     prefetch = ("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
                                           dict(exp.combos[0]), work >= 300_000)) if sp.new_shards else None
 
     spec_file = internal_root() / spec_path(sp.run_id)
 
     def on_success(result: dict) -> dict:
-        spec_file.unlink(missing_ok=True)  # scratch (commands/sweep_spec.py)
+        spec_file.unlink(missing_ok=True)  # scratch (commands/sweep/spec.py)
         result["mode"] = exp.mode
         return result
 
@@ -154,8 +156,8 @@ def sweep_plan(req, opts) -> Plan:
 def _sweep_fast_path(sp, board: str):
     """An identical grid sweep (its shards and its board in the store): publish and refresh the
     index directly, without Snakemake, as a run's fast path does."""
-    from quantlab.commands.run import step_refresh_index
-    from quantlab.commands.sweep import step_publish_sweep
+    from quantlab.commands.run.steps import step_refresh_index
+    from quantlab.commands.sweep.steps import step_publish_sweep
     from quantlab.contract import namespaces
     from quantlab.contract.paths import internal_root
 
@@ -211,7 +213,7 @@ def _progress_printer(total: int):
 def forward_plan(req, opts) -> Plan:
     """One request at a time per named session directory: its lock is held from reading the
     session to reading this request's own result back (a resume plans on what the last wrote)."""
-    from quantlab.commands import forward as fwd
+    from quantlab.commands.forward.plan import plan_forward, session_lock_key, session_target
     from quantlab.commands.common import KeyLocks
     from quantlab.contract.paths import internal_root
     from quantlab.store_layout import run_chains_outputs
@@ -219,12 +221,12 @@ def forward_plan(req, opts) -> Plan:
 
     locks = KeyLocks(internal_root() / "locks")
     try:
-        named = fwd.session_target(req.params)
+        named = session_target(req.params)
         if named is not None and not opts.dry_run:
-            locks.acquire(fwd.session_lock_key(named), exclusive=True)
+            locks.acquire(session_lock_key(named), exclusive=True)
             pause("forward_session_locked")
         before = len(req.warnings)
-        fp = fwd.plan_forward(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
+        fp = plan_forward(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
                               claim=not opts.dry_run)
         print_warnings(req.warnings[before:])
     except BaseException:
@@ -238,7 +240,7 @@ def forward_plan(req, opts) -> Plan:
 
 # ------------------------------------------------------------------------ portfolio, basket
 def portfolio_plan(req, opts) -> Plan:
-    from quantlab.commands.portfolio_plan import plan_portfolio
+    from quantlab.commands.portfolio.plan import plan_portfolio
     from quantlab.store_layout import run_chains_outputs
 
     pp = plan_portfolio(req.params, request_id=req.request_id, warnings=req.warnings, claim=not opts.dry_run)

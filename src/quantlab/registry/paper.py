@@ -236,6 +236,13 @@ def _alert_status(alerts: list[dict]) -> str:
     return "warning" if alerts else "ok"
 
 
+def _snapshot_head(root, now: datetime, stale_minutes: float, sessions: list[dict]) -> dict:
+    """The fields the alert snapshot and the health report open with."""
+    return {"root_dir": str(require_root(root)), "generated_at": format_time(now),
+            "stale_after_minutes": stale_minutes, "total_sessions": len(sessions),
+            "status_counts": _status_counts(sessions)}
+
+
 def alerts_snapshot(root: str | os.PathLike, now: datetime, stale_minutes: float = 60) -> dict:
     """The alert snapshot (print it with sorted keys): failed, stale and invalid sessions."""
     sessions = list_sessions(root, now, stale_minutes)
@@ -245,11 +252,7 @@ def alerts_snapshot(root: str | os.PathLike, now: datetime, stale_minutes: float
                                               datetime.min.replace(tzinfo=timezone.utc), a["session_id"]),
                        default=None)
     return json_safe({
-        "root_dir": str(require_root(root)),
-        "generated_at": format_time(now),
-        "stale_after_minutes": stale_minutes,
-        "total_sessions": len(sessions),
-        "status_counts": _status_counts(sessions),
+        **_snapshot_head(root, now, stale_minutes, sessions),
         "active_sessions": sum(1 for s in sessions if s["active"]),
         "stale_sessions": sum(1 for s in sessions if s["stale"]),
         "invalid_sessions": sum(1 for s in sessions if not s["valid"]),
@@ -278,11 +281,7 @@ def health(root: str | os.PathLike, now: datetime, stale_minutes: float = 60) ->
                                   "path")}
 
     return json_safe({
-        "root_dir": str(require_root(root)),
-        "generated_at": format_time(now),
-        "stale_after_minutes": stale_minutes,
-        "total_sessions": len(sessions),
-        "status_counts": _status_counts(sessions),
+        **_snapshot_head(root, now, stale_minutes, sessions),
         "alert_status": _alert_status(alerts),
         "latest_session": None if latest is None else {
             "session_id": latest["session_id"], "status": latest["status"], "at": latest["activity_at"]},

@@ -4,6 +4,9 @@
 description the CLI, the JSON Schemas and the docs are generated from. Importing this package
 imports numpy only (no numba, no pandas).
 
+The expression strategy (``expr``, its parser and compiler) is registered by name and imported
+on first use (:data:`LAZY`), so a request for another strategy never pays its import.
+
 Plugins: ``QUANTLAB_PLUGINS`` names importable modules (comma-separated) that add strategies
 with the :func:`register` class decorator; they are imported at the first registry lookup.
 """
@@ -19,17 +22,47 @@ from quantlab.strategies.base import Param, Strategy
 from quantlab.strategies.bollinger_reversion import BollingerReversion
 from quantlab.strategies.buy_and_hold import BuyAndHold
 from quantlab.strategies.donchian_breakout import DonchianBreakout
-from quantlab.strategies.expr import ExprStrategy
 from quantlab.strategies.rsi_ma_cross_v2 import RsiMaCrossV2
 from quantlab.strategies.sma_crossover import SmaCrossover
 
 DEFAULT_STRATEGY = "rsi_ma_cross_v2"
 
-REGISTRY: dict[str, Strategy] = {
-    s.name: s
-    for s in (RsiMaCrossV2(), SmaCrossover(), BollingerReversion(), DonchianBreakout(), BuyAndHold(),
-              ExprStrategy())
-}
+# built-in strategies imported on first use: name -> (module, class)
+LAZY = {"expr": ("quantlab.strategies.expr", "ExprStrategy")}
+
+
+class _Registry(dict):
+    """name -> Strategy. Every name is there from the start (in registry order); a :data:`LAZY`
+    one holds None until its value is first read, which imports its module."""
+
+    def _value(self, name: str) -> Strategy | None:
+        value = dict.get(self, name)
+        if value is None and name in LAZY:
+            module, cls = LAZY[name]
+            value = getattr(importlib.import_module(module), cls)()
+            dict.__setitem__(self, name, value)
+        return value
+
+    def __getitem__(self, name: str) -> Strategy:
+        if name not in self:
+            raise KeyError(name)
+        return self._value(name)
+
+    def get(self, name, default=None):
+        return self._value(name) if name in self else default
+
+    def values(self) -> list[Strategy]:
+        return [self._value(name) for name in self]
+
+    def items(self) -> list[tuple[str, Strategy]]:
+        return [(name, self._value(name)) for name in self]
+
+
+REGISTRY: dict[str, Strategy] = _Registry(
+    {s.name: s for s in (RsiMaCrossV2(), SmaCrossover(), BollingerReversion(), DonchianBreakout(), BuyAndHold())},
+)
+for _name in LAZY:
+    dict.__setitem__(REGISTRY, _name, None)
 
 
 _loaded_plugins: set[str] = set()

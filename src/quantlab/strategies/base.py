@@ -64,10 +64,10 @@ class Param:
         if value is None:
             return self.default
         if self.type is bool:
-            if _is_bool(value):
+            if is_bool(value):
                 return bool(value)
             raise ConfigError(f"{where} must be a boolean (true/false), got {value!r}")
-        if _is_bool(value) or not isinstance(value, numbers.Real):
+        if is_bool(value) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{where} must be {'an integer' if self.type is int else 'a number'}, "
                               f"got {value!r}")
         number = float(value)
@@ -95,7 +95,7 @@ _PLAIN = (int, float, bool, type(None))   # hashable values whose coercion depen
 _MISSING = object()
 
 
-def _is_bool(value: object) -> bool:
+def is_bool(value: object) -> bool:
     """bool or numpy.bool_, without importing numpy just to ask."""
     if isinstance(value, bool):
         return True

@@ -68,26 +68,21 @@ def grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, 
     prev_ge = False
     t_first = start - 1 if start > 0 else 0  # the bar before start: only its SMAs count
     for t in range(t_first, n):
-        # indicators.sma at t for both windows, written out twice: no per-bar call in the
-        # pure-Python loop
-        a = NAN
-        if t >= w_fast - 1:
-            if w_fast == 1 or i_vec[t] >= w_fast:
-                a = close[t]
-            elif t == w_fast - 1:
-                a = base + f_vec[t] / w_fast
-            else:
-                a = base + (f_vec[t] - f_vec[t - w_fast]) / w_fast
-        b = NAN
-        if t >= w_slow - 1:
-            if w_slow == 1 or i_vec[t] >= w_slow:
-                b = close[t]
-            elif t == w_slow - 1:
-                b = base + f_vec[t] / w_slow
-            else:
-                b = base + (f_vec[t] - f_vec[t - w_slow]) / w_slow
+        a = sma_at(close, f_vec, i_vec, base, t, w_fast)
+        b = sma_at(close, f_vec, i_vec, base, t, w_slow)
         sig_enter[t] = a > b and prev_le  # nan compares False, like crossed_above
         sig_exit[t] = a < b and prev_ge
         prev_le = a <= b
         prev_ge = a >= b
 
+
+def sma_at(close, f_vec, i_vec, base, t, w):
+    """``indicators.sma(close, w)[t]`` from the shared sums (see :func:`grid_signals`); numba
+    compiles it into the kernel with ``grid_signals`` (``engine.jit``: a module's helpers)."""
+    if t < w - 1:
+        return NAN
+    if w == 1 or i_vec[t] >= w:
+        return close[t]
+    if t == w - 1:
+        return base + f_vec[t] / w
+    return base + (f_vec[t] - f_vec[t - w]) / w

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from quantlab.engine.simulator import Signals
 from quantlab.errors import ConfigError
-from quantlab.strategies.base import Strategy, _is_bool
+from quantlab.strategies.base import Strategy, is_bool
 from quantlab.strategies.expr.functions import FUNCTIONS, MAX_WINDOW, SERIES
 from quantlab.strategies.expr.parser import KEYWORDS, MAX_DEPTH, MAX_LENGTH, ExprError
 
@@ -126,7 +126,7 @@ class ExprStrategy(Strategy):
                               f"at most 64 characters)")
         if key in RESERVED:
             raise ConfigError(f"{where}: '{key}' is a reserved word (a series, a function or and/or/not)")
-        if _is_bool(value) or not isinstance(value, numbers.Real):
+        if is_bool(value) or not isinstance(value, numbers.Real):
             raise ConfigError(f"{where} must be a number (the expressions go in "
                               f"{', '.join(EXPRESSION_KEYS)}), got {value!r}")
         if not math.isfinite(float(value)):

@@ -1,6 +1,6 @@
 """Plan a ``portfolio`` request: validate everything before Snakemake starts (exit 2/3 early),
 claim the run id, and build the Snakemake config (one ``portfolio_mode`` job per mode, then
-``publish_portfolio``). The aggregation itself is in :mod:`quantlab.commands.portfolio`."""
+``publish_portfolio``). The aggregation itself is in :mod:`.sessions`, :mod:`.selection` and :mod:`.combine`."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from quantlab.artifacts.provenance import canonical_hash
-from quantlab.contract import namespaces
+from quantlab.commands.common import StagedPlan
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
-from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id, staging_name
+from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 from quantlab.errors import ConfigError, DataError
 
 SELECTION_PARAMS = ("portfolio_top_n", "portfolio_rank_metric", "portfolio_min_return", "portfolio_max_drawdown",
@@ -21,18 +21,11 @@ SELECTION_PARAMS = ("portfolio_top_n", "portfolio_rank_metric", "portfolio_min_r
 
 
 @dataclass
-class PortfolioPlan:
+class PortfolioPlan(StagedPlan):
     run_id: str
     out_dir: Path
     config: dict
-
-    @property
-    def staging_dir(self) -> Path:
-        return self.out_dir / staging_name(self.run_id)
-
-    @property
-    def target(self) -> str:
-        return namespaces.target(self.run_id, "portfolio")
+    kind = "portfolio"
 
 
 def _claim(out_dir: Path, digest: str, claim: bool) -> tuple[str, datetime]:
@@ -42,7 +35,8 @@ def _claim(out_dir: Path, digest: str, claim: bool) -> tuple[str, datetime]:
 
 
 def plan_portfolio(params: dict, *, request_id: Any, warnings: list[str], claim: bool = True) -> PortfolioPlan:
-    from quantlab.commands.portfolio import compare_modes, load_weights, normalise_selection
+    from quantlab.commands.portfolio.combine import compare_modes, load_weights
+    from quantlab.commands.portfolio.selection import normalise_selection
 
     if params.get("legs") is not None:
         return _plan_basket(params, request_id=request_id, warnings=warnings, claim=claim)

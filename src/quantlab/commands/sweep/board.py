@@ -27,7 +27,6 @@ from pathlib import Path
 
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint
-from quantlab.commands.worker import warm_step
 from quantlab.errors import DataError
 from quantlab.metric_registry import integer_names, metric_names
 from quantlab.store_layout import BOARD_FILES
@@ -135,8 +134,9 @@ def leaderboard_csv_columns(order, labels: list, combos: list[dict], keys: list[
     for name in metric_names():
         col = cols[name][order]
         columns.append(_int_texts(col) if name in ints else _float_texts(col))
-    trail = ["psr"] if psr is not None else []
-    if psr is not None:
+    with_psr = psr is not None and len(idx) > 0  # the row code: a psr column when some row has one
+    trail = ["psr"] if with_psr else []
+    if with_psr:
         columns.append(_float_texts(psr[order]))
     columns.append([keys[i] for i in idx])
     header = ",".join(["rank", "label", *param_keys, *metric_names(), *trail, "combo_key"])
@@ -175,8 +175,8 @@ def _kept(record: dict, available) -> tuple[list[int], list[dict]]:
     """Indices of the combinations with enough bars, and skipped entries for the others. When
     the bars cover the longest warm-up of the grid (``record["lookback_bars"]``, the data step's
     own look-back) every combination has enough, and none is asked for its warm-up."""
-    from quantlab.commands.run import bars_needed
-    from quantlab.commands.sweep import drop_insufficient
+    from quantlab.commands.run.steps import bars_needed
+    from quantlab.commands.sweep.results import drop_insufficient
 
     lookback = record.get("lookback_bars")
     if available is None or (lookback is not None and available >= bars_needed(lookback)):
@@ -201,13 +201,14 @@ def _heatmap(record: dict, order, cols: dict, out: Path) -> bool:
     return bool(axes)
 
 
-@warm_step
-def step_merge_leaderboard(record: dict, shard_paths: list[str], out_dir: str) -> None:
-    """Merge, rank and write a grid request's board (``BOARD_FILES``; board.json last: it marks completion)."""
+def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
+    """Merge, rank and write a grid request's board (``BOARD_FILES``; board.json last: it marks
+    completion). The workflow step is ``steps.step_merge_leaderboard``."""
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
-    from quantlab.commands.sweep import _param_columns, robustness_of
+    from quantlab.commands.sweep.publish import param_columns
+    from quantlab.commands.sweep.results import robustness_of
 
     out = Path(out_dir)
     cols, psr, available = _in_request_order(record, shard_paths)
@@ -222,7 +223,7 @@ def step_merge_leaderboard(record: dict, shard_paths: list[str], out_dir: str) -
     atomic_write_bytes(out / "leaderboard.parquet", parquet_bytes(table_from_numpy(
         table, {"combo_keys": json.dumps([keys[i] for i in order.tolist()])})))
     atomic_write_text(out / "leaderboard.csv", leaderboard_csv_columns(order, labels, combos, keys, cols, psr,
-                                                                       _param_columns(record)))
+                                                                       param_columns(record)))
     has_heatmap = _heatmap(record, order, cols, out)
     top = [_row(int(i), r + 1, labels, combos, keys, cols, psr) for r, i in enumerate(order[:TOP_ROWS].tolist())]
     board = {"n_rows": int(len(order)), "best": top[0] if top else None, "top": top, "skipped": skipped,

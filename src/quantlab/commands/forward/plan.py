@@ -1,33 +1,11 @@
-"""The ``forward`` command: evaluate a sweep's selected parameters on a later window, and resume.
-
-DAG: per candidate, the ``run`` chain (load_data -> signals -> simulate -> score, content-
-addressed, so an identical window is never recomputed) -> forward_session -> refresh_index.
-
-Candidates come from a prior sweep run directory: for a grid sweep, the top ``forward_top_k``
-leaderboard rows by ``forward_metric``; for a walk-forward sweep, the last split's train-selected
-candidates in their train rank. The forward window trades only from ``forward_start``; indicator
-warm-up reads earlier bars.
-
-Resume replays the session deterministically from ``forward_start`` to the new end with the same
-candidates and costs. The recorded ledger and trades must be an exact prefix of the replay (else
-the data of the processed window changed: exit 3, nothing is rewritten); only the new bars and
-trades are appended. So a resumed session ends with exactly the metrics, trades and ledger of one
-forward run over the whole window, and never holds a bar or a trade twice. The replay carries the
-open position, cash and cooldown across the old end by construction.
-
-The session directory is ``forward_outdir`` itself (default ``outputs/forward_runs/<session_id>``);
-an existing one must be empty or hold the same session (then the request extends it). A session is
-resumed by its directory under the id recorded in its ``session_metadata.json`` (renamed and copied
-directories work). Requests naming a session directory hold its lock (:func:`session_lock_key`)
-from planning to reading back their result, and keep their bookkeeping under a key of their own
-(``requests/<request_key>/``), so concurrent resumes run one at a time and never share an answer.
+"""The ``forward`` command's planner: a request -> :class:`ForwardPlan` (candidates from a prior
+sweep, the session directory, per-candidate ``run`` chains, the request's own bookkeeping key).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -36,17 +14,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from quantlab.artifacts.io import atomic_copy, atomic_write_json, atomic_write_text, read_json
-from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
-from quantlab.commands.common import publish_staging
-from quantlab.commands.run import (ENGINE_KEYS, _claim_run_id, _iso, _trades_csv,
-                                   plan_run, summary_of)
+from quantlab.artifacts.io import read_json
+from quantlab.artifacts.provenance import canonical_hash
+from quantlab.commands.run.plan import plan_run
 from quantlab.contract import namespaces
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
-from quantlab.contract.runid import format_run_id, staging_name
+from quantlab.contract.runid import claim_run_id, format_run_id, staging_name
 from quantlab.dates import parse_date
 from quantlab.errors import ConfigError, DataError
-from quantlab.commands.worker import warm_step
+
 
 BASE_FROM_SWEEP = ("ticker", "interval", "source", "data_path", "seed", "strategy", "fee", "slippage_mode",
                    "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
@@ -183,7 +159,7 @@ def _today() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
 
-def _read_session(session: Path, field_name: str) -> dict:
+def read_session(session: Path, field_name: str) -> dict:
     try:
         meta = read_json(session / "session_metadata.json")
     except (OSError, ValueError):
@@ -253,7 +229,7 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         session = named
         if not session.is_dir():
             raise ConfigError(f"params.resume_forward: forward session directory not found: {session}")
-        session_meta = _read_session(session, "resume_forward")
+        session_meta = read_session(session, "resume_forward")
     else:
         if not params.get("forward_eval"):
             raise ConfigError("JSON request for 'forward' requires params.forward_eval (alias run_dir): "
@@ -271,7 +247,7 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
             # forward_outdir IS the session directory: only the same session may already be there
             existing = None
             if (session / "session_metadata.json").is_file():
-                existing = _read_session(session, "forward_outdir")
+                existing = read_session(session, "forward_outdir")
                 if _identity(existing["source"], existing["candidates"], existing["forward_start"]) \
                         != _identity(source, candidates, start):
                     existing = None
@@ -317,7 +293,7 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
         if session is None:
             out_dir = outputs_root() / "forward_runs"
             if claim:
-                run_id, ts = _claim_run_id(out_dir, "forward", digest, now)
+                run_id, ts = claim_run_id(out_dir, "forward", digest, now)
             else:
                 run_id, ts = format_run_id(now, "forward", digest), now
             session = out_dir / run_id
@@ -343,152 +319,3 @@ def plan_forward(params: dict, *, request_id: Any, warnings: list[str], origin: 
     config["requests"][request_key] = record
     return ForwardPlan(run_id=run_id, created_at=created_at, out_dir=session.parent, record=record, config=config,
                        resume=session_meta is not None, warnings=warnings)
-
-
-# ---------------------------------------------------------------------------------------- step
-LEDGER_HEADER = ["timestamp", "candidate", "close", "position", "equity", "return"]
-TRADE_HEADER_PREFIX = "candidate"
-
-
-def _ledger_lines(candidate: str, equity_path: Path) -> list[str]:
-    from quantlab.columnar import column_to_numpy, read_parquet
-
-    eq = read_parquet(equity_path)
-    ts = column_to_numpy(eq, "timestamp")
-    cols = [column_to_numpy(eq, n).tolist() for n in ("close", "position", "equity", "returns")]
-    return [f"{_iso(t)},{candidate},{c:.10g},{int(p)},{e:.10g},{r:.10g}" for t, c, p, e, r in zip(ts, *cols)]
-
-
-def _prefix_check(old: list[str], new: list[str], what: str, session: Path) -> None:
-    if len(old) > len(new) or new[: len(old)] != old:
-        raise DataError(f"cannot resume {session.name}: the {what} of the already processed window differ from a "
-                        "replay (the data changed); start a new forward session")
-
-
-@warm_step
-def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> dict:
-    """Write (or extend, on resume) the forward session directory."""
-    run_id = record["run_id"]
-    session = Path(record["session_dir"])
-    resume = record["resume"]
-    target = session if resume else Path(record["staging_dir"])
-    target.mkdir(parents=True, exist_ok=True)
-    ledger, trades_lines, per_candidate = [], [], {}
-    for cand, sim in zip(record["candidates"], sim_dirs):
-        cid = cand["candidate_id"]
-        ledger += _ledger_lines(cid, Path(sim) / "equity.parquet")
-        csv_text = _trades_csv(str(Path(sim) / "trades.parquet")).splitlines()
-        header = csv_text[0]
-        trades_lines += [f"{cid},{line}" for line in csv_text[1:]]
-        per_candidate[cid] = read_json(Path(sim) / "metrics.json")
-    trades_header = f"{TRADE_HEADER_PREFIX},{header}"
-    is_noop = False
-    meta_old: dict = {}
-    if resume:
-        meta_old = read_json(session / "session_metadata.json")
-        old_ledger = (session / "ledger.csv").read_text().splitlines()[1:]
-        old_trades = (session / "trades.csv").read_text().splitlines()[1:]
-        for cand in record["candidates"]:
-            cid = cand["candidate_id"]
-            _prefix_check([x for x in old_ledger if x.split(",")[1] == cid],
-                          [x for x in ledger if x.split(",")[1] == cid], "ledger bars", session)
-            # a trade still open at the old end is provisional (marked, not closed): not a prefix
-            _prefix_check([x for x in old_trades if x.split(",")[0] == cid and not x.endswith(",open")],
-                          [x for x in trades_lines if x.split(",")[0] == cid], "trades", session)
-        is_noop = len(ledger) == len(old_ledger)
-    primary = record["candidates"][0]["candidate_id"]
-    metrics = per_candidate[primary]["metrics"]
-    summary = summary_of(metrics)
-    window = per_candidate[primary]["window"]
-    if not is_noop:
-        # append-only: old lines are a verified prefix of these
-        atomic_write_text(target / "ledger.csv", ",".join(LEDGER_HEADER) + "\n" + "\n".join(ledger) + "\n")
-        atomic_write_text(target / "trades.csv", trades_header + "\n" + "".join(line + "\n" for line in trades_lines))
-        sim0 = Path(sim_dirs[0])
-        for name in ("equity.parquet", "equity.png"):
-            atomic_copy(sim0 / name, target / name)
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-        source = record["source"]
-        config = {"forward_start": record["forward_start"], "forward_end": record["forward_end"],
-                  "source_run_dir": source["run_dir"], "candidates": [
-                      {k: c[k] for k in ("candidate_id", "label", "strategy_params", "engine_overrides")}
-                      for c in record["candidates"]], **{k: source.get(k) for k in ENGINE_KEYS}}
-        atomic_write_json(target / "config.json", config, sort_keys=True)
-        atomic_write_json(target / "metrics.json", {
-            "command": "forward", "mode": "forward", "status": "success", "summary": summary, "metrics": metrics,
-            "candidates": {cid: m["metrics"] for cid, m in per_candidate.items()}}, sort_keys=True)
-        metadata = {
-            "session_id": run_id, "run_id": run_id, "command": "forward", "mode": "forward", "status": "success",
-            "created_at": record["created_at"], "updated_at": now, "request_id": record["request_id"],
-            "source": source, "source_run_id": source["run_id"], "source_run_dir": source["run_dir"],
-            "ticker": source["ticker"], "interval": source["interval"], "strategy": source["strategy"],
-            "strategy_params": record["candidates"][0]["strategy_params"], "initial_cash": source.get("initial_cash"),
-            "candidates": [{k: v for k, v in c.items() if k not in ("keys", "params")} for c in record["candidates"]],
-            "forward_start": record["forward_start"], "forward_end": record["forward_end"],
-            "forward_metric": record["forward_metric"], "first_bar": window.get("first_bar"),
-            "last_bar": window.get("last_bar"), "bars": metrics.get("bars"),
-            "resume_count": meta_old.get("resume_count", -1) + 1 if resume else 0,
-            "summary": summary, "code_fingerprint": code_fingerprint(), **runtime_info(),
-        }
-        atomic_write_json(target / "session_metadata.json", metadata, sort_keys=True)
-        _write_forward_report(target, metadata, per_candidate, record)
-    result = {"run_id": run_id, "session_id": run_id, "mode": "forward", "artifacts_path": str(session),
-              "report_path": str(session / "report.json"), "summary": summary, "is_noop": is_noop,
-              "resumed": resume}
-    if not resume:
-        return publish_staging(target, session, marker_out, result)
-    atomic_write_json(marker_out, result)
-    return result
-
-
-def _write_forward_report(target: Path, metadata: dict, per_candidate: dict, record: dict) -> None:
-    from quantlab.artifacts.report_doc import machine_contract, report_document
-
-    summary = metadata["summary"]
-    artifacts = {"metadata": "session_metadata.json", "config": "config.json", "metrics": "metrics.json",
-                 "report": "report.json", "trades": "trades.csv", "ledger": "ledger.csv",
-                 "equity": "equity.parquet", "equity_plot": "equity.png", "run_report": "run_report.md"}
-    mc = machine_contract(
-        "forward", "forward", record["request_id"], run_id=metadata["run_id"], session_id=metadata["run_id"],
-        mode="forward", summary=summary, source_run_id=metadata["source_run_id"],
-        primary_candidate=record["candidates"][0]["candidate_id"],
-        candidates=[{"candidate_id": c["candidate_id"], "label": c.get("label"), "strategy_params": c["strategy_params"],
-                     "summary": summary_of(per_candidate[c["candidate_id"]]["metrics"])} for c in record["candidates"]],
-        forward_start=metadata["forward_start"], forward_end=metadata["forward_end"], last_bar=metadata["last_bar"],
-        resume_count=metadata["resume_count"], artifacts=artifacts, warnings=record.get("warnings", []))
-    lines = [f"# Forward session {metadata['run_id']}", "",
-             f"- source sweep: {metadata['source_run_id']} ({record['source']['mode']})",
-             f"- {metadata['ticker']} {metadata['strategy']} from {metadata['forward_start']} "
-             f"(bars {metadata['first_bar']} .. {metadata['last_bar']}), resumed {metadata['resume_count']} times",
-             f"- summary, equity.parquet and equity.png: candidate {mc['primary_candidate']} "
-             f"(of {len(mc['candidates'])})",
-             "", "| candidate | params | total_return | sharpe_simple | max_drawdown | trades |", "|---|---|---|---|---|---|"]
-    for c in mc["candidates"]:
-        s = c["summary"]
-        lines.append(f"| {c['candidate_id']} | {json.dumps(c['strategy_params'], sort_keys=True)} | "
-                     f"{s['total_return']} | {s['sharpe_simple']} | {s['max_drawdown']} | {s['trades']} |")
-    atomic_write_text(target / "run_report.md", "\n".join(lines) + "\n")
-    atomic_write_json(target / "report.json", report_document(
-        artifact_type="quantlab_forward_report", mc=mc, summary=summary,
-        header={k: metadata[k] for k in ("run_id", "mode", "created_at", "updated_at", "git_commit",
-                                         "python_version", "request_id")}))
-
-
-def rebuild_session_report(session: Path) -> Path:
-    """Rewrite report.json and run_report.md of a forward session from its own files."""
-    try:
-        metadata = _read_session(session, "run_dir")
-        metrics = read_json(session / "metrics.json")
-        per_candidate = {cid: {"metrics": m} for cid, m in metrics["candidates"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise ConfigError(f"{session} has an unreadable session_metadata.json/metrics.json") from None
-    try:
-        warnings = read_json(session / "report.json")["machine_contract"]["warnings"]
-    except (OSError, ValueError, KeyError, TypeError):
-        warnings = [w for w in [candidates_note(metadata["candidates"])] if w]
-    record = {"request_id": metadata.get("request_id"), "candidates": metadata["candidates"],
-              "source": metadata["source"], "warnings": warnings}
-    if any(c.get("candidate_id") not in per_candidate for c in record["candidates"]):
-        raise ConfigError(f"{session}: metrics.json lacks a candidate of session_metadata.json")
-    _write_forward_report(session, metadata, per_candidate, record)
-    return session / "report.json"

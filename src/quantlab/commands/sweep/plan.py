@@ -1,0 +1,181 @@
+"""The ``sweep`` command's planner: an experiment -> :class:`SweepPlan` (data keys, content-addressed
+shards, run id).
+
+A shard is a set of combinations evaluated by one job (the grid engine, vectorised/numba over
+its combos). Shard files are content-addressed: ``store/sweep/<family>/shards/<key>.parquet``,
+where the family is (data, strategy, engine settings, window, code) and the key is a hash of the
+combination keys it holds. A sidecar ``<key>.json`` lists them; ``<key>.returns.npy`` holds
+their per-bar net returns (float32, combos x bars) for the robustness statistics. The planner reads the sidecars,
+so an identical sweep finds every combination computed, a widened grid computes only the new
+combinations, and a killed sweep resumes from its finished shards.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantlab.artifacts.io import read_json
+from quantlab.artifacts.provenance import canonical_hash, code_fingerprint
+from quantlab.commands.experiment import Experiment
+from quantlab.commands.run.plan import ENGINE_KEYS, make_data_spec
+from quantlab.commands.common import StagedPlan
+from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
+from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
+
+
+WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
+
+
+@dataclass
+class SweepPlan(StagedPlan):
+    run_id: str
+    created_at: str
+    experiment: Experiment
+    request_id: Any
+    out_dir: Path
+    config: dict                                  # Snakemake configfile content
+    new_shards: list[str] = field(default_factory=list)
+    reused_shards: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    origin: str = "json"
+    kind = "sweep"
+
+
+def _family(dkey: str, exp: Experiment, start: str) -> str:
+    engine = {k: exp.base[k] for k in ENGINE_KEYS}
+    return canonical_hash({"data": dkey, "strategy": exp.strategy, "engine": engine, "start": start,
+                           "code": code_fingerprint()}, 16)
+
+
+def combo_key(family: str, combo: dict) -> str:
+    return canonical_hash({"family": family, "params": combo}, 16)
+
+
+def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
+    """combo key -> shard key, from the finished shards' sidecars of a family (with
+    ``need_returns``, only shards that kept their return series)."""
+    shard_dir = internal_root() / "store" / "sweep" / family / "shards"
+    found: dict[str, str] = {}
+    try:
+        entries = sorted(shard_dir.glob("*.json"))
+    except OSError:
+        return found
+    for sidecar in entries:
+        shard = sidecar.stem
+        if not ((shard_dir / f"{shard}.parquet").is_file() and (shard_dir / f"{shard}.returns.npy").is_file()):
+            continue
+        try:
+            side = read_json(sidecar)
+            if need_returns and not side.get("returns"):
+                continue
+            for item in side["combos"]:
+                found.setdefault(item["key"], shard)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged sidecar: its combos are recomputed
+    return found
+
+
+def estimate_bars(base: dict, start: str, end: str) -> int:
+    from quantlab.commands.warmup import estimate_bars as bars_in
+
+    return bars_in(base["interval"], start, end)
+
+
+def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, cores: int,
+               shards_hint: int | None, plan_new: list[str], plan_reused: list[str],
+               force: bool = False, returns: bool = True) -> dict:
+    """Shard one grid on one data window; returns {family, combo_keys, shards} for the request.
+    With ``force`` no finished shard is reused: every combination is planned again. ``returns``:
+    the shards keep their combinations' return series (robustness on), so only shards that kept
+    them are reused, and new ones are keyed apart from shards that did not."""
+    family = _family(dkey, exp, start)
+    keys = [combo_key(family, c) for c in exp.combos]
+    cached = {} if force else _cached_combos(family, need_returns=returns)
+    missing = [i for i, k in enumerate(keys) if k not in cached]
+    shards_used = sorted({cached[k] for k in keys if k in cached})
+    plan_reused.extend(shards_used)
+    if missing:
+        work = len(missing) * estimate_bars(exp.base, start, end)
+        n = shards_hint or max(1, min(math.ceil(work / WORK_PER_SHARD), 2 * max(cores, 1)))
+        n = max(1, min(n, len(missing)))
+        size = math.ceil(len(missing) / n)
+        for j in range(0, len(missing), size):
+            chunk = missing[j:j + size]
+            ckeys = [keys[i] for i in chunk]
+            shard = canonical_hash({"keys": sorted(ckeys), "returns": True} if returns else sorted(ckeys), 16)
+            config["shards"][shard] = {"returns": returns,
+                "family": family, "data": dkey, "strategy": exp.strategy,
+                "combos": [exp.combos[i] for i in chunk], "combo_keys": ckeys,
+                "engine": {k: exp.base[k] for k in ENGINE_KEYS}, "start": start,
+                "ticker": exp.base["ticker"], "interval": exp.base["interval"],
+            }
+            shards_used.append(shard)
+            plan_new.append(shard)
+    return {"family": family, "combo_keys": keys,
+            "shards": [f"store/sweep/{family}/shards/{s}.parquet" for s in sorted(set(shards_used))]}
+
+
+def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list[str], origin: str,
+               cores: int = 2, claim: bool = True, force: bool = False) -> SweepPlan:
+    from quantlab.strategies import get_strategy
+
+    out_dir = resolve_output_dir(params.get("out_dir"), outputs_root() / "runs")
+    strategy = get_strategy(exp.strategy)
+    lookback = max(int(strategy.warmup_bars({k: v for k, v in c.items() if k not in ("fee", "slippage_bps", "k_atr")}))
+                   for c in exp.combos)
+    config: dict[str, Any] = {"kind": "sweep", "planned": True, "data": {}, "shards": {}, "wf_splits": {},
+                              "requests": {}}
+    new: list[str] = []
+    reused: list[str] = []
+    shards_hint = params.get("shards")
+    robust = params.get("robustness") is True  # off by default: docs/robustness.md, "Cost"
+    request: dict[str, Any] = {}
+    if exp.mode == "grid":
+        dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)
+        config["data"][dkey] = spec
+        request["grid"] = _plan_grid(config, exp, dkey, exp.base["start"], exp.base["end"], cores,
+                                     shards_hint, new, reused, force, robust)
+    else:
+        request["splits"] = []
+        for split in exp.splits:
+            tkey, tspec = make_data_spec(exp.base, split.train_start, split.train_end, lookback)
+            ekey, espec = make_data_spec(exp.base, split.test_start, split.test_end, lookback)
+            config["data"][tkey] = tspec
+            config["data"][ekey] = espec
+            train = _plan_grid(config, exp, tkey, split.train_start, split.train_end, cores, shards_hint, new,
+                               reused, force, robust)
+            split_id = canonical_hash({"train": train["family"], "test": ekey, "sel": [exp.sort_by, exp.ascending,
+                                       exp.top_k, exp.min_trades], "keys": train["combo_keys"],
+                                       "robustness": robust}, 16)
+            config["wf_splits"][split_id] = {
+                "name": split.name, "train": train, "test_data": ekey, "test_start": split.test_start,
+                "test_end": split.test_end, "train_start": split.train_start, "train_end": split.train_end,
+                "strategy": exp.strategy, "engine": {k: exp.base[k] for k in ENGINE_KEYS},
+                "ticker": exp.base["ticker"], "interval": exp.base["interval"],
+                "combos": exp.combos, "labels": exp.labels,
+                "sort_by": exp.sort_by, "ascending": exp.ascending, "top_k": exp.top_k,
+                "min_trades": exp.min_trades, "robustness": robust,
+            }
+            request["splits"].append(split_id)
+    identity = {"experiment": exp.raw, "combos": exp.combos}
+    digest = canonical_hash(identity, 7, algo="sha1")
+    if claim:
+        run_id, ts = claim_run_id(out_dir, exp.mode, digest)
+    else:
+        run_id, ts = peek_run_id(exp.mode, digest)
+    record = {
+        "run_id": run_id, "created_at": iso_z(ts), "request_id": request_id,
+        "out_dir": str(out_dir), "origin": origin, "mode": exp.mode, "warnings": warnings,
+        "experiment": exp.raw, "base": exp.base, "strategy": exp.strategy, "grid_keys": exp.grid_keys,
+        "combos": exp.combos, "labels": exp.labels, "sort_by": exp.sort_by, "ascending": exp.ascending,
+        "top_k": exp.top_k, "min_trades": exp.min_trades, "source_path": exp.source_path,
+        "combinations_total": exp.combinations_total or len(exp.combos), "skipped": exp.skipped,
+        "new_shards": sorted(new), "reused_shards": sorted(set(reused)), "robustness": robust, **request,
+    }
+    config["requests"][run_id] = record
+    return SweepPlan(run_id=run_id, created_at=record["created_at"], experiment=exp, request_id=request_id,
+                     out_dir=out_dir, config=config, new_shards=sorted(new), reused_shards=sorted(set(reused)),
+                     warnings=warnings, origin=origin)

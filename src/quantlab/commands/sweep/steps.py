@@ -1,0 +1,237 @@
+"""The ``sweep`` command's step functions, which workflow/rules/sweep.smk calls.
+
+Grid DAG:        load_data -> sweep_shard (x N) -> merge_leaderboard -> publish_sweep -> refresh_index
+Walk-forward:    per split: load_data(train) -> sweep_shard (x N) -> wf_select
+                            load_data(test)  -> wf_test(selected)
+                 -> merge_walkforward -> publish_sweep -> refresh_index
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
+from quantlab.commands.sweep.results import (combo_warmup, drop_insufficient, load_shards, rank_rows, result_rows, returns_path, robustness_of)
+from quantlab.commands.worker import warm_step
+from quantlab.metric_registry import integer_names, metric_names
+
+
+def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns: bool = False):
+    from quantlab.commands.run.steps import engine_config, trade_start
+    from quantlab.engine.sweep import evaluate_grid
+    from quantlab.metrics import bar_calendar
+
+    start = trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
+    ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
+    out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
+                        engine_config(spec["engine"]), start=start, periods_per_year=ppy,
+                        threads=threads or shard_threads(), keep_returns=keep_returns, volume=bars.volume)
+    return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
+
+
+def shard_threads() -> int:
+    """Threads a sweep shard declares (the rule's ``threads:``): QUANTLAB_SWEEP_THREADS, default 2."""
+    return int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2"))
+
+
+def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool) -> None:
+    """Worker warm-up (see commands/worker.py): parse bundled data into the loader's memo and, for
+    big grids, load the numba grid kernels while the parent is still starting Snakemake."""
+    import numpy as np
+
+    from quantlab.commands.run.steps import prefetch_data
+
+    for spec in data_specs:
+        prefetch_data(spec)
+    if not warm_numba:
+        return
+    from quantlab.commands.warmup import forced_jit
+    from quantlab.engine import EngineConfig
+    from quantlab.engine.sweep import evaluate_grid
+
+    rng = np.random.default_rng(0)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    with forced_jit():
+        evaluate_grid(close, close * 1.01, close * 0.99, close, strategy, [combo], EngineConfig(), start=0,
+                      periods_per_year=252.0, threads=1)
+
+
+@warm_step
+def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str,
+                     threads: int | None = None) -> None:
+    """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
+    scheduler granted them). With ``spec["returns"]`` (robustness on) each combination's per-bar
+    net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
+    order) and its PSR to the ``psr`` column; else that file holds a (0, 0) array. The sidecar is
+    written last (it marks completion) and says whether the returns were kept."""
+    import io
+
+    import numpy as np
+
+    from quantlab.columnar import parquet_bytes, table_from_numpy
+    from quantlab.data import read_bars
+
+    bars = read_bars(bars_path)
+    keep = spec.get("returns", True)
+    returns, psr = np.zeros((0, 0), dtype=np.float32), None
+    if keep:
+        from quantlab.robustness import probabilistic_sharpe_columns
+
+        metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
+        psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
+               else np.full(returns.shape[0], np.nan))
+    else:
+        metrics = _evaluate(bars, spec, spec["combos"], threads)
+    buf = io.BytesIO()
+    np.save(buf, returns, allow_pickle=False)
+    del returns
+    atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
+    del buf
+    cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
+    meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
+    if keep:
+        cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
+        meta["periods_per_year"] = repr(float(ppy))
+    atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, meta)))
+    atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
+                                               for k, c in zip(spec["combo_keys"], spec["combos"])],
+                                    "returns": keep})
+
+
+@warm_step
+def step_merge_leaderboard(record: dict, shard_paths: list[str], out_dir: str) -> None:
+    """A grid request's columnar board in the store (commands/sweep/board.py)."""
+    from quantlab.commands.sweep.board import merge_board
+
+    merge_board(record, shard_paths, out_dir)
+
+
+@warm_step
+def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
+    """Rank the train results, drop combos under min_trades, keep top_k."""
+    results, available = load_shards(shard_paths)
+    rows = result_rows(spec, spec["train"]["combo_keys"], results)
+    rows, skipped = drop_insufficient(rows, available, spec["strategy"], {
+        "ticker": spec["ticker"], "start": spec["train_start"], "end": spec["train_end"]})
+    ranked = rank_rows(rows, spec["sort_by"], spec["ascending"])
+    eligible = [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
+    selected = eligible[: spec["top_k"]]
+    out = {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
+           "skipped": skipped}
+    if spec.get("robustness", False):
+        # trials: every train combination evaluated; best: the one carried to the test window
+        chosen = [r for r in ranked if selected and r["index"] == selected[0]] + \
+                 [r for r in ranked if not (selected and r["index"] == selected[0])]
+        out["robustness"] = robustness_of(shard_paths, chosen)
+    atomic_write_json(out_path, out)
+
+
+@warm_step
+def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, equity_out: str) -> None:
+    """Evaluate the selected combos on the test window; keep the rank-1 combo's test series."""
+    import numpy as np
+
+    from quantlab.columnar import parquet_bytes, table_from_numpy
+    from quantlab.commands.run.steps import engine_config, trade_start, require_bars
+    from quantlab.data import read_bars
+    from quantlab.engine import simulate
+    from quantlab.strategies import get_strategy
+
+    selected = read_json(selected_path)
+    idx = selected["selected"]
+    bars = read_bars(bars_path)
+    combos = [spec["combos"][i] for i in idx]
+    test_spec = {**spec, "start": spec["test_start"]}
+    strategy = get_strategy(spec["strategy"])
+    for combo in combos:
+        require_bars(len(bars), {"ticker": spec["ticker"], "start": spec["test_start"], "end": spec["test_end"],
+                                 "strategy": strategy.name, "warmup": combo_warmup(strategy, combo)})
+    metrics = _evaluate(bars, test_spec, combos) if combos else {}
+    rows = []
+    for j, i in enumerate(idx):
+        row = {}
+        for name in metric_names():
+            v = float(metrics[name][j])
+            row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
+        rows.append({"index": i, "label": spec["labels"][i], "params": spec["combos"][i], "metrics": row,
+                     "rank_in_train": j + 1})
+    trades_meta: list = []
+    start = trade_start(bars, {"start": spec["test_start"], "ticker": spec["ticker"]})
+    if not combos:  # nothing selected: the out-of-sample window stays flat (in cash)
+        m = len(bars) - start
+        cols = {"timestamp": bars.index[start:], "returns": np.zeros(m), "position": np.zeros(m, dtype=np.int8),
+                "close": bars.close[start:]}
+    else:
+        combo = dict(combos[0])
+        engine = dict(spec["engine"])
+        for key in ("fee", "slippage_bps", "k_atr"):
+            if key in combo:
+                engine[key] = combo.pop(key)
+        extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
+        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, combo, **extra)
+        res = simulate(bars.open, bars.high, bars.low, bars.close, sig, engine_config(engine), start=start)
+        cols = {"timestamp": bars.index[start:], "returns": np.asarray(res.returns, dtype=float),
+                "position": np.asarray(res.position, dtype=np.int8), "close": bars.close[start:]}
+        t = res.trades
+        trades_meta = [[int(a) - start, int(b) - start, int(s), float(p), float(r)] for a, b, s, p, r in
+                       zip(t.entry_idx, t.exit_idx, t.side, t.pnl, t.ret)]
+    atomic_write_bytes(equity_out, parquet_bytes(table_from_numpy(cols, {"trades": json.dumps(trades_meta)})))
+    atomic_write_json(out_path, {"name": spec["name"], "test": rows})
+
+
+@warm_step
+def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, str]], out_path: str) -> None:
+    """Per-split train/test tables and the stitched out-of-sample series (rank-1 per split)."""
+    import numpy as np
+
+    from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
+    from quantlab.engine import SimResult, TradeLog
+    from quantlab.metrics import bar_calendar, compute_metrics
+
+    splits_out = []
+    returns, positions, closes, stamps, trades = [], [], [], [], []
+    offset = 0
+    for split_id, selected_path, test_path, equity_path in split_files:
+        sel = read_json(selected_path)
+        test = read_json(test_path)
+        eq = read_parquet(equity_path)
+        r = column_to_numpy(eq, "returns")
+        returns.append(r)
+        positions.append(column_to_numpy(eq, "position"))
+        closes.append(column_to_numpy(eq, "close"))
+        stamps.append(column_to_numpy(eq, "timestamp"))
+        for a, b, s, p, ret in json.loads(metadata_of(eq)["trades"]):
+            trades.append((a + offset, b + offset, s, p, ret))
+        offset += len(r)
+        splits_out.append({"split_id": split_id, "name": test["name"], "train": sel["train"],
+                           "eligible": sel["eligible"], "test": test["test"], "skipped": sel.get("skipped", []),
+                           **({"robustness": sel["robustness"]} if "robustness" in sel else {})})
+    r = np.concatenate(returns) if returns else np.array([])
+    initial = float(record["base"]["initial_cash"])
+    equity = initial * np.cumprod(1.0 + r) if len(r) else np.array([])
+    oos_metrics = None
+    if len(r):
+        n = len(trades)
+        tl = TradeLog(entry_idx=np.array([t[0] for t in trades], dtype=np.int64),
+                      exit_idx=np.array([t[1] for t in trades], dtype=np.int64),
+                      side=np.array([t[2] for t in trades], dtype=np.int8),
+                      entry_price=np.zeros(n), exit_price=np.zeros(n), qty=np.zeros(n), entry_fee=np.zeros(n),
+                      exit_fee=np.zeros(n), pnl=np.array([t[3] for t in trades], dtype=float),
+                      ret=np.array([t[4] for t in trades], dtype=float),
+                      bars_held=np.array([t[1] - t[0] for t in trades], dtype=np.int64))
+        res = SimResult(equity=equity, position=np.concatenate(positions), returns=r, trades=tl, open_position=0)
+        ppy = bar_calendar(np.concatenate(stamps), record["base"]["interval"])["periods_per_year"]
+        oos_metrics = compute_metrics(res, np.concatenate(closes), start=0, periods_per_year=ppy,
+                                      initial_cash=initial)
+    ts = [str(t)[:19] + "Z" for t in (np.concatenate(stamps) if stamps else [])]
+    atomic_write_json(out_path, {"splits": splits_out, "oos": {"metrics": oos_metrics, "timestamps": ts,
+                                                               "equity": equity.tolist(), "returns": r.tolist()}})
+
+
+@warm_step
+def step_publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
+    from quantlab.commands.sweep.publish import publish_sweep
+
+    return publish_sweep(record, merged_path, marker_out)
