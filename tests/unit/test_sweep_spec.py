@@ -7,6 +7,7 @@ import copy
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from quantlab.commands.experiment import load_experiment
 from quantlab.commands.sweep import spec as sweep_spec
@@ -52,3 +53,13 @@ def test_config_size_does_not_grow_with_combinations(tmp_path, monkeypatch, mode
 def test_an_entry_without_a_ref_is_its_own_full_dict():
     config = {"requests": {"r": {"run_id": "r", "combos": [{"a": 1}]}}}
     assert sweep_spec.full(config, "requests", "r") is config["requests"]["r"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(["fast", "slow", "fee", "x"]),
+                                st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(), st.none()),
+                                max_size=4), max_size=8), st.text(max_size=8))
+def test_bulk_combo_keys_are_the_single_ones(combos, family):
+    from quantlab.commands.sweep.plan import combo_key, combo_keys
+
+    assert combo_keys(family, combos) == [combo_key(family, c) for c in combos]

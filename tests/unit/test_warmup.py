@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from quantlab.commands import warmup
 from quantlab.engine import EngineConfig, jit, kernels, simulate
@@ -59,3 +60,14 @@ def test_small_runs_do_not_warm(monkeypatch):
     warmup.prefetch_run({"source": "synthetic"}, {"strategy": "rsi_ma_cross_v2", "strategy_params": PARAMS},
                         ENGINE, False)
     assert not jit._warm
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-2 * 10**18, 4 * 10**18), max_size=20))
+def test_bar_times_iso_is_bar_time_iso_of_each(stamps):
+    """trades.csv formats its timestamps in one numpy call (dates.bar_times_iso)."""
+    from quantlab.dates import bar_time_iso, bar_times_iso
+
+    arr = np.array(stamps, dtype="datetime64[ns]")
+    assert bar_times_iso(arr) == [bar_time_iso(t) for t in arr]
+    assert bar_times_iso(np.array(stamps, dtype=np.int64)) == [bar_time_iso(t) for t in arr]

@@ -54,6 +54,17 @@ def combo_key(family: str, combo: dict) -> str:
     return canonical_hash({"family": family, "params": combo}, 16)
 
 
+def combo_keys(family: str, combos: list[dict]) -> list[str]:
+    """:func:`combo_key` of every combination, with one JSON encoder (the same text: the sorted
+    keys of ``{"family", "params"}`` come in that order)."""
+    import hashlib
+    import json
+
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str).encode
+    head = '{"family":' + encode(family) + ',"params":'
+    return [hashlib.sha256((head + encode(c) + "}").encode()).hexdigest()[:16] for c in combos]
+
+
 def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
     """combo key -> shard key, from the finished shards' sidecars of a family (with
     ``need_returns``, only shards that kept their return series)."""
@@ -92,7 +103,7 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
     the shards keep their combinations' return series (robustness on), so only shards that kept
     them are reused, and new ones are keyed apart from shards that did not."""
     family = _family(dkey, exp, start)
-    keys = [combo_key(family, c) for c in exp.combos]
+    keys = combo_keys(family, exp.combos)
     cached = {} if force else _cached_combos(family, need_returns=returns)
     missing = [i for i, k in enumerate(keys) if k not in cached]
     shards_used = sorted({cached[k] for k in keys if k in cached})
