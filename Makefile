@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per unreachable index location configured on some machines; hide only those
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 
-.PHONY: demo test lint test-clock mutation bench rulegraph docs venv clean
+.PHONY: demo test test-slurm lint test-clock mutation bench rulegraph docs venv clean
 
 venv: $(STAMP)
 
@@ -29,9 +29,15 @@ CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_
 	tests/unit/test_portfolio.py tests/unit/test_registry_cli.py
 
 test: $(STAMP) lint
-	$(PY) -m pytest -n 2 -q tests
+	$(PY) -m pytest -n 2 -q -m 'not slurm' tests
 	$(PY) scripts/mutation_check.py
 	@$(MAKE) --no-print-directory test-clock
+
+# Sweeps through `--profile slurm` on a real SLURM cluster (`scripts/slurm-up.sh up` makes one on
+# this machine; .ci/run does). Skipped with the reason when none is reachable, failed instead
+# under QUANTLAB_REQUIRE_SLURM=1 (CI).
+test-slurm: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m slurm --durations=5 tests/cli/test_slurm.py
 
 # The workflow as a Snakemake user sees it: snakefmt's format check and `snakemake --lint` on the
 # .test/ configs (config_lint.yaml parses every rule file), each in a throw-away workdir.

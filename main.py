@@ -89,6 +89,7 @@ def main(argv: list[str]) -> int:
         emitter.request_id = req.request_id
         # params.force (like --force) changes how the request executes, not what it computes
         opts.force = bool(opts.force or (req.params or {}).pop("force", False))
+        opts.html_report = bool(getattr(opts, "html_report", False) or (req.params or {}).pop("html_report", False))
         print_warnings(req.warnings)
         result = dispatch(req, opts)
         settle()

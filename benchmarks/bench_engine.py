@@ -28,7 +28,7 @@ sys.path.insert(0, str(SRC))
 
 import numpy as np  # noqa: E402
 
-from quantlab.engine import EngineConfig, jit, kernels, simulate, trade_capacity  # noqa: E402
+from quantlab.engine import EngineConfig, jit, kernels, risk, simulate, trade_capacity  # noqa: E402
 from quantlab.strategies import get_strategy  # noqa: E402
 
 CFG = EngineConfig(fee=0.001, slippage_bps=0.0, fill="close")
@@ -42,16 +42,21 @@ def kernel_args(open_, close, signals, start, as_lists: bool):
     n = len(close)
     m = n - start
     cap = trade_capacity(n, CFG.allow_short)
+    no_risk = risk.row(CFG)  # every risk control off (the engine's default)
     if as_lists:
-        ins = [open_.tolist(), close.tolist(), signals.entries.tolist(), signals.exits.tolist(), []]
+        ins = [open_.tolist(), [], [], close.tolist(), signals.entries.tolist(), signals.exits.tolist(), []]
         outs = [[0.0] * m, [0] * m, [0.0] * m] + [[0] * cap] * 3 + [[0.0] * cap for _ in range(7)]
+        outs += [[0] * cap, [0] * cap]
+        risk_args = [no_risk, [], []]
     else:
-        ins = [open_, close, signals.entries, signals.exits, np.empty(0)]
+        ins = [open_, np.empty(0), np.empty(0), close, signals.entries, signals.exits, np.empty(0)]
         outs = [np.empty(m), np.empty(m, np.int8), np.empty(m)]
         outs += [np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int8)]
         outs += [np.empty(cap) for _ in range(7)]
+        outs += [np.empty(cap, np.int8), np.empty(cap, np.int8)]
+        risk_args = [np.array(no_risk), np.empty(0), np.empty(0)]
     scalars = [0.0, start, signals.cooldown, CFG.fee, CFG.fill == "close", CFG.allow_short, CFG.initial_cash]
-    return ins + scalars + outs
+    return ins + scalars + risk_args + outs
 
 
 def best_of(fn, repeat: int) -> float:

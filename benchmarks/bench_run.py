@@ -15,6 +15,8 @@ fresh process; ratios are taken within a round and reported as median [min..max]
 * a 1,000,000-bar run, cold                           synthetic 1-minute bars (~1.0M), new outputs root
 * its kernels' own time                               a fresh process loads the same bars, warms numba,
                                                       then times the strategy's signals + simulate
+* with `--html`: the cold request with `params.html_report: true` (report.html written before
+  the response; Bokeh imported only then)         what the optional page costs a request
 Targets (issue #15): cold run <= 1.25x the floor, identical rerun <= 0.5x, the 1M-bar run <= 1.5x
 the floor + its kernels' time (per round); exit status 1 when one is missed.
 The small request is a one-year daily run on the bundled S&P 500 data (rsi_ma_cross_v2).
@@ -90,6 +92,7 @@ open(os.path.join(out, "equity.png"), "wb").write(equity_png(["a", "b"], res.equ
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="interleaved rounds")
+    ap.add_argument("--html", action="store_true", help="add the cold request with params.html_report")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="quantlab-bench-"))
     raw = json.dumps(REQUEST)
@@ -118,7 +121,9 @@ def main() -> int:
         kernel_bars.append(int(bars))
         return float(seconds)
 
-    stats = interleave({
+    html_cmd = [PY, str(ROOT / "main.py"), "--json-request",
+                json.dumps({**REQUEST, "params": {**REQUEST["params"], "html_report": True}})]
+    variants = {
         "floor": lambda i: timed([PY, "-c", "import snakemake.api"]),
         "cold": lambda i: timed(main_cmd, env_for(f"cold{i}")),
         "rerun": lambda i: timed(main_cmd, env_for("rerun")),
@@ -126,7 +131,10 @@ def main() -> int:
         "teardown": lambda i: timed(main_cmd, {**env_for(f"teardown{i}"), "QUANTLAB_FAST_EXIT": "0"}),
         "big": lambda i: timed(big_cmd, env_for(f"big{i}")),
         "kernels": kernels_once,
-    }, args.repeat)
+    }
+    if args.html:
+        variants["cold_html"] = lambda i: timed(html_cmd, env_for(f"html{i}"))
+    stats = interleave(variants, args.repeat)
     floor = stats["floor"]
     print(f"\nEnd-to-end `run` (SPX 2017, daily, rsi_ma_cross_v2): {args.repeat} interleaved rounds of fresh "
           "processes; seconds and ratios to the floor within each round, median [min..max]")
@@ -136,7 +144,10 @@ def main() -> int:
                         ("plain", "same backtest, plain Python, no workflow"),
                         ("teardown", "run request, cold, ordinary interpreter exit"),
                         ("big", f"{kernel_bars[0]:,}-bar run (synthetic 1m), cold"),
-                        ("kernels", "  its kernels' own time (signals + simulate)")):
+                        ("kernels", "  its kernels' own time (signals + simulate)"),
+                        ("cold_html", "run request, cold, html_report: true")):
+        if name not in stats:
+            continue
         print(f"  {label:<46} {stats[name].show()} s   x floor {paired_ratio(stats[name], floor).show('.2f')}")
     budget = Stats([1.5 * f + k for f, k in zip(floor.samples, stats["kernels"].samples)])
     checks = [
@@ -150,6 +161,9 @@ def main() -> int:
         ratio_check(BENCH, f"{kernel_bars[0]:,}-bar run / (1.5x floor + its kernels)",
                     paired_ratio(stats["big"], budget), "<=", 1.0),
     ]
+    if args.html:
+        checks.append(ratio_check(BENCH, "cold run with html_report / cold run",
+                                  paired_ratio(stats["cold_html"], stats["cold"])))
     return finish(checks)
 
 

@@ -23,10 +23,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = {"run": "bench_run.py", "invocation": "bench_invocation.py", "engine": "bench_engine.py",
-           "sweep": "bench_sweep.py"}
+           "sweep": "bench_sweep.py", "registry": "bench_registry.py", "risk": "bench_risk.py"}
 QUICK = {"run": ["--repeat", "3"], "invocation": ["--repeat", "2"], "engine": ["--bars", "200000", "--repeat", "3"],
          "sweep": ["--bars", "2500", "--rounds", "1", "--no-peers", "--scale-max", "10000",
-                   "--scale-rounds", "1"]}
+                   "--scale-rounds", "1"],
+         "registry": ["--sizes", "0,1000", "--rounds", "2"],
+         "risk": ["--bars", "2500", "--rounds", "1", "--no-peers"]}
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 

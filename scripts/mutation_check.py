@@ -96,6 +96,21 @@ MUTANTS = [
            "    if req.require_coverage:\n",
            "    if False:\n",
            ("tests/cli/test_data_trust.py::test_window_not_covered_by_the_file_names_its_coverage",)),
+    Mutant("registry report: a zero-trade result is never ranked best",
+           "src/quantlab/registry/html_board.py",
+           "return finite(row.get(\"sharpe_simple\")) is not None and not no_trades",
+           "return finite(row.get(\"sharpe_simple\")) is not None",
+           ("tests/unit/test_html_board.py",)),
+    Mutant("static PNG: dated ticks along the time axis",
+           "src/quantlab/artifacts/plots.py",
+           "idx = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(n_ticks, n))})",
+           "idx = [0, n - 1]",
+           ("tests/unit/test_plots.py",)),
+    Mutant("SLURM jobs of a request log to its own directory (issue #15)",
+           "src/quantlab/snakemake_runner.py",
+           'return ["--slurm-logdir", str(job_log_dir / "slurm")]',
+           "return []",
+           ("tests/unit/test_executor_args.py::test_slurm_gets_a_log_dir_of_its_own_from_the_flag_or_the_profile",)),
 ]
 
 

@@ -66,12 +66,26 @@ class SmaCross(Strategy):
         f0, f1, s0, s1 = self.f[-2], self.f[-1], self.s[-2], self.s[-1]
         if not self.position:
             if f1 > s1 and f0 <= s0:
-                price = self.data.Close[-1]
-                units = math.floor(self.equity / (price * (1.0 + self.fee)))
-                if units > 0:
-                    self.buy(size=units)
+                self.enter(self.data.Close[-1])
         elif f1 < s1 and f0 >= s0:
             self.position.close()
+
+    def enter(self, price):
+        units = math.floor(self.equity / (price * (1.0 + self.fee)))
+        if units > 0:
+            self.buy(size=units)
+
+
+def bars_frame(path: str) -> pd.DataFrame:
+    """The bars of ``path`` (.npz) as backtesting.py's frame, plus one extra bar, a copy of the
+    last: backtesting.py fills a trade_on_close order while processing the bar after its signal
+    (at the signal bar's close), so an order placed on the last real bar would never fill, where
+    QuantLab fills it at that close. The copy's own orders never fill, and its equity (marked at
+    the same close) is the final equity."""
+    d = np.load(path)
+    cols = {name: np.append(d[key], d[key][-1]) for name, key in
+            (("Open", "open"), ("High", "high"), ("Low", "low"), ("Close", "close"))}
+    return pd.DataFrame(cols, index=pd.date_range("2000-01-01", periods=len(cols["Close"]), freq="min"))
 
 
 def main() -> None:
@@ -83,14 +97,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="only the first N combos (0: all)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    d = np.load(args.data)
-    # One extra bar, a copy of the last: backtesting.py fills a trade_on_close order while
-    # processing the bar after its signal (at the signal bar's close), so an order placed on the
-    # last real bar would never fill, where QuantLab fills it at that close. The copy's own
-    # orders never fill, and its equity (marked at the same close) is the final equity.
-    cols = {name: np.append(d[key], d[key][-1]) for name, key in
-            (("Open", "open"), ("High", "high"), ("Low", "low"), ("Close", "close"))}
-    df = pd.DataFrame(cols, index=pd.date_range("2000-01-01", periods=len(cols["Close"]), freq="min"))
+    df = bars_frame(args.data)
     combos = json.load(open(args.combos))
     if args.limit:
         combos = combos[: args.limit]

@@ -22,7 +22,7 @@ from quantlab.errors import ConfigError
 UNAVAILABLE_FLAGS: tuple[str, ...] = ()
 # Read-only inspection of run and paper-session directories (quantlab.inspect_cli handles them).
 INSPECTION_FLAGS = (
-    "runs_list", "runs_show", "runs_best", "compare", "paper_sessions_list", "paper_sessions_show",
+    "runs_list", "runs_show", "runs_best", "compare", "runs_reindex", "paper_sessions_list", "paper_sessions_show",
     "paper_sessions_health", "paper_sessions_alerts", "paper_sessions_index",
 )
 
@@ -104,6 +104,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     m.add_argument("--dry-run", dest="dry_run", action="store_true", help="show stale steps, run nothing")
     m.add_argument("--force", action="store_true",
                    help="recompute every step of the request even when cached (JSON: params.force)")
+    m.add_argument("--html-report", dest="html_report", action="store_true",
+                   help="also write the interactive report.html beside report.json (JSON: params.html_report)")
     m.add_argument("--verbose", action="store_true", help="show Snakemake's output on stderr")
     m.add_argument("--cores", type=int, default=2, help="cores Snakemake may use, >= 1 (default 2)")
     m.add_argument("--executor", help="Snakemake executor plugin for sweeps (slurm, kubernetes, cluster-generic)")
@@ -198,6 +200,8 @@ def _add_inspection_flags(p: argparse.ArgumentParser) -> None:
                      help="metric for --runs-best/--compare (default sharpe_simple)")
     ins.add_argument("--ascending", action="store_true", help="lower --metric is better")
     ins.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="side-by-side metrics of runs")
+    ins.add_argument("--runs-reindex", "--runs_reindex", dest="runs_reindex", metavar="ROOT",
+                     help="rebuild ROOT's runs catalog and runs_index.* from its run directories")
     ins.add_argument("--json", dest="as_json", action="store_true", help="JSON output for inspection commands")
     ins.add_argument("--paper-sessions-list", dest="paper_sessions_list", metavar="ROOT")
     ins.add_argument("--paper-sessions-show", dest="paper_sessions_show", metavar="SESSION_DIR")

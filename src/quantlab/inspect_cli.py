@@ -6,7 +6,9 @@ Human output is an aligned table or key/value lines; ``--json`` gives JSON inste
 errors are one ``ERROR: ...`` line on stderr. Exit codes: 0 ok, 2 invalid input (unknown
 metric, missing or non-run directory, bad ``--paper-stale-minutes``...), 3 when
 ``--runs-best`` finds no run with a value for the metric, 1 only for an unexpected bug.
-Nothing is written except the paper sessions index by ``--paper-sessions-index``.
+Nothing is written except the paper sessions index by ``--paper-sessions-index``, the runs
+catalog and index by ``--runs-reindex``, and the runs catalog (a cache under ``ROOT/.catalog``)
+when a runs command finds it missing or behind the run directories.
 """
 
 from __future__ import annotations
@@ -158,6 +160,22 @@ def _compare_table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return [line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells]
 
 
+def _runs_reindex(opts) -> list[str]:
+    from pathlib import Path
+
+    from quantlab.artifacts.catalog_sync import reindex
+    from quantlab.artifacts.runs_index import index_paths
+
+    root = Path(os.path.abspath(opts.runs_reindex))
+    if not root.is_dir():
+        raise ConfigError(f"runs root not found: {root}" if not root.exists() else f"not a directory: {root}")
+    data = {"n_runs": reindex(root), **index_paths(root)}
+    if opts.as_json:
+        return [_json(data)]
+    return [f"reindexed {data['n_runs']} run{'s' if data['n_runs'] != 1 else ''} under {root}",
+            data["runs_index_csv"], data["runs_index_json"], data["runs_index_md"]]
+
+
 # ------------------------------------------------------------------------------ paper sessions
 def _paper_context(opts):
     from quantlab.registry import paper
@@ -228,6 +246,7 @@ def _paper_index(opts) -> list[str]:
 
 HANDLERS = {
     "runs_list": _runs_list, "runs_show": _runs_show, "runs_best": _runs_best, "compare": _compare,
+    "runs_reindex": _runs_reindex,
     "paper_sessions_list": _paper_list, "paper_sessions_show": _paper_show,
     "paper_sessions_health": _paper_health, "paper_sessions_alerts": _paper_alerts,
     "paper_sessions_index": _paper_index,

@@ -45,7 +45,9 @@ class Metric:
 # the per-run statistics, named after the grid kernel's ``kernels.ST_*`` slots (st_final_equity ...)
 STATS = ("final_equity", "sum_returns", "sum_sq_dev", "negative_bars", "sum_sq_down", "max_drawdown",
          "trades", "wins", "losses", "gross_profit", "loss_sum", "sum_trade_returns", "exposed_bars",
-         "margin_calls")
+         "margin_calls", "exits_signal", "exits_stop_loss", "exits_take_profit", "exits_trailing_stop",
+         "exits_max_bars", "exits_end_of_data", "exits_margin_call", "ambiguous_bars")
+EXIT_STATS = STATS[14:21]  # trades by exit reason, in engine.risk.EXIT_REASONS order
 
 
 class RunStats:
@@ -53,7 +55,8 @@ class RunStats:
 
     Arrays (see ``kernels.ST_*``): ``final_equity``, ``sum_returns``, ``sum_sq_dev``,
     ``negative_bars``, ``sum_sq_down``, ``max_drawdown``, ``trades``, ``wins``, ``losses``,
-    ``gross_profit``, ``loss_sum``, ``sum_trade_returns``, ``exposed_bars``, ``margin_calls``.
+    ``gross_profit``, ``loss_sum``, ``sum_trade_returns``, ``exposed_bars``, ``margin_calls``,
+    ``exits_<reason>`` (trades per exit reason), ``ambiguous_bars``.
     Scalars: ``bars``, ``periods_per_year``, ``initial_cash``, ``benchmark`` (buy and hold over
     the same bars). Derived (computed once): ``mean``, ``std`` (ddof 1, 0 under 2 bars or when
     it is rounding noise), ``ann`` = sqrt(periods_per_year). ``metrics`` holds the metrics
@@ -108,11 +111,26 @@ class RunStats:
             "sum_trade_returns": np.asarray(result.trades.ret, dtype=np.float64).sum(),
             "exposed_bars": np.count_nonzero(np.asarray(result.position)),
             "margin_calls": 0.0 if getattr(result, "margin_call", None) is None else 1.0,
+            **_exit_counts(result.trades),
         }
         close = np.asarray(close, dtype=np.float64)
         benchmark = float(close[-1]) / float(close[start]) - 1.0
         return cls({k: np.array([v], dtype=np.float64) for k, v in cols.items()}, bars=bars,
                    periods_per_year=periods_per_year, initial_cash=initial_cash, benchmark=benchmark)
+
+
+def _exit_counts(trades) -> dict:
+    """Trades per exit reason and ambiguous exit bars of a trade log (``exit_reason`` codes;
+    a log without them counts every trade as a signal exit)."""
+    n = len(trades.pnl)
+    reasons = getattr(trades, "exit_reason", None)
+    if reasons is None:
+        reasons = np.zeros(n, dtype=np.int64)
+    counts = np.bincount(np.asarray(reasons, dtype=np.int64), minlength=len(EXIT_STATS))
+    ambiguous = getattr(trades, "ambiguous", None)
+    out = {name: float(counts[i]) for i, name in enumerate(EXIT_STATS)}
+    out["ambiguous_bars"] = 0.0 if ambiguous is None else float(np.count_nonzero(ambiguous))
+    return out
 
 
 def growth_rate(final_ratio: float, years: float) -> float | None:
@@ -147,6 +165,9 @@ def _calmar(s: RunStats):
     return _where(~np.isnan(cagr) & (mdd < 0), cagr / np.abs(mdd))
 
 
+_EXIT_NOTES = {"exits_end_of_data": " (the position still open after the last bar)",
+               "exits_margin_call": " (a short bought back because it wiped the account out)"}
+
 _BUILTIN = (
     Metric("total_return", True, True, lambda s: s.final_equity / s.initial_cash - 1.0,
            description="Final equity over initial cash, minus 1."),
@@ -171,6 +192,12 @@ _BUILTIN = (
     Metric("avg_trade_return", True, False,
            lambda s: _where(s.trades > 0, (s.sum_trade_returns + 0.0) / s.trades),
            description="Mean pnl over entry notional per trade."),
+    *(Metric(name, True, False, lambda s, name=name: getattr(s, name), integer=True,
+             description=f"Trades with exit_reason {name[6:]}" + _EXIT_NOTES.get(name, "") + ".")
+      for name in EXIT_STATS),
+    Metric("ambiguous_bars", False, False, lambda s: s.ambiguous_bars, integer=True,
+           description="Exit bars whose range touched both the stop and the take-profit (the stop was "
+                       "assumed first)."),
     Metric("bars", True, False, lambda s: np.full(s.k, s.bars), integer=True,
            description="Bars simulated (after warm-up)."),
     Metric("benchmark_return", True, False, lambda s: np.full(s.k, s.benchmark),

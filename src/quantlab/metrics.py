@@ -70,6 +70,16 @@ def _spacing_text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def is_all_week(index) -> bool:
+    """True when the bars trade 24/7: some fall on a Saturday and some on a Sunday (UTC).
+    ``index``: datetime64 values, or int64 seconds since the epoch."""
+    seconds = np.asarray(index)
+    if seconds.dtype.kind == "M":
+        seconds = seconds.astype("datetime64[s]").astype(np.int64)
+    weekday = (seconds // _DAY + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return bool((weekday == 5).any() and (weekday == 6).any())
+
+
 def bar_calendar(index, interval: str) -> dict:
     """Bar interval and periods per year from the bars' own timestamps (UTC, oldest first).
 
@@ -84,8 +94,7 @@ def bar_calendar(index, interval: str) -> dict:
     if interval not in _SPACING:
         raise ConfigError(f"unknown interval {interval!r}; valid intervals: {', '.join(INTERVALS)}")
     seconds = np.asarray(index).astype("datetime64[s]").astype(np.int64)
-    weekday = (seconds // _DAY + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    all_week = bool((weekday == 5).any() and (weekday == 6).any())
+    all_week = is_all_week(seconds)
     spacing = None
     if len(seconds) >= 2:
         spacing = float(np.median(np.diff(seconds)))

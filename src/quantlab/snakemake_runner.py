@@ -244,7 +244,6 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
     handed the request as a JSON configfile (a ``--config`` dict loses types in cluster jobs).
     """
     import subprocess
-    import time
 
     workdir.mkdir(parents=True, exist_ok=True)
     fd, config_file = tempfile.mkstemp(prefix="request.", suffix=".json", dir=workdir)
@@ -257,9 +256,9 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
         cmd += ["--executor", executor]
     if profile:
         cmd += ["--profile", profile]
+    cmd += plugin_args(executor, profile, workdir / config.get("log_dir", "logs"))
     cmd += list(extra_args or []) + ["--", *targets]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     env = {**os.environ, "QUANTLAB_PROJECT_ROOT": str(PROJECT_ROOT),
            "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
 
@@ -274,16 +273,62 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
 
     try:
         with open(log_path, "ab") as log:
-            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                  cwd=str(workdir), preexec_fn=die_with_parent)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    cwd=str(workdir), preexec_fn=die_with_parent)
+            try:
+                proc.wait()
+            except BaseException:  # this request is terminated (SIGTERM/SIGINT -> Terminated)
+                cancel_jobs(proc)
+                raise
     finally:
         with contextlib.suppress(OSError):
             os.unlink(config_file)
     outcome = WorkflowOutcome(ok=proc.returncode == 0)
     if not outcome.ok:
         outcome.error = f"snakemake exited {proc.returncode} (see {log_path})"
-        # job error records written during this run (the CLI does not report which job failed)
-        for path in sorted((workdir / config.get("log_dir", "logs")).rglob("*.log"), key=lambda p: p.stat().st_mtime):
-            if path.stat().st_mtime >= started:
-                outcome.failed_logs.append(str(path))
+        # the jobs' error records (the CLI does not say which job failed), oldest first. The log dir
+        # belongs to this request alone, so no time filter: on a cluster the files' mtimes come
+        # from the shared filesystem's clock, not this machine's
+        outcome.failed_logs = [str(p) for p in sorted((workdir / config.get("log_dir", "logs")).rglob("*.log"),
+                                                      key=lambda p: p.stat().st_mtime)]
     return outcome
+
+
+CANCEL_WAIT_S = 30  # how long a terminated request lets its snakemake cancel the cluster jobs
+
+
+def cancel_jobs(proc) -> None:
+    """Stop the snakemake CLI child of a terminated request together with its cluster jobs.
+    SIGINT, not SIGTERM: on SIGTERM snakemake waits for the running jobs to finish; on SIGINT it
+    cancels them (the SLURM plugin runs ``scancel``) and exits. SIGKILL after CANCEL_WAIT_S."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=CANCEL_WAIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def plugin_args(executor: str | None, profile: str | None, job_log_dir: Path) -> list[str]:
+    """Per-request options for the executor plugin that will run (``executor``, else the profile's).
+
+    SLURM: every request shares the workdir, and the plugin's default log directory is
+    ``<workdir>/.snakemake/slurm_logs``, which each snakemake cleans at exit (it deletes the
+    empty directories, among them those of another request's jobs still pending, whose
+    ``sbatch --output`` then cannot be opened: the job fails). So each request gets its own, under
+    its job logs: dropped with them after success, kept with them after a failure."""
+    name = executor
+    if not name and profile:
+        import yaml
+        from snakemake.cli import get_profile_dir
+
+        found = get_profile_dir(profile)
+        if found is not None:
+            with open(found[1], encoding="utf-8") as fh:
+                name = (yaml.safe_load(fh) or {}).get("executor")
+    if name == "slurm":
+        return ["--slurm-logdir", str(job_log_dir / "slurm")]
+    return []

@@ -11,7 +11,8 @@ it waits until ``<path>`` exists (at most ``QUANTLAB_TEST_PAUSE_TIMEOUT`` second
 Points: every workflow step by name (``step_load_data``, ``step_simulate``,
 ``sweep.step_sweep_shard`` ..., also without the module prefix: ``commands/worker.step_name``; fired by
 the ``@warm_step`` decorator), ``index_scanned`` (inside the runs-index lock, between reading the
-run dirs and writing the index files), ``forward_session_locked`` (a forward request holding its
+run dirs and writing the index files), ``catalog_committed`` (the runs catalog took a run's row
+and is marked dirty; the index files are not patched yet), ``forward_session_locked`` (a forward request holding its
 session's lock, before planning), ``read_marker`` (a request's outputs are published and its
 marker written; it is about to read the marker back), ``after_envelope`` (main.py: the outcome
 is printed and signalled, before exit).

@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_every_json_parses, run_request, strict_json
+from index_reference import REGISTRY_SIZES, assert_files_are_a_full_rebuild, populate
 
 
 @pytest.mark.slow
-def test_eight_simultaneous_runs_all_succeed_and_are_indexed(ql):
+@pytest.mark.parametrize("registry", REGISTRY_SIZES)
+def test_eight_simultaneous_runs_all_succeed_and_are_indexed(ql, registry):
     # a mix: 4 identical requests (they share every intermediate) and 4 distinct ones
+    before = [] if not registry else [r["run_id"] for r in strict_json(
+        (populate(ql.runs_dir(), registry) / "runs_index.json").read_text())["runs"]]
     payloads = [run_request() for _ in range(4)] + [run_request(fee=0.001 * i) for i in range(1, 5)]
     procs = [ql.spawn(p, ql.tmp / f"sig{i}.jsonl") for i, p in enumerate(payloads)]
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
@@ -24,8 +28,8 @@ def test_eight_simultaneous_runs_all_succeed_and_are_indexed(ql):
         lines = (ql.tmp / f"sig{i}.jsonl").read_text().splitlines()
         assert [json.loads(x)["event"] for x in lines] == ["SESSION_STARTED", "SESSION_COMPLETED"]
     assert len(set(run_ids)) == 8, "every request gets its own run directory"
-    index = strict_json((ql.runs_dir() / "runs_index.json").read_text())
-    assert sorted(r["run_id"] for r in index["runs"]) == sorted(run_ids)
+    index = assert_files_are_a_full_rebuild(ql.runs_dir())
+    assert sorted(r["run_id"] for r in index["runs"]) == sorted(before + run_ids)  # nothing lost
     metrics = {(ql.runs_dir() / rid / "metrics.json").read_bytes() for rid in run_ids[:4]}
     assert len(metrics) == 1, "identical concurrent requests give identical metrics"
     assert_every_json_parses(ql.outputs)

@@ -131,12 +131,14 @@ def test_builtin_registry_is_what_every_list_reads():
     names = mr.metric_names()
     assert names == ("total_return", "cagr", "sharpe_simple", "sortino", "max_drawdown", "calmar",
                      "volatility_ann", "trades", "win_rate", "profit_factor", "exposure", "avg_trade_return",
+                     "exits_signal", "exits_stop_loss", "exits_take_profit", "exits_trailing_stop",
+                     "exits_max_bars", "exits_end_of_data", "exits_margin_call", "ambiguous_bars",
                      "bars", "benchmark_return")
     assert mr.summary_names() == ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
     assert runs_index.METRIC_KEYS == runs.KPIS == ("sharpe_simple", "total_return", "max_drawdown", "trades",
                                                     "win_rate")
     assert experiment.METRIC_NAMES == names and runs.METRICS == mr.headline_first(names)
-    assert mr.lower_is_better() == ("volatility_ann",)
+    assert mr.lower_is_better() == ("volatility_ann", "ambiguous_bars")
     with pytest.raises(ValueError, match="already registered"):
         mr.register(mr.Metric("cagr", False, False, lambda s: s.trades))
     with pytest.raises(ValueError, match="built in"):

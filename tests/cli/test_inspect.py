@@ -27,7 +27,7 @@ def real(tmp_path_factory) -> dict:
                       ("sweep", str(GRID_YAML)),
                       ("--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01", "--paper"))
     index = strict_json((root / "runs_index.json").read_text())["runs"]
-    return {"root": root, "index": index, "dirs": sorted(p for p in root.iterdir() if p.is_dir()),
+    return {"root": root, "index": index, "dirs": sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
             "paper_root": ql.outputs / "paper_sessions"}
 
 
@@ -40,7 +40,10 @@ def one_error_line(res, code: int = 2) -> str:
 
 
 def snapshot(root: Path) -> dict:
-    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")}
+    """Every file and dir under ``root`` but the runs catalog and its lock (a cache inspection
+    may build or refresh)."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*")
+            if p.relative_to(root).parts[0] not in (".catalog", ".runs_index.lock")}
 
 
 # ------------------------------------------------------------------------------ --runs-list

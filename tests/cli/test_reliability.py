@@ -13,11 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import assert_every_json_parses, GRID_YAML, run_request, strict_json
+from index_reference import REGISTRY_SIZES, assert_files_are_a_full_rebuild, populate
 
 
 
 @pytest.mark.slow
-def test_load_16_runs_and_4_sweeps_at_once(ql):
+@pytest.mark.parametrize("registry", REGISTRY_SIZES)
+def test_load_16_runs_and_4_sweeps_at_once(ql, registry):
+    before = [] if not registry else [r["run_id"] for r in strict_json(
+        (populate(ql.runs_dir(), registry) / "runs_index.json").read_text())["runs"]]
     payloads = [run_request(fee=0.0005 * (i % 8), start=f"{2010 + i % 6}-01-01", end="2018-01-01")
                 for i in range(16)]
     payloads += [{"schema_version": "1.0", "request_id": f"sw{i}", "command": "sweep",
@@ -39,8 +43,8 @@ def test_load_16_runs_and_4_sweeps_at_once(ql):
         events = [json.loads(x)["event"] for x in (ql.tmp / f"s{i}.jsonl").read_text().splitlines()]
         assert events == ["SESSION_STARTED", "SESSION_COMPLETED"]
     assert len(set(ids)) == 20
-    index = strict_json((ql.runs_dir() / "runs_index.json").read_text())
-    assert sorted(r["run_id"] for r in index["runs"]) == sorted(ids)
+    index = assert_files_are_a_full_rebuild(ql.runs_dir())
+    assert sorted(r["run_id"] for r in index["runs"]) == sorted(before + ids)  # nothing lost
     parsed = assert_every_json_parses(ql.outputs)  # the internal store and job logs included
     slowest = max(r[3] for r in results)
     print(f"\nFIGURES load: 20 concurrent requests (16 run + 4 sweep) all exit 0 in {wall:.1f} s wall "

@@ -229,7 +229,7 @@ def test_human_cli_subcommand_and_flat_flags(ql):
     b = ql.cli("--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01", "--rsi_buy_max", "55",
                "--outdir", str(ql.tmp / "elsewhere"))
     assert b.returncode == 0, b.stderr
-    runs = [p for p in (ql.tmp / "elsewhere").iterdir() if p.is_dir()]
+    runs = [p for p in (ql.tmp / "elsewhere").iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(runs) == 1
     config = json.loads((runs[0] / "config.json").read_text())
     assert config["strategy_params"]["rsi_buy_max"] == 55.0
@@ -243,6 +243,10 @@ def test_deleted_run_dir_does_not_break_later_requests(ql):
     shutil.rmtree(first.envelope["artifacts_path"])
     second = ql.request(run_request(fee=0.001))
     assert second.returncode == 0, second.stderr
+    # a request updates its own row only (O(1)); the next inspection of the root sees that the
+    # root changed behind the catalog and drops the deleted run from the catalog and the files
+    listed = strict_json(ql.cli("--runs-list", str(ql.runs_dir()), "--json").stdout)
+    assert [r["run_id"] for r in listed] == [second.envelope["run_id"]]
     index = strict_json((ql.runs_dir() / "runs_index.json").read_text())
     assert [r["run_id"] for r in index["runs"]] == [second.envelope["run_id"]]
 

@@ -324,3 +324,18 @@ def test_cluster_executor_gives_the_same_results_as_local(ql, tmp_path):
 
 def test_unknown_profile_exits_2(ql, tmp_path):
     _bad(ql, tmp_path, None, "profile", config_path=str(GRID_YAML), profile=str(tmp_path / "nope"))
+
+
+def test_a_lower_is_better_objective_ranks_its_lowest_value_first(ql):
+    """objective volatility_ann (lower is better in the metric registry): the winner is the calmest
+    combination unless `selection.ascending` says otherwise."""
+    params = dict(ticker="SPX", start="2015-01-01", end="2018-01-01", strategy="sma_crossover",
+                  param_grid={"fast": [5, 10, 20], "slow": [50, 100, 200]}, objective="volatility_ann")
+    res = ql.request(sweep_request(**params))
+    assert res.returncode == 0, res.stderr
+    vols = [float(r["volatility_ann"]) for r in _leaderboard(Path(res.envelope["artifacts_path"]))]
+    assert vols == sorted(vols) and vols[0] < vols[-1]
+    flipped = ql.request(sweep_request(**params, selection={"sort_by": ["volatility_ann"], "ascending": [False]}))
+    assert flipped.returncode == 0, flipped.stderr
+    vols = [float(r["volatility_ann"]) for r in _leaderboard(Path(flipped.envelope["artifacts_path"]))]
+    assert vols == sorted(vols, reverse=True)

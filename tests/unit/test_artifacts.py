@@ -123,7 +123,7 @@ def test_equity_png_is_a_real_png():
     eq = 10_000 * np.cumprod(1 + np.random.default_rng(0).normal(0, 0.01, 500))
     png = equity_png(["2017-01-03T00:00:00Z", "2018-12-31T00:00:00Z"], eq, eq * 0.9, "test")
     img = Image.open(io.BytesIO(png))
-    assert img.format == "PNG" and img.size == (960, 600)
+    assert img.format == "PNG" and img.size[0] == 960 and img.size[1] > 400
     colors = {c for _, c in img.convert("RGB").getcolors(maxcolors=1 << 16)}
     assert (31, 119, 180) in colors and (255, 127, 14) in colors  # both lines drawn
     assert math.isfinite(float(eq[-1]))

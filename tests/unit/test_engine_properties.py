@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quantlab.engine import EngineConfig, Signals, jit, kernels, simulate
+from quantlab.engine import EngineConfig, Signals, jit, kernels, risk, simulate
 from quantlab.engine.indicators import atr as atr_indicator
 from quantlab.engine.simulator import ATR_WINDOW, trade_capacity
 from quantlab.metrics import compute_metrics
@@ -75,6 +75,7 @@ def grid_kernel(bars, signals, cfg, start, numba):
         ma_tab=np.full((1, 1), np.nan), p_int1=np.zeros(1, dtype=np.int64), p_int2=np.zeros(1, dtype=np.int64),
         p_f1=np.zeros(1), p_f2=np.zeros(1), cooldowns=np.array([signals.cooldown], dtype=np.int64),
         fees=np.array([cfg.fee]), slips=np.array([slip]), k_atrs=np.array([cfg.k_atr]),
+        risks=np.array(risk.row(cfg)), high=high, low=low,
         stats=np.zeros(kernels.SWEEP_STATS), ret_buf=np.zeros(m), scratch=np.zeros(m), tr_ret=np.zeros(cap),
         tr_win=np.zeros(cap), tr_loss=np.zeros(cap), stack_i=np.zeros(s, dtype=np.int64),
         stack_f=np.zeros(s // 3 + 1), sig_enter=np.zeros(n, dtype=bool), sig_exit=np.zeros(n, dtype=bool))
@@ -84,10 +85,10 @@ def grid_kernel(bars, signals, cfg, start, numba):
     else:
         fn = kernels.sweep_kernel
         a = {k: v.tolist() for k, v in arrays.items()}
-    fn(0, 0, 1, a["open_"], a["close"], a["atr"], start, cfg.fill == "close", cfg.allow_short,
+    fn(0, 0, 1, a["open_"], a["high"], a["low"], a["close"], a["atr"], a["atr"], a["high"][:0], start, cfg.fill == "close", cfg.allow_short,
        float(cfg.initial_cash), a["entries"], a["exits"], a["csum"], a["runlen"], a["rsi_tab"], a["ma_tab"],
        a["p_int1"], a["p_int2"], a["p_f1"], a["p_f2"], a["cooldowns"], a["fees"], a["slips"], a["k_atrs"],
-       a["stats"], np.zeros((0, 0), dtype=np.float32), a["ret_buf"], a["scratch"], a["tr_ret"], a["tr_win"], a["tr_loss"], a["stack_i"],
+       a["risks"], a["stats"], np.zeros((0, 0), dtype=np.float32), a["ret_buf"], a["scratch"], a["tr_ret"], a["tr_win"], a["tr_loss"], a["stack_i"],
        a["stack_f"], a["sig_enter"], a["sig_exit"])
     return np.asarray(a["stats"], dtype=np.float64), np.asarray(a["ret_buf"], dtype=np.float64)[:m]
 

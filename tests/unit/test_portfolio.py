@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import statistics
 
 import numpy as np
@@ -39,7 +38,10 @@ def make_session(root, sid, equity, *, first_day=0, cash=10_000.0, ticker="SPY",
     d.mkdir(parents=True)
     equity = np.asarray(equity, dtype=float)
     n = len(equity)
-    ts = DAY0 + (first_day + np.arange(n)) * step
+    if step == ONE_DAY:  # exchange days: weekdays only, as a daily stock session has
+        ts = np.busday_offset(DAY0.astype("datetime64[D]"), first_day + np.arange(n), roll="forward").astype("datetime64[ns]")
+    else:
+        ts = DAY0 + (first_day + np.arange(n)) * step
     returns = equity / np.concatenate(([cash], equity[:-1])) - 1.0
     peak = np.maximum.accumulate(np.maximum(equity, cash))
     close = 100.0 + np.arange(n, dtype=float)
@@ -183,7 +185,7 @@ def test_equal_weight_portfolio_bar_by_bar_on_the_staggered_calendar(root):
     assert out["weights"]["weights"] == pytest.approx({"sess_a": 1 / 3, "sess_b": 1 / 3, "sess_c": 1 / 3})
     assert out["calendar"]["bars"] == 7 and out["calendar"]["periods_per_year"] == 252
     assert out["series"]["timestamps"][0] == "2026-01-01T00:00:00Z"
-    assert out["series"]["timestamps"][-1] == "2026-01-07T00:00:00Z"
+    assert out["series"]["timestamps"][-1] == "2026-01-09T00:00:00Z"  # 7 weekdays
     assert out["series"]["equity"].tolist() == pytest.approx(expected, rel=1e-12)
     assert out["portfolio"]["start_value"] == 25_000.0  # sum of the sessions' initial cash, not 10,000
     prev = [25_000] + expected[:-1]
@@ -210,12 +212,16 @@ def test_metrics_come_from_compute_metrics_with_the_bar_interval(root):
                           initial_cash=25_000.0)
     assert out["metrics"] == ref
     assert list(out["metrics"]) == list(ref)
-    # one 24/7 ticker puts weekend bars in the calendar: 365 periods a year
+    assert out["calendar"]["periods_per_year"] == 252 and out["calendar"]["crypto"] is False
+    # a ticker's name plays no part (as in runs): a crypto-looking name on weekday bars is 252 ...
     sessions = selected(root)
     sessions[0] = {**sessions[0], "ticker": "BTC-USD"}
+    assert combine(sessions, "equal_weight")["calendar"]["periods_per_year"] == 252
+    # ... and one session trading through a weekend puts Saturday and Sunday bars in the union calendar: 365
+    weekend = DAY0 + np.array([2, 3], dtype="timedelta64[D]")  # 2026-01-03/04, Saturday and Sunday
+    sessions[1] = {**sessions[1], "timestamps": np.sort(np.concatenate([sessions[1]["timestamps"][:3], weekend]))}
     crypto = combine(sessions, "equal_weight")
     assert crypto["calendar"]["periods_per_year"] == 365 and crypto["calendar"]["crypto"] is True
-    assert crypto["metrics"]["sharpe_simple"] == pytest.approx(out["metrics"]["sharpe_simple"] * math.sqrt(365 / 252))
 
 
 def test_custom_weights_are_normalised_and_absent_sessions_get_zero(root):
@@ -467,7 +473,7 @@ def test_step_mode_and_publish_write_the_full_file_set(root, tmp_path):
                       "warnings": mc["warnings"]}  # main.py prints the ones found while combining
     table = read_parquet(final / "portfolio_equity.parquet")
     assert column_to_numpy(table, "equity").tolist() == pytest.approx(expected, rel=1e-12)
-    assert str(column_to_numpy(table, "timestamp")[2]) == "2026-01-03T00:00:00.000000000"
+    assert str(column_to_numpy(table, "timestamp")[2]) == "2026-01-05T00:00:00.000000000"  # Monday
     assert (final / "equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
     assert Image.open(io.BytesIO((final / "equity.png").read_bytes())).size == (960, 640)

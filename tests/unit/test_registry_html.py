@@ -1,9 +1,11 @@
-"""quantlab.registry.html_report on hand-made run dirs: leaderboard, top-5 equity curves, sweep
-heatmaps, escaping, structure (balanced HTML5, no script, no external resource), broken inputs."""
+"""quantlab.registry.html_report on hand-made run dirs: leaderboard, the group leaders' equity
+curves, sweep heatmaps, escaping, structure (balanced HTML5, one inline script allowed by its hash,
+no external resource), broken inputs."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import re
@@ -16,7 +18,9 @@ from PIL import Image
 
 from quantlab.columnar import parquet_bytes, table_from_numpy
 from quantlab.errors import ConfigError
-from quantlab.registry.html_report import build_html, line_chart_png, write_html_report
+from quantlab.artifacts.line_chart import line_chart_png
+from quantlab.registry.html_board import SCRIPT, SCRIPT_HASH
+from quantlab.registry.html_report import build_html, write_html_report
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -59,12 +63,17 @@ def check(page: str) -> Checker:
     assert c.doctype == "DOCTYPE html"
     assert not c.errors and not c.stack, (c.errors, c.stack)
     assert c.tags[0] == ("html", {"lang": "en"})
-    assert not [t for t, _ in c.tags if t in ("script", "link", "iframe", "object", "embed", "base")]
+    assert not [t for t, _ in c.tags if t in ("link", "iframe", "object", "embed", "base")]
+    assert [a for t, a in c.tags if t == "script"] == [{}]  # the filter/sort code, inline
+    assert f"script-src '{SCRIPT_HASH}'" in page and SCRIPT_HASH == "sha256-" + base64.b64encode(
+        hashlib.sha256(SCRIPT.encode()).digest()).decode() and f"<script>{SCRIPT}</script>" in page
     for tag, attrs in c.tags:
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name)
-            if name in ("src", "href"):
+            if name == "src":
                 assert value.startswith("data:image/png;base64,"), (tag, value[:40])
+            if name == "href":
+                assert value.endswith("report.html") and "://" not in value, (tag, value)
     return c
 
 
@@ -105,18 +114,26 @@ def root(tmp_path) -> Path:
     return r
 
 
-def test_leaderboard_top5_curves_and_heatmaps(root):
-    c = check(build_html(root))
+def board(page: str) -> list[str]:
+    """Result ids in page order."""
+    return [rid.replace("<wbr>", "") for rid in re.findall(r'<td data-v="[^"]*"[^>]*>(?:<a [^>]+>)?<code>([^<]+(?:<wbr>[^<]+)*)</code>', page)]
+
+
+def test_leaderboard_group_leader_curves_and_heatmaps(root):
+    page = build_html(root, result_pages=False)
+    c = check(page)
     text = "".join(c.text)
     for rid in [f"run_{i}" for i in range(7)] + ["sweep_a"]:
         assert rid in text
-    rows = re.findall(r"<tr(?: class=\"top\")?><td class=\"num\">(\d+)</td><td[^>]*><code>([^<]+)</code>",
-                      build_html(root))
-    assert [rid for _, rid in rows] == ["sweep_a", "run_4", "run_1", "run_3", "run_5", "run_0", "run_2", "run_6"]
-    imgs = images(c)
+    assert board(page) == ["sweep_a", "run_4", "run_1", "run_3", "run_5", "run_0", "run_2", "run_6"]
+    make_run(root, "other_ticker", 0.2, ticker="NASDAQ")
+    page = build_html(root, result_pages=False)
+    assert board(page) == ["sweep_a", "run_4", "run_1", "run_3", "run_5", "run_0", "run_2", "run_6",
+                           "other_ticker"]  # its own group, after the group with the best result
+    imgs = images(check(page))
     curves = sorted(k for k in imgs if k.startswith("equity curve of"))
-    assert curves == [f"equity curve of run_{i}" for i in (0, 1, 3, 4, 5)]  # top 5 with an equity.parquet
-    assert "normalised equity curves of the top runs" in imgs
+    assert curves == ["equity curve of other_ticker", "equity curve of run_4"]  # each group's best run
+    assert "normalised equity curves of the group leaders" in imgs
     assert imgs["parameter heatmap of sweep_a"] == png_bytes()
     for data in imgs.values():
         Image.open(io.BytesIO(data)).verify()
@@ -124,9 +141,9 @@ def test_leaderboard_top5_curves_and_heatmaps(root):
 
 def test_strings_are_escaped(tmp_path):
     make_run(tmp_path, "r1", 1.0, ticker='<script>alert("x")</script>&<b>')
-    page = build_html(tmp_path)
+    page = build_html(tmp_path, result_pages=False)
     check(page)
-    assert "<script" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;" in page
+    assert page.count("<script") == 1 and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;" in page
 
 
 def test_empty_root_and_bad_roots(tmp_path):
@@ -147,23 +164,24 @@ def test_broken_inputs_are_noted_not_fatal(root):
     (root / "sweep_a" / "heatmap.png").write_bytes(b"GIF89a")
     (root / "run_1" / "config.json").write_text("{broken")
     make_run(root, "sweep_b", 0.0, equity=False, mode="grid")
-    c = check(build_html(root))
+    c = check(build_html(root, result_pages=False))
     text = "".join(c.text)
     assert "run_4: equity.parquet unreadable" in text
     assert "sweep_a: heatmap.png is not a PNG file" in text and "sweep_b: sweep without heatmap.png" in text
     assert "config.json: invalid JSON" in text
     curves = sorted(k for k in images(c) if k.startswith("equity curve of"))
-    assert curves == [f"equity curve of run_{i}" for i in (0, 1, 2, 3, 5)]  # run_2 fills run_4's slot
+    # run_3, the group's next best, stands in for run_4; run_1 (no readable config) is a group of its own
+    assert curves == ["equity curve of run_1", "equity curve of run_3"]
 
 
 def test_write_html_report_default_and_custom_paths(root, tmp_path):
-    out = write_html_report(root)
+    out = write_html_report(root, result_pages=False)
     assert out == root / "report.html" and out.read_text().startswith("<!DOCTYPE html>")
-    custom = write_html_report(root, tmp_path / "elsewhere" / "r.html")
+    custom = write_html_report(root, tmp_path / "elsewhere" / "r.html", result_pages=False)
     assert custom.is_file() and custom.parent.name == "elsewhere"
     assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
     # the report file is not a run: a rebuild sees the same runs
-    assert build_html(root).count("<tr") == out.read_text().count("<tr")
+    assert build_html(root, result_pages=False).count("<tr") == out.read_text().count("<tr")
 
 
 def test_line_chart_png():

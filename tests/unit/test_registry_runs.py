@@ -26,7 +26,7 @@ def real(tmp_path_factory) -> dict:
         res = ql.cli(*args)
         assert res.returncode == 0, res.stderr
     root = ql.runs_dir()
-    dirs = {p.name.split("_")[2]: p for p in root.iterdir() if p.is_dir()}
+    dirs = {p.name.split("_")[2]: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     return {"root": root, "run": dirs["run"], "grid": dirs["grid"]}
 
 

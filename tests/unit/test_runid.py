@@ -71,6 +71,32 @@ def test_an_id_taken_in_the_out_dir_by_an_older_version_is_skipped(tmp_path, mon
     assert (out / runid.staging_name(rid) / ".owner").read_text() == str(os.getpid())
 
 
+def test_stale_staging_is_collected_from_the_ledger_without_listing_the_runs_root(tmp_path, monkeypatch):
+    """A killed request's staging dir goes at the next claim; the claim reads the ledger of
+    claims in flight, never the runs root (which may hold 100,000 runs)."""
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    out = tmp_path / "runs"
+    dead, _ = runid.claim_run_id(out, "run", "dead000", T0)
+    (out / runid.staging_name(dead) / ".owner").write_text("999999999")  # its process is gone
+    published, _ = runid.claim_run_id(out, "run", "done000", T0)
+    os.rename(out / runid.staging_name(published), out / published)
+    live, _ = runid.claim_run_id(out, "run", "live000", T0)
+    def guard(real):
+        def listing(path=".", *args):
+            assert Path(path).resolve() != out.resolve(), "the claim listed the runs root"
+            return real(path, *args)
+        return listing
+
+    for owner, name in ((os, "listdir"), (os, "scandir"), (Path, "glob"), (Path, "iterdir")):
+        monkeypatch.setattr(owner, name, guard(getattr(owner, name)))
+    runid.claim_run_id(out, "run", "next000", T0)
+    monkeypatch.undo()
+    assert not (out / runid.staging_name(dead)).exists()  # collected
+    assert (out / runid.staging_name(live)).is_dir() and (out / published).is_dir()  # kept
+    ledger = tmp_path / "outputs" / ".quantlab" / runid.STAGING_LEDGER
+    assert {p.name for p in ledger.iterdir()} == {live, runid.format_run_id(T0, "run", "next000")}
+
+
 def test_failed_logs_are_kept_and_capped(tmp_path):
     internal = tmp_path / ".quantlab"
     for i in range(6):

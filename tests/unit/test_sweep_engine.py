@@ -19,13 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from quantlab import metric_registry
 from quantlab.engine import EngineConfig, simulate, sweep
 from quantlab.engine.sweep import ENGINE_OVERRIDES, evaluate_grid
 from quantlab.errors import ConfigError, DataError
 from quantlab.metrics import METRIC_KEYS, compute_metrics
 from quantlab.strategies import REGISTRY, get_strategy
 
-INT_KEYS = ("trades", "bars")
+INT_KEYS = metric_registry.integer_names()
 
 
 @contextmanager

@@ -103,6 +103,11 @@ def _bins(distinct: list) -> tuple[list[str], list[int]]:
     return labels, of
 
 
+def heatmap_title(title: str, metric: str, x_key: str, y_key: str | None) -> str:
+    """``<title> · mean <metric> by <x> (x) and <y> (y)``: the parts kept apart by a separator."""
+    return f"{title} · mean {metric} by {x_key} (x)" + (f" and {y_key} (y)" if y_key else "")
+
+
 def heatmap_png(rows: list[dict], axes: list[str], metric: str, title: str) -> bytes:
     """Mean of ``metric`` per (x, y) cell; one row when there is a single axis."""
     return heatmap_columns([r["params"] for r in rows], _metric_values(rows, metric), axes, metric, title)
@@ -122,6 +127,8 @@ def heatmap_columns(combos: list[dict], values, axes: list[str], metric: str, ti
     import numpy as np
     from PIL import Image, ImageDraw
 
+    from quantlab.artifacts.plots import font, spaced_length, spaced_text
+
     x_key = axes[0]
     y_key = axes[1] if len(axes) > 1 else None
     vals = np.asarray(values, dtype=float)
@@ -139,11 +146,12 @@ def heatmap_columns(combos: list[dict], values, axes: list[str], metric: str, ti
     cw = max(2, min(CELL_W, MAX_PLOT[0] // nx))
     ch = max(2, min(CELL_H, MAX_PLOT[1] // ny))
     width, height = LEFT + cw * nx + RIGHT, TOP + ch * ny + BOTTOM
-    img = Image.new("RGB", (max(width, 620), height), (255, 255, 255))
     grouped = " (values grouped)" if len(xd) > nx or len(yd) > ny else ""
+    heading = heatmap_title(title, metric, x_key, y_key) + grouped
+    img = Image.new("RGB", (int(max(width, 620, spaced_length(heading, 14) + 24)), height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    draw.text((10, 10), f"{title}: mean {metric} by {x_key}" + (f" x {y_key}" if y_key else "") + grouped,
-              fill=(30, 30, 30))
+    spaced_text(draw, (10, 12), heading, 14, (30, 30, 30))
+    label = font(12)
     # the cells as one array: each colour computed once per cell, drawn with a 2 px gap when they are big
     rgb = np.full((ny, nx, 3), 235, dtype=np.uint8)
     span = hi - lo
@@ -160,16 +168,16 @@ def heatmap_columns(combos: list[dict], values, axes: list[str], metric: str, ti
     y_step = max(1, math.ceil(ny / MAX_TICKS))
     for j in range(0, ny, y_step):
         text = f"{y_key}={y_labels[j]}" if y_key else ""
-        draw.text((10, TOP + j * ch + ch // 2 - 6), text, fill=(30, 30, 30))
+        draw.text((10, TOP + j * ch + ch // 2 - 7), text, fill=(30, 30, 30), font=label)
     if cw >= MIN_LABELLED_CELL_W:
         for (j, i), value in np.ndenumerate(means):
-            draw.text((LEFT + i * cw + 6, TOP + j * ch + ch // 2 - 6),
-                      "n/a" if not math.isfinite(value) else f"{value:.3f}", fill=(20, 20, 20))
+            draw.text((LEFT + i * cw + 6, TOP + j * ch + ch // 2 - 7),
+                      "n/a" if not math.isfinite(value) else f"{value:.3f}", fill=(20, 20, 20), font=label)
     x_step = max(1, math.ceil(nx / MAX_TICKS))
     for i in range(0, nx, x_step):
-        draw.text((LEFT + i * cw + 2, TOP + ny * ch + 6), x_labels[i], fill=(30, 30, 30))
-    draw.text((LEFT, TOP + ny * ch + 26), f"{x_key}  (low {lo:.3f} red, high {hi:.3f} green)",
-              fill=(30, 30, 30))
+        draw.text((LEFT + i * cw + 2, TOP + ny * ch + 6), x_labels[i], fill=(30, 30, 30), font=label)
+    spaced_text(draw, (LEFT, TOP + ny * ch + 26), f"{x_key} (x axis; low {lo:.3f} red, high {hi:.3f} green)",
+                12, (30, 30, 30))
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

@@ -25,10 +25,15 @@ def machine_contract(kind: str, command: str, request_id: Any, status: str = "su
     return mc
 
 
+REPORT_HTML = "report.html"  # the optional interactive page (docs/reports.md): never a listed artifact
+
+
 def artifact_listing(directory: Path, exclude: tuple[str, ...] = ()) -> list[dict]:
-    """The files of a result directory with their sizes, then report.json itself (written last)."""
+    """The files of a result directory with their sizes, then report.json itself (written last).
+    The optional report.html is left out: it may be made later, and rebuilding report.json gives
+    the same document whether it exists or not."""
     names = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.name not in ("report.json", *exclude))
+                   and p.name not in ("report.json", REPORT_HTML, *exclude))
     return ([{"file_name": n, "size_bytes": (directory / n).stat().st_size} for n in names]
             + [{"file_name": "report.json", "size_bytes": None}])
 

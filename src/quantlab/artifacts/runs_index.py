@@ -1,5 +1,6 @@
 """The runs index (``runs_index.csv/json/md``): a pure function of the run directories under a
-root, rebuilt atomically under a file lock so concurrent requests lose no row.
+root, kept equal to the runs catalog (:mod:`quantlab.artifacts.catalog`) and updated under a
+file lock so concurrent requests lose no row.
 
 A run directory is any non-hidden child holding ``metadata.json`` or ``report.json`` (or the
 legacy ``meta.json`` / ``run_report.json``, or a forward session's ``session_metadata.json``).
@@ -9,17 +10,13 @@ that row partial, never the rebuild fail.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from quantlab.artifacts.io import atomic_write_json, atomic_write_text, json_safe
+from quantlab.artifacts.io import json_safe
 from quantlab.metric_registry import headline_first, integer_names, summary_names
-
 
 
 def metric_keys() -> tuple[str, ...]:
@@ -109,41 +106,22 @@ def index_paths(root: Path) -> dict[str, str]:
     }
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+def refresh(root: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> dict[str, str]:
+    """Bring ``root``'s catalog and its three index files up to date under ``root/.runs_index.lock``.
 
+    With ``run_dir`` (a child of ``root``: the run a request just published) only that run's row
+    changes, and the files are patched from it on (O(1) when it sorts last); without it, or for a
+    directory elsewhere, everything is rebuilt from the run directories (``--runs-reindex``).
+    Either way the files end byte-for-byte what a full rebuild at that moment writes."""
+    from quantlab.artifacts.catalog_sync import record_run, reindex
 
-def refresh(root: str | os.PathLike) -> dict[str, str]:
-    """Rebuild the three index files of ``root`` under ``root/.runs_index.lock``."""
-    from filelock import FileLock
-
-    from quantlab.testhooks import pause
-
-    root = Path(root)
+    root = Path(os.path.abspath(root))
     root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / ".runs_index.lock"), timeout=120):
-        rows = scan(root)
-        pause("index_scanned")  # test-only hook: a competing refresh must wait for this one
-        generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns(), lineterminator="\n", extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns()})
-        atomic_write_text(root / "runs_index.csv", buf.getvalue())
-        atomic_write_json(root / "runs_index.json",
-                          {"generated_at": generated_at, "root_dir": str(root), "n_runs": len(rows), "runs": rows})
-        md = ["# Runs Index", "", f"- root: `{root}`", f"- generated_at: {generated_at}", f"- total: {len(rows)}", "",
-              "| run_id | mode | ticker | strategy | sharpe_simple | total_return | max_drawdown | trades |",
-              "|---|---|---|---|---|---|---|---|"]
-        for r in rows:
-            md.append(f"| {r['run_id']} | {r['mode']} | {r['ticker']} | {r['strategy']} | {_fmt(r['sharpe_simple'])} | "
-                      f"{_fmt(r['total_return'])} | {_fmt(r['max_drawdown'])} | {_fmt(r['trades'])} |")
-        atomic_write_text(root / "runs_index.md", "\n".join(md) + "\n")
+    run_dir = Path(os.path.abspath(run_dir)) if run_dir is not None else None
+    if run_dir is not None and run_dir.parent == root and not run_dir.name.startswith("."):
+        record_run(root, run_dir)
+    else:
+        reindex(root)
     return index_paths(root)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from quantlab.columnar import column_to_numpy, read_parquet
 from quantlab.dates import bar_times_iso
+from quantlab.engine.risk import EXIT_REASONS
 
 
 def trades_csv(trades_path: str) -> str:
     """trades.csv: header row, comma-separated, no embedded commas, no empty cells. ``status``
-    is ``open`` for a position still open at the end (exit = the last bar's close, no exit fee)."""
+    is ``open`` for a position still open at the end (exit = the last bar's close, no exit fee);
+    ``exit_reason`` is why the trade closed (``engine.risk.EXIT_REASONS``, docs/engine.md).
+    Built column by column (the timestamps in one numpy call)."""
     tr = read_parquet(trades_path)
     n = tr.num_rows
     col = {name: column_to_numpy(tr, name) for name in tr.column_names}
@@ -21,6 +24,7 @@ def trades_csv(trades_path: str) -> str:
     columns.append([str(int(b)) for b in col["bars_held"].tolist()])
     is_open = col["open"].tolist() if "open" in col else [0] * n
     columns.append(["open" if o else "closed" for o in is_open])
+    columns.append([EXIT_REASONS[int(r)] for r in col["exit_reason"].tolist()])
     header = ["trade_id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
-              "entry_fee", "exit_fee", "pnl", "return", "bars_held", "status"]
+              "entry_fee", "exit_fee", "pnl", "return", "bars_held", "status", "exit_reason"]
     return "\n".join([",".join(header), *map(",".join, zip(*columns))]) + "\n"

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from quantlab.contract.params import RUN_PARAMS
+from quantlab.engine.risk import RISK_KEYS
 from quantlab.errors import ConfigError
-from quantlab.metric_registry import HEADLINE, metric_names
+from quantlab.metric_registry import HEADLINE, lower_is_better, metric_names
 
 SCHEMA_PATH = Path(__file__).resolve().parents[3] / "config" / "schemas" / "sweep.schema.json"
-ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr")
+ENGINE_GRID_KEYS = ("fee", "slippage_bps", "k_atr") + RISK_KEYS  # engine parameters a grid may vary
 BASE_KEYS = ("ticker", "start", "end", "interval", "source", "data_path", "seed", "adjust", "date_format", "strategy", "fee",
-             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", "strategy_params")
+             "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", *RISK_KEYS,
+             "strategy_params")
 EXPERIMENT_KEYS = ("param_grid", "parameter_sets", "objective", "splits", "selection", "constraints")
 MAX_COMBOS = 100_000
 MAX_YAML_BYTES = 1 << 20
@@ -260,7 +262,7 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
                 constraint_error = exc
             for key in ENGINE_GRID_KEYS:
                 if key in raw:
-                    resolved[key] = _engine_override(key, raw[key])
+                    resolved[key] = engine_override(key, raw[key])
         except ConfigError as exc:
             if grid:  # a value out of range is a mistake in the grid itself: refuse it
                 raise ConfigError(f"combination {i + 1} {json.dumps(raw, default=str)}: {exc}") from None
@@ -290,7 +292,8 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
     objective = data.get("objective")
     selection = data.get("selection") or {}
     sort_by = list(selection.get("sort_by") or ([objective] if objective else [HEADLINE, "total_return"]))
-    ascending = list(selection.get("ascending") or [False] * len(sort_by))
+    # by default each metric ranks its better end first (volatility_ann: lowest first)
+    ascending = list(selection.get("ascending") or [m in lower_is_better() for m in sort_by])
     if len(ascending) != len(sort_by):
         raise ConfigError("selection.ascending must have one entry per selection.sort_by metric")
     constraints = data.get("constraints") or {}
@@ -340,13 +343,17 @@ def skipped_summary(total: int, skipped: list[dict], evaluated: int) -> dict:
                                  for e in skipped[:SKIPPED_EXAMPLES]]}
 
 
-def _engine_override(key: str, value: Any) -> float:
+def engine_override(key: str, value: Any) -> float | int | str:
     from quantlab.contract.params import ParamSpec
     from quantlab.contract.request import coerce
 
     spec = next(s for s in RUN_PARAMS if s.name == key)
-    return coerce(ParamSpec(spec.name, spec.type, minimum=spec.minimum, maximum=spec.maximum), value,
-                  f"param_grid.{key}")
+    value = coerce(ParamSpec(spec.name, spec.type, minimum=spec.minimum, maximum=spec.maximum,
+                             exclusive_minimum=spec.exclusive_minimum), value,
+                   f"param_grid.{key}")
+    if spec.enum is not None and value not in spec.enum:
+        raise ConfigError(f"param_grid.{key} must be one of: {', '.join(spec.enum)}; got {value!r}")
+    return value
 
 
 def _split(i: int, s: dict) -> Split:

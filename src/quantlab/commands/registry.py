@@ -19,7 +19,8 @@ class Command:
 
 
 def report_command(req, opts) -> dict:
-    """Rebuild a run's (or a forward session's) report, or write the HTML report of a root of runs."""
+    """Rebuild a result directory's report (report.json, the markdown and the interactive
+    report.html), or write the HTML report of a root of results."""
     from quantlab.contract.paths import resolve_input_path
     from quantlab.errors import ConfigError
     from quantlab.registry.runs import is_run_dir
@@ -29,16 +30,24 @@ def report_command(req, opts) -> dict:
         raise ConfigError(f"run directory not found: {run_dir}")
     result = {"mode": "report", "report_only": True, "run_id": run_dir.name, "artifacts_path": str(run_dir),
               "summary": None}
-    if not is_run_dir(run_dir) and any(is_run_dir(child) for child in run_dir.iterdir() if child.is_dir()):
-        # a root of runs: one self-contained HTML research report over all of them
+    children = [child for child in run_dir.iterdir() if child.is_dir()]
+    if not is_run_dir(run_dir) and any(is_run_dir(c) or any(is_run_dir(g) for g in c.iterdir() if g.is_dir())
+                                       for c in children):
+        # a root of results (or of roots: outputs/): one self-contained HTML research report
         from quantlab.registry.html_report import write_html_report
 
         return {**result, "run_id": None, "report_path": str(write_html_report(run_dir))}
-    if (run_dir / "session_metadata.json").is_file():  # a forward session
+    from quantlab.reports import kind_of, write_report_html
+
+    kind = kind_of(run_dir)  # ConfigError for a directory that holds no result
+    html = str(write_report_html(run_dir))
+    if kind not in ("run", "paper", "forward"):  # sweeps and portfolios: the interactive page only
+        return {**result, "report_path": html}
+    if kind == "forward":
         from quantlab.commands.forward.publish import rebuild_session_report as rebuild
     else:
         from quantlab.commands.run.publish import rebuild_report as rebuild
-    return {**result, "report_path": str(rebuild(run_dir))}
+    return {**result, "report_path": str(rebuild(run_dir)), "html_report_path": html}
 
 
 def data_command(req, opts) -> dict:
@@ -72,7 +81,12 @@ def dispatch(req, opts) -> dict:
     from quantlab.orchestrate import plans
     from quantlab.orchestrate.execute import execute
 
-    return execute(getattr(plans, command.plan)(req, opts), opts)
+    result = execute(getattr(plans, command.plan)(req, opts), opts)
+    if getattr(opts, "html_report", False) and not result.get("dry_run"):
+        from quantlab.reports.hook import add_html_report
+
+        add_html_report(result)
+    return result
 
 
 def describe(opts) -> int:
@@ -100,6 +114,8 @@ def print_human(result: dict) -> None:
     if result.get("report_only"):
         kind = "research report" if result["report_path"].endswith(".html") else "report rebuilt"
         print(f"{kind}: {result['report_path']}")
+        if result.get("html_report_path"):
+            print(f"interactive report: {result['html_report_path']}")
         return
     if result.get("dry_run"):
         print("dry run: nothing executed")
@@ -115,5 +131,7 @@ def print_human(result: dict) -> None:
     print("  " + "  ".join(f"{k} {fmt(s.get(k))}" for k in summary_names()))
     print(f"  artifacts: {result['artifacts_path']}")
     print(f"  report:    {result['report_path']}")
+    if result.get("html_report_path"):
+        print(f"  html:      {result['html_report_path']}")
     if result.get("runs_index_md"):
         print(f"  index:     {result['runs_index_md']}")

@@ -34,9 +34,10 @@ _ERRORS = {cls.__name__: cls for cls in (QuantLabError, ConfigError, DataError, 
 _CURRENT: "StepWorker | None" = None
 
 WARM_MODULES = (
-    "numpy", "pyarrow", "pyarrow.parquet", "PIL.Image", "PIL.ImageDraw", "PIL.PngImagePlugin",
+    "numpy", "pyarrow", "pyarrow.parquet", "PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin",
     "filelock", "quantlab.data", "quantlab.engine", "quantlab.metrics", "quantlab.strategies",
-    "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.commands.run.steps",
+    "quantlab.artifacts.plots", "quantlab.artifacts.runs_index", "quantlab.artifacts.catalog_sync", "sqlite3",
+    "quantlab.registry.runs", "quantlab.commands.run.steps",
     "quantlab.commands.sweep.steps", "quantlab.engine.sweep", "quantlab.artifacts.heatmap", "yaml",
 )
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from quantlab.engine import risk  # names, defaults, ranges of the risk controls (no numpy import)
+
 INTERVALS = ("1m", "2m", "5m", "15m", "30m", "60m", "90m", "1h", "1d", "5d", "1wk", "1mo", "3mo")
 SOURCES = ("auto", "sample", "file", "yfinance", "synthetic")
 COMMANDS = ("run", "sweep", "forward", "portfolio", "data")
@@ -46,6 +48,21 @@ class ParamSpec:
         return schema
 
 
+def _risk_spec(name: str) -> ParamSpec:
+    """The request/CLI spec of an engine risk control (engine.risk holds its default and range)."""
+    default = risk.DEFAULTS[name]
+    if name == "size_mode":
+        return ParamSpec(name, "string", default, risk.DESCRIPTIONS[name], enum=risk.SIZE_MODES)
+    lo, hi = risk.RANGES[name]
+    kind = "integer" if isinstance(default, int) else "number"
+    if name == "position_size":
+        return ParamSpec(name, kind, default, risk.DESCRIPTIONS[name], exclusive_minimum=lo, maximum=hi)
+    return ParamSpec(name, kind, default, risk.DESCRIPTIONS[name], minimum=lo, maximum=hi)
+
+
+# Engine risk controls: valid for every strategy, in runs, sweep bases and sweep grids.
+RISK_PARAMS: tuple[ParamSpec, ...] = tuple(_risk_spec(name) for name in risk.RISK_KEYS)
+
 RUN_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("ticker", "string", None, "Instrument symbol (sample data: ^GSPC/SPX, ^IXIC/NASDAQ). Default: "
               "the data_path file's name, else the bundled S&P 500 sample SPX (2017 if no window is given).",
@@ -78,6 +95,7 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
               enum=("next_open", "close")),
     ParamSpec("allow_short", "boolean", False, "Allow short positions (exit signals reverse to short)."),
     ParamSpec("initial_cash", "number", 10000.0, "Starting capital.", exclusive_minimum=0, maximum=1e15),
+    *RISK_PARAMS,
     ParamSpec("out_dir", "string", None, "Parent directory of the run directory (default outputs/runs).",
               aliases=("outdir",), extra={"minLength": 1, "maxLength": 4096}),
     ParamSpec("paper", "boolean", False, "Run as a paper session (outputs/paper_sessions)."),
@@ -217,14 +235,18 @@ COMMAND_RULES: dict[str, list[dict]] = {
     ],
 }
 
-# Accepted by every command: where lifecycle events are POSTed (like --signal-webhook), and
-# --force. Both change how a request executes, never what it computes (no content key, run id or
+# Accepted by every command: where lifecycle events are POSTed (like --signal-webhook), --force
+# and html_report. They change how a request executes, never what it computes (no content key, run id or
 # config.json sees them).
 COMMON_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("signal_webhook", "string", None, "POST lifecycle events here (http/https), best effort.",
               extra={"minLength": 1, "maxLength": 2048}),
     ParamSpec("force", "boolean", False, "Recompute every step of this request even when its results are "
               "cached (same content keys; the store entries are overwritten), like --force.", cli=False),
+    ParamSpec("html_report", "boolean", False, "Also write report.html (interactive, self-contained Bokeh page: "
+              "docs/reports.md) beside report.json before the response, like --html-report. Off by default: "
+              "Bokeh's import and the page add ~0.6 s or more to a request (benchmarks/bench_run.py --html).",
+              cli=False),
 )
 for _command in COMMAND_PARAMS:
     COMMAND_PARAMS[_command] = COMMAND_PARAMS[_command] + COMMON_PARAMS

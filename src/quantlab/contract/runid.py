@@ -100,19 +100,52 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def collect_stale_staging(out_dir: Path) -> None:
-    """Remove staging dirs whose owner process is gone (a SIGKILLed request leaves one)."""
+STAGING_LEDGER = "staging"  # <internal>/staging/<run_id>: the path of each claimed staging dir
+
+
+def collect_stale_staging(out_dir: Path | None = None) -> None:
+    """Remove staging dirs whose owner process is gone (a SIGKILLed request leaves one).
+
+    Every claim names its staging dir in the ledger ``<internal>/staging/``, so this looks at
+    the claims in flight (and the stale ones), never at the run directories: O(1) in the number
+    of runs. Staging dirs of a version without the ledger: :func:`collect_stale_staging_in`."""
+    from quantlab.contract.paths import internal_root
+
+    ledger = internal_root() / STAGING_LEDGER
+    try:
+        names = os.listdir(ledger)
+    except OSError:
+        return
+    for name in names:
+        entry = ledger / name
+        try:
+            staging = Path(entry.read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        if not staging.is_dir():  # published or discarded
+            entry.unlink(missing_ok=True)
+        elif _owner_gone(staging):
+            shutil.rmtree(staging, ignore_errors=True)
+            entry.unlink(missing_ok=True)
+
+
+def collect_stale_staging_in(out_dir: Path) -> None:
+    """Every stale staging dir directly under ``out_dir`` (a scan: ``--runs-reindex``)."""
     try:
         entries = list(out_dir.glob(f"{STAGING_PREFIX}*"))
     except OSError:
         return
     for staging in entries:
-        try:
-            pid = int((staging / ".owner").read_text().strip() or 0)
-        except (OSError, ValueError):
-            continue  # being created right now, or not ours
-        if pid and not _pid_alive(pid):
+        if _owner_gone(staging):
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _owner_gone(staging: Path) -> bool:
+    try:
+        pid = int((staging / ".owner").read_text().strip() or 0)
+    except (OSError, ValueError):
+        return False  # being created right now, or not ours
+    return bool(pid) and not _pid_alive(pid)
 
 
 def peek_run_id(mode: str, digest: str, now: datetime | None = None) -> tuple[str, datetime]:
@@ -162,4 +195,7 @@ def claim_run_id(out_dir: Path, mode: str, digest: str, now: datetime | None = N
             continue
         if staging:
             (target / ".owner").write_text(str(os.getpid()))
+            ledger = internal_root() / STAGING_LEDGER
+            ledger.mkdir(parents=True, exist_ok=True)
+            (ledger / run_id).write_text(os.path.abspath(target), encoding="utf-8")
         return run_id, ts

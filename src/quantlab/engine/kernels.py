@@ -190,6 +190,156 @@ def rolling_mean_std_kernel(x, window, ddof, mean_out, std_out):
         std_out[t] = math.sqrt(var)
 
 
+# --------------------------------------------------------------------------- risk controls
+# Engine parameters of a leg (``EngineConfig``'s risk fields), one row of ``RISK_FIELDS`` floats
+# per simulation (``risk[r + RK_*]``, ``r`` = row * RISK_FIELDS); 0 = off for every stop.
+RISK_FIELDS = 10
+RK_STOP_LOSS = 0  # fraction below (long) / above (short) the entry fill price
+RK_TAKE_PROFIT = 1  # fraction above (long) / below (short) the entry fill price
+RK_TRAILING_STOP = 2  # fraction below the highest high (long) / above the lowest low (short) since entry
+RK_STOP_LOSS_ATR = 3  # the same three as multiples of ATR(14) at the signal bar
+RK_TAKE_PROFIT_ATR = 4
+RK_TRAILING_STOP_ATR = 5
+RK_MAX_BARS = 6  # time exit: a leg is closed at the latest ``max_bars`` bars after its entry fill
+RK_POSITION_SIZE = 7  # fraction of equity committed per entry (1 = all in)
+RK_SIZE_MODE = 8  # SIZE_* below
+RK_TARGET_VOL = 9  # volatility_target: annualised target volatility
+SIZE_PERCENT_EQUITY = 0
+SIZE_FIXED_CASH = 1
+SIZE_VOLATILITY_TARGET = 2
+
+# Why a leg closed (``tr_reason``; ``EXIT_NONE``: no stop fired on the bar).
+EXIT_NONE = -1
+EXIT_SIGNAL = 0
+EXIT_STOP_LOSS = 1
+EXIT_TAKE_PROFIT = 2
+EXIT_TRAILING_STOP = 3
+EXIT_MAX_BARS = 4
+EXIT_END_OF_DATA = 5
+EXIT_MARGIN_CALL = 6
+N_EXIT_REASONS = 7
+
+
+def risk_levels(risk, r, side, entry_price, atr_t):
+    """Stop-loss and take-profit levels of a leg just opened at ``entry_price`` (nan: off) and
+    its trailing distance in price units (ATR variant; 0: fractional or off). ``atr_t``: ATR(14)
+    at the signal bar. A fraction wins over its ATR variant (the config allows only one)."""
+    sl = NAN
+    tp = NAN
+    frac = risk[r + RK_STOP_LOSS]
+    k = risk[r + RK_STOP_LOSS_ATR]
+    if frac > 0.0:
+        if side == 1:
+            sl = entry_price * (1.0 - frac)
+        else:
+            sl = entry_price * (1.0 + frac)
+    elif k > 0.0:
+        sl = entry_price - side * k * atr_t
+    frac = risk[r + RK_TAKE_PROFIT]
+    k = risk[r + RK_TAKE_PROFIT_ATR]
+    if frac > 0.0:
+        if side == 1:
+            tp = entry_price * (1.0 + frac)
+        else:
+            tp = entry_price * (1.0 - frac)
+    elif k > 0.0:
+        tp = entry_price + side * k * atr_t
+    trail_abs = 0.0
+    k = risk[r + RK_TRAILING_STOP_ATR]
+    if k > 0.0 and not risk[r + RK_TRAILING_STOP] > 0.0:
+        trail_abs = k * atr_t
+    return sl, tp, trail_abs
+
+
+def stop_hit(side, o, h, l, sl, tp, trail_ref, trail_frac, trail_abs):
+    """Whether a stop of the open leg fires on a bar (``o``, ``h``, ``l``): ``(reason, price,
+    ambiguous)``, ``reason`` ``EXIT_NONE`` if none does.
+
+    The loss side is the tighter of the stop-loss ``sl`` and the trailing stop (``trail_ref``,
+    the best price since entry before this bar, less ``trail_frac`` or ``trail_abs``; a tie is a
+    stop-loss). It is checked first: a bar that opens beyond it fills at the open, one whose range
+    reaches it at its level. Then the take-profit ``tp`` the same way. ``ambiguous``: the bar's
+    range touched both sides (the loss side is assumed first, the conservative reading).
+    """
+    stop = sl
+    reason = EXIT_STOP_LOSS
+    if trail_frac > 0.0 or trail_abs > 0.0:
+        if side == 1:
+            if trail_frac > 0.0:
+                level = trail_ref * (1.0 - trail_frac)
+            else:
+                level = trail_ref - trail_abs
+            tighter = level > stop
+        else:
+            if trail_frac > 0.0:
+                level = trail_ref * (1.0 + trail_frac)
+            else:
+                level = trail_ref + trail_abs
+            tighter = level < stop
+        if stop != stop or tighter:
+            stop = level
+            reason = EXIT_TRAILING_STOP
+    if side == 1:
+        if l <= stop:
+            if o <= stop:
+                return reason, o, h >= tp
+            return reason, stop, h >= tp
+        if h >= tp:
+            if o >= tp:
+                return EXIT_TAKE_PROFIT, o, False
+            return EXIT_TAKE_PROFIT, tp, False
+    else:
+        if h >= stop:
+            if o >= stop:
+                return reason, o, l <= tp
+            return reason, stop, l <= tp
+        if l <= tp:
+            if o <= tp:
+                return EXIT_TAKE_PROFIT, o, False
+            return EXIT_TAKE_PROFIT, tp, False
+    return EXIT_NONE, 0.0, False
+
+
+def trail_update(side, ref, h, l):
+    """The trailing reference after a bar: the highest high (long) / lowest low (short) so far."""
+    if side == 1:
+        if h > ref:
+            return h
+    elif l < ref:
+        return l
+    return ref
+
+
+def time_exit_due(max_bars, t, entry_idx, fill_close):
+    """Whether a leg filled at bar ``entry_idx`` must close on a signal at bar ``t``: its exit
+    fill (``t``, or ``t + 1`` for next-open fills) is ``max_bars`` bars after the entry fill."""
+    if fill_close:
+        return t - entry_idx >= max_bars
+    return t + 1 - entry_idx >= max_bars
+
+
+def entry_budget(risk, r, cash, initial_cash, vol_t):
+    """Cash committed to a new leg: ``position_size`` x cash (``percent_equity``; all of it at
+    1.0), ``position_size`` x initial cash capped at the cash (``fixed_cash``), or cash x
+    min(``position_size``, target / ``vol_t``) (``volatility_target``; nothing while the trailing
+    volatility ``vol_t`` is undefined)."""
+    mode = risk[r + RK_SIZE_MODE]
+    f = risk[r + RK_POSITION_SIZE]
+    if mode == SIZE_FIXED_CASH:
+        budget = f * initial_cash
+        if budget > cash:
+            budget = cash
+        return budget
+    if mode == SIZE_VOLATILITY_TARGET:
+        if vol_t != vol_t:
+            return 0.0
+        if vol_t > 0.0:
+            w = risk[r + RK_TARGET_VOL] / vol_t
+            if w < f:
+                f = w
+    return f * cash
+
+
 def close_leg(pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee):
     """Close the open leg (``pos`` 1 long, -1 short) at the slipped prices: the one place a
     closing fill, its fee and the trade's pnl are computed (``simulate_kernel`` and
@@ -220,18 +370,22 @@ def close_leg(pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee
     return cash, exit_price, exit_fee, pnl, wiped
 
 
-def open_leg(target, cash, buy_price, sell_price, fee):
-    """Open a leg (``target`` 1 long, -1 short) with all the cash (> 0): the one place an
-    opening fill is computed. ``qty = cash / (fill_price * (1 + fee))``, so notional + fee =
-    cash. Returns ``(cash, qty, entry_price, entry_fee)``."""
+def open_leg(target, cash, budget, buy_price, sell_price, fee):
+    """Open a leg (``target`` 1 long, -1 short) committing ``budget`` (0 < budget <= cash): the
+    one place an opening fill is computed. ``qty = budget / (fill_price * (1 + fee))``, so
+    notional + fee = budget (all the cash when ``budget == cash``: cash is then exactly 0 after
+    a long). Returns ``(cash, qty, entry_price, entry_fee)``."""
     if target == 1:
         entry_price = buy_price
     else:
         entry_price = sell_price
-    qty = cash / (entry_price * (1.0 + fee))
+    qty = budget / (entry_price * (1.0 + fee))
     entry_fee = qty * entry_price * fee
     if target == 1:
-        cash = 0.0
+        if budget == cash:
+            cash = 0.0
+        else:
+            cash -= qty * entry_price + entry_fee
     else:
         cash += qty * entry_price - entry_fee
     return cash, qty, entry_price, entry_fee
@@ -245,20 +399,47 @@ def open_trade_pnl(pos, qty, entry_price, entry_fee, c):
     return qty * (entry_price - c) - entry_fee
 
 
+def record_trade(i, capacity, entry_idx, exit_idx, side, entry_price, exit_price, qty, entry_fee, exit_fee, pnl,
+                 reason, ambiguous, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty,
+                 tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous):
+    """Write trade ``i`` of ``simulate_kernel`` into its ``tr_*`` buffers (if there is room)."""
+    if i < capacity:
+        tr_entry_idx[i] = entry_idx
+        tr_exit_idx[i] = exit_idx
+        tr_side[i] = side
+        tr_entry_price[i] = entry_price
+        tr_exit_price[i] = exit_price
+        tr_qty[i] = qty
+        tr_entry_fee[i] = entry_fee
+        tr_exit_fee[i] = exit_fee
+        tr_pnl[i] = pnl
+        tr_ret[i] = pnl / (qty * entry_price)
+        tr_reason[i] = reason
+        tr_ambiguous[i] = 1 if ambiguous else 0
+
+
 def simulate_kernel(
-    open_, close, entries, exits, slip, slip_const,
-    start, cooldown, fee, fill_close, allow_short, initial_cash,
+    open_, high, low, close, entries, exits, slip, slip_const,
+    start, cooldown, fee, fill_close, allow_short, initial_cash, risk, atr_sig, vol,
     equity, position, returns,
     tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price,
-    tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret,
+    tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous,
 ):
-    """Bar-by-bar, all-in simulation of one signal stream.
+    """Bar-by-bar simulation of one signal stream, with the risk controls of ``risk``.
 
     Returns ``(n_trades, open_position, margin_bar)``; ``margin_bar`` is the bar of the first
     margin call (-1: none).
 
     Per bar ``t`` from ``start`` on (bars before ``start`` are warm-up: never traded):
 
+    S. Stops (``risk``: stop-loss, take-profit, trailing stop, see :func:`stop_hit`): an open
+       leg is checked against bar ``t``'s open, high and low. Stops are live from the entry
+       fill: a leg filled at ``open[t]`` (``next_open``) is checked on bar ``t`` itself, one
+       filled at ``close[t]`` from bar ``t + 1``. A stop fills at its level, or at the open when
+       the bar opens beyond it, slipped like any fill (``slip[t]``), fee charged. The trailing
+       reference then takes in the bar's high (long) / low (short). ``high``/``low``/
+       ``atr_sig`` may be empty when no stop is set; ``atr_sig`` (ATR(14) per bar) is read at
+       the entry's signal bar for the ``*_atr`` stops.
     0. Margin call: a short whose mark ``cash - qty * close[t]`` is <= 0 is bought back at
        ``close[t] * (1 + s)`` (fee charged) before any signal of the bar. The account cannot
        owe: cash ends at exactly 0, the shortfall is written off (the trade's pnl is the
@@ -266,15 +447,20 @@ def simulate_kernel(
        cover of a short that leaves cash <= 0 is floored and counted the same way.
     1. If ``t`` is past the cooldown, the signals at ``t``'s close give a target position:
        long-only: flat & entry -> long, long & exit -> flat; with ``allow_short``: entry without
-       exit -> long, exit without entry -> short (both at once cancel out).
+       exit -> long, exit without entry -> short (both at once cancel out). After an exit by a
+       stop or by time, a signal already on at that bar is ignored until it has been off for a
+       bar (a fresh signal re-enters, a still-true one does not). Time exit: a leg whose exit
+       fill would come ``max_bars`` bars after its entry fill is closed then whatever the
+       signals and the cooldown say (``position`` flat, never reversed).
     2. A change of position fills at ``close[t]`` (``fill_close``) or ``open[t+1]`` (not at all
        on the last bar). Buys fill at ``price*(1+s)``, sells at ``price*(1-s)``, ``s`` =
        ``slip[t]`` if ``slip`` is non-empty else ``slip_const`` (callers cap both at
        ``MAX_SLIPPAGE``, so fill prices stay > 0 and fees >= 0). Every fill pays
        ``fee * qty * fill_price``. A reversal closes the old leg and opens the new one at the same
-       bar (two fills, two fees). Opening a leg commits all the cash: ``qty = cash /
-       (fill_price * (1 + fee))``, so notional + fee = cash. Signals at the ``cooldown`` bars
-       after a filled signal are ignored.
+       bar (two fills, two fees). Opening a leg commits :func:`entry_budget` (all the cash by
+       default; ``vol`` is the trailing volatility per bar, empty unless sizing needs it):
+       ``qty = budget / (fill_price * (1 + fee))``. Signals at the ``cooldown`` bars after a
+       filled signal are ignored (stop and time exits start no cooldown).
     3. ``equity[t-start]`` = cash + signed qty * close[t] (a next-open order is not filled yet);
        ``position[t-start]`` = position held at the end of bar t; ``returns[t-start]`` = equity
        over the previous equity (``initial_cash`` for the first bar) minus 1 (0 after an
@@ -282,35 +468,75 @@ def simulate_kernel(
        A leg is only opened with positive cash.
 
     Round trips go to the ``tr_*`` buffers (fill bar indices, side, fill prices, qty, fees,
-    net pnl, pnl / entry notional); the buffers need room for every trade:
-    ``len(close)//2 + 2`` long-only, ``len(close) + 2`` with ``allow_short``. A position still open
-    after the last bar is marked to market, neither closed nor charged, and logged as the last
-    trade: exit bar ``n - 1``, exit price ``close[n - 1]``, no exit fee (it counts in ``n_trades``;
-    the returned ``open_position`` says it is open).
+    net pnl, pnl / entry notional, ``EXIT_*`` reason, 1 if the exit bar touched both the stop
+    and the take-profit); the buffers need room for every trade:
+    ``len(close)//2 + 2`` long-only, ``len(close) + 2`` with ``allow_short`` or stops (see
+    ``simulator.trade_capacity``). A position still open after the last bar is marked to
+    market, neither closed nor charged, and logged as the last trade: exit bar ``n - 1``, exit
+    price ``close[n - 1]``, no exit fee, reason ``EXIT_END_OF_DATA`` (it counts in
+    ``n_trades``; the returned ``open_position`` says it is open).
     """
     n = len(close)
     capacity = len(tr_pnl)
     use_slip_array = len(slip) > 0
+    stops = risk[RK_STOP_LOSS] > 0.0 or risk[RK_TAKE_PROFIT] > 0.0 or risk[RK_TRAILING_STOP] > 0.0 \
+        or risk[RK_STOP_LOSS_ATR] > 0.0 or risk[RK_TAKE_PROFIT_ATR] > 0.0 or risk[RK_TRAILING_STOP_ATR] > 0.0
+    max_bars = int(risk[RK_MAX_BARS])
+    trail_frac = risk[RK_TRAILING_STOP]
+    use_vol = len(vol) > 0
     cash = initial_cash
     qty = 0.0
     pos = 0
     entry_price = 0.0
     entry_fee = 0.0
     entry_idx = 0
+    sl = NAN
+    tp = NAN
+    trail_ref = 0.0
+    trail_abs = 0.0
+    hold_enter = False  # after a stop/time exit: ignore the entry signal until it has been off
+    hold_leave = False
     n_trades = 0
     blocked_until = start - 1
     prev_equity = initial_cash
     margin_bar = -1
     for t in range(start, n):
         c = close[t]
+        if stops and pos != 0:  # step S
+            reason, stop_price, ambiguous = stop_hit(pos, open_[t], high[t], low[t], sl, tp, trail_ref,
+                                                     trail_frac, trail_abs)
+            if reason != EXIT_NONE:
+                if use_slip_array:
+                    s = slip[t]
+                else:
+                    s = slip_const
+                cash, exit_price, exit_fee, pnl, wiped = close_leg(
+                    pos, cash, qty, entry_price, entry_fee, stop_price * (1.0 + s), stop_price * (1.0 - s), fee)
+                if wiped and margin_bar < 0:
+                    margin_bar = t
+                record_trade(n_trades, capacity, entry_idx, t, pos, entry_price, exit_price, qty, entry_fee, exit_fee,
+                             pnl, reason, ambiguous, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price,
+                             tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous)
+                n_trades += 1
+                pos = 0
+                qty = 0.0
+                hold_enter = True
+                hold_leave = True
+            else:
+                trail_ref = trail_update(pos, trail_ref, high[t], low[t])
+        if hold_enter and not entries[t]:
+            hold_enter = False
+        if hold_leave and not exits[t]:
+            hold_leave = False
         forced = pos == -1 and cash - qty * c <= 0.0  # margin call: step 0
+        timed = max_bars > 0 and pos != 0 and not forced and time_exit_due(max_bars, t, entry_idx, fill_close)
         equity_before = cash + pos * qty * c
         pos_before = pos
-        if forced or t > blocked_until:
+        if forced or timed or t > blocked_until:
             target = pos
-            enter = entries[t]
-            leave = exits[t]
-            if forced:
+            enter = entries[t] and not hold_enter
+            leave = exits[t] and not hold_leave
+            if forced or timed:
                 target = 0
             elif allow_short:
                 if enter and not leave:
@@ -340,25 +566,40 @@ def simulate_kernel(
                         pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
                     if wiped and margin_bar < 0:
                         margin_bar = fill_idx
-                    if n_trades < capacity:
-                        tr_entry_idx[n_trades] = entry_idx
-                        tr_exit_idx[n_trades] = fill_idx
-                        tr_side[n_trades] = pos
-                        tr_entry_price[n_trades] = entry_price
-                        tr_exit_price[n_trades] = exit_price
-                        tr_qty[n_trades] = qty
-                        tr_entry_fee[n_trades] = entry_fee
-                        tr_exit_fee[n_trades] = exit_fee
-                        tr_pnl[n_trades] = pnl
-                        tr_ret[n_trades] = pnl / (qty * entry_price)
+                    reason = EXIT_SIGNAL
+                    if forced:
+                        reason = EXIT_MARGIN_CALL
+                    elif timed:
+                        reason = EXIT_MAX_BARS
+                    record_trade(n_trades, capacity, entry_idx, fill_idx, pos, entry_price, exit_price, qty, entry_fee,
+                                 exit_fee, pnl, reason, False, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price,
+                                 tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason,
+                                 tr_ambiguous)
                     n_trades += 1
                     pos = 0
                     qty = 0.0
+                    if timed:
+                        hold_enter = True
+                        hold_leave = True
                 if target != 0 and cash > 0.0:
-                    cash, qty, entry_price, entry_fee = open_leg(target, cash, buy_price, sell_price, fee)
-                    pos = target
-                    entry_idx = fill_idx
-                if not forced:
+                    vol_t = NAN
+                    if use_vol:
+                        vol_t = vol[t]
+                    budget = entry_budget(risk, 0, cash, initial_cash, vol_t)
+                    if budget > 0.0:
+                        cash, qty, entry_price, entry_fee = open_leg(target, cash, budget, buy_price, sell_price,
+                                                                     fee)
+                        pos = target
+                        entry_idx = fill_idx
+                        hold_enter = False
+                        hold_leave = False
+                        if stops:
+                            atr_t = 0.0
+                            if len(atr_sig) > 0:
+                                atr_t = atr_sig[t]
+                            sl, tp, trail_abs = risk_levels(risk, 0, pos, entry_price, atr_t)
+                            trail_ref = entry_price
+                if not forced and not timed:
                     blocked_until = t + cooldown
         if forced:
             equity_before = 0.0  # what is left after the margin call
@@ -382,17 +623,9 @@ def simulate_kernel(
         # close (no exit fill, no exit fee, no slippage); the caller knows it is open from pos
         c = close[n - 1]
         pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, c)
-        if n_trades < capacity:
-            tr_entry_idx[n_trades] = entry_idx
-            tr_exit_idx[n_trades] = n - 1
-            tr_side[n_trades] = pos
-            tr_entry_price[n_trades] = entry_price
-            tr_exit_price[n_trades] = c
-            tr_qty[n_trades] = qty
-            tr_entry_fee[n_trades] = entry_fee
-            tr_exit_fee[n_trades] = 0.0
-            tr_pnl[n_trades] = pnl
-            tr_ret[n_trades] = pnl / (qty * entry_price)
+        record_trade(n_trades, capacity, entry_idx, n - 1, pos, entry_price, c, qty, entry_fee, 0.0, pnl,
+                     EXIT_END_OF_DATA, False, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price,
+                     tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous)
         n_trades += 1
     return n_trades, pos, margin_bar
 
@@ -403,7 +636,7 @@ def simulate_kernel(
 # ``grid_signals``: run it under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``,
 # or with a strategy's fused signals through ``jit.specialised``.
 
-SWEEP_STATS = 14  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
+SWEEP_STATS = 22  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
 ST_SUM_RETURNS = 1  # numpy-order sum of the per-bar returns
 ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 bars)
@@ -418,6 +651,14 @@ ST_LOSS_SUM = 10  # numpy-order sum of the negative pnls (<= 0)
 ST_SUM_TRADE_RETURNS = 11  # numpy-order sum of the trade returns
 ST_EXPOSED_BARS = 12  # bars whose recorded position is not flat
 ST_MARGIN_CALLS = 13  # shorts liquidated because the account was wiped out (0 or 1)
+ST_EXITS_SIGNAL = 14  # trades by exit reason, in ``EXIT_*`` order (ST_EXITS_SIGNAL + reason)
+ST_EXITS_STOP_LOSS = 15
+ST_EXITS_TAKE_PROFIT = 16
+ST_EXITS_TRAILING_STOP = 17
+ST_EXITS_MAX_BARS = 18
+ST_EXITS_END_OF_DATA = 19
+ST_EXITS_MARGIN_CALL = 20
+ST_AMBIGUOUS_BARS = 21  # bars whose range touched both the stop and the take-profit (stop assumed)
 
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
@@ -504,11 +745,25 @@ def no_grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f
 grid_signals = no_grid_signals  # rebound per strategy by ``jit.specialised`` (see sweep_kernel)
 
 
+def tally_trade(pnl, ret, n_trades, n_win, n_loss, capacity, tr_ret, tr_win, tr_loss):
+    """Book one trade of ``sweep_kernel`` (its return, and its pnl as a win or a loss); returns
+    the new ``(n_trades, n_win, n_loss)``."""
+    if n_trades < capacity:
+        tr_ret[n_trades] = ret
+        if pnl > 0.0:
+            tr_win[n_win] = pnl
+            n_win += 1
+        elif pnl < 0.0:
+            tr_loss[n_loss] = pnl
+            n_loss += 1
+    return n_trades + 1, n_win, n_loss
+
+
 def sweep_kernel(
     mode, lo, hi,
-    open_, close, atr, start, fill_close, allow_short, initial_cash,
+    open_, high, low, close, atr, atr_sig, vol, start, fill_close, allow_short, initial_cash,
     entries, exits, f_vec, i_vec, tab_a, tab_b,
-    p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs,
+    p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs, risks,
     stats, ret_out,
     ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit,
 ):
@@ -526,10 +781,14 @@ def sweep_kernel(
       and tables, per-combo integers and floats).
 
     Costs per combo: ``fees[c]``; slippage ``min(k_atrs[c] * atr[t] / close[t], MAX_SLIPPAGE)``
-    if ``atr`` is non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. The simulation is
-    ``simulate_kernel``'s, operation for operation (same equity, returns, positions, trades);
-    instead of keeping them, it accumulates what ``metrics.compute_metrics`` needs (see the
-    ``ST_*`` indices) in ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
+    if ``atr`` is non-empty, else ``slip_consts[c]``; ``cooldowns[c]`` bars. Risk controls per
+    combo: row ``c`` of ``risks`` (``RISK_FIELDS`` floats, ``RK_*``), with the shared bars
+    ``high``/``low``, ``atr_sig`` (ATR(14), for the ``*_atr`` stops) and ``vol`` (trailing
+    volatility, for ``volatility_target`` sizing), each empty when no combo needs it. The
+    simulation is ``simulate_kernel``'s, operation for operation (same equity, returns,
+    positions, trades, with the same helpers); instead of keeping them, it accumulates what
+    ``metrics.compute_metrics`` needs (see the ``ST_*`` indices) in
+    ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
 
     Scratch, reused combo after combo (one set per thread): ``ret_buf``, ``scratch``: >=
     ``len(close) - start`` floats; ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity``
@@ -544,11 +803,22 @@ def sweep_kernel(
     capacity = len(tr_ret)
     keep_returns = ret_out.shape[0] > 0
     use_slip_array = len(atr) > 0
+    use_vol = len(vol) > 0
+    use_atr_sig = len(atr_sig) > 0
     for c in range(lo, hi):
         fee = fees[c]
         slip_const = slip_consts[c]
         k_atr = k_atrs[c]
         cooldown = cooldowns[c]
+        r = c * RISK_FIELDS
+        stops = risks[r + RK_STOP_LOSS] > 0.0 or risks[r + RK_TAKE_PROFIT] > 0.0 \
+            or risks[r + RK_TRAILING_STOP] > 0.0 or risks[r + RK_STOP_LOSS_ATR] > 0.0 \
+            or risks[r + RK_TAKE_PROFIT_ATR] > 0.0 or risks[r + RK_TRAILING_STOP_ATR] > 0.0
+        max_bars = int(risks[r + RK_MAX_BARS])
+        trail_frac = risks[r + RK_TRAILING_STOP]
+        k = c * SWEEP_STATS
+        for j in range(N_EXIT_REASONS):
+            stats[k + ST_EXITS_SIGNAL + j] = 0.0
         enter_at = entries
         exit_at = exits
         if mode != 0:
@@ -561,9 +831,17 @@ def sweep_kernel(
         pos = 0
         entry_price = 0.0
         entry_fee = 0.0
+        entry_idx = 0
+        sl = NAN
+        tp = NAN
+        trail_ref = 0.0
+        trail_abs = 0.0
+        hold_enter = False
+        hold_leave = False
         n_trades = 0
         n_win = 0
         n_loss = 0
+        n_ambiguous = 0
         blocked_until = start - 1
         prev_equity = initial_cash
         peak = initial_cash
@@ -574,14 +852,44 @@ def sweep_kernel(
         margin_calls = 0
         for t in range(start, n):
             c_t = close[t]
+            if stops and pos != 0:
+                reason, stop_price, ambiguous = stop_hit(pos, open_[t], high[t], low[t], sl, tp, trail_ref,
+                                                         trail_frac, trail_abs)
+                if reason != EXIT_NONE:
+                    if use_slip_array:
+                        s = k_atr * atr[t] / c_t
+                        if s > MAX_SLIPPAGE:
+                            s = MAX_SLIPPAGE
+                    else:
+                        s = slip_const
+                    cash, exit_price, exit_fee, pnl, wiped = close_leg(
+                        pos, cash, qty, entry_price, entry_fee, stop_price * (1.0 + s), stop_price * (1.0 - s), fee)
+                    if wiped:
+                        margin_calls += 1
+                    if ambiguous:
+                        n_ambiguous += 1
+                    stats[k + ST_EXITS_SIGNAL + reason] += 1.0
+                    n_trades, n_win, n_loss = tally_trade(pnl, pnl / (qty * entry_price), n_trades, n_win, n_loss,
+                                                          capacity, tr_ret, tr_win, tr_loss)
+                    pos = 0
+                    qty = 0.0
+                    hold_enter = True
+                    hold_leave = True
+                else:
+                    trail_ref = trail_update(pos, trail_ref, high[t], low[t])
+            if hold_enter and not enter_at[t]:
+                hold_enter = False
+            if hold_leave and not exit_at[t]:
+                hold_leave = False
             forced = pos == -1 and cash - qty * c_t <= 0.0  # margin call
+            timed = max_bars > 0 and pos != 0 and not forced and time_exit_due(max_bars, t, entry_idx, fill_close)
             equity_before = cash + pos * qty * c_t
             pos_before = pos
-            if forced or t > blocked_until:
+            if forced or timed or t > blocked_until:
                 target = pos
-                enter = enter_at[t]
-                leave = exit_at[t]
-                if forced:
+                enter = enter_at[t] and not hold_enter
+                leave = exit_at[t] and not hold_leave
+                if forced or timed:
                     target = 0
                 elif allow_short:
                     if enter and not leave:
@@ -595,8 +903,10 @@ def sweep_kernel(
                     target = 0
                 if target != pos and (forced or fill_close or t + 1 < n):
                     if forced or fill_close:
+                        fill_idx = t
                         price = c_t
                     else:
+                        fill_idx = t + 1
                         price = open_[t + 1]
                     if use_slip_array:
                         s = k_atr * atr[t] / c_t
@@ -611,21 +921,37 @@ def sweep_kernel(
                             pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
                         if wiped:
                             margin_calls += 1
-                        if n_trades < capacity:
-                            tr_ret[n_trades] = pnl / (qty * entry_price)
-                            if pnl > 0.0:
-                                tr_win[n_win] = pnl
-                                n_win += 1
-                            elif pnl < 0.0:
-                                tr_loss[n_loss] = pnl
-                                n_loss += 1
-                        n_trades += 1
+                        if forced:
+                            stats[k + ST_EXITS_MARGIN_CALL] += 1.0
+                        elif timed:
+                            stats[k + ST_EXITS_MAX_BARS] += 1.0
+                            hold_enter = True
+                            hold_leave = True
+                        else:
+                            stats[k + ST_EXITS_SIGNAL] += 1.0
+                        n_trades, n_win, n_loss = tally_trade(pnl, pnl / (qty * entry_price), n_trades, n_win,
+                                                              n_loss, capacity, tr_ret, tr_win, tr_loss)
                         pos = 0
                         qty = 0.0
                     if target != 0 and cash > 0.0:
-                        cash, qty, entry_price, entry_fee = open_leg(target, cash, buy_price, sell_price, fee)
-                        pos = target
-                    if not forced:
+                        vol_t = NAN
+                        if use_vol:
+                            vol_t = vol[t]
+                        budget = entry_budget(risks, r, cash, initial_cash, vol_t)
+                        if budget > 0.0:
+                            cash, qty, entry_price, entry_fee = open_leg(target, cash, budget, buy_price,
+                                                                         sell_price, fee)
+                            pos = target
+                            entry_idx = fill_idx
+                            hold_enter = False
+                            hold_leave = False
+                            if stops:
+                                atr_t = 0.0
+                                if use_atr_sig:
+                                    atr_t = atr_sig[t]
+                                sl, tp, trail_abs = risk_levels(risks, r, pos, entry_price, atr_t)
+                                trail_ref = entry_price
+                    if not forced and not timed:
                         blocked_until = t + cooldown
             if forced:
                 equity_before = 0.0
@@ -667,16 +993,9 @@ def sweep_kernel(
                 max_dd = dd
         if pos != 0:  # simulate_kernel's open trade, marked to the last close
             pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, close[n - 1])
-            if n_trades < capacity:
-                tr_ret[n_trades] = pnl / (qty * entry_price)
-                if pnl > 0.0:
-                    tr_win[n_win] = pnl
-                    n_win += 1
-                elif pnl < 0.0:
-                    tr_loss[n_loss] = pnl
-                    n_loss += 1
-            n_trades += 1
-        k = c * SWEEP_STATS
+            n_trades, n_win, n_loss = tally_trade(pnl, pnl / (qty * entry_price), n_trades, n_win, n_loss,
+                                                  capacity, tr_ret, tr_win, tr_loss)
+            stats[k + ST_EXITS_END_OF_DATA] += 1.0
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
         if keep_returns:
             for i in range(m):
@@ -710,3 +1029,4 @@ def sweep_kernel(
         stats[k + ST_SUM_TRADE_RETURNS] = pairwise_sum(tr_ret, 0, n_trades, stack_i, stack_f)
         stats[k + ST_EXPOSED_BARS] = n_exposed
         stats[k + ST_MARGIN_CALLS] = margin_calls
+        stats[k + ST_AMBIGUOUS_BARS] = n_ambiguous

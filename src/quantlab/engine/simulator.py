@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 from quantlab._lazy import np
 
-from quantlab.engine import jit, kernels
+from quantlab.engine import jit, kernels, risk
 from quantlab.errors import ConfigError, DataError, StrategyError
 
 SLIPPAGE_MODES = ("fixed", "atr")
@@ -43,6 +43,17 @@ class EngineConfig:
     fill: str = "next_open"  # "next_open" | "close"
     allow_short: bool = False
     initial_cash: float = 10_000.0
+    # risk controls (engine.risk: all off and all in by default = the engine without them)
+    stop_loss: float = 0.0
+    take_profit: float = 0.0
+    trailing_stop: float = 0.0
+    stop_loss_atr: float = 0.0
+    take_profit_atr: float = 0.0
+    trailing_stop_atr: float = 0.0
+    max_bars_held: int = 0
+    position_size: float = 1.0
+    size_mode: str = "percent_equity"
+    target_volatility: float = 0.0
 
     def __post_init__(self):
         def number(name: str, lo: float, hi: float, lo_open: bool = False) -> None:
@@ -66,6 +77,7 @@ class EngineConfig:
         if not isinstance(self.allow_short, (bool, np.bool_)):
             raise ConfigError(f"allow_short must be a boolean, got {self.allow_short!r}")
         object.__setattr__(self, "allow_short", bool(self.allow_short))
+        risk.validate(self)
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,8 @@ class TradeLog:
     pnl: np.ndarray  # float64: net of both fees, currency
     ret: np.ndarray  # float64: pnl / (qty * entry_price)
     bars_held: np.ndarray  # int64: exit_idx - entry_idx
+    exit_reason: np.ndarray | None = None  # int8: index into risk.EXIT_REASONS
+    ambiguous: np.ndarray | None = None  # int8: 1 if the exit bar touched both stop and take-profit
 
     def __len__(self) -> int:
         return len(self.pnl)
@@ -102,13 +116,14 @@ class SimResult:
     margin_call: int | None = None  # absolute bar where a short wiped the account out (see kernels)
 
 
-def trade_capacity(n: int, allow_short: bool) -> int:
+def trade_capacity(n: int, allow_short: bool, risk_on: bool = False) -> int:
     """Room needed for every closed trade of an ``n``-bar simulation.
 
     Long-only, an entry and its exit are signals on two different bars, so at most n//2 round
-    trips close; with shorts a reversal can close one trade on every bar.
+    trips close; with shorts a reversal can close one trade on every bar, and with risk controls
+    (stops, time exits) at most one trade closes per bar too.
     """
-    return n + 2 if allow_short else n // 2 + 2
+    return n + 2 if allow_short or risk_on else n // 2 + 2
 
 
 def slippage_fractions(open_, high, low, close, cfg: EngineConfig) -> tuple[np.ndarray, float]:
@@ -149,10 +164,11 @@ def _signal_array(name: str, values, n: int) -> np.ndarray:
 
 
 def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None = None, *,
-             start: int = 0) -> SimResult:
+             start: int = 0, periods_per_year: float | None = None) -> SimResult:
     """Simulate ``signals`` on the bars (see ``kernels.simulate_kernel`` for the exact rules).
 
     ``start``: bars before it are warm-up history (indicators only; their signals are ignored).
+    ``periods_per_year``: needed by ``size_mode="volatility_target"`` only (annualisation).
     Raises ``DataError`` for bad prices or no bar left after warm-up, ``StrategyError`` for
     malformed signals, ``ConfigError`` for a bad config.
     """
@@ -160,7 +176,7 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
     close = price_array("close", close, None)
     n = len(close)
     open_ = price_array("open", open_, n)
-    if cfg.slippage_mode == "atr":
+    if cfg.slippage_mode == "atr" or risk.uses_stops(cfg):
         high = price_array("high", high, n)
         low = price_array("low", low, n)
     if isinstance(start, bool) or int(start) != start or start < 0:
@@ -175,15 +191,19 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
         raise StrategyError(f"cooldown must be a non-negative integer, got {cooldown!r}")
     slip, slip_const = slippage_fractions(open_, high, low, close, cfg)
 
+    r_high, r_low, atr_sig, vol = risk.series(high, low, close, [cfg], periods_per_year)
+
     m = n - start
-    cap = trade_capacity(n, cfg.allow_short)
+    cap = trade_capacity(n, cfg.allow_short, not risk.is_default(cfg))
     (n_trades, open_position, margin_bar), outs = jit.call(
         kernels.simulate_kernel, m,
-        open_, close, entries, exits, slip, float(slip_const),
+        open_, r_high, r_low, close, entries, exits, slip, float(slip_const),
         start, int(cooldown), cfg.fee, cfg.fill == "close", cfg.allow_short, cfg.initial_cash,
+        np.array(risk.row(cfg)), atr_sig, vol,
         jit.Out(m), jit.Out(m, np.int8), jit.Out(m),
         jit.Out(cap, np.int64), jit.Out(cap, np.int64), jit.Out(cap, np.int8),
         jit.Out(cap), jit.Out(cap), jit.Out(cap), jit.Out(cap), jit.Out(cap), jit.Out(cap), jit.Out(cap),
+        jit.Out(cap, np.int8), jit.Out(cap, np.int8),
         convert=False,
     )
     if n_trades > cap:  # cannot happen (see trade_capacity); never return a truncated log
@@ -191,10 +211,10 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
     equity = np.asarray(outs[0], dtype=np.float64)
     position = np.asarray(outs[1], dtype=np.int8)
     returns = np.asarray(outs[2], dtype=np.float64)
-    dtypes = (np.int64, np.int64, np.int8) + (np.float64,) * 7
+    dtypes = (np.int64, np.int64, np.int8) + (np.float64,) * 7 + (np.int8, np.int8)
     cols = [np.array(buf[:n_trades], dtype=dtype) for buf, dtype in zip(outs[3:], dtypes)]
     entry_idx, exit_idx = cols[0], cols[1]
-    trades = TradeLog(*cols, bars_held=exit_idx - entry_idx)
+    trades = TradeLog(*cols[:10], bars_held=exit_idx - entry_idx, exit_reason=cols[10], ambiguous=cols[11])
     return SimResult(equity=equity, position=position, returns=returns, trades=trades,
                      open_position=int(open_position), start=start,
                      margin_call=int(margin_bar) if margin_bar >= 0 else None)

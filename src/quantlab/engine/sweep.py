@@ -26,7 +26,7 @@ Two ways to get a combo's signals, chosen by the strategy, never by the engine:
 
 Memory: per thread, two float arrays of the simulated length, three of the trade capacity and
 two booleans per bar (~3 MB at 100,000 bars), plus the shared cumulative sum (sma_crossover) or
-indicator tables (rsi_ma_cross_v2), and 13 floats per combo.
+indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (22) floats per combo.
 
 Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
 (``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
@@ -47,11 +47,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np  # a sweep needs it at once (the planner never imports this module)
 
 from quantlab import metric_registry
-from quantlab.engine import jit, kernels
+from quantlab.engine import jit, kernels, risk
 from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, price_array, trade_capacity
 from quantlab.errors import ConfigError, DataError, StrategyError
 
-ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr")
+ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr") + risk.RISK_KEYS  # per-combo engine parameters
 TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # indicator tables of a fused path held at once (per block)
 _K = kernels.SWEEP_STATS
 
@@ -71,9 +71,10 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
 
     ``combos``: resolved strategy parameter dicts (``strategy.resolve_params``; not validated
     again here beyond what the kernels need). A combo may also carry engine overrides under
-    ``fee``, ``slippage_bps``, ``k_atr`` (unless the strategy declares a parameter of that name):
-    they are taken out of the strategy parameters and applied to a copy of ``cfg`` for that
-    combo (validated by ``EngineConfig``). ``start``: warm-up bars, never traded, not scored.
+    ``fee``, ``slippage_bps``, ``k_atr`` and the risk controls (``risk.RISK_KEYS``: stops, time
+    exit, sizing) unless the strategy declares a parameter of that name: they are taken out of
+    the strategy parameters and applied to a copy of ``cfg`` for that combo (validated by
+    ``EngineConfig``); a fused path still runs, signals computed per combo in the kernel. ``start``: warm-up bars, never traded, not scored.
 
     Returns ``{metric: array of len(combos)}`` for every metric of the registry
     (``metric_registry.metric_names()``, the keys of ``compute_metrics``, same order): float64,
@@ -112,13 +113,6 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     ppy = float(periods_per_year)
     if not (math.isfinite(ppy) and ppy > 0):
         raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
-    atr = np.empty(0)
-    if cfg.slippage_mode == "atr":
-        from quantlab.engine.indicators import atr as atr_indicator
-
-        high = price_array("high", high, n)
-        low = price_array("low", low, n)
-        atr = atr_indicator(high, low, close, ATR_WINDOW, fill_warmup=True)  # slippage_fractions' ATR
     if not isinstance(combos, (list, tuple)):
         combos = list(combos)
     k = len(combos)
@@ -126,7 +120,16 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
         return (empty_result(), np.zeros((0, n - start), dtype=np.float32)) if keep_returns else empty_result()
     threads = int(threads)
 
-    params, fees, slips, k_atrs = _split_overrides(strategy, combos, cfg)
+    params, fees, slips, k_atrs, risks, cfgs = _split_overrides(strategy, combos, cfg)
+    atr = np.empty(0)
+    if cfg.slippage_mode == "atr" or any(risk.uses_stops(c) for c in cfgs):
+        high = price_array("high", high, n)
+        low = price_array("low", low, n)
+    if cfg.slippage_mode == "atr":
+        from quantlab.engine.indicators import atr as atr_indicator
+
+        atr = atr_indicator(high, low, close, ATR_WINDOW, fill_warmup=True)  # slippage_fractions' ATR
+    series = risk.series(high, low, close, cfgs, ppy, atr=atr)  # (high, low, atr_sig, vol) the combos need
     path = strategy.grid_path(close, params)  # the strategy's own fused path, or None
     bind = {"grid_signals": path.signals} if path is not None else None
     use_numba = jit.use_jit(n * k)
@@ -135,7 +138,8 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
             jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind)
         except ImportError:  # numba missing or broken: auto mode degrades to pure Python
             use_numba = False
-    run = _Runner(use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads, bind)
+    run = _Runner(use_numba, open_, close, atr, series, start, cfg, fees, slips, k_atrs, risks, threads, bind,
+                  risk_on=not all(risk.is_default(c) for c in cfgs))
     returns = np.zeros((k, n - start), dtype=np.float32) if keep_returns else run.no_returns
     if path is not None:
         stats = _fused(run, path, k, returns)
@@ -148,8 +152,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
 
 # ------------------------------------------------------------------------------- combos
 def _split_overrides(strategy, combos, cfg: EngineConfig):
-    """Strategy params per combo, and per-combo fee, fixed slippage fraction and k_atr arrays."""
-    fees, slips, k_atrs = [], [], []
+    """Strategy params per combo, per-combo fee, fixed slippage fraction, k_atr and risk-row
+    arrays, and each combo's config."""
+    fees, slips, k_atrs, risks, combo_cfgs = [], [], [], [], []
     declared = {p.name for p in strategy.params}
     engine_keys = tuple(key for key in ENGINE_OVERRIDES if key not in declared)
     cfgs: dict = {}
@@ -170,8 +175,10 @@ def _split_overrides(strategy, combos, cfg: EngineConfig):
         fees.append(c_cfg.fee)
         slips.append(c_cfg.slippage_bps / 10_000.0 if c_cfg.slippage_mode == "fixed" else 0.0)
         k_atrs.append(c_cfg.k_atr)
+        risks.append(risk.row(c_cfg))
+        combo_cfgs.append(c_cfg)
     return params, np.array(fees, dtype=np.float64), np.array(slips, dtype=np.float64), \
-        np.array(k_atrs, dtype=np.float64)
+        np.array(k_atrs, dtype=np.float64), np.array(risks, dtype=np.float64).reshape(len(combos), -1), combo_cfgs
 
 
 def grid_column(strategy, params, name: str, integer: bool, lo: float):
@@ -234,17 +241,20 @@ class GridPath:
 class _Runner:
     """Calls ``sweep_kernel`` over chunks of combos, in one mode, with per-thread scratch."""
 
-    def __init__(self, use_numba, open_, close, atr, start, cfg, fees, slips, k_atrs, threads, bind=None):
+    def __init__(self, use_numba, open_, close, atr, series, start, cfg, fees, slips, k_atrs, risks, threads,
+                 bind=None, risk_on=False):
         self.numba = use_numba
         self.fn = (jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind) if use_numba
                    else jit.python_calling(kernels.sweep_kernel, bind))
         self.n = len(close)
         self.m = self.n - start
-        self.cap = trade_capacity(self.n, cfg.allow_short)
+        self.cap = trade_capacity(self.n, cfg.allow_short, risk_on)
         self.threads = threads if use_numba else 1
-        self.fixed = (self.arr(open_), self.arr(close), self.arr(atr), start, cfg.fill == "close",
-                      cfg.allow_short, float(cfg.initial_cash))
-        self.fees, self.slips, self.k_atrs = fees, slips, k_atrs
+        high, low, atr_sig, vol = series
+        self.fixed = (self.arr(open_), self.arr(high), self.arr(low), self.arr(close), self.arr(atr),
+                      self.arr(atr_sig), self.arr(vol), start, cfg.fill == "close", cfg.allow_short,
+                      float(cfg.initial_cash))
+        self.fees, self.slips, self.k_atrs, self.risks = fees, slips, k_atrs, risks
         self.no_bool = self.arr(np.zeros(0, dtype=bool))
         self.no_float = self.arr(np.zeros(0))
         self.no_int = self.arr(np.zeros(0, dtype=np.int64))
@@ -267,12 +277,12 @@ class _Runner:
         return np.zeros(k * _K) if self.numba else [0.0] * (k * _K)
 
     def call(self, mode, lo, hi, scratch, stats, *, entries=None, exits=None, f_vec=None, i_vec=None,
-             tab_a=None, tab_b=None, p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, returns=None):
+             tab_a=None, tab_b=None, p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, risks, returns=None):
         self.fn(mode, lo, hi, *self.fixed,
                 self.no_bool if entries is None else entries, self.no_bool if exits is None else exits,
                 self.no_float if f_vec is None else f_vec, self.no_int if i_vec is None else i_vec,
                 self.no_table if tab_a is None else tab_a, self.no_table if tab_b is None else tab_b,
-                p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, stats,
+                p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slips, k_atrs, risks, stats,
                 self.no_returns if returns is None else returns, *scratch)
         if self.numba:
             jit._warm.add(kernels.sweep_kernel)
@@ -330,7 +340,8 @@ def _fused(run: _Runner, path: GridPath, k: int, returns: np.ndarray) -> np.ndar
              "p_i1": arr(block.p_i1, zeros_i, np.int64), "p_i2": arr(block.p_i2, zeros_i, np.int64),
              "p_f1": arr(block.p_f1, zeros_f, np.float64), "p_f2": arr(block.p_f2, zeros_f, np.float64),
              "cooldowns": arr(block.cooldowns, zeros_i, np.int64), "fees": run.arr(run.fees[sel]),
-             "slips": run.arr(run.slips[sel]), "k_atrs": run.arr(run.k_atrs[sel])}
+             "slips": run.arr(run.slips[sel]), "k_atrs": run.arr(run.k_atrs[sel]),
+             "risks": run.arr(np.ascontiguousarray(run.risks[sel]).reshape(-1))}
         stats = run.stats_buffer(kb)
         if returns.shape[0] == 0 or block.combos is None:
             a["returns"] = returns          # every combo in grid order (or none kept)
@@ -353,7 +364,8 @@ def _generic(run: _Runner, strategy, params, raw, returns: np.ndarray, volume=No
     zeros_f = np.zeros(k)
     a = {"p_i1": run.arr(np.zeros(k, dtype=np.int64)), "p_i2": run.arr(np.zeros(k, dtype=np.int64)),
          "p_f1": run.arr(zeros_f), "p_f2": run.arr(zeros_f), "fees": run.arr(run.fees),
-         "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs), "returns": returns}
+         "slips": run.arr(run.slips), "k_atrs": run.arr(run.k_atrs), "risks": run.arr(run.risks.reshape(-1)),
+         "returns": returns}
     cooldowns = np.zeros(k, dtype=np.int64)
     cool_buf = run.arr(cooldowns)
     stats = run.stats_buffer(k)

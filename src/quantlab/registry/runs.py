@@ -256,11 +256,38 @@ def _newest_first_key(row: dict) -> tuple:
     return recency_key(parse_time(row.get("created_at")), row.get("run_id", ""))
 
 
+def listing_and_metrics(row: dict, run_dir: Path) -> tuple[dict, dict]:
+    """A run's listing row (index row + filled KPIs + ``problems``) and its metrics: what the
+    runs catalog stores for it."""
+    listing = _with_problems(row, run_dir)
+    return json_safe(listing), json_safe(run_metrics(run_dir, listing))
+
+
+def _catalog(root: Path, sync: bool = True):
+    """The runs catalog of ``root`` (None: no runs there, or a read-only root: scan instead)."""
+    if not root.is_dir():
+        return None
+    from quantlab.artifacts.catalog_sync import open_for_read
+
+    return open_for_read(root, sync)
+
+
+def _scanned(root: Path) -> list[tuple[dict, dict]]:
+    return [listing_and_metrics(row, Path(row["path"])) for row in scan(root)]
+
+
 def list_runs(root: str | os.PathLike) -> list[dict]:
-    """Index rows (+ ``problems``) of every run under ``root``, newest first. A root that does not
-    exist has no runs; a root that is a file is an error."""
+    """Index rows (+ ``problems``) of every run under ``root``, newest first, from the runs
+    catalog. A root that does not exist has no runs; a root that is a file is an error."""
     root = _check_root(root)
-    rows = [_with_problems(row, Path(row["path"])) for row in scan(root)]
+    cat = _catalog(root)
+    if cat is None:
+        rows = [listing for listing, _ in _scanned(root)]
+    else:
+        try:
+            rows = cat.listings()
+        finally:
+            cat.close()
     rows.sort(key=_newest_first_key, reverse=True)
     return rows
 
@@ -274,24 +301,40 @@ def _rank_key(metric: str, ascending: bool):
     return key
 
 
+def _ask(cat, metric: str, ascending: bool) -> tuple[int, int, tuple[dict, dict] | None]:
+    try:
+        return cat.n_runs(), cat.count_with(metric), cat.best(metric, ascending)
+    finally:
+        cat.close()
+
+
 def best_run(root: str | os.PathLike, metric: str = "sharpe_simple", ascending: bool = False) -> dict:
     """The run with the highest ``metric`` (lowest with ``ascending``) among runs where it is not
-    null; ties go to the smaller run id. Raises DataError when no run has the metric."""
+    null; ties go to the smaller run id. Raises DataError when no run has the metric. Two index
+    look-ups in the runs catalog, whatever the number of runs."""
     check_metric(metric)
-    rows = list_runs(root)
-    candidates = []
-    for row in rows:
-        metrics = run_metrics(Path(row["path"]), row)
-        if metrics.get(metric) is not None:
-            candidates.append({"run": row, "metrics": metrics})
-    if not candidates:
-        raise DataError(f"no run under {root} has a value for {metric} ({len(rows)} runs scanned)")
-    candidates.sort(key=_rank_key(metric, ascending))
-    best = candidates[0]
+    root_path = _check_root(root)
+    cat = _catalog(root_path, sync=False)
+    if cat is None:
+        items = [{"run": listing, "metrics": metrics} for listing, metrics in _scanned(root_path)]
+        scanned = len(items)
+        items = [item for item in items if item["metrics"].get(metric) is not None]
+        with_metric = len(items)
+        items.sort(key=_rank_key(metric, ascending))
+        best = (items[0]["run"], items[0]["metrics"]) if items else None
+    else:
+        scanned, with_metric, best = _ask(cat, metric, ascending)
+        if best is not None and not os.path.isdir(best[0]["path"]):  # deleted by hand: catch up, ask again
+            cat = _catalog(root_path, sync=True)
+            if cat is not None:
+                scanned, with_metric, best = _ask(cat, metric, ascending)
+    if best is None:
+        raise DataError(f"no run under {root} has a value for {metric} ({scanned} runs scanned)")
+    run, metrics = best
     return json_safe({
-        "metric": metric, "ascending": ascending, "value": best["metrics"][metric],
-        "runs_scanned": len(rows), "runs_with_metric": len(candidates),
-        "run": best["run"], "metrics": best["metrics"],
+        "metric": metric, "ascending": ascending, "value": metrics[metric],
+        "runs_scanned": scanned, "runs_with_metric": with_metric,
+        "run": run, "metrics": metrics,
     })
 
 

@@ -16,16 +16,18 @@ from typing import Any
 
 from quantlab.artifacts.io import read_json
 from quantlab.artifacts.provenance import canonical_hash
+from quantlab.commands.experiment import ENGINE_GRID_KEYS, engine_override
 from quantlab.commands.run.plan import plan_run
 from quantlab.contract import namespaces
 from quantlab.contract.paths import outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, format_run_id, staging_name
 from quantlab.dates import parse_date
+from quantlab.engine.risk import RISK_KEYS
 from quantlab.errors import ConfigError, DataError
 
 
 BASE_FROM_SWEEP = ("ticker", "interval", "source", "data_path", "seed", "strategy", "fee", "slippage_mode",
-                   "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
+                   "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash", *RISK_KEYS)
 
 
 @dataclass
@@ -115,7 +117,7 @@ def load_candidates(run_dir: Path, metric: str, top_k: int) -> tuple[dict, list[
     candidates = []
     for i, row in enumerate(ranked[:top_k], 1):
         params = {k: _number(row[k]) for k in declared if row.get(k) not in (None, "")}
-        overrides = {k: float(row[k]) for k in ("fee", "slippage_bps", "k_atr") if row.get(k) not in (None, "")}
+        overrides = {k: engine_override(k, row[k]) for k in ENGINE_GRID_KEYS if row.get(k) not in (None, "")}
         candidates.append({"candidate_id": f"c{i}", "label": row.get("label") or None,
                            "strategy_params": strategy.resolve_params(params), "engine_overrides": overrides,
                            "selection_metric": metric, "selection_value": _number(row.get(metric, "")),

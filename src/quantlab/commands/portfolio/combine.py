@@ -212,7 +212,7 @@ def combine(selected: list[dict], mode: str, weights: Mapping[str, float] | None
     returns = own_returns(port_norm)
     exposure = (live & (pos != 0) & (w[:, None] > 0)).any(axis=0).astype(np.int8)
     bench_value = start_value * (w @ bench)
-    ppy, crypto = session_periods_per_year([s["ticker"] for s in selected], interval)
+    ppy, crypto = session_periods_per_year(cal, interval)  # the union calendar's own weekdays
     result = SimResult(equity=equity, position=exposure, returns=returns, trades=empty_tradelog(), open_position=0)
     metrics = compute_metrics(result, bench_value, start=0, periods_per_year=ppy, initial_cash=start_value)
     if not has_bench:

@@ -10,7 +10,7 @@ import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from quantlab._lazy import np
 from quantlab.artifacts.io import read_json
@@ -84,12 +84,13 @@ def own_returns(norm) -> Any:
         return norm / prev - 1.0
 
 
-def session_periods_per_year(tickers: Iterable[str], interval: str) -> tuple[float, bool]:
-    from quantlab.data.tickers import is_crypto
-    from quantlab.metrics import periods_per_year
+def session_periods_per_year(timestamps, interval: str) -> tuple[float, bool]:
+    """Periods per year of bars at ``timestamps``, and whether they trade 24/7 -- from the bars'
+    own weekdays, as for runs (``metrics.bar_calendar``); the ticker's name plays no part."""
+    from quantlab.metrics import is_all_week, periods_per_year
 
-    crypto = any(is_crypto(t) for t in tickers)
-    return periods_per_year(crypto, interval), crypto
+    all_week = is_all_week(timestamps)
+    return periods_per_year(all_week, interval), all_week
 
 
 def _load_session(path: Path) -> dict:
@@ -157,7 +158,7 @@ def _load_session(path: Path) -> dict:
     ticker = str(meta.get("ticker") or "N/A")
     interval = str(meta.get("interval") or "1d")
     try:
-        ppy, _ = session_periods_per_year([ticker], interval)
+        ppy, _ = session_periods_per_year(ts, interval)
     except ConfigError:
         raise _Excluded("incomplete", f"unknown interval {interval!r}") from None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ from quantlab.contract.params import DEFAULT_STRATEGY, RUN_PARAMS
 from quantlab.contract.paths import imported_path, outputs_root, resolve_input_path, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 from quantlab.dates import parse_date
+from quantlab.engine import risk
 from quantlab.errors import ConfigError, DataError
 
 
 FLAT_STRATEGY_KEYS = ("rsi_buy_max", "rsi_sell_min", "cooldown_days")
-ENGINE_KEYS = ("fee", "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash")
+ENGINE_KEYS = ("fee", "slippage_mode", "slippage_bps", "k_atr", "fill", "allow_short", "initial_cash") + risk.RISK_KEYS
 
 
 @dataclass
@@ -144,6 +146,9 @@ def resolve_run_params(params: dict[str, Any], warnings: list[str]) -> tuple[dic
         raise ConfigError("params.data_path is required when params.source is 'file'")
     if resolved.get("data_path") and resolved["source"] == "auto":
         resolved["source"] = "file"
+    checked = SimpleNamespace(**{k: resolved[k] for k in risk.RISK_KEYS})
+    risk.validate(checked)  # stops, time exit, sizing: rules across them, values normalised (0 == 0.0)
+    resolved.update(vars(checked))
     resolved["strategy_params"] = strategy_params
     return resolved, strategy_params
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from quantlab.artifacts.io import atomic_copy, atomic_write_json, atomic_write_text, format_value, read_json
 from quantlab.artifacts.trades_csv import trades_csv
+from quantlab.engine import risk
 from quantlab.errors import ConfigError
 
 
@@ -34,6 +35,9 @@ def reproduce_command(params: dict) -> str:
         parts += ["--adjust", str(params["adjust"])]
     if params.get("date_format"):
         parts += ["--date-format", str(params["date_format"])]
+    for key, default in risk.DEFAULTS.items():  # risk controls: only those set
+        if params.get(key, default) != default:
+            parts += [f"--{key.replace('_', '-')}", str(params[key])]
     for key, value in sorted(params.get("strategy_params", {}).items()):
         parts += ["--param", f"{key}={value}"]
     return " ".join(shlex.quote(p) for p in parts)

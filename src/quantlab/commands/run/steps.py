@@ -136,15 +136,16 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
     if "warmup" in spec:
         require_bars(len(bars), spec)
     cfg = engine_config(spec["engine"])
+    from quantlab.metrics import bar_calendar
+
+    calendar = bar_calendar(bars.index, spec["interval"])  # from every loaded bar, warm-up included
     try:
-        result = simulate(bars.open, bars.high, bars.low, bars.close, signals, cfg, start=start)
+        result = simulate(bars.open, bars.high, bars.low, bars.close, signals, cfg, start=start,
+                          periods_per_year=calendar["periods_per_year"])
     except (ConfigError, DataError, StrategyError):
         raise
     except Exception as exc:
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
-    from quantlab.metrics import bar_calendar
-
-    calendar = bar_calendar(bars.index, spec["interval"])  # from every loaded bar, warm-up included
     close = bars.close[start:]
     equity = np.asarray(result.equity, dtype=float)
     peak = np.maximum.accumulate(np.maximum(equity, cfg.initial_cash))  # the peak includes the start
@@ -213,6 +214,9 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
         when = bar_time_iso(ts[margin_call - int(meta.get("start", 0))])
         warnings.append(f"margin call: the short position wiped the account out at {when} "
                         "(equity at or below zero); it was liquidated and the run ends with no equity")
+    if metrics.get("ambiguous_bars"):
+        warnings.append(f"{metrics['ambiguous_bars']} exit bar(s) touched both the stop and the take-profit: the "
+                        "stop was assumed first (conservative; the bars cannot tell the order, docs/engine.md)")
     atomic_write_json(out_path, {"metrics": metrics, "window": info, "warnings": warnings}, sort_keys=True)
 
 
@@ -222,9 +226,9 @@ def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
 
     eq = read_parquet(equity_path)
     ts = column_to_numpy(eq, "timestamp")
-    png = equity_png([bar_time_iso(ts[0]), bar_time_iso(ts[-1])] if len(ts) else [], column_to_numpy(eq, "equity"),
-                     column_to_numpy(eq, "benchmark_equity"), spec["title"],
-                     drawdown=column_to_numpy(eq, "drawdown"))
+    png = equity_png(ts, column_to_numpy(eq, "equity"), column_to_numpy(eq, "benchmark_equity"), spec["title"],
+                     drawdown=column_to_numpy(eq, "drawdown"), close=column_to_numpy(eq, "close"),
+                     position=column_to_numpy(eq, "position"))  # price panel with trade markers, dated ticks
     atomic_write_bytes(out_path, png)
 
 
@@ -283,7 +287,7 @@ def step_refresh_index(record: dict, published_path: str, out_path: str) -> dict
     from quantlab.artifacts.runs_index import refresh
 
     published = read_json(published_path)
-    paths = refresh(record.get("index_dir") or record["out_dir"])
+    paths = refresh(record.get("index_dir") or record["out_dir"], published.get("artifacts_path"))
     result = {**published, **paths}
     atomic_write_json(out_path, result)
     return result

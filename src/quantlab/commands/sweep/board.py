@@ -195,7 +195,7 @@ def _heatmap(record: dict, order, cols: dict, out: Path) -> bool:
     combos = [record["combos"][i] for i in order.tolist()]
     values = cols[objective][order]
     axes = influential_columns(combos, values, record["grid_keys"])
-    png = (heatmap_columns(combos, values, axes, objective, f"{record['strategy']} {objective}") if axes
+    png = (heatmap_columns(combos, values, axes, objective, record["strategy"]) if axes
            else placeholder_png())
     atomic_write_bytes(out / "heatmap.png", png)
     return bool(axes)

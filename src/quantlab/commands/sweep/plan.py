@@ -19,7 +19,7 @@ from typing import Any
 
 from quantlab.artifacts.io import read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint
-from quantlab.commands.experiment import Experiment
+from quantlab.commands.experiment import ENGINE_GRID_KEYS, Experiment
 from quantlab.commands.run.plan import ENGINE_KEYS, make_data_spec
 from quantlab.commands.common import StagedPlan
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
@@ -135,7 +135,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
 
     out_dir = resolve_output_dir(params.get("out_dir"), outputs_root() / "runs")
     strategy = get_strategy(exp.strategy)
-    lookback = max(int(strategy.warmup_bars({k: v for k, v in c.items() if k not in ("fee", "slippage_bps", "k_atr")}))
+    lookback = max(int(strategy.warmup_bars({k: v for k, v in c.items() if k not in ENGINE_GRID_KEYS}))
                    for c in exp.combos)
     config: dict[str, Any] = {"kind": "sweep", "planned": True, "data": {}, "shards": {}, "wf_splits": {},
                               "requests": {}}

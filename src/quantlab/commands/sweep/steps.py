@@ -134,9 +134,11 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
+    from quantlab.commands.experiment import ENGINE_GRID_KEYS
     from quantlab.commands.run.steps import engine_config, trade_start, require_bars
     from quantlab.data import read_bars
     from quantlab.engine import simulate
+    from quantlab.metrics import bar_calendar
     from quantlab.strategies import get_strategy
 
     selected = read_json(selected_path)
@@ -166,17 +168,19 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     else:
         combo = dict(combos[0])
         engine = dict(spec["engine"])
-        for key in ("fee", "slippage_bps", "k_atr"):
+        for key in ENGINE_GRID_KEYS:
             if key in combo:
                 engine[key] = combo.pop(key)
         extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
         sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, combo, **extra)
-        res = simulate(bars.open, bars.high, bars.low, bars.close, sig, engine_config(engine), start=start)
+        ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]
+        res = simulate(bars.open, bars.high, bars.low, bars.close, sig, engine_config(engine), start=start,
+                       periods_per_year=ppy)
         cols = {"timestamp": bars.index[start:], "returns": np.asarray(res.returns, dtype=float),
                 "position": np.asarray(res.position, dtype=np.int8), "close": bars.close[start:]}
         t = res.trades
-        trades_meta = [[int(a) - start, int(b) - start, int(s), float(p), float(r)] for a, b, s, p, r in
-                       zip(t.entry_idx, t.exit_idx, t.side, t.pnl, t.ret)]
+        trades_meta = [[int(a) - start, int(b) - start, int(s), float(p), float(r), int(x)] for a, b, s, p, r, x in
+                       zip(t.entry_idx, t.exit_idx, t.side, t.pnl, t.ret, t.exit_reason)]
     atomic_write_bytes(equity_out, parquet_bytes(table_from_numpy(cols, {"trades": json.dumps(trades_meta)})))
     atomic_write_json(out_path, {"name": spec["name"], "test": rows})
 
@@ -202,8 +206,8 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
         positions.append(column_to_numpy(eq, "position"))
         closes.append(column_to_numpy(eq, "close"))
         stamps.append(column_to_numpy(eq, "timestamp"))
-        for a, b, s, p, ret in json.loads(metadata_of(eq)["trades"]):
-            trades.append((a + offset, b + offset, s, p, ret))
+        for a, b, s, p, ret, reason in json.loads(metadata_of(eq)["trades"]):
+            trades.append((a + offset, b + offset, s, p, ret, reason))
         offset += len(r)
         splits_out.append({"split_id": split_id, "name": test["name"], "train": sel["train"],
                            "eligible": sel["eligible"], "test": test["test"], "skipped": sel.get("skipped", []),
@@ -220,7 +224,8 @@ def step_merge_walkforward(record: dict, split_files: list[tuple[str, str, str, 
                       entry_price=np.zeros(n), exit_price=np.zeros(n), qty=np.zeros(n), entry_fee=np.zeros(n),
                       exit_fee=np.zeros(n), pnl=np.array([t[3] for t in trades], dtype=float),
                       ret=np.array([t[4] for t in trades], dtype=float),
-                      bars_held=np.array([t[1] - t[0] for t in trades], dtype=np.int64))
+                      bars_held=np.array([t[1] - t[0] for t in trades], dtype=np.int64),
+                      exit_reason=np.array([t[5] for t in trades], dtype=np.int8))
         res = SimResult(equity=equity, position=np.concatenate(positions), returns=r, trades=tl, open_position=0)
         ppy = bar_calendar(np.concatenate(stamps), record["base"]["interval"])["periods_per_year"]
         oos_metrics = compute_metrics(res, np.concatenate(closes), start=0, periods_per_year=ppy,
