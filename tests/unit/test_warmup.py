@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from quantlab.commands import warmup
+from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.engine import EngineConfig, jit, kernels, simulate
 from quantlab.strategies import get_strategy
 
-ENGINE = {"fee": 0.001, "slippage_mode": "fixed", "slippage_bps": 5.0, "k_atr": 0.05, "fill": "next_open",
-          "allow_short": False, "initial_cash": 10_000.0}
+ENGINE = {**{k: getattr(EngineConfig(), k) for k in ENGINE_KEYS}, "fee": 0.001, "slippage_bps": 5.0}
 PARAMS = {"rsi_buy_max": 60.0, "rsi_sell_min": 75.0, "cooldown_days": 0, "ma_window": 20, "rsi_window": 14}
 
 
