@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from _common import Check, finish, interleave, paired_ratio, ratio_check, timed  # noqa: E402
+from _common import Check, Stats, finish, interleave, paired_ratio, ratio_check, timed  # noqa: E402
 from quantlab.robustness import robustness_report  # noqa: E402
 
 
@@ -61,6 +62,11 @@ def sweep_overhead(rounds: int) -> int:
     root = Path(__file__).resolve().parents[1]
     grid = {"fast": list(range(1, 101)), "slow": list(range(101, 201))}
     tmp = Path(tempfile.mkdtemp(prefix="bench_robustness_"))
+    cpu: dict[str, list[float]] = {"on": [], "off": []}
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
 
     def variant(on: bool):
         def run(r: int) -> float:
@@ -68,14 +74,24 @@ def sweep_overhead(rounds: int) -> int:
                           param_grid=grid, robustness=on)
             request = {"schema_version": "1.0", "request_id": f"bench-{r}", "command": "sweep", "params": params}
             env = {**os.environ, "QUANTLAB_OUTPUTS_DIR": str(tmp / f"{'on' if on else 'off'}_{r}")}
-            return timed([sys.executable, str(root / "main.py"), "--json-request", json.dumps(request)], env)
+            c0 = children_cpu()
+            wall = timed([sys.executable, str(root / "main.py"), "--json-request", json.dumps(request)], env)
+            cpu["on" if on else "off"].append(children_cpu() - c0)  # user + sys of the whole sweep
+            return wall
         return run
 
-    stats = interleave({"on": variant(True), "off": variant(False)}, rounds)
+    try:
+        stats = interleave({"on": variant(True), "off": variant(False)}, rounds)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # ~220 MB of shard returns per sweep
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     ratio = paired_ratio(stats["on"], stats["off"])
     print(f"sweep 10,000 combos x 5,031 bars: robustness on {stats['on'].show()} s, "
           f"off {stats['off'].show()} s, on/off {ratio.show()} over {rounds} round(s)")
+    cpu_stats = {k: Stats(v) for k, v in cpu.items()}
+    cpu_ratio = paired_ratio(cpu_stats["on"], cpu_stats["off"])
+    print(f"CPU (user + sys): on {cpu_stats['on'].show()} s, off {cpu_stats['off'].show()} s, "
+          f"on/off {cpu_ratio.show()} (information: less sensitive to a busy machine than wall time)")
     print(f"peak RSS of a sweep process: {peak_mb:.0f} MB")
     return finish([
         Check("robustness", "sweep 10k combos, robustness on", stats["on"].median, "s",
@@ -83,6 +99,8 @@ def sweep_overhead(rounds: int) -> int:
         Check("robustness", "sweep 10k combos, robustness off", stats["off"].median, "s",
               spread=(stats["off"].lo, stats["off"].hi)),
         ratio_check("robustness", "sweep 10k combos wall, robustness on / off", ratio, "<=", 1.25),
+        Check("robustness", "sweep 10k combos CPU, robustness on / off", cpu_ratio.median, "x",
+              spread=(cpu_ratio.lo, cpu_ratio.hi)),
         Check("robustness", "sweep peak RSS (any process)", peak_mb, "MB", "<=", 1024.0),
     ])
 

@@ -23,12 +23,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = {"run": "bench_run.py", "invocation": "bench_invocation.py", "engine": "bench_engine.py",
-           "sweep": "bench_sweep.py", "registry": "bench_registry.py", "risk": "bench_risk.py"}
+           "sweep": "bench_sweep.py", "registry": "bench_registry.py", "risk": "bench_risk.py",
+           "robustness": "bench_robustness.py"}
+ARGS = {"robustness": ["--sweep"]}  # the end-to-end cost in a sweep (its issue-#12 target)
 QUICK = {"run": ["--repeat", "3"], "invocation": ["--repeat", "2"], "engine": ["--bars", "200000", "--repeat", "3"],
          "sweep": ["--bars", "2500", "--rounds", "1", "--no-peers", "--scale-max", "10000",
                    "--scale-rounds", "1"],
          "registry": ["--sizes", "0,1000", "--rounds", "2"],
-         "risk": ["--bars", "2500", "--rounds", "1", "--no-peers"]}
+         "risk": ["--bars", "2500", "--rounds", "1", "--no-peers"], "robustness": ["--sweep", "--rounds", "1"]}
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
@@ -60,7 +62,7 @@ def main() -> int:
     for name in args.only.split(","):
         script = SCRIPTS[name]
         print(f"\n=== {script} ===", flush=True)
-        extra = QUICK[name] if args.quick else []
+        extra = QUICK[name] if args.quick else ARGS.get(name, [])
         code |= subprocess.call([sys.executable, str(HERE / script), *extra], env=env)
     rows = [json.loads(line) for line in sink.read_text().splitlines() if line.strip()]
     sink.unlink(missing_ok=True)

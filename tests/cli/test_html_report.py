@@ -206,6 +206,8 @@ def test_registry_report_lists_every_result_with_parameters_and_links(made):
     by_alt = {alt: base64.b64decode(data) for data, alt in imgs.items()}
     sweep = next(r for r in made["rows"] if r["mode"] == "grid")
     assert by_alt[f"parameter heatmap of {sweep['run_id']}"] == (Path(sweep["path"]) / "heatmap.png").read_bytes()
+    for name, alt in (("pbo_logits.png", "PBO logit histogram"), ("is_vs_oos.png", "IS vs OOS Sharpe")):
+        assert by_alt[f"{alt} of {sweep['run_id']}"] == (Path(sweep["path"]) / name).read_bytes()  # robustness
 
 
 @needs_chromium

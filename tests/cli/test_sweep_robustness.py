@@ -17,9 +17,8 @@ def sweep_request(**params) -> dict:
 
 
 def noise_grid(**extra) -> dict:
-    """sma_crossover over 120 combinations on a synthetic random walk: no edge anywhere (with the
-    robustness statistics asked for unless ``robustness`` is given)."""
-    extra.setdefault("robustness", True)
+    """sma_crossover over 120 combinations on a synthetic random walk: no edge anywhere (the
+    robustness statistics are on by default)."""
     return dict(ticker="SYN", source="synthetic", start="2000-01-01", end="2012-01-01", strategy="sma_crossover",
                 param_grid={"fast": list(range(2, 14)), "slow": list(range(30, 130, 10))}, **extra)
 
@@ -42,25 +41,50 @@ def test_grid_robustness_block_is_strict_json_and_noise_is_not_robust(ql):
     best = report["machine_contract"]["best_result"]
     assert abs(rb["sharpe"] - best["sharpe_simple"]) < 1e-3 * max(1.0, abs(best["sharpe_simple"]))
     assert "## Robustness" in (run_dir / "run_report.md").read_text()
+    assert "points" not in rb  # the scatter's raw points go to the picture, not the contract
+    # the pictures beside the heatmap, listed in the contract and in the report's artifacts
+    listed = {a["file_name"] for a in report["artifacts"]}
+    for name, key in (("pbo_logits.png", "pbo_logits"), ("is_vs_oos.png", "is_vs_oos")):
+        assert (run_dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
+        assert name in listed and report["machine_contract"]["artifacts"][key] == name
 
 
-def test_leaderboard_has_a_psr_column(ql):
-    report, run_dir = _report(ql.request(sweep_request(**noise_grid())))
+def _leaderboard(run_dir: Path) -> list[dict]:
     with open(run_dir / "leaderboard.csv") as fh:
-        rows = list(csv.DictReader(fh))
+        return list(csv.DictReader(fh))
+
+
+def test_leaderboard_has_psr_and_deflated_sharpe_columns(ql):
+    report, run_dir = _report(ql.request(sweep_request(**noise_grid())))
+    rows = _leaderboard(run_dir)
     assert len(rows) == 120
     psr = [float(r["psr"]) for r in rows]
-    assert all(0.0 <= p <= 1.0 for p in psr)
+    dsr = [float(r["deflated_sharpe"]) for r in rows]
+    assert all(0.0 <= d <= p <= 1.0 for p, d in zip(psr, dsr))  # DSR: PSR against a higher bar
     # PSR vs 0 grows with the Sharpe: the leaderboard's best has the top PSR up to moments' effect
     best = max(range(120), key=lambda i: float(rows[i]["sharpe_simple"]))
     assert psr[best] >= sorted(psr)[-5]
+    rb = report["machine_contract"]["robustness"]
+    assert dsr[0] == rb["deflated_sharpe"] or abs(dsr[0] - rb["deflated_sharpe"]) < 1e-9
+
+
+def test_objective_psr_or_deflated_sharpe_ranks_by_it(ql):
+    for objective in ("psr", "deflated_sharpe"):
+        report, run_dir = _report(ql.request(sweep_request(**noise_grid(objective=objective))))
+        values = [float(r[objective]) for r in _leaderboard(run_dir)]
+        assert values == sorted(values, reverse=True), objective
+        best = report["machine_contract"]["best_result"]
+        assert best[objective] == max(values) or abs(best[objective] - max(values)) < 1e-9
+        assert report["machine_contract"]["robustness"]["best_index"] == 0
+    # needs the statistics: a clear exit-2 error, nothing written
+    res = ql.request(sweep_request(**noise_grid(objective="psr", robustness=False)))
+    assert res.returncode == 2, res.stderr
+    assert "robustness" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = ql.request(sweep_request(**noise_grid(objective="dsr")))
+    assert res.returncode == 2, res.stderr
 
 
 def test_robustness_false_removes_the_block(ql):
-    default = noise_grid()
-    del default["robustness"]  # off unless asked for (it costs 30-160 % of a sweep today: docs/robustness.md)
-    report, run_dir = _report(ql.request(sweep_request(**default)))
-    assert "robustness" not in report["machine_contract"]
     report, run_dir = _report(ql.request(sweep_request(**noise_grid(robustness=False))))
     assert "robustness" not in report["machine_contract"]
     assert "## Robustness" not in (run_dir / "run_report.md").read_text()
@@ -75,7 +99,7 @@ def test_robustness_false_removes_the_block(ql):
 
 
 def test_walkforward_robustness_per_split_efficiency_and_stability(ql):
-    report, run_dir = _report(ql.request(sweep_request(config_path=str(WF_YAML), robustness=True)))
+    report, run_dir = _report(ql.request(sweep_request(config_path=str(WF_YAML))))
     rb = report["machine_contract"]["robustness"]
     assert [s["split"] for s in rb["splits"]] == ["2014_2015__2016", "2015_2016__2017"]
     for split in rb["splits"]:
@@ -87,3 +111,7 @@ def test_walkforward_robustness_per_split_efficiency_and_stability(ql):
     assert 0.0 < rb["parameter_stability"]["stability"] <= 1.0
     assert rb["verdict"] in ("robust", "inconclusive", "likely_overfit")
     assert "walk-forward efficiency" in (run_dir / "run_report.md").read_text()
+    for split in ("2014_2015__2016", "2015_2016__2017"):  # each split's pictures, in its directory
+        for name in ("pbo_logits.png", "is_vs_oos.png"):
+            assert (run_dir / "splits" / split / name).read_bytes().startswith(b"\x89PNG"), (split, name)
+    assert all("points" not in s for s in rb["splits"])

@@ -105,9 +105,11 @@ def ref_cscv(mat: np.ndarray, blocks: int) -> dict:
             "is_sharpe": is_best, "oos_sharpe": oos_best}
 
 
+@pytest.mark.parametrize("jit", ["never", "always"])  # the numpy loop and the numba kernel
 @pytest.mark.parametrize("seed,t,n,blocks", [(0, 97, 9, 6), (1, 120, 14, 8), (2, 64, 5, 4),
                                              (3, 150, 12, 8)])
-def test_pbo_matches_plain_loop_cscv(seed, t, n, blocks):
+def test_pbo_matches_plain_loop_cscv(seed, t, n, blocks, jit, monkeypatch):
+    monkeypatch.setenv("QUANTLAB_JIT", jit)
     rng = np.random.default_rng(seed)
     mat = rng.normal(0.0005, 0.01, size=(t, n))
     mat[:, 0] += 0.002 * (np.arange(t) < t // 2)           # something for the IS winner to chase
@@ -132,8 +134,10 @@ def test_pbo_float32_input_agrees_with_float64():
     assert a["pbo"] == pytest.approx(b["pbo"], abs=0.02)
 
 
+@pytest.mark.parametrize("jit", ["never", "always"])
 @pytest.mark.parametrize("seed", range(4))
-def test_effective_trials_matches_correlation_matrix(seed):
+def test_effective_trials_matches_correlation_matrix(seed, jit, monkeypatch):
+    monkeypatch.setenv("QUANTLAB_JIT", jit)
     rng = np.random.default_rng(seed)
     t, n = 300, 25
     common = rng.normal(size=(t, 1))
@@ -351,17 +355,21 @@ def test_report_fields_and_determinism():
     assert chosen["best_index"] == 3 and chosen["sharpe"] == pytest.approx(rb.sharpe(mat[:, 3], 252), rel=1e-6)
 
 
-def test_report_does_not_depend_on_chunk_sizes(monkeypatch):
+def test_report_does_not_depend_on_chunk_sizes():
+    from quantlab.robustness.report import report_from_source
+    from quantlab.robustness.rows import matrix_source
+
     rng = np.random.default_rng(9)
     mat = rng.normal(0, 0.01, size=(300, 50))
-    base = rb.robustness_report(mat, seed=1, n_boot=100)
-    monkeypatch.setattr(rb, "_row_chunk", lambda n: 7)
-    small = rb.robustness_report(mat, seed=1, n_boot=100)
-    assert small["pbo"]["pbo"] == base["pbo"]["pbo"]
-    assert small["pbo"]["logit"]["histogram"] == base["pbo"]["logit"]["histogram"]
-    assert small["pbo"]["degradation"]["slope"] == pytest.approx(base["pbo"]["degradation"]["slope"], abs=1e-9)
-    assert small["effective_trials"] == pytest.approx(base["effective_trials"], rel=1e-9)
-    assert small["deflated_sharpe"] == pytest.approx(base["deflated_sharpe"], abs=1e-9)
+    base = rb.robustness_report(mat, seed=1, n_boot=100)        # C-order (T, N): column chunks
+    small = report_from_source(matrix_source(mat, chunk=7), seed=1, n_boot=100)
+    rows = rb.robustness_report(np.asfortranarray(mat), seed=1, n_boot=100)  # rows as they are
+    for other in (small, rows):
+        assert other["pbo"]["pbo"] == base["pbo"]["pbo"]
+        assert other["pbo"]["logit"]["histogram"] == base["pbo"]["logit"]["histogram"]
+        assert other["pbo"]["degradation"]["slope"] == pytest.approx(base["pbo"]["degradation"]["slope"], abs=1e-9)
+        assert other["effective_trials"] == pytest.approx(base["effective_trials"], rel=1e-9)
+        assert other["deflated_sharpe"] == pytest.approx(base["deflated_sharpe"], abs=1e-9)
 
 
 def test_subsampled_splits_are_seeded_and_capped():

@@ -80,13 +80,14 @@ def sweep_schema() -> dict:
                                      "properties": {"label": {"type": "string", "maxLength": 200},
                                                     "parameters": {"type": "object",
                                                                    "additionalProperties": scalar}}}},
-        "objective": {"type": ["string", "null"], "enum": [*metric_names(), None],
-                      "description": "ranking metric (default sharpe_simple)"},
+        "objective": {"type": ["string", "null"], "enum": [*ranking_names(), None],
+                      "description": "ranking metric (default sharpe_simple); psr / deflated_sharpe: "
+                                     "per-combination robustness columns (docs/robustness.md)"},
         "splits": {"type": ["array", "null"], "items": {
             "type": "object", "required": ["train", "test"], "additionalProperties": False,
             "properties": {"name": {"type": "string", "maxLength": 200}, "train": window, "test": window}}},
         "selection": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-            "sort_by": {"type": "array", "items": {"enum": list(metric_names())}, "minItems": 1},
+            "sort_by": {"type": "array", "items": {"enum": list(ranking_names())}, "minItems": 1},
             "ascending": {"type": "array", "items": {"type": "boolean"}},
             "top_k": {"type": "integer", "minimum": 1, "maximum": 10_000}}},
         "constraints": {"type": ["object", "null"], "additionalProperties": False, "properties": {
@@ -102,6 +103,14 @@ def sweep_schema() -> dict:
     }
 
 
+def ranking_names(names=None) -> tuple[str, ...]:
+    """What a sweep can rank by: every metric, then the per-combination robustness columns
+    (``psr``, ``deflated_sharpe``: computed from the kept returns, so only with robustness on)."""
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES
+
+    return (*(metric_names() if names is None else names), *ROBUST_OBJECTIVES)
+
+
 def _validator():
     return _validator_for(metric_names())
 
@@ -112,7 +121,7 @@ def _validator_for(names: tuple):
     import jsonschema
 
     schema = json.loads(SCHEMA_PATH.read_text())
-    if schema["properties"]["objective"]["enum"] != [*names, None]:
+    if schema["properties"]["objective"]["enum"] != [*ranking_names(names), None]:
         schema = sweep_schema()
     return jsonschema.Draft202012Validator(schema)
 

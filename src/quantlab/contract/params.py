@@ -109,7 +109,10 @@ FLAT_STRATEGY_KEYS: tuple[ParamSpec, ...] = (
 )
 
 COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
-    "run": RUN_PARAMS + FLAT_STRATEGY_KEYS,
+    "run": RUN_PARAMS + (
+        ParamSpec("robustness", "boolean", False, "PSR, minimum track record and a bootstrap Sharpe interval of "
+                  "the run in machine_contract.robustness (docs/robustness.md).", cli=False),
+    ) + FLAT_STRATEGY_KEYS,
     "sweep": (
         ParamSpec("config_path", "string", None, "Sweep experiment YAML file (or give the experiment inline).",
                   aliases=("sweep",), extra={"minLength": 1, "maxLength": 4096}),
@@ -133,9 +136,10 @@ COMMAND_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
                   cli=False),
         ParamSpec("selection", "object", None, "Walk-forward selection: {sort_by, ascending, top_k}.", cli=False),
         ParamSpec("constraints", "object", None, "Walk-forward constraints: {min_trades}.", cli=False),
-        ParamSpec("robustness", "boolean", False, "Overfitting statistics (PSR, DSR, PBO, bootstrap CI, verdict) "
-                  "in machine_contract.robustness and a leaderboard psr column; off by default until their "
-                  "cost is within 25 % of a sweep (docs/robustness.md).", cli=False),
+        ParamSpec("robustness", "boolean", True, "Overfitting statistics (PSR, DSR, PBO, bootstrap CI, verdict) "
+                  "in machine_contract.robustness, leaderboard psr / deflated_sharpe columns and the PBO "
+                  "pictures; false skips them (and objective psr / deflated_sharpe). docs/robustness.md.",
+                  cli=False),
     ),
     "forward": (
         ParamSpec("forward_eval", "string", None, "Sweep run directory to take the candidates from.",

@@ -100,10 +100,10 @@ def described_request_schema(command: str | None = None) -> dict:
     for cmd in commands:
         params = params_schema(cmd)
         if "objective" in params["properties"]:  # the live metric names (plugins' included)
-            from quantlab.metric_registry import metric_names
+            from quantlab.commands.experiment import ranking_names
 
             params["properties"]["objective"] = {**params["properties"]["objective"],
-                                                 "enum": [*metric_names(), None]}
+                                                 "enum": [*ranking_names(), None]}
         if "strategy" in params["properties"]:
             params["properties"]["strategy"] = {**params["properties"]["strategy"], "enum": [*names, None]}
             rules = []

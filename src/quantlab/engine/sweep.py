@@ -66,7 +66,7 @@ def empty_result() -> dict:
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
                   *, start: int, periods_per_year: float, threads: int = 1, keep_returns: bool = False,
-                  volume=None):
+                  volume=None, returns_out=None):
     """Metrics of every combo of ``strategy_name`` on the same bars, as arrays over combos.
 
     ``combos``: resolved strategy parameter dicts (``strategy.resolve_params``; not validated
@@ -89,7 +89,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     ``keep_returns``: also return each combo's per-bar net returns (the series ``simulate``
     gives from ``start`` on), as ``(metrics, returns)`` with ``returns`` a C-ordered float32
     array of shape (combos, bars - start) written by the kernel itself (4 bytes per bar-combo,
-    the only per-bar memory of a sweep; the caller chunks combos to bound it).
+    the only per-bar memory of a sweep; the caller chunks combos to bound it). ``returns_out``:
+    a zero-filled array of that shape and dtype to write into instead (a memory-mapped ``.npy``
+    file, so the series go to disk without a second copy); implies ``keep_returns``.
 
     ``volume``: the bars' volume, passed to strategies that declare ``uses_volume`` (as a run does).
     """
@@ -140,14 +142,25 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
             use_numba = False
     run = _Runner(use_numba, open_, close, atr, series, start, cfg, fees, slips, k_atrs, risks, threads, bind,
                   risk_on=not all(risk.is_default(c) for c in cfgs))
-    returns = np.zeros((k, n - start), dtype=np.float32) if keep_returns else run.no_returns
+    returns = _returns_buffer(returns_out, k, n - start) if keep_returns or returns_out is not None else run.no_returns
     if path is not None:
         stats = _fused(run, path, k, returns)
     else:
         stats = _generic(run, strategy, params, raw, returns, volume)
     metrics = _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
                        float(close[-1]) / float(close[start]) - 1.0)
-    return (metrics, returns) if keep_returns else metrics
+    return (metrics, returns) if keep_returns or returns_out is not None else metrics
+
+
+def _returns_buffer(returns_out, k: int, width: int) -> np.ndarray:
+    """The kernels' (k, width) float32 returns array: ``returns_out`` (checked) or a new one."""
+    if returns_out is None:
+        return np.zeros((k, width), dtype=np.float32)
+    out = np.asarray(returns_out)  # a memmap's plain ndarray view (what numba accepts)
+    if out.shape != (k, width) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ConfigError(f"returns_out must be a C-ordered float32 array of shape {(k, width)}, "
+                          f"got {out.dtype} {out.shape}")
+    return out
 
 
 # ------------------------------------------------------------------------------- combos

@@ -158,30 +158,46 @@ def _equity_section(rows: list[dict], notes: list[str]) -> tuple[list[str], set]
     return parts, {c[0]["path"] for c in curves}
 
 
+ROBUSTNESS_PICTURES = (("pbo_logits.png", "PBO logit histogram"), ("is_vs_oos.png", "IS vs OOS Sharpe"))
+
+
+def _embeddable(path: Path, run_id, notes: list[str]) -> bytes | None:
+    """A run's PNG to embed, or None with a note (too large, unreadable, not a PNG)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_EMBED_BYTES:
+            notes.append(f"{run_id}: {path.name} too large to embed ({size} bytes)")
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        notes.append(f"{run_id}: {path.name} unreadable ({type(exc).__name__})")
+        return None
+    if not data.startswith(PNG_MAGIC):
+        notes.append(f"{run_id}: {path.name} is not a PNG file")
+        return None
+    return data
+
+
 def _heatmaps(rows: list[dict], notes: list[str]) -> list[str]:
+    """Each grid sweep's heatmap, with its robustness pictures beside it when it has them."""
     parts = []
     for row in rank_order(rows):
-        path = Path(row["path"]) / "heatmap.png"
-        if not path.is_file():
+        run_dir = Path(row["path"])
+        if not (run_dir / "heatmap.png").is_file():
             if row.get("mode") == "grid":
                 notes.append(f"{row['run_id']}: sweep without heatmap.png")
             continue
-        try:
-            size = path.stat().st_size
-            if size > MAX_EMBED_BYTES:
-                notes.append(f"{row['run_id']}: heatmap.png too large to embed ({size} bytes)")
-                continue
-            data = path.read_bytes()
-        except OSError as exc:
-            notes.append(f"{row['run_id']}: heatmap.png unreadable ({type(exc).__name__})")
-            continue
-        if not data.startswith(PNG_MAGIC):
-            notes.append(f"{row['run_id']}: heatmap.png is not a PNG file")
+        data = _embeddable(run_dir / "heatmap.png", row["run_id"], notes)
+        if data is None:
             continue
         caption = (f"<code>{e(row['run_id'])}</code> &middot; {e(row.get('mode'))} &middot; "
                    f"{e(' · '.join(group_key(row)))} &middot; best sharpe {num(row.get('sharpe_simple'), 'float')}")
-        parts.append(f"<figure><figcaption>{caption}</figcaption>"
-                     f"{_img(data, 'parameter heatmap of ' + str(row['run_id']))}</figure>")
+        pictures = [_img(data, "parameter heatmap of " + str(row["run_id"]))]
+        for name, alt in ROBUSTNESS_PICTURES:
+            extra = _embeddable(run_dir / name, row["run_id"], notes) if (run_dir / name).is_file() else None
+            if extra is not None:
+                pictures.append(_img(extra, f"{alt} of {row['run_id']}"))
+        parts.append(f"<figure><figcaption>{caption}</figcaption>{''.join(pictures)}</figure>")
     return parts or ["<p>No sweep heatmaps under this root.</p>"]
 
 

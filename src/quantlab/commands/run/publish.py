@@ -48,7 +48,7 @@ MC_ARTIFACTS = {"metadata": "metadata.json", "config": "config.json", "metrics":
                 "equity_plot": "equity.png", "run_report": "run_report.md"}
 
 
-def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
+def _run_report_md(metadata: dict, config: dict, metrics: dict, robustness: dict | None = None) -> str:
     window = metadata.get("window") or {}
 
     fmt = format_value
@@ -62,6 +62,9 @@ def _run_report_md(metadata: dict, config: dict, metrics: dict) -> str:
              f"({c['slippage_bps']} bps / k_atr {c['k_atr']}), fill {c['fill']}",
              f"- created_at: {metadata['created_at']}", "", "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in metrics.items()]
+    from quantlab.commands.robust_run import report_lines
+
+    lines += report_lines(robustness)
     lines += ["", "## Files", "", ", ".join(MC_ARTIFACTS.values()), "", "## Reproduce", "",
               f"    {reproduce_command(c)}", ""]
     return "\n".join(lines)
@@ -81,13 +84,18 @@ def write_report(run_dir: Path, metadata: dict, config: dict, metrics: dict, *, 
     summary = summary_of(metrics)
     request_id = metadata.get("request_id")
     warnings = metadata.get("warnings", [])
-    atomic_write_text(run_dir / "run_report.md", _run_report_md(metadata, config, metrics))
+    from quantlab.commands.robust_run import contract_fields
+
+    robust = contract_fields(run_dir)  # robustness: true (metrics.json), else {}
+    atomic_write_text(run_dir / "run_report.md",
+                      _run_report_md(metadata, config, metrics, robust.get("robustness")))
     mode = "paper" if paper else "run"
     from quantlab.artifacts.report_doc import artifact_listing, machine_contract as contract, report_document
 
     machine_contract = contract("paper" if paper else "run", "run", request_id, metadata.get("status", "success"),
                                 run_id=metadata["run_id"], mode=mode, summary=summary,
-                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings)
+                                artifacts=PAPER_ARTIFACTS if paper else MC_ARTIFACTS, warnings=warnings,
+                                **robust)
     if paper:
         machine_contract["session_id"] = metadata["run_id"]
     report = report_document(
@@ -114,9 +122,12 @@ def write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[
     config = dict(record["params"])
     config.pop("out_dir", None)
     atomic_write_json(target / "config.json", config, sort_keys=True)
+    from quantlab.commands.robust_run import run_robustness
+
     atomic_write_json(target / "metrics.json", {
         "command": "run", "mode": mode, "status": "success", "summary": summary, "metrics": metrics,
         "bar_interval": window.get("bar_interval"), "periods_per_year": window.get("periods_per_year"),
+        **run_robustness(record["params"], sim, window),
     }, sort_keys=True)
     atomic_write_text(target / "trades.csv", trades_csv(str(sim / "trades.parquet")))
     for name in ("equity.parquet", "equity.png"):

@@ -5,7 +5,8 @@ drops the combinations without enough bars, ranks them (numpy ``lexsort``, the o
 ``rank_rows``), and writes, once per distinct board, under ``store/sweep/<family>/boards/<key>/``:
 
 * ``leaderboard.parquet``  every ranked combination: index, rank, combo key, every metric (NaN =
-                           undefined), psr when kept; one column each, in rank order;
+                           undefined), psr and deflated_sharpe with robustness on; one column each,
+                           in rank order;
 * ``leaderboard.csv``      the contract's file, byte for byte what ``leaderboard_csv`` writes,
                            formatted column by column;
 * ``heatmap.png``          the bounded heatmap (artifacts/heatmap.py), or a 1x1 placeholder when
@@ -59,15 +60,14 @@ def attach_board(config: dict, run_id: str) -> str:
 
 # --------------------------------------------------------------------------------------- merge
 def shard_columns(paths: list[str]):
-    """(combo keys, {metric: float64 array}, psr array or None, bars available or None) over
-    the shards, concatenated in shard order."""
+    """(combo keys, {metric: float64 array}, bars available or None) over the shards,
+    concatenated in shard order."""
     import numpy as np
 
     from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
 
     keys: list[str] = []
     parts: dict[str, list] = {name: [] for name in metric_names()}
-    psr: list | None = []
     available = None
     for path in paths:
         table = read_parquet(path)
@@ -76,12 +76,8 @@ def shard_columns(paths: list[str]):
         available = int(meta["bars_available"]) if "bars_available" in meta else None
         for name in metric_names():
             parts[name].append(column_to_numpy(table, name).astype(np.float64, copy=False))
-        if psr is not None and "psr" in table.column_names:
-            psr.append(column_to_numpy(table, "psr"))
-        else:
-            psr = None
     cols = {name: (np.concatenate(p) if p else np.zeros(0)) for name, p in parts.items()}
-    return keys, cols, (np.concatenate(psr) if psr else None), available
+    return keys, cols, available
 
 
 def rank_order(cols: dict, sort_by: list[str], ascending: list[bool]):
@@ -91,7 +87,7 @@ def rank_order(cols: dict, sort_by: list[str], ascending: list[bool]):
     n = len(next(iter(cols.values()))) if cols else 0
     keys = [np.arange(n)]
     for metric, asc in reversed(list(zip(sort_by, ascending))):
-        v = np.asarray(cols[metric], dtype=np.float64)
+        v = np.asarray(cols[metric] if metric in cols else np.full(n, np.nan), dtype=np.float64)
         undefined = np.isnan(v)
         keys += [np.where(undefined, 0.0, v if asc else -v), undefined]
     return np.lexsort(keys)
@@ -124,43 +120,38 @@ def _blank_nan(texts: list[str], values) -> list[str]:
 
 
 def leaderboard_csv_columns(order, labels: list, combos: list[dict], keys: list[str], cols: dict,
-                            psr, param_keys: list[str]) -> str:
+                            trail: tuple[str, ...], param_keys: list[str]) -> str:
     """``leaderboard_csv`` of the ranked rows ``order`` (indices into labels/combos/keys/cols),
-    built column by column."""
+    built column by column; ``trail``: the robustness columns of ``cols`` (psr, deflated_sharpe)
+    the rows carry."""
     ints = set(integer_names())
     idx = order.tolist()
+    trail = trail if idx else ()  # the row code: a column when some row has it
     columns = [[str(i) for i in range(1, len(idx) + 1)], [_cell_text(labels[i]) for i in idx]]
     columns += [[_cell_text(combos[i].get(k)) for i in idx] for k in param_keys]
-    for name in metric_names():
+    for name in (*metric_names(), *trail):
         col = cols[name][order]
         columns.append(_int_texts(col) if name in ints else _float_texts(col))
-    with_psr = psr is not None and len(idx) > 0  # the row code: a psr column when some row has one
-    trail = ["psr"] if with_psr else []
-    if with_psr:
-        columns.append(_float_texts(psr[order]))
     columns.append([keys[i] for i in idx])
     header = ",".join(["rank", "label", *param_keys, *metric_names(), *trail, "combo_key"])
     return "\n".join([header, *map(",".join, zip(*columns))]) + "\n"
 
 
-def _row(i: int, rank: int, labels, combos, keys, cols, psr) -> dict:
-    """One ranked row as the report and ``best_result`` show it (the order of ``_rows``)."""
+def _row(i: int, rank: int, labels, combos, keys, cols, trail: tuple[str, ...] = ()) -> dict:
+    """One ranked row as the report and ``best_result`` show it (the order of ``result_rows``)."""
     ints = set(integer_names())
     metrics = {}
-    for name in metric_names():
+    for name in (*metric_names(), *trail):
         v = float(cols[name][i])
         metrics[name] = None if math.isnan(v) else (int(v) if name in ints else v)
-    row = {"index": i, "label": labels[i], "params": combos[i], "metrics": metrics, "combo_key": keys[i]}
-    if psr is not None:
-        row["psr"] = None if math.isnan(float(psr[i])) else float(psr[i])
-    row["rank"] = rank
-    return row
+    return {"index": i, "label": labels[i], "params": combos[i], "metrics": metrics, "combo_key": keys[i],
+            "rank": rank}
 
 
 def _in_request_order(record: dict, shard_paths: list[str]):
     import numpy as np
 
-    keys, cols, psr, available = shard_columns(shard_paths)
+    keys, cols, available = shard_columns(shard_paths)
     where = {k: j for j, k in enumerate(keys)}
     wanted = record["grid"]["combo_keys"]
     try:
@@ -168,7 +159,32 @@ def _in_request_order(record: dict, shard_paths: list[str]):
     except KeyError as exc:
         i = wanted.index(exc.args[0])
         raise DataError(f"sweep result missing for combination {json.dumps(record['combos'][i])}") from None
-    return {n: c[take] for n, c in cols.items()}, (psr[take] if psr is not None else None), available
+    return {n: c[take] for n, c in cols.items()}, available
+
+
+def _robust_columns(record: dict, shard_paths: list[str], kept, cols: dict):
+    """With robustness on: every kept combination's ``psr`` and ``deflated_sharpe`` into ``cols``
+    (NaN = undefined) from one pass over the shards' returns (``robust_sweep``), and the stats
+    for the report; ``(trail columns, stats or None)``."""
+    import numpy as np
+
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES, shard_source
+    from quantlab.robustness.report import sweep_stats
+
+    if not record.get("robustness", False) or not len(kept):
+        return (), None
+    keys = record["grid"]["combo_keys"]
+    kept_keys = [keys[i] for i in kept.tolist()]
+    source, ppy = shard_source(shard_paths, kept_keys)
+    if source is None or source.t < 2:
+        return (), None
+    stats = sweep_stats(source)
+    n = len(keys)
+    for name, values in zip(ROBUST_OBJECTIVES, (stats.psr, stats.dsr)):
+        col = np.full(n, np.nan)
+        col[kept] = np.where(np.isfinite(values), values, np.nan)
+        cols[name] = col
+    return ROBUST_OBJECTIVES, (stats, ppy, {k: j for j, k in enumerate(kept_keys)})
 
 
 def _kept(record: dict, available) -> tuple[list[int], list[dict]]:
@@ -208,26 +224,37 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
     from quantlab.commands.sweep.publish import param_columns
-    from quantlab.commands.sweep.results import robustness_of
 
     out = Path(out_dir)
-    cols, psr, available = _in_request_order(record, shard_paths)
+    cols, available = _in_request_order(record, shard_paths)
     kept, skipped = _kept(record, available)
     kept_idx = np.asarray(kept, dtype=np.int64)
+    trail, stats = _robust_columns(record, shard_paths, kept_idx, cols)
     order = kept_idx[rank_order({n: c[kept_idx] for n, c in cols.items()}, record["sort_by"], record["ascending"])]
     keys, labels, combos = record["grid"]["combo_keys"], record["labels"], record["combos"]
     table = {"index": order, "rank": np.arange(1, len(order) + 1, dtype=np.int64),
-             **{n: cols[n][order] for n in metric_names()}}
-    if psr is not None:
-        table["psr"] = psr[order]
+             **{n: cols[n][order] for n in (*metric_names(), *trail)}}
     atomic_write_bytes(out / "leaderboard.parquet", parquet_bytes(table_from_numpy(
         table, {"combo_keys": json.dumps([keys[i] for i in order.tolist()])})))
-    atomic_write_text(out / "leaderboard.csv", leaderboard_csv_columns(order, labels, combos, keys, cols, psr,
+    atomic_write_text(out / "leaderboard.csv", leaderboard_csv_columns(order, labels, combos, keys, cols, trail,
                                                                        param_columns(record)))
     has_heatmap = _heatmap(record, order, cols, out)
-    top = [_row(int(i), r + 1, labels, combos, keys, cols, psr) for r, i in enumerate(order[:TOP_ROWS].tolist())]
+    top = [_row(int(i), r + 1, labels, combos, keys, cols, trail) for r, i in enumerate(order[:TOP_ROWS].tolist())]
     board = {"n_rows": int(len(order)), "best": top[0] if top else None, "top": top, "skipped": skipped,
              "heatmap": has_heatmap}
     if record.get("robustness", False):
-        board["robustness"] = robustness_of(shard_paths, [{"combo_key": keys[i]} for i in order.tolist()])
+        board["robustness"] = _report(stats, top[0] if top else None)
     atomic_write_json(out / BOARD_FILES[0], board)
+
+
+def _report(stats, best: dict | None) -> dict | None:
+    """The sweep's robustness report with the rank-1 combination as the selected one (as
+    ``robust_sweep.report_for`` gives it: ``best_index`` 0)."""
+    from quantlab.robustness.report import report_from_stats
+
+    if stats is None or best is None:
+        return None
+    st, ppy, where = stats
+    report = report_from_stats(st, where[best["combo_key"]], ppy, seed=0, points=True)
+    report["best_index"] = 0
+    return report

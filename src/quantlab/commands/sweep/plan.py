@@ -142,7 +142,9 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
     new: list[str] = []
     reused: list[str] = []
     shards_hint = params.get("shards")
-    robust = params.get("robustness") is True  # off by default: docs/robustness.md, "Cost"
+    from quantlab.commands.robust_sweep import robust_requested
+
+    robust = robust_requested(params, exp)
     request: dict[str, Any] = {}
     if exp.mode == "grid":
         dkey, spec = make_data_spec(exp.base, exp.base["start"], exp.base["end"], lookback)

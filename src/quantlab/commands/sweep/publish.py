@@ -28,13 +28,15 @@ def _csv_cell(value: Any) -> str:
 
 def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ...] = ()) -> str:
     """One row per combination: rank, label, ``lead`` row fields, params, every metric, ``psr``
-    (each combination's probabilistic Sharpe vs 0, when the rows carry it), combo key."""
-    trail = ("psr",) if any("psr" in r for r in rows) else ()
+    and ``deflated_sharpe`` (when the rows carry them: robustness on), combo key."""
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES
+
+    trail = tuple(k for k in ROBUST_OBJECTIVES if any(k in r["metrics"] for r in rows))
     header = ["rank", "label", *lead, *param_keys, *metric_names(), *trail, "combo_key"]
     lines = [",".join(header)]
     for r in rows:
         cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
-                 *(r["metrics"].get(m) for m in metric_names()), *(r.get(k) for k in trail), r.get("combo_key", "")]
+                 *(r["metrics"].get(m) for m in metric_names()), *(r["metrics"].get(k) for k in trail), r.get("combo_key", "")]
         lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
 
@@ -90,7 +92,9 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
             files["heatmap"] = "heatmap.png"
         summary = summary_of(best["metrics"] if best else {})
         best_result = _best_result(best) if best else None
-        robustness = merged.get("robustness")
+        from quantlab.commands.robust_sweep import pictures
+
+        robustness = pictures(staging, merged.get("robustness"), record["strategy"], files)  # beside the heatmap
         extra_metrics = {"n_runs": merged["n_rows"], "leaderboard_size": merged["n_rows"]}
     else:
         oos = merged["oos"]
@@ -99,6 +103,9 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
         for s in merged["splits"]:
             sdir = staging / "splits" / s["name"].replace("/", "_")
             sdir.mkdir(parents=True, exist_ok=True)
+            from quantlab.commands.robust_sweep import pictures
+
+            s["robustness"] = pictures(sdir, s.get("robustness"), f"{record['strategy']} split {s['name']}")
             atomic_write_text(sdir / "train_leaderboard.csv", leaderboard_csv(s["train"], params_cols))
             test_rows = [{**t, "rank": t["rank_in_train"]} for t in s["test"]]
             atomic_write_text(sdir / "test_leaderboard.csv", leaderboard_csv(test_rows, params_cols))
@@ -259,7 +266,9 @@ def _robustness_md(rb: dict | None) -> list[str]:
     if "walk_forward_efficiency" in rb:
         lines.append(f"- walk-forward efficiency {fmt(rb['walk_forward_efficiency']['efficiency'])}, "
                      f"parameter stability {fmt(rb['parameter_stability']['stability'])}")
-    lines += ["", "See docs/robustness.md for what each number means.", ""]
+    lines += ["", "Pictures: pbo_logits.png (the CSCV logits; red = the in-sample winner fell to the bottom "
+              "half out of sample) and is_vs_oos.png (in- vs out-of-sample Sharpe per CSCV split; for "
+              "walk-forward, in each splits/<name>/). See docs/robustness.md for what each number means.", ""]
     return lines
 
 

@@ -1,66 +1,14 @@
-"""Reading a sweep's shard results back: metrics per combination, their return series, the
-rows a leaderboard ranks, and the combinations without enough bars.
+"""Reading a sweep's shard results back: metrics per combination, the rows a leaderboard ranks,
+and the combinations without enough bars (their return series: ``commands.robust_sweep``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 
 from quantlab.errors import DataError
 from quantlab.metric_registry import integer_names, metric_names
-
-
-PSR_KEY = "\0psr"  # a shard row's PSR while loading (never a metric name)
-
-
-def returns_path(shard_parquet) -> str:
-    """The per-bar returns file of a shard (beside its parquet)."""
-    return str(shard_parquet)[: -len(".parquet")] + ".returns.npy"
-
-
-def load_returns_matrix(shard_paths: list[str], keys: list[str]):
-    """(bars, len(keys)) float32 returns of the combinations ``keys`` (columns in that order), read
-    shard by shard (memory-mapped) from the shards' returns files, and the bars' periods per year;
-    (None, None) when a shard has none."""
-    import numpy as np
-
-    from quantlab.columnar import metadata_of, read_parquet
-
-    where = {key: j for j, key in enumerate(keys)}
-    out, ppy = None, None
-    for path in shard_paths:
-        rpath = returns_path(path)
-        meta = metadata_of(read_parquet(path))
-        if not os.path.isfile(rpath) or "periods_per_year" not in meta:
-            return None, None
-        ppy = float(meta["periods_per_year"])
-        shard_keys = json.loads(meta["keys"])
-        data = np.load(rpath, mmap_mode="r", allow_pickle=False)
-        if data.shape[0] != len(shard_keys):  # a shard that did not keep its returns
-            return None, None
-        if out is None:
-            out = np.empty((len(keys), data.shape[1]), dtype=np.float32)
-        for i, key in enumerate(shard_keys):
-            j = where.get(key)
-            if j is not None:
-                out[j] = data[i]
-        del data
-    return (None, None) if out is None else (out.T, ppy)
-
-
-def robustness_of(shard_paths: list[str], rows: list[dict]) -> dict | None:
-    """``robustness.robustness_report`` over the ranked ``rows`` (trials: every row, best: the
-    first); None without rows or without return series."""
-    from quantlab.robustness import robustness_report
-
-    if not rows:
-        return None
-    mat, ppy = load_returns_matrix(shard_paths, [r["combo_key"] for r in rows])
-    if mat is None or mat.shape[0] < 2:
-        return None
-    return robustness_report(mat, 0, ppy, seed=0)
 
 
 def load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
@@ -76,14 +24,11 @@ def load_shards(paths: list[str]) -> tuple[dict[str, dict], int | None]:
         keys = json.loads(meta["keys"])
         available = int(meta["bars_available"]) if "bars_available" in meta else None
         cols = {name: column_to_numpy(table, name) for name in metric_names()}
-        psr = column_to_numpy(table, "psr") if "psr" in table.column_names else None
         for i, key in enumerate(keys):
             row = {}
             for name in metric_names():
                 v = float(cols[name][i])
                 row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
-            if psr is not None:
-                row[PSR_KEY] = None if math.isnan(float(psr[i])) else float(psr[i])
             out[key] = row
     return out, available
 
@@ -141,8 +86,6 @@ def result_rows(record_like: dict, keys: list[str], results: dict[str, dict]) ->
     for i, (key, combo) in enumerate(zip(keys, record_like["combos"])):
         if key not in results:
             raise DataError(f"sweep result missing for combination {json.dumps(combo)}")
-        metrics = dict(results[key])
-        extra = {"psr": metrics.pop(PSR_KEY)} if PSR_KEY in metrics else {}
-        rows.append({"index": i, "label": record_like["labels"][i], "params": combo, "metrics": metrics,
-                     "combo_key": key, **extra})
+        rows.append({"index": i, "label": record_like["labels"][i], "params": combo,
+                     "metrics": dict(results[key]), "combo_key": key})
     return rows

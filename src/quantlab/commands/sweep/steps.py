@@ -13,21 +13,23 @@ import math
 import os
 
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
-from quantlab.commands.sweep.results import (combo_warmup, drop_insufficient, load_shards, rank_rows, result_rows, returns_path, robustness_of)
+from quantlab.commands.sweep.results import combo_warmup, drop_insufficient, load_shards, rank_rows, result_rows
 from quantlab.commands.worker import warm_step
 from quantlab.metric_registry import integer_names, metric_names
 
 
-def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns: bool = False):
+def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, keep_returns=False):
     from quantlab.commands.run.steps import engine_config, trade_start
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import bar_calendar
 
     start = trade_start(bars, {"start": spec["start"], "ticker": spec["ticker"]})
     ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]  # as a run of the same bars
+    into = keep_returns(len(combos), len(bars) - start) if callable(keep_returns) else None  # a returns file
     out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                         engine_config(spec["engine"]), start=start, periods_per_year=ppy,
-                        threads=threads or shard_threads(), keep_returns=keep_returns, volume=bars.volume)
+                        threads=threads or shard_threads(), keep_returns=bool(keep_returns), volume=bars.volume,
+                        returns_out=into)
     return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
 
 
@@ -64,10 +66,9 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
     scheduler granted them). With ``spec["returns"]`` (robustness on) each combination's per-bar
     net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
-    order) and its PSR to the ``psr`` column; else that file holds a (0, 0) array. The sidecar is
-    written last (it marks completion) and says whether the returns were kept."""
-    import io
-
+    order; ``robust_sweep.ReturnsFile``: written in place by the kernel); else that file holds a
+    (0, 0) array. The sidecar is written last (it marks completion) and says whether the returns
+    were kept."""
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
@@ -75,24 +76,16 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 
     bars = read_bars(bars_path)
     keep = spec.get("returns", True)
-    returns, psr = np.zeros((0, 0), dtype=np.float32), None
-    if keep:
-        from quantlab.robustness import probabilistic_sharpe_columns
+    from quantlab.commands.robust_sweep import ReturnsFile
 
-        metrics, returns, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=True)
-        psr = (probabilistic_sharpe_columns(returns.T) if returns.shape[0] and returns.shape[1]
-               else np.full(returns.shape[0], np.nan))
-    else:
-        metrics = _evaluate(bars, spec, spec["combos"], threads)
-    buf = io.BytesIO()
-    np.save(buf, returns, allow_pickle=False)
-    del returns
-    atomic_write_bytes(returns_path(out_parquet), buf.getvalue())
-    del buf
+    with ReturnsFile(out_parquet) as kept:  # renamed into place at the end of the block
+        if keep:
+            metrics, _, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=kept.buffer)
+        else:
+            metrics = _evaluate(bars, spec, spec["combos"], threads)
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in metric_names()}
     meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
     if keep:
-        cols["psr"] = np.asarray(psr, dtype=np.float64)  # per-combination PSR vs 0 (a leaderboard column)
         meta["periods_per_year"] = repr(float(ppy))
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, meta)))
     atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
@@ -115,17 +108,19 @@ def step_wf_select(spec: dict, shard_paths: list[str], out_path: str) -> None:
     rows = result_rows(spec, spec["train"]["combo_keys"], results)
     rows, skipped = drop_insufficient(rows, available, spec["strategy"], {
         "ticker": spec["ticker"], "start": spec["train_start"], "end": spec["train_end"]})
-    ranked = rank_rows(rows, spec["sort_by"], spec["ascending"])
-    eligible = [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
+    from quantlab.commands.robust_sweep import rank_and_report
+
+    def eligible_of(ranked):
+        return [r for r in ranked if (r["metrics"].get("trades") or 0) >= spec["min_trades"]]
+
+    # trials: every train combination evaluated; best: the one carried to the test window
+    ranked, robust = rank_and_report(spec.get("robustness", False), shard_paths, rows,
+                                     lambda rs: rank_rows(rs, spec["sort_by"], spec["ascending"]),
+                                     lambda rs: (eligible_of(rs) or rs or [None])[0])
+    eligible = eligible_of(ranked)
     selected = eligible[: spec["top_k"]]
-    out = {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
-           "skipped": skipped}
-    if spec.get("robustness", False):
-        # trials: every train combination evaluated; best: the one carried to the test window
-        chosen = [r for r in ranked if selected and r["index"] == selected[0]] + \
-                 [r for r in ranked if not (selected and r["index"] == selected[0])]
-        out["robustness"] = robustness_of(shard_paths, chosen)
-    atomic_write_json(out_path, out)
+    atomic_write_json(out_path, {"train": ranked, "eligible": len(eligible), "selected": [r["index"] for r in selected],
+                                 "skipped": skipped, **robust})
 
 
 @warm_step

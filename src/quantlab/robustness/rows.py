@@ -1,0 +1,163 @@
+"""The passes over raw returns, on row-major series (one row per combination, float32 fine).
+
+A sweep's shards store their combinations' returns as ``(combos, bars)`` rows; reading them in
+that layout, memory-mapped, with no ``(bars, N)`` matrix assembled, is what keeps the statistics
+cheap (docs/robustness.md, "Cost"). Two passes, each over every kept bar of every combination:
+
+1. :func:`row_stats`: per row, the per-block sums and sums of squares (the CSCV input, S x N)
+   and the mean and central moments m2, m3, m4 (population, float64 accumulation).
+2. :func:`weighted_row_sum`: sum over rows of ``weight[row] * row`` (a T vector): with weights
+   1/sd it is Z·1, the input of :func:`quantlab.robustness.stats.effective_trials`.
+
+Each pass runs as a numba kernel when the work is big enough (``engine.jit.use_jit``; a sweep
+has numba loaded already) and as numpy otherwise; both give the same numbers up to float64
+rounding (``tests/unit/test_robustness_rows.py``). ``RowSource`` says where the rows are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+Part = tuple  # (matrix (k, T) row-major, rows: int64 indices into it, cols: int64 output columns)
+
+
+@dataclass
+class RowSource:
+    """N return series of T bars: ``parts()`` yields ``(matrix, rows, cols)`` (row ``rows[i]`` of
+    ``matrix`` is series ``cols[i]``; may be called more than once), ``column(j)`` returns
+    series ``j`` as float64."""
+    n: int
+    t: int
+    parts: Callable[[], Iterator[Part]]
+    column: Callable[[int], np.ndarray]
+
+
+def matrix_source(mat, chunk: int = 1024) -> RowSource:
+    """A (T, N) matrix (columns = series) as a :class:`RowSource`: its transpose when that is
+    row-major already (no copy), else row-major copies of ``chunk`` columns at a time."""
+    t, n = mat.shape
+
+    def parts():
+        rows_view = mat.T
+        if rows_view.flags.c_contiguous:
+            yield rows_view, np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
+            return
+        for lo in range(0, n, chunk):
+            block = np.ascontiguousarray(mat[:, lo:lo + chunk].T)
+            yield block, np.arange(len(block), dtype=np.int64), np.arange(lo, lo + len(block), dtype=np.int64)
+
+    return RowSource(n, t, parts, lambda j: np.asarray(mat[:, j], dtype=np.float64))
+
+
+# ----------------------------------------------------------------------------- numba kernels
+
+def row_stats_kernel(mat, rows, cols, starts, ends, b_sum, b_sq, mom):  # pragma: no cover - numba
+    """Row ``rows[i]`` of ``mat`` -> column ``cols[i]`` of ``b_sum``/``b_sq`` (S x N: per-block
+    sum and sum of squares) and ``mom`` (4 x N: mean, m2, m3, m4 central, population)."""
+    t = mat.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        c = cols[i]
+        total = 0.0
+        for b in range(starts.shape[0]):
+            s = 0.0
+            q = 0.0
+            for j in range(starts[b], ends[b]):
+                x = np.float64(mat[r, j])
+                s += x
+                q += x * x
+            b_sum[b, c] = s
+            b_sq[b, c] = q
+            total += s
+        mean = total / t
+        m2 = 0.0
+        m3 = 0.0
+        m4 = 0.0
+        for j in range(t):
+            d = np.float64(mat[r, j]) - mean
+            d2 = d * d
+            m2 += d2
+            m3 += d2 * d
+            m4 += d2 * d2
+        mom[0, c] = mean
+        mom[1, c] = m2 / t
+        mom[2, c] = m3 / t
+        mom[3, c] = m4 / t
+
+
+def weighted_row_sum_kernel(mat, rows, weights, out):  # pragma: no cover - numba
+    """``out += sum_i weights[i] * mat[rows[i]]`` (rows with weight 0 skipped)."""
+    t = mat.shape[1]
+    for i in range(rows.shape[0]):
+        w = weights[i]
+        if w != 0.0:
+            r = rows[i]
+            for j in range(t):
+                out[j] += np.float64(mat[r, j]) * w
+
+
+def jit_kernel(kernel, work: int):
+    """The numba version of ``kernel`` when ``work`` warrants it (and numba loads), else None."""
+    from quantlab.engine import jit
+
+    if not jit.use_jit(work, kernel):
+        return None
+    try:
+        fn = jit.jitted(kernel)
+    except ImportError:  # numba missing: numpy does it
+        return None
+    return fn
+
+
+# ----------------------------------------------------------------------------- the two passes
+
+def _ends(starts, t: int) -> np.ndarray:
+    return np.append(np.asarray(starts, dtype=np.int64)[1:], t).astype(np.int64)
+
+
+def row_stats(source: RowSource, starts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pass 1: ``(b_sum, b_sq, mom)``: per-block sums and sums of squares (S x N) and the rows'
+    mean, m2, m3, m4 (4 x N), float64. Rejects NaN or infinite returns (ValueError)."""
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = _ends(starts, source.t)
+    b_sum = np.zeros((len(starts), source.n))
+    b_sq = np.zeros((len(starts), source.n))
+    mom = np.zeros((4, source.n))
+    fn = jit_kernel(row_stats_kernel, source.n * source.t)
+    for mat, rows, cols in source.parts():
+        if fn is not None:
+            fn(mat, rows, cols, starts, ends, b_sum, b_sq, mom)
+            continue
+        step = max(1, 4_000_000 // max(source.t, 1))
+        for lo in range(0, len(rows), step):
+            blk = np.asarray(mat[rows[lo:lo + step]], dtype=np.float64)
+            c = cols[lo:lo + step]
+            b_sum[:, c] = np.add.reduceat(blk, starts, axis=1).T
+            b_sq[:, c] = np.add.reduceat(blk * blk, starts, axis=1).T
+            with np.errstate(invalid="ignore", over="ignore"):  # non-finite input: rejected below
+                mean = blk.mean(axis=1)
+                dev = blk - mean[:, None]
+                d2 = dev * dev
+                mom[:, c] = [mean, d2.mean(axis=1), (d2 * dev).mean(axis=1), (d2 * d2).mean(axis=1)]
+    if not (np.isfinite(b_sq).all() and np.isfinite(mom).all()):
+        raise ValueError("returns contain NaN or infinite values")
+    return b_sum, b_sq, mom
+
+
+def weighted_row_sum(source: RowSource, weights: np.ndarray) -> np.ndarray:
+    """Pass 2: sum over series ``j`` of ``weights[j] * series_j`` (float64, length T)."""
+    out = np.zeros(source.t)
+    weights = np.asarray(weights, dtype=np.float64)
+    fn = jit_kernel(weighted_row_sum_kernel, int((weights != 0).sum()) * source.t)
+    for mat, rows, cols in source.parts():
+        w = weights[cols]
+        if fn is not None:
+            fn(mat, rows, np.ascontiguousarray(w), out)
+            continue
+        step = max(1, 4_000_000 // max(source.t, 1))
+        for lo in range(0, len(rows), step):
+            out += np.einsum("k,kt->t", w[lo:lo + step], np.asarray(mat[rows[lo:lo + step]], dtype=np.float64))
+    return out
