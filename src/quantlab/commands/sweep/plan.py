@@ -173,6 +173,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
                 "min_trades": exp.min_trades, "robustness": robust,
             }
             request["splits"].append(split_id)
+    request["data_keys"] = list(config["data"])  # every window loaded, in order (their notes: publish)
     identity = {"experiment": exp.raw, "combos": exp.combos}
     digest = canonical_hash(identity, 7, algo="sha1")
     if claim:

@@ -62,6 +62,19 @@ def _experiment_yaml(record: dict) -> str:
     return header + yaml.safe_dump(plain, sort_keys=False, default_flow_style=None)
 
 
+def data_notes(record: dict) -> list[str]:
+    """The notes of every data window the sweep loaded (split-like jumps on unadjusted prices,
+    file notes), each once, in window order -- what a run reports in its warnings (issue #16)."""
+    from quantlab.contract.paths import internal_root
+    from quantlab.data.store import read_bars_notes
+    from quantlab.store_layout import data_files
+
+    notes: list[str] = []
+    for dkey in record.get("data_keys") or ():
+        notes += [n for n in read_bars_notes(internal_root() / data_files(dkey)[0]) if n not in notes]
+    return notes
+
+
 def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     """Write the sweep run directory into its staging dir, then rename it into place (atomic)."""
     from quantlab.artifacts.io import atomic_copy
@@ -78,7 +91,7 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     files = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
              "report": "report.json", "run_report": "run_report.md", "leaderboard": "leaderboard.csv",
              "experiment": "experiment.yaml"}
-    late_warnings: list[str] = []  # found while the sweep ran (the record's were printed at planning)
+    late_warnings: list[str] = data_notes(record)  # found while the sweep ran (the record's: at planning)
     if mode == "grid":  # the board (commands/sweep/board.py): its files are copied, its rows never read
         board = Path(merged_path).parent
         best = merged["best"]
