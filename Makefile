@@ -36,8 +36,20 @@ test: $(STAMP) lint
 # Sweeps through `--profile slurm` on a real SLURM cluster (`scripts/slurm-up.sh up` makes one on
 # this machine; .ci/run does). Skipped with the reason when none is reachable, failed instead
 # under QUANTLAB_REQUIRE_SLURM=1 (CI).
-test-slurm: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m slurm --durations=5 tests/cli/test_slurm.py
+# Its own venv: the SLURM plugin costs every `import snakemake.api` a `scontrol` call (up to 10 s
+# without a controller), so the everyday .venv never has it (requirements-slurm.lock).
+SLURM_VENV := .venv-slurm
+SLURM_STAMP := $(SLURM_VENV)/.installed
+
+$(SLURM_STAMP): requirements.lock requirements-dev.lock requirements-slurm.lock pyproject.toml
+	@test -x $(SLURM_VENV)/bin/python || $(PYTHON) -m venv $(SLURM_VENV) || python3 -m venv $(SLURM_VENV)
+	$(SLURM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock \
+	  -r requirements-dev.lock -r requirements-slurm.lock $(QUIET_PIP)
+	$(SLURM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	@touch $(SLURM_STAMP)
+
+test-slurm: $(SLURM_STAMP)
+	$(SLURM_VENV)/bin/python -m pytest -q -p no:cacheprovider -m slurm --durations=5 tests/cli/test_slurm.py
 
 # The workflow as a Snakemake user sees it: snakefmt's format check and `snakemake --lint` on the
 # .test/ configs (config_lint.yaml parses every rule file), each in a throw-away workdir.

@@ -124,4 +124,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from quantlab.contract.exit import exit_now
+
+    exit_now(main(sys.argv[1:]))  # flush everything, then skip interpreter teardown (contract/exit.py)

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 sys.path.insert(0, str(SRC))
 
-PEERS_VENV = ROOT / ".venv-peers"
+PEERS_VENV = Path(os.environ.get("QUANTLAB_PEERS_VENV") or ROOT / ".venv-peers")  # e.g. a worktree uses main's
 PEERS_PY = PEERS_VENV / "bin" / "python"
 PEER_PINS = ("vectorbt==1.2.0", "backtesting==0.6.6")
 PEERS = ROOT / "benchmarks" / "peers"
@@ -218,6 +218,10 @@ def main(argv=None) -> int:
     ap.add_argument("--bt-limit-large", type=int, default=10,
                     help="backtesting.py: combos run on grids above 10,000 bars (all below)")
     ap.add_argument("--bt-timeout", type=float, default=900.0)
+    ap.add_argument("--scale-max", type=int, default=100_000,
+                    help="largest end-to-end sweep of the scale rows (sweep_scale.py); 0: no scale rows")
+    ap.add_argument("--scale-rounds", type=int, default=3)
+    ap.add_argument("--only-scale", action="store_true", help="only the scale rows")
     ap.add_argument("--child", choices=["ours"], help=argparse.SUPPRESS)
     ap.add_argument("--cold", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -235,8 +239,12 @@ def main(argv=None) -> int:
     notes = []
     checks: list[Check] = []
     tmp = Path(tempfile.mkdtemp(prefix="quantlab-bench-sweep-"))
+    if args.scale_max:
+        import sweep_scale
+
+        checks += sweep_scale.run(args.scale_rounds, args.scale_max, PEERS_PY if peers else None, PEERS)
     try:
-        for n in [int(x) for x in args.bars.split(",")]:
+        for n in ([] if args.only_scale else [int(x) for x in args.bars.split(",")]):
             data = tmp / f"bars_{n}.npz"
             o, h, lo, c = make_bars(n)
             np.savez(data, open=o, high=h, low=lo, close=c)

@@ -28,12 +28,14 @@ def main() -> int:
     os.environ["QUANTLAB_OUTPUTS_DIR"] = tmp
     from quantlab.commands.experiment import build_experiment, read_yaml
     from quantlab.commands.run.plan import plan_run
+    from quantlab.commands.sweep.board import attach_board
     from quantlab.commands.sweep.plan import plan_sweep
 
     run = plan_run({"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01", "source": "sample"},
                    request_id="test-run", warnings=[], origin="cli", claim=False)
     exp = build_experiment(read_yaml(ROOT / "config/experiments/spx_2017_grid.yaml"), where="spx_2017_grid.yaml")
     sweep = plan_sweep(exp, {"shards": 2}, request_id="test-sweep", warnings=[], origin="cli", claim=False)
+    attach_board(sweep.config, sweep.run_id)
     for name, config, run_id, fixed in (("run", run.snakemake_config(), run.run_id, "20260101_000000_run_0000001"),
                                         ("sweep", sweep.config, sweep.run_id, "20260101_000000_grid_0000002")):
         text = json.dumps(config).replace(run_id, fixed).replace(tmp, "outputs")

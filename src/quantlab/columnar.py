@@ -84,10 +84,12 @@ def metadata_of(table) -> dict[str, str]:
 
 
 def parquet_bytes(table) -> bytes:
+    """Parquet without dictionary encoding: the store's columns are mostly distinct floats, where
+    trying a dictionary first made writing ~3x and reading ~2x slower for no smaller file."""
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
-    pq.write_table(table, buf)
+    pq.write_table(table, buf, use_dictionary=False)
     return buf.getvalue()
 
 

@@ -36,3 +36,13 @@ def bar_time_iso(ts) -> str:
     import numpy as np
 
     return str(np.datetime_as_string(np.datetime64(ts, "s"), unit="s")) + "Z"
+
+
+def bar_times_iso(values) -> list[str]:
+    """:func:`bar_time_iso` of every timestamp of an array, in one numpy call."""
+    import numpy as np
+
+    arr = np.asarray(values)
+    if not np.issubdtype(arr.dtype, np.datetime64):
+        arr = arr.astype("datetime64[ns]")
+    return [t + "Z" for t in np.datetime_as_string(arr.astype("datetime64[s]"), unit="s").tolist()]

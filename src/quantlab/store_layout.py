@@ -11,6 +11,7 @@ from pathlib import Path
 
 SIM_FILES = ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")
 WF_SPLIT_FILES = ("selected.json", "test.json", "test_equity.parquet")
+BOARD_FILES = ("board.json", "leaderboard.parquet", "leaderboard.csv", "heatmap.png")  # commands/sweep/board.py
 
 
 def data_dir(dkey: str) -> str:
@@ -38,6 +39,10 @@ def shard_files(family: str, shard: str) -> list[str]:
     return [f"{base}.parquet", f"{base}.json", f"{base}.returns.npy"]
 
 
+def board_files(family: str, board: str) -> list[str]:
+    return [f"store/sweep/{family}/boards/{board}/{name}" for name in BOARD_FILES]
+
+
 def wf_split_files(split: str) -> list[str]:
     return [f"store/wf/{split}/{name}" for name in WF_SPLIT_FILES]
 
@@ -55,6 +60,8 @@ def sweep_outputs(config: dict) -> dict[str, list[str]]:
         outputs[shard] = shard_files(spec["family"], shard)
     for split in config.get("wf_splits", {}):
         outputs[split] = wf_split_files(split)
+    for board, spec in config.get("boards", {}).items():
+        outputs[board] = board_files(spec["family"], board)
     return outputs
 
 

@@ -79,6 +79,27 @@ def test_split_warning_names_the_date_on_raw_aapl_2005(ql):
     assert _metadata(res)["window"]["price_adjustment"].startswith("none")
 
 
+@pytest.mark.parametrize("splits", [None, [
+    {"name": "s1", "train": {"start": "2004-06-01", "end": "2005-06-01"},
+     "test": {"start": "2005-06-01", "end": "2006-01-01"}}]], ids=["grid", "walkforward"])
+def test_sweeps_carry_the_data_warnings_of_their_windows(ql, splits):
+    """A sweep on raw AAPL across its 2005 split warns like a run (report, stderr, envelope), and
+    so does its identical rerun (no Snakemake: the fast path publishes again)."""
+    params = {"ticker": "AAPL", "start": "2004-06-01", "end": "2006-01-01", "adjust": "none",
+              "strategy": "sma_crossover", "param_grid": {"fast": [5, 10], "slow": [30, 50]}}
+    if splits:
+        params["splits"] = splits
+    payload = {"schema_version": "1.0", "command": "sweep", "params": params}
+    for attempt in ("first", "identical rerun"):
+        res = ql.request(payload)
+        assert res.returncode == 0, res.stderr
+        warnings = _report(res)["machine_contract"]["warnings"]
+        split = [w for w in warnings if "possible unadjusted split on 2005-02-28" in w]
+        assert len(split) == 1, (attempt, warnings)
+        assert res.stderr.startswith("WARNING: ") and res.stderr.count(split[0]) == 1, (attempt, res.stderr)
+        assert split[0] in res.envelope["warnings"], attempt
+
+
 def test_bundled_stocks_are_served_adjusted_by_default(ql):
     """AAPL's 2005 split neither crashes the backtest nor shows as a fake -50% day."""
     res = ql.request(_run(ticker="AAPL", start="2004-06-01", end="2006-01-01", strategy="buy_and_hold"))

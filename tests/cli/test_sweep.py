@@ -75,17 +75,35 @@ def test_best_result_matches_a_plain_run_with_the_same_params(ql):
 
 
 def test_identical_sweep_recomputes_nothing(ql):
+    """Its shards and its board are in the store: published directly, without Snakemake (the
+    fast path), with the same files; the request leaves no scratch file behind its markers."""
     first = ql.request(sweep_request(config_path=str(GRID_YAML)))
     second = ql.request(sweep_request(config_path=str(GRID_YAML)))
     assert first.returncode == 0 and second.returncode == 0, second.stderr
     a, b = Path(first.envelope["artifacts_path"]), Path(second.envelope["artifacts_path"])
-    assert "localrule sweep_shard:" in _record(a)
-    rec = _record(b)
-    assert "localrule sweep_shard:" not in rec and "localrule load_data:" not in rec
-    assert "localrule merge_leaderboard:" in rec
-    assert (a / "leaderboard.csv").read_text() == (b / "leaderboard.csv").read_text()
+    assert "localrule sweep_shard:" in _record(a) and "localrule merge_leaderboard:" in _record(a)
+    assert not (b / "logs" / "snakemake.log").exists()  # Snakemake never started
+    for name in ("leaderboard.csv", "heatmap.png"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    ra, rb = (strict_json((d / "report.json").read_text()) for d in (a, b))
+    assert ra["machine_contract"]["best_result"] == rb["machine_contract"]["best_result"]
+    assert ra["results"] == rb["results"]
     meta = strict_json((b / "metadata.json").read_text())
     assert meta["shards_computed"] == [] and meta["shards_reused"]
+    scratch = ql.outputs / ".quantlab" / "requests" / second.envelope["run_id"] / "sweep"
+    assert sorted(p.name for p in scratch.iterdir()) == ["index.json", "published.json"]
+
+
+def test_a_new_ranking_merges_again_without_recomputing_shards(ql):
+    base = {"ticker": "SPX", "start": "2016-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
+            "param_grid": {"fast": [5, 10, 15], "slow": [30, 50]}}
+    first = ql.request(sweep_request(**base))
+    second = ql.request(sweep_request(**base, selection={"sort_by": ["total_return"]}))
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    rec = _record(Path(second.envelope["artifacts_path"]))
+    assert "localrule sweep_shard:" not in rec and "localrule merge_leaderboard:" in rec
+    returns = [float(r["total_return"]) for r in _leaderboard(Path(second.envelope["artifacts_path"]))]
+    assert returns == sorted(returns, reverse=True)
 
 
 def test_widening_the_grid_computes_only_the_new_combos(ql, tmp_path):
@@ -118,6 +136,8 @@ def test_walkforward_two_splits(ql):
     assert mc["best_result"]["selected_on"] == "train"
     wf = report["walkforward"]
     assert wf["n_splits"] == 2 and wf["n_train_runs"] == 54 and wf["n_selected"] == 6
+    scratch = ql.outputs / ".quantlab" / "requests" / env["run_id"] / "sweep"  # walkforward.json collected
+    assert sorted(p.name for p in scratch.iterdir()) == ["index.json", "published.json"]
     for split in ("2014_2015__2016", "2015_2016__2017"):
         train = list(csv.DictReader(open(run_dir / "splits" / split / "train_leaderboard.csv")))
         test = list(csv.DictReader(open(run_dir / "splits" / split / "test_leaderboard.csv")))

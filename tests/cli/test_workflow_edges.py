@@ -59,7 +59,7 @@ def test_a_sweep_publishes_in_its_own_namespace(ql):
     res = ql.request(payload)
     assert res.returncode == 0, res.stderr
     ns = ql.outputs / ".quantlab" / "requests" / res.envelope["run_id"] / "sweep"
-    assert sorted(p.name for p in ns.iterdir()) == ["index.json", "leaderboard.json", "published.json"]
+    assert sorted(p.name for p in ns.iterdir()) == ["index.json", "published.json"]
 
 
 def _shard_jobs(ql, cores: int) -> list[str]:

@@ -62,12 +62,13 @@ def _pause_env(monkeypatch, tmp_path: Path, point: str) -> Path:
 
 def test_without_a_worker_the_step_runs_in_process_after_the_hook(monkeypatch, tmp_path):
     reached = _pause_env(monkeypatch, tmp_path, "sweep.step_merge_leaderboard")
-    out = tmp_path / "lb.json"
-    record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe"], "ascending": [False],
-              "strategy": "sma_crossover", "base": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
+    out = tmp_path / "board"
+    record = {"grid": {"combo_keys": []}, "combos": [], "labels": [], "sort_by": ["sharpe_simple"],
+              "ascending": [False], "grid_keys": [], "strategy": "sma_crossover",
+              "base": {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}}
     sweep.step_merge_leaderboard(record, [], str(out))
     assert int(reached.read_text()) == os.getpid()
-    assert out.read_text().strip().startswith("{")
+    assert (out / "board.json").read_text().strip().startswith("{")
 
 
 def test_with_a_worker_the_step_runs_in_the_warm_child(monkeypatch, tmp_path):

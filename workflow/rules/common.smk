@@ -1,5 +1,11 @@
 # Input functions: map a content key or run id to the paths it depends on.
 from quantlab import store_layout
+from quantlab.commands.sweep import spec as sweep_spec
+
+
+def full(section, key):
+    """The planned dict of a config entry (a sweep's long lists live in its spec file)."""
+    return sweep_spec.full(config, section, key)
 
 
 def bars_of_signals(wildcards):
@@ -28,8 +34,13 @@ def shard_bars(wildcards):
     return [f"store/data/{spec['data']}/bars.parquet"] if spec else []
 
 
-def grid_shards(wildcards):
-    return config["requests"][wildcards.run_id]["grid"]["shards"]
+def board_record(wildcards):
+    """The record of the request that declared a grid board (commands/sweep/board.py)."""
+    return full("requests", config["boards"][wildcards.board]["run_id"])
+
+
+def board_shards(wildcards):
+    return board_record(wildcards)["grid"]["shards"]
 
 
 def wf_train_shards(wildcards):
@@ -59,8 +70,9 @@ def wf_grouped(wildcards, files):
 
 def sweep_merged(wildcards):
     request = config["requests"][wildcards.run_id]
-    name = "leaderboard.json" if request["mode"] == "grid" else "walkforward.json"
-    return f"requests/{wildcards.run_id}/sweep/{name}"
+    if request["mode"] == "grid":
+        return store_layout.board_files(request["grid"]["family"], request["board"])[0]
+    return f"requests/{wildcards.run_id}/sweep/walkforward.json"
 
 
 def forward_inputs(wildcards):

@@ -12,5 +12,5 @@ rule refresh_index:
         kind="run|sweep|forward",
     run:
         step_refresh_index(
-            config["requests"][wildcards.run_id], input[0], output[0], log=log[0]
+            full("requests", wildcards.run_id), input[0], output[0], log=log[0]
         )

@@ -24,7 +24,7 @@ rule sweep_shard:
     threads: shard_threads()
     run:
         step_sweep_shard(
-            config["shards"][wildcards.shard],
+            full("shards", wildcards.shard),
             input[0],
             output.parquet,
             output.sidecar,
@@ -35,14 +35,23 @@ rule sweep_shard:
 
 rule merge_leaderboard:
     input:
-        grid_shards,
+        board_shards,
     output:
-        "requests/{run_id}/sweep/leaderboard.json",
+        board="store/sweep/{family}/boards/{board}/board.json",
+        parquet="store/sweep/{family}/boards/{board}/leaderboard.parquet",
+        csv="store/sweep/{family}/boards/{board}/leaderboard.csv",
+        heatmap="store/sweep/{family}/boards/{board}/heatmap.png",
     log:
-        f"{LOG_DIR}/merge_leaderboard/{{run_id}}.log",
+        f"{LOG_DIR}/merge_leaderboard/{{family}}/{{board}}.log",
+    wildcard_constraints:
+        family="[0-9a-f]{16}",
+        board="[0-9a-f]{16}",
     run:
         step_merge_leaderboard(
-            config["requests"][wildcards.run_id], list(input), output[0], log=log[0]
+            board_record(wildcards),
+            list(input),
+            str(Path(output.board).parent),
+            log=log[0],
         )
 
 
@@ -57,7 +66,7 @@ rule wf_select:
         split="[0-9a-f]{16}",
     run:
         step_wf_select(
-            config["wf_splits"][wildcards.split], list(input), output[0], log=log[0]
+            full("wf_splits", wildcards.split), list(input), output[0], log=log[0]
         )
 
 
@@ -74,7 +83,7 @@ rule wf_test:
         split="[0-9a-f]{16}",
     run:
         step_wf_test(
-            config["wf_splits"][wildcards.split],
+            full("wf_splits", wildcards.split),
             input.selected,
             input.bars,
             output.test,
@@ -87,12 +96,12 @@ rule merge_walkforward:
     input:
         wf_request_files,
     output:
-        "requests/{run_id}/sweep/walkforward.json",
+        temp("requests/{run_id}/sweep/walkforward.json"),  # scratch: removed once published
     log:
         f"{LOG_DIR}/merge_walkforward/{{run_id}}.log",
     run:
         step_merge_walkforward(
-            config["requests"][wildcards.run_id],
+            full("requests", wildcards.run_id),
             wf_grouped(wildcards, input),
             output[0],
             log=log[0],
@@ -108,7 +117,7 @@ rule publish_sweep:
         f"{LOG_DIR}/publish_sweep/{{run_id}}.log",
     run:
         step_publish_sweep(
-            config["requests"][wildcards.run_id], input[0], output[0], log=log[0]
+            full("requests", wildcards.run_id), input[0], output[0], log=log[0]
         )
 
 

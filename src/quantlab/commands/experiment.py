@@ -188,6 +188,17 @@ def _schema_check(data: dict, where: str) -> None:
         raise ConfigError(f"Invalid sweep experiment ({where}): {schema_error_message(err)}")
 
 
+def _identity(combo: dict):
+    """What makes two resolved combinations the same (as their sorted JSON would, without
+    writing it): name, type and value of each parameter; a zero by its text (-0.0 is not 0.0)."""
+    try:
+        key = tuple((k, type(v), repr(v) if v == 0 else v) for k, v in sorted(combo.items()))
+        hash(key)
+        return key
+    except TypeError:  # an unhashable value: its JSON text
+        return json.dumps(combo, sort_keys=True)
+
+
 def build_experiment(data: dict, *, where: str, source_path: str | None = None) -> Experiment:
     """Validate an experiment mapping and expand it into resolved combinations."""
     from quantlab.commands.run.plan import resolve_run_params
@@ -280,9 +291,9 @@ def build_experiment(data: dict, *, where: str, source_path: str | None = None) 
     seen: set[str] = set()
     unique, unique_labels = [], []
     for combo, label in zip(combos, labels):
-        key = json.dumps(combo, sort_keys=True)
+        key = _identity(combo)
         if key in seen:
-            warnings.append(f"duplicate combination {key} ignored")
+            warnings.append(f"duplicate combination {json.dumps(combo, sort_keys=True)} ignored")
             continue
         seen.add(key)
         unique.append(combo)

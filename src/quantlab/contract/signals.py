@@ -8,6 +8,7 @@ and never changes the exit code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -47,7 +48,7 @@ class SignalEmitter:
                 record[key] = value
         self.events.append(record)
         if self.path:
-            self._append(record)
+            self._append(record, durable=status != "running")
         if self.webhook:
             from quantlab.contract.webhook import post_event
 
@@ -64,12 +65,17 @@ class SignalEmitter:
         return self.emit("SESSION_FAILED", "error", exit_code=exit_code, error_type=error_type,
                          message=message, **fields)
 
-    def _append(self, record: dict) -> None:
+    def _append(self, record: dict, durable: bool = False) -> None:
+        """One write on a descriptor closed right after; ``durable`` (the terminal event, after
+        which main.py leaves without teardown) also fsyncs it."""
         line = (json.dumps(record, ensure_ascii=False, allow_nan=False, default=str) + "\n").encode()
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, line)
+                if durable:
+                    with contextlib.suppress(OSError):  # a pipe or tty cannot be fsync'd: written is enough
+                        os.fsync(fd)
             finally:
                 os.close(fd)
         except (OSError, ValueError) as exc:

@@ -64,6 +64,18 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
         raise
 
 
+def read_bars_notes(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The data notes (split warnings, file notes) :func:`write_bars` stored with the bars,
+    read from the Parquet footer only; ``()`` when there are none or the file is unreadable."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        return tuple(str(n) for n in json.loads(metadata.get(_NOTES, b"[]")))
+    except (OSError, ValueError, TypeError):
+        return ()
+
+
 def read_bars(path: str | os.PathLike[str]) -> Bars:
     """Read a file written by :func:`write_bars` (pyarrow → numpy, no pandas).
 

@@ -36,6 +36,7 @@ def execute(plan: Plan, opts) -> dict:
                     # remain, so run them directly instead of paying Snakemake's start-up
                     plan.fast_path()
                 else:
+                    plan.before_workflow()
                     run_workflow(plan, internal, opts)
                 if own_locks:
                     locks.release_all()

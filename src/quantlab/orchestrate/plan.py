@@ -34,6 +34,7 @@ class Plan:
     progress: Callable | None = None         # on_job(rule, write) progress printer
     locks: Any = None                        # KeyLocks the planner already holds (kept to the end)
     on_locked: Callable[[], None] = _noop    # keys locked, before any step runs
+    before_workflow: Callable[[], None] = _noop  # Snakemake is about to run (not on the fast path)
     on_success: Callable[[dict], dict] = lambda result: result  # the marker read back -> result
     on_failure: Callable[[BaseException], None] | None = None  # replaces keeping the Snakemake log
 

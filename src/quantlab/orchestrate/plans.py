@@ -43,7 +43,7 @@ def run_plan(req, opts) -> Plan:
     print_warnings(req.warnings[printed:])  # found while planning (e.g. a default ticker stood in)
     plan = Plan(run_id=rp.run_id, mode="run", config=rp.snakemake_config(), target=rp.target,
                 log_path=rp.staging_dir / "logs" / "snakemake.log", keyed_outputs=run_chain(rp.keys),
-                prefetch=("prefetch_data", (rp.specs["data"],)), discard=_discard(rp.staging_dir))
+                prefetch=_run_prefetch(rp.specs), discard=_discard(rp.staging_dir))
     if opts.dry_run:
         return plan
     internal = internal_root()
@@ -99,11 +99,20 @@ def _paper_session(plan: Plan, rp, req) -> None:
     plan.on_success, plan.on_failure = on_success, on_failure
 
 
+def _run_prefetch(specs: dict) -> tuple:
+    """The step worker's warm-up of a run: its data and, for a big window, numba (commands/warmup.py)."""
+    from quantlab.commands.warmup import big_run
+
+    return ("warmup.prefetch_run", (specs["data"], specs["signals"], specs["sim"]["engine"], big_run(specs["data"])))
+
+
 # ----------------------------------------------------------------------------------- sweep
 def sweep_plan(req, opts) -> Plan:
     from quantlab.commands.sweep.plan import estimate_bars, plan_sweep
     from quantlab.commands.experiment import load_experiment
-    from quantlab.contract.paths import resolve_input_path
+    from quantlab.commands.sweep.board import attach_board
+    from quantlab.commands.sweep.spec import externalize, spec_path
+    from quantlab.contract.paths import internal_root, resolve_input_path
     from quantlab.store_layout import sweep_outputs
 
     exp = load_experiment(req.params, resolve_path=resolve_input_path)
@@ -111,6 +120,7 @@ def sweep_plan(req, opts) -> Plan:
     req.warnings = req.warnings + exp.warnings
     sp = plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
                                 origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
+    board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
     executor = req.params.get("executor") or opts.executor
     try:
         profile = _profile_path(req.params.get("profile") or opts.profile)
@@ -122,14 +132,43 @@ def sweep_plan(req, opts) -> Plan:
     prefetch = ("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
                                           dict(exp.combos[0]), work >= 300_000)) if sp.new_shards else None
 
+    spec_file = internal_root() / spec_path(sp.run_id)
+
     def on_success(result: dict) -> dict:
+        spec_file.unlink(missing_ok=True)  # scratch (commands/sweep/spec.py)
         result["mode"] = exp.mode
         return result
 
-    return Plan(run_id=sp.run_id, mode=exp.mode, config=sp.config, target=sp.target,
+    def discard() -> None:
+        spec_file.unlink(missing_ok=True)
+        _discard(sp.staging_dir)()
+
+    plan = Plan(run_id=sp.run_id, mode=exp.mode, config=sp.config, target=sp.target,
                 log_path=sp.staging_dir / "logs" / "snakemake.log", keyed_outputs=sweep_outputs(sp.config),
-                prefetch=prefetch, discard=_discard(sp.staging_dir), executor=executor, profile=profile,
-                progress=_progress_printer(len(sp.new_shards)), on_success=on_success)
+                prefetch=prefetch, discard=discard, executor=executor, profile=profile,
+                progress=_progress_printer(len(sp.new_shards)), on_success=on_success,
+                before_workflow=lambda: externalize(sp.config, sp.run_id, internal_root()))
+    if board is not None and not opts.dry_run:
+        plan.fast_path = _sweep_fast_path(sp, board)
+    return plan
+
+
+def _sweep_fast_path(sp, board: str):
+    """An identical grid sweep (its shards and its board in the store): publish and refresh the
+    index directly, without Snakemake, as a run's fast path does."""
+    from quantlab.commands.run.steps import step_refresh_index
+    from quantlab.commands.sweep.steps import step_publish_sweep
+    from quantlab.contract import namespaces
+    from quantlab.contract.paths import internal_root
+
+    internal = internal_root()
+    record = sp.config["requests"][sp.run_id]
+    published = str(internal / namespaces.request_file(sp.run_id, "sweep", "published.json"))
+
+    def fast_path() -> None:
+        step_publish_sweep(record, str(internal / board), published)
+        step_refresh_index(record, published, str(internal / sp.target))
+    return fast_path
 
 
 def _profile_path(profile: str | None) -> str | None:

@@ -44,7 +44,22 @@ class Param:
         }
 
     def coerce(self, value: object, strategy: str) -> int | float | bool:
-        """``value`` as this parameter's type, range-checked; ``None`` gives the default."""
+        """``value`` as this parameter's type, range-checked; ``None`` gives the default.
+        Accepted plain values are remembered per (type, value): a 100,000-combination grid
+        repeats a few hundred distinct values, each checked once (errors are never cached)."""
+        kind = type(value)
+        if kind in _PLAIN and not (kind is float and value == 0.0):  # -0.0 == 0.0: keep its sign
+            cache = self.__dict__.get("_coerced")
+            if cache is None:  # on the instance (a frozen dataclass: not a field, not hashed)
+                cache = {}
+                object.__setattr__(self, "_coerced", cache)
+            hit = cache.get((kind, value), _MISSING)
+            if hit is _MISSING:
+                hit = cache[(kind, value)] = self._coerce(value, strategy)
+            return hit
+        return self._coerce(value, strategy)
+
+    def _coerce(self, value: object, strategy: str) -> int | float | bool:
         where = f"strategy '{strategy}' parameter '{self.name}'"
         if value is None:
             return self.default
@@ -74,6 +89,10 @@ class Param:
             hi = "inf" if self.maximum is None else _fmt(self.maximum)
             raise ConfigError(f"{where} = {_fmt(result)} is out of range [{lo}, {hi}]")
         return result
+
+
+_PLAIN = (int, float, bool, type(None))   # hashable values whose coercion depends on the value only
+_MISSING = object()
 
 
 def is_bool(value: object) -> bool:

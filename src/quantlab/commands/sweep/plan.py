@@ -24,7 +24,6 @@ from quantlab.commands.run.plan import ENGINE_KEYS, make_data_spec
 from quantlab.commands.common import StagedPlan
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
-from quantlab.dates import parse_date
 
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
@@ -55,6 +54,17 @@ def combo_key(family: str, combo: dict) -> str:
     return canonical_hash({"family": family, "params": combo}, 16)
 
 
+def combo_keys(family: str, combos: list[dict]) -> list[str]:
+    """:func:`combo_key` of every combination, with one JSON encoder (the same text: the sorted
+    keys of ``{"family", "params"}`` come in that order)."""
+    import hashlib
+    import json
+
+    encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str).encode
+    head = '{"family":' + encode(family) + ',"params":'
+    return [hashlib.sha256((head + encode(c) + "}").encode()).hexdigest()[:16] for c in combos]
+
+
 def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
     """combo key -> shard key, from the finished shards' sidecars of a family (with
     ``need_returns``, only shards that kept their return series)."""
@@ -80,10 +90,9 @@ def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
 
 
 def estimate_bars(base: dict, start: str, end: str) -> int:
-    days = max((parse_date(end, "end") - parse_date(start, "start")).days, 1)
-    per_day = {"1m": 1440, "2m": 720, "5m": 288, "15m": 96, "30m": 48, "60m": 24, "90m": 16, "1h": 24,
-               "1d": 1, "5d": 0.2, "1wk": 1 / 7, "1mo": 1 / 30, "3mo": 1 / 90}.get(base["interval"], 1)
-    return max(int(days * per_day), 1)
+    from quantlab.commands.warmup import estimate_bars as bars_in
+
+    return bars_in(base["interval"], start, end)
 
 
 def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, cores: int,
@@ -94,7 +103,7 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
     the shards keep their combinations' return series (robustness on), so only shards that kept
     them are reused, and new ones are keyed apart from shards that did not."""
     family = _family(dkey, exp, start)
-    keys = [combo_key(family, c) for c in exp.combos]
+    keys = combo_keys(family, exp.combos)
     cached = {} if force else _cached_combos(family, need_returns=returns)
     missing = [i for i, k in enumerate(keys) if k not in cached]
     shards_used = sorted({cached[k] for k in keys if k in cached})
@@ -166,6 +175,7 @@ def plan_sweep(exp: Experiment, params: dict, *, request_id: Any, warnings: list
                 "min_trades": exp.min_trades, "robustness": robust,
             }
             request["splits"].append(split_id)
+    request["data_keys"] = list(config["data"])  # every window loaded, in order (their notes: publish)
     identity = {"experiment": exp.raw, "combos": exp.combos}
     digest = canonical_hash(identity, 7, algo="sha1")
     if claim:

@@ -41,7 +41,7 @@ def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ..
     return "\n".join(lines) + "\n"
 
 
-def _param_columns(record: dict) -> list[str]:
+def param_columns(record: dict) -> list[str]:
     keys = sorted({k for c in record["combos"] for k in c})
     varying = [k for k in record["grid_keys"] if k in keys]
     return varying + [k for k in keys if k not in varying]
@@ -62,9 +62,22 @@ def _experiment_yaml(record: dict) -> str:
     return header + yaml.safe_dump(plain, sort_keys=False, default_flow_style=None)
 
 
+def data_notes(record: dict) -> list[str]:
+    """The notes of every data window the sweep loaded (split-like jumps on unadjusted prices,
+    file notes), each once, in window order -- what a run reports in its warnings (issue #16)."""
+    from quantlab.contract.paths import internal_root
+    from quantlab.data.store import read_bars_notes
+    from quantlab.store_layout import data_files
+
+    notes: list[str] = []
+    for dkey in record.get("data_keys") or ():
+        notes += [n for n in read_bars_notes(internal_root() / data_files(dkey)[0]) if n not in notes]
+    return notes
+
+
 def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     """Write the sweep run directory into its staging dir, then rename it into place (atomic)."""
-    from quantlab.artifacts.heatmap import heatmap_png, most_influential
+    from quantlab.artifacts.io import atomic_copy
 
     out_dir = Path(record["out_dir"])
     run_id = record["run_id"]
@@ -72,31 +85,30 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     final = out_dir / run_id
     staging.mkdir(parents=True, exist_ok=True)
     merged = read_json(merged_path)
-    params_cols = _param_columns(record)
+    params_cols = param_columns(record)
     mode = record["mode"]
     objective = record["sort_by"][0]
     files = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
              "report": "report.json", "run_report": "run_report.md", "leaderboard": "leaderboard.csv",
              "experiment": "experiment.yaml"}
-    late_warnings: list[str] = []  # found while the sweep ran (the record's were printed at planning)
-    if mode == "grid":
-        rows = merged["rows"]
-        best = rows[0] if rows else None
+    late_warnings: list[str] = data_notes(record)  # found while the sweep ran (the record's: at planning)
+    if mode == "grid":  # the board (commands/sweep/board.py): its files are copied, its rows never read
+        board = Path(merged_path).parent
+        best = merged["best"]
         insufficient = merged.get("skipped", [])
         if best is not None and best["metrics"].get("trades") == 0:
             late_warnings.append(f"the best combination ({_who(best)}) made 0 trades: its metrics describe "
                                  "a strategy that never traded")
-        atomic_write_text(staging / "leaderboard.csv", leaderboard_csv(rows, params_cols))
-        axes = most_influential(rows, record["grid_keys"], objective)
-        if axes:
-            atomic_write_bytes(staging / "heatmap.png", heatmap_png(rows, axes, objective, record["strategy"]))
+        atomic_copy(board / "leaderboard.csv", staging / "leaderboard.csv")
+        if merged["heatmap"]:
+            atomic_copy(board / "heatmap.png", staging / "heatmap.png")
             files["heatmap"] = "heatmap.png"
         summary = summary_of(best["metrics"] if best else {})
         best_result = _best_result(best) if best else None
         from quantlab.commands.robust_sweep import pictures
 
         robustness = pictures(staging, merged.get("robustness"), record["strategy"], files)  # beside the heatmap
-        extra_metrics = {"n_runs": len(rows), "leaderboard_size": len(rows)}
+        extra_metrics = {"n_runs": merged["n_rows"], "leaderboard_size": merged["n_rows"]}
     else:
         oos = merged["oos"]
         all_test, all_rows = [], []
@@ -193,7 +205,7 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
                 "config_path": metadata["config_path"], "config_hash": metadata["config_hash"],
                 "request_id": record["request_id"]},
         sections={"reproduce": {"command": "python main.py sweep experiment.yaml"}, "config_resolved": config,
-                  "results": (merged["rows"][:10] if mode == "grid" else None)},
+                  "results": (merged["top"] if mode == "grid" else None)},
         artifacts=artifact_listing(staging))
     if mode == "walkforward":
         report["walkforward"] = extra_metrics

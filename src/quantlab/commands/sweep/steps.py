@@ -49,21 +49,15 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
         prefetch_data(spec)
     if not warm_numba:
         return
+    from quantlab.commands.warmup import forced_jit
     from quantlab.engine import EngineConfig
     from quantlab.engine.sweep import evaluate_grid
 
     rng = np.random.default_rng(0)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
-    previous = os.environ.get("QUANTLAB_JIT")
-    os.environ["QUANTLAB_JIT"] = "always"
-    try:
+    with forced_jit():
         evaluate_grid(close, close * 1.01, close * 0.99, close, strategy, [combo], EngineConfig(), start=0,
                       periods_per_year=252.0, threads=1)
-    finally:
-        if previous is None:
-            os.environ.pop("QUANTLAB_JIT", None)
-        else:
-            os.environ["QUANTLAB_JIT"] = previous
 
 
 @warm_step
@@ -100,17 +94,11 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 
 
 @warm_step
-def step_merge_leaderboard(record: dict, shard_paths: list[str], out_path: str) -> None:
-    results, available = load_shards(shard_paths)
-    rows = result_rows(record, record["grid"]["combo_keys"], results)
-    base = record["base"]
-    rows, skipped = drop_insufficient(rows, available, record["strategy"],
-                                      {"ticker": base["ticker"], "start": base["start"], "end": base["end"]})
-    from quantlab.commands.robust_sweep import rank_and_report
+def step_merge_leaderboard(record: dict, shard_paths: list[str], out_dir: str) -> None:
+    """A grid request's columnar board in the store (commands/sweep/board.py)."""
+    from quantlab.commands.sweep.board import merge_board
 
-    ranked, robust = rank_and_report(record.get("robustness", False), shard_paths, rows,
-                                     lambda rs: rank_rows(rs, record["sort_by"], record["ascending"]))
-    atomic_write_json(out_path, {"rows": ranked, "skipped": skipped, **robust})
+    merge_board(record, shard_paths, out_dir)
 
 
 @warm_step

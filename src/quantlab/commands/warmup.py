@@ -1,0 +1,74 @@
+"""Step-worker warm-ups (commands/worker.py): work the pre-forked worker does while the parent
+imports Snakemake and builds the DAG, so the steps find it done.
+
+A ``run`` whose window holds enough bars to go through numba (``engine.jit.COLD_THRESHOLD``)
+would otherwise pay numba's import and first dispatch (~0.4-0.6 s) inside ``step_signals`` and
+``step_simulate``, after Snakemake's start-up instead of beside it. :func:`prefetch_run` loads
+the strategy's indicator kernels and the simulation kernel from numba's on-disk cache on a tiny
+series first: those kernels then count as warm and run under numba at any size, with the same
+results as the pure-Python path (tests/unit/test_engine_jit.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+# bars per calendar day by interval: an upper bound (intraday bars around the clock)
+BARS_PER_DAY = {"1m": 1440, "2m": 720, "5m": 288, "15m": 96, "30m": 48, "60m": 24, "90m": 16, "1h": 24,
+                "1d": 1, "5d": 0.2, "1wk": 1 / 7, "1mo": 1 / 30, "3mo": 1 / 90}
+
+
+def estimate_bars(interval: str, start: str, end: str) -> int:
+    """An upper bound of the bars in ``[start, end)`` at ``interval`` (calendar time, no data read)."""
+    from quantlab.dates import parse_date
+
+    days = max((parse_date(end, "end") - parse_date(start, "start")).days, 1)
+    return max(int(days * BARS_PER_DAY.get(interval, 1)), 1)
+
+
+def big_run(spec: dict) -> bool:
+    """Whether a run's window (a data spec) is big enough that its kernels go through numba."""
+    from quantlab.engine.jit import COLD_THRESHOLD
+
+    try:
+        return estimate_bars(spec["interval"], spec["start"], spec["end"]) >= COLD_THRESHOLD
+    except Exception:  # a bad date is the planner's to report
+        return False
+
+
+@contextlib.contextmanager
+def forced_jit():
+    """``QUANTLAB_JIT=always`` for the duration (the worker is single-threaded while it warms)."""
+    previous = os.environ.get("QUANTLAB_JIT")
+    os.environ["QUANTLAB_JIT"] = "always"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("QUANTLAB_JIT", None)
+        else:
+            os.environ["QUANTLAB_JIT"] = previous
+
+
+def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: bool) -> None:
+    """Worker warm-up of a ``run``: bundled data parsed into the loader's memo and, for a big
+    window, the strategy's and the simulator's numba kernels loaded."""
+    from quantlab.commands.run.steps import engine_config, prefetch_data
+
+    prefetch_data(data_spec)
+    if not warm_numba:
+        return
+    import numpy as np
+
+    from quantlab.engine import simulate
+    from quantlab.strategies import get_strategy
+
+    strategy = get_strategy(signals_spec["strategy"])
+    params = dict(signals_spec["strategy_params"])
+    n = int(strategy.warmup_bars(params)) + 64
+    close = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0.0, 0.01, n)))
+    extra = {"volume": np.ones(n)} if getattr(strategy, "uses_volume", False) else {}
+    with forced_jit():
+        sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
+        simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)
