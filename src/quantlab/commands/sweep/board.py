@@ -29,7 +29,7 @@ from pathlib import Path
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint
 from quantlab.errors import DataError
-from quantlab.metric_registry import integer_names, metric_names
+from quantlab.metric_registry import integer_names, grid_metric_names
 from quantlab.store_layout import BOARD_FILES
 
 TOP_ROWS = 10  # rows the report's "results" section shows
@@ -67,14 +67,14 @@ def shard_columns(paths: list[str]):
     from quantlab.columnar import column_to_numpy, metadata_of, read_parquet
 
     keys: list[str] = []
-    parts: dict[str, list] = {name: [] for name in metric_names()}
+    parts: dict[str, list] = {name: [] for name in grid_metric_names()}
     available = None
     for path in paths:
         table = read_parquet(path)
         meta = metadata_of(table)
         keys.extend(json.loads(meta["keys"]))
         available = int(meta["bars_available"]) if "bars_available" in meta else None
-        for name in metric_names():
+        for name in grid_metric_names():
             parts[name].append(column_to_numpy(table, name).astype(np.float64, copy=False))
     cols = {name: (np.concatenate(p) if p else np.zeros(0)) for name, p in parts.items()}
     return keys, cols, available
@@ -129,11 +129,11 @@ def leaderboard_csv_columns(order, labels: list, combos: list[dict], keys: list[
     trail = trail if idx else ()  # the row code: a column when some row has it
     columns = [[str(i) for i in range(1, len(idx) + 1)], [_cell_text(labels[i]) for i in idx]]
     columns += [[_cell_text(combos[i].get(k)) for i in idx] for k in param_keys]
-    for name in (*metric_names(), *trail):
+    for name in (*grid_metric_names(), *trail):
         col = cols[name][order]
         columns.append(_int_texts(col) if name in ints else _float_texts(col))
     columns.append([keys[i] for i in idx])
-    header = ",".join(["rank", "label", *param_keys, *metric_names(), *trail, "combo_key"])
+    header = ",".join(["rank", "label", *param_keys, *grid_metric_names(), *trail, "combo_key"])
     return "\n".join([header, *map(",".join, zip(*columns))]) + "\n"
 
 
@@ -141,7 +141,7 @@ def _row(i: int, rank: int, labels, combos, keys, cols, trail: tuple[str, ...] =
     """One ranked row as the report and ``best_result`` show it (the order of ``result_rows``)."""
     ints = set(integer_names())
     metrics = {}
-    for name in (*metric_names(), *trail):
+    for name in (*grid_metric_names(), *trail):
         v = float(cols[name][i])
         metrics[name] = None if math.isnan(v) else (int(v) if name in ints else v)
     return {"index": i, "label": labels[i], "params": combos[i], "metrics": metrics, "combo_key": keys[i],
@@ -233,7 +233,7 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
     order = kept_idx[rank_order({n: c[kept_idx] for n, c in cols.items()}, record["sort_by"], record["ascending"])]
     keys, labels, combos = record["grid"]["combo_keys"], record["labels"], record["combos"]
     table = {"index": order, "rank": np.arange(1, len(order) + 1, dtype=np.int64),
-             **{n: cols[n][order] for n in (*metric_names(), *trail)}}
+             **{n: cols[n][order] for n in (*grid_metric_names(), *trail)}}
     atomic_write_bytes(out / "leaderboard.parquet", parquet_bytes(table_from_numpy(
         table, {"combo_keys": json.dumps([keys[i] for i in order.tolist()])})))
     atomic_write_text(out / "leaderboard.csv", leaderboard_csv_columns(order, labels, combos, keys, cols, trail,
