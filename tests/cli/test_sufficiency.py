@@ -297,3 +297,33 @@ def test_forward_resume_over_a_trade_open_at_the_old_end(ql):
     (trade,) = _trades(session)
     assert trade["status"] == "open" and trade["exit_time"].startswith("2017-12-29")
     assert _report(resumed)["machine_contract"]["summary"]["trades"] == 1
+
+
+def test_forward_session_written_before_exit_reason_resumes(ql):
+    """A session whose trades.csv predates the exit_reason column (issue #13) resumes: the replay is
+    compared on the old file's columns, and a closed trade that changed still stops the resume."""
+    sweep = ql.request(_request("sweep", ticker="SPX", start="2015-01-01", end="2017-01-01", strategy="sma_crossover",
+                                param_grid={"fast": [5], "slow": [20]}))
+    assert sweep.returncode == 0, sweep.stderr
+    first = ql.request(_request("forward", forward_eval=sweep.envelope["artifacts_path"],
+                                forward_start="2017-01-01", forward_end="2017-09-01"))
+    assert first.returncode == 0, first.stderr
+    session = Path(first.envelope["artifacts_path"])
+    path = session / "trades.csv"
+    header, *rows = path.read_text().splitlines()
+    cols = header.split(",")
+    keep = [i for i, c in enumerate(cols) if c != "exit_reason"]
+    assert len(keep) == len(cols) - 1 and len(rows) >= 2
+    old = [",".join(line.split(",")[i] for i in keep) for line in [header, *rows]]
+    path.write_text("\n".join(old) + "\n")  # as the previous version wrote it
+    resumed = ql.request(_request("forward", resume_forward=str(session), forward_end="2017-12-01"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert "exit_reason" in path.read_text().splitlines()[0]  # rewritten with this version's columns
+    # a recorded closed trade that the replay does not reproduce is still refused
+    header, *rows = path.read_text().splitlines()
+    pnl = header.split(",").index("pnl")
+    fields = rows[0].split(",")
+    fields[pnl] = "123456.0"
+    path.write_text("\n".join([header, ",".join(fields), *rows[1:]]) + "\n")
+    again = ql.request(_request("forward", resume_forward=str(session), forward_end="2018-01-01"))
+    assert again.returncode == 3 and "differ from a replay" in again.stderr

@@ -60,14 +60,24 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
     if resume:
         meta_old = read_json(session / "session_metadata.json")
         old_ledger = (session / "ledger.csv").read_text().splitlines()[1:]
-        old_trades = (session / "trades.csv").read_text().splitlines()[1:]
+        old_header, *old_trades = (session / "trades.csv").read_text().splitlines()
+        # compared on the old file's columns (a session written before a column was added resumes)
+        old_cols = old_header.split(",")
+        new_cols = trades_header.split(",")
+        if not set(old_cols) <= set(new_cols):
+            raise DataError(f"cannot resume {session.name}: its trades.csv columns ({old_header}) are not "
+                            "a subset of this version's; start a new forward session")
+        pick = [new_cols.index(c) for c in old_cols]
+        replayed = [",".join(f[i] for i in pick) for f in (x.split(",") for x in trades_lines)]
+        status = old_cols.index("status") if "status" in old_cols else None
         for cand in record["candidates"]:
             cid = cand["candidate_id"]
             _prefix_check([x for x in old_ledger if x.split(",")[1] == cid],
                           [x for x in ledger if x.split(",")[1] == cid], "ledger bars", session)
             # a trade still open at the old end is provisional (marked, not closed): not a prefix
-            _prefix_check([x for x in old_trades if x.split(",")[0] == cid and not x.endswith(",open")],
-                          [x for x in trades_lines if x.split(",")[0] == cid], "trades", session)
+            _prefix_check([x for x in old_trades if x.split(",")[0] == cid
+                           and (status is None or x.split(",")[status] != "open")],
+                          [x for x in replayed if x.split(",")[0] == cid], "trades", session)
         is_noop = len(ledger) == len(old_ledger)
     primary = record["candidates"][0]["candidate_id"]
     metrics = per_candidate[primary]["metrics"]
