@@ -169,6 +169,20 @@ def _exit_counts(trades) -> dict:
     return out
 
 
+def scoring_scalars(periods_per_year, risk_free_rate) -> tuple[float, float]:
+    """``(periods_per_year, risk_free_rate)`` as floats, checked (``ConfigError``, one line):
+    the scalars every scoring of a run or a grid takes."""
+    from quantlab.errors import ConfigError
+
+    ppy = float(periods_per_year)
+    if not (math.isfinite(ppy) and ppy > 0):
+        raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
+    rf = float(risk_free_rate)
+    if not (math.isfinite(rf) and rf > -1):
+        raise ConfigError(f"risk_free_rate must be a finite annual rate above -1, got {risk_free_rate!r}")
+    return ppy, rf
+
+
 def growth_rate(final_ratio: float, years: float) -> float | None:
     """(final_ratio ** (1/years)) - 1, None when it overflows or is undefined."""
     if years <= 0 or not math.isfinite(final_ratio):

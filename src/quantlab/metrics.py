@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from quantlab.errors import ConfigError, DataError
-from quantlab.metric_registry import RunStats, evaluate, metric_names
+from quantlab.metric_registry import RunStats, evaluate, metric_names, scoring_scalars
 
 
 def __getattr__(name: str):
@@ -153,12 +153,7 @@ def _compute(result, close, start, periods_per_year, initial_cash, risk_free_rat
         raise ConfigError("no bars to score")
     if len(close) - start != bars:
         raise ConfigError(f"close has {len(close)} bars but the result covers {bars} from bar {start}")
-    ppy = float(periods_per_year)
-    if not (math.isfinite(ppy) and ppy > 0):
-        raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
-    rf = float(risk_free_rate)
-    if not (math.isfinite(rf) and rf > -1):
-        raise ConfigError(f"risk_free_rate must be a finite annual rate above -1, got {risk_free_rate!r}")
+    ppy, rf = scoring_scalars(periods_per_year, risk_free_rate)
     for name, series in (("timestamps", timestamps), ("benchmark_close", benchmark_close)):
         if series is not None and len(series) != bars:
             raise ConfigError(f"{name} has {len(series)} values but the result covers {bars} bars")

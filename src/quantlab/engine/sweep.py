@@ -38,7 +38,6 @@ operations). In pure-Python mode the combos run one after another whatever ``thr
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 import threading
 from collections.abc import Mapping
@@ -114,12 +113,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     start = int(start)
     if start >= n:
         raise DataError(f"no bar left to trade: {n} bars, {start} needed for warm-up")
-    ppy = float(periods_per_year)
-    if not (math.isfinite(ppy) and ppy > 0):
-        raise ConfigError(f"periods_per_year must be positive, got {periods_per_year!r}")
-    rf = float(risk_free_rate)
-    if not (math.isfinite(rf) and rf > -1):
-        raise ConfigError(f"risk_free_rate must be a finite annual rate above -1, got {risk_free_rate!r}")
+    ppy, rf = metric_registry.scoring_scalars(periods_per_year, risk_free_rate)
     if not isinstance(combos, (list, tuple)):
         combos = list(combos)
     k = len(combos)
