@@ -54,7 +54,8 @@ def test_client_emulation_forward_outdir_is_the_session_directory(ql, grid_dir):
         assert _meta(root / f"fwd_{i}")["session_id"] == env["run_id"]
         assert res.signals[-1]["event"] == "SESSION_COMPLETED"
         envs.append(env)
-    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["fwd_0", "fwd_1"]
+    # hidden entries (.catalog: the runs catalog) aside
+    assert sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["fwd_0", "fwd_1"]
     pf = ql.request(_portfolio(root))
     assert pf.returncode == 0, pf.stderr
     mc = strict_json(Path(pf.envelope["report_path"]).read_text())["machine_contract"]

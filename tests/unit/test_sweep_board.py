@@ -12,7 +12,7 @@ from quantlab.commands.sweep import board as sb
 from quantlab.commands.sweep.publish import leaderboard_csv
 from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES as ROBUST
 from quantlab.commands.sweep.results import rank_rows
-from quantlab.metric_registry import integer_names, metric_names
+from quantlab.metric_registry import grid_metric_names, integer_names
 
 INTS = set(integer_names())
 value = st.one_of(st.none(), st.sampled_from([0.0, 1.5, -2.25, 1e-12, 3.0]),
@@ -25,7 +25,7 @@ param = st.one_of(st.none(), st.integers(-5, 500), st.floats(-10, 10, allow_nan=
 def boards(draw):
     n = draw(st.integers(0, 25))
     trail = ROBUST if draw(st.booleans()) else ()
-    names = metric_names() + trail
+    names = grid_metric_names() + trail
     cols = {}
     for name in names:
         vals = draw(st.lists(value, min_size=n, max_size=n))
@@ -41,7 +41,7 @@ def _rows(cols, combos, labels, trail):
     rows = []
     for i in range(len(combos)):
         metrics = {}
-        for name in metric_names() + trail:
+        for name in grid_metric_names() + trail:
             v = float(cols[name][i])
             metrics[name] = None if math.isnan(v) else (int(v) if name in INTS else v)
         rows.append({"index": i, "label": labels[i], "params": combos[i], "metrics": metrics,
