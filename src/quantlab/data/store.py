@@ -64,6 +64,11 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
         raise
 
 
+def _notes(metadata: dict) -> tuple[str, ...]:
+    """The notes in a bars file's schema metadata (ValueError/TypeError when they are malformed)."""
+    return tuple(str(n) for n in json.loads(metadata.get(_NOTES, b"[]")))
+
+
 def read_bars_notes(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """The data notes (split warnings, file notes) :func:`write_bars` stored with the bars,
     read from the Parquet footer only; ``()`` when there are none or the file is unreadable."""
@@ -71,7 +76,7 @@ def read_bars_notes(path: str | os.PathLike[str]) -> tuple[str, ...]:
 
     try:
         metadata = pq.read_schema(path).metadata or {}
-        return tuple(str(n) for n in json.loads(metadata.get(_NOTES, b"[]")))
+        return _notes(metadata)
     except (OSError, ValueError, TypeError):
         return ()
 
@@ -122,7 +127,7 @@ def read_bars(path: str | os.PathLike[str]) -> Bars:
     except Exception as exc:
         raise fail(f"unreadable column data ({type(exc).__name__})") from None
     try:
-        notes = tuple(str(n) for n in json.loads(metadata.get(_NOTES, b"[]")))
+        notes = _notes(metadata)
     except (ValueError, TypeError):
         raise fail("unreadable quantlab.notes metadata") from None
     adjustment = metadata.get(_ADJUSTMENT, b"").decode("utf-8", errors="replace")
