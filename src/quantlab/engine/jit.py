@@ -84,14 +84,19 @@ def jitted(kernel):
 
 
 def _module_calls(f) -> dict:
-    """Global name -> function, for the functions of ``f``'s own module that ``f`` refers to."""
+    """Global name -> function, for the functions of ``f``'s own module that ``f`` refers to,
+    directly or through each other (``sweep_kernel`` -> ``trade_loop`` -> ``stop_hit``)."""
     import types
 
     out = {}
-    for name in f.__code__.co_names:
-        g = f.__globals__.get(name)
-        if isinstance(g, types.FunctionType) and g.__module__ == f.__module__ and g is not f:
-            out[name] = g
+    todo = [f]
+    while todo:
+        h = todo.pop()
+        for name in h.__code__.co_names:
+            g = f.__globals__.get(name)
+            if isinstance(g, types.FunctionType) and g.__module__ == f.__module__ and g is not f and name not in out:
+                out[name] = g
+                todo.append(g)
     return out
 
 
