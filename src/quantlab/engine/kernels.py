@@ -410,31 +410,30 @@ def slippage_at(atr, t, c_t, k_atr, slip_const):
     return slip_const
 
 
-def book_trade(record, i, n_win, n_loss, capacity, entry_idx, exit_idx, side, entry_price, exit_price, qty,
-               entry_fee, exit_fee, pnl, reason, ambiguous, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price,
-               tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous,
-               tr_win, tr_loss, counts, kc):
+def book_trade(record, i, n_win, n_loss, entry_idx, exit_idx, side, entry_price, exit_price, qty, entry_fee,
+               exit_fee, pnl, reason, ambiguous, rec, tr_ret, tr_win, tr_loss, counts, kc):
     """Book trade ``i`` of :func:`trade_loop`; returns the new ``(n_trades, n_win, n_loss)``.
 
     If there is room: its return ``pnl / (qty * entry_price)`` in ``tr_ret[i]`` and the count of
-    wins (pnl > 0) and losses (pnl < 0). ``record`` (a single run): the whole row in the
-    ``tr_*`` buffers. Otherwise (a grid combo): the pnl in ``tr_win``/``tr_loss`` and one more
+    wins (pnl > 0) and losses (pnl < 0). ``record`` (a single run): the whole row in ``rec``,
+    the tuple of :func:`simulate_kernel`'s other ``tr_*`` buffers (entry and exit bar, side,
+    entry and exit price, qty, entry and exit fee, pnl, reason, ambiguous). Otherwise (a grid combo): the pnl in ``tr_win``/``tr_loss`` and one more
     exit of its reason in ``counts[kc + reason]``.
     """
-    if i < capacity:
+    if i < len(tr_ret):
         tr_ret[i] = pnl / (qty * entry_price)
         if record:
-            tr_entry_idx[i] = entry_idx
-            tr_exit_idx[i] = exit_idx
-            tr_side[i] = side
-            tr_entry_price[i] = entry_price
-            tr_exit_price[i] = exit_price
-            tr_qty[i] = qty
-            tr_entry_fee[i] = entry_fee
-            tr_exit_fee[i] = exit_fee
-            tr_pnl[i] = pnl
-            tr_reason[i] = reason
-            tr_ambiguous[i] = 1 if ambiguous else 0
+            rec[0][i] = entry_idx
+            rec[1][i] = exit_idx
+            rec[2][i] = side
+            rec[3][i] = entry_price
+            rec[4][i] = exit_price
+            rec[5][i] = qty
+            rec[6][i] = entry_fee
+            rec[7][i] = exit_fee
+            rec[8][i] = pnl
+            rec[9][i] = reason
+            rec[10][i] = 1 if ambiguous else 0
         if pnl > 0.0:
             if not record:
                 tr_win[n_win] = pnl
@@ -451,9 +450,7 @@ def book_trade(record, i, n_win, n_loss, capacity, entry_idx, exit_idx, side, en
 def trade_loop(
     record, open_, high, low, close, entries, exits, atr, k_atr, slip_const,
     start, cooldown, fee, fill_close, allow_short, initial_cash, risk, r, atr_sig, vol,
-    returns, equity, position, counts, kc,
-    tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee,
-    tr_pnl, tr_ret, tr_reason, tr_ambiguous, tr_win, tr_loss,
+    returns, equity, position, counts, kc, rec, tr_ret, tr_win, tr_loss,
 ):
     """THE trading loop: one signal stream simulated bar by bar (the rules: :func:`simulate_kernel`).
 
@@ -473,7 +470,6 @@ def trade_loop(
     ``record``); ``margin_bar``: the fill bar of the first margin call (-1: none).
     """
     n = len(close)
-    capacity = len(tr_ret)
     use_vol = len(vol) > 0
     use_atr_sig = len(atr_sig) > 0
     stops = risk[r + RK_STOP_LOSS] > 0.0 or risk[r + RK_TAKE_PROFIT] > 0.0 \
@@ -527,10 +523,8 @@ def trade_loop(
                     n_ambiguous += 1
                 holding += t - entry_idx
                 n_trades, n_win, n_loss = book_trade(
-                    record, n_trades, n_win, n_loss, capacity, entry_idx, t, pos, entry_price, exit_price, qty,
-                    entry_fee, exit_fee, pnl, reason, ambiguous, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price,
-                    tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous,
-                    tr_win, tr_loss, counts, kc)
+                    record, n_trades, n_win, n_loss, entry_idx, t, pos, entry_price, exit_price, qty, entry_fee,
+                    exit_fee, pnl, reason, ambiguous, rec, tr_ret, tr_win, tr_loss, counts, kc)
                 pos = 0
                 qty = 0.0
                 hold_enter = True
@@ -587,10 +581,8 @@ def trade_loop(
                         hold_leave = True
                     holding += fill_idx - entry_idx
                     n_trades, n_win, n_loss = book_trade(
-                        record, n_trades, n_win, n_loss, capacity, entry_idx, fill_idx, pos, entry_price,
-                        exit_price, qty, entry_fee, exit_fee, pnl, reason, False, tr_entry_idx, tr_exit_idx, tr_side,
-                        tr_entry_price, tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason,
-                        tr_ambiguous, tr_win, tr_loss, counts, kc)
+                        record, n_trades, n_win, n_loss, entry_idx, fill_idx, pos, entry_price, exit_price, qty,
+                        entry_fee, exit_fee, pnl, reason, False, rec, tr_ret, tr_win, tr_loss, counts, kc)
                     pos = 0
                     qty = 0.0
                 if target != 0 and cash > 0.0:
@@ -669,9 +661,8 @@ def trade_loop(
         pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, c_t)
         holding += n - 1 - entry_idx
         n_trades, n_win, n_loss = book_trade(
-            record, n_trades, n_win, n_loss, capacity, entry_idx, n - 1, pos, entry_price, c_t, qty, entry_fee,
-            0.0, pnl, EXIT_END_OF_DATA, False, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price,
-            tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous, tr_win, tr_loss, counts, kc)
+            record, n_trades, n_win, n_loss, entry_idx, n - 1, pos, entry_price, c_t, qty, entry_fee, 0.0, pnl,
+            EXIT_END_OF_DATA, False, rec, tr_ret, tr_win, tr_loss, counts, kc)
     return (n_trades, n_win, n_loss, pos, prev_equity, max_dd, max_under, n_neg, n_exposed, margin_calls, margin_bar,
             n_ambiguous, holding)
 
@@ -739,8 +730,8 @@ def simulate_kernel(
     out = trade_loop(True, open_, high, low, close, entries, exits, atr, k_atr, slip_const,
                      start, cooldown, fee, fill_close, allow_short, initial_cash, risk, 0, atr_sig, vol,
                      returns, equity, position, tr_pnl, 0,
-                     tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty, tr_entry_fee,
-                     tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous, tr_pnl, tr_pnl)
+                     (tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty, tr_entry_fee,
+                      tr_exit_fee, tr_pnl, tr_reason, tr_ambiguous), tr_ret, tr_pnl, tr_pnl)
     return out[0], out[3], out[10]
 
 
@@ -930,7 +921,7 @@ def sweep_kernel(
             False, open_, high, low, close, enter_at, exit_at, atr, k_atrs[c], slip_consts[c],
             start, cooldowns[c], fees[c], fill_close, allow_short, initial_cash, risks, c * RISK_FIELDS, atr_sig, vol,
             ret_buf, scratch, stack_i, stats, k + ST_EXITS_SIGNAL,
-            stack_i, stack_i, stack_i, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, stack_i, stack_i,
+            (stack_i, stack_i, stack_i, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, stack_i, stack_i), tr_ret,
             tr_win, tr_loss)
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
         if keep_returns:
