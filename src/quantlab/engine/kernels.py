@@ -773,16 +773,118 @@ ST_MAX_DD_BARS = 26  # longest run of bars whose equity is below its running pea
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
 
-def pairwise_sum(a, lo, n, stack_i, stack_f):
-    """``a[lo:lo+n]`` summed in exactly numpy's order, so the result is bit-identical to
-    ``np.sum`` / ``np.add.reduce`` of that contiguous float64 slice (and ``mean`` = this / n).
+def sq_terms(x, mean):
+    """The two squares :func:`pairwise_sums` adds up for a value ``x``: ``(x - mean) ** 2`` and
+    ``min(x, 0) ** 2`` (as ``np.minimum(x, 0.0) ** 2``: a NaN stays NaN)."""
+    d = x - mean
+    if not (x < 0.0 or x != x):
+        x = 0.0
+    return d * d, x * x
 
-    numpy sums pairwise: fewer than 8 values in a row; up to 128 with 8 interleaved partial
-    sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)) then the remainder in a row; more
-    are split at n/2 rounded down to a multiple of 8 and the two halves added. The recursion
-    runs here on an explicit stack (numba cannot cache recursive functions): ``stack_i``
-    holds (lo, n, state) triples, ``stack_f`` the partial sums; ``PAIRWISE_STACK`` int slots
-    and ``PAIRWISE_STACK // 3`` float slots suffice for any length (depth <= 64).
+
+def leaf_sums(a, l0, k, mean, squares):
+    """numpy's sum of ``k <= 128`` values from ``a[l0]`` (a leaf of :func:`pairwise_sums`):
+    fewer than 8 in a row; else 8 interleaved partial sums combined as
+    ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the remainder in a row. ``squares``: the sums of
+    the two :func:`sq_terms` of each value instead (``(a, 0.0)`` otherwise)."""
+    if not squares:
+        if k < 8:
+            res = -0.0
+            for i in range(l0, l0 + k):
+                res += a[i]
+            return res, 0.0
+        r0 = a[l0]
+        r1 = a[l0 + 1]
+        r2 = a[l0 + 2]
+        r3 = a[l0 + 3]
+        r4 = a[l0 + 4]
+        r5 = a[l0 + 5]
+        r6 = a[l0 + 6]
+        r7 = a[l0 + 7]
+        end = l0 + k - k % 8
+        i = l0 + 8
+        while i < end:
+            r0 += a[i]
+            r1 += a[i + 1]
+            r2 += a[i + 2]
+            r3 += a[i + 3]
+            r4 += a[i + 4]
+            r5 += a[i + 5]
+            r6 += a[i + 6]
+            r7 += a[i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < l0 + k:
+            res += a[i]
+            i += 1
+        return res, 0.0
+    if k < 8:
+        res = -0.0
+        res2 = -0.0
+        for i in range(l0, l0 + k):
+            u, v = sq_terms(a[i], mean)
+            res += u
+            res2 += v
+        return res, res2
+    r0, q0 = sq_terms(a[l0], mean)
+    r1, q1 = sq_terms(a[l0 + 1], mean)
+    r2, q2 = sq_terms(a[l0 + 2], mean)
+    r3, q3 = sq_terms(a[l0 + 3], mean)
+    r4, q4 = sq_terms(a[l0 + 4], mean)
+    r5, q5 = sq_terms(a[l0 + 5], mean)
+    r6, q6 = sq_terms(a[l0 + 6], mean)
+    r7, q7 = sq_terms(a[l0 + 7], mean)
+    end = l0 + k - k % 8
+    i = l0 + 8
+    while i < end:
+        u, v = sq_terms(a[i], mean)
+        r0 += u
+        q0 += v
+        u, v = sq_terms(a[i + 1], mean)
+        r1 += u
+        q1 += v
+        u, v = sq_terms(a[i + 2], mean)
+        r2 += u
+        q2 += v
+        u, v = sq_terms(a[i + 3], mean)
+        r3 += u
+        q3 += v
+        u, v = sq_terms(a[i + 4], mean)
+        r4 += u
+        q4 += v
+        u, v = sq_terms(a[i + 5], mean)
+        r5 += u
+        q5 += v
+        u, v = sq_terms(a[i + 6], mean)
+        r6 += u
+        q6 += v
+        u, v = sq_terms(a[i + 7], mean)
+        r7 += u
+        q7 += v
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    res2 = ((q0 + q1) + (q2 + q3)) + ((q4 + q5) + (q6 + q7))
+    while i < l0 + k:
+        u, v = sq_terms(a[i], mean)
+        res += u
+        res2 += v
+        i += 1
+    return res, res2
+
+
+def pairwise_sums(a, lo, n, mean, squares, stack_i, stack_f):
+    """``a[lo:lo+n]`` summed in exactly numpy's order, so the result is bit-identical to
+    ``np.sum`` / ``np.add.reduce`` of that contiguous float64 slice (and ``mean`` = this / n);
+    with ``squares``, in one pass, the same order's sums of ``(a - mean) ** 2`` and of
+    ``np.minimum(a, 0.0) ** 2`` (what numpy gives on those arrays). Returns the two sums
+    (the second 0.0 without ``squares``).
+
+    numpy sums pairwise: runs of up to 128 values as :func:`leaf_sums` adds them; more are
+    split at n/2 rounded down to a multiple of 8 and the two halves added. The recursion runs
+    here on an explicit stack (numba cannot cache recursive functions): ``stack_i`` holds
+    (lo, n, state) triples, ``stack_f`` the partial sums (two per pending half);
+    ``PAIRWISE_STACK`` int slots and ``PAIRWISE_STACK // 3`` float slots suffice for any length
+    below 2**40 (depth <= 34).
     """
     stack_i[0] = lo
     stack_i[1] = n
@@ -794,45 +896,19 @@ def pairwise_sum(a, lo, n, stack_i, stack_f):
         l0 = stack_i[b]
         k = stack_i[b + 1]
         if k <= 128:
-            if k < 8:
-                res = -0.0
-                for i in range(l0, l0 + k):
-                    res += a[i]
-            else:
-                r0 = a[l0]
-                r1 = a[l0 + 1]
-                r2 = a[l0 + 2]
-                r3 = a[l0 + 3]
-                r4 = a[l0 + 4]
-                r5 = a[l0 + 5]
-                r6 = a[l0 + 6]
-                r7 = a[l0 + 7]
-                end = l0 + k - k % 8
-                i = l0 + 8
-                while i < end:
-                    r0 += a[i]
-                    r1 += a[i + 1]
-                    r2 += a[i + 2]
-                    r3 += a[i + 3]
-                    r4 += a[i + 4]
-                    r5 += a[i + 5]
-                    r6 += a[i + 6]
-                    r7 += a[i + 7]
-                    i += 8
-                res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                while i < l0 + k:
-                    res += a[i]
-                    i += 1
+            res, res2 = leaf_sums(a, l0, k, mean, squares)
             stack_f[fp] = res
-            fp += 1
+            stack_f[fp + 1] = res2
+            fp += 2
             sp -= 1
             continue
         half = k // 2
         half -= half % 8
         state = stack_i[b + 2]
         if state == 2:  # both halves done: left + right
-            fp -= 1
-            stack_f[fp - 1] = stack_f[fp - 1] + stack_f[fp]
+            fp -= 2
+            stack_f[fp - 2] = stack_f[fp - 2] + stack_f[fp]
+            stack_f[fp - 1] = stack_f[fp - 1] + stack_f[fp + 1]
             sp -= 1
             continue
         stack_i[b + 2] = state + 1
@@ -844,16 +920,17 @@ def pairwise_sum(a, lo, n, stack_i, stack_f):
             stack_i[b + 4] = k - half
         stack_i[b + 5] = 0
         sp += 1
-    return stack_f[0]
+    return stack_f[0], stack_f[1]
 
 
-def sum_sq_dev(a, n, mean, out, stack_i, stack_f):
-    """Sum of ``(a[i] - mean) ** 2`` over ``a[:n]`` in numpy's order (the squares go to ``out``,
-    which may be ``a`` itself)."""
-    for i in range(n):
-        d = a[i] - mean
-        out[i] = d * d
-    return pairwise_sum(out, 0, n, stack_i, stack_f)
+def pairwise_sum(a, lo, n, stack_i, stack_f):
+    """``a[lo:lo+n]`` summed in exactly numpy's order (see :func:`pairwise_sums`)."""
+    return pairwise_sums(a, lo, n, 0.0, False, stack_i, stack_f)[0]
+
+
+def sum_sq_dev(a, n, mean, stack_i, stack_f):
+    """Sum of ``(a[i] - mean) ** 2`` over ``a[:n]`` in numpy's order."""
+    return pairwise_sums(a, 0, n, mean, True, stack_i, stack_f)[0]
 
 
 def no_grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
@@ -929,19 +1006,13 @@ def sweep_kernel(
                 ret_out[c, i] = ret_buf[i]
         stats[k + ST_FINAL_EQUITY] = final_equity
         stats[k + ST_SUM_RETURNS] = total
-        sq_dev = 0.0
-        if m >= 2:
-            sq_dev = sum_sq_dev(ret_buf, m, total / m, scratch, stack_i, stack_f)
+        sq_dev, sq_down = pairwise_sums(ret_buf, 0, m, total / m, True, stack_i, stack_f)  # one pass, both
+        if m < 2:
+            sq_dev = 0.0
+        if n_neg == 0:
+            sq_down = 0.0
         stats[k + ST_SUM_SQ_DEV] = sq_dev
         stats[k + ST_NEGATIVE_BARS] = n_neg
-        sq_down = 0.0
-        if n_neg > 0:
-            for i in range(m):
-                d = ret_buf[i]
-                if not (d < 0.0 or d != d):  # np.minimum(returns, 0.0)
-                    d = 0.0
-                scratch[i] = d * d
-            sq_down = pairwise_sum(scratch, 0, m, stack_i, stack_f)
         stats[k + ST_SUM_SQ_DOWN] = sq_down
         stats[k + ST_MAX_DRAWDOWN] = max_dd
         stats[k + ST_TRADES] = n_trades
@@ -965,9 +1036,8 @@ def sweep_kernel(
                     best = r_i
                 if r_i < worst:
                     worst = r_i
-            if n_trades >= 2:  # tr_ret is scratch from here on
-                sq_trade = sum_sq_dev(tr_ret, n_trades, stats[k + ST_SUM_TRADE_RETURNS] / n_trades, tr_ret,
-                                      stack_i, stack_f)
+            if n_trades >= 2:
+                sq_trade = sum_sq_dev(tr_ret, n_trades, stats[k + ST_SUM_TRADE_RETURNS] / n_trades, stack_i, stack_f)
         stats[k + ST_BEST_TRADE] = best
         stats[k + ST_WORST_TRADE] = worst
         stats[k + ST_HOLDING_BARS] = holding
