@@ -773,101 +773,58 @@ ST_MAX_DD_BARS = 26  # longest run of bars whose equity is below its running pea
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
 
-def sq_terms(x, mean):
-    """The two squares :func:`pairwise_sums` adds up for a value ``x``: ``(x - mean) ** 2`` and
-    ``min(x, 0) ** 2`` (as ``np.minimum(x, 0.0) ** 2``: a NaN stays NaN)."""
+def sum_terms(x, mean, squares):
+    """What :func:`pairwise_sums` adds up for a value ``x``: ``(x, 0.0)``, or with ``squares``
+    ``(x - mean) ** 2`` and ``min(x, 0) ** 2`` (as ``np.minimum(x, 0.0) ** 2``: NaN stays NaN)."""
+    if not squares:
+        return x, 0.0
     d = x - mean
     if not (x < 0.0 or x != x):
         x = 0.0
     return d * d, x * x
 
 
+def add_terms(r, q, x, mean, squares):
+    """``(r, q)`` plus the two :func:`sum_terms` of ``x``."""
+    u, v = sum_terms(x, mean, squares)
+    return r + u, q + v
+
+
 def leaf_sums(a, l0, k, mean, squares):
     """numpy's sum of ``k <= 128`` values from ``a[l0]`` (a leaf of :func:`pairwise_sums`):
     fewer than 8 in a row; else 8 interleaved partial sums combined as
-    ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the remainder in a row. ``squares``: the sums of
-    the two :func:`sq_terms` of each value instead (``(a, 0.0)`` otherwise)."""
-    if not squares:
-        if k < 8:
-            res = -0.0
-            for i in range(l0, l0 + k):
-                res += a[i]
-            return res, 0.0
-        r0 = a[l0]
-        r1 = a[l0 + 1]
-        r2 = a[l0 + 2]
-        r3 = a[l0 + 3]
-        r4 = a[l0 + 4]
-        r5 = a[l0 + 5]
-        r6 = a[l0 + 6]
-        r7 = a[l0 + 7]
-        end = l0 + k - k % 8
-        i = l0 + 8
-        while i < end:
-            r0 += a[i]
-            r1 += a[i + 1]
-            r2 += a[i + 2]
-            r3 += a[i + 3]
-            r4 += a[i + 4]
-            r5 += a[i + 5]
-            r6 += a[i + 6]
-            r7 += a[i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < l0 + k:
-            res += a[i]
-            i += 1
-        return res, 0.0
+    ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the remainder in a row. Two sums at once, of
+    the two :func:`sum_terms` of each value."""
     if k < 8:
         res = -0.0
         res2 = -0.0
         for i in range(l0, l0 + k):
-            u, v = sq_terms(a[i], mean)
-            res += u
-            res2 += v
+            res, res2 = add_terms(res, res2, a[i], mean, squares)
         return res, res2
-    r0, q0 = sq_terms(a[l0], mean)
-    r1, q1 = sq_terms(a[l0 + 1], mean)
-    r2, q2 = sq_terms(a[l0 + 2], mean)
-    r3, q3 = sq_terms(a[l0 + 3], mean)
-    r4, q4 = sq_terms(a[l0 + 4], mean)
-    r5, q5 = sq_terms(a[l0 + 5], mean)
-    r6, q6 = sq_terms(a[l0 + 6], mean)
-    r7, q7 = sq_terms(a[l0 + 7], mean)
+    r0, q0 = sum_terms(a[l0], mean, squares)
+    r1, q1 = sum_terms(a[l0 + 1], mean, squares)
+    r2, q2 = sum_terms(a[l0 + 2], mean, squares)
+    r3, q3 = sum_terms(a[l0 + 3], mean, squares)
+    r4, q4 = sum_terms(a[l0 + 4], mean, squares)
+    r5, q5 = sum_terms(a[l0 + 5], mean, squares)
+    r6, q6 = sum_terms(a[l0 + 6], mean, squares)
+    r7, q7 = sum_terms(a[l0 + 7], mean, squares)
     end = l0 + k - k % 8
     i = l0 + 8
     while i < end:
-        u, v = sq_terms(a[i], mean)
-        r0 += u
-        q0 += v
-        u, v = sq_terms(a[i + 1], mean)
-        r1 += u
-        q1 += v
-        u, v = sq_terms(a[i + 2], mean)
-        r2 += u
-        q2 += v
-        u, v = sq_terms(a[i + 3], mean)
-        r3 += u
-        q3 += v
-        u, v = sq_terms(a[i + 4], mean)
-        r4 += u
-        q4 += v
-        u, v = sq_terms(a[i + 5], mean)
-        r5 += u
-        q5 += v
-        u, v = sq_terms(a[i + 6], mean)
-        r6 += u
-        q6 += v
-        u, v = sq_terms(a[i + 7], mean)
-        r7 += u
-        q7 += v
+        r0, q0 = add_terms(r0, q0, a[i], mean, squares)
+        r1, q1 = add_terms(r1, q1, a[i + 1], mean, squares)
+        r2, q2 = add_terms(r2, q2, a[i + 2], mean, squares)
+        r3, q3 = add_terms(r3, q3, a[i + 3], mean, squares)
+        r4, q4 = add_terms(r4, q4, a[i + 4], mean, squares)
+        r5, q5 = add_terms(r5, q5, a[i + 5], mean, squares)
+        r6, q6 = add_terms(r6, q6, a[i + 6], mean, squares)
+        r7, q7 = add_terms(r7, q7, a[i + 7], mean, squares)
         i += 8
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     res2 = ((q0 + q1) + (q2 + q3)) + ((q4 + q5) + (q6 + q7))
     while i < l0 + k:
-        u, v = sq_terms(a[i], mean)
-        res += u
-        res2 += v
+        res, res2 = add_terms(res, res2, a[i], mean, squares)
         i += 1
     return res, res2
 
