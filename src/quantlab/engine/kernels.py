@@ -5,7 +5,8 @@ indexing and ``len`` only — no allocation, no Python objects, no imports but `
 source runs in two modes, chosen by :mod:`quantlab.engine.jit`:
 
 * pure Python on ``list`` copies of the inputs (small workloads: no numba import at all);
-* ``numba.njit(cache=True, nogil=True)`` of the very same function on numpy arrays.
+* ``numba.njit(cache=True, nogil=True)`` of the very same function on numpy arrays, without
+  numba's reference counting (``jit.NO_REFCOUNT``: nothing here allocates).
 
 Outputs are written into caller-provided buffers (``out``-style arguments), so a sweep can reuse
 them combo after combo. Only ``+ - * /``, comparisons and ``abs`` are used, never fused or
@@ -455,7 +456,7 @@ def trade_loop(
     """THE trading loop: one signal stream simulated bar by bar (the rules: :func:`simulate_kernel`).
 
     Both kernels run it: :func:`simulate_kernel` once with ``record`` (keeping ``equity`` and
-    ``position`` per bar and every trade's row in the ``tr_*`` buffers, see :func:`book_trade`),
+    ``position`` per bar and every trade's row in ``rec`` and ``tr_ret``, see :func:`book_trade`),
     :func:`sweep_kernel` once per combo without (keeping the per-bar ``returns``, each trade's
     return and pnl, the exit counts in ``counts[kc + EXIT_*]`` and the drawdown, exposure and
     negative-bar tallies). Buffers a mode does not write may be any array of their type.
@@ -463,7 +464,7 @@ def trade_loop(
     Slippage: ``min(k_atr * atr[t] / close[t], MAX_SLIPPAGE)`` at the signal bar if ``atr`` is
     non-empty, else ``slip_const``. Risk controls: ``risk[r + RK_*]``.
 
-    Returns ``(n_trades, n_win, n_loss, _, final_equity, max_dd, max_under, n_neg, n_exposed,
+    Returns ``(n_trades, n_win, n_loss, pos, final_equity, max_dd, max_under, n_neg, n_exposed,
     margin_calls, margin_bar, n_ambiguous, holding)``: ``pos`` the position still open after the
     last bar (booked as a trade marked to the last close, reason ``EXIT_END_OF_DATA``);
     ``max_dd``, ``max_under``, ``n_neg``, ``n_exposed`` are tallied in grid mode only (0 when
@@ -929,8 +930,8 @@ def sweep_kernel(
     ``metrics.compute_metrics`` needs (see the ``ST_*`` indices) in
     ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
 
-    Scratch, reused combo after combo (one set per thread): ``ret_buf``, ``scratch``: >=
-    ``len(close) - start`` floats; ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity``
+    Scratch, reused combo after combo (one set per thread): ``ret_buf``: >= ``len(close) -
+    start`` floats (``scratch``, as long, stands in for the equity curve grid mode never writes); ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity``
     floats; ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks; ``sig_enter``, ``sig_exit``:
     ``len(close)`` booleans.
 
