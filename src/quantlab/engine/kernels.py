@@ -636,7 +636,7 @@ def simulate_kernel(
 # ``grid_signals``: run it under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``,
 # or with a strategy's fused signals through ``jit.specialised``.
 
-SWEEP_STATS = 27  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
+SWEEP_STATS = 34  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
 ST_SUM_RETURNS = 1  # numpy-order sum of the per-bar returns
 ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 bars)
@@ -664,6 +664,16 @@ ST_WORST_TRADE = 23  # smallest trade return (NaN without a trade)
 ST_HOLDING_BARS = 24  # sum over trades of exit bar - entry bar (fill bars; the open one ends at n - 1)
 ST_SUM_SQ_TRADE_DEV = 25  # numpy-order sum of (trade return - mean trade return)**2 (0 under 2 trades)
 ST_MAX_DD_BARS = 26  # longest run of bars whose equity is below its running peak (initial cash included)
+# the series statistics (``series_stats``; NaN / 0 when the kernel gets no benchmark returns):
+ST_VAR_95 = 27  # the (1 - VAR_LEVEL) quantile of the per-bar returns, numpy's 'linear' method
+ST_TAIL_SUM = 28  # numpy-order sum of the returns <= ST_VAR_95, in bar order
+ST_TAIL_BARS = 29  # how many returns are <= ST_VAR_95
+ST_SUM_XY = 30  # numpy-order sum of bench_dx * (return - mean return)
+ST_SUM_ACTIVE = 31  # numpy-order sum of the active returns (return - benchmark return)
+ST_SUM_SQ_ACTIVE_DEV = 32  # numpy-order sum of (active return - its mean)**2 (0 with fewer than 2 bars)
+ST_MAX_DD_TOP = 33  # the peak bar of the first longest stretch under water (-1: the initial cash; bar 0 = start)
+
+VAR_LEVEL = 0.95  # var_95 / cvar_95: the (1 - VAR_LEVEL) left tail of the per-bar returns
 
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
@@ -775,11 +785,11 @@ def tally_trade(pnl, ret, n_trades, n_win, n_loss, capacity, tr_ret, tr_win, tr_
 
 def sweep_kernel(
     mode, lo, hi,
-    open_, high, low, close, atr, atr_sig, vol, start, fill_close, allow_short, initial_cash,
+    open_, high, low, close, atr, atr_sig, vol, start, fill_close, allow_short, initial_cash, bench_r, bench_dx,
     entries, exits, f_vec, i_vec, tab_a, tab_b,
     p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs, risks,
     stats, ret_out,
-    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit,
+    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit, heap,
 ):
     """Simulate and score combos ``lo .. hi-1`` of one strategy; per-combo sums go to ``stats``.
 
@@ -849,6 +859,7 @@ def sweep_kernel(
         holding = 0
         last_top = start - 1  # last bar at or above the running peak (start - 1: the initial cash)
         max_under = 0  # longest stretch of bars below the running peak
+        dd_top = start - 1  # its peak bar
         sl = NAN
         tp = NAN
         trail_ref = 0.0
@@ -999,6 +1010,7 @@ def sweep_kernel(
             if eq >= peak:  # the stretch under water (if any) ends: its length is known now
                 if t - last_top - 1 > max_under:
                     max_under = t - last_top - 1
+                    dd_top = last_top
                 last_top = t
                 if eq > peak:
                     if trough < peak:
@@ -1016,6 +1028,7 @@ def sweep_kernel(
                 max_dd = dd
         if n - 1 - last_top > max_under:  # still under water at the end
             max_under = n - 1 - last_top
+            dd_top = last_top
         if pos != 0:  # simulate_kernel's open trade, marked to the last close
             pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, close[n - 1])
             holding += n - 1 - entry_idx
@@ -1072,3 +1085,89 @@ def sweep_kernel(
         stats[k + ST_HOLDING_BARS] = holding
         stats[k + ST_SUM_SQ_TRADE_DEV] = sq_trade
         stats[k + ST_MAX_DD_BARS] = max_under
+        stats[k + ST_MAX_DD_TOP] = dd_top - start
+        series_stats(ret_buf, m, total, bench_r, bench_dx, scratch, heap, stack_i, stack_f, stats, k)
+
+
+def series_stats(ret, m, total, bench_r, bench_dx, scratch, heap, stack_i, stack_f, stats, k):
+    """The series statistics of one combo's per-bar returns ``ret[:m]`` (sum ``total``) into
+    ``stats[k + ST_VAR_95 .. ST_SUM_SQ_ACTIVE_DEV]``, each exactly as the single-run path
+    computes it with numpy (``metric_registry.RunStats.from_result``): the 5 % quantile as
+    ``np.quantile`` (method 'linear': the two order statistics around ``(m - 1) * q`` from a
+    max-heap of the smallest returns, O(m) for random order, then numpy's interpolation), the
+    tail's sum in bar order, and the benchmark terms in numpy's summation order.
+
+    ``bench_r``: the benchmark's per-bar returns; ``bench_dx``: ``bench_r - bench_r.sum() / m``
+    (both from numpy, shared by every combo); empty: the statistics are not wanted (NaN).
+    ``scratch``, ``heap``: >= m floats of scratch."""
+    if len(bench_r) == 0:
+        stats[k + ST_VAR_95] = NAN
+        stats[k + ST_TAIL_SUM] = NAN
+        stats[k + ST_TAIL_BARS] = 0.0
+        stats[k + ST_SUM_XY] = NAN
+        stats[k + ST_SUM_ACTIVE] = NAN
+        stats[k + ST_SUM_SQ_ACTIVE_DEV] = NAN
+        return
+    mean = total / m
+    for i in range(m):
+        scratch[i] = bench_dx[i] * (ret[i] - mean)
+    stats[k + ST_SUM_XY] = pairwise_sum(scratch, 0, m, stack_i, stack_f)
+    for i in range(m):
+        scratch[i] = ret[i] - bench_r[i]
+    active = pairwise_sum(scratch, 0, m, stack_i, stack_f)
+    stats[k + ST_SUM_ACTIVE] = active
+    sq_active = 0.0
+    if m >= 2:
+        sq_active = sum_sq_dev(scratch, m, active / m, scratch, stack_i, stack_f)
+    stats[k + ST_SUM_SQ_ACTIVE_DEV] = sq_active
+
+    var = NAN
+    n_tail = 0
+    tail = NAN
+    if total == total:  # a NaN return makes numpy's quantile NaN
+        virtual = (m - 1) * (1.0 - VAR_LEVEL)
+        prev = float(math.floor(virtual))
+        if virtual >= m - 1:  # numpy: both neighbours are the last value, gamma from index -1
+            prev = -1.0
+            lo_i = m - 1
+        else:
+            lo_i = int(prev)
+        hi_i = lo_i + 1 if prev >= 0.0 else lo_i
+        gamma = virtual - prev
+        h = hi_i + 1  # a max-heap of the h smallest returns: its top is order statistic hi_i
+        for i in range(h):
+            heap[i] = math.inf
+        for i in range(m):
+            x = ret[i]
+            if x < heap[0]:
+                j = 0
+                while True:  # sift x down from the root
+                    child = 2 * j + 1
+                    if child >= h:
+                        break
+                    if child + 1 < h and heap[child + 1] > heap[child]:
+                        child += 1
+                    if heap[child] <= x:
+                        break
+                    heap[j] = heap[child]
+                    j = child
+                heap[j] = x
+        b = heap[0]
+        a = b
+        if hi_i != lo_i:  # order statistic lo_i: the largest below the top
+            a = heap[1]
+            if h > 2 and heap[2] > a:
+                a = heap[2]
+        diff = b - a
+        if gamma >= 0.5:
+            var = b - diff * (1.0 - gamma)
+        else:
+            var = a + diff * gamma
+        for i in range(m):
+            if ret[i] <= var:
+                scratch[n_tail] = ret[i]
+                n_tail += 1
+        tail = pairwise_sum(scratch, 0, n_tail, stack_i, stack_f)
+    stats[k + ST_VAR_95] = var
+    stats[k + ST_TAIL_SUM] = tail
+    stats[k + ST_TAIL_BARS] = n_tail
