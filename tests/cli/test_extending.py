@@ -86,7 +86,6 @@ def _bars(n=600, seed=3):
 
 @pytest.mark.parametrize("jit_mode", ["never", "always"])
 def test_fused_plugin_grid_equals_single_runs_and_carries_the_new_metric(plugin, monkeypatch, jit_mode):
-    from quantlab import metric_registry
     from quantlab.engine import EngineConfig, simulate
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import compute_metrics

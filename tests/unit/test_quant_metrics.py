@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from quantlab.engine import EngineConfig, Signals, simulate
 from quantlab.engine.sweep import evaluate_grid
-from quantlab.metric_registry import grid_metric_names, integer_names, metric_names
+from quantlab.metric_registry import grid_metric_names, metric_names
 from quantlab.metrics import compute_metrics
 
 PPY = 252.0
