@@ -55,7 +55,7 @@ STATS = ("final_equity", "sum_returns", "sum_sq_dev", "negative_bars", "sum_sq_d
          "exits_max_bars", "exits_end_of_data", "exits_margin_call", "ambiguous_bars", "best_trade", "worst_trade",
          "holding_bars", "sum_sq_trade_dev", "max_dd_bars",
          # the series statistics (kernels.series_stats, series_metrics.run_series_stats)
-         "var_95", "tail_sum", "tail_bars", "sum_xy", "sum_active", "sum_sq_active_dev", "max_dd_top")
+         "var_95", "tail_sum", "tail_bars", "sum_xy", "max_dd_top")
 EXIT_STATS = STATS[14:21]  # trades by exit reason, in engine.risk.EXIT_REASONS order
 
 
@@ -67,8 +67,7 @@ class RunStats:
     ``gross_profit``, ``loss_sum``, ``sum_trade_returns``, ``exposed_bars``, ``margin_calls``,
     ``exits_<reason>`` (trades per exit reason), ``ambiguous_bars``, ``best_trade``, ``worst_trade``,
     ``holding_bars``, ``sum_sq_trade_dev``, ``max_dd_bars``, and the series statistics
-    ``var_95``, ``tail_sum``, ``tail_bars``, ``sum_xy``, ``sum_active``, ``sum_sq_active_dev``,
-    ``max_dd_top`` (see ``kernels.ST_*``).
+    ``var_95``, ``tail_sum``, ``tail_bars``, ``sum_xy``, ``max_dd_top`` (see ``kernels.ST_*``).
     Scalars: ``bars``, ``periods_per_year``, ``initial_cash``, ``benchmark`` (buy and hold over
     the same bars), ``risk_free_rate`` (annual) and ``rf`` (its per-bar rate,
     ``(1 + risk_free_rate) ** (1 / periods_per_year) - 1``); ``bench_returns`` (the benchmark's
@@ -155,7 +154,7 @@ class RunStats:
         close = np.asarray(close, dtype=np.float64)
         benchmark = float(close[-1]) / float(close[start]) - 1.0
         bench_r, bench_dx = bench_terms(close[start:] if benchmark_close is None else benchmark_close)
-        cols.update(run_series_stats(returns, bench_r, bench_dx, underwater))
+        cols.update(run_series_stats(returns, total, bench_dx, underwater))
         return cls({k: np.array([v], dtype=np.float64) for k, v in cols.items()}, bars=bars,
                    periods_per_year=periods_per_year, initial_cash=initial_cash, benchmark=benchmark,
                    risk_free_rate=risk_free_rate, bench_returns=bench_r, timestamps=timestamps)

@@ -1,11 +1,12 @@
 """The series metrics: VaR/CVaR, the benchmark-relative ones and the drawdown duration in days.
 
-They read statistics of a run's per-bar returns beyond plain sums (a quantile and its tail, sums
-against the benchmark's returns, where the longest drawdown starts), which the grid kernel keeps
-per combo (``kernels.series_stats`` and ``ST_MAX_DD_TOP``) and :func:`run_series_stats` computes
-for one run with numpy, operation for operation the same (numpy's summation order, numpy's
-quantile), so a sweep's leaderboard row and a single run agree to the last bit. The formulas
-take a :class:`quantlab.metric_registry.RunStats` (arrays over runs) like every other metric.
+They read statistics of a run's per-bar returns beyond plain sums (the 5 % quantile and its
+tail, a sum against the benchmark's returns, where the longest drawdown starts), which the grid
+kernel keeps per combo (``kernels.series_stats`` and ``ST_MAX_DD_TOP``); :func:`run_series_stats`
+gives a single run's by calling that same ``series_stats``, so a sweep's leaderboard row and a
+single run agree to the last bit. The formulas take a :class:`quantlab.metric_registry.RunStats`
+(arrays over runs) like every other metric. The active returns' deviations come from sums kept
+anyway: ``sum((a - mean a)**2) = sum_sq_dev + bench_sxx - 2 sum_xy`` for ``a = r - b``.
 
 The benchmark: buy and hold of the run's own closes over the simulated bars, or (single runs)
 a named benchmark's closes (``params.benchmark``); its per-bar returns are 0 on the first bar.
@@ -27,25 +28,23 @@ def bench_terms(bench_close) -> tuple[np.ndarray, np.ndarray]:
     return r, r - r.sum() / max(len(r), 1)
 
 
-def run_series_stats(returns: np.ndarray, bench_r: np.ndarray, bench_dx: np.ndarray, underwater) -> dict:
-    """One run's series statistics (``kernels.ST_VAR_95`` ... ``ST_MAX_DD_TOP``), computed as
-    ``kernels.series_stats`` does for a combo."""
-    from quantlab.engine.kernels import VAR_LEVEL
+def run_series_stats(returns: np.ndarray, total: float, bench_dx: np.ndarray, underwater) -> dict:
+    """One run's series statistics (``kernels.ST_VAR_95`` ... ``ST_MAX_DD_TOP``): the grid
+    kernel's ``series_stats`` itself (pure Python or numba by size, same numbers), given the
+    numpy-order ``total`` of ``returns`` as the kernel has it."""
+    from quantlab.engine import jit, kernels
 
     m = len(returns)
-    total = returns.sum()
-    active = returns - bench_r
-    sum_active = active.sum()
-    dev = active - sum_active / m
-    var = float(np.quantile(returns, 1.0 - VAR_LEVEL))
-    tail = returns[returns <= var]
+    cand = np.full(m + 1, np.nan)
+    cand[m] = np.quantile(returns, 2.0 * (1.0 - kernels.VAR_LEVEL))  # a threshold; any value is correct
+    _, (_, stats) = jit.call(kernels.series_stats, m, returns, m, float(total), bench_dx, cand, jit.Out(m),
+                           jit.Out(kernels.SWEEP_STATS), 0)
     starts, stops = stretches(underwater)
     top = -1.0
-    if len(starts):  # the first longest stretch under water: its peak is the bar before it
+    if len(starts):  # the first longest stretch under water (as the kernel keeps it): its peak is the bar before
         top = float(starts[int(np.argmax(stops - starts))] - 1)
-    return {"var_95": var, "tail_sum": tail.sum() if len(tail) else np.nan, "tail_bars": len(tail),
-            "sum_xy": (bench_dx * (returns - total / m)).sum(), "sum_active": sum_active,
-            "sum_sq_active_dev": (dev * dev).sum() if m >= 2 else 0.0, "max_dd_top": top}
+    return {"var_95": stats[kernels.ST_VAR_95], "tail_sum": stats[kernels.ST_TAIL_SUM],
+            "tail_bars": stats[kernels.ST_TAIL_BARS], "sum_xy": stats[kernels.ST_SUM_XY], "max_dd_top": top}
 
 
 def _where(cond, value):
@@ -84,9 +83,12 @@ def alpha(s):
 
 
 def _active(s):
-    mean = s.sum_active / s.bars
-    std = np.sqrt(s.sum_sq_active_dev / max(s.bars - 1, 1))
-    return mean, _where(np.full(s.k, s.bars >= 2), std)
+    """Mean and std (ddof 1) of the active returns ``r - b``; a sum of squared deviations within
+    rounding of 0 (the run is its benchmark) is 0."""
+    mean = s.mean - s.bench_mean
+    sq = s.sum_sq_dev + s.bench_sxx - 2.0 * s.sum_xy
+    sq = np.where(sq <= 1e-12 * (s.sum_sq_dev + s.bench_sxx), 0.0, sq)
+    return mean, _where(np.full(s.k, s.bars >= 2), np.sqrt(sq / max(s.bars - 1, 1)))
 
 
 def tracking_error(s):

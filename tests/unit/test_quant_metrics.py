@@ -231,3 +231,29 @@ def test_named_benchmark_is_aligned_as_of_each_bar(monkeypatch):
     assert scoring.benchmark_close(spec, days[8:], warnings := []).tolist() == close[5:].tolist() and warnings == []
     with pytest.raises(DataError, match="benchmark B has no bar at or before the run's first bar"):
         scoring.benchmark_close(spec, days - np.timedelta64(1, "D"), [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.sampled_from([0.0, 0.0, -0.01, 0.02, -0.03]) | st.floats(-0.2, 0.2), min_size=1,
+                       max_size=300),
+       guess=st.sampled_from([float("nan"), -1.0, -0.02, 0.0, 0.05, float("inf")]))
+def test_series_stats_quantile_and_tail_are_numpys_whatever_the_threshold(values, guess):
+    """``kernels.series_stats`` (pure Python and numba): var_95 is ``np.quantile(r, 0.05)`` bit for
+    bit (ties, zeros, short series), the tail is ``r[r <= var]``, for any threshold guess left by
+    the previous combo (too low, NaN, or letting every return through)."""
+    from quantlab.engine import jit, kernels
+
+    r = np.asarray(values, dtype=np.float64)
+    m = len(r)
+    want = np.quantile(r, 1.0 - kernels.VAR_LEVEL)
+    tail = r[r <= want]
+    dx = np.linspace(-1.0, 1.0, m)
+    for use_jit in (False, True):
+        cand = np.full(m + 1, np.nan)
+        cand[m] = guess
+        _, (_, stats) = jit.call(kernels.series_stats, m, r, m, float(r.sum()), dx, cand, jit.Out(m),
+                                 jit.Out(kernels.SWEEP_STATS), 0, jit=use_jit)
+        assert stats[kernels.ST_VAR_95] == want, (use_jit, stats[kernels.ST_VAR_95], want)
+        assert stats[kernels.ST_TAIL_BARS] == len(tail)
+        assert stats[kernels.ST_TAIL_SUM] == pytest.approx(tail.sum(), rel=1e-12, abs=1e-15)
+        assert stats[kernels.ST_SUM_XY] == pytest.approx((dx * (r - r.sum() / m)).sum(), rel=1e-9, abs=1e-12)

@@ -636,7 +636,7 @@ def simulate_kernel(
 # ``grid_signals``: run it under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``,
 # or with a strategy's fused signals through ``jit.specialised``.
 
-SWEEP_STATS = 34  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
+SWEEP_STATS = 32  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
 ST_SUM_RETURNS = 1  # numpy-order sum of the per-bar returns
 ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 bars)
@@ -666,12 +666,10 @@ ST_SUM_SQ_TRADE_DEV = 25  # numpy-order sum of (trade return - mean trade return
 ST_MAX_DD_BARS = 26  # longest run of bars whose equity is below its running peak (initial cash included)
 # the series statistics (``series_stats``; NaN / 0 when the kernel gets no benchmark returns):
 ST_VAR_95 = 27  # the (1 - VAR_LEVEL) quantile of the per-bar returns, numpy's 'linear' method
-ST_TAIL_SUM = 28  # numpy-order sum of the returns <= ST_VAR_95, in bar order
+ST_TAIL_SUM = 28  # sum of the returns <= ST_VAR_95, in bar order
 ST_TAIL_BARS = 29  # how many returns are <= ST_VAR_95
-ST_SUM_XY = 30  # numpy-order sum of bench_dx * (return - mean return)
-ST_SUM_ACTIVE = 31  # numpy-order sum of the active returns (return - benchmark return)
-ST_SUM_SQ_ACTIVE_DEV = 32  # numpy-order sum of (active return - its mean)**2 (0 with fewer than 2 bars)
-ST_MAX_DD_TOP = 33  # the peak bar of the first longest stretch under water (-1: the initial cash; bar 0 = start)
+ST_SUM_XY = 30  # sum of bench_dx * (return - mean return), in 4 interleaved partial sums
+ST_MAX_DD_TOP = 31  # the peak bar of the first longest stretch under water (-1: the initial cash; bar 0 = start)
 
 VAR_LEVEL = 0.95  # var_95 / cvar_95: the (1 - VAR_LEVEL) left tail of the per-bar returns
 
@@ -785,11 +783,11 @@ def tally_trade(pnl, ret, n_trades, n_win, n_loss, capacity, tr_ret, tr_win, tr_
 
 def sweep_kernel(
     mode, lo, hi,
-    open_, high, low, close, atr, atr_sig, vol, start, fill_close, allow_short, initial_cash, bench_r, bench_dx,
+    open_, high, low, close, atr, atr_sig, vol, start, fill_close, allow_short, initial_cash, bench_dx,
     entries, exits, f_vec, i_vec, tab_a, tab_b,
     p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs, risks,
     stats, ret_out,
-    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit, heap,
+    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit, cand,
 ):
     """Simulate and score combos ``lo .. hi-1`` of one strategy; per-combo sums go to ``stats``.
 
@@ -1086,40 +1084,102 @@ def sweep_kernel(
         stats[k + ST_SUM_SQ_TRADE_DEV] = sq_trade
         stats[k + ST_MAX_DD_BARS] = max_under
         stats[k + ST_MAX_DD_TOP] = dd_top - start
-        series_stats(ret_buf, m, total, bench_r, bench_dx, scratch, heap, stack_i, stack_f, stats, k)
+        series_stats(ret_buf, m, total, bench_dx, cand, scratch, stats, k)
 
 
-def series_stats(ret, m, total, bench_r, bench_dx, scratch, heap, stack_i, stack_f, stats, k):
-    """The series statistics of one combo's per-bar returns ``ret[:m]`` (sum ``total``) into
-    ``stats[k + ST_VAR_95 .. ST_SUM_SQ_ACTIVE_DEV]``, each exactly as the single-run path
-    computes it with numpy (``metric_registry.RunStats.from_result``): the 5 % quantile as
-    ``np.quantile`` (method 'linear': the two order statistics around ``(m - 1) * q`` from a
-    max-heap of the smallest returns, O(m) for random order, then numpy's interpolation), the
-    tail's sum in bar order, and the benchmark terms in numpy's summation order.
+def select_kth(a, lo, hi, kth):
+    """Quickselect: reorder ``a[lo:hi]`` so that ``a[kth]`` holds the value of rank ``kth``, with
+    values <= it before and >= it after; returns it (``lo <= kth < hi``)."""
+    hi -= 1
+    while hi > lo:
+        mid = (lo + hi) // 2  # median of three as the pivot
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            break
+    return a[kth]
 
-    ``bench_r``: the benchmark's per-bar returns; ``bench_dx``: ``bench_r - bench_r.sum() / m``
-    (both from numpy, shared by every combo); empty: the statistics are not wanted (NaN).
-    ``scratch``, ``heap``: >= m floats of scratch."""
-    if len(bench_r) == 0:
+
+def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
+    """The series statistics of one run's per-bar returns ``ret[:m]`` (numpy-order sum
+    ``total``) into ``stats[k + ST_VAR_95 .. ST_SUM_XY]``: for a grid's combos at the end of
+    ``sweep_kernel``, for a single run through ``jit.call`` (``series_metrics.run_series_stats``),
+    so both get the same numbers by construction.
+
+    One pass over the returns accumulates ``sum(bench_dx * (r - mean))`` and gathers the
+    candidates of the left tail, the returns <= ``cand[m]`` (a threshold: the previous combo's
+    rank ~1.25 x the quantile's, as combos come in grid order; every return when it gathers too
+    few); quickselect on a copy of them gives the two order statistics around numpy's index
+    ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as ``np.quantile`` ('linear') does, bit for bit;
+    the tail sum runs over the candidates in bar order. Then ``cand[m]`` is set for the next combo.
+
+    ``bench_dx``: the benchmark's returns minus their mean (shared by every combo); empty: the
+    statistics are not wanted (NaN). ``cand``: >= m + 1 floats kept between calls (``cand[m]``
+    NaN at first), ``scratch``: >= m floats.
+    """
+    if len(bench_dx) == 0:
         stats[k + ST_VAR_95] = NAN
         stats[k + ST_TAIL_SUM] = NAN
         stats[k + ST_TAIL_BARS] = 0.0
         stats[k + ST_SUM_XY] = NAN
-        stats[k + ST_SUM_ACTIVE] = NAN
-        stats[k + ST_SUM_SQ_ACTIVE_DEV] = NAN
         return
     mean = total / m
-    for i in range(m):
-        scratch[i] = bench_dx[i] * (ret[i] - mean)
-    stats[k + ST_SUM_XY] = pairwise_sum(scratch, 0, m, stack_i, stack_f)
-    for i in range(m):
-        scratch[i] = ret[i] - bench_r[i]
-    active = pairwise_sum(scratch, 0, m, stack_i, stack_f)
-    stats[k + ST_SUM_ACTIVE] = active
-    sq_active = 0.0
-    if m >= 2:
-        sq_active = sum_sq_dev(scratch, m, active / m, scratch, stack_i, stack_f)
-    stats[k + ST_SUM_SQ_ACTIVE_DEV] = sq_active
+    limit = cand[m]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    n_cand = 0
+    i = 0
+    while i + 4 <= m:
+        x0 = ret[i]
+        x1 = ret[i + 1]
+        x2 = ret[i + 2]
+        x3 = ret[i + 3]
+        s0 += bench_dx[i] * (x0 - mean)
+        s1 += bench_dx[i + 1] * (x1 - mean)
+        s2 += bench_dx[i + 2] * (x2 - mean)
+        s3 += bench_dx[i + 3] * (x3 - mean)
+        if x0 <= limit:
+            cand[n_cand] = x0
+            n_cand += 1
+        if x1 <= limit:
+            cand[n_cand] = x1
+            n_cand += 1
+        if x2 <= limit:
+            cand[n_cand] = x2
+            n_cand += 1
+        if x3 <= limit:
+            cand[n_cand] = x3
+            n_cand += 1
+        i += 4
+    while i < m:
+        s0 += bench_dx[i] * (ret[i] - mean)
+        if ret[i] <= limit:
+            cand[n_cand] = ret[i]
+            n_cand += 1
+        i += 1
+    stats[k + ST_SUM_XY] = (s0 + s1) + (s2 + s3)
 
     var = NAN
     n_tail = 0
@@ -1134,40 +1194,34 @@ def series_stats(ret, m, total, bench_r, bench_dx, scratch, heap, stack_i, stack
             lo_i = int(prev)
         hi_i = lo_i + 1 if prev >= 0.0 else lo_i
         gamma = virtual - prev
-        h = hi_i + 1  # a max-heap of the h smallest returns: its top is order statistic hi_i
-        for i in range(h):
-            heap[i] = math.inf
-        for i in range(m):
-            x = ret[i]
-            if x < heap[0]:
-                j = 0
-                while True:  # sift x down from the root
-                    child = 2 * j + 1
-                    if child >= h:
-                        break
-                    if child + 1 < h and heap[child + 1] > heap[child]:
-                        child += 1
-                    if heap[child] <= x:
-                        break
-                    heap[j] = heap[child]
-                    j = child
-                heap[j] = x
-        b = heap[0]
+        if n_cand <= hi_i:  # too few below the threshold: every return is a candidate
+            for i in range(m):
+                cand[i] = ret[i]
+            n_cand = m
+        for i in range(n_cand):
+            scratch[i] = cand[i]
+        b = select_kth(scratch, 0, n_cand, hi_i)
         a = b
-        if hi_i != lo_i:  # order statistic lo_i: the largest below the top
-            a = heap[1]
-            if h > 2 and heap[2] > a:
-                a = heap[2]
+        if lo_i != hi_i:  # rank lo_i = hi_i - 1: the largest value before it
+            a = scratch[0]
+            for i in range(1, hi_i):
+                if scratch[i] > a:
+                    a = scratch[i]
         diff = b - a
         if gamma >= 0.5:
             var = b - diff * (1.0 - gamma)
         else:
             var = a + diff * gamma
-        for i in range(m):
-            if ret[i] <= var:
-                scratch[n_tail] = ret[i]
+        tail = 0.0
+        for i in range(n_cand):
+            if cand[i] <= var:
+                tail += cand[i]
                 n_tail += 1
-        tail = pairwise_sum(scratch, 0, n_tail, stack_i, stack_f)
+        nxt = hi_i + 8 + hi_i // 4  # the next combo's threshold: a rank a little above this one's
+        if nxt < n_cand:
+            cand[m] = select_kth(scratch, hi_i + 1, n_cand, nxt)
+        else:
+            cand[m] = limit if n_cand < m else math.inf
     stats[k + ST_VAR_95] = var
     stats[k + ST_TAIL_SUM] = tail
     stats[k + ST_TAIL_BARS] = n_tail

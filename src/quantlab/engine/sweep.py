@@ -38,6 +38,7 @@ operations). In pure-Python mode the combos run one after another whatever ``thr
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import threading
 from collections.abc import Mapping
@@ -144,9 +145,9 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
             jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind)
         except ImportError:  # numba missing or broken: auto mode degrades to pure Python
             use_numba = False
-    bench_r, bench_dx = bench_terms(close[start:]) if series else (np.zeros(0), np.zeros(0))
+    bench_r, bench_dx = bench_terms(close[start:])
     run = _Runner(use_numba, open_, close, atr, risk_series, start, cfg, fees, slips, k_atrs, risks, threads,
-                  bind, risk_on=not all(risk.is_default(c) for c in cfgs), bench=(bench_r, bench_dx))
+                  bind, risk_on=not all(risk.is_default(c) for c in cfgs), bench_dx=bench_dx if series else np.zeros(0))
     returns = _returns_buffer(returns_out, k, n - start) if keep_returns or returns_out is not None else run.no_returns
     if path is not None:
         stats = _fused(run, path, k, returns)
@@ -265,7 +266,7 @@ class _Runner:
     """Calls ``sweep_kernel`` over chunks of combos, in one mode, with per-thread scratch."""
 
     def __init__(self, use_numba, open_, close, atr, series, start, cfg, fees, slips, k_atrs, risks, threads,
-                 bind=None, risk_on=False, bench=None):
+                 bind=None, risk_on=False, bench_dx=None):
         self.numba = use_numba
         self.fn = (jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind) if use_numba
                    else jit.python_calling(kernels.sweep_kernel, bind))
@@ -276,7 +277,7 @@ class _Runner:
         high, low, atr_sig, vol = series
         self.fixed = (self.arr(open_), self.arr(high), self.arr(low), self.arr(close), self.arr(atr),
                       self.arr(atr_sig), self.arr(vol), start, cfg.fill == "close", cfg.allow_short,
-                      float(cfg.initial_cash), *(self.arr(np.asarray(b, dtype=np.float64)) for b in bench))
+                      float(cfg.initial_cash), self.arr(np.asarray(bench_dx, dtype=np.float64)))
         self.fees, self.slips, self.k_atrs, self.risks = fees, slips, k_atrs, risks
         self.no_bool = self.arr(np.zeros(0, dtype=bool))
         self.no_float = self.arr(np.zeros(0))
@@ -292,9 +293,9 @@ class _Runner:
         if self.numba:
             return (np.empty(m), np.empty(m), np.empty(cap), np.empty(cap), np.empty(cap),
                     np.zeros(s, dtype=np.int64), np.zeros(s // 3 + 1),
-                    np.zeros(self.n, dtype=bool), np.zeros(self.n, dtype=bool), np.empty(m))
+                    np.zeros(self.n, dtype=bool), np.zeros(self.n, dtype=bool), np.full(m + 1, np.nan))
         return ([0.0] * m, [0.0] * m, [0.0] * cap, [0.0] * cap, [0.0] * cap, [0] * s, [0.0] * (s // 3 + 1),
-                [False] * self.n, [False] * self.n, [0.0] * m)
+                [False] * self.n, [False] * self.n, [math.nan] * (m + 1))
 
     def stats_buffer(self, k: int):
         return np.zeros(k * _K) if self.numba else [0.0] * (k * _K)
