@@ -1147,25 +1147,25 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
     limit = cand[m]
     s0 = 0.0
     s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
     n_cand = 0
-    for q in range(m // 2):  # two partial sums (no long chain of dependent additions) and the candidates
-        i = 2 * q
-        x = ret[i]
-        y = ret[i + 1]
-        s0 += bench_dx[i] * x
-        s1 += bench_dx[i + 1] * y
-        if x <= limit:
-            cand[n_cand] = x
+    for q in range(m // 4):  # four partial sums (no long chain of dependent additions) and the candidates
+        i = 4 * q
+        s0 += bench_dx[i] * ret[i]
+        s1 += bench_dx[i + 1] * ret[i + 1]
+        s2 += bench_dx[i + 2] * ret[i + 2]
+        s3 += bench_dx[i + 3] * ret[i + 3]
+        for j in range(i, i + 4):
+            if ret[j] <= limit:
+                cand[n_cand] = ret[j]
+                n_cand += 1
+    for i in range(m - m % 4, m):
+        s0 += bench_dx[i] * ret[i]
+        if ret[i] <= limit:
+            cand[n_cand] = ret[i]
             n_cand += 1
-        if y <= limit:
-            cand[n_cand] = y
-            n_cand += 1
-    if m % 2:
-        s0 += bench_dx[m - 1] * ret[m - 1]
-        if ret[m - 1] <= limit:
-            cand[n_cand] = ret[m - 1]
-            n_cand += 1
-    stats[k + ST_SUM_XY] = s0 + s1
+    stats[k + ST_SUM_XY] = (s0 + s1) + (s2 + s3)
 
     var = NAN
     n_tail = 0
