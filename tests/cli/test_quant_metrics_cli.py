@@ -118,6 +118,30 @@ def test_sweep_leaderboard_carries_every_metric_equal_to_a_single_run(ql):
     assert_every_json_parses(ql.outputs)
 
 
+def test_walkforward_leaderboards_carry_the_series_metrics(ql):
+    """Train and test leaderboards carry the series metrics; a test row equals a single run over
+    the test window."""
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    res = ql.request({"schema_version": "1.0", "command": "sweep",
+                      "params": {"config_path": str(ROOT / "config/experiments/spx_walkforward.yaml")}})
+    assert res.returncode == 0, res.stderr
+    split = Path(res.envelope["artifacts_path"]) / "splits" / "2014_2015__2016"
+    with open(split / "train_leaderboard.csv") as fh:
+        assert all(r[name] != "" for r in csv.DictReader(fh) for name in SERIES)
+    with open(split / "test_leaderboard.csv") as fh:
+        top = next(csv.DictReader(fh))
+    params = {k: float(top[k]) for k in ("rsi_buy_max", "rsi_sell_min")} | {"cooldown_days": int(top["cooldown_days"])}
+    _, run_dir = _run(ql, ticker="SPX", strategy="rsi_ma_cross_v2", start="2016-01-01", end="2017-01-01",
+                      fee=0.002, slippage_mode="fixed", slippage_bps=8.0, k_atr=0.05, strategy_params=params)
+    single = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+    assert float(top["total_return"]) == pytest.approx(single["total_return"], rel=1e-9)
+    for name in SERIES:
+        assert float(top[name]) == pytest.approx(single[name], rel=1e-9), name
+
+
 def test_list_metrics_and_schema_describe_every_metric(ql):
     listing = strict_json(ql.cli("--list-metrics").stdout)
     by_name = {m["name"]: m for m in listing}
