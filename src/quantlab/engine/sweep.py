@@ -26,7 +26,7 @@ Two ways to get a combo's signals, chosen by the strategy, never by the engine:
 
 Memory: per thread, three float arrays of the simulated length, three of the trade capacity and
 two booleans per bar (~3 MB at 100,000 bars), plus the shared cumulative sum (sma_crossover) or
-indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (22) floats per combo.
+indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (32) floats per combo.
 
 Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
 (``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
