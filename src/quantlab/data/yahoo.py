@@ -36,7 +36,6 @@ non-positive prices, duplicates) still fails validation.
 from __future__ import annotations
 
 import importlib
-
 import logging
 import math
 import os
