@@ -4,7 +4,7 @@ DAG, each step writing a file the next one reads:
 
     load_data  -> store/data/<dkey>/bars.parquet
     signals    -> store/signals/<skey>/signals.parquet
-    simulate   -> store/sim/<mkey>/{equity,trades}.parquet
+    simulate   -> store/sim/<mkey>/{equity,trades}.parquet, trades.csv
     score      -> store/sim/<mkey>/metrics.json
     plot       -> store/sim/<mkey>/equity.png
     publish    -> requests/<run_id>/published.json   (writes outputs/runs/<run_id>/ atomically)
@@ -20,7 +20,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.commands.run.plan import ENGINE_KEYS
@@ -124,7 +124,10 @@ def require_bars(available: int, spec: dict) -> None:
 
 
 @warm_step
-def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str) -> None:
+def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str,
+                  trades_csv_out: str | None = None) -> None:
+    """The simulation's equity table and trade log (Parquet) and, with ``trades_csv_out``, the
+    contract's trades.csv built from the same arrays (publishing then only copies it)."""
     import numpy as np
 
     from quantlab.data import read_bars
@@ -170,6 +173,10 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         is_open[-1] = 1  # the engine logs a position open at the end as its last trade
     trades["open"] = is_open
     atomic_write_bytes(trades_out, parquet_bytes(table_from_numpy(trades)))
+    if trades_csv_out is not None:
+        from quantlab.artifacts.trades_csv import trades_csv_text
+
+        atomic_write_text(trades_csv_out, trades_csv_text(trades))
 
 
 def _load_sim(equity_path: str, trades_path: str):
