@@ -25,6 +25,7 @@ from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runt
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.commands.run.publish import write_report, write_results, zero_trade_warnings
+from quantlab.commands.speculate import take as take_speculated
 from quantlab.commands.worker import warm_step
 from quantlab.contract.runid import staging_name
 from quantlab.dates import bar_time_iso
@@ -52,6 +53,8 @@ def prefetch_data(spec: dict) -> None:
 
 @warm_step
 def step_load_data(spec: dict, out_path: str) -> None:
+    if take_speculated("step_load_data", spec, (out_path,)):
+        return
     from quantlab.data import load_bars, write_bars
 
     write_bars(load_bars(data_request(spec)), out_path)
@@ -59,6 +62,8 @@ def step_load_data(spec: dict, out_path: str) -> None:
 
 @warm_step
 def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
+    if take_speculated("step_signals", spec, (out_path,)):
+        return
     import numpy as np
 
     from quantlab.data import read_bars
@@ -128,6 +133,8 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
                   trades_csv_out: str | None = None) -> None:
     """The simulation's equity table and trade log (Parquet) and, with ``trades_csv_out``, the
     contract's trades.csv built from the same arrays (publishing then only copies it)."""
+    if take_speculated("step_simulate", spec, (equity_out, trades_out, trades_csv_out)):
+        return
     import numpy as np
 
     from quantlab.data import read_bars
@@ -195,6 +202,8 @@ def _load_sim(equity_path: str, trades_path: str):
 
 @warm_step
 def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
+    if take_speculated("step_score", spec, (out_path,)):
+        return
     from quantlab.metrics import compute_metrics
     from quantlab.scoring import score_inputs, scoring_info
 
@@ -232,6 +241,8 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
 
 @warm_step
 def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
+    if take_speculated("step_plot", spec, (out_path,)):
+        return
     from quantlab.artifacts.plots import equity_png
 
     eq = read_parquet(equity_path)
