@@ -129,9 +129,10 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     )
 
     workdir.mkdir(parents=True, exist_ok=True)
-    fd, config_file = tempfile.mkstemp(prefix="request.", suffix=".json", dir=workdir)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(config, fh)
+    # The request goes in as a dict with exactly the types a JSON configfile would give (the
+    # steps run in this process or the worker, never as spawned jobs): no configfile to write,
+    # and no YAML import, which Snakemake's configfile loader pays first (~10 ms).
+    request_config = json.loads(json.dumps(config))
     collector = _JobCollector(progress)
     source_cache = Path(tempfile.mkdtemp(prefix="source-cache.", dir=workdir))
     outcome = WorkflowOutcome(ok=False)
@@ -148,7 +149,7 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
                     wf = api.workflow(
                         snakefile=SNAKEFILE,
                         workdir=workdir,
-                        config_settings=ConfigSettings(configfiles=[Path(config_file)]),
+                        config_settings=ConfigSettings(config=request_config),
                         resource_settings=ResourceSettings(cores=cores),
                         storage_settings=StorageSettings(),
                         # a fresh source cache per call: Snakemake never refreshes a cached copy of a
@@ -163,8 +164,11 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
                     dag.execute_workflow(
                         executor="local",
                         pseudo_executor="dryrun" if dry_run else None,
+                        # keep_metadata=False: no per-output records under .snakemake/metadata (rerun
+                        # decisions use mtimes only; the records cost each job writes and input
+                        # checksums, and would pile up one file per store output, forever)
                         execution_settings=ExecutionSettings(lock=False, use_threads=True, ignore_incomplete=True,
-                                                             keep_going=keep_going),
+                                                             keep_going=keep_going, keep_metadata=False),
                         scheduling_settings=SchedulingSettings(scheduler="greedy"),
                         scheduler_settings=GreedySettings(),
                         updated_files=updated,
@@ -176,8 +180,6 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
                     smk_logger.removeHandler(collector)
     finally:
         os.chdir(cwd)  # api.workflow(workdir=...) chdirs the whole process
-        with contextlib.suppress(OSError):
-            os.unlink(config_file)
         import shutil
 
         shutil.rmtree(source_cache, ignore_errors=True)
@@ -254,7 +256,7 @@ def execute_cli(*, config: dict, workdir: Path, targets: list[str], executor: st
     with os.fdopen(fd, "w") as fh:
         json.dump(config, fh)
     cmd = [str(Path(sys.executable).with_name("snakemake")), "-s", str(SNAKEFILE), "-d", str(workdir),
-           "--nolock", "--ignore-incomplete", "--rerun-triggers", "mtime", "--jobs", str(jobs),
+           "--nolock", "--ignore-incomplete", "--rerun-triggers", "mtime", "--drop-metadata", "--jobs", str(jobs),
            "--configfile", config_file]
     if executor:
         cmd += ["--executor", executor]
