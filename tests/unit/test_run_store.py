@@ -5,6 +5,7 @@ so publishing can copy it (an identical rerun reads no Parquet)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from quantlab.artifacts.trades_csv import trades_csv_text
 from quantlab.columnar import column_to_numpy, read_parquet
@@ -31,3 +32,15 @@ def test_simulate_writes_the_trades_csv_of_its_trades_parquet(tmp_path, monkeypa
     written = open(f["trades.csv"], encoding="utf-8").read()
     assert written == expected
     assert table.num_rows > 3 and written.count("\n") == table.num_rows + 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.binary(max_size=3 << 20), st.binary(max_size=1 << 10))
+def test_atomic_copy_copies_every_byte_over_an_older_file(tmp_path_factory, data, old):
+    from quantlab.artifacts.io import atomic_copy
+
+    d = tmp_path_factory.mktemp("copy")
+    (d / "src").write_bytes(data)
+    (d / "dst").write_bytes(old)
+    atomic_copy(d / "src", d / "dst")
+    assert (d / "dst").read_bytes() == data and sorted(p.name for p in d.iterdir()) == ["dst", "src"]
