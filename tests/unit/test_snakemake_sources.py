@@ -65,3 +65,26 @@ def test_parsing_the_workflow_does_not_import_smart_open(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"
+
+
+def test_the_first_snakemake_import_freezes_and_exit_still_finalises_later_cycles(tmp_path):
+    """snakemake_runner.freeze_imports: what exists after the first Snakemake import is frozen
+    (the collections skip it); an object the request creates later and drops in a reference
+    cycle is still finalised by contract/exit.py's collection."""
+    out = tmp_path / "finalised"
+    code = (f"import gc, os, sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
+            "from pathlib import Path\n"
+            "from quantlab.snakemake_runner import execute\n"
+            "from quantlab.contract.exit import exit_now\n"
+            f"execute(config={{'kind': 'run', 'planned': True}}, workdir=Path({str(tmp_path)!r}), dry_run=True,"
+            f" log_path=Path({str(tmp_path / 'log')!r}))\n"
+            "print(gc.get_freeze_count() > 10000, flush=True)\n"
+            "class Late:\n"
+            f"    def __del__(self): os.close(os.open({str(out)!r}, os.O_CREAT | os.O_WRONLY))\n"
+            "cycle = [Late()]; cycle.append(cycle)\n"
+            "del cycle\n"
+            "exit_now(0)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "True"
+    assert out.exists()
