@@ -94,13 +94,15 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
     stored = [*store_layout.data_files(keys["data"]), *store_layout.signals_files(keys["signals"]),
               *store_layout.sim_files(keys["sim"])]
     f = {Path(p).name: str(Path(internal) / p) for p in stored}  # file name -> its store path
-    chain = [
-        ("step_load_data", data_spec, (), ("bars.parquet",)),
-        ("step_signals", signals_spec, ("bars.parquet",), ("signals.parquet",)),
-        ("step_simulate", sim_spec, ("bars.parquet", "signals.parquet"),
-         ("equity.parquet", "trades.parquet", "trades.csv")),
-        ("step_score", sim_spec, ("equity.parquet", "trades.parquet"), ("metrics.json",)),
-        ("step_plot", sim_spec, ("equity.parquet",), ("equity.png",)),
+    bars, signals = Path(stored[0]).name, Path(stored[1]).name
+    # SIM_FILES order: simulate's three outputs, then score's and plot's (a change fails loudly here)
+    equity, trades, csv, metrics, png = (Path(p).name for p in store_layout.sim_files(keys["sim"]))
+    chain = [  # (step, spec, input names, output names): the rules' inputs and outputs
+        ("step_load_data", data_spec, (), (bars,)),
+        ("step_signals", signals_spec, (bars,), (signals,)),
+        ("step_simulate", sim_spec, (bars, signals), (equity, trades, csv)),
+        ("step_score", sim_spec, (equity, trades), (metrics,)),
+        ("step_plot", sim_spec, (equity,), (png,)),
     ]
     download = loader._load_yfinance
 
