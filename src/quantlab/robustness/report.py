@@ -122,7 +122,7 @@ def report_from_stats(st: SweepStats, best_index: int | None = None, periods_per
     psr, dsr = float(st.psr[best_index]), float(st.dsr[best_index])
     if st.with_pbo:
         cscv = pbo_from_blocks(st.b_sum, st.b_sq, np.diff(np.append(st.starts, t)),
-                                max_splits=max_splits, seed=seed)
+                                max_splits=max_splits, seed=seed, threads=source.threads)
     else:
         cscv = empty_pbo(st.blocks)
     degradation = dict(cscv["degradation"])

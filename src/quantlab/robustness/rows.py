@@ -11,7 +11,9 @@ cheap (docs/robustness.md, "Cost"). Two passes, each over every kept bar of ever
 
 Each pass runs as a numba kernel when the work is big enough (``engine.jit.use_jit``; a sweep
 has numba loaded already) and as numpy otherwise; both give the same numbers up to float64
-rounding (``tests/unit/test_robustness_rows.py``). ``RowSource`` says where the rows are.
+rounding (``tests/unit/test_robustness_rows.py``). ``RowSource`` says where the rows are, and
+on how many threads its passes run (``threads``: the numba kernels release the GIL; each thread
+owns disjoint outputs and sums in the same order, so the numbers do not depend on it).
 """
 
 from __future__ import annotations
@@ -28,11 +30,28 @@ Part = tuple  # (matrix (k, T) row-major, rows: int64 indices into it, cols: int
 class RowSource:
     """N return series of T bars: ``parts()`` yields ``(matrix, rows, cols)`` (row ``rows[i]`` of
     ``matrix`` is series ``cols[i]``; may be called more than once), ``column(j)`` returns
-    series ``j`` as float64."""
+    series ``j`` as float64; ``threads``: how many threads the numba passes over it may use."""
     n: int
     t: int
     parts: Callable[[], Iterator[Part]]
     column: Callable[[int], np.ndarray]
+    threads: int = 1
+
+
+def in_threads(work: Callable[[int, int], None], size: int, threads: int) -> None:
+    """``work(lo, hi)`` over ``0..size`` cut in ``threads`` contiguous ranges, one thread each
+    (here, in order, with one thread or a small ``size``): for nogil numba kernels whose ranges
+    write disjoint outputs."""
+    threads = max(1, min(int(threads), size // 64))
+    if threads == 1:
+        work(0, size)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    edges = [size * i // threads for i in range(threads + 1)]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="quantlab-robust") as pool:
+        for future in [pool.submit(work, lo, hi) for lo, hi in zip(edges[:-1], edges[1:])]:
+            future.result()
 
 
 def matrix_source(mat, chunk: int = 1024) -> RowSource:
@@ -88,14 +107,13 @@ def row_stats_kernel(mat, rows, cols, starts, ends, b_sum, b_sq, mom):  # pragma
         mom[3, c] = m4 / t
 
 
-def weighted_row_sum_kernel(mat, rows, weights, out):  # pragma: no cover - numba
-    """``out += sum_i weights[i] * mat[rows[i]]`` (rows with weight 0 skipped)."""
-    t = mat.shape[1]
+def weighted_row_sum_kernel(mat, rows, weights, out, lo, hi):  # pragma: no cover - numba
+    """``out[lo:hi] += sum_i weights[i] * mat[rows[i], lo:hi]`` (rows with weight 0 skipped)."""
     for i in range(rows.shape[0]):
         w = weights[i]
         if w != 0.0:
             r = rows[i]
-            for j in range(t):
+            for j in range(lo, hi):
                 out[j] += np.float64(mat[r, j]) * w
 
 
@@ -128,8 +146,9 @@ def row_stats(source: RowSource, starts) -> tuple[np.ndarray, np.ndarray, np.nda
     mom = np.zeros((4, source.n))
     fn = jit_kernel(row_stats_kernel, source.n * source.t)
     for mat, rows, cols in source.parts():
-        if fn is not None:
-            fn(mat, rows, cols, starts, ends, b_sum, b_sq, mom)
+        if fn is not None:  # threads over rows: disjoint output columns
+            in_threads(lambda lo, hi: fn(mat, rows[lo:hi], cols[lo:hi], starts, ends, b_sum, b_sq, mom),
+                       len(rows), source.threads)
             continue
         step = max(1, 4_000_000 // max(source.t, 1))
         for lo in range(0, len(rows), step):
@@ -154,8 +173,9 @@ def weighted_row_sum(source: RowSource, weights: np.ndarray) -> np.ndarray:
     fn = jit_kernel(weighted_row_sum_kernel, int((weights != 0).sum()) * source.t)
     for mat, rows, cols in source.parts():
         w = weights[cols]
-        if fn is not None:
-            fn(mat, rows, np.ascontiguousarray(w), out)
+        if fn is not None:  # threads over bars: each sums its bars over the rows in the same order
+            w = np.ascontiguousarray(w)
+            in_threads(lambda lo, hi: fn(mat, rows, w, out, lo, hi), source.t, source.threads)
             continue
         step = max(1, 4_000_000 // max(source.t, 1))
         for lo in range(0, len(rows), step):
