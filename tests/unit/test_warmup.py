@@ -83,5 +83,5 @@ def test_sweep_prefetch_loads_the_robustness_kernels_only_when_robustness_is_on(
     monkeypatch.setattr(jit, "_compiled", {})
     prefetch_sweep([], "sma_crossover", {"fast": 5, "slow": 20}, True, robust)
     loaded = set(jit._compiled)
-    for kernel in (rows.row_stats_kernel, rows.weighted_row_sum_kernel, cscv.cscv_kernel):
+    for kernel in (rows.row_stats_kernel, cscv.cscv_kernel):  # (pass 2 is fused into pass 1)
         assert (kernel in loaded) is robust

@@ -38,11 +38,11 @@ class RowSource:
     threads: int = 1
 
 
-def in_threads(work: Callable[[int, int], None], size: int, threads: int) -> None:
+def in_threads(work: Callable[[int, int], None], size: int, threads: int, grain: int = 64) -> None:
     """``work(lo, hi)`` over ``0..size`` cut in ``threads`` contiguous ranges, one thread each
-    (here, in order, with one thread or a small ``size``): for nogil numba kernels whose ranges
-    write disjoint outputs."""
-    threads = max(1, min(int(threads), size // 64))
+    (here, in order, with one thread or fewer than ``grain`` items a thread): for nogil numba
+    kernels whose ranges write disjoint outputs."""
+    threads = max(1, min(int(threads), size // grain))
     if threads == 1:
         work(0, size)
         return
@@ -73,14 +73,18 @@ def matrix_source(mat, chunk: int = 1024) -> RowSource:
 
 # ----------------------------------------------------------------------------- numba kernels
 
-def row_stats_kernel(mat, rows, cols, starts, ends, b_sum, b_sq, mom):  # pragma: no cover - numba
+def row_stats_kernel(mat, rows, cols, starts, ends, b_sum, b_sq, mom, z):  # pragma: no cover - numba
     """Row ``rows[i]`` of ``mat`` -> column ``cols[i]`` of ``b_sum``/``b_sq`` (S x N: per-block
-    sum and sum of squares) and ``mom`` (4 x N: mean, m2, m3, m4 central, population)."""
+    sum and sum of squares) and ``mom`` (4 x N: mean, m2, m3, m4 central, population). With a
+    ``z`` of T values (not 0): ``z += row / sd`` for every row whose variance counts
+    (``stats.effective_trials_from_sums``'s weights, from the same sums: the pass-2 sum of the
+    rows given, while each row is in cache)."""
     t = mat.shape[1]
     for i in range(rows.shape[0]):
         r = rows[i]
         c = cols[i]
         total = 0.0
+        total_sq = 0.0
         for b in range(starts.shape[0]):
             s = 0.0
             q = 0.0
@@ -91,6 +95,14 @@ def row_stats_kernel(mat, rows, cols, starts, ends, b_sum, b_sq, mom):  # pragma
             b_sum[b, c] = s
             b_sq[b, c] = q
             total += s
+            total_sq += q
+        if z.shape[0] > 0 and t > 1:
+            zm = total / t
+            var = (total_sq - t * zm * zm) / (t - 1)
+            if var > total_sq * (1e-12 / t):
+                w = 1.0 / np.sqrt(var)
+                for j in range(t):
+                    z[j] += np.float64(mat[r, j]) * w
         mean = total / t
         m2 = 0.0
         m3 = 0.0
@@ -136,19 +148,46 @@ def _ends(starts, t: int) -> np.ndarray:
     return np.append(np.asarray(starts, dtype=np.int64)[1:], t).astype(np.int64)
 
 
+Z_CHUNK = 256  # rows per partial Z-sum of the fused pass (fixed: the sum does not depend on threads)
+
+
 def row_stats(source: RowSource, starts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pass 1: ``(b_sum, b_sq, mom)``: per-block sums and sums of squares (S x N) and the rows'
     mean, m2, m3, m4 (4 x N), float64. Rejects NaN or infinite returns (ValueError)."""
+    return _pass1(source, starts, False)[:3]
+
+
+def row_stats_z(source: RowSource, starts):
+    """:func:`row_stats` and, under numba, pass 2 for the effective number of trials fused into
+    it: ``(b_sum, b_sq, mom, z)`` with ``z`` = sum over the series of series / sd (those with a
+    variance, as ``stats.effective_trials_from_sums`` weighs them), or None (numpy: pass 2 runs
+    on its own). ``z`` sums per chunk of ``Z_CHUNK`` series, then the chunks in order: the same
+    numbers whatever the thread count (pass 2 alone adds the series one by one: the two agree
+    to rounding)."""
+    return _pass1(source, starts, True)
+
+
+def _pass1(source: RowSource, starts, want_z: bool):
     starts = np.asarray(starts, dtype=np.int64)
     ends = _ends(starts, source.t)
     b_sum = np.zeros((len(starts), source.n))
     b_sq = np.zeros((len(starts), source.n))
     mom = np.zeros((4, source.n))
     fn = jit_kernel(row_stats_kernel, source.n * source.t)
+    z = np.zeros(source.t) if fn is not None and want_z else None
     for mat, rows, cols in source.parts():
-        if fn is not None:  # threads over rows: disjoint output columns
-            in_threads(lambda lo, hi: fn(mat, rows[lo:hi], cols[lo:hi], starts, ends, b_sum, b_sq, mom),
-                       len(rows), source.threads)
+        if fn is not None:  # threads over chunks of rows: disjoint output columns, a Z-sum each
+            chunks = -(-len(rows) // Z_CHUNK)
+            zparts = np.zeros((chunks, source.t if z is not None else 0))
+
+            def work(lo, hi):
+                for ci in range(lo, hi):
+                    a, b = ci * Z_CHUNK, min((ci + 1) * Z_CHUNK, len(rows))
+                    fn(mat, rows[a:b], cols[a:b], starts, ends, b_sum, b_sq, mom, zparts[ci])
+            in_threads(work, chunks, source.threads, grain=1)
+            if z is not None:
+                for part in zparts:
+                    z += part
             continue
         step = max(1, 4_000_000 // max(source.t, 1))
         for lo in range(0, len(rows), step):
@@ -163,7 +202,7 @@ def row_stats(source: RowSource, starts) -> tuple[np.ndarray, np.ndarray, np.nda
                 mom[:, c] = [mean, d2.mean(axis=1), (d2 * dev).mean(axis=1), (d2 * d2).mean(axis=1)]
     if not (np.isfinite(b_sq).all() and np.isfinite(mom).all()):
         raise ValueError("returns contain NaN or infinite values")
-    return b_sum, b_sq, mom
+    return b_sum, b_sq, mom, z
 
 
 def weighted_row_sum(source: RowSource, weights: np.ndarray) -> np.ndarray:
