@@ -7,7 +7,9 @@ cheap (docs/robustness.md, "Cost"). Two passes, each over every kept bar of ever
 1. :func:`row_stats`: per row, the per-block sums and sums of squares (the CSCV input, S x N)
    and the mean and central moments m2, m3, m4 (population, float64 accumulation).
 2. :func:`weighted_row_sum`: sum over rows of ``weight[row] * row`` (a T vector): with weights
-   1/sd it is Z·1, the input of :func:`quantlab.robustness.stats.effective_trials`.
+   1/sd it is Z·1, the input of :func:`quantlab.robustness.stats.effective_trials`. Each row's
+   weight comes from its own sums, so under numba :func:`row_stats_z` does it inside pass 1,
+   while the row is in cache (a sweep reads its returns once).
 
 Each pass runs as a numba kernel when the work is big enough (``engine.jit.use_jit``; a sweep
 has numba loaded already) and as numpy otherwise; both give the same numbers up to float64
