@@ -103,7 +103,8 @@ def test_board_with_the_statistics_beside_writes_the_files_of_the_sequential_mer
         out.mkdir()
         sb.merge_board(record, paths, str(out))
         files[beside] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
-    assert set(files[True]) == {"board.json", "leaderboard.csv", "leaderboard.parquet", "heatmap.png"}
+    assert set(files[True]) == {"board.json", "leaderboard.csv", "leaderboard.parquet", "heatmap.png",
+                                "pbo_logits.png", "is_vs_oos.png"}
     assert files[True] == files[False]
     board = __import__("json").loads(files[True]["board.json"])
     assert board["robustness"]["trials"] == 120 and "psr" in board["best"]["metrics"]

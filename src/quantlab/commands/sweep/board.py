@@ -12,12 +12,15 @@ drops the combinations without enough bars, ranks them (numpy ``lexsort``, the o
 * ``heatmap.png``          the bounded heatmap (artifacts/heatmap.py), or a 1x1 placeholder when
                            no parameter varies (``board.json`` says which);
 * ``board.json``           small: row count, the best row and the top 10 (as the report shows
-                           them), the skipped combinations, robustness, whether there is a heatmap.
+                           them), the skipped combinations, robustness, whether there is a heatmap,
+                           the data windows' notes (publish's warnings);
+* ``pbo_logits.png``, ``is_vs_oos.png``  with robustness on (when CSCV ran): its pictures
+                           (``board.json``'s ``pictures`` names them).
 
 The key covers everything a board depends on (the shards, the combinations and labels in request
 order, the ranking, robustness, strategy, window, code), so an identical sweep finds its board and
-its publish step only copies two files and writes the small ones: nothing per request grows with
-the number of combinations but one file copy.
+its publish step only copies its files and writes the small ones (no picture drawn, no bars
+file read): nothing per request grows with the number of combinations but one file copy.
 """
 
 from __future__ import annotations
@@ -255,11 +258,25 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
         table, {"combo_keys": json.dumps([keys[i] for i in order.tolist()])})))
     atomic_write_text(out / "leaderboard.csv", csv)
     top = [_row(int(i), r + 1, labels, combos, keys, cols, trail) for r, i in enumerate(order[:TOP_ROWS].tolist())]
+    from quantlab.commands.sweep.publish import data_notes
+
     board = {"n_rows": int(len(order)), "best": top[0] if top else None, "top": top, "skipped": skipped,
-             "heatmap": has_heatmap}
+             "heatmap": has_heatmap, "data_notes": data_notes(record)}
     if robust:
         board["robustness"] = report
+        board["pictures"] = _pictures(out, report, record["strategy"])
     atomic_write_json(out / BOARD_FILES[0], board)
+
+
+def _pictures(out: Path, report: dict | None, title: str) -> dict:
+    """The robustness pictures of the board, drawn once beside its heatmap (publish copies
+    them, as it copies the heatmap): ``{artifact name: file name}``, empty when there are none.
+    The report keeps its ``points``, so publish can draw them again if a file went missing."""
+    from quantlab.commands.robust_sweep import pictures
+
+    files: dict = {}
+    pictures(out, report, title, files)
+    return files
 
 
 def _beside_default(record: dict) -> bool:
