@@ -140,7 +140,12 @@ def jitted_calling(kernel, *helpers, bind=None):
             return numba.njit(cache=True, nogil=True)(g)
 
         calls = {helper.__name__: helper for helper in helpers}
-        calls.update(_module_calls(kernel))
+        todo = [kernel, *helpers]
+        while todo:  # what the kernel calls, and what those call, in its module
+            for name, g in _module_calls(todo.pop()).items():
+                if name not in calls:
+                    calls[name] = g
+                    todo.append(g)
         for name, helper in calls.items():
             if name not in bind:
                 namespace[name] = rebind(helper)
