@@ -243,7 +243,7 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
     order = kept_idx[rank_order({n: c[kept_idx] for n, c in cols.items()}, record["sort_by"], record["ascending"])]
     keys, labels, combos = record["grid"]["combo_keys"], record["labels"], record["combos"]
     best_key = keys[int(order[0])] if len(order) else None
-    with _Beside(beside, record, shard_paths, kept_idx, best_key) as robust_job:
+    with _Beside(beside, record, shard_paths, kept_idx, best_key, out) as robust_job:
         has_heatmap = _heatmap(record, order, cols, out)
         csv = leaderboard_csv_columns(order, labels, combos, keys, cols, trail, param_columns(record),
                                       late=robust_job.columns if beside else None)
@@ -264,7 +264,7 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
              "heatmap": has_heatmap, "data_notes": data_notes(record)}
     if robust:
         board["robustness"] = report
-        board["pictures"] = _pictures(out, report, record["strategy"])
+        board["pictures"] = robust_job.pictures if beside else _pictures(out, report, record["strategy"])
     atomic_write_json(out / BOARD_FILES[0], board)
 
 
@@ -293,21 +293,26 @@ _beside = _beside_default  # (a test compares it with the one-after-the-other me
 class _Beside:
     """The robustness columns and report of a board computed on a thread of its own
     (``active``), from the start of the ``with`` block; :meth:`columns` (``leaderboard_csv_columns``'s
-    ``late``) waits for them and keeps them (``trail``, ``extra``: the columns, ``report``).
+    ``late``) waits for them and keeps them (``trail``, ``extra``: the columns, ``report``; its
+    pictures, ``pictures``, are drawn on that thread too).
     Leaving the block waits for the thread (its error, if any, is raised)."""
 
-    def __init__(self, active: bool, record: dict, shard_paths: list[str], kept_idx, best_key: str | None):
+    def __init__(self, active: bool, record: dict, shard_paths: list[str], kept_idx, best_key: str | None,
+                 out: Path):
         self.active, self.pool, self.future = active, None, None
-        self.args = (record, shard_paths, kept_idx, best_key)
+        self.args = (record, shard_paths, kept_idx, best_key, out)
         self.trail: tuple[str, ...] = ()
         self.extra: dict = {}
         self.report = None
+        self.pictures: dict = {}
 
     def _work(self):
-        record, shard_paths, kept_idx, best_key = self.args
+        record, shard_paths, kept_idx, best_key, out = self.args
         extra: dict = {}
         trail, stats = _robust_columns(record, shard_paths, kept_idx, extra)
-        return trail, extra, _report(stats, best_key)
+        report = _report(stats, best_key)
+        self.pictures = _pictures(out, report, record["strategy"])  # drawn here too
+        return trail, extra, report
 
     def columns(self):
         self.trail, self.extra, self.report = self.future.result()
