@@ -132,8 +132,10 @@ def sweep_plan(req, opts) -> Plan:
         raise
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
         estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
-    prefetch = ("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
-                                          dict(exp.combos[0]), work >= 300_000)) if sp.new_shards else None
+    prefetch = (("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
+                                          dict(exp.combos[0]), work >= 300_000,
+                                          any(r.get("robustness") for r in sp.config["requests"].values())))
+                if sp.new_shards else None)
 
     spec_file = internal_root() / spec_path(sp.run_id)
 
