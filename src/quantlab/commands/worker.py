@@ -229,9 +229,16 @@ def step_function(name: str):
     quantlab.commands.sweep.steps.step_y (a command package keeps its steps in ``steps.py``; a
     one-module command in itself). Returns the undecorated function: this runs it here, in the
     worker or in-process."""
-    import importlib
-
     from quantlab.testhooks import pause
+
+    fn = resolve_step(name)
+    pause(name)  # test-only: lets a test stop the request right before this step
+    return fn
+
+
+def resolve_step(name: str):
+    """The undecorated step function of a step name (no test hook: commands/speculate.py)."""
+    import importlib
 
     module, _, func = name.rpartition(".")
     if not func.startswith(("step_", "prefetch_")):
@@ -240,7 +247,6 @@ def step_function(name: str):
     if hasattr(home, "__path__"):  # a command package
         home = importlib.import_module(f"{home.__name__}.steps")
     fn = getattr(home, func)
-    pause(name)  # test-only: lets a test stop the request right before this step
     return getattr(fn, "__wrapped__", fn)
 
 
