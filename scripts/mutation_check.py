@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Mutation check: remove each guarded mechanism in turn and make sure its tests notice.
 
-    .venv/bin/python scripts/mutation_check.py [--only NAME] [--list]
+    .venv/bin/python scripts/mutation_check.py [--only NAME] [--list] [--jobs 2]
 
 For every entry of ``MUTANTS`` (a mechanism docs/reliability.md promises, the exact code that
 implements it, and the tests that claim to prove it) the script copies the working tree to a
@@ -9,6 +9,8 @@ temporary directory, replaces that code with its removal, runs those tests there
 them to FAIL ("caught"). A mutant whose tests still pass ("SURVIVED") means a guarantee without
 a real test: the script exits 1. A mutant whose code is no longer found ("stale") also exits 1,
 so the list follows the code. The tests are run once unmutated first: they must pass.
+``--jobs N`` checks N mutants at once, each worker in its own copy of the tree (the tests use
+their own temporary outputs roots and watch only their own processes, as under xdist).
 
 Curated on purpose (a whole-tree mutation tool is far too slow for this suite): add an entry
 with every new guarantee. Run by ``make test`` (hence CI).
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,53 +131,75 @@ def copy_tree(dest: Path) -> None:
         shutil.copy2(ROOT / rel, target)
 
 
-def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
+def run_tests(tree: Path, tests: tuple[str, ...], workers: int = 1) -> tuple[bool, float, str]:
     env = {**os.environ, "QUANTLAB_TEST_PAUSE_TIMEOUT": "20", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("QUANTLAB_OUTPUTS_DIR", None)
     t0 = time.monotonic()
+    spread = ["-n", str(workers)] if workers > 1 else []
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                           "-p", "no:randomly", *tests], cwd=tree, env=env, capture_output=True, text=True,
+                           "-p", "no:randomly", *spread, *tests], cwd=tree, env=env, capture_output=True, text=True,
                           timeout=900)
     tail = (proc.stdout.strip().splitlines() or [""])[-1]
     return proc.returncode == 0, time.monotonic() - t0, tail
+
+
+def check_mutant(tree: Path, m: Mutant) -> tuple[int, str]:
+    """Apply ``m`` in ``tree``, run its tests, restore the file: (1 if it survived or is stale, line)."""
+    source = tree / m.path
+    original = source.read_text()
+    if original.count(m.old) != 1:
+        return 1, f"stale     {m.name}: the mechanism's code is not found once in {m.path}; update MUTANTS"
+    source.write_text(original.replace(m.old, m.new))
+    try:
+        passed, secs, tail = run_tests(tree, m.tests)
+    finally:
+        source.write_text(original)
+    return int(passed), f"{'SURVIVED' if passed else 'caught':<9} {m.name} ({secs:.0f} s: {tail})"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="run only the mutant whose name contains this")
     ap.add_argument("--list", action="store_true", help="list the mutants and their tests")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="mutants checked at once, each in its own copy of the tree (default 2)")
     args = ap.parse_args()
     mutants = [m for m in MUTANTS if not args.only or args.only in m.name]
     if args.list:
         for m in mutants:
             print(f"{m.name}: {m.path}\n  " + "\n  ".join(m.tests))
         return 0
-    failed = 0
+    jobs = max(1, min(args.jobs, len(mutants)))
     with tempfile.TemporaryDirectory(prefix="quantlab-mutation-") as tmp:
-        tree = Path(tmp) / "tree"
-        copy_tree(tree)
+        # One tree per worker: a worker mutates only its own copy, one mutant at a time.
+        trees: queue.Queue[Path] = queue.Queue()
+        for i in range(jobs):
+            copy_tree(Path(tmp) / f"tree{i}")
+            trees.put(Path(tmp) / f"tree{i}")
         all_tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
-        ok, secs, tail = run_tests(tree, all_tests)
+        # The unmutated run is split across the workers (``-n``): every listed test must pass
+        # before any verdict counts, or a "caught" could be a test broken by the copy itself.
+        t0 = time.monotonic()
+        ok, secs, tail = run_tests(Path(tmp) / "tree0", all_tests, workers=jobs)
         if not ok:
             print(f"baseline: the listed tests fail without any mutation ({tail}); fix them first")
             return 1
-        print(f"baseline: {len(all_tests)} test targets pass unmutated ({secs:.0f} s)")
-        for m in mutants:
-            source = tree / m.path
-            original = source.read_text()
-            if original.count(m.old) != 1:
-                print(f"stale     {m.name}: the mechanism's code is not found once in {m.path}; update MUTANTS")
-                failed += 1
-                continue
-            source.write_text(original.replace(m.old, m.new))
+        print(f"baseline: {len(all_tests)} test targets pass unmutated ({secs:.0f} s)", flush=True)
+
+        def one(m: Mutant) -> tuple[int, str]:
+            tree = trees.get()
             try:
-                passed, secs, tail = run_tests(tree, m.tests)
+                return check_mutant(tree, m)
             finally:
-                source.write_text(original)
-            verdict = "SURVIVED" if passed else "caught"
-            failed += passed
-            print(f"{verdict:<9} {m.name} ({secs:.0f} s: {tail})")
-    print(f"{len(mutants) - failed} of {len(mutants)} mechanisms caught by their tests")
+                trees.put(tree)
+
+        failed = 0
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for bad, line in pool.map(one, mutants):   # printed in MUTANTS order
+                failed += bad
+                print(line, flush=True)
+    print(f"{len(mutants) - failed} of {len(mutants)} mechanisms caught by their tests "
+          f"({time.monotonic() - t0:.0f} s, {jobs} at a time)")
     return 1 if failed else 0
 
 
