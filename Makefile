@@ -28,7 +28,9 @@ CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_
 	tests/cli/test_portfolio_cli.py tests/unit/test_registry_paper.py tests/unit/test_registry_runs.py \
 	tests/unit/test_portfolio.py tests/unit/test_registry_cli.py
 
-test: $(STAMP) lint
+# `make lint`'s two checks are tests too (tests/cli/test_workflow_edges.py), so `make test` runs them
+# once, inside pytest.
+test: $(STAMP)
 	$(PY) -m pytest -n 2 -q -m 'not slurm' tests
 	$(PY) scripts/mutation_check.py
 	@$(MAKE) --no-print-directory test-clock
@@ -52,18 +54,13 @@ test-slurm: $(SLURM_STAMP)
 	$(SLURM_VENV)/bin/python -m pytest -q -p no:cacheprovider -m slurm --durations=5 tests/cli/test_slurm.py
 
 # The workflow as a Snakemake user sees it: snakefmt's format check and `snakemake --lint` on the
-# .test/ configs (config_lint.yaml parses every rule file), each in a throw-away workdir.
+# .test/ configs (config_lint.yaml parses every rule file), each in a throw-away workdir, all in one
+# process (scripts/lint_workflow.py: the CLI's --lint call, Snakemake imported once).
 LINT_CONFIGS := .test/config_lint.yaml .test/config_run.yaml .test/config_sweep.yaml
 
 lint: $(STAMP)
 	$(VENV)/bin/snakefmt --check workflow/
-	@for cfg in $(LINT_CONFIGS); do \
-	  work=$$(mktemp -d) && \
-	  $(VENV)/bin/snakemake -s workflow/Snakefile -d $$work --configfile $$cfg --lint >$$work/lint.txt 2>&1 \
-	    && echo "snakemake --lint $$cfg: clean" \
-	    || { cat $$work/lint.txt; rm -rf $$work; exit 1; }; \
-	  rm -rf $$work; \
-	done
+	$(PY) scripts/lint_workflow.py $(LINT_CONFIGS)
 
 test-clock: $(STAMP)
 	@if command -v faketime >/dev/null 2>&1; then \
