@@ -129,10 +129,16 @@ def copy_tree(dest: Path) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, target)
+    # The caches of the unmutated code (bytecode, numba's compiled kernels) come along: both are
+    # checked against their source's mtime and size, which copy2 keeps; a mutated file gets
+    # another mtime (``check_mutant``), so its stale caches are never used.
+    for cache in (ROOT / "src").rglob("__pycache__"):
+        shutil.copytree(cache, dest / cache.relative_to(ROOT), dirs_exist_ok=True)
 
 
 def run_tests(tree: Path, tests: tuple[str, ...], workers: int = 1) -> tuple[bool, float, str]:
-    env = {**os.environ, "QUANTLAB_TEST_PAUSE_TIMEOUT": "20", "PYTHONDONTWRITEBYTECODE": "1"}
+    # a mutant makes its tests wait out every "must happen at once" deadline: 5 s is still ample
+    env = {**os.environ, "QUANTLAB_TEST_PAUSE_TIMEOUT": "20", "QUANTLAB_TEST_EVENT_WAIT": "5"}
     env.pop("QUANTLAB_OUTPUTS_DIR", None)
     t0 = time.monotonic()
     spread = ["-n", str(workers)] if workers > 1 else []
@@ -149,11 +155,14 @@ def check_mutant(tree: Path, m: Mutant) -> tuple[int, str]:
     original = source.read_text()
     if original.count(m.old) != 1:
         return 1, f"stale     {m.name}: the mechanism's code is not found once in {m.path}; update MUTANTS"
+    stamp = source.stat()
     source.write_text(original.replace(m.old, m.new))
+    os.utime(source, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10 ** 10))  # 10 s on: no cache matches
     try:
         passed, secs, tail = run_tests(tree, m.tests)
     finally:
         source.write_text(original)
+        os.utime(source, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the mutant's caches now mismatch
     return int(passed), f"{'SURVIVED' if passed else 'caught':<9} {m.name} ({secs:.0f} s: {tail})"
 
 

@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"  # the bundled SPX 2017 grid sweep
 SPX_2017_RUN = ("run", "--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01")  # a CLI run
 MAIN = ROOT / "main.py"
+# How long a test waits for something that must happen at once (a beat, a child's death) before it
+# calls it missing. scripts/mutation_check.py lowers it: there the thing is meant not to happen.
+EVENT_WAIT_S = float(os.environ.get("QUANTLAB_TEST_EVENT_WAIT", "20"))
 sys.path.insert(0, str(ROOT / "src"))
 
 
