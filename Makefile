@@ -31,7 +31,7 @@ CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_
 # `make lint`'s two checks are tests too (tests/cli/test_workflow_edges.py), so `make test` runs them
 # once, inside pytest.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m 'not slurm' tests
+	$(PY) -m pytest -n 2 --dist loadgroup -q -m 'not slurm' tests
 	$(PY) scripts/mutation_check.py
 	@$(MAKE) --no-print-directory test-clock
 
@@ -65,7 +65,7 @@ lint: $(STAMP)
 test-clock: $(STAMP)
 	@if command -v faketime >/dev/null 2>&1; then \
 	  echo "clock moved a year ahead: $$(faketime -f '+365d' date -u +%F)"; \
-	  faketime -f '+365d' $(PY) -m pytest -n 2 -q -p no:cacheprovider -m 'not realclock' $(CLOCK_TESTS); \
+	  faketime -f '+365d' $(PY) -m pytest -n 2 --dist loadgroup -q -p no:cacheprovider -m 'not realclock' $(CLOCK_TESTS); \
 	else echo "note: faketime not installed (apt-get install faketime): clock-shifted tests not run"; fi
 
 # Remove each guarded mechanism in turn; its tests must fail (also part of `make test`).

@@ -104,6 +104,16 @@ def ql(tmp_path) -> QuantLab:
     return QuantLab(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def grid_dir(tmp_path_factory) -> Path:
+    """The bundled SPX 2017 grid sweep's run directory, made once per test process: tests only
+    read it (forward evaluations name it as their ``run_dir``), each from its own outputs root."""
+    ql = QuantLab(tmp_path_factory.mktemp("grid_sweep"))
+    res = ql.request({"schema_version": "1.0", "command": "sweep", "params": {"config_path": str(GRID_YAML)}})
+    assert res.returncode == 0, res.stderr
+    return Path(res.envelope["artifacts_path"])
+
+
 def run_request(**params) -> dict:
     base = {"ticker": "SPX", "start": "2017-01-01", "end": "2018-01-01"}
     base.update(params)
