@@ -6,7 +6,8 @@ Interleaved rounds of fresh processes (``_common.interleave``); per round and si
 
 * ``floor``       python -c "import snakemake.api"
 * ``cold N``      main.py run, new outputs root (nothing cached), with the peak RSS of its process
-                  tree (``sweep_scale.tree_peak``)
+                  tree (``sweep_scale.tree_peak``) and its CPU time (user + sys of the tree, from
+                  RUSAGE_CHILDREN: the figure to compare on a loaded machine)
 * ``kernels N``   bench_run.KERNELS on the same bars: the strategy's signals + simulate, numba warm
 
 Every figure is information (docs/scaling.md's "Cost vs size" table); the issue-#15 target on the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -55,11 +57,15 @@ def run(rounds: int, sizes: list[int], kernels_src: str) -> list[Check]:
     timed([PY, "-c", "import snakemake.api"])
     timed(cmd(sizes[0]), env("warmup"))  # numba's on-disk cache filled, as after any first run
     rss: dict[int, list[float]] = {n: [] for n in sizes}
+    cpu: dict[int, list[float]] = {n: [] for n in sizes}
     count: dict[int, int] = {}
 
     def cold(n: int):
         def once(r: int) -> float:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             wall, peak = tree_peak(cmd(n), env(f"cold{n}_{r}"))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run and every process it waited for
+            cpu[n].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             rss[n].append(peak)
             return wall
         return once
@@ -87,14 +93,17 @@ def run(rounds: int, sizes: list[int], kernels_src: str) -> list[Check]:
     checks = [Check(BENCH, "bars: import snakemake.api (the floor), s", floor.median, "s",
                     spread=(floor.lo, floor.hi))]
     for n in sizes:
-        c, k, mem = stats[f"cold{n}"], stats[f"kernels{n}"], Stats(rss[n])
+        c, k, mem, used = stats[f"cold{n}"], stats[f"kernels{n}"], Stats(rss[n]), Stats(cpu[n])
         budget = Stats([1.5 * f + x for f, x in zip(floor.samples, k.samples)])
         label = f"{count[n]:,} bars"
-        print(f"  {label:<12} cold {c.show()} s = {paired_ratio(c, floor).show('.2f')} x floor; kernels "
+        print(f"  {label:<12} cold {c.show()} s (CPU {used.show('.2f')} s) = {paired_ratio(c, floor).show('.2f')} "
+              "x floor; kernels "
               f"{k.show()} s; x (1.5 floor + kernels) {paired_ratio(c, budget).show('.2f')}; "
               f"peak RSS {mem.show('.0f')} MB")
         checks += [
             Check(BENCH, f"bars: {label}, cold run end to end, s", c.median, "s", spread=(c.lo, c.hi)),
+            Check(BENCH, f"bars: {label}, cold run's CPU (user + sys, process tree), s", used.median, "s",
+                  spread=(used.lo, used.hi)),
             ratio_check(BENCH, f"bars: {label}, cold run / floor", paired_ratio(c, floor)),
             Check(BENCH, f"bars: {label}, its kernels (signals + simulate), s", k.median, "s", spread=(k.lo, k.hi)),
             ratio_check(BENCH, f"bars: {label}, cold run / (1.5x floor + its kernels)", paired_ratio(c, budget)),
