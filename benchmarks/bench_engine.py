@@ -55,7 +55,7 @@ def kernel_args(open_, close, signals, start, as_lists: bool):
         outs += [np.empty(cap) for _ in range(7)]
         outs += [np.empty(cap, np.int8), np.empty(cap, np.int8)]
         risk_args = [np.array(no_risk), np.empty(0), np.empty(0)]
-    scalars = [0.0, start, signals.cooldown, CFG.fee, CFG.fill == "close", CFG.allow_short, CFG.initial_cash]
+    scalars = [0.0, 0.0, start, signals.cooldown, CFG.fee, CFG.fill == "close", CFG.allow_short, CFG.initial_cash]
     return ins + scalars + risk_args + outs
 
 

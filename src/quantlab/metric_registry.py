@@ -13,11 +13,11 @@ a grid) -- and returns an array. Single runs get their :class:`RunStats` from th
 (:func:`RunStats.from_kernel`, the same order re-implemented), so single-run/grid parity holds by
 construction. A result that is NaN or infinite means "undefined" (``null`` in JSON).
 
-Run-only metrics (``run_only=True``: VaR/CVaR, the benchmark-relative ones, drawdown duration in
-days) need the per-bar series, not sums: :class:`RunStats` carries them (``series``, a
-:class:`quantlab.series_metrics.RunSeries`) for a single run only, so they are in a run's
-metrics.json (and walk-forward out-of-sample, portfolio metrics) but not in a grid's leaderboard
-(:func:`grid_metric_names` lists what the grid engine computes).
+The series metrics (VaR/CVaR, the benchmark-relative ones, drawdown duration in days:
+:mod:`quantlab.series_metrics`) read statistics beyond plain sums (a quantile and its tail, sums
+against the benchmark's returns, where the longest drawdown starts); the grid kernel keeps those
+per combo too (``kernels.series_stats``), so every metric is in a run's metrics.json and in a
+sweep's leaderboard alike.
 
 Adding a metric: one entry in ``_BUILTIN`` and its test, or one :func:`register` call in a
 ``QUANTLAB_PLUGINS`` module (loaded before any name is read); see docs/extending.md. This module imports no numpy until a formula runs (the request planner reads
@@ -46,7 +46,6 @@ class Metric:
     formula: Callable[["RunStats"], Any] = field(repr=False)
     integer: bool = False  # int64 in grids, int in JSON
     description: str = ""
-    run_only: bool = False  # needs the per-bar series: single runs only, not in a sweep's leaderboard
 
 
 # the per-run statistics, named after the grid kernel's ``kernels.ST_*`` slots (st_final_equity ...)
@@ -54,7 +53,9 @@ STATS = ("final_equity", "sum_returns", "sum_sq_dev", "negative_bars", "sum_sq_d
          "trades", "wins", "losses", "gross_profit", "loss_sum", "sum_trade_returns", "exposed_bars",
          "margin_calls", "exits_signal", "exits_stop_loss", "exits_take_profit", "exits_trailing_stop",
          "exits_max_bars", "exits_end_of_data", "exits_margin_call", "ambiguous_bars", "best_trade", "worst_trade",
-         "holding_bars", "sum_sq_trade_dev", "max_dd_bars")
+         "holding_bars", "sum_sq_trade_dev", "max_dd_bars",
+         # the series statistics (kernels.series_stats, series_metrics.run_series_stats)
+         "var_95", "tail_sum", "tail_bars", "sum_xy", "max_dd_top")
 EXIT_STATS = STATS[14:21]  # trades by exit reason, in engine.risk.EXIT_REASONS order
 
 
@@ -65,17 +66,20 @@ class RunStats:
     ``negative_bars``, ``sum_sq_down``, ``max_drawdown``, ``trades``, ``wins``, ``losses``,
     ``gross_profit``, ``loss_sum``, ``sum_trade_returns``, ``exposed_bars``, ``margin_calls``,
     ``exits_<reason>`` (trades per exit reason), ``ambiguous_bars``, ``best_trade``, ``worst_trade``,
-    ``holding_bars``, ``sum_sq_trade_dev``, ``max_dd_bars``.
+    ``holding_bars``, ``sum_sq_trade_dev``, ``max_dd_bars``, and the series statistics
+    ``var_95``, ``tail_sum``, ``tail_bars``, ``sum_xy``, ``max_dd_top`` (see ``kernels.ST_*``).
     Scalars: ``bars``, ``periods_per_year``, ``initial_cash``, ``benchmark`` (buy and hold over
     the same bars), ``risk_free_rate`` (annual) and ``rf`` (its per-bar rate,
-    ``(1 + risk_free_rate) ** (1 / periods_per_year) - 1``); ``series`` (single runs only, else
-    None: the per-bar series of the run-only metrics). Derived (computed once): ``mean``, ``std`` (ddof 1, 0 under 2 bars or when
-    it is rounding noise), ``ann`` = sqrt(periods_per_year). ``metrics`` holds the metrics
+    ``(1 + risk_free_rate) ** (1 / periods_per_year) - 1``); ``bench_returns`` (the benchmark's
+    per-bar returns, or None) and ``timestamps`` (int64 seconds of the simulated bars, or None).
+    Derived (computed once): ``mean``, ``std`` (ddof 1, 0 under 2 bars or when
+    it is rounding noise), ``ann`` = sqrt(periods_per_year), ``bench_mean`` and ``bench_sxx``
+    (the benchmark returns' mean and sum of squared deviations; NaN without them). ``metrics`` holds the metrics
     already computed, in registry order (a formula may read earlier ones: calmar reads cagr).
     """
 
     def __init__(self, columns: dict, *, bars: int, periods_per_year: float, initial_cash: float,
-                 benchmark: float, risk_free_rate: float = 0.0, series=None):
+                 benchmark: float, risk_free_rate: float = 0.0, bench_returns=None, timestamps=None):
         for name in STATS:
             setattr(self, name, np.asarray(columns[name], dtype=np.float64))
         self.k = len(self.final_equity)
@@ -85,7 +89,12 @@ class RunStats:
         self.benchmark = float(benchmark)
         self.risk_free_rate = float(risk_free_rate)
         self.rf = per_bar_rate(self.risk_free_rate, self.periods_per_year)
-        self.series = series
+        self.timestamps = None if timestamps is None else np.asarray(timestamps).astype("datetime64[s]").astype(np.int64)
+        self.bench_mean = self.bench_sxx = math.nan
+        if bench_returns is not None and len(bench_returns):
+            from quantlab.series_metrics import bench_terms_of_returns
+
+            self.bench_mean, self.bench_sxx = bench_terms_of_returns(bench_returns)
         self.ann = math.sqrt(self.periods_per_year)
         self.mean = (self.sum_returns + 0.0) / self.bars  # + 0.0: numpy sums start from +0.0
         if self.bars >= 2:
@@ -106,10 +115,11 @@ class RunStats:
     def from_result(cls, result, close, *, start: int, periods_per_year: float, initial_cash: float,
                     risk_free_rate: float = 0.0, timestamps=None, benchmark_close=None) -> "RunStats":
         """From one simulation's result: the sums ``sweep_kernel`` keeps, in numpy's order, and
-        the per-bar series of the run-only metrics (``timestamps`` of the simulated bars, for
-        durations in days; ``benchmark_close``: a benchmark's closes on the simulated bars,
-        default the run's own ``close[start:]``, i.e. buy and hold of the same instrument)."""
-        from quantlab.series_metrics import RunSeries
+        the series statistics as ``kernels.series_stats`` computes them (``timestamps`` of the
+        simulated bars, for durations in days; ``benchmark_close``: a benchmark's closes on the
+        simulated bars, default the run's own ``close[start:]``, i.e. buy and hold of the same
+        instrument)."""
+        from quantlab.series_metrics import bench_terms, longest_run, run_series_stats
 
         returns = np.asarray(result.returns, dtype=np.float64)
         equity = np.asarray(result.equity, dtype=np.float64)
@@ -139,15 +149,15 @@ class RunStats:
             "worst_trade": trade_ret.min() if len(trade_ret) else math.nan,
             "holding_bars": held.sum(),
             "sum_sq_trade_dev": (trade_dev * trade_dev).sum() if len(trade_ret) >= 2 else 0.0,
-            "max_dd_bars": RunSeries.longest_run(underwater),
+            "max_dd_bars": longest_run(underwater),
         }
         close = np.asarray(close, dtype=np.float64)
         benchmark = float(close[-1]) / float(close[start]) - 1.0
-        series = RunSeries.of(returns, underwater, timestamps,
-                              close[start:] if benchmark_close is None else benchmark_close)
+        bench_r, bench_dx = bench_terms(close[start:] if benchmark_close is None else benchmark_close)
+        cols.update(run_series_stats(returns, total, bench_dx, underwater))
         return cls({k: np.array([v], dtype=np.float64) for k, v in cols.items()}, bars=bars,
                    periods_per_year=periods_per_year, initial_cash=initial_cash, benchmark=benchmark,
-                   risk_free_rate=risk_free_rate, series=series)
+                   risk_free_rate=risk_free_rate, bench_returns=bench_r, timestamps=timestamps)
 
 
 def per_bar_rate(annual: float, periods_per_year: float) -> float:
@@ -221,13 +231,11 @@ def _sqn(s: RunStats):
 
 
 def _series(name: str):
-    """A run-only formula of :mod:`quantlab.series_metrics` (NaN where no series is held)."""
+    """A formula of :mod:`quantlab.series_metrics` (imported when a formula runs)."""
     def formula(s: RunStats):
-        if s.series is None:
-            return np.full(s.k, np.nan)
         from quantlab import series_metrics
 
-        return np.full(s.k, getattr(series_metrics, name)(s))
+        return getattr(series_metrics, name)(s)
     return formula
 
 
@@ -289,24 +297,25 @@ _BUILTIN = (
            description="total_return over exposure: the return per unit of time in the market."),
     Metric("max_drawdown_duration_bars", False, False, lambda s: s.max_dd_bars, integer=True,
            description="Longest run of bars below the running equity peak (initial cash included)."),
-    Metric("max_drawdown_duration_days", False, False, _series("drawdown_days"), run_only=True,
-           description="Calendar days of the longest stretch below the running peak: from the "
-                       "peak bar (the first bar if the peak is the initial cash) to the recovery bar, or "
-                       "to the last bar."),
-    Metric("var_95", True, False, _series("var_95"), run_only=True,
+    Metric("max_drawdown_duration_days", False, False, _series("drawdown_days"),
+           description="Calendar days of the longest stretch below the running peak (the longest in "
+                       "bars, the first of equal ones): from its peak bar (the first bar if the peak is the "
+                       "initial cash) to its recovery bar, or to the last bar."),
+    Metric("var_95", True, False, _series("var_95"),
            description="Historical value at risk: the 5 % quantile of the per-bar returns "
                        "(numpy linear interpolation; a loss is negative)."),
-    Metric("cvar_95", True, False, _series("cvar_95"), run_only=True,
+    Metric("cvar_95", True, False, _series("cvar_95"),
            description="Expected shortfall: the mean of the per-bar returns at or below var_95."),
-    Metric("beta", True, False, _series("beta"), run_only=True,
+    Metric("beta", True, False, _series("beta"),
            description="OLS slope of the per-bar returns on the benchmark's (params.benchmark, "
-                       "default buy and hold of the same ticker). Its ranking direction is nominal."),
-    Metric("alpha", True, False, _series("alpha"), run_only=True,
+                       "default buy and hold of the same ticker; a sweep's leaderboard: buy and hold). Its "
+                       "ranking direction is nominal."),
+    Metric("alpha", True, False, _series("alpha"),
            description="OLS intercept of the per-bar excess returns (over the risk-free rate) "
                        "on the benchmark's, times periods_per_year."),
-    Metric("tracking_error", False, False, _series("tracking_error"), run_only=True,
+    Metric("tracking_error", False, False, _series("tracking_error"),
            description="Std (ddof 1) of the per-bar active returns (run - benchmark), annualised."),
-    Metric("information_ratio", True, False, _series("information_ratio"), run_only=True,
+    Metric("information_ratio", True, False, _series("information_ratio"),
            description="Mean active return over its std (ddof 1), annualised."),
 )
 
@@ -347,13 +356,9 @@ def metric_names() -> tuple[str, ...]:
 
 
 def grid_metric_names() -> tuple[str, ...]:
-    """The metrics the grid engine computes (all but the run-only ones): a sweep's leaderboard
-    columns, its objective and sort_by choices, the forward candidates' ranking metric."""
-    return tuple(m.name for m in _all() if not m.run_only)
-
-
-def run_only_names() -> tuple[str, ...]:
-    return tuple(m.name for m in _all() if m.run_only)
+    """The metrics the grid engine computes (every metric): a sweep's leaderboard columns, its
+    objective and sort_by choices, the forward candidates' ranking metric."""
+    return metric_names()
 
 
 def summary_names() -> tuple[str, ...]:
@@ -371,7 +376,7 @@ def describe_metrics() -> list[dict]:
     """Every metric as JSON-safe data for agents (``--list-metrics``, the schema's ``x-metrics``):
     where it appears (``in_sweep``: the grid engine and the leaderboard compute it; ``in_summary``)."""
     return [{"name": m.name, "higher_is_better": m.higher_is_better, "in_summary": m.in_summary,
-             "in_sweep": not m.run_only, "integer": m.integer, "description": m.description} for m in _all()]
+             "in_sweep": True, "integer": m.integer, "description": m.description} for m in _all()]
 
 
 def lower_is_better() -> tuple[str, ...]:
@@ -385,13 +390,10 @@ def integer_names() -> tuple[str, ...]:
 
 def evaluate(stats: RunStats) -> dict:
     """Every metric as an array over runs: int64 for integer metrics, else float64 with NaN
-    wherever the value is undefined or not finite. Without per-bar series (a grid) the run-only
-    metrics are left out."""
+    wherever the value is undefined or not finite."""
     out = {}
     with np.errstate(all="ignore"):
         for metric in _all():
-            if metric.run_only and stats.series is None:
-                continue
             value = metric.formula(stats)
             if metric.integer:
                 value = np.asarray(value).astype(np.int64)

@@ -1,108 +1,120 @@
-"""The run-only metrics: formulas over one run's per-bar series (not sums a grid kernel keeps).
+"""The series metrics: VaR/CVaR, the benchmark-relative ones and the drawdown duration in days.
 
-Each function takes a :class:`quantlab.metric_registry.RunStats` of ONE run whose ``series`` is a
-:class:`RunSeries` and returns a float (NaN = undefined, ``null`` in JSON). The registry entries
-(``run_only=True``) are in :mod:`quantlab.metric_registry`; a sweep's leaderboard does not carry
-them (the grid kernel keeps sums, not series: docs/engine.md, "Metrics").
+They read statistics of a run's per-bar returns beyond plain sums (the 5 % quantile and its
+tail, a sum against the benchmark's returns, where the longest drawdown starts), which the grid
+kernel keeps per combo (``kernels.series_stats`` and ``ST_MAX_DD_TOP``); :func:`run_series_stats`
+gives a single run's by calling that same ``series_stats``, so a sweep's leaderboard row and a
+single run agree to the last bit. The formulas take a :class:`quantlab.metric_registry.RunStats`
+(arrays over runs) like every other metric. The active returns' deviations come from sums kept
+anyway: ``sum((a - mean a)**2) = sum_sq_dev + bench_sxx - 2 sum_xy`` for ``a = r - b``.
+
+The benchmark: buy and hold of the run's own closes over the simulated bars, or (single runs)
+a named benchmark's closes (``params.benchmark``); its per-bar returns are 0 on the first bar.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import numpy as np
 
-VAR_LEVEL = 0.95  # var_95 / cvar_95: the 5 % left tail of the per-bar returns
+SECONDS_PER_DAY = 86_400.0
 
 
-@dataclass(frozen=True)
-class RunSeries:
-    returns: np.ndarray          # per-bar net returns of the run (float64)
-    underwater: np.ndarray       # bool per bar: equity below its running peak
-    timestamps: np.ndarray | None  # datetime64 of each simulated bar, or None (no durations in days)
-    bench_returns: np.ndarray    # per-bar simple returns of the benchmark (0 on the first bar)
-
-    @classmethod
-    def of(cls, returns, underwater, timestamps, bench_close) -> "RunSeries":
-        bench = np.asarray(bench_close, dtype=np.float64)
-        bench_returns = np.zeros(len(bench))
-        if len(bench) > 1:
-            bench_returns[1:] = bench[1:] / bench[:-1] - 1.0
-        ts = None if timestamps is None else np.asarray(timestamps).astype("datetime64[s]")
-        return cls(np.asarray(returns, dtype=np.float64), np.asarray(underwater, dtype=bool), ts, bench_returns)
-
-    @staticmethod
-    def longest_run(flags) -> int:
-        """Length of the longest run of True in ``flags``."""
-        flags = np.asarray(flags, dtype=bool)
-        if not flags.any():
-            return 0
-        edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
-        return int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+def bench_terms(bench_close) -> tuple[np.ndarray, np.ndarray]:
+    """``(returns, returns - returns.sum() / m)`` of a benchmark's closes on the simulated bars."""
+    bench = np.asarray(bench_close, dtype=np.float64)
+    r = np.zeros(len(bench))
+    if len(bench) > 1:
+        r[1:] = bench[1:] / bench[:-1] - 1.0
+    return r, r - r.sum() / max(len(r), 1)
 
 
-def drawdown_days(s) -> float:
-    """Calendar days of the longest underwater stretch, peak bar to recovery bar (or last bar)."""
-    ser = s.series
-    if ser.timestamps is None or len(ser.timestamps) == 0:
-        return math.nan
-    flags = ser.underwater
-    if not flags.any():
-        return 0.0
-    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # stop: first bar back up
-    last = len(flags) - 1
-    ts = ser.timestamps.astype(np.int64)
-    peak_bar = np.maximum(starts - 1, 0)
-    end_bar = np.minimum(stops, last)
-    return float((ts[end_bar] - ts[peak_bar]).max()) / 86_400.0
+def run_series_stats(returns: np.ndarray, total: float, bench_dx: np.ndarray, underwater) -> dict:
+    """One run's series statistics (``kernels.ST_VAR_95`` ... ``ST_MAX_DD_TOP``): the grid
+    kernel's ``series_stats`` itself (pure Python or numba by size, same numbers), given the
+    numpy-order ``total`` of ``returns`` as the kernel has it."""
+    from quantlab.engine import jit, kernels
+
+    m = len(returns)
+    cand = np.full(m + 1, np.nan)
+    cand[m] = np.quantile(returns, 2.0 * (1.0 - kernels.VAR_LEVEL))  # a threshold; any value is correct
+    _, (_, stats) = jit.call(kernels.series_stats, m, returns, m, float(total), bench_dx, cand, jit.Out(m),
+                           jit.Out(kernels.SWEEP_STATS), 0)
+    starts, stops = stretches(underwater)
+    top = -1.0
+    if len(starts):  # the first longest stretch under water (as the kernel keeps it): its peak is the bar before
+        top = float(starts[int(np.argmax(stops - starts))] - 1)
+    return {"var_95": stats[kernels.ST_VAR_95], "tail_sum": stats[kernels.ST_TAIL_SUM],
+            "tail_bars": stats[kernels.ST_TAIL_BARS], "sum_xy": stats[kernels.ST_SUM_XY], "max_dd_top": top}
 
 
-def var_95(s) -> float:
-    r = s.series.returns
-    return float(np.quantile(r, 1.0 - VAR_LEVEL)) if len(r) else math.nan
+def _where(cond, value):
+    return np.where(cond, value, np.nan)
 
 
-def cvar_95(s) -> float:
-    r = s.series.returns
-    var = var_95(s)
-    return float(r[r <= var].mean()) if math.isfinite(var) else math.nan
+def drawdown_days(s):
+    """Calendar days of the longest stretch under water (in bars; the first of equal ones), from
+    its peak bar (the first bar if the peak is the initial cash) to its recovery bar or the last bar."""
+    if s.timestamps is None or len(s.timestamps) != s.bars:
+        return np.full(s.k, np.nan)
+    ts = s.timestamps
+    top = s.max_dd_top
+    length = s.max_dd_bars
+    peak = np.maximum(top, 0).astype(np.int64)
+    end = np.minimum(top + length + 1, s.bars - 1).astype(np.int64)
+    return np.where(length > 0, (ts[end] - ts[peak]) / SECONDS_PER_DAY, 0.0)
 
 
-def _ols(s) -> tuple[float, float]:
-    """(intercept, slope) of the per-bar excess returns on the benchmark's; NaN when undefined."""
-    x = s.series.bench_returns - s.rf
-    y = s.series.returns - s.rf
-    if len(x) < 2:
-        return math.nan, math.nan
-    dx = x - x.mean()
-    var = float(dx @ dx)
-    if not var > 0:
-        return math.nan, math.nan
-    slope = float(dx @ (y - y.mean())) / var
-    return float(y.mean() - slope * x.mean()), slope
+def var_95(s):
+    return s.var_95.copy()
 
 
-def beta(s) -> float:
-    return _ols(s)[1]
+def cvar_95(s):
+    return _where(s.tail_bars > 0, s.tail_sum / s.tail_bars)
 
 
-def alpha(s) -> float:
-    return _ols(s)[0] * s.periods_per_year
+def beta(s):
+    return _where((s.bars >= 2) & (s.bench_sxx > 0), s.sum_xy / s.bench_sxx)
 
 
-def _active(s) -> tuple[float, float]:
-    active = s.series.returns - s.series.bench_returns
-    if len(active) < 2:
-        return math.nan, math.nan
-    return float(active.mean()), float(active.std(ddof=1))
+def alpha(s):
+    """OLS intercept of the excess returns on the benchmark's, annualised: the slope is the
+    same for excess or plain returns, the intercept is mean(r - rf) - beta * mean(b - rf)."""
+    return ((s.mean - s.rf) - beta(s) * (s.bench_mean - s.rf)) * s.periods_per_year
 
 
-def tracking_error(s) -> float:
+def _active(s):
+    """Mean and std (ddof 1) of the active returns ``r - b``; a sum of squared deviations within
+    rounding of 0 (the run is its benchmark) is 0."""
+    mean = s.mean - s.bench_mean
+    sq = s.sum_sq_dev + s.bench_sxx - 2.0 * s.sum_xy
+    sq = np.where(sq <= 1e-12 * (s.sum_sq_dev + s.bench_sxx), 0.0, sq)
+    return mean, _where(np.full(s.k, s.bars >= 2), np.sqrt(sq / max(s.bars - 1, 1)))
+
+
+def tracking_error(s):
     return _active(s)[1] * s.ann
 
 
-def information_ratio(s) -> float:
+def information_ratio(s):
     mean, std = _active(s)
-    return mean / std * s.ann if std > 1e-12 * abs(mean) else math.nan
+    return _where(std > 1e-12 * np.abs(mean), mean / std * s.ann)
+
+
+def bench_terms_of_returns(bench_r) -> tuple[float, float]:
+    """``(mean, sum of squared deviations)`` of a benchmark's per-bar returns (numpy's order,
+    as ``bench_terms`` centres them)."""
+    r = np.asarray(bench_r, dtype=np.float64)
+    dx = r - r.sum() / len(r)
+    return float(r.sum() / len(r)), float((dx * dx).sum())
+
+
+def stretches(flags) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, stops)`` of the runs of True in ``flags`` (stop: the first index after one)."""
+    edges = np.diff(np.concatenate(([0], np.asarray(flags, dtype=bool).astype(np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def longest_run(flags) -> int:
+    """Length of the longest run of True in ``flags``."""
+    starts, stops = stretches(flags)
+    return int((stops - starts).max()) if len(starts) else 0

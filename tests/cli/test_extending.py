@@ -86,7 +86,6 @@ def _bars(n=600, seed=3):
 
 @pytest.mark.parametrize("jit_mode", ["never", "always"])
 def test_fused_plugin_grid_equals_single_runs_and_carries_the_new_metric(plugin, monkeypatch, jit_mode):
-    from quantlab import metric_registry
     from quantlab.engine import EngineConfig, simulate
     from quantlab.engine.sweep import evaluate_grid
     from quantlab.metrics import compute_metrics
@@ -104,7 +103,7 @@ def test_fused_plugin_grid_equals_single_runs_and_carries_the_new_metric(plugin,
     for i, combo in enumerate(combos):
         res = simulate(o, h, l, c, plugin.signals(o, h, l, c, combo), cfg, start=5)
         want = compute_metrics(res, c, start=5, periods_per_year=252, initial_cash=cfg.initial_cash)
-        assert list(got) == [k for k in want if k not in metric_registry.run_only_names()]
+        assert list(got) == list(want)
         for key in got:
             value = want[key]
             g = float(got[key][i])
@@ -139,7 +138,7 @@ def test_builtin_registry_is_what_every_list_reads():
                      "avg_holding_bars", "exposure_adjusted_return", "max_drawdown_duration_bars",
                      "max_drawdown_duration_days", "var_95", "cvar_95", "beta", "alpha", "tracking_error",
                      "information_ratio")
-    assert mr.grid_metric_names() == names[:29]  # the run-only ones come last
+    assert mr.grid_metric_names() == names  # the leaderboard carries every metric
     assert mr.summary_names() == ("total_return", "sharpe_simple", "max_drawdown", "trades", "win_rate")
     assert runs_index.METRIC_KEYS == runs.KPIS == ("sharpe_simple", "total_return", "max_drawdown", "trades",
                                                     "win_rate")

@@ -78,7 +78,10 @@ def test_run_metrics_agree_with_its_artifacts_and_a_benchmark_run(ql):
     assert_every_json_parses(ql.outputs)
 
 
-def test_sweep_leaderboard_carries_the_grid_metrics_equal_to_a_single_run(ql):
+SERIES = ("alpha", "beta", "var_95", "cvar_95", "tracking_error", "information_ratio", "max_drawdown_duration_days")
+
+
+def test_sweep_leaderboard_carries_every_metric_equal_to_a_single_run(ql):
     payload = {"schema_version": "1.0", "command": "sweep",
                "params": {"ticker": "^IXIC", "strategy": "sma_crossover", **WINDOW, "risk_free_rate": 0.03,
                           "param_grid": {"fast": [5, 10], "slow": [50]}}}
@@ -90,34 +93,59 @@ def test_sweep_leaderboard_carries_the_grid_metrics_equal_to_a_single_run(ql):
     with open(sweep_dir / "leaderboard.csv") as fh:
         rows = {(r["fast"], r["slow"]): r for r in csv.DictReader(fh)}
     row = rows[("10", "50")]
-    for name in ("expectancy", "sqn", "best_trade", "worst_trade", "avg_holding_bars", "exposure_adjusted_return",
-                 "max_drawdown_duration_bars"):
-        assert name in row
-    for name in ("alpha", "beta", "var_95", "cvar_95", "tracking_error", "information_ratio",
-                 "max_drawdown_duration_days"):
-        assert name not in row  # run-only
+    report = strict_json((sweep_dir / "report.json").read_text())  # its rows: the metrics in full
+    full = next(r["metrics"] for r in report["results"] if r["params"]["fast"] == 10)
     _, run_dir = _run(ql, risk_free_rate=0.03, strategy_params={"fast": 10, "slow": 50})
     single = strict_json((run_dir / "metrics.json").read_text())["metrics"]
     for name in ("sharpe_simple", "sortino", "expectancy", "sqn", "best_trade", "worst_trade", "avg_holding_bars",
-                 "exposure_adjusted_return", "max_drawdown_duration_bars"):
-        assert float(row[name]) == pytest.approx(single[name], rel=1e-9), name
-    # the risk-free rate is in the shards' key: rf 0 gives a different Sharpe
+                 "exposure_adjusted_return", "max_drawdown_duration_bars", *SERIES):
+        assert single[name] is not None and full[name] == pytest.approx(single[name], rel=1e-12, abs=0), name
+        assert float(row[name]) == pytest.approx(single[name], rel=1e-9), name  # the CSV: 10 digits
+    assert full["var_95"] < 0 and full["max_drawdown_duration_days"] > 0
+    # the risk-free rate is in the shards' key: rf 0 gives a different Sharpe and alpha, the same beta
     res0 = ql.request({**payload, "params": {**payload["params"], "risk_free_rate": 0.0}})
     with open(Path(res0.envelope["artifacts_path"]) / "leaderboard.csv") as fh:
         row0 = {(r["fast"], r["slow"]): r for r in csv.DictReader(fh)}[("10", "50")]
     assert float(row0["sharpe_simple"]) > float(row["sharpe_simple"])
-    # a run-only metric is no sweep objective
-    bad = ql.request({**payload, "params": {**payload["params"], "objective": "alpha"}})
-    assert bad.returncode == 2 and "objective" in bad.stderr
-    fwd = ql.request({"schema_version": "1.0", "command": "forward", "params": {
-        "forward_eval": str(sweep_dir), "forward_end": "2017-03-01", "forward_metric": "alpha"}})
-    assert fwd.returncode == 2 and "forward_metric must be one of" in fwd.stderr
+    assert float(row0["alpha"]) != float(row["alpha"]) and float(row0["beta"]) == float(row["beta"])
+    # a series metric is a sweep objective: the leaderboard is ranked by it
+    by_var = ql.request({**payload, "params": {**payload["params"], "objective": "cvar_95",
+                                               "param_grid": {"fast": [5, 10, 20], "slow": [50, 100]}}})
+    assert by_var.returncode == 0, by_var.stderr
+    with open(Path(by_var.envelope["artifacts_path"]) / "leaderboard.csv") as fh:
+        ranked = [float(r["cvar_95"]) for r in csv.DictReader(fh)]
+    assert len(ranked) == 6 and ranked == sorted(ranked, reverse=True)
+    assert_every_json_parses(ql.outputs)
+
+
+def test_walkforward_leaderboards_carry_the_series_metrics(ql):
+    """Train and test leaderboards carry the series metrics; a test row equals a single run over
+    the test window."""
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    res = ql.request({"schema_version": "1.0", "command": "sweep",
+                      "params": {"config_path": str(ROOT / "config/experiments/spx_walkforward.yaml")}})
+    assert res.returncode == 0, res.stderr
+    split = Path(res.envelope["artifacts_path"]) / "splits" / "2014_2015__2016"
+    with open(split / "train_leaderboard.csv") as fh:
+        assert all(r[name] != "" for r in csv.DictReader(fh) for name in SERIES)
+    with open(split / "test_leaderboard.csv") as fh:
+        top = next(csv.DictReader(fh))
+    params = {k: float(top[k]) for k in ("rsi_buy_max", "rsi_sell_min")} | {"cooldown_days": int(top["cooldown_days"])}
+    _, run_dir = _run(ql, ticker="SPX", strategy="rsi_ma_cross_v2", start="2016-01-01", end="2017-01-01",
+                      fee=0.002, slippage_mode="fixed", slippage_bps=8.0, k_atr=0.05, strategy_params=params)
+    single = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+    assert float(top["total_return"]) == pytest.approx(single["total_return"], rel=1e-9)
+    for name in SERIES:
+        assert float(top[name]) == pytest.approx(single[name], rel=1e-9), name
 
 
 def test_list_metrics_and_schema_describe_every_metric(ql):
     listing = strict_json(ql.cli("--list-metrics").stdout)
     by_name = {m["name"]: m for m in listing}
-    assert by_name["alpha"]["in_sweep"] is False and by_name["sqn"]["in_sweep"] is True
+    assert all(m["in_sweep"] is True for m in listing) and set(SERIES) <= set(by_name)
     assert by_name["max_drawdown_duration_bars"]["higher_is_better"] is False
     assert all(m["description"] for m in listing)
     schema = strict_json(ql.cli("--schema", "run").stdout)
@@ -125,7 +153,7 @@ def test_list_metrics_and_schema_describe_every_metric(ql):
     run_params = json.dumps(schema)
     assert "risk_free_rate" in run_params and "benchmark" in run_params
     sweep = strict_json(ql.cli("--schema", "sweep").stdout)
-    assert "sqn" in json.dumps(sweep) and '"alpha"' not in json.dumps(sweep["allOf"])
+    assert "sqn" in json.dumps(sweep) and '"alpha"' in json.dumps(sweep)
 
 
 def test_missing_benchmark_exits_3_and_publishes_nothing(ql):

@@ -8,6 +8,7 @@ sweep's training period is flagged as in-sample.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -152,6 +153,20 @@ def test_invalid_parameter_sets_are_skipped_by_label(ql):
     assert {e["label"] for e in mc["skipped_examples"]} == {"inverted", "too_big"}
     assert any("'inverted'" in w for w in mc["warnings"])
     assert mc["best_result"]["label"] == "ok"
+
+
+def test_labels_with_commas_and_quotes_survive_in_the_leaderboard_csv(ql):
+    """The contract's CSV quotes text as RFC 4180 says: labels come back as written."""
+    labels = ["fast 5, slow 30", 'the "slow" one', "plain"]
+    sets = [{"label": lab, "parameters": {"fast": f, "slow": s}} for lab, (f, s) in zip(labels, [(5, 30), (10, 100),
+                                                                                               (20, 50)])]
+    res = ql.request(_request("sweep", ticker="SPX", start="2017-01-01", end="2018-01-01", strategy="sma_crossover",
+                              parameter_sets=sets))
+    _report(res)
+    with open(Path(res.envelope["artifacts_path"]) / "leaderboard.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["label"] for r in rows) == sorted(labels)
+    assert {r["label"]: (r["fast"], r["slow"]) for r in rows}["fast 5, slow 30"] == ("5", "30")
 
 
 def test_out_of_range_grid_value_is_still_refused(ql):

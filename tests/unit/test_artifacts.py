@@ -12,11 +12,15 @@ import threading
 import time
 from pathlib import Path
 
+import csv
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from quantlab.artifacts import runs_index
-from quantlab.artifacts.io import atomic_write_json, dumps_json, json_safe
+from quantlab.artifacts.io import atomic_write_json, csv_cell, dumps_json, json_safe
 from quantlab.artifacts.plots import equity_png
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -28,6 +32,15 @@ def test_json_safe_replaces_non_finite_and_numpy():
     assert out == {"a": None, "b": None, "c": 1.5, "d": 3, "e": [None, 2.0]}
     assert isinstance(out["d"], int)
     json.loads(dumps_json(data), parse_constant=lambda t: (_ for _ in ()).throw(ValueError(t)))
+
+
+@given(st.lists(st.one_of(st.none(), st.text(), st.integers()), min_size=1, max_size=5))
+def test_csv_cell_reads_back_with_the_csv_module(cells):
+    line = ",".join(csv_cell(c) for c in cells) + "\n"
+    want = ["" if c is None else str(c) for c in cells]
+    if want == [""]:
+        return  # one empty field is an empty line for every CSV reader
+    assert next(csv.reader(io.StringIO(line, newline=""))) == want
 
 
 def test_atomic_write_leaves_no_temp_file(tmp_path, monkeypatch):

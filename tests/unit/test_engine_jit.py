@@ -66,6 +66,19 @@ def test_auto_thresholds(monkeypatch):
     assert not jit.use_jit(10**9, kernels.rsi_kernel)
 
 
+def test_kernels_reach_their_helpers_transitively_and_compile_without_refcounting():
+    """``sweep_kernel`` calls the trading loop, which calls the stop and fill helpers: numba needs
+    every one of them as a dispatcher. The engine kernels never allocate, so they (and a grid
+    path bound into them) compile without NRT; other modules' kernels keep it."""
+    calls = jit._module_calls(kernels.sweep_kernel)
+    assert {"trade_loop", "book_trade", "stop_hit", "close_leg", "open_leg", "slippage_at", "pairwise_sums",
+            "leaf_sums", "sum_terms"} <= set(calls)
+    assert "trade_loop" in jit._module_calls(kernels.simulate_kernel)
+    assert jit.jitted(kernels.simulate_kernel).targetoptions["_nrt"] is False
+    from quantlab.robustness import rows
+    assert jit.jitted(rows.weighted_row_sum_kernel).targetoptions["_nrt"] is True
+
+
 def test_call_returns_numpy_outputs_in_both_modes(monkeypatch):
     x = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0])
     results = []

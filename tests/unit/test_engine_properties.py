@@ -25,6 +25,7 @@ from quantlab.engine import EngineConfig, Signals, jit, kernels, risk, simulate
 from quantlab.engine.indicators import atr as atr_indicator
 from quantlab.engine.simulator import ATR_WINDOW, trade_capacity
 from quantlab.metrics import compute_metrics
+from quantlab.series_metrics import bench_terms
 
 MOVES = st.one_of(st.sampled_from([0.1, 1.9, 1.0, 1.0, 0.5, 1.5]), st.floats(0.1, 1.9))
 
@@ -78,7 +79,8 @@ def grid_kernel(bars, signals, cfg, start, numba):
         risks=np.array(risk.row(cfg)), high=high, low=low,
         stats=np.zeros(kernels.SWEEP_STATS), ret_buf=np.zeros(m), scratch=np.zeros(m), tr_ret=np.zeros(cap),
         tr_win=np.zeros(cap), tr_loss=np.zeros(cap), stack_i=np.zeros(s, dtype=np.int64),
-        stack_f=np.zeros(s // 3 + 1), sig_enter=np.zeros(n, dtype=bool), sig_exit=np.zeros(n, dtype=bool))
+        stack_f=np.zeros(s // 3 + 1), sig_enter=np.zeros(n, dtype=bool), sig_exit=np.zeros(n, dtype=bool),
+        bench_dx=bench_terms(close[start:])[1], cand=np.full(m + 1, np.nan))  # the series statistics too
     if numba:
         fn = jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum)
         a = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
@@ -86,10 +88,10 @@ def grid_kernel(bars, signals, cfg, start, numba):
         fn = kernels.sweep_kernel
         a = {k: v.tolist() for k, v in arrays.items()}
     fn(0, 0, 1, a["open_"], a["high"], a["low"], a["close"], a["atr"], a["atr"], a["high"][:0], start, cfg.fill == "close", cfg.allow_short,
-       float(cfg.initial_cash), a["entries"], a["exits"], a["csum"], a["runlen"], a["rsi_tab"], a["ma_tab"],
+       float(cfg.initial_cash), a["bench_dx"], a["entries"], a["exits"], a["csum"], a["runlen"], a["rsi_tab"], a["ma_tab"],
        a["p_int1"], a["p_int2"], a["p_f1"], a["p_f2"], a["cooldowns"], a["fees"], a["slips"], a["k_atrs"],
        a["risks"], a["stats"], np.zeros((0, 0), dtype=np.float32), a["ret_buf"], a["scratch"], a["tr_ret"], a["tr_win"], a["tr_loss"], a["stack_i"],
-       a["stack_f"], a["sig_enter"], a["sig_exit"])
+       a["stack_f"], a["sig_enter"], a["sig_exit"], a["cand"])
     return np.asarray(a["stats"], dtype=np.float64), np.asarray(a["ret_buf"], dtype=np.float64)[:m]
 
 
@@ -125,6 +127,8 @@ def check_case(case, numba: bool):
     assert -1.0 <= stats[kernels.ST_MAX_DRAWDOWN] <= 0.0
     assert stats[kernels.ST_MAX_DRAWDOWN] == metrics["max_drawdown"] or math.isclose(
         stats[kernels.ST_MAX_DRAWDOWN], metrics["max_drawdown"], rel_tol=1e-12)
+    assert stats[kernels.ST_VAR_95] == np.quantile(res.returns, 1.0 - kernels.VAR_LEVEL) == metrics["var_95"]
+    assert stats[kernels.ST_TAIL_BARS] == np.count_nonzero(res.returns <= metrics["var_95"])
 
 
 @settings(max_examples=400, deadline=None, database=None,

@@ -1,6 +1,7 @@
 """The metrics quants expect (issue #17) against independent computations: alpha/beta vs a numpy
 least-squares fit, VaR/CVaR vs the sorted returns, SQN/expectancy/best/worst/holding time from the
-trade log by hand, drawdown durations by a plain loop; grid == single run for the grid ones."""
+trade log by hand, drawdown durations by a plain loop; grid == single run for every metric,
+the series ones (VaR/CVaR, alpha, beta, tracking error, information ratio, drawdown days) included."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 
 from quantlab.engine import EngineConfig, Signals, simulate
 from quantlab.engine.sweep import evaluate_grid
-from quantlab.metric_registry import grid_metric_names, integer_names, run_only_names
+from quantlab.metric_registry import grid_metric_names, metric_names
 from quantlab.metrics import compute_metrics
 
 PPY = 252.0
@@ -111,21 +112,25 @@ def test_trade_metrics_by_hand_from_the_trade_log(case):
 def test_drawdown_durations_by_a_plain_loop(case):
     close, res, cfg, stamps, _ = case
     m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash, timestamps=stamps)
+    stamps = stamps[np.cumsum(np.arange(len(stamps)) % 3 == 0)]  # irregular gaps between bars (1 or 3 days)
+    m = compute_metrics(res, close, start=0, periods_per_year=PPY, initial_cash=cfg.initial_cash, timestamps=stamps)
     peak, run, best, best_days, since = cfg.initial_cash, 0, 0, 0.0, None
+    stretches = []  # (bars under water, calendar days from the peak bar to the recovery or last bar)
     for i, eq in enumerate(res.equity):
         if eq >= peak:
             if since is not None:  # recovered at bar i
-                best_days = max(best_days, (stamps[i] - stamps[since]) / np.timedelta64(1, "D"))
+                stretches.append((run, (stamps[i] - stamps[since]) / np.timedelta64(1, "D")))
             peak, run, since = max(peak, eq), 0, None
         else:
             if since is None:
                 since = max(i - 1, 0)
             run += 1
-            best = max(best, run)
     if since is not None:
-        best_days = max(best_days, (stamps[-1] - stamps[since]) / np.timedelta64(1, "D"))
+        stretches.append((run, (stamps[-1] - stamps[since]) / np.timedelta64(1, "D")))
+    best = max(bars for bars, _ in stretches)
+    best_days = next(days for bars, days in stretches if bars == best)  # the first longest in bars
     assert m["max_drawdown_duration_bars"] == best > 0
-    assert m["max_drawdown_duration_days"] == pytest.approx(best_days)
+    assert m["max_drawdown_duration_days"] == pytest.approx(best_days, abs=0)
     assert compute_metrics(res, close, start=0, periods_per_year=PPY,
                            initial_cash=cfg.initial_cash)["max_drawdown_duration_days"] is None
 
@@ -144,30 +149,65 @@ def test_zero_trades_give_null_trade_metrics_never_nan():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), period=st.integers(3, 40), rf=st.sampled_from([0.0, 0.02, -0.01]),
        short=st.booleans(), fill=st.sampled_from(["next_open", "close"]))
-def test_grid_equals_single_run_for_the_grid_metrics(seed, period, rf, short, fill):
-    """The kernel's new sums (best/worst trade, holding bars, trade-return deviations, bars under
-    the peak) and the risk-free rate give every grid metric exactly the single run's value."""
+def test_grid_equals_single_run_for_every_metric(seed, period, rf, short, fill):
+    """The kernel's sums (best/worst trade, holding bars, trade-return deviations, bars under
+    the peak), its series statistics (the 5 % quantile and its tail, the sums against the
+    benchmark, the longest drawdown's peak bar) and the risk-free rate give every metric, the
+    seven series ones included, exactly the single run's value."""
     n = 220
     close = _path(n, seed, drift=0.0)
     opens = close * (1 + 0.001 * np.sin(np.arange(n)))
+    stamps = np.datetime64("2021-01-04") + np.cumsum(np.random.default_rng(seed).integers(1, 4, n)).astype("timedelta64[D]")
     cfg = EngineConfig(fee=0.001, slippage_bps=3.0, allow_short=short, fill=fill)
     got = evaluate_grid(opens, close, close, close, "sma_crossover", [{"fast": 2, "slow": period}], cfg, start=period,
-                        periods_per_year=PPY, risk_free_rate=rf)
+                        periods_per_year=PPY, risk_free_rate=rf, timestamps=stamps)
     from quantlab.strategies import get_strategy
 
     sig = get_strategy("sma_crossover").signals(opens, close, close, close, {"fast": 2, "slow": period})
     res = simulate(opens, close, close, close, sig, cfg, start=period)
     want = compute_metrics(res, close, start=period, periods_per_year=PPY, initial_cash=cfg.initial_cash,
-                           risk_free_rate=rf)
-    assert tuple(got) == grid_metric_names() and not set(got) & set(run_only_names())
-    for key in got:
-        value, single = got[key][0], want[key]
+                           risk_free_rate=rf, timestamps=stamps[period:])
+    assert tuple(got) == grid_metric_names() == metric_names() == tuple(want)
+    _same(got, want, 0)
+
+
+def _same(got, want, j):
+    for key in want:
+        value, single = got[key][j], want[key]
         if single is None:
             assert math.isnan(value), key
-        elif key in integer_names():
-            assert value == single, key
         else:
-            assert value == single or abs(value - single) <= 1e-12 * abs(single), (key, value, single)
+            assert value == single, (key, value, single)  # to the last bit
+
+
+@pytest.mark.parametrize("jit", ["always", "never"])
+def test_numba_and_python_grids_equal_single_runs_for_the_series_metrics(monkeypatch, jit):
+    """Both execution modes of the kernel, several combos per call (the per-thread scratch
+    reused), a 1,000-bar series: each row is the single run's metrics, the series ones to the bit."""
+    monkeypatch.setenv("QUANTLAB_JIT", jit)
+    from quantlab.strategies import get_strategy
+
+    n, start = 1000, 30
+    close = _path(n, 7)
+    rng = np.random.default_rng(2)
+    opens = close * (1 + rng.normal(0, 0.002, n))
+    high, low = np.maximum(opens, close) * 1.004, np.minimum(opens, close) * 0.996
+    stamps = np.datetime64("2019-06-03") + np.cumsum(rng.integers(1, 5, n)).astype("timedelta64[D]")
+    strategy = get_strategy("sma_crossover")
+    combos = [strategy.resolve_params({"fast": f, "slow": s}) for f in (2, 5, 9) for s in (12, 30)]
+    cfg = EngineConfig(fee=0.0005, slippage_bps=1.0, allow_short=True)
+    got = evaluate_grid(opens, high, low, close, "sma_crossover", combos, cfg, start=start, periods_per_year=PPY,
+                        risk_free_rate=0.03, timestamps=stamps, threads=2)
+    for j, combo in enumerate(combos):
+        res = simulate(opens, high, low, close, strategy.signals(opens, high, low, close, combo), cfg, start=start)
+        want = compute_metrics(res, close, start=start, periods_per_year=PPY, initial_cash=cfg.initial_cash,
+                               risk_free_rate=0.03, timestamps=stamps[start:])
+        assert want["var_95"] < 0 and want["beta"] is not None and want["max_drawdown_duration_days"] > 0
+        _same(got, want, j)
+    off = evaluate_grid(opens, high, low, close, "sma_crossover", combos, cfg, start=start, periods_per_year=PPY,
+                        risk_free_rate=0.03, series=False)  # left out: NaN, the other metrics unchanged
+    assert np.isnan(off["var_95"]).all() and np.isnan(off["beta"]).all()
+    assert np.isnan(off["max_drawdown_duration_days"]).all() and (off["sharpe_simple"] == got["sharpe_simple"]).all()
 
 
 def test_named_benchmark_is_aligned_as_of_each_bar(monkeypatch):
@@ -191,3 +231,29 @@ def test_named_benchmark_is_aligned_as_of_each_bar(monkeypatch):
     assert scoring.benchmark_close(spec, days[8:], warnings := []).tolist() == close[5:].tolist() and warnings == []
     with pytest.raises(DataError, match="benchmark B has no bar at or before the run's first bar"):
         scoring.benchmark_close(spec, days - np.timedelta64(1, "D"), [])
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.sampled_from([0.0, 0.0, -0.01, 0.02, -0.03]) | st.floats(-0.2, 0.2), min_size=1,
+                       max_size=300),
+       guess=st.sampled_from([float("nan"), -1.0, -0.02, 0.0, 0.05, float("inf")]))
+def test_series_stats_quantile_and_tail_are_numpys_whatever_the_threshold(values, guess):
+    """``kernels.series_stats`` (pure Python and numba): var_95 is ``np.quantile(r, 0.05)`` bit for
+    bit (ties, zeros, short series), the tail is ``r[r <= var]``, for any threshold guess left by
+    the previous combo (too low, NaN, or letting every return through)."""
+    from quantlab.engine import jit, kernels
+
+    r = np.asarray(values, dtype=np.float64)
+    m = len(r)
+    want = np.quantile(r, 1.0 - kernels.VAR_LEVEL)
+    tail = r[r <= want]
+    dx = np.linspace(-1.0, 1.0, m)
+    for use_jit in (False, True):
+        cand = np.full(m + 1, np.nan)
+        cand[m] = guess
+        _, (_, stats) = jit.call(kernels.series_stats, m, r, m, float(r.sum()), dx, cand, jit.Out(m),
+                                 jit.Out(kernels.SWEEP_STATS), 0, jit=use_jit)
+        assert stats[kernels.ST_VAR_95] == want, (use_jit, stats[kernels.ST_VAR_95], want)
+        assert stats[kernels.ST_TAIL_BARS] == len(tail)
+        assert stats[kernels.ST_TAIL_SUM] == pytest.approx(tail.sum(), rel=1e-12, abs=1e-15)
+        assert stats[kernels.ST_SUM_XY] == pytest.approx((dx * r).sum(), rel=1e-9, abs=1e-12)

@@ -209,6 +209,22 @@ def test_best_run_highest_lowest_and_null_metrics_skipped(real, tmp_path):
     assert by_bars["value"] == max(runs.run_metrics(real["run"])["bars"], runs.run_metrics(real["grid"])["bars"])
 
 
+def test_best_run_and_compare_follow_the_metrics_direction_by_default(real, tmp_path):
+    """A lower-is-better metric (volatility_ann) ranks lowest first unless told otherwise."""
+    for d in (real["run"], real["grid"]):
+        shutil.copytree(d, tmp_path / d.name)
+    vol = {d.name: runs.run_metrics(d)["volatility_ann"] for d in (real["run"], real["grid"])}
+    assert len(set(vol.values())) == 2
+    calm, wild = min(vol, key=vol.get), max(vol, key=vol.get)
+    best = runs.best_run(tmp_path, "volatility_ann")
+    assert (best["run"]["run_id"], best["ascending"]) == (calm, True)
+    assert runs.best_run(tmp_path, "volatility_ann", ascending=False)["run"]["run_id"] == wild
+    dirs = [tmp_path / real["run"].name, tmp_path / real["grid"].name]
+    assert runs.compare_runs(dirs, "volatility_ann")["best_run_id"] == calm
+    assert runs.compare_runs(dirs, "volatility_ann", ascending=False)["best_run_id"] == wild
+    assert runs.best_run(tmp_path, "sharpe_simple")["ascending"] is False
+
+
 def test_best_run_ties_go_to_the_smaller_run_id(tmp_path):
     legacy_run(tmp_path, "b_run", sharpe=1.0)
     legacy_run(tmp_path, "a_run", sharpe=1.0)

@@ -110,6 +110,23 @@ def format_value(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+_CSV_SPECIAL = frozenset(',"\n\r')
+
+
+def csv_cell(value: Any) -> str:
+    """One field of the CSV files QuantLab writes by hand (leaderboards, summaries): empty for
+    None, ``%.10g`` for floats, text quoted as RFC 4180 says when it holds a comma, a quote or a
+    line break (an expression strategy's label keeps its commas; ``csv``/pandas read it back)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    text = str(value)
+    if _CSV_SPECIAL.isdisjoint(text):
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
 def read_json(path: str | os.PathLike) -> Any:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)

@@ -99,8 +99,8 @@ RUN_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("risk_free_rate", "number", 0.0, "Annual risk-free rate (0.04 = 4 %): its per-bar rate is "
               "subtracted from the returns in sharpe_simple, sortino and alpha.", minimum=-0.5, maximum=1),
     ParamSpec("benchmark", "string", None, "Benchmark ticker of alpha, beta, tracking_error and information_ratio "
-              "(run-only metrics), loaded like the ticker over the same window and interval. Default: buy and "
-              "hold of the run's own ticker.",
+              "in a run (a sweep's leaderboard uses buy and hold of its ticker), loaded like the ticker over the "
+              "same window and interval. Default: buy and hold of the run's own ticker.",
               extra={"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9^=._&/: -]+$"}),
     ParamSpec("out_dir", "string", None, "Parent directory of the run directory (default outputs/runs).",
               aliases=("outdir",), extra={"minLength": 1, "maxLength": 4096}),

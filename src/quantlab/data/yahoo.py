@@ -35,6 +35,7 @@ non-positive prices, duplicates) still fails validation.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -234,7 +235,7 @@ def download_bars(
         return DataError(f"Data for {describe} could not be downloaded: {reason}")
 
     try:
-        import yfinance  # noqa: F401  (pinned; imported here for a clear message if it is missing)
+        importlib.import_module("yfinance")  # pinned; imported here for a clear message if it is missing
     except ImportError:
         raise fail("the yfinance package is not installed (pip install -r requirements.lock)") from None
     try:

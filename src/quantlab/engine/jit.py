@@ -53,6 +53,8 @@ WARM_THRESHOLD = 0
 
 JIT_MODES = ("auto", "always", "never")
 
+NO_REFCOUNT = ("quantlab.engine.kernels",)  # modules compiled without NRT (see jitted_calling)
+
 _compiled: dict = {}  # python kernel -> numba dispatcher
 _warm: set = set()  # kernels whose numba version has run at least once in this process
 
@@ -84,14 +86,19 @@ def jitted(kernel):
 
 
 def _module_calls(f) -> dict:
-    """Global name -> function, for the functions of ``f``'s own module that ``f`` refers to."""
+    """Global name -> function, for the functions of ``f``'s own module that ``f`` refers to,
+    directly or through each other (``sweep_kernel`` -> ``trade_loop`` -> ``stop_hit``)."""
     import types
 
     out = {}
-    for name in f.__code__.co_names:
-        g = f.__globals__.get(name)
-        if isinstance(g, types.FunctionType) and g.__module__ == f.__module__ and g is not f:
-            out[name] = g
+    todo = [f]
+    while todo:
+        h = todo.pop()
+        for name in h.__code__.co_names:
+            g = f.__globals__.get(name)
+            if isinstance(g, types.FunctionType) and g.__module__ == f.__module__ and g is not f and name not in out:
+                out[name] = g
+                todo.append(g)
     return out
 
 
@@ -107,7 +114,7 @@ def _tag(f) -> str:
     return f"{f.__module__.replace('.', '_')}_{f.__name__}_{digest}"
 
 
-def jitted_calling(kernel, *helpers, bind=None):
+def jitted_calling(kernel, *helpers, bind=None, refcount=None):
     """:func:`jitted` for a kernel that calls other kernels of its module (``helpers``).
 
     numba resolves a kernel's globals when it compiles, so the functions it calls must be numba
@@ -123,7 +130,15 @@ def jitted_calling(kernel, *helpers, bind=None):
     file), and the kernel copy is compiled under a qualified name carrying a hash of the bound
     functions' code and of those helpers', so its on-disk cache entry is its own and is never
     reused after any of them changes.
+
+    ``refcount``: compile with numba's array reference counting (NRT). Off (``_nrt=False``) for
+    the modules of ``NO_REFCOUNT`` and the functions bound into their kernels: they never
+    allocate, and the refcounting of array arguments at each helper call cost ~40 % of the
+    grid kernel's time (an incref/decref pair per array per trade booked); any allocation
+    there fails to compile, which enforces the rule.
     """
+    if refcount is None:
+        refcount = kernel.__module__ not in NO_REFCOUNT
     bind = dict(bind or {})
     key = (kernel, tuple(sorted((name, f) for name, f in bind.items()))) if bind else kernel
     fn = _compiled.get(key)
@@ -137,16 +152,21 @@ def jitted_calling(kernel, *helpers, bind=None):
         def rebind(f, qualname=None):
             g = types.FunctionType(f.__code__, namespace, f.__name__, f.__defaults__, f.__closure__)
             g.__qualname__, g.__module__, g.__doc__ = qualname or f.__qualname__, f.__module__, f.__doc__
-            return numba.njit(cache=True, nogil=True)(g)
+            return numba.njit(cache=True, nogil=True, _nrt=refcount)(g)
 
         calls = {helper.__name__: helper for helper in helpers}
-        calls.update(_module_calls(kernel))
+        todo = [kernel, *helpers]
+        while todo:  # what the kernel calls, and what those call, in its module
+            for name, g in _module_calls(todo.pop()).items():
+                if name not in calls:
+                    calls[name] = g
+                    todo.append(g)
         for name, helper in calls.items():
             if name not in bind:
                 namespace[name] = rebind(helper)
         suffix = ""
         for name, f in sorted(bind.items()):
-            namespace[name] = jitted_calling(f)  # with the helpers of its own module
+            namespace[name] = jitted_calling(f, refcount=refcount)  # with its own module's helpers
             suffix += "__" + _tag(f)
         fn = rebind(kernel, kernel.__qualname__ + suffix)
         _compiled[key] = fn

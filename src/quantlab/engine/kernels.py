@@ -5,7 +5,8 @@ indexing and ``len`` only — no allocation, no Python objects, no imports but `
 source runs in two modes, chosen by :mod:`quantlab.engine.jit`:
 
 * pure Python on ``list`` copies of the inputs (small workloads: no numba import at all);
-* ``numba.njit(cache=True, nogil=True)`` of the very same function on numpy arrays.
+* ``numba.njit(cache=True, nogil=True)`` of the very same function on numpy arrays, without
+  numba's reference counting (``jit.NO_REFCOUNT``: nothing here allocates).
 
 Outputs are written into caller-provided buffers (``out``-style arguments), so a sweep can reuse
 them combo after combo. Only ``+ - * /``, comparisons and ``abs`` are used, never fused or
@@ -399,97 +400,94 @@ def open_trade_pnl(pos, qty, entry_price, entry_fee, c):
     return qty * (entry_price - c) - entry_fee
 
 
-def record_trade(i, capacity, entry_idx, exit_idx, side, entry_price, exit_price, qty, entry_fee, exit_fee, pnl,
-                 reason, ambiguous, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty,
-                 tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous):
-    """Write trade ``i`` of ``simulate_kernel`` into its ``tr_*`` buffers (if there is room)."""
-    if i < capacity:
-        tr_entry_idx[i] = entry_idx
-        tr_exit_idx[i] = exit_idx
-        tr_side[i] = side
-        tr_entry_price[i] = entry_price
-        tr_exit_price[i] = exit_price
-        tr_qty[i] = qty
-        tr_entry_fee[i] = entry_fee
-        tr_exit_fee[i] = exit_fee
-        tr_pnl[i] = pnl
+def slippage_at(atr, t, c_t, k_atr, slip_const):
+    """The slippage fraction of a fill signalled at bar ``t`` (close ``c_t``):
+    ``min(k_atr * atr[t] / c_t, MAX_SLIPPAGE)`` if ``atr`` is non-empty, else ``slip_const``."""
+    if len(atr) > 0:
+        s = k_atr * atr[t] / c_t
+        if s > MAX_SLIPPAGE:
+            s = MAX_SLIPPAGE
+        return s
+    return slip_const
+
+
+def book_trade(record, i, n_win, n_loss, entry_idx, exit_idx, side, entry_price, exit_price, qty, entry_fee,
+               exit_fee, pnl, reason, ambiguous, rec, tr_ret, tr_win, tr_loss, counts, kc):
+    """Book trade ``i`` of :func:`trade_loop`; returns the new ``(n_trades, n_win, n_loss)``.
+
+    If there is room: its return ``pnl / (qty * entry_price)`` in ``tr_ret[i]`` and the count of
+    wins (pnl > 0) and losses (pnl < 0). ``record`` (a single run): the whole row in ``rec``,
+    the tuple of :func:`simulate_kernel`'s other ``tr_*`` buffers (entry and exit bar, side,
+    entry and exit price, qty, entry and exit fee, pnl, reason, ambiguous). Otherwise (a grid combo): the pnl in ``tr_win``/``tr_loss`` and one more
+    exit of its reason in ``counts[kc + reason]``.
+    """
+    if i < len(tr_ret):
         tr_ret[i] = pnl / (qty * entry_price)
-        tr_reason[i] = reason
-        tr_ambiguous[i] = 1 if ambiguous else 0
+        if record:
+            rec[0][i] = entry_idx
+            rec[1][i] = exit_idx
+            rec[2][i] = side
+            rec[3][i] = entry_price
+            rec[4][i] = exit_price
+            rec[5][i] = qty
+            rec[6][i] = entry_fee
+            rec[7][i] = exit_fee
+            rec[8][i] = pnl
+            rec[9][i] = reason
+            rec[10][i] = 1 if ambiguous else 0
+        if pnl > 0.0:
+            if not record:
+                tr_win[n_win] = pnl
+            n_win += 1
+        elif pnl < 0.0:
+            if not record:
+                tr_loss[n_loss] = pnl
+            n_loss += 1
+    if not record:
+        counts[kc + reason] += 1.0
+    return i + 1, n_win, n_loss
 
 
-def simulate_kernel(
-    open_, high, low, close, entries, exits, slip, slip_const,
-    start, cooldown, fee, fill_close, allow_short, initial_cash, risk, atr_sig, vol,
-    equity, position, returns,
-    tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price,
-    tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous,
+def trade_loop(
+    record, open_, high, low, close, entries, exits, atr, k_atr, slip_const,
+    start, cooldown, fee, fill_close, allow_short, initial_cash, risk, r, atr_sig, vol,
+    returns, equity, position, counts, kc, rec, tr_ret, tr_win, tr_loss,
 ):
-    """Bar-by-bar simulation of one signal stream, with the risk controls of ``risk``.
+    """THE trading loop: one signal stream simulated bar by bar (the rules: :func:`simulate_kernel`).
 
-    Returns ``(n_trades, open_position, margin_bar)``; ``margin_bar`` is the bar of the first
-    margin call (-1: none).
+    Both kernels run it: :func:`simulate_kernel` once with ``record`` (keeping ``equity`` and
+    ``position`` per bar and every trade's row in ``rec`` and ``tr_ret``, see :func:`book_trade`),
+    :func:`sweep_kernel` once per combo without (keeping the per-bar ``returns``, each trade's
+    return and pnl, the exit counts in ``counts[kc + EXIT_*]`` and the drawdown, exposure and
+    negative-bar tallies). Buffers a mode does not write may be any array of their type.
 
-    Per bar ``t`` from ``start`` on (bars before ``start`` are warm-up: never traded):
+    Slippage: ``min(k_atr * atr[t] / close[t], MAX_SLIPPAGE)`` at the signal bar if ``atr`` is
+    non-empty, else ``slip_const``. Risk controls: ``risk[r + RK_*]``.
 
-    S. Stops (``risk``: stop-loss, take-profit, trailing stop, see :func:`stop_hit`): an open
-       leg is checked against bar ``t``'s open, high and low. Stops are live from the entry
-       fill: a leg filled at ``open[t]`` (``next_open``) is checked on bar ``t`` itself, one
-       filled at ``close[t]`` from bar ``t + 1``. A stop fills at its level, or at the open when
-       the bar opens beyond it, slipped like any fill (``slip[t]``), fee charged. The trailing
-       reference then takes in the bar's high (long) / low (short). ``high``/``low``/
-       ``atr_sig`` may be empty when no stop is set; ``atr_sig`` (ATR(14) per bar) is read at
-       the entry's signal bar for the ``*_atr`` stops.
-    0. Margin call: a short whose mark ``cash - qty * close[t]`` is <= 0 is bought back at
-       ``close[t] * (1 + s)`` (fee charged) before any signal of the bar. The account cannot
-       owe: cash ends at exactly 0, the shortfall is written off (the trade's pnl is the
-       account's loss, not the larger market loss), and with no cash nothing opens again. Any
-       cover of a short that leaves cash <= 0 is floored and counted the same way.
-    1. If ``t`` is past the cooldown, the signals at ``t``'s close give a target position:
-       long-only: flat & entry -> long, long & exit -> flat; with ``allow_short``: entry without
-       exit -> long, exit without entry -> short (both at once cancel out). After an exit by a
-       stop or by time, a signal already on at that bar is ignored until it has been off for a
-       bar (a fresh signal re-enters, a still-true one does not). Time exit: a leg whose exit
-       fill would come ``max_bars`` bars after its entry fill is closed then whatever the
-       signals and the cooldown say (``position`` flat, never reversed).
-    2. A change of position fills at ``close[t]`` (``fill_close``) or ``open[t+1]`` (not at all
-       on the last bar). Buys fill at ``price*(1+s)``, sells at ``price*(1-s)``, ``s`` =
-       ``slip[t]`` if ``slip`` is non-empty else ``slip_const`` (callers cap both at
-       ``MAX_SLIPPAGE``, so fill prices stay > 0 and fees >= 0). Every fill pays
-       ``fee * qty * fill_price``. A reversal closes the old leg and opens the new one at the same
-       bar (two fills, two fees). Opening a leg commits :func:`entry_budget` (all the cash by
-       default; ``vol`` is the trailing volatility per bar, empty unless sizing needs it):
-       ``qty = budget / (fill_price * (1 + fee))``. Signals at the ``cooldown`` bars after a
-       filled signal are ignored (stop and time exits start no cooldown).
-    3. ``equity[t-start]`` = cash + signed qty * close[t] (a next-open order is not filled yet);
-       ``position[t-start]`` = position held at the end of bar t; ``returns[t-start]`` = equity
-       over the previous equity (``initial_cash`` for the first bar) minus 1 (0 after an
-       equity of exactly 0). Equity never goes below 0 (step 0), so no return is below -1.
-       A leg is only opened with positive cash.
-
-    Round trips go to the ``tr_*`` buffers (fill bar indices, side, fill prices, qty, fees,
-    net pnl, pnl / entry notional, ``EXIT_*`` reason, 1 if the exit bar touched both the stop
-    and the take-profit); the buffers need room for every trade:
-    ``len(close)//2 + 2`` long-only, ``len(close) + 2`` with ``allow_short`` or stops (see
-    ``simulator.trade_capacity``). A position still open after the last bar is marked to
-    market, neither closed nor charged, and logged as the last trade: exit bar ``n - 1``, exit
-    price ``close[n - 1]``, no exit fee, reason ``EXIT_END_OF_DATA`` (it counts in
-    ``n_trades``; the returned ``open_position`` says it is open).
+    Returns ``(n_trades, n_win, n_loss, pos, final_equity, max_dd, max_under, n_neg, n_exposed,
+    margin_calls, margin_bar, n_ambiguous, holding, dd_top)``: ``pos`` the position still open
+    after the last bar (booked as a trade marked to the last close, reason ``EXIT_END_OF_DATA``);
+    ``max_dd``, ``max_under`` (the longest stretch under water, from peak bar ``dd_top``),
+    ``n_neg``, ``n_exposed`` are tallied in grid mode only (0 when ``record``); ``margin_bar``: the fill bar of the first margin call (-1: none).
     """
     n = len(close)
-    capacity = len(tr_pnl)
-    use_slip_array = len(slip) > 0
-    stops = risk[RK_STOP_LOSS] > 0.0 or risk[RK_TAKE_PROFIT] > 0.0 or risk[RK_TRAILING_STOP] > 0.0 \
-        or risk[RK_STOP_LOSS_ATR] > 0.0 or risk[RK_TAKE_PROFIT_ATR] > 0.0 or risk[RK_TRAILING_STOP_ATR] > 0.0
-    max_bars = int(risk[RK_MAX_BARS])
-    trail_frac = risk[RK_TRAILING_STOP]
     use_vol = len(vol) > 0
+    use_atr_sig = len(atr_sig) > 0
+    stops = risk[r + RK_STOP_LOSS] > 0.0 or risk[r + RK_TAKE_PROFIT] > 0.0 \
+        or risk[r + RK_TRAILING_STOP] > 0.0 or risk[r + RK_STOP_LOSS_ATR] > 0.0 \
+        or risk[r + RK_TAKE_PROFIT_ATR] > 0.0 or risk[r + RK_TRAILING_STOP_ATR] > 0.0
+    max_bars = int(risk[r + RK_MAX_BARS])
+    trail_frac = risk[r + RK_TRAILING_STOP]
     cash = initial_cash
     qty = 0.0
     pos = 0
     entry_price = 0.0
     entry_fee = 0.0
     entry_idx = 0
+    holding = 0
+    last_top = start - 1  # last bar at or above the running peak (start - 1: the initial cash)
+    max_under = 0  # longest stretch of bars below the running peak
+    dd_top = start - 1  # its peak bar
     sl = NAN
     tp = NAN
     trail_ref = 0.0
@@ -497,27 +495,38 @@ def simulate_kernel(
     hold_enter = False  # after a stop/time exit: ignore the entry signal until it has been off
     hold_leave = False
     n_trades = 0
+    n_win = 0
+    n_loss = 0
+    n_ambiguous = 0
     blocked_until = start - 1
     prev_equity = initial_cash
+    peak = initial_cash
+    trough = initial_cash  # lowest equity since the running peak was set
+    max_dd = 0.0
+    n_neg = 0
+    n_exposed = 0
+    margin_calls = 0
     margin_bar = -1
+    inf = math.inf
     for t in range(start, n):
-        c = close[t]
+        c_t = close[t]
         if stops and pos != 0:  # step S
             reason, stop_price, ambiguous = stop_hit(pos, open_[t], high[t], low[t], sl, tp, trail_ref,
                                                      trail_frac, trail_abs)
             if reason != EXIT_NONE:
-                if use_slip_array:
-                    s = slip[t]
-                else:
-                    s = slip_const
+                s = slippage_at(atr, t, c_t, k_atr, slip_const)
                 cash, exit_price, exit_fee, pnl, wiped = close_leg(
                     pos, cash, qty, entry_price, entry_fee, stop_price * (1.0 + s), stop_price * (1.0 - s), fee)
-                if wiped and margin_bar < 0:
-                    margin_bar = t
-                record_trade(n_trades, capacity, entry_idx, t, pos, entry_price, exit_price, qty, entry_fee, exit_fee,
-                             pnl, reason, ambiguous, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price,
-                             tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous)
-                n_trades += 1
+                if wiped:
+                    margin_calls += 1
+                    if margin_bar < 0:
+                        margin_bar = t
+                if ambiguous:
+                    n_ambiguous += 1
+                holding += t - entry_idx
+                n_trades, n_win, n_loss = book_trade(
+                    record, n_trades, n_win, n_loss, entry_idx, t, pos, entry_price, exit_price, qty, entry_fee,
+                    exit_fee, pnl, reason, ambiguous, rec, tr_ret, tr_win, tr_loss, counts, kc)
                 pos = 0
                 qty = 0.0
                 hold_enter = True
@@ -528,9 +537,9 @@ def simulate_kernel(
             hold_enter = False
         if hold_leave and not exits[t]:
             hold_leave = False
-        forced = pos == -1 and cash - qty * c <= 0.0  # margin call: step 0
+        forced = pos == -1 and cash - qty * c_t <= 0.0  # margin call: step 0
         timed = max_bars > 0 and pos != 0 and not forced and time_exit_due(max_bars, t, entry_idx, fill_close)
-        equity_before = cash + pos * qty * c
+        equity_before = cash + pos * qty * c_t
         pos_before = pos
         if forced or timed or t > blocked_until:
             target = pos
@@ -551,41 +560,38 @@ def simulate_kernel(
             if target != pos and (forced or fill_close or t + 1 < n):
                 if forced or fill_close:
                     fill_idx = t
-                    price = c
+                    price = c_t
                 else:
                     fill_idx = t + 1
                     price = open_[t + 1]
-                if use_slip_array:
-                    s = slip[t]
-                else:
-                    s = slip_const
+                s = slippage_at(atr, t, c_t, k_atr, slip_const)
                 buy_price = price * (1.0 + s)
                 sell_price = price * (1.0 - s)
                 if pos != 0:
                     cash, exit_price, exit_fee, pnl, wiped = close_leg(
                         pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
-                    if wiped and margin_bar < 0:
-                        margin_bar = fill_idx
+                    if wiped:
+                        margin_calls += 1
+                        if margin_bar < 0:
+                            margin_bar = fill_idx
                     reason = EXIT_SIGNAL
                     if forced:
                         reason = EXIT_MARGIN_CALL
                     elif timed:
                         reason = EXIT_MAX_BARS
-                    record_trade(n_trades, capacity, entry_idx, fill_idx, pos, entry_price, exit_price, qty, entry_fee,
-                                 exit_fee, pnl, reason, False, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price,
-                                 tr_exit_price, tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason,
-                                 tr_ambiguous)
-                    n_trades += 1
-                    pos = 0
-                    qty = 0.0
-                    if timed:
                         hold_enter = True
                         hold_leave = True
+                    holding += fill_idx - entry_idx
+                    n_trades, n_win, n_loss = book_trade(
+                        record, n_trades, n_win, n_loss, entry_idx, fill_idx, pos, entry_price, exit_price, qty,
+                        entry_fee, exit_fee, pnl, reason, False, rec, tr_ret, tr_win, tr_loss, counts, kc)
+                    pos = 0
+                    qty = 0.0
                 if target != 0 and cash > 0.0:
                     vol_t = NAN
                     if use_vol:
                         vol_t = vol[t]
-                    budget = entry_budget(risk, 0, cash, initial_cash, vol_t)
+                    budget = entry_budget(risk, r, cash, initial_cash, vol_t)
                     if budget > 0.0:
                         cash, qty, entry_price, entry_fee = open_leg(target, cash, budget, buy_price, sell_price,
                                                                      fee)
@@ -595,39 +601,142 @@ def simulate_kernel(
                         hold_leave = False
                         if stops:
                             atr_t = 0.0
-                            if len(atr_sig) > 0:
+                            if use_atr_sig:
                                 atr_t = atr_sig[t]
-                            sl, tp, trail_abs = risk_levels(risk, 0, pos, entry_price, atr_t)
+                            sl, tp, trail_abs = risk_levels(risk, r, pos, entry_price, atr_t)
                             trail_ref = entry_price
                 if not forced and not timed:
                     blocked_until = t + cooldown
         if forced:
             equity_before = 0.0  # what is left after the margin call
-        i = t - start
         if fill_close:
-            eq = cash + pos * qty * c
-            position[i] = pos
+            eq = cash + pos * qty * c_t
+            held = pos
         else:
             eq = equity_before
-            position[i] = pos_before
-        equity[i] = eq
-        if prev_equity > 0.0:
-            returns[i] = eq / prev_equity - 1.0
+            held = pos_before
+        if eq == prev_equity and abs(eq) < inf:
+            ret = 0.0  # what every branch below gives then
+        elif prev_equity > 0.0:
+            ret = eq / prev_equity - 1.0
         elif prev_equity < 0.0:
-            returns[i] = (eq - prev_equity) / -prev_equity
+            ret = (eq - prev_equity) / -prev_equity
         else:
-            returns[i] = 0.0
+            ret = 0.0
+        i = t - start
+        returns[i] = ret
         prev_equity = eq
+        if record:
+            equity[i] = eq
+            position[i] = held
+            continue
+        if held != 0:
+            n_exposed += 1
+        if ret < 0.0:
+            n_neg += 1
+        # drawdown eq / running peak - 1 (the peak starts at initial_cash > 0 and never
+        # falls): rounding is monotonic, so per peak only the lowest equity can be the min
+        if eq >= peak:  # the stretch under water (if any) ends: its length is known now
+            if t - last_top - 1 > max_under:
+                max_under = t - last_top - 1
+                dd_top = last_top
+            last_top = t
+            if eq > peak:
+                if trough < peak:
+                    dd = trough / peak - 1.0
+                    if dd < max_dd:
+                        max_dd = dd
+                peak = eq
+                trough = eq
+        elif eq < trough:
+            trough = eq
+    if not record:
+        if trough < peak:
+            dd = trough / peak - 1.0
+            if dd < max_dd:
+                max_dd = dd
+        if n - 1 - last_top > max_under:  # still under water at the end
+            max_under = n - 1 - last_top
+            dd_top = last_top
     if pos != 0:
         # the position still open after the last bar: one more trade, marked to the last
         # close (no exit fill, no exit fee, no slippage); the caller knows it is open from pos
-        c = close[n - 1]
-        pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, c)
-        record_trade(n_trades, capacity, entry_idx, n - 1, pos, entry_price, c, qty, entry_fee, 0.0, pnl,
-                     EXIT_END_OF_DATA, False, tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price,
-                     tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous)
-        n_trades += 1
-    return n_trades, pos, margin_bar
+        c_t = close[n - 1]
+        pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, c_t)
+        holding += n - 1 - entry_idx
+        n_trades, n_win, n_loss = book_trade(
+            record, n_trades, n_win, n_loss, entry_idx, n - 1, pos, entry_price, c_t, qty, entry_fee, 0.0, pnl,
+            EXIT_END_OF_DATA, False, rec, tr_ret, tr_win, tr_loss, counts, kc)
+    return (n_trades, n_win, n_loss, pos, prev_equity, max_dd, max_under, n_neg, n_exposed, margin_calls, margin_bar,
+            n_ambiguous, holding, dd_top)
+
+
+def simulate_kernel(
+    open_, high, low, close, entries, exits, atr, k_atr, slip_const,
+    start, cooldown, fee, fill_close, allow_short, initial_cash, risk, atr_sig, vol,
+    equity, position, returns,
+    tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price,
+    tr_qty, tr_entry_fee, tr_exit_fee, tr_pnl, tr_ret, tr_reason, tr_ambiguous,
+):
+    """Bar-by-bar simulation of one signal stream, with the risk controls of ``risk``: the
+    shared :func:`trade_loop` in its recording mode (``sweep_kernel`` runs the same loop).
+
+    Returns ``(n_trades, open_position, margin_bar)``; ``margin_bar`` is the bar of the first
+    margin call (-1: none).
+
+    Per bar ``t`` from ``start`` on (bars before ``start`` are warm-up: never traded):
+
+    S. Stops (``risk``: stop-loss, take-profit, trailing stop, see :func:`stop_hit`): an open
+       leg is checked against bar ``t``'s open, high and low. Stops are live from the entry
+       fill: a leg filled at ``open[t]`` (``next_open``) is checked on bar ``t`` itself, one
+       filled at ``close[t]`` from bar ``t + 1``. A stop fills at its level, or at the open when
+       the bar opens beyond it, slipped like any fill (``s`` below), fee charged. The trailing
+       reference then takes in the bar's high (long) / low (short). ``high``/``low``/
+       ``atr_sig`` may be empty when no stop is set; ``atr_sig`` (ATR(14) per bar) is read at
+       the entry's signal bar for the ``*_atr`` stops.
+    0. Margin call: a short whose mark ``cash - qty * close[t]`` is <= 0 is bought back at
+       ``close[t] * (1 + s)`` (fee charged) before any signal of the bar. The account cannot
+       owe: cash ends at exactly 0, the shortfall is written off (the trade's pnl is the
+       account's loss, not the larger market loss), and with no cash nothing opens again. Any
+       cover of a short that leaves cash <= 0 is floored and counted the same way.
+    1. If ``t`` is past the cooldown, the signals at ``t``'s close give a target position:
+       long-only: flat & entry -> long, long & exit -> flat; with ``allow_short``: entry without
+       exit -> long, exit without entry -> short (both at once cancel out). After an exit by a
+       stop or by time, a signal already on at that bar is ignored until it has been off for a
+       bar (a fresh signal re-enters, a still-true one does not). Time exit: a leg whose exit
+       fill would come ``max_bars`` bars after its entry fill is closed then whatever the
+       signals and the cooldown say (``position`` flat, never reversed).
+    2. A change of position fills at ``close[t]`` (``fill_close``) or ``open[t+1]`` (not at all
+       on the last bar). Buys fill at ``price*(1+s)``, sells at ``price*(1-s)``, ``s`` =
+       ``min(k_atr * atr[t] / close[t], MAX_SLIPPAGE)`` if ``atr`` (ATR(14) per bar, the
+       running mean of the true ranges before bar 14) is non-empty, else ``slip_const`` (the
+       caller caps it at ``MAX_SLIPPAGE``): fill prices stay > 0 and fees >= 0. Every fill pays
+       ``fee * qty * fill_price``. A reversal closes the old leg and opens the new one at the same
+       bar (two fills, two fees). Opening a leg commits :func:`entry_budget` (all the cash by
+       default; ``vol`` is the trailing volatility per bar, empty unless sizing needs it):
+       ``qty = budget / (fill_price * (1 + fee))``. Signals at the ``cooldown`` bars after a
+       filled signal are ignored (stop and time exits start no cooldown).
+    3. ``equity[t-start]`` = cash + signed qty * close[t] (a next-open order is not filled yet);
+       ``position[t-start]`` = position held at the end of bar t; ``returns[t-start]`` = equity
+       over the previous equity (``initial_cash`` for the first bar) minus 1 (0 after an
+       equity of exactly 0). Equity never goes below 0 (step 0), so no return is below -1.
+       A leg is only opened with positive cash.
+
+    Round trips go to the ``tr_*`` buffers (fill bar indices, side, fill prices, qty, fees,
+    net pnl, pnl / entry notional, ``EXIT_*`` reason, 1 if the exit bar touched both the stop
+    and the take-profit); the buffers need room for every trade:
+    ``len(close)//2 + 2`` long-only, ``len(close) + 2`` with ``allow_short`` or stops (see
+    ``simulator.trade_capacity``). A position still open after the last bar is marked to
+    market, neither closed nor charged, and logged as the last trade: exit bar ``n - 1``, exit
+    price ``close[n - 1]``, no exit fee, reason ``EXIT_END_OF_DATA`` (it counts in
+    ``n_trades``; the returned ``open_position`` says it is open).
+    """
+    out = trade_loop(True, open_, high, low, close, entries, exits, atr, k_atr, slip_const,
+                     start, cooldown, fee, fill_close, allow_short, initial_cash, risk, 0, atr_sig, vol,
+                     returns, equity, position, tr_pnl, 0,
+                     (tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty, tr_entry_fee,
+                      tr_exit_fee, tr_pnl, tr_reason, tr_ambiguous), tr_ret, tr_pnl, tr_pnl)
+    return out[0], out[3], out[10]
 
 
 # ------------------------------------------------------------------------------------ sweeps
@@ -636,7 +745,7 @@ def simulate_kernel(
 # ``grid_signals``: run it under numba with ``jit.jitted_calling(sweep_kernel, pairwise_sum)``,
 # or with a strategy's fused signals through ``jit.specialised``.
 
-SWEEP_STATS = 27  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
+SWEEP_STATS = 32  # values per combo in ``sweep_kernel``'s ``stats`` output, in this order:
 ST_FINAL_EQUITY = 0  # equity after the last bar
 ST_SUM_RETURNS = 1  # numpy-order sum of the per-bar returns
 ST_SUM_SQ_DEV = 2  # numpy-order sum of (return - mean)**2 (0 with fewer than 2 bars)
@@ -664,20 +773,87 @@ ST_WORST_TRADE = 23  # smallest trade return (NaN without a trade)
 ST_HOLDING_BARS = 24  # sum over trades of exit bar - entry bar (fill bars; the open one ends at n - 1)
 ST_SUM_SQ_TRADE_DEV = 25  # numpy-order sum of (trade return - mean trade return)**2 (0 under 2 trades)
 ST_MAX_DD_BARS = 26  # longest run of bars whose equity is below its running peak (initial cash included)
+# the series statistics (``series_stats``; NaN / 0 when the kernel gets no benchmark returns):
+ST_VAR_95 = 27  # the (1 - VAR_LEVEL) quantile of the per-bar returns, numpy's 'linear' method
+ST_TAIL_SUM = 28  # sum of the returns <= ST_VAR_95, in bar order
+ST_TAIL_BARS = 29  # how many returns are <= ST_VAR_95
+ST_SUM_XY = 30  # sum of bench_dx * return, in 8 interleaved partial sums
+ST_MAX_DD_TOP = 31  # the peak bar of the first longest stretch under water (-1: the initial cash; bar 0 = start)
+
+VAR_LEVEL = 0.95  # var_95 / cvar_95: the (1 - VAR_LEVEL) left tail of the per-bar returns
 
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
 
-def pairwise_sum(a, lo, n, stack_i, stack_f):
-    """``a[lo:lo+n]`` summed in exactly numpy's order, so the result is bit-identical to
-    ``np.sum`` / ``np.add.reduce`` of that contiguous float64 slice (and ``mean`` = this / n).
+def sum_terms(x, mean, squares):
+    """What :func:`pairwise_sums` adds up for a value ``x``: ``(x, 0.0)``, or with ``squares``
+    ``(x - mean) ** 2`` and ``min(x, 0) ** 2`` (as ``np.minimum(x, 0.0) ** 2``: NaN stays NaN)."""
+    if not squares:
+        return x, 0.0
+    d = x - mean
+    if not (x < 0.0 or x != x):
+        x = 0.0
+    return d * d, x * x
 
-    numpy sums pairwise: fewer than 8 values in a row; up to 128 with 8 interleaved partial
-    sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)) then the remainder in a row; more
-    are split at n/2 rounded down to a multiple of 8 and the two halves added. The recursion
-    runs here on an explicit stack (numba cannot cache recursive functions): ``stack_i``
-    holds (lo, n, state) triples, ``stack_f`` the partial sums; ``PAIRWISE_STACK`` int slots
-    and ``PAIRWISE_STACK // 3`` float slots suffice for any length (depth <= 64).
+
+def add_terms(r, q, x, mean, squares):
+    """``(r, q)`` plus the two :func:`sum_terms` of ``x``."""
+    u, v = sum_terms(x, mean, squares)
+    return r + u, q + v
+
+
+def leaf_sums(a, l0, k, mean, squares):
+    """numpy's sum of ``k <= 128`` values from ``a[l0]`` (a leaf of :func:`pairwise_sums`):
+    fewer than 8 in a row; else 8 interleaved partial sums combined as
+    ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)), then the remainder in a row. Two sums at once, of
+    the two :func:`sum_terms` of each value."""
+    if k < 8:
+        res = -0.0
+        res2 = -0.0
+        for i in range(l0, l0 + k):
+            res, res2 = add_terms(res, res2, a[i], mean, squares)
+        return res, res2
+    r0, q0 = sum_terms(a[l0], mean, squares)
+    r1, q1 = sum_terms(a[l0 + 1], mean, squares)
+    r2, q2 = sum_terms(a[l0 + 2], mean, squares)
+    r3, q3 = sum_terms(a[l0 + 3], mean, squares)
+    r4, q4 = sum_terms(a[l0 + 4], mean, squares)
+    r5, q5 = sum_terms(a[l0 + 5], mean, squares)
+    r6, q6 = sum_terms(a[l0 + 6], mean, squares)
+    r7, q7 = sum_terms(a[l0 + 7], mean, squares)
+    end = l0 + k - k % 8
+    i = l0 + 8
+    while i < end:
+        r0, q0 = add_terms(r0, q0, a[i], mean, squares)
+        r1, q1 = add_terms(r1, q1, a[i + 1], mean, squares)
+        r2, q2 = add_terms(r2, q2, a[i + 2], mean, squares)
+        r3, q3 = add_terms(r3, q3, a[i + 3], mean, squares)
+        r4, q4 = add_terms(r4, q4, a[i + 4], mean, squares)
+        r5, q5 = add_terms(r5, q5, a[i + 5], mean, squares)
+        r6, q6 = add_terms(r6, q6, a[i + 6], mean, squares)
+        r7, q7 = add_terms(r7, q7, a[i + 7], mean, squares)
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    res2 = ((q0 + q1) + (q2 + q3)) + ((q4 + q5) + (q6 + q7))
+    while i < l0 + k:
+        res, res2 = add_terms(res, res2, a[i], mean, squares)
+        i += 1
+    return res, res2
+
+
+def pairwise_sums(a, lo, n, mean, squares, stack_i, stack_f):
+    """``a[lo:lo+n]`` summed in exactly numpy's order, so the result is bit-identical to
+    ``np.sum`` / ``np.add.reduce`` of that contiguous float64 slice (and ``mean`` = this / n);
+    with ``squares``, in one pass, the same order's sums of ``(a - mean) ** 2`` and of
+    ``np.minimum(a, 0.0) ** 2`` (what numpy gives on those arrays). Returns the two sums
+    (the second 0.0 without ``squares``).
+
+    numpy sums pairwise: runs of up to 128 values as :func:`leaf_sums` adds them; more are
+    split at n/2 rounded down to a multiple of 8 and the two halves added. The recursion runs
+    here on an explicit stack (numba cannot cache recursive functions): ``stack_i`` holds
+    (lo, n, state) triples, ``stack_f`` the partial sums (two per pending half);
+    ``PAIRWISE_STACK`` int slots and ``PAIRWISE_STACK // 3`` float slots suffice for any length
+    below 2**40 (depth <= 34).
     """
     stack_i[0] = lo
     stack_i[1] = n
@@ -689,45 +865,19 @@ def pairwise_sum(a, lo, n, stack_i, stack_f):
         l0 = stack_i[b]
         k = stack_i[b + 1]
         if k <= 128:
-            if k < 8:
-                res = -0.0
-                for i in range(l0, l0 + k):
-                    res += a[i]
-            else:
-                r0 = a[l0]
-                r1 = a[l0 + 1]
-                r2 = a[l0 + 2]
-                r3 = a[l0 + 3]
-                r4 = a[l0 + 4]
-                r5 = a[l0 + 5]
-                r6 = a[l0 + 6]
-                r7 = a[l0 + 7]
-                end = l0 + k - k % 8
-                i = l0 + 8
-                while i < end:
-                    r0 += a[i]
-                    r1 += a[i + 1]
-                    r2 += a[i + 2]
-                    r3 += a[i + 3]
-                    r4 += a[i + 4]
-                    r5 += a[i + 5]
-                    r6 += a[i + 6]
-                    r7 += a[i + 7]
-                    i += 8
-                res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-                while i < l0 + k:
-                    res += a[i]
-                    i += 1
+            res, res2 = leaf_sums(a, l0, k, mean, squares)
             stack_f[fp] = res
-            fp += 1
+            stack_f[fp + 1] = res2
+            fp += 2
             sp -= 1
             continue
         half = k // 2
         half -= half % 8
         state = stack_i[b + 2]
         if state == 2:  # both halves done: left + right
-            fp -= 1
-            stack_f[fp - 1] = stack_f[fp - 1] + stack_f[fp]
+            fp -= 2
+            stack_f[fp - 2] = stack_f[fp - 2] + stack_f[fp]
+            stack_f[fp - 1] = stack_f[fp - 1] + stack_f[fp + 1]
             sp -= 1
             continue
         stack_i[b + 2] = state + 1
@@ -739,16 +889,17 @@ def pairwise_sum(a, lo, n, stack_i, stack_f):
             stack_i[b + 4] = k - half
         stack_i[b + 5] = 0
         sp += 1
-    return stack_f[0]
+    return stack_f[0], stack_f[1]
 
 
-def sum_sq_dev(a, n, mean, out, stack_i, stack_f):
-    """Sum of ``(a[i] - mean) ** 2`` over ``a[:n]`` in numpy's order (the squares go to ``out``,
-    which may be ``a`` itself)."""
-    for i in range(n):
-        d = a[i] - mean
-        out[i] = d * d
-    return pairwise_sum(out, 0, n, stack_i, stack_f)
+def pairwise_sum(a, lo, n, stack_i, stack_f):
+    """``a[lo:lo+n]`` summed in exactly numpy's order (see :func:`pairwise_sums`)."""
+    return pairwise_sums(a, lo, n, 0.0, False, stack_i, stack_f)[0]
+
+
+def sum_sq_dev(a, n, mean, stack_i, stack_f):
+    """Sum of ``(a[i] - mean) ** 2`` over ``a[:n]`` in numpy's order."""
+    return pairwise_sums(a, 0, n, mean, True, stack_i, stack_f)[0]
 
 
 def no_grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
@@ -759,27 +910,13 @@ def no_grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f
 grid_signals = no_grid_signals  # rebound per strategy by ``jit.specialised`` (see sweep_kernel)
 
 
-def tally_trade(pnl, ret, n_trades, n_win, n_loss, capacity, tr_ret, tr_win, tr_loss):
-    """Book one trade of ``sweep_kernel`` (its return, and its pnl as a win or a loss); returns
-    the new ``(n_trades, n_win, n_loss)``."""
-    if n_trades < capacity:
-        tr_ret[n_trades] = ret
-        if pnl > 0.0:
-            tr_win[n_win] = pnl
-            n_win += 1
-        elif pnl < 0.0:
-            tr_loss[n_loss] = pnl
-            n_loss += 1
-    return n_trades + 1, n_win, n_loss
-
-
 def sweep_kernel(
     mode, lo, hi,
-    open_, high, low, close, atr, atr_sig, vol, start, fill_close, allow_short, initial_cash,
+    open_, high, low, close, atr, atr_sig, vol, start, fill_close, allow_short, initial_cash, bench_dx,
     entries, exits, f_vec, i_vec, tab_a, tab_b,
     p_i1, p_i2, p_f1, p_f2, cooldowns, fees, slip_consts, k_atrs, risks,
     stats, ret_out,
-    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit,
+    ret_buf, scratch, tr_ret, tr_win, tr_loss, stack_i, stack_f, sig_enter, sig_exit, cand,
 ):
     """Simulate and score combos ``lo .. hi-1`` of one strategy; per-combo sums go to ``stats``.
 
@@ -799,37 +936,23 @@ def sweep_kernel(
     combo: row ``c`` of ``risks`` (``RISK_FIELDS`` floats, ``RK_*``), with the shared bars
     ``high``/``low``, ``atr_sig`` (ATR(14), for the ``*_atr`` stops) and ``vol`` (trailing
     volatility, for ``volatility_target`` sizing), each empty when no combo needs it. The
-    simulation is ``simulate_kernel``'s, operation for operation (same equity, returns,
-    positions, trades, with the same helpers); instead of keeping them, it accumulates what
+    simulation is :func:`trade_loop`, the very loop ``simulate_kernel`` runs (same equity,
+    returns, positions, trades); instead of keeping them, it accumulates what
     ``metrics.compute_metrics`` needs (see the ``ST_*`` indices) in
     ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
 
     Scratch, reused combo after combo (one set per thread): ``ret_buf``, ``scratch``: >=
-    ``len(close) - start`` floats; ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity``
-    floats; ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks; ``sig_enter``, ``sig_exit``:
+    ``len(close) - start`` floats (``scratch`` also stands in for the equity curve, which grid
+    mode never writes); ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity`` floats;
+    ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks; ``sig_enter``, ``sig_exit``:
     ``len(close)`` booleans.
 
     ``ret_out``: a (combos, ``len(close) - start``) float32 array receiving each combo's per-bar
     net returns in row ``c`` (the series the sums are made of), or a (0, 0) array: not kept.
     """
-    n = len(close)
-    m = n - start
-    capacity = len(tr_ret)
+    m = len(close) - start
     keep_returns = ret_out.shape[0] > 0
-    use_slip_array = len(atr) > 0
-    use_vol = len(vol) > 0
-    use_atr_sig = len(atr_sig) > 0
     for c in range(lo, hi):
-        fee = fees[c]
-        slip_const = slip_consts[c]
-        k_atr = k_atrs[c]
-        cooldown = cooldowns[c]
-        r = c * RISK_FIELDS
-        stops = risks[r + RK_STOP_LOSS] > 0.0 or risks[r + RK_TAKE_PROFIT] > 0.0 \
-            or risks[r + RK_TRAILING_STOP] > 0.0 or risks[r + RK_STOP_LOSS_ATR] > 0.0 \
-            or risks[r + RK_TAKE_PROFIT_ATR] > 0.0 or risks[r + RK_TRAILING_STOP_ATR] > 0.0
-        max_bars = int(risks[r + RK_MAX_BARS])
-        trail_frac = risks[r + RK_TRAILING_STOP]
         k = c * SWEEP_STATS
         for j in range(N_EXIT_REASONS):
             stats[k + ST_EXITS_SIGNAL + j] = 0.0
@@ -839,208 +962,27 @@ def sweep_kernel(
             enter_at = sig_enter
             exit_at = sig_exit
             grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit)
-
-        cash = initial_cash
-        qty = 0.0
-        pos = 0
-        entry_price = 0.0
-        entry_fee = 0.0
-        entry_idx = 0
-        holding = 0
-        last_top = start - 1  # last bar at or above the running peak (start - 1: the initial cash)
-        max_under = 0  # longest stretch of bars below the running peak
-        sl = NAN
-        tp = NAN
-        trail_ref = 0.0
-        trail_abs = 0.0
-        hold_enter = False
-        hold_leave = False
-        n_trades = 0
-        n_win = 0
-        n_loss = 0
-        n_ambiguous = 0
-        blocked_until = start - 1
-        prev_equity = initial_cash
-        peak = initial_cash
-        trough = initial_cash  # lowest equity since the running peak was set
-        max_dd = 0.0
-        n_neg = 0
-        n_exposed = 0
-        margin_calls = 0
-        for t in range(start, n):
-            c_t = close[t]
-            if stops and pos != 0:
-                reason, stop_price, ambiguous = stop_hit(pos, open_[t], high[t], low[t], sl, tp, trail_ref,
-                                                         trail_frac, trail_abs)
-                if reason != EXIT_NONE:
-                    if use_slip_array:
-                        s = k_atr * atr[t] / c_t
-                        if s > MAX_SLIPPAGE:
-                            s = MAX_SLIPPAGE
-                    else:
-                        s = slip_const
-                    cash, exit_price, exit_fee, pnl, wiped = close_leg(
-                        pos, cash, qty, entry_price, entry_fee, stop_price * (1.0 + s), stop_price * (1.0 - s), fee)
-                    if wiped:
-                        margin_calls += 1
-                    if ambiguous:
-                        n_ambiguous += 1
-                    stats[k + ST_EXITS_SIGNAL + reason] += 1.0
-                    holding += t - entry_idx
-                    n_trades, n_win, n_loss = tally_trade(pnl, pnl / (qty * entry_price), n_trades, n_win, n_loss,
-                                                          capacity, tr_ret, tr_win, tr_loss)
-                    pos = 0
-                    qty = 0.0
-                    hold_enter = True
-                    hold_leave = True
-                else:
-                    trail_ref = trail_update(pos, trail_ref, high[t], low[t])
-            if hold_enter and not enter_at[t]:
-                hold_enter = False
-            if hold_leave and not exit_at[t]:
-                hold_leave = False
-            forced = pos == -1 and cash - qty * c_t <= 0.0  # margin call
-            timed = max_bars > 0 and pos != 0 and not forced and time_exit_due(max_bars, t, entry_idx, fill_close)
-            equity_before = cash + pos * qty * c_t
-            pos_before = pos
-            if forced or timed or t > blocked_until:
-                target = pos
-                enter = enter_at[t] and not hold_enter
-                leave = exit_at[t] and not hold_leave
-                if forced or timed:
-                    target = 0
-                elif allow_short:
-                    if enter and not leave:
-                        target = 1
-                    elif leave and not enter:
-                        target = -1
-                elif pos == 0:
-                    if enter:
-                        target = 1
-                elif leave:
-                    target = 0
-                if target != pos and (forced or fill_close or t + 1 < n):
-                    if forced or fill_close:
-                        fill_idx = t
-                        price = c_t
-                    else:
-                        fill_idx = t + 1
-                        price = open_[t + 1]
-                    if use_slip_array:
-                        s = k_atr * atr[t] / c_t
-                        if s > MAX_SLIPPAGE:
-                            s = MAX_SLIPPAGE
-                    else:
-                        s = slip_const
-                    buy_price = price * (1.0 + s)
-                    sell_price = price * (1.0 - s)
-                    if pos != 0:
-                        cash, exit_price, exit_fee, pnl, wiped = close_leg(
-                            pos, cash, qty, entry_price, entry_fee, buy_price, sell_price, fee)
-                        if wiped:
-                            margin_calls += 1
-                        if forced:
-                            stats[k + ST_EXITS_MARGIN_CALL] += 1.0
-                        elif timed:
-                            stats[k + ST_EXITS_MAX_BARS] += 1.0
-                            hold_enter = True
-                            hold_leave = True
-                        else:
-                            stats[k + ST_EXITS_SIGNAL] += 1.0
-                        holding += fill_idx - entry_idx
-                        n_trades, n_win, n_loss = tally_trade(pnl, pnl / (qty * entry_price), n_trades, n_win,
-                                                              n_loss, capacity, tr_ret, tr_win, tr_loss)
-                        pos = 0
-                        qty = 0.0
-                    if target != 0 and cash > 0.0:
-                        vol_t = NAN
-                        if use_vol:
-                            vol_t = vol[t]
-                        budget = entry_budget(risks, r, cash, initial_cash, vol_t)
-                        if budget > 0.0:
-                            cash, qty, entry_price, entry_fee = open_leg(target, cash, budget, buy_price,
-                                                                         sell_price, fee)
-                            pos = target
-                            entry_idx = fill_idx
-                            hold_enter = False
-                            hold_leave = False
-                            if stops:
-                                atr_t = 0.0
-                                if use_atr_sig:
-                                    atr_t = atr_sig[t]
-                                sl, tp, trail_abs = risk_levels(risks, r, pos, entry_price, atr_t)
-                                trail_ref = entry_price
-                    if not forced and not timed:
-                        blocked_until = t + cooldown
-            if forced:
-                equity_before = 0.0
-            if fill_close:
-                eq = cash + pos * qty * c_t
-                held = pos
-            else:
-                eq = equity_before
-                held = pos_before
-            if held != 0:
-                n_exposed += 1
-            if eq == prev_equity and abs(eq) < math.inf:
-                ret = 0.0  # what every branch below gives then
-            elif prev_equity > 0.0:
-                ret = eq / prev_equity - 1.0
-            elif prev_equity < 0.0:
-                ret = (eq - prev_equity) / -prev_equity
-            else:
-                ret = 0.0
-            ret_buf[t - start] = ret
-            if ret < 0.0:
-                n_neg += 1
-            prev_equity = eq
-            # drawdown eq / running peak - 1 (the peak starts at initial_cash > 0 and never
-            # falls): rounding is monotonic, so per peak only the lowest equity can be the min
-            if eq >= peak:  # the stretch under water (if any) ends: its length is known now
-                if t - last_top - 1 > max_under:
-                    max_under = t - last_top - 1
-                last_top = t
-                if eq > peak:
-                    if trough < peak:
-                        dd = trough / peak - 1.0
-                        if dd < max_dd:
-                            max_dd = dd
-                    peak = eq
-                    trough = eq
-            elif eq < trough:
-                trough = eq
-
-        if trough < peak:
-            dd = trough / peak - 1.0
-            if dd < max_dd:
-                max_dd = dd
-        if n - 1 - last_top > max_under:  # still under water at the end
-            max_under = n - 1 - last_top
-        if pos != 0:  # simulate_kernel's open trade, marked to the last close
-            pnl = open_trade_pnl(pos, qty, entry_price, entry_fee, close[n - 1])
-            holding += n - 1 - entry_idx
-            n_trades, n_win, n_loss = tally_trade(pnl, pnl / (qty * entry_price), n_trades, n_win, n_loss,
-                                                  capacity, tr_ret, tr_win, tr_loss)
-            stats[k + ST_EXITS_END_OF_DATA] += 1.0
+        # the shared loop in grid mode; the single-run buffers it never writes get stand-ins
+        (n_trades, n_win, n_loss, _, final_equity, max_dd, max_under, n_neg, n_exposed, margin_calls, _m,
+         n_ambiguous, holding, dd_top) = trade_loop(
+            False, open_, high, low, close, enter_at, exit_at, atr, k_atrs[c], slip_consts[c],
+            start, cooldowns[c], fees[c], fill_close, allow_short, initial_cash, risks, c * RISK_FIELDS, atr_sig, vol,
+            ret_buf, scratch, stack_i, stats, k + ST_EXITS_SIGNAL,
+            (stack_i, stack_i, stack_i, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, stack_i, stack_i), tr_ret,
+            tr_win, tr_loss)
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
         if keep_returns:
             for i in range(m):
                 ret_out[c, i] = ret_buf[i]
-        stats[k + ST_FINAL_EQUITY] = prev_equity
+        stats[k + ST_FINAL_EQUITY] = final_equity
         stats[k + ST_SUM_RETURNS] = total
-        sq_dev = 0.0
-        if m >= 2:
-            sq_dev = sum_sq_dev(ret_buf, m, total / m, scratch, stack_i, stack_f)
+        sq_dev, sq_down = pairwise_sums(ret_buf, 0, m, total / m, True, stack_i, stack_f)  # one pass, both
+        if m < 2:
+            sq_dev = 0.0
+        if n_neg == 0:
+            sq_down = 0.0
         stats[k + ST_SUM_SQ_DEV] = sq_dev
         stats[k + ST_NEGATIVE_BARS] = n_neg
-        sq_down = 0.0
-        if n_neg > 0:
-            for i in range(m):
-                d = ret_buf[i]
-                if not (d < 0.0 or d != d):  # np.minimum(returns, 0.0)
-                    d = 0.0
-                scratch[i] = d * d
-            sq_down = pairwise_sum(scratch, 0, m, stack_i, stack_f)
         stats[k + ST_SUM_SQ_DOWN] = sq_down
         stats[k + ST_MAX_DRAWDOWN] = max_dd
         stats[k + ST_TRADES] = n_trades
@@ -1064,11 +1006,138 @@ def sweep_kernel(
                     best = r_i
                 if r_i < worst:
                     worst = r_i
-            if n_trades >= 2:  # tr_ret is scratch from here on
-                sq_trade = sum_sq_dev(tr_ret, n_trades, stats[k + ST_SUM_TRADE_RETURNS] / n_trades, tr_ret,
-                                      stack_i, stack_f)
+            if n_trades >= 2:
+                sq_trade = sum_sq_dev(tr_ret, n_trades, stats[k + ST_SUM_TRADE_RETURNS] / n_trades, stack_i, stack_f)
         stats[k + ST_BEST_TRADE] = best
         stats[k + ST_WORST_TRADE] = worst
         stats[k + ST_HOLDING_BARS] = holding
         stats[k + ST_SUM_SQ_TRADE_DEV] = sq_trade
         stats[k + ST_MAX_DD_BARS] = max_under
+        stats[k + ST_MAX_DD_TOP] = dd_top - start
+        series_stats(ret_buf, m, total, bench_dx, cand, scratch, stats, k)
+
+
+def select_kth(a, lo, hi, kth):
+    """Quickselect: reorder ``a[lo:hi]`` so that ``a[kth]`` holds the value of rank ``kth``, with
+    values <= it before and >= it after; returns it (``lo <= kth < hi``)."""
+    hi -= 1
+    while hi > lo:
+        mid = (lo + hi) // 2  # median of three as the pivot
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if kth <= j:
+            hi = j
+        elif kth >= i:
+            lo = i
+        else:
+            break
+    return a[kth]
+
+
+def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
+    """The series statistics of one run's per-bar returns ``ret[:m]`` (numpy-order sum
+    ``total``) into ``stats[k + ST_VAR_95 .. ST_SUM_XY]``: for a grid's combos at the end of
+    ``sweep_kernel``, for a single run through ``jit.call`` (``series_metrics.run_series_stats``),
+    so both get the same numbers by construction.
+
+    One pass over the returns accumulates ``sum(bench_dx * r)`` and gathers the candidates of
+    the left tail, the returns <= ``cand[m]`` (a threshold: a rank a little above the quantile's
+    in the previous combo, as combos come in grid order; every return when too few are under
+    it); quickselect on a copy of them gives the two order statistics around numpy's index
+    ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as ``np.quantile`` ('linear') does, bit for bit;
+    the tail sum runs over the candidates in bar order (the same whatever the threshold). Then
+    ``cand[m]`` is set for the next combo. ~3 us per combo of 5,000 bars (benchmarks/bench_series.py).
+
+    ``bench_dx``: the benchmark's returns minus their mean (shared by every combo); empty: the
+    statistics are not wanted (NaN). ``cand``: >= m + 1 floats kept between calls (``cand[m]``
+    NaN at first), ``scratch``: >= m floats.
+    """
+    if len(bench_dx) == 0:
+        stats[k + ST_VAR_95] = NAN
+        stats[k + ST_TAIL_SUM] = NAN
+        stats[k + ST_TAIL_BARS] = 0.0
+        stats[k + ST_SUM_XY] = NAN
+        return
+    limit = cand[m]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    n_cand = 0
+    for q in range(m // 4):  # four partial sums (no long chain of dependent additions) and the candidates
+        i = 4 * q
+        s0 += bench_dx[i] * ret[i]
+        s1 += bench_dx[i + 1] * ret[i + 1]
+        s2 += bench_dx[i + 2] * ret[i + 2]
+        s3 += bench_dx[i + 3] * ret[i + 3]
+        for j in range(i, i + 4):
+            if ret[j] <= limit:
+                cand[n_cand] = ret[j]
+                n_cand += 1
+    for i in range(m - m % 4, m):
+        s0 += bench_dx[i] * ret[i]
+        if ret[i] <= limit:
+            cand[n_cand] = ret[i]
+            n_cand += 1
+    stats[k + ST_SUM_XY] = (s0 + s1) + (s2 + s3)
+
+    var = NAN
+    n_tail = 0
+    tail = NAN
+    if total == total:  # a NaN return makes numpy's quantile NaN
+        virtual = (m - 1) * (1.0 - VAR_LEVEL)
+        prev = float(math.floor(virtual))
+        if virtual >= m - 1:  # numpy: both neighbours are the last value, gamma from index -1
+            prev = -1.0
+            lo_i = m - 1
+        else:
+            lo_i = int(prev)
+        hi_i = lo_i + 1 if prev >= 0.0 else lo_i
+        gamma = virtual - prev
+        if n_cand <= hi_i:  # too few below the threshold: every return is a candidate
+            for i in range(m):
+                cand[i] = ret[i]
+            n_cand = m
+        for i in range(n_cand):
+            scratch[i] = cand[i]
+        b = select_kth(scratch, 0, n_cand, hi_i)
+        a = b
+        if lo_i != hi_i:  # rank lo_i = hi_i - 1: the largest value before it
+            a = scratch[0]
+            for i in range(1, hi_i):
+                if scratch[i] > a:
+                    a = scratch[i]
+        diff = b - a
+        if gamma >= 0.5:
+            var = b - diff * (1.0 - gamma)
+        else:
+            var = a + diff * gamma
+        tail = 0.0
+        for i in range(n_cand):
+            if cand[i] <= var:
+                tail += cand[i]
+                n_tail += 1
+        nxt = hi_i + 8 + hi_i // 8  # the next combo's threshold: a rank a little above this one's,
+        if n_cand > nxt + hi_i // 8:  # unless this one's gathered a good number of candidates
+            cand[m] = select_kth(scratch, hi_i + 1, n_cand, nxt)
+        elif n_cand == m:
+            cand[m] = math.inf
+    stats[k + ST_VAR_95] = var
+    stats[k + ST_TAIL_SUM] = tail
+    stats[k + ST_TAIL_BARS] = n_tail

@@ -189,7 +189,11 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
     cooldown = signals.cooldown
     if isinstance(cooldown, bool) or int(cooldown) != cooldown or cooldown < 0:
         raise StrategyError(f"cooldown must be a non-negative integer, got {cooldown!r}")
-    slip, slip_const = slippage_fractions(open_, high, low, close, cfg)
+    atr, slip_const = np.empty(0), cfg.slippage_bps / 10_000.0  # the kernel caps k_atr * ATR / close
+    if cfg.slippage_mode == "atr":
+        from quantlab.engine.indicators import atr as atr_indicator
+
+        atr, slip_const = atr_indicator(high, low, close, ATR_WINDOW, fill_warmup=True), 0.0
 
     r_high, r_low, atr_sig, vol = risk.series(high, low, close, [cfg], periods_per_year)
 
@@ -197,7 +201,7 @@ def simulate(open_, high, low, close, signals: Signals, cfg: EngineConfig | None
     cap = trade_capacity(n, cfg.allow_short, not risk.is_default(cfg))
     (n_trades, open_position, margin_bar), outs = jit.call(
         kernels.simulate_kernel, m,
-        open_, r_high, r_low, close, entries, exits, slip, float(slip_const),
+        open_, r_high, r_low, close, entries, exits, atr, cfg.k_atr, float(slip_const),
         start, int(cooldown), cfg.fee, cfg.fill == "close", cfg.allow_short, cfg.initial_cash,
         np.array(risk.row(cfg)), atr_sig, vol,
         jit.Out(m), jit.Out(m, np.int8), jit.Out(m),

@@ -24,9 +24,9 @@ Two ways to get a combo's signals, chosen by the strategy, never by the engine:
 * generic (``grid_path`` returns None, the default): ``strategy.signals`` per combo (numpy),
   then the same kernel.
 
-Memory: per thread, two float arrays of the simulated length, three of the trade capacity and
+Memory: per thread, three float arrays of the simulated length, three of the trade capacity and
 two booleans per bar (~3 MB at 100,000 bars), plus the shared cumulative sum (sma_crossover) or
-indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (22) floats per combo.
+indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (32) floats per combo.
 
 Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
 (``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
@@ -38,6 +38,7 @@ operations). In pure-Python mode the combos run one after another whatever ``thr
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import threading
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ from quantlab import metric_registry
 from quantlab.engine import jit, kernels, risk
 from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, price_array, trade_capacity
 from quantlab.errors import ConfigError, DataError, StrategyError
+from quantlab.series_metrics import bench_terms
 
 ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr") + risk.RISK_KEYS  # per-combo engine parameters
 TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # indicator tables of a fused path held at once (per block)
@@ -65,7 +67,8 @@ def empty_result() -> dict:
 
 def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict], cfg: EngineConfig,
                   *, start: int, periods_per_year: float, threads: int = 1, keep_returns: bool = False,
-                  volume=None, returns_out=None, risk_free_rate: float = 0.0):
+                  volume=None, returns_out=None, risk_free_rate: float = 0.0, timestamps=None,
+                  series: bool = True):
     """Metrics of every combo of ``strategy_name`` on the same bars, as arrays over combos.
 
     ``combos``: resolved strategy parameter dicts (``strategy.resolve_params``; not validated
@@ -76,8 +79,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     ``EngineConfig``); a fused path still runs, signals computed per combo in the kernel. ``start``: warm-up bars, never traded, not scored.
 
     Returns ``{metric: array of len(combos)}`` for every grid metric of the registry
-    (``metric_registry.grid_metric_names()``: the keys of ``compute_metrics`` but the run-only
-    ones, same order): float64,
+    (``metric_registry.grid_metric_names()``: the keys of ``compute_metrics``, same order): float64,
     except the integer metrics (``trades``, ``bars``: int64). Where
     ``compute_metrics`` reports ``None`` (undefined or non-finite: e.g. ``sortino`` without a
     negative bar, trade metrics without a closed trade, ``profit_factor`` without a loss,
@@ -94,7 +96,11 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
     file, so the series go to disk without a second copy); implies ``keep_returns``.
 
     ``volume``: the bars' volume, passed to strategies that declare ``uses_volume`` (as a run does).
-    ``risk_free_rate``: annual, as a run's ``params.risk_free_rate`` (Sharpe, Sortino).
+    ``risk_free_rate``: annual, as a run's ``params.risk_free_rate`` (Sharpe, Sortino, alpha).
+    ``timestamps``: the bars' times (all ``len(close)``), for ``max_drawdown_duration_days``
+    (NaN without). The benchmark of alpha, beta, tracking_error and information_ratio is buy
+    and hold of ``close[start:]``. ``series=False`` leaves the series metrics out of the kernel
+    (NaN: var_95, cvar_95, alpha, beta, tracking_error, information_ratio; benchmarks compare).
     """
     from quantlab.strategies import get_strategy
 
@@ -130,7 +136,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
         from quantlab.engine.indicators import atr as atr_indicator
 
         atr = atr_indicator(high, low, close, ATR_WINDOW, fill_warmup=True)  # slippage_fractions' ATR
-    series = risk.series(high, low, close, cfgs, ppy, atr=atr)  # (high, low, atr_sig, vol) the combos need
+    risk_series = risk.series(high, low, close, cfgs, ppy, atr=atr)  # (high, low, atr_sig, vol) the combos need
     path = strategy.grid_path(close, params)  # the strategy's own fused path, or None
     bind = {"grid_signals": path.signals} if path is not None else None
     use_numba = jit.use_jit(n * k)
@@ -139,15 +145,21 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
             jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind)
         except ImportError:  # numba missing or broken: auto mode degrades to pure Python
             use_numba = False
-    run = _Runner(use_numba, open_, close, atr, series, start, cfg, fees, slips, k_atrs, risks, threads, bind,
-                  risk_on=not all(risk.is_default(c) for c in cfgs))
+    bench_r, bench_dx = bench_terms(close[start:])
+    run = _Runner(use_numba, open_, close, atr, risk_series, start, cfg, fees, slips, k_atrs, risks, threads,
+                  bind, risk_on=not all(risk.is_default(c) for c in cfgs), bench_dx=bench_dx if series else np.zeros(0))
     returns = _returns_buffer(returns_out, k, n - start) if keep_returns or returns_out is not None else run.no_returns
     if path is not None:
         stats = _fused(run, path, k, returns)
     else:
         stats = _generic(run, strategy, params, raw, returns, volume)
-    metrics = _metrics(stats.reshape(k, _K), n - start, cfg.initial_cash, ppy,
-                       float(close[-1]) / float(close[start]) - 1.0, rf)
+    if timestamps is not None and len(timestamps) != n:
+        raise ConfigError(f"timestamps has {len(timestamps)} values, close {n}")
+    stats = metric_registry.RunStats.from_kernel(
+        stats.reshape(k, _K), bars=n - start, periods_per_year=ppy, initial_cash=cfg.initial_cash,
+        benchmark=float(close[-1]) / float(close[start]) - 1.0, risk_free_rate=rf, bench_returns=bench_r,
+        timestamps=None if timestamps is None else np.asarray(timestamps)[start:])
+    metrics = metric_registry.evaluate(stats)
     return (metrics, returns) if keep_returns or returns_out is not None else metrics
 
 
@@ -254,7 +266,7 @@ class _Runner:
     """Calls ``sweep_kernel`` over chunks of combos, in one mode, with per-thread scratch."""
 
     def __init__(self, use_numba, open_, close, atr, series, start, cfg, fees, slips, k_atrs, risks, threads,
-                 bind=None, risk_on=False):
+                 bind=None, risk_on=False, bench_dx=None):
         self.numba = use_numba
         self.fn = (jit.jitted_calling(kernels.sweep_kernel, kernels.pairwise_sum, bind=bind) if use_numba
                    else jit.python_calling(kernels.sweep_kernel, bind))
@@ -265,7 +277,7 @@ class _Runner:
         high, low, atr_sig, vol = series
         self.fixed = (self.arr(open_), self.arr(high), self.arr(low), self.arr(close), self.arr(atr),
                       self.arr(atr_sig), self.arr(vol), start, cfg.fill == "close", cfg.allow_short,
-                      float(cfg.initial_cash))
+                      float(cfg.initial_cash), self.arr(np.asarray(bench_dx, dtype=np.float64)))
         self.fees, self.slips, self.k_atrs, self.risks = fees, slips, k_atrs, risks
         self.no_bool = self.arr(np.zeros(0, dtype=bool))
         self.no_float = self.arr(np.zeros(0))
@@ -281,9 +293,9 @@ class _Runner:
         if self.numba:
             return (np.empty(m), np.empty(m), np.empty(cap), np.empty(cap), np.empty(cap),
                     np.zeros(s, dtype=np.int64), np.zeros(s // 3 + 1),
-                    np.zeros(self.n, dtype=bool), np.zeros(self.n, dtype=bool))
+                    np.zeros(self.n, dtype=bool), np.zeros(self.n, dtype=bool), np.full(m + 1, np.nan))
         return ([0.0] * m, [0.0] * m, [0.0] * cap, [0.0] * cap, [0.0] * cap, [0] * s, [0.0] * (s // 3 + 1),
-                [False] * self.n, [False] * self.n)
+                [False] * self.n, [False] * self.n, [math.nan] * (m + 1))
 
     def stats_buffer(self, k: int):
         return np.zeros(k * _K) if self.numba else [0.0] * (k * _K)
@@ -398,12 +410,3 @@ def _generic(run: _Runner, strategy, params, raw, returns: np.ndarray, volume=No
 
     run.chunks(k, one, chunk=1)
     return run.finish(stats)
-
-
-# ------------------------------------------------------------------------------- metrics
-def _metrics(s: np.ndarray, bars: int, initial_cash: float, ppy: float, benchmark: float,
-             risk_free_rate: float = 0.0) -> dict:
-    """The registry's formulas over the per-combo sums of ``sweep_kernel`` (undefined -> NaN)."""
-    stats = metric_registry.RunStats.from_kernel(s, bars=bars, periods_per_year=ppy, initial_cash=initial_cash,
-                                                 benchmark=benchmark, risk_free_rate=risk_free_rate)
-    return metric_registry.evaluate(stats)

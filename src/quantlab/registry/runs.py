@@ -24,7 +24,7 @@ from typing import Any
 from quantlab.artifacts.io import json_safe
 from quantlab.artifacts.runs_index import MARKERS, index_row, scan
 from quantlab.errors import ConfigError, DataError
-from quantlab.metric_registry import headline_first, integer_names, metric_names, summary_names
+from quantlab.metric_registry import headline_first, integer_names, lower_is_better, metric_names, summary_names
 
 # Every JSON file a run directory may hold (current names first, then the legacy ones).
 RUN_JSON_FILES = ("metadata.json", "config.json", "metrics.json", "report.json", "meta.json", "run_report.json")
@@ -134,6 +134,12 @@ def check_metric(metric: str) -> str:
     if metric not in valid_metrics():
         raise ConfigError(f"unknown metric {metric!r}; valid metrics: {', '.join(valid_metrics())}")
     return metric
+
+
+def ranks_ascending(metric: str, ascending: bool | None) -> bool:
+    """``ascending`` as asked, or (None) the metric's own direction: lowest first for the
+    registry's lower-is-better metrics (e.g. ``volatility``), highest first otherwise."""
+    return metric in lower_is_better() if ascending is None else bool(ascending)
 
 
 # ------------------------------------------------------------------------------ one run
@@ -308,11 +314,13 @@ def _ask(cat, metric: str, ascending: bool) -> tuple[int, int, tuple[dict, dict]
         cat.close()
 
 
-def best_run(root: str | os.PathLike, metric: str = "sharpe_simple", ascending: bool = False) -> dict:
-    """The run with the highest ``metric`` (lowest with ``ascending``) among runs where it is not
-    null; ties go to the smaller run id. Raises DataError when no run has the metric. Two index
+def best_run(root: str | os.PathLike, metric: str = "sharpe_simple", ascending: bool | None = None) -> dict:
+    """The run with the best ``metric`` among runs where it is not null: the highest, or the
+    lowest with ``ascending`` (None: the metric's registered direction, see :func:`ranks_ascending`);
+    ties go to the smaller run id. Raises DataError when no run has the metric. Two index
     look-ups in the runs catalog, whatever the number of runs."""
     check_metric(metric)
+    ascending = ranks_ascending(metric, ascending)
     root_path = _check_root(root)
     cat = _catalog(root_path, sync=False)
     if cat is None:
@@ -338,9 +346,12 @@ def best_run(root: str | os.PathLike, metric: str = "sharpe_simple", ascending: 
     })
 
 
-def compare_runs(paths: list[str | os.PathLike], metric: str = "sharpe_simple", ascending: bool = False) -> dict:
-    """Side-by-side metrics of run directories, sorted by ``metric`` (runs without it last)."""
+def compare_runs(paths: list[str | os.PathLike], metric: str = "sharpe_simple",
+                 ascending: bool | None = None) -> dict:
+    """Side-by-side metrics of run directories, best ``metric`` first (runs without it last;
+    ``ascending`` as in :func:`best_run`)."""
     check_metric(metric)
+    ascending = ranks_ascending(metric, ascending)
     if not paths:
         raise ConfigError("--compare needs at least one run directory")
     items = []

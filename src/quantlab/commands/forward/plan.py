@@ -88,7 +88,7 @@ def load_candidates(run_dir: Path, metric: str, top_k: int) -> tuple[dict, list[
     from quantlab.metric_registry import grid_metric_names, lower_is_better
     from quantlab.strategies import get_strategy
 
-    if metric not in grid_metric_names():  # a leaderboard column: the run-only metrics are not
+    if metric not in grid_metric_names():  # a leaderboard column
         raise ConfigError(f"params.forward_metric must be one of [{', '.join(grid_metric_names())}], got {metric!r}")
     try:
         meta = read_json(run_dir / "metadata.json")

@@ -26,7 +26,7 @@ import json
 import math
 from pathlib import Path
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, csv_cell
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint
 from quantlab.errors import DataError
 from quantlab.metric_registry import integer_names, grid_metric_names
@@ -93,14 +93,6 @@ def rank_order(cols: dict, sort_by: list[str], ascending: list[bool]):
     return np.lexsort(keys)
 
 
-def _cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value).replace(",", ";")
-
-
 def _float_texts(values) -> list[str]:
     return _blank_nan(list(map("{:.10g}".format, values.tolist())), values)
 
@@ -127,8 +119,8 @@ def leaderboard_csv_columns(order, labels: list, combos: list[dict], keys: list[
     ints = set(integer_names())
     idx = order.tolist()
     trail = trail if idx else ()  # the row code: a column when some row has it
-    columns = [[str(i) for i in range(1, len(idx) + 1)], [_cell_text(labels[i]) for i in idx]]
-    columns += [[_cell_text(combos[i].get(k)) for i in idx] for k in param_keys]
+    columns = [[str(i) for i in range(1, len(idx) + 1)], [csv_cell(labels[i]) for i in idx]]
+    columns += [[csv_cell(combos[i].get(k)) for i in idx] for k in param_keys]
     for name in (*grid_metric_names(), *trail):
         col = cols[name][order]
         columns.append(_int_texts(col) if name in ints else _float_texts(col))

@@ -7,23 +7,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from quantlab.artifacts.io import (atomic_write_bytes, atomic_write_json, atomic_write_text, format_value, read_json)
+from quantlab.artifacts.io import (atomic_write_bytes, atomic_write_json, atomic_write_text, csv_cell, format_value,
+                                  read_json)
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.commands.common import publish_staging
 from quantlab.commands.experiment import skipped_summary, skipped_warning
 from quantlab.commands.run.publish import summary_of
 from quantlab.contract.runid import staging_name
 from quantlab.metric_registry import grid_metric_names
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.10g}"
-    return str(value).replace(",", ";")
 
 
 def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ...] = ()) -> str:
@@ -37,7 +29,7 @@ def leaderboard_csv(rows: list[dict], param_keys: list[str], lead: tuple[str, ..
     for r in rows:
         cells = [r.get("rank"), r.get("label"), *(r.get(k) for k in lead), *(r["params"].get(k) for k in param_keys),
                  *(r["metrics"].get(m) for m in grid_metric_names()), *(r["metrics"].get(k) for k in trail), r.get("combo_key", "")]
-        lines.append(",".join(_csv_cell(c) for c in cells))
+        lines.append(",".join(csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
 
 
@@ -134,7 +126,7 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
             all_rows.extend(s["train"])
         header = list(split_summary[0]) if split_summary else ["split"]
         atomic_write_text(staging / "walkforward_summary.csv",
-                          "\n".join([",".join(header)] + [",".join(_csv_cell(r[h]) for h in header)
+                          "\n".join([",".join(header)] + [",".join(csv_cell(r[h]) for h in header)
                                                           for r in split_summary]) + "\n")
         atomic_write_text(staging / "leaderboard.csv", leaderboard_csv(all_test, params_cols, lead=("split",)))
         _write_oos(staging / "oos_equity.parquet", oos)

@@ -29,7 +29,8 @@ def _evaluate(bars, spec: dict, combos: list[dict], threads: int | None = None, 
     out = evaluate_grid(bars.open, bars.high, bars.low, bars.close, spec["strategy"], combos,
                         engine_config(spec["engine"]), start=start, periods_per_year=ppy,
                         threads=threads or shard_threads(), keep_returns=bool(keep_returns), volume=bars.volume,
-                        returns_out=into, risk_free_rate=spec.get("risk_free_rate", 0.0))
+                        returns_out=into, risk_free_rate=spec.get("risk_free_rate", 0.0),
+                        timestamps=bars.index)
     return (*out, ppy) if keep_returns else out  # keep_returns: (metrics, returns, periods per year)
 
 
