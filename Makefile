@@ -29,7 +29,8 @@ CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_
 	tests/unit/test_portfolio.py tests/unit/test_registry_cli.py
 
 # `make lint`'s two checks are tests too (tests/cli/test_workflow_edges.py), so `make test` runs them
-# once, inside pytest.
+# once, inside pytest. `--dist loadgroup`: a module marked `xdist_group` runs on one worker, so its
+# module-scoped fixture (a few requests) is made once, not once per worker.
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m 'not slurm' tests
 	$(PY) scripts/mutation_check.py
