@@ -104,6 +104,24 @@ def ql(tmp_path) -> QuantLab:
     return QuantLab(tmp_path)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` (make test) sends the tests of one ``xdist_group`` to one worker by
+    tagging their node ids ("id@group"). pytest-xdist 3.8 writes the tag to ``item._nodeid``, which
+    pytest 9 no longer reads (it keeps ``_id``), so the groups were silently ignored; tag it there."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # an older pytest: xdist's own tagging works
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
 @pytest.fixture(scope="session")
 def grid_dir(tmp_path_factory) -> Path:
     """The bundled SPX 2017 grid sweep's run directory, made once per test process: tests only
