@@ -136,14 +136,13 @@ def copy_tree(dest: Path) -> None:
         shutil.copytree(cache, dest / cache.relative_to(ROOT), dirs_exist_ok=True)
 
 
-def run_tests(tree: Path, tests: tuple[str, ...], workers: int = 1) -> tuple[bool, float, str]:
+def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
     # a mutant makes its tests wait out every "must happen at once" deadline: 5 s is still ample
     env = {**os.environ, "QUANTLAB_TEST_PAUSE_TIMEOUT": "20", "QUANTLAB_TEST_EVENT_WAIT": "5"}
     env.pop("QUANTLAB_OUTPUTS_DIR", None)
     t0 = time.monotonic()
-    spread = ["-n", str(workers)] if workers > 1 else []
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                           "-p", "no:randomly", *spread, *tests], cwd=tree, env=env, capture_output=True, text=True,
+                           "-p", "no:randomly", *tests], cwd=tree, env=env, capture_output=True, text=True,
                           timeout=900)
     tail = (proc.stdout.strip().splitlines() or [""])[-1]
     return proc.returncode == 0, time.monotonic() - t0, tail
@@ -186,14 +185,19 @@ def main() -> int:
             copy_tree(Path(tmp) / f"tree{i}")
             trees.put(Path(tmp) / f"tree{i}")
         all_tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
-        # The unmutated run is split across the workers (``-n``): every listed test must pass
-        # before any verdict counts, or a "caught" could be a test broken by the copy itself.
+        # The unmutated run is split across the copies (each runs a share, at the same time): every
+        # listed test must pass, and every copy must pass its share, before any verdict counts, or a
+        # "caught" could be a test broken by the copy itself.
         t0 = time.monotonic()
-        ok, secs, tail = run_tests(Path(tmp) / "tree0", all_tests, workers=jobs)
-        if not ok:
-            print(f"baseline: the listed tests fail without any mutation ({tail}); fix them first")
+        shares = [(Path(tmp) / f"tree{i}", all_tests[i::jobs]) for i in range(jobs)]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(lambda share: run_tests(*share), [s for s in shares if s[1]]))
+        if not all(ok for ok, _, _ in results):
+            tails = "; ".join(tail for ok, _, tail in results if not ok)
+            print(f"baseline: the listed tests fail without any mutation ({tails}); fix them first")
             return 1
-        print(f"baseline: {len(all_tests)} test targets pass unmutated ({secs:.0f} s)", flush=True)
+        print(f"baseline: {len(all_tests)} test targets pass unmutated in {len(results)} copies "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
 
         def one(m: Mutant) -> tuple[int, str]:
             tree = trees.get()
