@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SIM_FILES = ("equity.parquet", "trades.parquet", "metrics.json", "equity.png")
+SIM_FILES = ("equity.parquet", "trades.parquet", "trades.csv", "metrics.json", "equity.png")
 WF_SPLIT_FILES = ("selected.json", "test.json", "test_equity.parquet")
 BOARD_FILES = ("board.json", "leaderboard.parquet", "leaderboard.csv", "heatmap.png")  # commands/sweep/board.py
 

@@ -49,6 +49,30 @@ def test_grid_robustness_block_is_strict_json_and_noise_is_not_robust(ql):
         assert name in listed and report["machine_contract"]["artifacts"][key] == name
 
 
+def test_identical_rerun_copies_the_boards_pictures_and_redraws_a_missing_one(ql):
+    """The merge draws the robustness pictures once, into the board; an identical sweep (the fast
+    path, no Snakemake) copies them, byte for byte, like the heatmap; a picture gone from the
+    board is drawn again from the board's points."""
+    _, first = _report(ql.request(sweep_request(**noise_grid())))
+    boards = sorted((ql.outputs / ".quantlab" / "store" / "sweep").glob("*/boards/*"))
+    assert len(boards) == 1
+    names = ("pbo_logits.png", "is_vs_oos.png", "heatmap.png")
+    for name in names:
+        assert (boards[0] / name).read_bytes() == (first / name).read_bytes(), name
+    marked = (boards[0] / "pbo_logits.png").read_bytes() + b"copied"  # PNG readers ignore the tail
+    (boards[0] / "pbo_logits.png").write_bytes(marked)
+    _, again = _report(ql.request(sweep_request(**noise_grid())))
+    assert again != first
+    assert (again / "pbo_logits.png").read_bytes() == marked  # copied from the board, not drawn
+    for name in names[1:]:
+        assert (again / name).read_bytes() == (first / name).read_bytes(), name
+    (boards[0] / "is_vs_oos.png").unlink()
+    report, third = _report(ql.request(sweep_request(**noise_grid())))
+    for name in names[1:]:
+        assert (third / name).read_bytes() == (first / name).read_bytes(), name
+    assert "points" not in report["machine_contract"]["robustness"]
+
+
 def _leaderboard(run_dir: Path) -> list[dict]:
     with open(run_dir / "leaderboard.csv") as fh:
         return list(csv.DictReader(fh))

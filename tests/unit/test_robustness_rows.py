@@ -42,6 +42,64 @@ def test_numba_and_numpy_passes_agree(monkeypatch, seed, t, n):
     assert fr["effective_trials"] == pytest.approx(nr["effective_trials"], rel=1e-9)
 
 
+def test_threaded_passes_give_the_numbers_of_one_thread(monkeypatch):
+    """The merge runs the numba passes on several threads (``RowSource.threads``): each thread
+    owns disjoint outputs and sums in the same order, so every number is bit-identical."""
+    import dataclasses
+
+    monkeypatch.setenv("QUANTLAB_JIT", "always")
+    rng = np.random.default_rng(11)
+    mat = rng.normal(0.0003, 0.01, size=(700, 300)).astype(np.float32)
+    mat[:, 5] = 0.0
+    one = rows.matrix_source(mat)
+    three = dataclasses.replace(one, threads=3)
+    starts = cscv.block_starts(700, 16)
+    for a, b in zip(rows.row_stats(one, starts), rows.row_stats(three, starts)):
+        np.testing.assert_array_equal(a, b)
+    w = rng.normal(size=300)
+    np.testing.assert_array_equal(rows.weighted_row_sum(one, w), rows.weighted_row_sum(three, w))
+    b_sum, b_sq, _ = rows.row_stats(one, starts)
+    counts = np.diff(np.append(starts, 700))
+    p1, p3 = (cscv.pbo_from_blocks(b_sum, b_sq, counts, max_splits=None, seed=1, threads=k) for k in (1, 3))
+    for key in ("logits", "is_sharpe", "oos_sharpe"):
+        np.testing.assert_array_equal(p1[key], p3[key])
+    from quantlab.robustness.report import report_from_source
+
+    assert report_from_source(one, seed=2, n_boot=50) == report_from_source(three, seed=2, n_boot=50)
+
+
+def test_fused_z_sum_is_pass_two_with_the_same_weights(monkeypatch):
+    """Pass 2 (sum of series / sd) fused into pass 1: the kernel's weights are exactly those
+    ``effective_trials_from_sums`` derives from the block sums (one chunk: the same sum, bit for
+    bit), and over several chunks the sum agrees to rounding; flat series weigh nothing."""
+    from quantlab.robustness.stats import effective_trials_from_sums
+
+    monkeypatch.setenv("QUANTLAB_JIT", "always")
+    rng = np.random.default_rng(12)
+    for n, exact in ((rows.Z_CHUNK, True), (3 * rows.Z_CHUNK + 17, False)):
+        mat = rng.normal(0.0002, 0.01, size=(300, n)).astype(np.float32)
+        mat[:, 3] = 0.0
+        mat[:, 4] = 0.001                              # constant up to rounding: no weight
+        src = rows.matrix_source(mat)
+        starts = cscv.block_starts(300, 16)
+        b_sum, b_sq, mom, z = rows.row_stats_z(src, starts)
+        total, total_sq = b_sum.sum(axis=0), b_sq.sum(axis=0)
+        mean = total / 300
+        var = (total_sq - 300 * mean * mean) / 299
+        live = var > total_sq * (1e-12 / 300)
+        assert not live[3] and not live[4]
+        two = rows.weighted_row_sum(src, np.where(live, 1.0 / np.sqrt(np.where(live, var, 1.0)), 0.0))
+        if exact:
+            np.testing.assert_array_equal(z, two)
+        np.testing.assert_allclose(z, two, rtol=1e-12, atol=1e-12)
+        fused = effective_trials_from_sums(src, total, total_sq, z)
+        alone = effective_trials_from_sums(src, total, total_sq)
+        for key in ("effective_trials", "mean_correlation"):
+            assert fused[key] == pytest.approx(alone[key], rel=1e-9)
+    monkeypatch.setenv("QUANTLAB_JIT", "never")
+    assert rows.row_stats_z(src, starts)[3] is None    # numpy: pass 2 runs on its own
+
+
 def test_row_stats_match_the_definitions():
     rng = np.random.default_rng(4)
     mat = rng.standard_t(4, size=(500, 6)) * 0.01

@@ -61,3 +61,50 @@ def test_rank_order_and_csv_match_the_row_code(board):
         leaderboard_csv(ranked, ["fast", "slow"])
     top = [sb._row(int(i), r + 1, labels, combos, keys, cols, trail) for r, i in enumerate(order.tolist())]
     assert top == ranked
+
+
+def _shards(tmp_path, n_shards=3, per=40, bars=400):
+    """Shard files as ``step_sweep_shard`` writes them (metrics parquet + float32 returns)."""
+    import json as _json
+
+    from quantlab.columnar import parquet_bytes, table_from_numpy
+
+    rng = np.random.default_rng(21)
+    paths, keys, combos = [], [], []
+    for s in range(n_shards):
+        ks = [f"{s:02d}{i:014x}" for i in range(per)]
+        cols = {m: rng.normal(size=per) for m in grid_metric_names()}
+        for m in INTS:
+            cols[m] = np.round(np.abs(cols[m]) * 10)
+        meta = {"keys": _json.dumps(ks), "bars_available": str(bars), "periods_per_year": "252.0"}
+        path = tmp_path / f"shard{s}.parquet"
+        path.write_bytes(parquet_bytes(table_from_numpy(cols, meta)))
+        np.save(tmp_path / f"shard{s}.returns.npy", rng.normal(0.0003, 0.01, (per, bars)).astype(np.float32))
+        paths.append(str(path))
+        keys += ks
+        combos += [{"fast": 2 + s, "slow": 50 + i} for i in range(per)]
+    order = rng.permutation(len(keys)).tolist()  # the request's order is not the shards'
+    record = {"grid": {"combo_keys": [keys[i] for i in order]}, "combos": [combos[i] for i in order],
+              "labels": [None] * len(keys), "sort_by": ["sharpe_simple"], "ascending": [False],
+              "robustness": True, "strategy": "sma_crossover", "grid_keys": ["fast", "slow"],
+              "base": {"ticker": "X", "start": "2000-01-01", "end": "2001-01-01"}, "lookback_bars": 60}
+    return record, paths
+
+
+def test_board_with_the_statistics_beside_writes_the_files_of_the_sequential_merge(tmp_path, monkeypatch):
+    """merge_board computes the robustness columns and report on a thread of its own while it
+    writes the leaderboard text: every board file is byte-identical to the one-after-the-other
+    merge's."""
+    record, paths = _shards(tmp_path)
+    files = {}
+    for beside in (True, False):
+        monkeypatch.setattr(sb, "_beside", lambda record, on=beside: on and sb._beside_default(record))
+        out = tmp_path / f"board_{beside}"
+        out.mkdir()
+        sb.merge_board(record, paths, str(out))
+        files[beside] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert set(files[True]) == {"board.json", "leaderboard.csv", "leaderboard.parquet", "heatmap.png",
+                                "pbo_logits.png", "is_vs_oos.png"}
+    assert files[True] == files[False]
+    board = __import__("json").loads(files[True]["board.json"])
+    assert board["robustness"]["trials"] == 120 and "psr" in board["best"]["metrics"]

@@ -71,3 +71,17 @@ def test_bar_times_iso_is_bar_time_iso_of_each(stamps):
     arr = np.array(stamps, dtype="datetime64[ns]")
     assert bar_times_iso(arr) == [bar_time_iso(t) for t in arr]
     assert bar_times_iso(np.array(stamps, dtype=np.int64)) == [bar_time_iso(t) for t in arr]
+
+
+@pytest.mark.parametrize("robust", [False, True])
+def test_sweep_prefetch_loads_the_robustness_kernels_only_when_robustness_is_on(monkeypatch, robust):
+    """With robustness on, the merge step's numba passes are loaded while the parent starts
+    Snakemake (commands/sweep/steps.prefetch_sweep), not on the merge's critical path."""
+    from quantlab.commands.sweep.steps import prefetch_sweep
+    from quantlab.robustness import cscv, rows
+
+    monkeypatch.setattr(jit, "_compiled", {})
+    prefetch_sweep([], "sma_crossover", {"fast": 5, "slow": 20}, True, robust)
+    loaded = set(jit._compiled)
+    for kernel in (rows.row_stats_kernel, cscv.cscv_kernel):  # (pass 2 is fused into pass 1)
+        assert (kernel in loaded) is robust

@@ -7,6 +7,7 @@ rule simulate:
     output:
         equity="store/sim/{mkey}/equity.parquet",
         trades="store/sim/{mkey}/trades.parquet",
+        trades_csv="store/sim/{mkey}/trades.csv",
     log:
         f"{LOG_DIR}/simulate/{{mkey}}.log",
     run:
@@ -16,6 +17,7 @@ rule simulate:
             input.signals,
             output.equity,
             output.trades,
+            output.trades_csv,
             log=log[0],
         )
 

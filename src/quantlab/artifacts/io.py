@@ -95,10 +95,19 @@ def atomic_write_json(path: str | os.PathLike, data: Any, *, sort_keys: bool = F
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Copy a file so that ``dst`` is replaced in one rename (never seen half-copied)."""
+    """Copy a file so that ``dst`` is replaced in one rename (never seen half-copied). The bytes
+    move inside the kernel (``copy_file_range``; a 33 MB equity file of a 1M-bar run costs no
+    Python-level buffers), else through ``shutil.copyfileobj``."""
     def fill(out) -> None:
         with open(src, "rb") as fh:
-            shutil.copyfileobj(fh, out, 1 << 20)
+            copied = 0
+            try:
+                while n := os.copy_file_range(fh.fileno(), out.fileno(), 1 << 30):
+                    copied += n
+            except (OSError, AttributeError):  # not here (a pipe, the filesystem, the platform)
+                if copied:
+                    raise
+                shutil.copyfileobj(fh, out, 1 << 20)
 
     _replace_with(dst, fill)
 

@@ -98,7 +98,9 @@ def shard_source(shard_paths: list[str], keys: list[str]):
         rpath, r = home[j]
         return np.asarray(np.load(rpath, mmap_mode="r", allow_pickle=False)[r], dtype=np.float64)
 
-    return RowSource(len(keys), t, parts, column), ppy
+    from quantlab.commands.sweep.steps import shard_threads
+
+    return RowSource(len(keys), t, parts, column, threads=shard_threads()), ppy  # the merge's passes
 
 
 ROBUST_OBJECTIVES = ("psr", "deflated_sharpe")  # per-combination columns a sweep can rank by

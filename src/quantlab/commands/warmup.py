@@ -51,24 +51,31 @@ def forced_jit():
             os.environ["QUANTLAB_JIT"] = previous
 
 
-def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: bool) -> None:
-    """Worker warm-up of a ``run``: bundled data parsed into the loader's memo and, for a big
-    window, the strategy's and the simulator's numba kernels loaded."""
+def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: bool,
+                 speculate: tuple | None = None) -> None:
+    """Worker warm-up of a ``run``: bundled data parsed into the loader's memo, for a big window
+    the strategy's and the simulator's numba kernels loaded, then, with ``speculate`` =
+    ``(internal root, content keys, sim spec)``, the chain's steps computed ahead
+    (commands/speculate.py)."""
     from quantlab.commands.run.steps import engine_config, prefetch_data
 
     prefetch_data(data_spec)
-    if not warm_numba:
-        return
-    import numpy as np
+    if warm_numba:
+        import numpy as np
 
-    from quantlab.engine import simulate
-    from quantlab.strategies import get_strategy
+        from quantlab.engine import simulate
+        from quantlab.strategies import get_strategy
 
-    strategy = get_strategy(signals_spec["strategy"])
-    params = dict(signals_spec["strategy_params"])
-    n = int(strategy.warmup_bars(params)) + 64
-    close = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0.0, 0.01, n)))
-    extra = {"volume": np.ones(n)} if getattr(strategy, "uses_volume", False) else {}
-    with forced_jit():
-        sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
-        simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)
+        strategy = get_strategy(signals_spec["strategy"])
+        params = dict(signals_spec["strategy_params"])
+        n = int(strategy.warmup_bars(params)) + 64
+        close = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0.0, 0.01, n)))
+        extra = {"volume": np.ones(n)} if getattr(strategy, "uses_volume", False) else {}
+        with forced_jit():
+            sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
+            simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)
+    if speculate is not None:
+        from quantlab.commands.speculate import speculate_run
+
+        internal, keys, sim_spec = speculate
+        speculate_run(internal, keys, data_spec, signals_spec, sim_spec)

@@ -183,6 +183,15 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
         except Exception:  # the real step reports any problem
             pass
 
+    try:
+        _serve_requests(req_r, rep_w)
+    finally:
+        speculate = sys.modules.get("quantlab.commands.speculate")
+        if speculate is not None:  # files computed ahead that no step took (commands/speculate.py)
+            speculate.discard()
+
+
+def _serve_requests(req_r: int, rep_w: int) -> None:
     while True:
         try:
             name, args, kwargs, cwd = _recv(req_r)

@@ -7,8 +7,11 @@ order, and then calls ``os._exit``:
 
 1. a live non-daemon thread would be waited for by a normal exit: then exit normally instead;
 2. ``atexit`` callbacks run (libraries' clean-ups, temp files);
-3. unreachable objects are collected, so a file object caught in a reference cycle is closed
-   (and its buffer written) by its finaliser, as teardown would have done;
+3. unreachable objects are collected, so their finalisers run as teardown would run them
+   (what existed after the first Snakemake import is frozen, ``snakemake_runner.freeze_imports``,
+   and not walked again: it lives to the end anyway). A buffered file dropped in a reference
+   cycle loses its buffer here as in an ordinary exit (CPython may finalise its raw file first):
+   every file this project writes is closed by a ``with`` block;
 4. ``logging`` handlers are flushed and closed;
 5. stdout and stderr are flushed (the envelope is complete in a pipe or file when the caller
    sees the process end); a failed stdout flush exits 120, as CPython does.

@@ -43,7 +43,7 @@ def run_plan(req, opts) -> Plan:
     print_warnings(req.warnings[printed:])  # found while planning (e.g. a default ticker stood in)
     plan = Plan(run_id=rp.run_id, mode="run", config=rp.snakemake_config(), target=rp.target,
                 log_path=rp.staging_dir / "logs" / "snakemake.log", keyed_outputs=run_chain(rp.keys),
-                prefetch=_run_prefetch(rp.specs), discard=_discard(rp.staging_dir))
+                prefetch=_run_prefetch(rp.specs, rp.keys), discard=_discard(rp.staging_dir))
     if opts.dry_run:
         return plan
     internal = internal_root()
@@ -99,11 +99,14 @@ def _paper_session(plan: Plan, rp, req) -> None:
     plan.on_success, plan.on_failure = on_success, on_failure
 
 
-def _run_prefetch(specs: dict) -> tuple:
-    """The step worker's warm-up of a run: its data and, for a big window, numba (commands/warmup.py)."""
+def _run_prefetch(specs: dict, keys: dict) -> tuple:
+    """The step worker's warm-up of a run: its data, for a big window numba, then the chain's
+    steps computed ahead (commands/warmup.py, commands/speculate.py)."""
     from quantlab.commands.warmup import big_run
+    from quantlab.contract.paths import internal_root
 
-    return ("warmup.prefetch_run", (specs["data"], specs["signals"], specs["sim"]["engine"], big_run(specs["data"])))
+    return ("warmup.prefetch_run", (specs["data"], specs["signals"], specs["sim"]["engine"], big_run(specs["data"]),
+                                    (str(internal_root()), dict(keys), specs["sim"])))
 
 
 # ----------------------------------------------------------------------------------- sweep
@@ -129,8 +132,10 @@ def sweep_plan(req, opts) -> Plan:
         raise
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
         estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
-    prefetch = ("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
-                                          dict(exp.combos[0]), work >= 300_000)) if sp.new_shards else None
+    prefetch = (("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
+                                          dict(exp.combos[0]), work >= 300_000,
+                                          any(r.get("robustness") for r in sp.config["requests"].values())))
+                if sp.new_shards else None)
 
     spec_file = internal_root() / spec_path(sp.run_id)
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from quantlab.robustness.core import as_matrix, block_sums, sharpe_from_sums
-from quantlab.robustness.rows import jit_kernel
+from quantlab.robustness.rows import in_threads, jit_kernel
 
 
 _SPLIT_BUDGET = 10_000_000    # split x combination cells evaluated by pbo() by default
@@ -100,8 +100,9 @@ def empty_pbo(blocks: int) -> dict:
 
 
 def pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits: int | None,
-                     seed: int, chunk: int = 256) -> dict:
-    """:func:`pbo` from per-block sums / sums of squares (S x N) and block sizes (S)."""
+                     seed: int, chunk: int = 256, threads: int = 1) -> dict:
+    """:func:`pbo` from per-block sums / sums of squares (S x N) and block sizes (S); the numba
+    kernel runs its splits on ``threads`` threads (each split's numbers are its own)."""
     blocks, n = b_sum.shape
     result = empty_pbo(blocks)
     total = result["splits_total"]
@@ -119,8 +120,9 @@ def pbo_from_blocks(b_sum: np.ndarray, b_sq: np.ndarray, counts, *, max_splits: 
     fn = jit_kernel(cscv_kernel, k * n * blocks // 8)
     if fn is not None:
         halves = np.ascontiguousarray(np.nonzero(member)[1].reshape(k, blocks // 2).astype(np.int64))
-        fn(halves, np.ascontiguousarray(b_sum.T), np.ascontiguousarray(b_sq.T), counts, all_sum, all_sq, np.empty(n),
-           logits, is_best, oos_best)
+        sums, sqs = np.ascontiguousarray(b_sum.T), np.ascontiguousarray(b_sq.T)
+        in_threads(lambda lo, hi: fn(halves[lo:hi], sums, sqs, counts, all_sum, all_sq, np.empty(n),
+                                     logits[lo:hi], is_best[lo:hi], oos_best[lo:hi]), k, threads)
         chunk = k  # done: skip the numpy loop
     for lo in range(0, k if fn is None else 0, chunk):
         m = member[lo:lo + chunk]

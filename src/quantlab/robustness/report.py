@@ -13,7 +13,7 @@ from quantlab.robustness.bootstrap import bootstrap_sharpe_ci
 from quantlab.robustness.core import (as_matrix, finite_or_none, sharpe_from_sums, json_safe, moments,
                                       moments_from_central)
 from quantlab.robustness.cscv import block_starts, empty_pbo, logit_summary, pbo_from_blocks
-from quantlab.robustness.rows import RowSource, matrix_source, row_stats
+from quantlab.robustness.rows import RowSource, matrix_source, row_stats_z
 from quantlab.robustness.stats import (effective_trials_from_sums, deflated_sharpe, expected_max_sharpe,
                                        min_track_record_length, probabilistic_sharpe)
 from quantlab.robustness.verdict import verdict
@@ -62,6 +62,7 @@ class SweepStats:
     expected_max: float            # per period, against N = trials
     psr: np.ndarray                # per series: PSR vs 0
     dsr: np.ndarray                # per series: PSR vs expected_max (a per-combination DSR)
+    z_sum: np.ndarray | None = None  # sum of series / sd (pass 2 fused into pass 1), or None
 
 
 def sweep_stats(source: RowSource, blocks: int = 16) -> SweepStats:
@@ -75,7 +76,7 @@ def sweep_stats(source: RowSource, blocks: int = 16) -> SweepStats:
         raise ValueError(f"blocks must be an even number >= 2, got {blocks}")
     with_pbo = n >= 2 and t >= 2 * blocks
     starts = block_starts(t, blocks) if with_pbo else np.array([0])
-    b_sum, b_sq, mom = row_stats(source, starts)
+    b_sum, b_sq, mom, z_sum = row_stats_z(source, starts)
     all_sr = sharpe_from_sums(t, b_sum.sum(axis=0), b_sq.sum(axis=0))
     m = moments_from_central(mom, t)
     sr_var = float(all_sr.var(ddof=1)) if n > 1 else 0.0
@@ -84,7 +85,7 @@ def sweep_stats(source: RowSource, blocks: int = 16) -> SweepStats:
     psr = np.atleast_1d(probabilistic_sharpe(all_sr, t, m["skewness"], m["kurtosis"]))
     dsr = np.atleast_1d(deflated_sharpe(all_sr, t, n, max(sr_var, sr_var_null), m["skewness"], m["kurtosis"]))
     return SweepStats(source, blocks, starts, with_pbo, b_sum, b_sq, m, all_sr, sr_var, sr_var_null, e_max,
-                      psr, dsr)
+                      psr, dsr, z_sum)
 
 
 def report_from_source(source: RowSource, best_index: int | None = None, periods_per_year: float = 252.0, *,
@@ -117,12 +118,12 @@ def report_from_stats(st: SweepStats, best_index: int | None = None, periods_per
         raise ValueError(f"best_index {best_index} out of range for {n} combinations")
     skew, kurt = float(st.moments["skewness"][best_index]), float(st.moments["kurtosis"][best_index])
     sr_best = float(all_sr[best_index])
-    eff = effective_trials_from_sums(source, st.b_sum.sum(axis=0), st.b_sq.sum(axis=0))  # pass 2
+    eff = effective_trials_from_sums(source, st.b_sum.sum(axis=0), st.b_sq.sum(axis=0), st.z_sum)  # pass 2
     e_max = st.expected_max
     psr, dsr = float(st.psr[best_index]), float(st.dsr[best_index])
     if st.with_pbo:
         cscv = pbo_from_blocks(st.b_sum, st.b_sq, np.diff(np.append(st.starts, t)),
-                                max_splits=max_splits, seed=seed)
+                                max_splits=max_splits, seed=seed, threads=source.threads)
     else:
         cscv = empty_pbo(st.blocks)
     degradation = dict(cscv["degradation"])

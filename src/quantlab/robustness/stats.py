@@ -128,8 +128,9 @@ def effective_trials(returns_matrix) -> dict:
     return effective_trials_from_sums(source, b_sum[0], b_sq[0])
 
 
-def effective_trials_from_sums(source: RowSource, total: np.ndarray, total_sq: np.ndarray) -> dict:
-    """:func:`effective_trials` given the series' sums and sums of squares (one more pass)."""
+def effective_trials_from_sums(source: RowSource, total: np.ndarray, total_sq: np.ndarray, z=None) -> dict:
+    """:func:`effective_trials` given the series' sums and sums of squares (one more pass, or
+    none with ``z``: the sum of the series / sd, from ``rows.row_stats_z``)."""
     t, n = source.t, source.n
     out = {"trials": n, "effective_trials": float(n), "mean_correlation": None,
            "method": "average_correlation"}
@@ -142,7 +143,7 @@ def effective_trials_from_sums(source: RowSource, total: np.ndarray, total_sq: n
     if k < 2:
         return out
     inv_sd = np.where(live, 1.0 / np.sqrt(np.where(live, var, 1.0)), 0.0)
-    z_sum = weighted_row_sum(source, inv_sd)
+    z_sum = weighted_row_sum(source, inv_sd) if z is None else np.array(z, dtype=np.float64)
     z_sum -= float(mean @ inv_sd)
     total_corr = float(z_sum @ z_sum) / (t - 1)      # sum of the k x k correlation matrix
     rho = (total_corr - k) / (k * (k - 1))

@@ -52,16 +52,23 @@ class SmaCrossover(Strategy):
         return GridPath(grid_signals, [GridBlock(f_vec=csum, i_vec=runlen.astype(np.int64), p_i1=fast, p_i2=slow)])
 
 
-def grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
-    """Combo ``c``'s crosses of SMA(``p_i1[c]``) and SMA(``p_i2[c]``), exactly ``compute``'s.
+def fused_sma(t, window, run, base, close, f_vec):
+    """SMA(``window``) at bar ``t`` exactly as ``indicators.sma`` gives it, from ``f_vec`` =
+    ``cumsum(close - close[0])`` (base + window sum / window), or exactly the value when the
+    window holds one repeated value (``run``: how many values up to ``t`` equal ``close[t]``
+    consecutively); ``nan`` before the window is full."""
+    if t < window - 1:
+        return NAN
+    if window == 1 or run >= window:
+        return close[t]
+    if t == window - 1:
+        return base + f_vec[t] / window
+    return base + (f_vec[t] - f_vec[t - window]) / window
 
-    Each SMA is derived bar by bar like ``indicators.sma``: base + window sum / window from
-    ``f_vec`` = ``cumsum(close - close[0])``, or exactly the value when the window holds one
-    repeated value (``i_vec[t]`` = how many values up to ``t`` equal ``close[t]``
-    consecutively); ``nan`` before the window is full. The two SMAs are written out inline, not
-    through a helper function: numba compiled a helper call per bar ~35x slower (68 ns a bar
-    against 2, benchmarks/bench_risk.py), identical results.
-    """
+
+def grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit):
+    """Combo ``c``'s crosses of SMA(``p_i1[c]``) and SMA(``p_i2[c]``) (:func:`fused_sma`), exactly
+    ``compute``'s."""
     n = len(close)
     w_fast = p_i1[c]
     w_slow = p_i2[c]
@@ -71,22 +78,8 @@ def grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, 
     t_first = start - 1 if start > 0 else 0  # the bar before start: only its SMAs count
     for t in range(t_first, n):
         run = i_vec[t]
-        if t < w_fast - 1:
-            a = NAN
-        elif w_fast == 1 or run >= w_fast:
-            a = close[t]
-        elif t == w_fast - 1:
-            a = base + f_vec[t] / w_fast
-        else:
-            a = base + (f_vec[t] - f_vec[t - w_fast]) / w_fast
-        if t < w_slow - 1:
-            b = NAN
-        elif w_slow == 1 or run >= w_slow:
-            b = close[t]
-        elif t == w_slow - 1:
-            b = base + f_vec[t] / w_slow
-        else:
-            b = base + (f_vec[t] - f_vec[t - w_slow]) / w_slow
+        a = fused_sma(t, w_fast, run, base, close, f_vec)
+        b = fused_sma(t, w_slow, run, base, close, f_vec)
         sig_enter[t] = a > b and prev_le  # nan compares False, like crossed_above
         sig_exit[t] = a < b and prev_ge
         prev_le = a <= b

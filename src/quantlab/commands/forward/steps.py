@@ -9,7 +9,6 @@ from pathlib import Path
 
 from quantlab.artifacts.io import atomic_copy, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import code_fingerprint, runtime_info
-from quantlab.artifacts.trades_csv import trades_csv
 from quantlab.commands.common import publish_staging
 from quantlab.commands.forward.publish import write_forward_report
 from quantlab.commands.run.plan import ENGINE_KEYS
@@ -50,7 +49,7 @@ def step_forward_session(record: dict, sim_dirs: list[str], marker_out: str) -> 
     for cand, sim in zip(record["candidates"], sim_dirs):
         cid = cand["candidate_id"]
         ledger += _ledger_lines(cid, Path(sim) / "equity.parquet")
-        csv_text = trades_csv(str(Path(sim) / "trades.parquet")).splitlines()
+        csv_text = (Path(sim) / "trades.csv").read_text(encoding="utf-8").splitlines()  # by step_simulate
         header = csv_text[0]
         trades_lines += [f"{cid},{line}" for line in csv_text[1:]]
         per_candidate[cid] = read_json(Path(sim) / "metrics.json")

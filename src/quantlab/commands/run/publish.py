@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from quantlab.artifacts.io import atomic_copy, atomic_write_json, atomic_write_text, format_value, read_json
-from quantlab.artifacts.trades_csv import trades_csv
 from quantlab.engine import risk
 from quantlab.errors import ConfigError
 
@@ -132,8 +131,7 @@ def write_results(target: Path, record: dict, sim: Path, *, mode: str) -> tuple[
         "bar_interval": window.get("bar_interval"), "periods_per_year": window.get("periods_per_year"),
         **run_robustness(record["params"], sim, window),
     }, sort_keys=True)
-    atomic_write_text(target / "trades.csv", trades_csv(str(sim / "trades.parquet")))
-    for name in ("equity.parquet", "equity.png"):
+    for name in ("trades.csv", "equity.parquet", "equity.png"):  # trades.csv: made by step_simulate
         atomic_copy(sim / name, target / name)
     return config, metrics, window, summary, result_warnings
 

@@ -4,7 +4,7 @@ DAG, each step writing a file the next one reads:
 
     load_data  -> store/data/<dkey>/bars.parquet
     signals    -> store/signals/<skey>/signals.parquet
-    simulate   -> store/sim/<mkey>/{equity,trades}.parquet
+    simulate   -> store/sim/<mkey>/{equity,trades}.parquet, trades.csv
     score      -> store/sim/<mkey>/metrics.json
     plot       -> store/sim/<mkey>/equity.png
     publish    -> requests/<run_id>/published.json   (writes outputs/runs/<run_id>/ atomically)
@@ -20,11 +20,12 @@ import dataclasses
 import json
 from pathlib import Path
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
 from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.commands.run.publish import write_report, write_results, zero_trade_warnings
+from quantlab.commands.speculate import take as take_speculated
 from quantlab.commands.worker import warm_step
 from quantlab.contract.runid import staging_name
 from quantlab.dates import bar_time_iso
@@ -52,6 +53,8 @@ def prefetch_data(spec: dict) -> None:
 
 @warm_step
 def step_load_data(spec: dict, out_path: str) -> None:
+    if take_speculated("step_load_data", spec, (out_path,)):
+        return
     from quantlab.data import load_bars, write_bars
 
     write_bars(load_bars(data_request(spec)), out_path)
@@ -59,6 +62,8 @@ def step_load_data(spec: dict, out_path: str) -> None:
 
 @warm_step
 def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
+    if take_speculated("step_signals", spec, (out_path,)):
+        return
     import numpy as np
 
     from quantlab.data import read_bars
@@ -124,7 +129,12 @@ def require_bars(available: int, spec: dict) -> None:
 
 
 @warm_step
-def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str) -> None:
+def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str, trades_out: str,
+                  trades_csv_out: str | None = None) -> None:
+    """The simulation's equity table and trade log (Parquet) and, with ``trades_csv_out``, the
+    contract's trades.csv built from the same arrays (publishing then only copies it)."""
+    if take_speculated("step_simulate", spec, (equity_out, trades_out, trades_csv_out)):
+        return
     import numpy as np
 
     from quantlab.data import read_bars
@@ -170,6 +180,10 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         is_open[-1] = 1  # the engine logs a position open at the end as its last trade
     trades["open"] = is_open
     atomic_write_bytes(trades_out, parquet_bytes(table_from_numpy(trades)))
+    if trades_csv_out is not None:
+        from quantlab.artifacts.trades_csv import trades_csv_text
+
+        atomic_write_text(trades_csv_out, trades_csv_text(trades))
 
 
 def _load_sim(equity_path: str, trades_path: str):
@@ -188,6 +202,8 @@ def _load_sim(equity_path: str, trades_path: str):
 
 @warm_step
 def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) -> None:
+    if take_speculated("step_score", spec, (out_path,)):
+        return
     from quantlab.metrics import compute_metrics
     from quantlab.scoring import score_inputs, scoring_info
 
@@ -225,6 +241,8 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
 
 @warm_step
 def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
+    if take_speculated("step_plot", spec, (out_path,)):
+        return
     from quantlab.artifacts.plots import equity_png
 
     eq = read_parquet(equity_path)

@@ -12,12 +12,15 @@ drops the combinations without enough bars, ranks them (numpy ``lexsort``, the o
 * ``heatmap.png``          the bounded heatmap (artifacts/heatmap.py), or a 1x1 placeholder when
                            no parameter varies (``board.json`` says which);
 * ``board.json``           small: row count, the best row and the top 10 (as the report shows
-                           them), the skipped combinations, robustness, whether there is a heatmap.
+                           them), the skipped combinations, robustness, whether there is a heatmap,
+                           the data windows' notes (publish's warnings);
+* ``pbo_logits.png``, ``is_vs_oos.png``  with robustness on (when CSCV ran): its pictures
+                           (``board.json``'s ``pictures`` names them).
 
 The key covers everything a board depends on (the shards, the combinations and labels in request
 order, the ranking, robustness, strategy, window, code), so an identical sweep finds its board and
-its publish step only copies two files and writes the small ones: nothing per request grows with
-the number of combinations but one file copy.
+its publish step only copies its files and writes the small ones (no picture drawn, no bars
+file read): nothing per request grows with the number of combinations but one file copy.
 """
 
 from __future__ import annotations
@@ -112,16 +115,24 @@ def _blank_nan(texts: list[str], values) -> list[str]:
 
 
 def leaderboard_csv_columns(order, labels: list, combos: list[dict], keys: list[str], cols: dict,
-                            trail: tuple[str, ...], param_keys: list[str]) -> str:
+                            trail: tuple[str, ...], param_keys: list[str], late=None) -> str:
     """``leaderboard_csv`` of the ranked rows ``order`` (indices into labels/combos/keys/cols),
     built column by column; ``trail``: the robustness columns of ``cols`` (psr, deflated_sharpe)
-    the rows carry."""
+    the rows carry. ``late``: a callable giving ``(trail, {name: column})``, called once every
+    other column is text (the merge computes the robustness columns meanwhile); it replaces
+    ``trail``."""
     ints = set(integer_names())
     idx = order.tolist()
-    trail = trail if idx else ()  # the row code: a column when some row has it
     columns = [[str(i) for i in range(1, len(idx) + 1)], [csv_cell(labels[i]) for i in idx]]
     columns += [[csv_cell(combos[i].get(k)) for i in idx] for k in param_keys]
-    for name in (*grid_metric_names(), *trail):
+    for name in grid_metric_names():
+        col = cols[name][order]
+        columns.append(_int_texts(col) if name in ints else _float_texts(col))
+    if late is not None:
+        trail, extra = late()
+        cols = {**cols, **extra}
+    trail = trail if idx else ()  # the row code: a column when some row has it
+    for name in trail:
         col = cols[name][order]
         columns.append(_int_texts(col) if name in ints else _float_texts(col))
     columns.append([keys[i] for i in idx])
@@ -211,7 +222,12 @@ def _heatmap(record: dict, order, cols: dict, out: Path) -> bool:
 
 def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
     """Merge, rank and write a grid request's board (``BOARD_FILES``; board.json last: it marks
-    completion). The workflow step is ``steps.step_merge_leaderboard``."""
+    completion). The workflow step is ``steps.step_merge_leaderboard``.
+
+    With robustness on and a ranking that does not use its columns, the statistics (numba
+    passes that release the GIL) run on a thread of their own while this one writes the
+    leaderboard's text and the heatmap; the files are the same as when computed one after the
+    other (``tests/unit/test_sweep_board.py``)."""
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
@@ -221,32 +237,111 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
     cols, available = _in_request_order(record, shard_paths)
     kept, skipped = _kept(record, available)
     kept_idx = np.asarray(kept, dtype=np.int64)
-    trail, stats = _robust_columns(record, shard_paths, kept_idx, cols)
+    robust = bool(record.get("robustness", False))
+    beside = _beside(record)
+    trail, stats = ((), None) if beside else _robust_columns(record, shard_paths, kept_idx, cols)
     order = kept_idx[rank_order({n: c[kept_idx] for n, c in cols.items()}, record["sort_by"], record["ascending"])]
     keys, labels, combos = record["grid"]["combo_keys"], record["labels"], record["combos"]
+    best_key = keys[int(order[0])] if len(order) else None
+    with _Beside(beside, record, shard_paths, kept_idx, best_key, out) as robust_job:
+        has_heatmap = _heatmap(record, order, cols, out)
+        csv = leaderboard_csv_columns(order, labels, combos, keys, cols, trail, param_columns(record),
+                                      late=robust_job.columns if beside else None)
+        if beside:
+            trail, report = robust_job.trail, robust_job.report
+            cols.update(robust_job.extra)
+        else:
+            report = _report(stats, best_key) if robust else None
     table = {"index": order, "rank": np.arange(1, len(order) + 1, dtype=np.int64),
              **{n: cols[n][order] for n in (*grid_metric_names(), *trail)}}
     atomic_write_bytes(out / "leaderboard.parquet", parquet_bytes(table_from_numpy(
         table, {"combo_keys": json.dumps([keys[i] for i in order.tolist()])})))
-    atomic_write_text(out / "leaderboard.csv", leaderboard_csv_columns(order, labels, combos, keys, cols, trail,
-                                                                       param_columns(record)))
-    has_heatmap = _heatmap(record, order, cols, out)
+    atomic_write_text(out / "leaderboard.csv", csv)
     top = [_row(int(i), r + 1, labels, combos, keys, cols, trail) for r, i in enumerate(order[:TOP_ROWS].tolist())]
+    from quantlab.commands.sweep.publish import data_notes
+
     board = {"n_rows": int(len(order)), "best": top[0] if top else None, "top": top, "skipped": skipped,
-             "heatmap": has_heatmap}
-    if record.get("robustness", False):
-        board["robustness"] = _report(stats, top[0] if top else None)
+             "heatmap": has_heatmap, "data_notes": data_notes(record)}
+    if robust:
+        board["robustness"] = report
+        board["pictures"] = robust_job.pictures if beside else _pictures(out, report, record["strategy"])
     atomic_write_json(out / BOARD_FILES[0], board)
 
 
-def _report(stats, best: dict | None) -> dict | None:
-    """The sweep's robustness report with the rank-1 combination as the selected one (as
-    ``robust_sweep.report_for`` gives it: ``best_index`` 0)."""
+def _pictures(out: Path, report: dict | None, title: str) -> dict:
+    """The robustness pictures of the board, drawn once beside its heatmap (publish copies
+    them, as it copies the heatmap): ``{artifact name: file name}``, empty when there are none.
+    The report keeps its ``points``, so publish can draw them again if a file went missing."""
+    from quantlab.commands.robust_sweep import pictures
+
+    files: dict = {}
+    pictures(out, report, title, files)
+    return files
+
+
+def _beside_default(record: dict) -> bool:
+    """Whether the merge computes the robustness statistics beside the leaderboard text: with
+    robustness on, when the ranking does not need their columns."""
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES
+
+    return bool(record.get("robustness", False)) and not any(m in ROBUST_OBJECTIVES for m in record["sort_by"])
+
+
+_beside = _beside_default  # (a test compares it with the one-after-the-other merge)
+
+
+class _Beside:
+    """The robustness columns and report of a board computed on a thread of its own
+    (``active``), from the start of the ``with`` block; :meth:`columns` (``leaderboard_csv_columns``'s
+    ``late``) waits for them and keeps them (``trail``, ``extra``: the columns, ``report``; its
+    pictures, ``pictures``, are drawn on that thread too).
+    Leaving the block waits for the thread (its error, if any, is raised)."""
+
+    def __init__(self, active: bool, record: dict, shard_paths: list[str], kept_idx, best_key: str | None,
+                 out: Path):
+        self.active, self.pool, self.future = active, None, None
+        self.args = (record, shard_paths, kept_idx, best_key, out)
+        self.trail: tuple[str, ...] = ()
+        self.extra: dict = {}
+        self.report = None
+        self.pictures: dict = {}
+
+    def _work(self):
+        record, shard_paths, kept_idx, best_key, out = self.args
+        extra: dict = {}
+        trail, stats = _robust_columns(record, shard_paths, kept_idx, extra)
+        report = _report(stats, best_key)
+        self.pictures = _pictures(out, report, record["strategy"])  # drawn here too
+        return trail, extra, report
+
+    def columns(self):
+        self.trail, self.extra, self.report = self.future.result()
+        return self.trail, self.extra
+
+    def __enter__(self):
+        if self.active:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantlab-board")
+            self.future = self.pool.submit(self._work)
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            if exc[0] is None and self.future.done():
+                self.future.result()
+        return False
+
+
+def _report(stats, best_key: str | None) -> dict | None:
+    """The sweep's robustness report with the rank-1 combination (``best_key``) as the selected
+    one (as ``robust_sweep.report_for`` gives it: ``best_index`` 0)."""
     from quantlab.robustness.report import report_from_stats
 
-    if stats is None or best is None:
+    if stats is None or best_key is None:
         return None
     st, ppy, where = stats
-    report = report_from_stats(st, where[best["combo_key"]], ppy, seed=0, points=True)
+    report = report_from_stats(st, where[best_key], ppy, seed=0, points=True)
     report["best_index"] = 0
     return report

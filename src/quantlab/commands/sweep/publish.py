@@ -83,7 +83,8 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
     files = {"metadata": "metadata.json", "config": "config.json", "metrics": "metrics.json",
              "report": "report.json", "run_report": "run_report.md", "leaderboard": "leaderboard.csv",
              "experiment": "experiment.yaml"}
-    late_warnings: list[str] = data_notes(record)  # found while the sweep ran (the record's: at planning)
+    # found while the sweep ran (the record's: at planning); a grid's board has them already
+    late_warnings: list[str] = list(merged["data_notes"]) if "data_notes" in merged else data_notes(record)
     if mode == "grid":  # the board (commands/sweep/board.py): its files are copied, its rows never read
         board = Path(merged_path).parent
         best = merged["best"]
@@ -99,7 +100,14 @@ def publish_sweep(record: dict, merged_path: str, marker_out: str) -> dict:
         best_result = _best_result(best) if best else None
         from quantlab.commands.robust_sweep import pictures
 
-        robustness = pictures(staging, merged.get("robustness"), record["strategy"], files)  # beside the heatmap
+        drawn = merged.get("pictures") or {}
+        if drawn and all((board / name).is_file() for name in drawn.values()):  # drawn by the merge
+            for name in drawn.values():
+                atomic_copy(board / name, staging / name)
+            files.update(drawn)
+            robustness = {k: v for k, v in merged["robustness"].items() if k != "points"}
+        else:
+            robustness = pictures(staging, merged.get("robustness"), record["strategy"], files)  # beside the heatmap
         extra_metrics = {"n_runs": merged["n_rows"], "leaderboard_size": merged["n_rows"]}
     else:
         oos = merged["oos"]

@@ -39,9 +39,12 @@ def shard_threads() -> int:
     return int(os.environ.get("QUANTLAB_SWEEP_THREADS", "2"))
 
 
-def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool) -> None:
+def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool,
+                   robust: bool = False) -> None:
     """Worker warm-up (see commands/worker.py): parse bundled data into the loader's memo and, for
-    big grids, load the numba grid kernels while the parent is still starting Snakemake."""
+    big grids, load the numba grid kernels while the parent is still starting Snakemake; with
+    ``robust`` (robustness on) also the robustness passes' kernels, which the merge step would
+    otherwise load on the critical path."""
     import numpy as np
 
     from quantlab.commands.run.steps import prefetch_data
@@ -59,6 +62,10 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
     with forced_jit():
         evaluate_grid(close, close * 1.01, close * 0.99, close, strategy, [combo], EngineConfig(), start=0,
                       periods_per_year=252.0, threads=1)
+        if robust:  # float32 series, as a shard's returns file gives them
+            from quantlab.robustness import robustness_report
+
+            robustness_report(rng.normal(0.0, 0.01, (64, 8)).astype(np.float32), n_boot=20)
 
 
 @warm_step
