@@ -13,11 +13,12 @@ QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 
 venv: $(STAMP)
 
-# --no-compile: pip would byte-compile all ~9,000 modules of the dependencies (26 s of CPU measured);
-# Python compiles the ones it imports, on first use, instead.
+# pip byte-compiles the dependencies (~26 s of CPU): kept, because where PYTHONDONTWRITEBYTECODE is
+# set (many containers, this development machine) Python would otherwise compile every imported
+# module from source again in every process of the test suite.
 $(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.lock \
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock \
 	  -r requirements-dev.lock $(QUIET_PIP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@touch $(STAMP)
@@ -34,7 +35,10 @@ CLOCK_TESTS := tests/cli/test_inspect.py tests/cli/test_paper.py tests/cli/test_
 # `make lint`'s two checks are tests too (tests/cli/test_workflow_edges.py), so `make test` runs them
 # once, inside pytest. `--dist loadgroup`: a module marked `xdist_group` runs on one worker, so its
 # module-scoped fixture (a few requests) is made once, not once per worker.
+# compileall: the project's own bytecode, written even under PYTHONDONTWRITEBYTECODE (stale files
+# only), so the suite's hundreds of fresh processes do not each compile src/ from source.
 test: $(STAMP)
+	@$(PY) -m compileall -q src
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m 'not slurm' tests
 	$(PY) scripts/mutation_check.py
 	@$(MAKE) --no-print-directory test-clock
@@ -77,6 +81,7 @@ mutation: $(STAMP)
 	$(PY) scripts/mutation_check.py
 
 bench: $(STAMP)
+	@$(PY) -m compileall -q src
 	$(PY) benchmarks/run_all.py
 
 docs: $(STAMP)
