@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import operator
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -177,32 +178,51 @@ def _returns_buffer(returns_out, k: int, width: int) -> np.ndarray:
 # ------------------------------------------------------------------------------- combos
 def _split_overrides(strategy, combos, cfg: EngineConfig):
     """Strategy params per combo, per-combo fee, fixed slippage fraction, k_atr and risk-row
-    arrays, and each combo's config."""
-    fees, slips, k_atrs, risks, combo_cfgs = [], [], [], [], []
+    arrays, and the distinct configs the combos use.
+
+    Each distinct set of overrides is validated and packed once (``dataclasses.replace``,
+    ``risk.row``); the per-combo arrays are then gathered from those rows with numpy."""
     declared = {p.name for p in strategy.params}
-    engine_keys = tuple(key for key in ENGINE_OVERRIDES if key not in declared)
-    cfgs: dict = {}
+    engine_keys = frozenset(ENGINE_OVERRIDES) - declared
+    slots: dict = {}  # overrides (names, reprs) -> index into uniq
+    uniq = [cfg]
+    idx = [0] * len(combos)
     params = []
+    layouts: dict = {}  # a combo's keys -> (override names, strategy names, their getters)
     for i, combo in enumerate(combos):
-        if not isinstance(combo, Mapping):
+        if type(combo) is not dict and not isinstance(combo, Mapping):
             raise ConfigError(f"combo {i} must be an object of parameters, got {type(combo).__name__}")
-        over = {key: combo[key] for key in engine_keys if key in combo}
-        if over:
-            params.append({key: v for key, v in combo.items() if key not in over})
-            key = tuple(sorted((name, repr(v)) for name, v in over.items()))
-            c_cfg = cfgs.get(key)
-            if c_cfg is None:
-                c_cfg = cfgs[key] = dataclasses.replace(cfg, **over)  # validates the values
-        else:
+        keys = tuple(combo)
+        layout = layouts.get(keys)
+        if layout is None:
+            names = tuple(key for key in keys if key in engine_keys)
+            rest = tuple(key for key in keys if key not in engine_keys)
+            layout = layouts[keys] = (names, rest, _getter(names), _getter(rest))
+        names, rest, get_over, get_rest = layout
+        if not names:
             params.append(combo)
-            c_cfg = cfg
-        fees.append(c_cfg.fee)
-        slips.append(c_cfg.slippage_bps / 10_000.0 if c_cfg.slippage_mode == "fixed" else 0.0)
-        k_atrs.append(c_cfg.k_atr)
-        risks.append(risk.row(c_cfg))
-        combo_cfgs.append(c_cfg)
-    return params, np.array(fees, dtype=np.float64), np.array(slips, dtype=np.float64), \
-        np.array(k_atrs, dtype=np.float64), np.array(risks, dtype=np.float64).reshape(len(combos), -1), combo_cfgs
+            continue
+        values = get_over(combo)
+        params.append(dict(zip(rest, get_rest(combo))))
+        key = (names, tuple(map(repr, values)))
+        slot = slots.get(key)
+        if slot is None:
+            slot = slots[key] = len(uniq)
+            uniq.append(dataclasses.replace(cfg, **dict(zip(names, values))))  # validates the values
+        idx[i] = slot
+    idx = np.array(idx, dtype=np.intp)
+    table = np.array([(c.fee, c.slippage_bps / 10_000.0 if c.slippage_mode == "fixed" else 0.0, c.k_atr)
+                      for c in uniq], dtype=np.float64)
+    rows = np.array([risk.row(c) for c in uniq], dtype=np.float64)
+    return (params, table[idx, 0], table[idx, 1], table[idx, 2], rows[idx],
+            [uniq[j] for j in np.unique(idx)])
+
+
+def _getter(keys: tuple):
+    """``lambda m: tuple(m[k] for k in keys)``, in C (``operator.itemgetter``)."""
+    if len(keys) == 1:
+        return lambda m, key=keys[0]: (m[key],)
+    return operator.itemgetter(*keys) if keys else (lambda m: ())
 
 
 def grid_column(strategy, params, name: str, integer: bool, lo: float):
