@@ -43,7 +43,6 @@ import numbers
 import operator
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np  # a sweep needs it at once (the planner never imports this module)
 
@@ -54,6 +53,7 @@ from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.series_metrics import bench_terms
 
 ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr") + risk.RISK_KEYS  # per-combo engine parameters
+SERIAL_WORK = 30_000  # bar-steps (combos x simulated bars) under which a grid runs on the calling thread
 TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # indicator tables of a fused path held at once (per block)
 _K = kernels.SWEEP_STATS
 
@@ -332,35 +332,42 @@ class _Runner:
             jit._warm.add(kernels.sweep_kernel)
 
     def chunks(self, k: int, work, chunk: int | None = None) -> None:
-        """``work(lo, hi, scratch)`` over ``0..k`` in chunks, on ``self.threads`` threads."""
+        """``work(lo, hi, scratch)`` over ``0..k`` in chunks, on ``self.threads`` threads: the
+        calling thread and ``threads - 1`` helpers; all on the calling thread (one chunk) when the
+        work is under ``SERIAL_WORK`` bar-steps, where starting a thread costs more than it saves."""
+        threads = self.threads if k * self.m >= SERIAL_WORK else 1
         if chunk is None:
-            chunk = max(1, -(-k // (self.threads * 8)))
-        if self.threads == 1 or k <= chunk:
+            chunk = max(1, -(-k // (threads * 8))) if threads > 1 else k
+        if threads == 1 or k <= chunk:
             scratch = self.scratch()
             for lo in range(0, k, chunk):
                 work(lo, min(lo + chunk, k), scratch)
             return
         lock = threading.Lock()
-        state = {"next": 0, "failed": False}
+        state = {"next": 0, "failed": None}
 
         def worker():
-            scratch = self.scratch()
-            while True:
-                with lock:
-                    lo = state["next"]
-                    state["next"] = lo + chunk
-                    if lo >= k or state["failed"]:
-                        return
-                try:
+            try:
+                scratch = self.scratch()
+                while True:
+                    with lock:
+                        lo = state["next"]
+                        state["next"] = lo + chunk
+                        if lo >= k or state["failed"] is not None:
+                            return
                     work(lo, min(lo + chunk, k), scratch)
-                except BaseException:
-                    state["failed"] = True
-                    raise
+            except BaseException as exc:  # re-raised on the calling thread
+                state["failed"] = exc
 
-        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="quantlab-sweep") as pool:
-            futures = [pool.submit(worker) for _ in range(self.threads)]
-            for f in futures:
-                f.result()
+        helpers = [threading.Thread(target=worker, name=f"quantlab-sweep-{i}", daemon=True)
+                   for i in range(1, threads)]
+        for t in helpers:
+            t.start()
+        worker()
+        for t in helpers:
+            t.join()
+        if state["failed"] is not None:
+            raise state["failed"]
 
     def finish(self, stats) -> np.ndarray:
         return stats if self.numba else np.array(stats, dtype=np.float64)
