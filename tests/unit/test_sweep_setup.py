@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from quantlab import _lazy
-from quantlab.engine import EngineConfig, sweep
+from quantlab.engine import EngineConfig, grid_combos, sweep
 from quantlab.engine.sweep import evaluate_grid
 from quantlab.errors import ConfigError, StrategyError
 from quantlab.strategies import get_strategy
@@ -81,8 +81,8 @@ def test_an_error_on_a_helper_thread_reaches_the_caller(monkeypatch):
 def test_each_distinct_override_set_is_validated_once(monkeypatch):
     real = dataclasses.replace
     made = []
-    monkeypatch.setattr(sweep.dataclasses, "replace", lambda cfg, **over: made.append(over) or real(cfg, **over))
-    params, fees, slips, k_atrs, risks, cfgs = sweep._split_overrides(
+    monkeypatch.setattr(grid_combos.dataclasses, "replace", lambda cfg, **over: made.append(over) or real(cfg, **over))
+    params, fees, slips, k_atrs, risks, cfgs = grid_combos.split_overrides(
         get_strategy("sma_crossover"), STOPS + [{"fast": 2, "slow": 9}], CFG)
     assert len(made) == 4  # 2 stop_loss x 2 take_profit, whatever the strategy parameters
     assert params[0] == {"fast": 3, "slow": 10} and params[-1] == {"fast": 2, "slow": 9}
@@ -90,14 +90,14 @@ def test_each_distinct_override_set_is_validated_once(monkeypatch):
     for i, combo in enumerate(STOPS):
         want = real(CFG, stop_loss=combo["stop_loss"], take_profit=combo["take_profit"])
         assert fees[i] == want.fee and slips[i] == want.slippage_bps / 10_000.0 and k_atrs[i] == want.k_atr
-        assert risks[i].tolist() == sweep.risk.row(want)
+        assert risks[i].tolist() == grid_combos.risk.row(want)
     assert len(cfgs) == 5 and cfgs[0] is CFG
 
 
 def test_an_override_equal_to_a_valid_one_but_of_another_type_is_still_checked():
     combos = [{"max_bars_held": 1}, {"max_bars_held": True}]  # 1 == True: same hash, another repr
     with pytest.raises(ConfigError, match="max_bars_held"):
-        sweep._split_overrides(get_strategy("sma_crossover"), combos, CFG)
+        grid_combos.split_overrides(get_strategy("sma_crossover"), combos, CFG)
 
 
 def test_lazy_numpy_skips_the_import_machinery_once_imported(monkeypatch):

@@ -30,9 +30,10 @@ indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (32) floats per 
 
 Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
 (``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
-results. ``threads > 1`` splits the combos in chunks over a thread pool calling the nogil numba
-kernel; results never depend on it (each combo is computed alone, in the same order of
-operations). In pure-Python mode the combos run one after another whatever ``threads``.
+results. ``threads > 1``: the calling thread and ``threads - 1`` helpers share the combos in chunks
+(nogil numba kernel) once combos x simulated bars reach ``SERIAL_WORK`` (below, a helper's ~80 us
+start and join costs more than it saves); results never depend on it (each combo is computed
+alone, in the same order of operations). Pure-Python mode runs the combos one after another.
 """
 
 from __future__ import annotations
@@ -40,19 +41,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import operator
 import threading
-from collections.abc import Mapping
 
 import numpy as np  # a sweep needs it at once (the planner never imports this module)
 
 from quantlab import metric_registry
 from quantlab.engine import jit, kernels, risk
+from quantlab.engine.grid_combos import ENGINE_OVERRIDES, split_overrides
 from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, price_array, trade_capacity
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.series_metrics import bench_terms
 
-ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr") + risk.RISK_KEYS  # per-combo engine parameters
 SERIAL_WORK = 30_000  # bar-steps (combos x simulated bars) under which a grid runs on the calling thread
 TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # indicator tables of a fused path held at once (per block)
 _K = kernels.SWEEP_STATS
@@ -128,7 +127,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
         return (empty_result(), np.zeros((0, n - start), dtype=np.float32)) if keep_returns else empty_result()
     threads = int(threads)
 
-    params, fees, slips, k_atrs, risks, cfgs = _split_overrides(strategy, combos, cfg)
+    params, fees, slips, k_atrs, risks, cfgs = split_overrides(strategy, combos, cfg)
     atr = np.empty(0)
     if cfg.slippage_mode == "atr" or any(risk.uses_stops(c) for c in cfgs):
         high = price_array("high", high, n)
@@ -176,55 +175,6 @@ def _returns_buffer(returns_out, k: int, width: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- combos
-def _split_overrides(strategy, combos, cfg: EngineConfig):
-    """Strategy params per combo, per-combo fee, fixed slippage fraction, k_atr and risk-row
-    arrays, and the distinct configs the combos use.
-
-    Each distinct set of overrides is validated and packed once (``dataclasses.replace``,
-    ``risk.row``); the per-combo arrays are then gathered from those rows with numpy."""
-    declared = {p.name for p in strategy.params}
-    engine_keys = frozenset(ENGINE_OVERRIDES) - declared
-    slots: dict = {}  # overrides (names, reprs) -> index into uniq
-    uniq = [cfg]
-    idx = [0] * len(combos)
-    params = []
-    layouts: dict = {}  # a combo's keys -> (override names, strategy names, their getters)
-    for i, combo in enumerate(combos):
-        if type(combo) is not dict and not isinstance(combo, Mapping):
-            raise ConfigError(f"combo {i} must be an object of parameters, got {type(combo).__name__}")
-        keys = tuple(combo)
-        layout = layouts.get(keys)
-        if layout is None:
-            names = tuple(key for key in keys if key in engine_keys)
-            rest = tuple(key for key in keys if key not in engine_keys)
-            layout = layouts[keys] = (names, rest, _getter(names), _getter(rest))
-        names, rest, get_over, get_rest = layout
-        if not names:
-            params.append(combo)
-            continue
-        values = get_over(combo)
-        params.append(dict(zip(rest, get_rest(combo))))
-        key = (names, tuple(map(repr, values)))
-        slot = slots.get(key)
-        if slot is None:
-            slot = slots[key] = len(uniq)
-            uniq.append(dataclasses.replace(cfg, **dict(zip(names, values))))  # validates the values
-        idx[i] = slot
-    idx = np.array(idx, dtype=np.intp)
-    table = np.array([(c.fee, c.slippage_bps / 10_000.0 if c.slippage_mode == "fixed" else 0.0, c.k_atr)
-                      for c in uniq], dtype=np.float64)
-    rows = np.array([risk.row(c) for c in uniq], dtype=np.float64)
-    return (params, table[idx, 0], table[idx, 1], table[idx, 2], rows[idx],
-            [uniq[j] for j in np.unique(idx)])
-
-
-def _getter(keys: tuple):
-    """``lambda m: tuple(m[k] for k in keys)``, in C (``operator.itemgetter``)."""
-    if len(keys) == 1:
-        return lambda m, key=keys[0]: (m[key],)
-    return operator.itemgetter(*keys) if keys else (lambda m: ())
-
-
 def grid_column(strategy, params, name: str, integer: bool, lo: float):
     """One parameter over the combos (defaults fill a missing one), sanity-checked: for a
     strategy's :meth:`~quantlab.strategies.base.Strategy.grid_path`."""
