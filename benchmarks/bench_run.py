@@ -19,6 +19,8 @@ fresh process; ratios are taken within a round and reported as median [min..max]
   the response; Bokeh imported only then)         what the optional page costs a request
 Targets (issue #15): cold run <= 1.25x the floor, identical rerun <= 0.5x, the 1M-bar run <= 1.5x
 the floor + its kernels' time (per round); exit status 1 when one is missed.
+``--bars-scale [SIZES]`` adds the cold run at 10,000 -> 10,000,000 synthetic bars (run_scale.py: the
+rows of docs/scaling.md's "Cost vs size" table; ``--bars-rounds``, default 1; ``--only-bars``).
 The small request is a one-year daily run on the bundled S&P 500 data (rsi_ma_cross_v2).
 """
 
@@ -93,7 +95,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="interleaved rounds")
     ap.add_argument("--html", action="store_true", help="add the cold request with params.html_report")
+    ap.add_argument("--bars-scale", nargs="?", const="10000,100000,1000000,10000000", default="",
+                    help="add cold runs at these bar counts (synthetic 1m; default sizes 10k..10M)")
+    ap.add_argument("--bars-rounds", type=int, default=1, help="interleaved rounds of the bars rows")
+    ap.add_argument("--only-bars", action="store_true", help="only the bars rows (implies --bars-scale)")
     args = ap.parse_args()
+    bar_checks: list[Check] = []
+    if args.bars_scale or args.only_bars:
+        import run_scale
+
+        sizes = [int(x) for x in (args.bars_scale or ",".join(map(str, run_scale.SIZES))).split(",")]
+        bar_checks = run_scale.run(args.bars_rounds, sizes, KERNELS)
+        if args.only_bars:
+            return finish(bar_checks)
     tmp = Path(tempfile.mkdtemp(prefix="quantlab-bench-"))
     raw = json.dumps(REQUEST)
 
@@ -164,7 +178,7 @@ def main() -> int:
     if args.html:
         checks.append(ratio_check(BENCH, "cold run with html_report / cold run",
                                   paired_ratio(stats["cold_html"], stats["cold"])))
-    return finish(checks)
+    return finish(checks + bar_checks)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Mutation check: remove each guarded mechanism in turn and make sure its tests notice.
 
-    .venv/bin/python scripts/mutation_check.py [--only NAME] [--list]
+    .venv/bin/python scripts/mutation_check.py [--only NAME] [--list] [--jobs 2]
 
 For every entry of ``MUTANTS`` (a mechanism docs/reliability.md promises, the exact code that
 implements it, and the tests that claim to prove it) the script copies the working tree to a
@@ -9,6 +9,8 @@ temporary directory, replaces that code with its removal, runs those tests there
 them to FAIL ("caught"). A mutant whose tests still pass ("SURVIVED") means a guarantee without
 a real test: the script exits 1. A mutant whose code is no longer found ("stale") also exits 1,
 so the list follows the code. The tests are run once unmutated first: they must pass.
+``--jobs N`` checks N mutants at once, each worker in its own copy of the tree (the tests use
+their own temporary outputs roots and watch only their own processes, as under xdist).
 
 Curated on purpose (a whole-tree mutation tool is far too slow for this suite): add an entry
 with every new guarantee. Run by ``make test`` (hence CI).
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,10 +139,16 @@ def copy_tree(dest: Path) -> None:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, target)
+    # The caches of the unmutated code (bytecode, numba's compiled kernels) come along: both are
+    # checked against their source's mtime and size, which copy2 keeps; a mutated file gets
+    # another mtime (``check_mutant``), so its stale caches are never used.
+    for cache in (ROOT / "src").rglob("__pycache__"):
+        shutil.copytree(cache, dest / cache.relative_to(ROOT), dirs_exist_ok=True)
 
 
 def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
-    env = {**os.environ, "QUANTLAB_TEST_PAUSE_TIMEOUT": "20", "PYTHONDONTWRITEBYTECODE": "1"}
+    # a mutant makes its tests wait out every "must happen at once" deadline: 5 s is still ample
+    env = {**os.environ, "QUANTLAB_TEST_PAUSE_TIMEOUT": "20", "QUANTLAB_TEST_EVENT_WAIT": "5"}
     env.pop("QUANTLAB_OUTPUTS_DIR", None)
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
@@ -148,42 +158,71 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, float, str]:
     return proc.returncode == 0, time.monotonic() - t0, tail
 
 
+def check_mutant(tree: Path, m: Mutant) -> tuple[int, str]:
+    """Apply ``m`` in ``tree``, run its tests, restore the file: (1 if it survived or is stale, line)."""
+    source = tree / m.path
+    original = source.read_text()
+    if original.count(m.old) != 1:
+        return 1, f"stale     {m.name}: the mechanism's code is not found once in {m.path}; update MUTANTS"
+    stamp = source.stat()
+    source.write_text(original.replace(m.old, m.new))
+    os.utime(source, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10 ** 10))  # 10 s on: no cache matches
+    try:
+        passed, secs, tail = run_tests(tree, m.tests)
+    finally:
+        source.write_text(original)
+        os.utime(source, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # the mutant's caches now mismatch
+    return int(passed), f"{'SURVIVED' if passed else 'caught':<9} {m.name} ({secs:.0f} s: {tail})"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", help="run only the mutant whose name contains this")
     ap.add_argument("--list", action="store_true", help="list the mutants and their tests")
+    ap.add_argument("--jobs", type=int, default=2,
+                    help="mutants checked at once, each in its own copy of the tree (default 2)")
     args = ap.parse_args()
     mutants = [m for m in MUTANTS if not args.only or args.only in m.name]
     if args.list:
         for m in mutants:
             print(f"{m.name}: {m.path}\n  " + "\n  ".join(m.tests))
         return 0
-    failed = 0
+    jobs = max(1, min(args.jobs, len(mutants)))
     with tempfile.TemporaryDirectory(prefix="quantlab-mutation-") as tmp:
-        tree = Path(tmp) / "tree"
-        copy_tree(tree)
+        # One tree per worker: a worker mutates only its own copy, one mutant at a time.
+        trees: queue.Queue[Path] = queue.Queue()
+        for i in range(jobs):
+            copy_tree(Path(tmp) / f"tree{i}")
+            trees.put(Path(tmp) / f"tree{i}")
         all_tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
-        ok, secs, tail = run_tests(tree, all_tests)
-        if not ok:
-            print(f"baseline: the listed tests fail without any mutation ({tail}); fix them first")
+        # The unmutated run is split across the copies (each runs a share, at the same time): every
+        # listed test must pass, and every copy must pass its share, before any verdict counts, or a
+        # "caught" could be a test broken by the copy itself.
+        t0 = time.monotonic()
+        shares = [(Path(tmp) / f"tree{i}", all_tests[i::jobs]) for i in range(jobs)]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(lambda share: run_tests(*share), [s for s in shares if s[1]]))
+        if not all(ok for ok, _, _ in results):
+            tails = "; ".join(tail for ok, _, tail in results if not ok)
+            print(f"baseline: the listed tests fail without any mutation ({tails}); fix them first")
             return 1
-        print(f"baseline: {len(all_tests)} test targets pass unmutated ({secs:.0f} s)")
-        for m in mutants:
-            source = tree / m.path
-            original = source.read_text()
-            if original.count(m.old) != 1:
-                print(f"stale     {m.name}: the mechanism's code is not found once in {m.path}; update MUTANTS")
-                failed += 1
-                continue
-            source.write_text(original.replace(m.old, m.new))
+        print(f"baseline: {len(all_tests)} test targets pass unmutated in {len(results)} copies "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+
+        def one(m: Mutant) -> tuple[int, str]:
+            tree = trees.get()
             try:
-                passed, secs, tail = run_tests(tree, m.tests)
+                return check_mutant(tree, m)
             finally:
-                source.write_text(original)
-            verdict = "SURVIVED" if passed else "caught"
-            failed += passed
-            print(f"{verdict:<9} {m.name} ({secs:.0f} s: {tail})")
-    print(f"{len(mutants) - failed} of {len(mutants)} mechanisms caught by their tests")
+                trees.put(tree)
+
+        failed = 0
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            for bad, line in pool.map(one, mutants):   # printed in MUTANTS order
+                failed += bad
+                print(line, flush=True)
+    print(f"{len(mutants) - failed} of {len(mutants)} mechanisms caught by their tests "
+          f"({time.monotonic() - t0:.0f} s, {jobs} at a time)")
     return 1 if failed else 0
 
 

@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 GRID_YAML = ROOT / "config" / "experiments" / "spx_2017_grid.yaml"  # the bundled SPX 2017 grid sweep
 SPX_2017_RUN = ("run", "--ticker", "SPX", "--start", "2017-01-01", "--end", "2018-01-01")  # a CLI run
 MAIN = ROOT / "main.py"
+# How long a test waits for something that must happen at once (a beat, a child's death) before it
+# calls it missing. scripts/mutation_check.py lowers it: there the thing is meant not to happen.
+EVENT_WAIT_S = float(os.environ.get("QUANTLAB_TEST_EVENT_WAIT", "20"))
 sys.path.insert(0, str(ROOT / "src"))
 
 
@@ -99,6 +102,34 @@ class QuantLab:
 @pytest.fixture
 def ql(tmp_path) -> QuantLab:
     return QuantLab(tmp_path)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` (make test) sends the tests of one ``xdist_group`` to one worker by
+    tagging their node ids ("id@group"). pytest-xdist 3.8 writes the tag to ``item._nodeid``, which
+    pytest 9 no longer reads (it keeps ``_id``), so the groups were silently ignored; tag it there."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # an older pytest: xdist's own tagging works
+        return
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
+@pytest.fixture(scope="session")
+def grid_dir(tmp_path_factory) -> Path:
+    """The bundled SPX 2017 grid sweep's run directory, made once per test process: tests only
+    read it (forward evaluations name it as their ``run_dir``), each from its own outputs root."""
+    ql = QuantLab(tmp_path_factory.mktemp("grid_sweep"))
+    res = ql.request({"schema_version": "1.0", "command": "sweep", "params": {"config_path": str(GRID_YAML)}})
+    assert res.returncode == 0, res.stderr
+    return Path(res.envelope["artifacts_path"])
 
 
 def run_request(**params) -> dict:

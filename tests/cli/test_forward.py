@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GRID_YAML, ROOT, run_request, strict_json
+from conftest import ROOT, run_request, strict_json
 
 WF_YAML = ROOT / "config" / "experiments" / "spx_walkforward.yaml"
 
@@ -16,11 +16,6 @@ def _req(**params):
     return {"schema_version": "1.0", "request_id": "fw-1", "command": "forward", "params": params}
 
 
-@pytest.fixture
-def grid_dir(ql) -> Path:
-    res = ql.request({"schema_version": "1.0", "command": "sweep", "params": {"config_path": str(GRID_YAML)}})
-    assert res.returncode == 0, res.stderr
-    return Path(res.envelope["artifacts_path"])
 
 
 def test_forward_from_a_grid_sweep(ql, grid_dir):

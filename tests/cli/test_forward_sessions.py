@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GRID_YAML, strict_json
+from conftest import QuantLab, strict_json
 
 
 
@@ -27,11 +27,6 @@ def _portfolio(root: Path) -> dict:
             "params": {"portfolio_report": str(root)}}
 
 
-@pytest.fixture
-def grid_dir(ql) -> Path:
-    res = ql.request({"schema_version": "1.0", "command": "sweep", "params": {"config_path": str(GRID_YAML)}})
-    assert res.returncode == 0, res.stderr
-    return Path(res.envelope["artifacts_path"])
 
 
 def _meta(session: Path) -> dict:
@@ -162,9 +157,11 @@ def _wait_for(path: Path, proc: subprocess.Popen) -> None:
         time.sleep(0.01)
 
 
-@pytest.fixture
-def resume_base(ql, grid_dir) -> tuple[Path, dict]:
-    """A session 2017-06-01 .. 2017-08-01 and the one-shot summaries/ledgers for each end in ENDS."""
+@pytest.fixture(scope="module")
+def resume_base(tmp_path_factory, grid_dir) -> tuple[Path, dict]:
+    """A session 2017-06-01 .. 2017-08-01 and the one-shot summaries/ledgers for each end in ENDS
+    (made once; the tests resume copies of the session from their own outputs roots)."""
+    ql = QuantLab(tmp_path_factory.mktemp("resume_base"))
     base = ql.request(_forward(run_dir=str(grid_dir), forward_start="2017-06-01", forward_end="2017-08-01",
                                forward_top_k=2, forward_outdir=str(ql.tmp / "base_session")))
     assert base.returncode == 0, base.stderr
@@ -196,6 +193,7 @@ def _check_outcomes(session: Path, outcomes: dict, expected: dict) -> None:
         expected[ENDS[-1]]["summary"]
 
 
+@pytest.mark.xdist_group("resume_base")  # one worker: resume_base is made once
 def test_concurrent_resumes_run_one_at_a_time_paused(ql, resume_base):
     """Deterministic order through the test hook: the first resume holds the session while the
     two others start; each then answers for its own request."""
@@ -223,6 +221,7 @@ def test_concurrent_resumes_run_one_at_a_time_paused(ql, resume_base):
     _check_outcomes(session, outcomes, expected)
 
 
+@pytest.mark.xdist_group("resume_base")  # one worker: resume_base is made once
 def test_concurrent_resumes_each_answer_for_themselves(ql, resume_base):
     """Three resumes of one session started together (issue 19.1), 20 trials (QUANTLAB_RACE_TRIALS):
     no lost update, no shared answer, in any interleaving."""

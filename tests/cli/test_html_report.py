@@ -23,6 +23,10 @@ from conftest import GRID_YAML, QuantLab, strict_json
 BOKEH_INFO = (r"^\[bokeh [\d.]+\] setting log level to: 'warn'$",)
 
 
+# one worker runs the whole module, so its module-scoped fixture is made once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("html_report")
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> dict:
     ql = QuantLab(tmp_path_factory.mktemp("html_report"))

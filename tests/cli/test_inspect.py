@@ -17,6 +17,10 @@ from conftest import GRID_YAML, SPX_2017_RUN, QuantLab, strict_json
 NOW = "2026-11-25T09:00:00Z"
 
 
+# one worker runs the whole module, so its module-scoped fixture is made once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("inspect")
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory) -> dict:
     """Two runs and a grid sweep under one runs root, and one real paper session."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_every_json_parses, run_request, strict_json
+from conftest import EVENT_WAIT_S, assert_every_json_parses, run_request, strict_json
 
 RUN_STEPS = ["step_load_data", "step_signals", "step_simulate", "step_score", "step_plot", "step_publish",
              "step_refresh_index"]
@@ -113,7 +113,7 @@ def test_the_step_worker_dies_with_a_killed_request(ql):
     proc.kill()
     proc.communicate(timeout=10)  # EOF on both pipes: nobody else holds them
     assert proc.returncode == -9
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + EVENT_WAIT_S
     while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.01)
     still = alive(worker)
@@ -152,7 +152,7 @@ def test_the_snakemake_cli_child_dies_with_a_killed_request(ql):
         proc.kill()
         proc.communicate(timeout=10)
         assert proc.returncode == -9
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + EVENT_WAIT_S
         while alive(cli[0]) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not alive(cli[0]), "the snakemake CLI child outlived the killed request"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 
-from conftest import run_request, strict_json
+from conftest import EVENT_WAIT_S, run_request, strict_json
 
 SEVEN = {"session_metadata.json", "session_status.json", "config.json", "metrics.json", "report.json",
          "trades.csv", "run_report.md"}
@@ -89,7 +89,7 @@ def test_heartbeat_beats_while_a_step_runs_and_stops_with_a_kill(ql):
         _wait_for(Path(f"{gate}.reached"), proc)
         root = ql.outputs / "paper_sessions"
         (status_file,) = root.glob("*/session_status.json")
-        deadline = time.monotonic() + 20  # 3 beats at 0.05 s: far inside this even on a loaded machine
+        deadline = time.monotonic() + EVENT_WAIT_S  # 3 beats at 0.05 s: far inside this even on a loaded machine
         while strict_json(status_file.read_text()).get("heartbeat_count", 0) < 3:
             assert time.monotonic() < deadline, "no heartbeat while the session runs"
             time.sleep(0.01)

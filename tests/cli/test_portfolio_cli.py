@@ -11,6 +11,10 @@ from conftest import GRID_YAML, QuantLab, strict_json
 
 
 
+# one worker runs the whole module, so its module-scoped fixture is made once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("portfolio_cli")
+
+
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
     """One sweep, then three forward sessions (two windows, one of them with 2 candidates)."""

@@ -135,11 +135,18 @@ def test_walkforward_leaderboards_carry_the_series_metrics(ql):
         top = next(csv.DictReader(fh))
     params = {k: float(top[k]) for k in ("rsi_buy_max", "rsi_sell_min")} | {"cooldown_days": int(top["cooldown_days"])}
     _, run_dir = _run(ql, ticker="SPX", strategy="rsi_ma_cross_v2", start="2016-01-01", end="2017-01-01",
-                      fee=0.002, slippage_mode="fixed", slippage_bps=8.0, k_atr=0.05, strategy_params=params)
-    single = strict_json((run_dir / "metrics.json").read_text())["metrics"]
+                      fee=0.002, slippage_mode="fixed", slippage_bps=8.0, k_atr=0.05, strategy_params=params,
+                      robustness=True)
+    doc = strict_json((run_dir / "metrics.json").read_text())
+    single = doc["metrics"]
     assert float(top["total_return"]) == pytest.approx(single["total_return"], rel=1e-9)
     for name in SERIES:
         assert float(top[name]) == pytest.approx(single[name], rel=1e-9), name
+    # the test rows' psr: the single run's probabilistic Sharpe over the same window (float32 series)
+    assert 0.0 < float(top["psr"]) < 1.0
+    assert float(top["psr"]) == pytest.approx(doc["robustness"]["probabilistic_sharpe"], abs=1e-5)
+    with open(split.parent.parent / "leaderboard.csv") as fh:
+        assert all(r["psr"] != "" for r in csv.DictReader(fh))
 
 
 def test_list_metrics_and_schema_describe_every_metric(ql):

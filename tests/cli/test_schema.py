@@ -9,6 +9,10 @@ import pytest
 from conftest import ROOT, run_request, strict_json
 
 
+# one worker runs the whole module, so its module-scoped fixture is made once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("schema")
+
+
 @pytest.fixture(scope="module")
 def schema():
     import subprocess

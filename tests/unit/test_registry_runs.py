@@ -17,6 +17,10 @@ from quantlab.registry import runs
 
 
 
+# one worker runs the whole module, so its module-scoped fixture is made once (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("registry_runs")
+
+
 @pytest.fixture(scope="module")
 def real(tmp_path_factory) -> dict:
     """One real `run` and one real grid `sweep` (through main.py), shared by the module."""

@@ -137,6 +137,19 @@ def rank_robust(shard_paths: list[str], rows: list[dict], rank):
     return rank(rows), (stats, ppy, {r["combo_key"]: i for i, r in enumerate(rows)})
 
 
+def psr_of_rows(returns) -> list:
+    """Per-row PSR vs 0 of a (series, bars) float32 return matrix, as a sweep's ``psr`` column
+    gets it (:func:`sweep_stats`); None where undefined (fewer than 2 bars, no variance). A
+    walk-forward's test rows: the selected combinations on the test window."""
+    from quantlab.robustness.report import sweep_stats
+    from quantlab.robustness.rows import matrix_source
+
+    n, t = returns.shape
+    if n == 0 or t < 2:
+        return [None] * n
+    return [v if math.isfinite(v) else None for v in sweep_stats(matrix_source(returns.T)).psr.tolist()]
+
+
 def rank_and_report(on: bool, shard_paths: list[str], rows: list[dict], rank, pick=None) -> tuple[list, dict]:
     """The merge steps' hook: ``(ranked rows, {"robustness": report})`` with robustness ``on``
     (:func:`rank_robust`, then :func:`report_for` with ``pick(ranked)`` as the selected

@@ -153,13 +153,22 @@ def step_wf_test(spec: dict, selected_path: str, bars_path: str, out_path: str, 
     for combo in combos:
         require_bars(len(bars), {"ticker": spec["ticker"], "start": spec["test_start"], "end": spec["test_end"],
                                  "strategy": strategy.name, "warmup": combo_warmup(strategy, combo)})
-    metrics = _evaluate(bars, test_spec, combos) if combos else {}
+    metrics, psr = {}, None
+    if combos and spec.get("robustness"):  # the test rows' psr, from their test-window returns
+        from quantlab.commands.robust_sweep import psr_of_rows
+
+        metrics, returns, _ = _evaluate(bars, test_spec, combos, keep_returns=True)
+        psr = psr_of_rows(returns)
+    elif combos:
+        metrics = _evaluate(bars, test_spec, combos)
     rows = []
     for j, i in enumerate(idx):
         row = {}
         for name in grid_metric_names():
             v = float(metrics[name][j])
             row[name] = None if math.isnan(v) else (int(v) if name in integer_names() else v)
+        if psr is not None:
+            row["psr"] = psr[j]
         rows.append({"index": i, "label": spec["labels"][i], "params": spec["combos"][i], "metrics": row,
                      "rank_in_train": j + 1})
     trades_meta: list = []
