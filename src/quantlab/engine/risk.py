@@ -59,7 +59,7 @@ def validate(cfg) -> None:
     """Check and normalise the risk fields of an ``EngineConfig`` (``ConfigError``, one line)."""
     for key, (lo, hi) in RANGES.items():
         value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if type(value) not in (float, int) and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         value = float(value)
         if not math.isfinite(value) or value < lo or value > hi:

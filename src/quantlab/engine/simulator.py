@@ -58,7 +58,8 @@ class EngineConfig:
     def __post_init__(self):
         def number(name: str, lo: float, hi: float, lo_open: bool = False) -> None:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            if type(value) is not float and (  # the common case first: no ABC checks
+                    isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
             value = float(value)
             if not math.isfinite(value) or value > hi or value < lo or (lo_open and value == lo):

@@ -30,9 +30,10 @@ indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (32) floats per 
 
 Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
 (``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
-results. ``threads > 1`` splits the combos in chunks over a thread pool calling the nogil numba
-kernel; results never depend on it (each combo is computed alone, in the same order of
-operations). In pure-Python mode the combos run one after another whatever ``threads``.
+results. ``threads > 1``: the calling thread and ``threads - 1`` helpers share the combos in chunks
+(nogil numba kernel) once combos x simulated bars reach ``SERIAL_WORK`` (below, a helper's ~80 us
+start and join costs more than it saves); results never depend on it (each combo is computed
+alone, in the same order of operations). Pure-Python mode runs the combos one after another.
 """
 
 from __future__ import annotations
@@ -41,18 +42,17 @@ import dataclasses
 import math
 import numbers
 import threading
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np  # a sweep needs it at once (the planner never imports this module)
 
 from quantlab import metric_registry
 from quantlab.engine import jit, kernels, risk
+from quantlab.engine.grid_combos import ENGINE_OVERRIDES, split_overrides
 from quantlab.engine.simulator import ATR_WINDOW, EngineConfig, price_array, trade_capacity
 from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.series_metrics import bench_terms
 
-ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr") + risk.RISK_KEYS  # per-combo engine parameters
+SERIAL_WORK = 30_000  # bar-steps (combos x simulated bars) under which a grid runs on the calling thread
 TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # indicator tables of a fused path held at once (per block)
 _K = kernels.SWEEP_STATS
 
@@ -127,7 +127,7 @@ def evaluate_grid(open_, high, low, close, strategy_name: str, combos: list[dict
         return (empty_result(), np.zeros((0, n - start), dtype=np.float32)) if keep_returns else empty_result()
     threads = int(threads)
 
-    params, fees, slips, k_atrs, risks, cfgs = _split_overrides(strategy, combos, cfg)
+    params, fees, slips, k_atrs, risks, cfgs = split_overrides(strategy, combos, cfg)
     atr = np.empty(0)
     if cfg.slippage_mode == "atr" or any(risk.uses_stops(c) for c in cfgs):
         high = price_array("high", high, n)
@@ -175,36 +175,6 @@ def _returns_buffer(returns_out, k: int, width: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------- combos
-def _split_overrides(strategy, combos, cfg: EngineConfig):
-    """Strategy params per combo, per-combo fee, fixed slippage fraction, k_atr and risk-row
-    arrays, and each combo's config."""
-    fees, slips, k_atrs, risks, combo_cfgs = [], [], [], [], []
-    declared = {p.name for p in strategy.params}
-    engine_keys = tuple(key for key in ENGINE_OVERRIDES if key not in declared)
-    cfgs: dict = {}
-    params = []
-    for i, combo in enumerate(combos):
-        if not isinstance(combo, Mapping):
-            raise ConfigError(f"combo {i} must be an object of parameters, got {type(combo).__name__}")
-        over = {key: combo[key] for key in engine_keys if key in combo}
-        if over:
-            params.append({key: v for key, v in combo.items() if key not in over})
-            key = tuple(sorted((name, repr(v)) for name, v in over.items()))
-            c_cfg = cfgs.get(key)
-            if c_cfg is None:
-                c_cfg = cfgs[key] = dataclasses.replace(cfg, **over)  # validates the values
-        else:
-            params.append(combo)
-            c_cfg = cfg
-        fees.append(c_cfg.fee)
-        slips.append(c_cfg.slippage_bps / 10_000.0 if c_cfg.slippage_mode == "fixed" else 0.0)
-        k_atrs.append(c_cfg.k_atr)
-        risks.append(risk.row(c_cfg))
-        combo_cfgs.append(c_cfg)
-    return params, np.array(fees, dtype=np.float64), np.array(slips, dtype=np.float64), \
-        np.array(k_atrs, dtype=np.float64), np.array(risks, dtype=np.float64).reshape(len(combos), -1), combo_cfgs
-
-
 def grid_column(strategy, params, name: str, integer: bool, lo: float):
     """One parameter over the combos (defaults fill a missing one), sanity-checked: for a
     strategy's :meth:`~quantlab.strategies.base.Strategy.grid_path`."""
@@ -312,35 +282,42 @@ class _Runner:
             jit._warm.add(kernels.sweep_kernel)
 
     def chunks(self, k: int, work, chunk: int | None = None) -> None:
-        """``work(lo, hi, scratch)`` over ``0..k`` in chunks, on ``self.threads`` threads."""
+        """``work(lo, hi, scratch)`` over ``0..k`` in chunks, on ``self.threads`` threads: the
+        calling thread and ``threads - 1`` helpers; all on the calling thread (one chunk) when the
+        work is under ``SERIAL_WORK`` bar-steps, where starting a thread costs more than it saves."""
+        threads = self.threads if k * self.m >= SERIAL_WORK else 1
         if chunk is None:
-            chunk = max(1, -(-k // (self.threads * 8)))
-        if self.threads == 1 or k <= chunk:
+            chunk = max(1, -(-k // (threads * 8))) if threads > 1 else k
+        if threads == 1 or k <= chunk:
             scratch = self.scratch()
             for lo in range(0, k, chunk):
                 work(lo, min(lo + chunk, k), scratch)
             return
         lock = threading.Lock()
-        state = {"next": 0, "failed": False}
+        state = {"next": 0, "failed": None}
 
         def worker():
-            scratch = self.scratch()
-            while True:
-                with lock:
-                    lo = state["next"]
-                    state["next"] = lo + chunk
-                    if lo >= k or state["failed"]:
-                        return
-                try:
+            try:
+                scratch = self.scratch()
+                while True:
+                    with lock:
+                        lo = state["next"]
+                        state["next"] = lo + chunk
+                        if lo >= k or state["failed"] is not None:
+                            return
                     work(lo, min(lo + chunk, k), scratch)
-                except BaseException:
-                    state["failed"] = True
-                    raise
+            except BaseException as exc:  # re-raised on the calling thread
+                state["failed"] = exc
 
-        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="quantlab-sweep") as pool:
-            futures = [pool.submit(worker) for _ in range(self.threads)]
-            for f in futures:
-                f.result()
+        helpers = [threading.Thread(target=worker, name=f"quantlab-sweep-{i}", daemon=True)
+                   for i in range(1, threads)]
+        for t in helpers:
+            t.start()
+        worker()
+        for t in helpers:
+            t.join()
+        if state["failed"] is not None:
+            raise state["failed"]
 
     def finish(self, stats) -> np.ndarray:
         return stats if self.numba else np.array(stats, dtype=np.float64)

@@ -1,0 +1,105 @@
+"""evaluate_grid's fixed per-call work: overrides validated once per distinct set, small grids on
+the calling thread, helper threads only past ``sweep.SERIAL_WORK``; none of it changes a result."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+import numpy as np
+import pytest
+
+from quantlab import _lazy
+from quantlab.engine import EngineConfig, grid_combos, sweep
+from quantlab.engine.sweep import evaluate_grid
+from quantlab.errors import ConfigError, StrategyError
+from quantlab.strategies import get_strategy
+
+from test_sweep_engine import jit_mode, make_bars
+
+CFG = EngineConfig(fee=0.0005, slippage_bps=2.0, fill="close")
+STOPS = [{"fast": f, "slow": s, "stop_loss": sl, "take_profit": tp}
+         for f, s in ((3, 10), (5, 20), (8, 30)) for sl in (0.0, 0.02) for tp in (0.0, 0.05)]
+
+
+def same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key], equal_nan=True), key
+
+
+def grid(bars, combos, threads, name="sma_crossover"):
+    return evaluate_grid(*bars, name, combos, CFG, start=30, periods_per_year=252, threads=threads)
+
+
+class NoThread:
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("a helper thread was started")
+
+
+def test_small_grid_runs_on_the_calling_thread(monkeypatch):
+    bars = make_bars(300, 4)
+    with jit_mode("always"):
+        one = grid(bars, STOPS, 1)
+        monkeypatch.setattr(sweep.threading, "Thread", NoThread)
+        assert len(STOPS) * 270 < sweep.SERIAL_WORK
+        same(one, grid(bars, STOPS, 2))  # under SERIAL_WORK: no thread started
+        monkeypatch.setattr(sweep, "SERIAL_WORK", 0)
+        with pytest.raises(AssertionError, match="helper thread"):
+            grid(bars, STOPS, 2)
+
+
+@pytest.mark.parametrize("name,combos", [("sma_crossover", STOPS),
+                                         ("donchian_breakout", [{"stop_loss": s} for s in (0.0, 0.01, 0.03)])])
+def test_threaded_grid_matches_the_calling_thread(monkeypatch, name, combos):
+    bars = make_bars(400, 5)
+    with jit_mode("always"):
+        one = grid(bars, combos, 1, name)
+        monkeypatch.setattr(sweep, "SERIAL_WORK", 0)  # threads however small the grid
+        for threads in (2, 3):
+            same(one, grid(bars, combos, threads, name))
+
+
+def test_an_error_on_a_helper_thread_reaches_the_caller(monkeypatch):
+    bars = make_bars(200, 6)
+    strategy = get_strategy("donchian_breakout")
+    signals = strategy.signals
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise StrategyError("boom on combo 3")
+        return signals(*args, **kwargs)
+
+    monkeypatch.setattr(strategy, "signals", failing)
+    monkeypatch.setattr(sweep, "SERIAL_WORK", 0)
+    with jit_mode("always"), pytest.raises(StrategyError, match="boom"):
+        grid(bars, [{"stop_loss": 0.01 * i} for i in range(8)], 2, "donchian_breakout")
+
+
+def test_each_distinct_override_set_is_validated_once(monkeypatch):
+    real = dataclasses.replace
+    made = []
+    monkeypatch.setattr(grid_combos.dataclasses, "replace", lambda cfg, **over: made.append(over) or real(cfg, **over))
+    params, fees, slips, k_atrs, risks, cfgs = grid_combos.split_overrides(
+        get_strategy("sma_crossover"), STOPS + [{"fast": 2, "slow": 9}], CFG)
+    assert len(made) == 4  # 2 stop_loss x 2 take_profit, whatever the strategy parameters
+    assert params[0] == {"fast": 3, "slow": 10} and params[-1] == {"fast": 2, "slow": 9}
+    assert risks.shape == (len(STOPS) + 1, risks.shape[1])
+    for i, combo in enumerate(STOPS):
+        want = real(CFG, stop_loss=combo["stop_loss"], take_profit=combo["take_profit"])
+        assert fees[i] == want.fee and slips[i] == want.slippage_bps / 10_000.0 and k_atrs[i] == want.k_atr
+        assert risks[i].tolist() == grid_combos.risk.row(want)
+    assert len(cfgs) == 5 and cfgs[0] is CFG
+
+
+def test_an_override_equal_to_a_valid_one_but_of_another_type_is_still_checked():
+    combos = [{"max_bars_held": 1}, {"max_bars_held": True}]  # 1 == True: same hash, another repr
+    with pytest.raises(ConfigError, match="max_bars_held"):
+        grid_combos.split_overrides(get_strategy("sma_crossover"), combos, CFG)
+
+
+def test_lazy_numpy_skips_the_import_machinery_once_imported(monkeypatch):
+    monkeypatch.setattr(importlib, "import_module", lambda name: pytest.fail("import_module called"))
+    assert _lazy.np.float64 is np.float64
