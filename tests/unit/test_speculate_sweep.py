@@ -102,3 +102,15 @@ def test_a_failing_shard_stops_the_speculation(tmp_path, planned):
     config["shards"][first] = {**config["shards"][first], "strategy": "no_such_strategy"}
     speculate_all(config, tmp_path)
     assert {step for step, _ in speculate._DONE} == {"step_load_data"}  # the shard fails when it runs
+
+
+def test_speculation_does_not_fire_the_test_pause_points(tmp_path, planned, monkeypatch):
+    """``step_sweep_shard#n`` counts the shards the request starts: computing ahead is not one."""
+    config = planned(GRID)
+    gate = tmp_path / "gate"
+    gate.write_text("")  # a pause that would return at once, leaving <gate>.reached
+    points = ",".join(f"{p}:{gate}" for p in ("step_load_data", "sweep.step_sweep_shard"))
+    monkeypatch.setenv("QUANTLAB_TEST_PAUSE_AT", points)
+    speculate_all(config, tmp_path / "spec")
+    assert len(speculate._DONE) == 1 + len(config["shards"])
+    assert not list(tmp_path.glob("gate.*"))
