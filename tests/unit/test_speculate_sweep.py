@@ -114,3 +114,16 @@ def test_speculation_does_not_fire_the_test_pause_points(tmp_path, planned, monk
     speculate_all(config, tmp_path / "spec")
     assert len(speculate._DONE) == 1 + len(config["shards"])
     assert not list(tmp_path.glob("gate.*"))
+
+
+def test_shards_stop_being_computed_ahead_once_snakemake_asks(tmp_path, planned, monkeypatch):
+    """The data and the first shard are computed ahead in any case; further shards only until a
+    job request is waiting (then they run as jobs, reporting their progress)."""
+    config = planned(GRID)
+    monkeypatch.setattr(speculate, "_WAITING", [lambda: True])
+    speculate_all(config, tmp_path)
+    assert sorted(step for step, _ in speculate._DONE) == ["step_load_data", "sweep.step_sweep_shard"]
+    speculate.discard()
+    monkeypatch.setattr(speculate, "_WAITING", [lambda: False])
+    speculate_all(config, tmp_path)
+    assert len(speculate._DONE) == 1 + len(config["shards"])

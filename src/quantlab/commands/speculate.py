@@ -31,6 +31,13 @@ from typing import NamedTuple
 SCRATCH = "speculative"  # under the internal root
 _DONE: dict[tuple[str, str], list[str]] = {}  # (step name, spec hash) -> the speculated output files
 _SCRATCH_DIR: list[Path] = []
+_WAITING: list = []  # the worker's "a request is waiting" check (commands/worker.py)
+
+
+def yield_to(waiting) -> None:
+    """Register the worker's check for a pending request: a sweep stops computing shards ahead
+    once Snakemake asks for a job, so the remaining shards run as jobs (with their progress)."""
+    _WAITING[:] = [waiting]
 
 
 class Step(NamedTuple):
@@ -95,10 +102,11 @@ def discard() -> None:
         shutil.rmtree(_SCRATCH_DIR.pop(), ignore_errors=True)
 
 
-def speculate(internal: str, chain: list[Step]) -> None:
+def speculate(internal: str, chain: list[Step], yield_after: int | None = None) -> None:
     """Run ``chain``'s steps into the scratch directory, recording what each produced; a step
     whose files the store already holds is not run (later steps read the store's files). Stops
-    at the first step that fails (or would need the network)."""
+    at the first step that fails (or would need the network) and, with ``yield_after``, before
+    any step past that many once a request is waiting (:func:`yield_to`)."""
     from quantlab.commands.worker import resolve_step
     from quantlab.data import loader
 
@@ -119,7 +127,9 @@ def speculate(internal: str, chain: list[Step]) -> None:
 
     loader._load_yfinance = refuse  # the worker is single-threaded while it prefetches
     try:
-        for step in chain:
+        for i, step in enumerate(chain):
+            if yield_after is not None and i >= yield_after and _WAITING and _WAITING[0]():
+                break  # Snakemake is asking: the remaining steps run as its jobs
             files = (*step.outputs, *step.implicit)
             if all(os.path.exists(Path(internal) / p) for p in files):
                 continue  # in the store already: its files are the next steps' inputs
@@ -152,7 +162,9 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
 
 def speculate_sweep(internal: str, data: dict, shards: dict, threads: int) -> None:
     """A sweep's load_data steps (``data``: content key -> spec) then its new shards (``shards``:
-    shard key -> the full planned spec) on ``threads`` threads, computed ahead."""
+    shard key -> the full planned spec) on ``threads`` threads, computed ahead: the data and the
+    first shard always, further shards until Snakemake asks for a job (a long sweep then reports
+    its shards' progress as they finish)."""
     from quantlab import store_layout
 
     chain = [Step("step_load_data", spec, (), tuple(store_layout.data_files(dkey))) for dkey, spec in data.items()]
@@ -160,7 +172,7 @@ def speculate_sweep(internal: str, data: dict, shards: dict, threads: int) -> No
         parquet, sidecar, returns = store_layout.shard_files(spec["family"], shard)
         chain.append(Step("sweep.step_sweep_shard", spec, tuple(store_layout.data_files(spec["data"])),
                           (parquet, sidecar), (returns,), {"threads": threads}))
-    speculate(internal, chain)
+    speculate(internal, chain, yield_after=len(data) + 1)
 
 
 class _NoNetwork(Exception):

@@ -178,6 +178,11 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
         except ImportError:
             pass
     if prefetch is not None:  # warm in-process caches while the parent starts Snakemake
+        import select
+
+        from quantlab.commands import speculate
+
+        speculate.yield_to(lambda: bool(select.select([req_r], [], [], 0)[0]))
         try:
             step_function(prefetch[0])(*prefetch[1])
         except Exception:  # the real step reports any problem
