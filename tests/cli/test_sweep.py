@@ -339,3 +339,26 @@ def test_a_lower_is_better_objective_ranks_its_lowest_value_first(ql):
     assert flipped.returncode == 0, flipped.stderr
     vols = [float(r["volatility_ann"]) for r in _leaderboard(Path(flipped.envelope["artifacts_path"]))]
     assert vols == sorted(vols, reverse=True)
+
+
+@pytest.mark.parametrize("mode", ["grid", "walkforward"])
+def test_shards_computed_ahead_give_the_same_results_and_leave_nothing(tmp_path, mode):
+    """The step worker computes the data steps and shards while Snakemake starts
+    (commands/speculate.py): the results are those of a sweep without the worker, and its scratch
+    directory is gone when the request ends."""
+    from conftest import QuantLab
+
+    config = GRID_YAML if mode == "grid" else WF_YAML
+    out = {}
+    for name, worker in (("ahead", "1"), ("plain", "0")):
+        (tmp_path / name).mkdir()
+        q = QuantLab(tmp_path / name)
+        q.env["QUANTLAB_STEP_WORKER"] = worker
+        res = q.request(sweep_request(config_path=str(config), shards=3))
+        assert res.returncode == 0, res.stderr
+        run_dir = Path(res.envelope["artifacts_path"])
+        out[name] = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())
+                     if p.suffix in (".csv", ".parquet") or p.name == "walkforward.json"}
+        scratch = q.outputs / ".quantlab" / "speculative"
+        assert not scratch.exists() or not any(scratch.iterdir()), list(scratch.rglob("*"))
+    assert out["ahead"] and out["ahead"] == out["plain"]

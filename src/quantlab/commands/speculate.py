@@ -1,21 +1,24 @@
-"""Speculative run steps: the step worker computes a run's chain while the parent starts Snakemake.
+"""Speculative steps: the step worker computes a request's chain while the parent starts Snakemake.
 
-A cold ``run`` spends ~0.4 s importing Snakemake and building its DAG in the parent while the
-pre-forked step worker (commands/worker.py), once its imports are done, waits. The worker uses
-that time to run the chain's steps itself (load_data, signals, simulate, score, plot: the very
-step functions, unchanged) into a private scratch directory, ``<internal>/speculative/<pid>/``.
-When Snakemake then asks for a step whose spec was computed, the step moves the speculated
-files onto its outputs (one rename each, same filesystem) instead of computing them again.
+A cold ``run`` or ``sweep`` spends ~0.4 s importing Snakemake and building its DAG in the parent
+while the pre-forked step worker (commands/worker.py), once its imports are done, waits. The
+worker uses that time to run the request's steps itself -- a run's load_data, signals, simulate,
+score and plot; a sweep's load_data steps and its new shards -- (the very step functions,
+unchanged) into a private scratch directory, ``<internal>/speculative/<pid>/``. When Snakemake
+then asks for a step whose spec was computed, the step moves the speculated files onto its
+outputs (one rename each, same filesystem) instead of computing them again.
 
 Why this is exact: every step's outputs are a function of its spec alone (the spec names its
 inputs' content keys; the store is content-addressed), so a file computed ahead from the same
-spec is the file the step would write. Only Snakemake decides which steps run, under the
-request's key locks, and only a step that runs moves a file into the store. What speculation may
-not do: touch the network (the yfinance loader is refused for its duration: such a run simply
-is not speculated), write outside its scratch directory, or let a failure escape (a step that
-fails while speculating is left to fail again, and be reported, when it really runs). The test
-hooks' ``pause`` points are not called while speculating. Scratch directories go when the worker
-ends; one left by a killed worker is removed by the next speculation once its pid is gone.
+spec is the file the step would write; a speculated result is keyed by the step's name and the
+spec's canonical hash, and taken (popped) once, by the job with that spec. Only Snakemake decides
+which steps run, under the request's key locks, and only a step that runs moves a file into the
+store; a step with nothing speculated computes as usual. What speculation may not do: touch the
+network (the yfinance loader is refused for its duration: such a chain simply is not
+speculated), write outside its scratch directory, or let a failure escape (a step that fails
+while speculating is left to fail again, and be reported, when it really runs). The test hooks'
+``pause`` points are not called while speculating. Scratch directories go when the worker ends;
+one left by a killed worker is removed by the next speculation once its pid is gone.
 """
 
 from __future__ import annotations
@@ -23,10 +26,31 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 SCRATCH = "speculative"  # under the internal root
 _DONE: dict[tuple[str, str], list[str]] = {}  # (step name, spec hash) -> the speculated output files
 _SCRATCH_DIR: list[Path] = []
+_WAITING: list = []  # the worker's "a request is waiting" check (commands/worker.py)
+
+
+def yield_to(waiting) -> None:
+    """Register the worker's check for a pending request: a sweep stops computing shards ahead
+    once Snakemake asks for a job, so the remaining shards run as jobs (with their progress)."""
+    _WAITING[:] = [waiting]
+
+
+class Step(NamedTuple):
+    """One step of a chain to compute ahead, as its rule calls it: ``fn(spec, *inputs, *outputs,
+    **kwargs)`` with store-relative paths; ``implicit``: files the step writes beside its outputs
+    (a shard's returns file), taken with them."""
+
+    name: str  # the worker's step name: "step_load_data", "sweep.step_sweep_shard"
+    spec: dict
+    inputs: tuple
+    outputs: tuple
+    implicit: tuple = ()
+    kwargs: dict = {}
 
 
 def _key(step: str, spec: dict) -> tuple[str, str]:
@@ -78,12 +102,12 @@ def discard() -> None:
         shutil.rmtree(_SCRATCH_DIR.pop(), ignore_errors=True)
 
 
-def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict, sim_spec: dict) -> None:
-    """Run a run chain's steps into the scratch directory, recording what each produced; a step
-    whose outputs the store already holds is not run (later steps read the store's files). Stops
-    at the first step that fails (or would need the network)."""
-    from quantlab import store_layout
-    from quantlab.commands.run import steps
+def speculate(internal: str, chain: list[Step], yield_after: int | None = None) -> None:
+    """Run ``chain``'s steps into the scratch directory, recording what each produced; a step
+    whose files the store already holds is not run (later steps read the store's files). Stops
+    at the first step that fails (or would need the network) and, with ``yield_after``, before
+    any step past that many once a request is waiting (:func:`yield_to`)."""
+    from quantlab.commands.worker import resolve_step
     from quantlab.data import loader
 
     root = Path(internal) / SCRATCH
@@ -91,19 +115,11 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
     scratch = root / str(os.getpid())
     scratch.mkdir(parents=True, exist_ok=True)
     _SCRATCH_DIR.append(scratch)
-    stored = [*store_layout.data_files(keys["data"]), *store_layout.signals_files(keys["signals"]),
-              *store_layout.sim_files(keys["sim"])]
-    f = {Path(p).name: str(Path(internal) / p) for p in stored}  # file name -> its store path
-    bars, signals = Path(stored[0]).name, Path(stored[1]).name
-    # SIM_FILES order: simulate's three outputs, then score's and plot's (a change fails loudly here)
-    equity, trades, csv, metrics, png = (Path(p).name for p in store_layout.sim_files(keys["sim"]))
-    chain = [  # (step, spec, input names, output names): the rules' inputs and outputs
-        ("step_load_data", data_spec, (), (bars,)),
-        ("step_signals", signals_spec, (bars,), (signals,)),
-        ("step_simulate", sim_spec, (bars, signals), (equity, trades, csv)),
-        ("step_score", sim_spec, (equity, trades), (metrics,)),
-        ("step_plot", sim_spec, (equity,), (png,)),
-    ]
+    made: dict[str, str] = {}  # store-relative path -> its speculated file
+
+    def path(rel: str) -> str:  # flat names in the scratch directory; a shard's implicit
+        return str(scratch / rel.replace("/", "~"))  # returns file keeps its place beside its parquet
+
     download = loader._load_yfinance
 
     def refuse(*args, **kwargs):
@@ -111,18 +127,52 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
 
     loader._load_yfinance = refuse  # the worker is single-threaded while it prefetches
     try:
-        for name, spec, inputs, outputs in chain:
-            if all(os.path.exists(f[o]) for o in outputs):
+        for i, step in enumerate(chain):
+            if yield_after is not None and i >= yield_after and _WAITING and _WAITING[0]():
+                break  # Snakemake is asking: the remaining steps run as its jobs
+            files = (*step.outputs, *step.implicit)
+            if all(os.path.exists(Path(internal) / p) for p in files):
                 continue  # in the store already: its files are the next steps' inputs
-            for o in outputs:
-                f[o] = str(scratch / o)
-            fn = getattr(steps, name).__wrapped__  # the step itself: no worker hand-off, no pause
-            fn(spec, *(f[i] for i in inputs), *(f[o] for o in outputs))
-            _DONE[_key(name, spec)] = [f[o] for o in outputs]
+            inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
+            resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
+            made.update((p, path(p)) for p in files)
+            _DONE[_key(step.name, step.spec)] = [path(p) for p in files]
     except Exception:  # noqa: BLE001 - the step fails again, and is reported, when it really runs
         pass
     finally:
         loader._load_yfinance = download
+
+
+def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict, sim_spec: dict) -> None:
+    """A run chain's steps (the rules' inputs and outputs), computed ahead."""
+    from quantlab import store_layout
+
+    bars, = store_layout.data_files(keys["data"])
+    signals, = store_layout.signals_files(keys["signals"])
+    # SIM_FILES order: simulate's three outputs, then score's and plot's (a change fails loudly here)
+    equity, trades, csv, metrics, png = store_layout.sim_files(keys["sim"])
+    speculate(internal, [
+        Step("step_load_data", data_spec, (), (bars,)),
+        Step("step_signals", signals_spec, (bars,), (signals,)),
+        Step("step_simulate", sim_spec, (bars, signals), (equity, trades, csv)),
+        Step("step_score", sim_spec, (equity, trades), (metrics,)),
+        Step("step_plot", sim_spec, (equity,), (png,)),
+    ])
+
+
+def speculate_sweep(internal: str, data: dict, shards: dict, threads: int) -> None:
+    """A sweep's load_data steps (``data``: content key -> spec) then its new shards (``shards``:
+    shard key -> the full planned spec) on ``threads`` threads, computed ahead: the data and the
+    first shard always, further shards until Snakemake asks for a job (a long sweep then reports
+    its shards' progress as they finish)."""
+    from quantlab import store_layout
+
+    chain = [Step("step_load_data", spec, (), tuple(store_layout.data_files(dkey))) for dkey, spec in data.items()]
+    for shard, spec in shards.items():
+        parquet, sidecar, returns = store_layout.shard_files(spec["family"], shard)
+        chain.append(Step("sweep.step_sweep_shard", spec, tuple(store_layout.data_files(spec["data"])),
+                          (parquet, sidecar), (returns,), {"threads": threads}))
+    speculate(internal, chain, yield_after=len(data) + 1)
 
 
 class _NoNetwork(Exception):

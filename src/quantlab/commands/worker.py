@@ -178,6 +178,11 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
         except ImportError:
             pass
     if prefetch is not None:  # warm in-process caches while the parent starts Snakemake
+        import select
+
+        from quantlab.commands import speculate
+
+        speculate.yield_to(lambda: bool(select.select([req_r], [], [], 0)[0]))
         try:
             step_function(prefetch[0])(*prefetch[1])
         except Exception:  # the real step reports any problem
@@ -229,9 +234,16 @@ def step_function(name: str):
     quantlab.commands.sweep.steps.step_y (a command package keeps its steps in ``steps.py``; a
     one-module command in itself). Returns the undecorated function: this runs it here, in the
     worker or in-process."""
-    import importlib
-
     from quantlab.testhooks import pause
+
+    fn = resolve_step(name)
+    pause(name)  # test-only: lets a test stop the request right before this step
+    return fn
+
+
+def resolve_step(name: str):
+    """The undecorated step function of a step name (no test hook: commands/speculate.py)."""
+    import importlib
 
     module, _, func = name.rpartition(".")
     if not func.startswith(("step_", "prefetch_")):
@@ -240,7 +252,6 @@ def step_function(name: str):
     if hasattr(home, "__path__"):  # a command package
         home = importlib.import_module(f"{home.__name__}.steps")
     fn = getattr(home, func)
-    pause(name)  # test-only: lets a test stop the request right before this step
     return getattr(fn, "__wrapped__", fn)
 
 

@@ -79,6 +79,29 @@ def use_jit(work: int, kernel=None) -> bool:
     return work >= COLD_THRESHOLD
 
 
+def import_numba():
+    """``import numba`` (lazy: the only place it is imported) with its numpy registry loaded
+    without scipy. ``numba.np.arraymath`` checks at import whether a BLAS is there by importing
+    ``scipy.linalg`` (~0.35 s of CPU in a cold process, on the worker's path to a sweep's first
+    shard), only to choose the inner product of ``np.correlate``/``np.convolve`` in jitted code;
+    no QuantLab kernel uses them (or BLAS), so the check is answered "no BLAS" without the import."""
+    import sys
+
+    blas = "scipy.linalg.cython_blas"
+    if "numba.np.arraymath" in sys.modules or blas in sys.modules:
+        import numba
+
+        return numba
+    sys.modules[blas] = None  # an import of it raises ImportError without importing scipy
+    try:
+        import numba
+        import numba.np.arraymath  # noqa: F401 - its BLAS check runs now
+    finally:
+        if blas in sys.modules and sys.modules[blas] is None:
+            del sys.modules[blas]
+    return numba
+
+
 def jitted(kernel):
     """``numba.njit(cache=True, nogil=True)`` of ``kernel``, built once per process (with the
     functions of its module it calls: :func:`jitted_calling`)."""
@@ -145,7 +168,7 @@ def jitted_calling(kernel, *helpers, bind=None, refcount=None):
     if fn is None:
         import types
 
-        import numba  # lazy: the only place numba is imported
+        numba = import_numba()
 
         namespace = dict(kernel.__globals__)
 

@@ -134,8 +134,9 @@ def sweep_plan(req, opts) -> Plan:
         estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
     prefetch = (("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
                                           dict(exp.combos[0]), work >= 300_000,
-                                          any(r.get("robustness") for r in sp.config["requests"].values())))
-                if sp.new_shards else None)
+                                          any(r.get("robustness") for r in sp.config["requests"].values()),
+                                          (str(internal_root()), dict(sp.config["data"]), dict(sp.config["shards"]))))
+                if sp.new_shards else None)  # the shard dicts as planned, before externalize() slims the config
 
     spec_file = internal_root() / spec_path(sp.run_id)
 

@@ -13,6 +13,7 @@ import math
 import os
 
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
+from quantlab.commands.speculate import take as take_speculated
 from quantlab.commands.sweep.results import combo_warmup, drop_insufficient, load_shards, rank_rows, result_rows
 from quantlab.commands.worker import warm_step
 from quantlab.metric_registry import grid_metric_names, integer_names
@@ -40,11 +41,22 @@ def shard_threads() -> int:
 
 
 def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool,
-                   robust: bool = False) -> None:
+                   robust: bool = False, speculate: tuple | None = None) -> None:
     """Worker warm-up (see commands/worker.py): parse bundled data into the loader's memo and, for
     big grids, load the numba grid kernels while the parent is still starting Snakemake; with
     ``robust`` (robustness on) also the robustness passes' kernels, which the merge step would
-    otherwise load on the critical path."""
+    otherwise load on the critical path; then, with ``speculate`` = ``(internal root, data specs
+    by key, new shard specs by key)``, the data steps and the shards computed ahead
+    (commands/speculate.py)."""
+    _warm_sweep(data_specs, strategy, combo, warm_numba, robust)
+    if speculate is not None:
+        from quantlab.commands.speculate import speculate_sweep
+
+        internal, data, shards = speculate
+        speculate_sweep(internal, data, shards, shard_threads())
+
+
+def _warm_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool, robust: bool) -> None:
     import numpy as np
 
     from quantlab.commands.run.steps import prefetch_data
@@ -77,6 +89,10 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     order; ``robust_sweep.ReturnsFile``: written in place by the kernel); else that file holds a
     (0, 0) array. The sidecar is written last (it marks completion) and says whether the returns
     were kept."""
+    from quantlab.commands.robust_sweep import ReturnsFile, returns_path
+
+    if take_speculated("sweep.step_sweep_shard", spec, (out_parquet, out_sidecar, returns_path(out_parquet))):
+        return
     import numpy as np
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
@@ -84,7 +100,6 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 
     bars = read_bars(bars_path)
     keep = spec.get("returns", True)
-    from quantlab.commands.robust_sweep import ReturnsFile
 
     with ReturnsFile(out_parquet) as kept:  # renamed into place at the end of the block
         if keep:
