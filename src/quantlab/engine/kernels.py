@@ -1050,6 +1050,17 @@ def select_kth(a, lo, hi, kth):
     return a[kth]
 
 
+def order_stat(a, n, n_below, n_zero, rank):
+    """The value of rank ``rank`` among ``a[:n]`` plus ``n_zero`` zeros (+0.0) not stored, of
+    which ``n_below`` stored values are < 0 (0 when ``n_zero`` is 0): a zero, or a quickselect
+    on ``a`` (reordered) at ``rank`` less the zeros ranked before it."""
+    if n_zero > 0 and rank >= n_below:
+        if rank < n_below + n_zero:
+            return 0.0
+        rank -= n_zero
+    return select_kth(a, 0, n, rank)
+
+
 def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
     """The series statistics of one run's per-bar returns ``ret[:m]`` (numpy-order sum
     ``total``) into ``stats[k + ST_VAR_95 .. ST_SUM_XY]``: for a grid's combos at the end of
@@ -1060,7 +1071,9 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
     the left tail, the returns <= ``cand[m]`` (a threshold: a rank a little above the quantile's
     in the previous combo, as combos come in grid order; every return when too few are under
     it); quickselect on a copy of them gives the two order statistics around numpy's index
-    ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as ``np.quantile`` ('linear') does, bit for bit;
+    ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as ``np.quantile`` ('linear') does, bit for bit.
+    Flat bars' returns (+0.0, often most of a rarely invested strategy's) are counted, not
+    gathered: an order statistic that falls among them is 0 without a quickselect;
     the tail sum runs over the candidates in bar order (the same whatever the threshold). Then
     ``cand[m]`` is set for the next combo. ~3 us per combo of 5,000 bars (benchmarks/bench_series.py).
 
@@ -1080,6 +1093,7 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
     s2 = 0.0
     s3 = 0.0
     n_cand = 0
+    n_zero = 0  # candidates equal to +0.0 (flat bars), counted, not gathered
     for q in range(m // 4):  # four partial sums (no long chain of dependent additions) and the candidates
         i = 4 * q
         s0 += bench_dx[i] * ret[i]
@@ -1087,14 +1101,22 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
         s2 += bench_dx[i + 2] * ret[i + 2]
         s3 += bench_dx[i + 3] * ret[i + 3]
         for j in range(i, i + 4):
-            if ret[j] <= limit:
-                cand[n_cand] = ret[j]
-                n_cand += 1
+            x = ret[j]
+            if x <= limit:
+                if x == 0.0 and math.copysign(1.0, x) > 0.0:
+                    n_zero += 1
+                else:
+                    cand[n_cand] = x
+                    n_cand += 1
     for i in range(m - m % 4, m):
         s0 += bench_dx[i] * ret[i]
-        if ret[i] <= limit:
-            cand[n_cand] = ret[i]
-            n_cand += 1
+        x = ret[i]
+        if x <= limit:
+            if x == 0.0 and math.copysign(1.0, x) > 0.0:
+                n_zero += 1
+            else:
+                cand[n_cand] = x
+                n_cand += 1
     stats[k + ST_SUM_XY] = (s0 + s1) + (s2 + s3)
 
     var = NAN
@@ -1110,19 +1132,28 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             lo_i = int(prev)
         hi_i = lo_i + 1 if prev >= 0.0 else lo_i
         gamma = virtual - prev
-        if n_cand <= hi_i:  # too few below the threshold: every return is a candidate
+        every = n_cand + n_zero <= hi_i
+        if every:  # too few below the threshold: every return is a candidate
+            n_cand = 0
+            n_zero = 0
             for i in range(m):
-                cand[i] = ret[i]
-            n_cand = m
+                x = ret[i]
+                if x == 0.0 and math.copysign(1.0, x) > 0.0:
+                    n_zero += 1
+                else:
+                    cand[n_cand] = x
+                    n_cand += 1
         for i in range(n_cand):
             scratch[i] = cand[i]
-        b = select_kth(scratch, 0, n_cand, hi_i)
-        a = b
-        if lo_i != hi_i:  # rank lo_i = hi_i - 1: the largest value before it
-            a = scratch[0]
-            for i in range(1, hi_i):
-                if scratch[i] > a:
-                    a = scratch[i]
+        n_below = 0  # gathered values < 0: they rank before the zeros
+        if n_zero > 0:
+            for i in range(n_cand):
+                if cand[i] < 0.0:
+                    n_below += 1
+        a = order_stat(scratch, n_cand, n_below, n_zero, lo_i)
+        b = a
+        if hi_i != lo_i:
+            b = order_stat(scratch, n_cand, n_below, n_zero, hi_i)
         diff = b - a
         if gamma >= 0.5:
             var = b - diff * (1.0 - gamma)
@@ -1133,10 +1164,12 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             if cand[i] <= var:
                 tail += cand[i]
                 n_tail += 1
+        if 0.0 <= var:  # the zeros are in the tail (adding them leaves the sum as it is)
+            n_tail += n_zero
         nxt = hi_i + 8 + hi_i // 8  # the next combo's threshold: a rank a little above this one's,
-        if n_cand > nxt + hi_i // 8:  # unless this one's gathered a good number of candidates
-            cand[m] = select_kth(scratch, hi_i + 1, n_cand, nxt)
-        elif n_cand == m:
+        if n_cand + n_zero > nxt + hi_i // 8:  # unless this one's gathered a good number of candidates
+            cand[m] = order_stat(scratch, n_cand, n_below, n_zero, nxt)
+        elif every:
             cand[m] = math.inf
     stats[k + ST_VAR_95] = var
     stats[k + ST_TAIL_SUM] = tail
