@@ -1050,6 +1050,15 @@ def select_kth(a, lo, hi, kth):
     return a[kth]
 
 
+def gather(x, cand, n_cand, n_zero):
+    """One tail candidate of :func:`series_stats`: ``x`` appended to ``cand``, or counted when it
+    is +0.0 (a flat bar); returns the new ``(n_cand, n_zero)``."""
+    if x == 0.0 and math.copysign(1.0, x) > 0.0:
+        return n_cand, n_zero + 1
+    cand[n_cand] = x
+    return n_cand + 1, n_zero
+
+
 def order_stat(a, n, n_below, n_zero, rank):
     """The value of rank ``rank`` among ``a[:n]`` plus ``n_zero`` zeros (+0.0) not stored, of
     which ``n_below`` stored values are < 0 (0 when ``n_zero`` is 0): a zero, or a quickselect
@@ -1101,22 +1110,12 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
         s2 += bench_dx[i + 2] * ret[i + 2]
         s3 += bench_dx[i + 3] * ret[i + 3]
         for j in range(i, i + 4):
-            x = ret[j]
-            if x <= limit:
-                if x == 0.0 and math.copysign(1.0, x) > 0.0:
-                    n_zero += 1
-                else:
-                    cand[n_cand] = x
-                    n_cand += 1
+            if ret[j] <= limit:
+                n_cand, n_zero = gather(ret[j], cand, n_cand, n_zero)
     for i in range(m - m % 4, m):
         s0 += bench_dx[i] * ret[i]
-        x = ret[i]
-        if x <= limit:
-            if x == 0.0 and math.copysign(1.0, x) > 0.0:
-                n_zero += 1
-            else:
-                cand[n_cand] = x
-                n_cand += 1
+        if ret[i] <= limit:
+            n_cand, n_zero = gather(ret[i], cand, n_cand, n_zero)
     stats[k + ST_SUM_XY] = (s0 + s1) + (s2 + s3)
 
     var = NAN
@@ -1137,12 +1136,7 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             n_cand = 0
             n_zero = 0
             for i in range(m):
-                x = ret[i]
-                if x == 0.0 and math.copysign(1.0, x) > 0.0:
-                    n_zero += 1
-                else:
-                    cand[n_cand] = x
-                    n_cand += 1
+                n_cand, n_zero = gather(ret[i], cand, n_cand, n_zero)
         for i in range(n_cand):
             scratch[i] = cand[i]
         n_below = 0  # gathered values < 0: they rank before the zeros
