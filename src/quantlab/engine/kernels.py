@@ -1059,15 +1059,15 @@ def gather(x, cand, n_cand, n_zero):
     return n_cand + 1, n_zero
 
 
-def order_stat(a, n, n_below, n_zero, rank):
-    """The value of rank ``rank`` among ``a[:n]`` plus ``n_zero`` zeros (+0.0) not stored, of
-    which ``n_below`` stored values are < 0 (0 when ``n_zero`` is 0): a zero, or a quickselect
-    on ``a`` (reordered) at ``rank`` less the zeros ranked before it."""
+def stored_rank(rank, n_below, n_zero):
+    """Where rank ``rank`` of the candidates is among those stored: the candidates are the stored
+    values plus ``n_zero`` zeros (+0.0) not stored, ``n_below`` stored values being < 0 (0 when
+    ``n_zero`` is 0). -1: the value of that rank is one of the zeros."""
     if n_zero > 0 and rank >= n_below:
         if rank < n_below + n_zero:
-            return 0.0
-        rank -= n_zero
-    return select_kth(a, 0, n, rank)
+            return -1
+        return rank - n_zero
+    return rank
 
 
 def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
@@ -1144,10 +1144,22 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             for i in range(n_cand):
                 if cand[i] < 0.0:
                     n_below += 1
-        a = order_stat(scratch, n_cand, n_below, n_zero, lo_i)
-        b = a
-        if hi_i != lo_i:
-            b = order_stat(scratch, n_cand, n_below, n_zero, hi_i)
+        hs = stored_rank(hi_i, n_below, n_zero)
+        b = 0.0
+        if hs >= 0:  # one quickselect: what ranks before hs is <= b, what ranks after is >= b
+            b = select_kth(scratch, 0, n_cand, hs)
+        a = b
+        if lo_i != hi_i:  # lo_i = hi_i - 1
+            ls = stored_rank(lo_i, n_below, n_zero)
+            if ls < 0:
+                a = 0.0
+            elif hs == ls + 1:  # the largest stored value before hs
+                a = scratch[0]
+                for i in range(1, hs):
+                    if scratch[i] > a:
+                        a = scratch[i]
+            else:  # b is a zero, a the largest value below 0
+                a = select_kth(scratch, 0, n_cand, ls)
         diff = b - a
         if gamma >= 0.5:
             var = b - diff * (1.0 - gamma)
@@ -1162,7 +1174,13 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             n_tail += n_zero
         nxt = hi_i + 8 + hi_i // 8  # the next combo's threshold: a rank a little above this one's,
         if n_cand + n_zero > nxt + hi_i // 8:  # unless this one's gathered a good number of candidates
-            cand[m] = order_stat(scratch, n_cand, n_below, n_zero, nxt)
+            ns = stored_rank(nxt, n_below, n_zero)
+            if ns < 0:
+                cand[m] = 0.0
+            elif 0 <= hs < ns:  # past b: in the part the quickselect left unsorted above it
+                cand[m] = select_kth(scratch, hs + 1, n_cand, ns)
+            else:
+                cand[m] = select_kth(scratch, 0, n_cand, ns)
         elif every:
             cand[m] = math.inf
     stats[k + ST_VAR_95] = var
