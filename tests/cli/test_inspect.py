@@ -133,6 +133,24 @@ def test_runs_best(ql, real):
     assert data["metric"] == "cagr" and data["runs_with_metric"] == 3
 
 
+def test_runs_best_follows_the_metrics_direction_unless_told(ql, real):
+    """A lower-is-better metric ranks lowest first by default; --descending overrides it."""
+    vols = {}
+    for row in real["index"]:
+        shown = strict_json(ql.cli("--runs-show", row["path"], "--json").stdout)
+        vols[row["run_id"]] = shown["metrics"]["volatility_ann"]
+    assert len(set(vols.values())) > 1
+    res = ql.cli("--runs-best", str(real["root"]), "--metric", "volatility_ann", "--json")
+    data = strict_json(res.stdout)
+    assert res.returncode == 0 and data["ascending"] is True and data["value"] == min(vols.values())
+    data = strict_json(ql.cli("--runs-best", str(real["root"]), "--metric", "volatility_ann", "--descending",
+                              "--json").stdout)
+    assert data["ascending"] is False and data["value"] == max(vols.values())
+    listing = strict_json(ql.cli("--compare", *(r["path"] for r in real["index"]), "--metric", "volatility_ann",
+                                 "--json").stdout)
+    assert listing["best_run_id"] == min(vols, key=vols.get)
+
+
 def test_runs_best_errors(ql, real, tmp_path):
     line = one_error_line(ql.cli("--runs-best", str(real["root"]), "--metric", "sharpe"))
     assert "unknown metric 'sharpe'" in line and "sharpe_simple" in line and "profit_factor" in line
