@@ -358,7 +358,7 @@ def test_shards_computed_ahead_give_the_same_results_and_leave_nothing(tmp_path,
         assert res.returncode == 0, res.stderr
         run_dir = Path(res.envelope["artifacts_path"])
         out[name] = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())
-                     if p.suffix in (".csv", ".parquet") or p.name == "walkforward.json"}
+                     if p.suffix in (".csv", ".parquet", ".png") or p.name == "walkforward.json"}
         scratch = q.outputs / ".quantlab" / "speculative"
         assert not scratch.exists() or not any(scratch.iterdir()), list(scratch.rglob("*"))
     assert out["ahead"] and out["ahead"] == out["plain"]

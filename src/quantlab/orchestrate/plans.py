@@ -111,7 +111,7 @@ def _run_prefetch(specs: dict, keys: dict) -> tuple:
 
 # ----------------------------------------------------------------------------------- sweep
 def sweep_plan(req, opts) -> Plan:
-    from quantlab.commands.sweep.plan import estimate_bars, plan_sweep
+    from quantlab.commands.sweep.plan import SPECULATE_ALL_WORK, estimate_bars, plan_sweep
     from quantlab.commands.experiment import load_experiment
     from quantlab.commands.sweep.board import attach_board
     from quantlab.commands.sweep.spec import externalize, spec_path
@@ -132,10 +132,14 @@ def sweep_plan(req, opts) -> Plan:
         raise
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
         estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
+    whole = None  # a short grid sweep: every shard and the board computed ahead
+    if board is not None and work <= SPECULATE_ALL_WORK:
+        whole = (str(Path(board).parent), sp.config["requests"][sp.run_id])
     prefetch = (("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
                                           dict(exp.combos[0]), work >= 300_000,
                                           any(r.get("robustness") for r in sp.config["requests"].values()),
-                                          (str(internal_root()), dict(sp.config["data"]), dict(sp.config["shards"]))))
+                                          (str(internal_root()), dict(sp.config["data"]), dict(sp.config["shards"]),
+                                           whole)))
                 if sp.new_shards else None)  # the shard dicts as planned, before externalize() slims the config
 
     spec_file = internal_root() / spec_path(sp.run_id)

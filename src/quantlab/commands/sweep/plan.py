@@ -27,6 +27,10 @@ from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
+# a grid sweep of at most this many bar-combos (~1 s of kernel time on 2 threads) is computed
+# ahead whole, board included, by the step worker (commands/speculate.py): its shard jobs then
+# only move files, and no progress is lost (it ends about as soon as Snakemake has started)
+SPECULATE_ALL_WORK = 100_000_000
 
 
 @dataclass
