@@ -58,3 +58,38 @@ def test_report_document_order_and_contract_head(tmp_path):
     assert doc["artifacts"] == [{"file_name": "metrics.json", "size_bytes": 2},
                                 {"file_name": "report.json", "size_bytes": None}]
     assert "artifacts" not in report_document(artifact_type="t", header={}, mc=mc, summary=None)
+
+
+class _EarlyWorker:
+    """Stands in for a StepWorker forked before planning (commands/worker.py, ``deferred``)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def start(self, log_path, prefetch):
+        self.calls.append(("start", log_path, prefetch))
+
+    def abandon(self):
+        self.calls.append(("abandon",))
+
+
+def _plan(tmp_path, **kw):
+    from quantlab.orchestrate.plan import Plan
+
+    kw.setdefault("prefetch", ("sweep.prefetch_sweep", ()))
+    return Plan(run_id="r", mode="grid", config={}, target="t", log_path=tmp_path / "s.log",
+                worker=_EarlyWorker(), **kw)
+
+
+def test_an_early_worker_is_started_when_steps_run_here_else_abandoned(tmp_path, monkeypatch):
+    from quantlab.orchestrate.execute import _step_worker
+
+    plan = _plan(tmp_path)
+    early = plan.worker
+    assert _step_worker(plan, stale=True) is early and plan.worker is None
+    assert early.calls == [("start", str(tmp_path / "s.log"), ("sweep.prefetch_sweep", ()))]
+    for kw, stale in (({}, False), ({"executor": "slurm"}, True), ({"prefetch": None}, True)):
+        plan = _plan(tmp_path, **kw)
+        early = plan.worker
+        _step_worker(plan, stale=stale)  # an identical rerun, steps run elsewhere, nothing to prefetch
+        assert early.calls == [("abandon",)] and plan.worker is None

@@ -220,7 +220,7 @@ def speculate_sweep(internal: str, data: dict, shards: dict, threads: int, board
 
 def board_ident(record: dict) -> dict:
     """What keys a speculated board: its content key (``commands/sweep/board.py`` ``board_key``)."""
-    return {"board": record["board"]}
+    return {"board": record.get("board")}
 
 
 class _NoNetwork(Exception):

@@ -118,16 +118,24 @@ def sweep_plan(req, opts) -> Plan:
     from quantlab.contract.paths import internal_root, resolve_input_path
     from quantlab.store_layout import sweep_outputs
 
-    exp = load_experiment(req.params, resolve_path=resolve_input_path)
-    print_warnings(exp.warnings)
-    req.warnings = req.warnings + exp.warnings
-    sp = plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
-                                origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
-    board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
     executor = req.params.get("executor") or opts.executor
+    worker = _early_worker(req, opts, executor)
+    try:
+        exp = load_experiment(req.params, resolve_path=resolve_input_path)
+        print_warnings(exp.warnings)
+        req.warnings = req.warnings + exp.warnings
+        sp = plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
+                        origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
+    except BaseException:
+        if worker is not None:
+            worker.abandon()
+        raise
+    board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
     try:
         profile = _profile_path(req.params.get("profile") or opts.profile)
     except BaseException:
+        if worker is not None:
+            worker.abandon()
         _discard(sp.staging_dir)()
         raise
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
@@ -157,10 +165,27 @@ def sweep_plan(req, opts) -> Plan:
                 log_path=sp.staging_dir / "logs" / "snakemake.log", keyed_outputs=sweep_outputs(sp.config),
                 prefetch=prefetch, discard=discard, executor=executor, profile=profile,
                 progress=_progress_printer(len(sp.new_shards)), on_success=on_success,
-                before_workflow=lambda: externalize(sp.config, sp.run_id, internal_root()))
+                before_workflow=lambda: externalize(sp.config, sp.run_id, internal_root()), worker=worker)
     if board is not None and not opts.dry_run:
         plan.fast_path = _sweep_fast_path(sp, board)
     return plan
+
+
+def _early_worker(req, opts, executor):
+    """A sweep's step worker, forked before the request is planned (commands/worker.py,
+    ``deferred``): its imports and numba's start overlap the planning. None for a dry run, an
+    executor or profile (the steps run elsewhere) or ``QUANTLAB_STEP_WORKER=0``; the executor
+    abandons it when the request runs no step here (an identical rerun's fast path)."""
+    if (opts.dry_run or (executor and executor != "local") or req.params.get("profile") or opts.profile
+            or os.environ.get("QUANTLAB_STEP_WORKER", "1") == "0"):
+        return None
+    from quantlab.commands.sweep.plan import likely_jit
+    from quantlab.commands.worker import StepWorker
+
+    try:
+        return StepWorker(deferred=True, warm_numba=likely_jit(req.params))
+    except OSError:
+        return None
 
 
 def _sweep_fast_path(sp, board: str):

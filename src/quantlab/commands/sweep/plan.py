@@ -69,6 +69,24 @@ def combo_keys(family: str, combos: list[dict]) -> list[str]:
     return [hashlib.sha256((head + encode(c) + "}").encode()).hexdigest()[:16] for c in combos]
 
 
+def likely_jit(params: dict) -> bool:
+    """Whether a sweep request's grid (read from its params, before planning) will run its
+    kernels under numba (``engine.jit.COLD_THRESHOLD`` bar-combos): an early step worker then
+    starts numba while the parent plans. False when the grid is not inline (an experiment file)."""
+    from quantlab.commands.warmup import estimate_bars as bars_in
+    from quantlab.engine.jit import COLD_THRESHOLD
+
+    grid = params.get("param_grid")
+    if not isinstance(grid, dict) or not grid:
+        return False
+    try:
+        combos = math.prod(len(v) if isinstance(v, (list, tuple)) else 1 for v in grid.values())
+        bars = bars_in(params.get("interval") or "1d", params["start"], params["end"])
+    except Exception:  # noqa: BLE001 - a bad request is the planner's to report
+        return False
+    return combos * bars >= COLD_THRESHOLD
+
+
 def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
     """combo key -> shard key, from the finished shards' sidecars of a family (with
     ``need_returns``, only shards that kept their return series)."""
