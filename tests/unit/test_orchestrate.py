@@ -93,3 +93,22 @@ def test_an_early_worker_is_started_when_steps_run_here_else_abandoned(tmp_path,
         early = plan.worker
         _step_worker(plan, stale=stale)  # an identical rerun, steps run elsewhere, nothing to prefetch
         assert early.calls == [("abandon",)] and plan.worker is None
+
+
+def test_a_sweep_that_fails_validation_abandons_its_early_worker(tmp_path, monkeypatch, capsys):
+    """main.py forks a sweep's worker before validating the request; a request that fails
+    before its plan takes the worker ends it (no child left serving in a long-lived caller)."""
+    import importlib.util
+    from pathlib import Path
+
+    import quantlab.orchestrate.plans as plans
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
+    made = []
+    monkeypatch.setattr(plans, "early_sweep_worker", lambda params, opts: made.append(_EarlyWorker()) or made[-1])
+    spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)
+    bad = {"schema_version": "1.0", "command": "sweep", "params": {"ticker": "SPX", "param_grid": "not a grid"}}
+    assert main.main(["--json-request", json.dumps(bad)]) == 2
+    assert [w.calls for w in made] == [[("abandon",)]]

@@ -119,7 +119,8 @@ def sweep_plan(req, opts) -> Plan:
     from quantlab.store_layout import sweep_outputs
 
     executor = req.params.get("executor") or opts.executor
-    worker = _early_worker(req, opts, executor)
+    worker = getattr(opts, "early_worker", None) or early_sweep_worker(req.params, opts)
+    opts.early_worker = None  # the plan owns it now
     try:
         exp = load_experiment(req.params, resolve_path=resolve_input_path)
         print_warnings(exp.warnings)
@@ -171,19 +172,21 @@ def sweep_plan(req, opts) -> Plan:
     return plan
 
 
-def _early_worker(req, opts, executor):
-    """A sweep's step worker, forked before the request is planned (commands/worker.py,
-    ``deferred``): its imports and numba's start overlap the planning. None for a dry run, an
-    executor or profile (the steps run elsewhere) or ``QUANTLAB_STEP_WORKER=0``; the executor
-    abandons it when the request runs no step here (an identical rerun's fast path)."""
-    if (opts.dry_run or (executor and executor != "local") or req.params.get("profile") or opts.profile
+def early_sweep_worker(params: dict, opts):
+    """A sweep's step worker, forked before the request is validated and planned (main.py;
+    commands/worker.py, ``deferred``): its imports and numba's start overlap the validation and
+    the planning. None for a dry run, an executor or profile (the steps run elsewhere) or
+    ``QUANTLAB_STEP_WORKER=0``; the executor abandons it when the request runs no step here (an
+    identical rerun's fast path), main.py when the request fails first."""
+    executor = params.get("executor") or opts.executor
+    if (opts.dry_run or (executor and executor != "local") or params.get("profile") or opts.profile
             or os.environ.get("QUANTLAB_STEP_WORKER", "1") == "0"):
         return None
     from quantlab.commands.sweep.plan import likely_jit
     from quantlab.commands.worker import StepWorker
 
     try:
-        return StepWorker(deferred=True, warm_numba=likely_jit(req.params))
+        return StepWorker(deferred=True, warm_numba=likely_jit(params))
     except OSError:
         return None
 
