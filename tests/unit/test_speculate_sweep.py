@@ -173,3 +173,27 @@ def test_a_board_already_in_the_store_is_not_computed_ahead(tmp_path, planned):
     speculate.speculate_sweep(str(tmp_path), dict(config["data"]), dict(config["shards"]), 2,
                               (str(Path(board_json).parent), config["requests"][run_id]))
     assert {step for step, _ in speculate._DONE} == {"step_load_data", "sweep.step_sweep_shard"}
+
+
+def test_a_grid_computed_whole_is_planned_in_shards_of_whole_shard_work(tmp_path, monkeypatch):
+    """A short grid (computed ahead whole) gets shards of up to WHOLE_SHARD_WORK estimated
+    bar-combos, a longer one shards of WORK_PER_SHARD, at most two per core; a hint wins."""
+    from quantlab.commands.sweep import plan
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+
+    def shards(params, cores=2):
+        exp = load_experiment(params, resolve_path=resolve_input_path)
+        return len(plan_sweep(exp, params, request_id=None, warnings=[], origin="json", claim=False,
+                              cores=cores).config["shards"])
+
+    big = {**GRID, "param_grid": {"fast": list(range(2, 42)), "slow": list(range(50, 75))}}  # 1,000 combos
+    assert plan.computed_whole("grid", 1000 * 1096)
+    assert shards(big) == 1
+    monkeypatch.setattr(plan, "WHOLE_SHARD_WORK", 300_000)
+    assert shards(big) == 4  # 1,096,000 estimated bar-combos / 300,000
+    assert shards({**big, "shards": 2}) == 2
+    monkeypatch.setattr(plan, "SPECULATE_ALL_WORK", 100_000)  # no longer computed whole
+    monkeypatch.setattr(plan, "WORK_PER_SHARD", 300_000)
+    assert not plan.computed_whole("grid", 1000 * 1096)
+    assert shards(big, cores=1) == 2  # ceil(1,096,000 / WORK_PER_SHARD) = 4, capped at 2 x cores

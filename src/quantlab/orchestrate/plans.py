@@ -111,7 +111,7 @@ def _run_prefetch(specs: dict, keys: dict) -> tuple:
 
 # ----------------------------------------------------------------------------------- sweep
 def sweep_plan(req, opts) -> Plan:
-    from quantlab.commands.sweep.plan import SPECULATE_ALL_WORK, estimate_bars, plan_sweep
+    from quantlab.commands.sweep.plan import computed_whole, estimate_bars, plan_sweep
     from quantlab.commands.experiment import load_experiment
     from quantlab.commands.sweep.board import attach_board
     from quantlab.commands.sweep.spec import externalize, spec_path
@@ -142,7 +142,7 @@ def sweep_plan(req, opts) -> Plan:
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
         estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
     whole = None  # a short grid sweep: every shard and the board computed ahead
-    if board is not None and work <= SPECULATE_ALL_WORK:
+    if board is not None and computed_whole(exp.mode, work):
         whole = (str(Path(board).parent), sp.config["requests"][sp.run_id])
     prefetch = (("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
                                           dict(exp.combos[0]), work >= 300_000,

@@ -29,8 +29,18 @@ from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
 # a grid sweep of at most this many bar-combos (~1 s of kernel time on 2 threads) is computed
 # ahead whole, board included, by the step worker (commands/speculate.py): its shard jobs then
-# only move files, and no progress is lost (it ends about as soon as Snakemake has started)
+# only move files, and no progress is lost (it ends about as soon as Snakemake has started).
+# Its shards are then as big as a returns file of ~100 MB allows (WHOLE_SHARD_WORK float32
+# values): each shard job costs a hand-off, a bars read and three file writes, and the kernel
+# threads within a shard anyway (a 1,000-combo sweep on 5,000 bars: one shard instead of four)
 SPECULATE_ALL_WORK = 100_000_000
+WHOLE_SHARD_WORK = 25_000_000
+
+
+def computed_whole(mode: str, work: int) -> bool:
+    """Whether a sweep of ``work`` new bar-combos (``estimate_bars`` x new combinations) is
+    computed ahead whole by the step worker: a grid of at most ``SPECULATE_ALL_WORK``."""
+    return mode == "grid" and work <= SPECULATE_ALL_WORK
 
 
 @dataclass
@@ -132,7 +142,10 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
     plan_reused.extend(shards_used)
     if missing:
         work = len(missing) * estimate_bars(exp.base, start, end)
-        n = shards_hint or max(1, min(math.ceil(work / WORK_PER_SHARD), 2 * max(cores, 1)))
+        if computed_whole(exp.mode, work):
+            n = shards_hint or math.ceil(work / WHOLE_SHARD_WORK)
+        else:
+            n = shards_hint or max(1, min(math.ceil(work / WORK_PER_SHARD), 2 * max(cores, 1)))
         n = max(1, min(n, len(missing)))
         size = math.ceil(len(missing) / n)
         for j in range(0, len(missing), size):
