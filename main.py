@@ -81,7 +81,7 @@ def main(argv: list[str]) -> int:
             if not opts.dry_run:
                 emitter.started()
             if emitter.mode == "sweep":  # its step worker imports while the request is validated and planned
-                from quantlab.orchestrate.plans import early_sweep_worker
+                from quantlab.orchestrate.early import early_sweep_worker
 
                 opts.early_worker = early_sweep_worker(peek_params(opts.json_request), opts)
             req = parse_json_request(opts.json_request)

@@ -101,14 +101,41 @@ def test_a_sweep_that_fails_validation_abandons_its_early_worker(tmp_path, monke
     import importlib.util
     from pathlib import Path
 
-    import quantlab.orchestrate.plans as plans
+    import quantlab.orchestrate.early as early
 
     monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
     made = []
-    monkeypatch.setattr(plans, "early_sweep_worker", lambda params, opts: made.append(_EarlyWorker()) or made[-1])
+    monkeypatch.setattr(early, "early_sweep_worker", lambda params, opts: made.append(_EarlyWorker()) or made[-1])
     spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
     main = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(main)
     bad = {"schema_version": "1.0", "command": "sweep", "params": {"ticker": "SPX", "param_grid": "not a grid"}}
     assert main.main(["--json-request", json.dumps(bad)]) == 2
     assert [w.calls for w in made] == [[("abandon",)]]
+
+
+def test_a_sweep_request_that_completed_before_forks_no_early_worker(tmp_path, monkeypatch):
+    """An identical rerun (fast path) would only throw an early worker's imports away: once a
+    request completed (``remember``), the same params get none before planning, unless forced."""
+    import argparse
+
+    from quantlab.orchestrate import early
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
+    params = {"ticker": "SPX", "start": "2015-01-01", "end": "2016-01-01", "param_grid": {"fast": [2, 3]}}
+
+    def opts(force=False):
+        return argparse.Namespace(dry_run=False, executor=None, profile=None, force=force)
+
+    first = opts()
+    worker = early.early_sweep_worker(params, first)
+    assert worker is not None
+    worker.abandon()
+    early.remember(first)
+    assert early.early_sweep_worker(params, opts()) is None
+    other = early.early_sweep_worker({**params, "end": "2016-02-01"}, opts())  # another request
+    assert other is not None
+    other.abandon()
+    forced = early.early_sweep_worker(params, opts(force=True))
+    assert forced is not None
+    forced.abandon()

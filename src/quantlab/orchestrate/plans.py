@@ -116,10 +116,12 @@ def sweep_plan(req, opts) -> Plan:
     from quantlab.commands.sweep.board import attach_board
     from quantlab.commands.sweep.spec import externalize, spec_path
     from quantlab.contract.paths import internal_root, resolve_input_path
+    from quantlab.orchestrate.early import early_sweep_worker, remember
     from quantlab.store_layout import sweep_outputs
 
     executor = req.params.get("executor") or opts.executor
-    worker = getattr(opts, "early_worker", None) or early_sweep_worker(req.params, opts)
+    # forked by main.py before validation (or decided against there), else here before planning
+    worker = opts.early_worker if hasattr(opts, "early_worker") else early_sweep_worker(req.params, opts)
     opts.early_worker = None  # the plan owns it now
     try:
         exp = load_experiment(req.params, resolve_path=resolve_input_path)
@@ -155,6 +157,7 @@ def sweep_plan(req, opts) -> Plan:
 
     def on_success(result: dict) -> dict:
         spec_file.unlink(missing_ok=True)  # scratch (commands/sweep/spec.py)
+        remember(opts)  # an identical request next time forks its worker only if it needs one
         result["mode"] = exp.mode
         return result
 
@@ -170,25 +173,6 @@ def sweep_plan(req, opts) -> Plan:
     if board is not None and not opts.dry_run:
         plan.fast_path = _sweep_fast_path(sp, board)
     return plan
-
-
-def early_sweep_worker(params: dict, opts):
-    """A sweep's step worker, forked before the request is validated and planned (main.py;
-    commands/worker.py, ``deferred``): its imports and numba's start overlap the validation and
-    the planning. None for a dry run, an executor or profile (the steps run elsewhere) or
-    ``QUANTLAB_STEP_WORKER=0``; the executor abandons it when the request runs no step here (an
-    identical rerun's fast path), main.py when the request fails first."""
-    executor = params.get("executor") or opts.executor
-    if (opts.dry_run or (executor and executor != "local") or params.get("profile") or opts.profile
-            or os.environ.get("QUANTLAB_STEP_WORKER", "1") == "0"):
-        return None
-    from quantlab.commands.sweep.plan import likely_jit
-    from quantlab.commands.worker import StepWorker
-
-    try:
-        return StepWorker(deferred=True, warm_numba=likely_jit(params))
-    except OSError:
-        return None
 
 
 def _sweep_fast_path(sp, board: str):
