@@ -151,7 +151,8 @@ def sweep_plan(req, opts) -> Plan:
                                           any(r.get("robustness") for r in sp.config["requests"].values()),
                                           (str(internal_root()), dict(sp.config["data"]), dict(sp.config["shards"]),
                                            whole)))
-                if sp.new_shards else None)  # the shard dicts as planned, before externalize() slims the config
+                if sp.new_shards or whole else None)  # the shard dicts as planned, before externalize() slims
+    # the config; a grid whose shards are all stored (re-ranked, relabelled) still has its board computed ahead
 
     spec_file = internal_root() / spec_path(sp.run_id)
 
