@@ -78,12 +78,22 @@ def test_an_error_on_a_helper_thread_reaches_the_caller(monkeypatch):
         grid(bars, [{"stop_loss": 0.01 * i} for i in range(8)], 2, "donchian_breakout")
 
 
-def test_each_distinct_override_set_is_validated_once(monkeypatch):
+def split(combos, cfg=CFG):
+    return grid_combos.split_overrides(get_strategy("sma_crossover"), combos, cfg)
+
+
+def counting_replace(monkeypatch) -> list:
     real = dataclasses.replace
     made = []
     monkeypatch.setattr(grid_combos.dataclasses, "replace", lambda cfg, **over: made.append(over) or real(cfg, **over))
-    params, fees, slips, k_atrs, risks, cfgs = grid_combos.split_overrides(
-        get_strategy("sma_crossover"), STOPS + [{"fast": 2, "slow": 9}], CFG)
+    return made
+
+
+def test_each_distinct_override_set_is_validated_once(monkeypatch):
+    real = dataclasses.replace
+    monkeypatch.setattr(grid_combos, "_SETTINGS", {})  # nothing remembered from other tests
+    made = counting_replace(monkeypatch)
+    params, fees, slips, k_atrs, risks, cfgs = split(STOPS + [{"fast": 2, "slow": 9}])
     assert len(made) == 4  # 2 stop_loss x 2 take_profit, whatever the strategy parameters
     assert params[0] == {"fast": 3, "slow": 10} and params[-1] == {"fast": 2, "slow": 9}
     assert risks.shape == (len(STOPS) + 1, risks.shape[1])
@@ -97,7 +107,41 @@ def test_each_distinct_override_set_is_validated_once(monkeypatch):
 def test_an_override_equal_to_a_valid_one_but_of_another_type_is_still_checked():
     combos = [{"max_bars_held": 1}, {"max_bars_held": True}]  # 1 == True: same hash, another repr
     with pytest.raises(ConfigError, match="max_bars_held"):
-        grid_combos.split_overrides(get_strategy("sma_crossover"), combos, CFG)
+        split(combos)
+    split(combos[:1])  # the valid one is remembered now: the other is still checked
+    with pytest.raises(ConfigError, match="max_bars_held"):
+        split(combos[1:])
+
+
+def test_settings_are_remembered_across_calls_per_config(monkeypatch):
+    monkeypatch.setattr(grid_combos, "_SETTINGS", {})
+    first = split(STOPS)
+    other = dataclasses.replace(CFG, fee=0.001)  # another base config: its own settings
+    made = counting_replace(monkeypatch)
+    again = split([dict(c) for c in STOPS])  # equal values, other objects: nothing validated again
+    assert made == []
+    for a, b in zip(first[1:5], again[1:5]):
+        assert np.array_equal(a, b)
+    fees = split(STOPS, other)[1]
+    assert len(made) == 4 and (fees == 0.001).all()
+    assert split(STOPS, EngineConfig(fee=0.0005, slippage_bps=2.0, fill="close"))[1].tolist() == first[1].tolist()
+    assert len(made) == 4  # an equal config (another object) finds CFG's settings
+
+
+def test_a_bad_setting_is_never_remembered(monkeypatch):
+    monkeypatch.setattr(grid_combos, "_SETTINGS", {})
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="stop_loss"):
+            split([{"stop_loss": 2.0}])
+    assert grid_combos._SETTINGS == {}
+
+
+def test_the_settings_memo_is_bounded(monkeypatch):
+    monkeypatch.setattr(grid_combos, "_SETTINGS", {})
+    monkeypatch.setattr(grid_combos, "SETTINGS_MEMO", 3)
+    _, fees, *_ = split([{"fee": 0.001 * i} for i in range(10)])
+    assert len(grid_combos._SETTINGS) <= 3
+    assert fees.tolist() == [0.001 * i for i in range(10)]
 
 
 def test_lazy_numpy_skips_the_import_machinery_once_imported(monkeypatch):

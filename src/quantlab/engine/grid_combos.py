@@ -30,11 +30,13 @@ def split_overrides(strategy, combos, cfg: EngineConfig):
     arrays, and the distinct configs the combos use.
 
     Each distinct set of overrides is validated and packed once (``dataclasses.replace``,
-    ``risk.row``); the per-combo arrays are then gathered from those rows with numpy."""
+    ``risk.row``; remembered across calls, see :func:`_setting`); the per-combo arrays are then
+    gathered from those rows with numpy."""
     declared = {p.name for p in strategy.params}
     engine_keys = frozenset(ENGINE_OVERRIDES) - declared
-    slots: dict = {}  # overrides (names, reprs) -> index into uniq
-    uniq = [cfg]
+    slots: dict = {}  # overrides (names, reprs) -> index into settings
+    settings = [_packed(cfg)]
+    base = None  # cfg's memo key (repr), made at the first override
     idx = [0] * len(combos)
     params = []
     layouts: dict = {}  # a combo's keys -> (override names, strategy names, their getters)
@@ -56,15 +58,39 @@ def split_overrides(strategy, combos, cfg: EngineConfig):
         key = (names, tuple(map(repr, values)))
         slot = slots.get(key)
         if slot is None:
-            slot = slots[key] = len(uniq)
-            uniq.append(dataclasses.replace(cfg, **dict(zip(names, values))))  # validates the values
+            if base is None:
+                base = repr(cfg)
+            slot = slots[key] = len(settings)
+            settings.append(_setting(cfg, base, key, values))
         idx[i] = slot
     idx = np.array(idx, dtype=np.intp)
-    table = np.array([(c.fee, c.slippage_bps / 10_000.0 if c.slippage_mode == "fixed" else 0.0, c.k_atr)
-                      for c in uniq], dtype=np.float64)
-    rows = np.array([risk.row(c) for c in uniq], dtype=np.float64)
-    return (params, table[idx, 0], table[idx, 1], table[idx, 2], rows[idx],
-            [uniq[j] for j in np.unique(idx)])
+    table = np.array([s[1] for s in settings], dtype=np.float64)[idx]
+    fees, slips, k_atrs = (np.ascontiguousarray(table[:, j]) for j in range(3))
+    return params, fees, slips, k_atrs, np.ascontiguousarray(table[:, 3:]), [settings[j][0] for j in np.unique(idx)]
+
+
+_SETTINGS: dict = {}  # (repr(cfg), override names, value reprs) -> _packed(validated config)
+SETTINGS_MEMO = 4096  # settings remembered at most (then forgotten all at once)
+
+
+def _setting(cfg: EngineConfig, base: str, key: tuple, values: tuple) -> tuple:
+    """``_packed(dataclasses.replace(cfg, **overrides))``, remembered: a pure function of the
+    config and the overrides (an ``EngineConfig`` is frozen; its ``repr`` and the values' reprs
+    name them exactly), so a grid evaluated again (walk-forward folds, shards, repeated calls)
+    validates nothing twice. A setting that fails validation raises and is not remembered."""
+    memo_key = (base, *key)
+    hit = _SETTINGS.get(memo_key)
+    if hit is None:
+        hit = _packed(dataclasses.replace(cfg, **dict(zip(key[0], values))))  # validates the values
+        if len(_SETTINGS) >= SETTINGS_MEMO:
+            _SETTINGS.clear()
+        _SETTINGS[memo_key] = hit
+    return hit
+
+
+def _packed(c: EngineConfig) -> tuple:
+    """``(config, its kernel row)``: fee, fixed slippage fraction, k_atr, then ``risk.row``."""
+    return c, (c.fee, c.slippage_bps / 10_000.0 if c.slippage_mode == "fixed" else 0.0, c.k_atr, *risk.row(c))
 
 
 def _getter(keys: tuple):
