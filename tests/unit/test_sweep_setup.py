@@ -56,6 +56,7 @@ def test_threaded_grid_matches_the_calling_thread(monkeypatch, name, combos):
     with jit_mode("always"):
         one = grid(bars, combos, 1, name)
         monkeypatch.setattr(sweep, "SERIAL_WORK", 0)  # threads however small the grid
+        monkeypatch.setattr(sweep, "CHUNK_WORK", 0)  # and chunks of one combo at the end
         for threads in (2, 3):
             same(one, grid(bars, combos, threads, name))
 
@@ -74,6 +75,7 @@ def test_an_error_on_a_helper_thread_reaches_the_caller(monkeypatch):
 
     monkeypatch.setattr(strategy, "signals", failing)
     monkeypatch.setattr(sweep, "SERIAL_WORK", 0)
+    monkeypatch.setattr(sweep, "CHUNK_WORK", 0)
     with jit_mode("always"), pytest.raises(StrategyError, match="boom"):
         grid(bars, [{"stop_loss": 0.01 * i} for i in range(8)], 2, "donchian_breakout")
 
@@ -147,3 +149,33 @@ def test_the_settings_memo_is_bounded(monkeypatch):
 def test_lazy_numpy_skips_the_import_machinery_once_imported(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", lambda name: pytest.fail("import_module called"))
     assert _lazy.np.float64 is np.float64
+
+
+def chunk_log(monkeypatch, k: int, m: int, threads: int = 2, chunk=None) -> list:
+    """The (lo, hi) chunks ``_Runner.chunks`` hands out over ``k`` combos of ``m`` bars, in order."""
+    import threading
+    import types
+
+    monkeypatch.setattr(sweep, "SERIAL_WORK", 0)
+    runner = types.SimpleNamespace(threads=threads, m=m, scratch=lambda: None)
+    done, lock = [], threading.Lock()
+
+    def work(lo, hi, scratch):
+        with lock:
+            done.append((lo, hi))
+
+    sweep._Runner.chunks(runner, k, work, chunk)
+    return sorted(done)
+
+
+def test_guided_chunks_cover_every_combo_once_and_shrink(monkeypatch):
+    for k, m in ((160, 2500), (7, 100_000), (1000, 50), (2, 10)):
+        done = chunk_log(monkeypatch, k, m)
+        assert [lo for lo, _ in done] == [0] + [hi for _, hi in done[:-1]] and done[-1][1] == k
+        sizes = [hi - lo for lo, hi in done]
+        least = -(-sweep.CHUNK_WORK // m)
+        assert all(a >= b for a, b in zip(sizes, sizes[1:-1])), sizes  # never growing (the last: what is left)
+        assert all(s >= min(least, k) for s in sizes[:-1])
+        if k >= 160:
+            assert sizes[0] == -(-k // 4) and sizes[-2] <= max(least, 3)  # a quarter first, small ones last
+    assert chunk_log(monkeypatch, 5, 10, chunk=1) == [(i, i + 1) for i in range(5)]  # a fixed chunk stays fixed
