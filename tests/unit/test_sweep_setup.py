@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 
 import numpy as np
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from quantlab import _lazy
 from quantlab.engine import EngineConfig, grid_combos, sweep
@@ -179,3 +182,42 @@ def test_guided_chunks_cover_every_combo_once_and_shrink(monkeypatch):
         if k >= 160:
             assert sizes[0] == -(-k // 4) and sizes[-2] <= max(least, 3)  # a quarter first, small ones last
     assert chunk_log(monkeypatch, 5, 10, chunk=1) == [(i, i + 1) for i in range(5)]  # a fixed chunk stays fixed
+
+
+VALUES = st.sampled_from([0, 0.0, -0.0, 0.01, 0.02, 1, 1.0, 2, True, False, -1, 0.5, 7, math.nan, math.inf,
+                          2 ** 1100, np.float64(0.01), np.int64(3), "x", None, 1e-300])
+OVERRIDES = ("stop_loss", "take_profit", "max_bars_held", "fee", "position_size")
+
+
+def outcome(fn, *args):
+    try:
+        return fn(*args)
+    except (ConfigError, OverflowError) as exc:  # OverflowError: an int too large for a float
+        return f"{type(exc).__name__}: {exc}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(st.sampled_from(OVERRIDES), min_size=1, max_size=3, unique=True),
+       rows=st.lists(st.lists(VALUES, min_size=3, max_size=3), min_size=1, max_size=12),
+       with_params=st.booleans())
+@example(names=["stop_loss"], rows=[[0.0, 0, 0], [-0.0, 0, 0]], with_params=False)  # == but another repr
+@example(names=["max_bars_held"], rows=[[1, 0, 0], [True, 0, 0]], with_params=True)  # True == 1: invalid
+@example(names=["fee", "stop_loss"], rows=[[0, 0.01, 0], [0.0, 0.01, 0], [0.0, 0.02, 0]], with_params=True)
+def test_the_uniform_split_is_the_per_combo_split(names, rows, with_params):
+    combos = [{**({"fast": 3 + i % 2, "slow": 20} if with_params else {}), **dict(zip(names, row))}
+              for i, row in enumerate(rows)]
+    strategy = get_strategy("sma_crossover")
+    keys = frozenset(grid_combos.ENGINE_OVERRIDES)
+    fast = outcome(grid_combos._uniform, combos, keys, CFG)
+    plain = all(type(v) in (int, float) and not (type(v) is int and abs(v) >= 2 ** 1024)
+                and math.copysign(1.0, v) > 0 for row in rows for v in row[:len(names)])
+    assert (fast is not None) == plain  # the fast path takes exactly the plain grids
+    a = outcome(grid_combos.split_overrides, strategy, combos, CFG)
+    b = outcome(lambda: grid_combos.split_overrides(strategy, combos, CFG, per_combo=True))
+    if isinstance(a, str) or isinstance(b, str):
+        assert a == b
+        return
+    assert a[0] == b[0]
+    for x, y in zip(a[1:5], b[1:5]):
+        assert x.tobytes() == y.tobytes()
+    assert set(a[5]) == set(b[5])  # the configs used (per combo: 0 and 0.0 give two equal ones)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Mapping
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -25,15 +26,28 @@ ENGINE_OVERRIDES = ("fee", "slippage_bps", "k_atr") + risk.RISK_KEYS  # per-comb
 __all__ = ["ENGINE_OVERRIDES", "split_overrides"]
 
 
-def split_overrides(strategy, combos, cfg: EngineConfig):
+def split_overrides(strategy, combos, cfg: EngineConfig, *, per_combo: bool = False):
     """Strategy params per combo, per-combo fee, fixed slippage fraction, k_atr and risk-row
     arrays, and the distinct configs the combos use.
 
     Each distinct set of overrides is validated and packed once (``dataclasses.replace``,
     ``risk.row``; remembered across calls, see :func:`_setting`); the per-combo arrays are then
-    gathered from those rows with numpy."""
+    gathered from those rows with numpy. A grid's usual shape (:func:`_uniform`) is split in C
+    loops (``map``); any other combo by combo (:func:`_per_combo`, or every grid with
+    ``per_combo``), with the same result."""
     declared = {p.name for p in strategy.params}
     engine_keys = frozenset(ENGINE_OVERRIDES) - declared
+    params, idx, settings = (None if per_combo else _uniform(combos, engine_keys, cfg)) \
+        or _per_combo(combos, engine_keys, cfg)
+    idx = np.array(idx, dtype=np.intp)
+    table = np.array([s[1] for s in settings], dtype=np.float64)[idx]
+    fees, slips, k_atrs = (np.ascontiguousarray(table[:, j]) for j in range(3))
+    return params, fees, slips, k_atrs, np.ascontiguousarray(table[:, 3:]), [settings[j][0] for j in np.unique(idx)]
+
+
+def _per_combo(combos, engine_keys, cfg: EngineConfig):
+    """``(params, slot per combo, settings)`` combo by combo: any mix of key layouts and value
+    types; two override sets share a slot when their values' reprs are equal."""
     slots: dict = {}  # overrides (names, reprs) -> index into settings
     settings = [_packed(cfg)]
     base = None  # cfg's memo key (repr), made at the first override
@@ -63,10 +77,41 @@ def split_overrides(strategy, combos, cfg: EngineConfig):
             slot = slots[key] = len(settings)
             settings.append(_setting(cfg, base, key, values))
         idx[i] = slot
-    idx = np.array(idx, dtype=np.intp)
-    table = np.array([s[1] for s in settings], dtype=np.float64)[idx]
-    fees, slips, k_atrs = (np.ascontiguousarray(table[:, j]) for j in range(3))
-    return params, fees, slips, k_atrs, np.ascontiguousarray(table[:, 3:]), [settings[j][0] for j in np.unique(idx)]
+    return params, idx, settings
+
+
+_PLAIN = frozenset((int, float))  # override value types _uniform takes
+
+
+def _uniform(combos, engine_keys, cfg: EngineConfig):
+    """:func:`_per_combo`'s result for a grid's usual shape, or None when the combos are not of
+    it: plain dicts, all with the same keys in the same order, some of them overrides, whose
+    values are plain ints and floats with the sign bit clear. Everything per combo runs in C
+    (``map``), and override sets share a slot when their values are equal (``==``): exactly
+    when their reprs are, but for an int equal to a float (``0`` and ``0.0``), which validation
+    turns into the same config anyway (no bool, no -0.0, no subclass gets here)."""
+    if not combos or type(combos) is not list or set(map(type, combos)) != {dict}:
+        return None
+    keys = tuple(combos[0])
+    names = tuple(key for key in keys if key in engine_keys)
+    if not names or list(map(tuple, combos)).count(keys) != len(combos):
+        return None
+    values = list(map(_getter(names), combos))
+    flat = list(chain.from_iterable(values))
+    if not set(map(type, flat)) <= _PLAIN:
+        return None
+    try:
+        if np.signbit(np.array(flat, dtype=np.float64)).any():  # -0.0 (== 0.0, another repr), negatives
+            return None
+    except OverflowError:  # an int beyond float range
+        return None
+    rest = tuple(key for key in keys if key not in engine_keys)
+    params = list(map(dict, map(zip, repeat(rest), map(_getter(rest), combos))))
+    distinct = dict.fromkeys(values)  # first seen first, as _per_combo numbers its slots
+    base = repr(cfg)
+    settings = [_packed(cfg)] + [_setting(cfg, base, (names, tuple(map(repr, v))), v) for v in distinct]
+    slot_of = {v: i for i, v in enumerate(distinct, start=1)}
+    return params, list(map(slot_of.__getitem__, values)), settings
 
 
 _SETTINGS: dict = {}  # (repr(cfg), override names, value reprs) -> _packed(validated config)
