@@ -335,8 +335,8 @@ def _fused(run: _Runner, path: GridPath, k: int, returns: np.ndarray) -> np.ndar
     stats_all = np.empty((k, _K))
     done = 0
     for block in path.blocks:
-        sel = np.arange(k) if block.combos is None else np.asarray(block.combos, dtype=np.int64)
-        kb = len(sel)
+        sel = slice(None) if block.combos is None else np.asarray(block.combos, dtype=np.int64)
+        kb = k if block.combos is None else len(sel)
         zeros_f, zeros_i = np.zeros(kb), np.zeros(kb, dtype=np.int64)
 
         def arr(a, default, dtype):
