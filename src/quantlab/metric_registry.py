@@ -32,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from quantlab._lazy import _LazyNumpy, np
+from quantlab import _lazy
+from quantlab._lazy import np
 
 # The metric a ranking uses when nobody names one, listed first in the runs index and registry.
 HEADLINE = "sharpe_simple"
@@ -80,7 +81,7 @@ class RunStats:
 
     def __init__(self, columns: dict, *, bars: int, periods_per_year: float, initial_cash: float,
                  benchmark: float, risk_free_rate: float = 0.0, bench_returns=None, timestamps=None):
-        _bind_numpy()
+        _lazy.bind(globals())  # formulas run from here on: numpy itself, ~200 attributes per evaluate
         for name in STATS:
             setattr(self, name, np.asarray(columns[name], dtype=np.float64))
         self.k = len(self.final_equity)
@@ -162,17 +163,6 @@ class RunStats:
                    risk_free_rate=risk_free_rate, bench_returns=bench_r, timestamps=timestamps)
 
 
-def _bind_numpy() -> None:
-    """Point this module's ``np`` at numpy itself once a formula is about to run (numpy is
-    needed from then on): the lazy stand-in costs a Python call per attribute, ~200 of them per
-    :func:`evaluate`."""
-    global np
-    if type(np) is _LazyNumpy:
-        import numpy
-
-        np = numpy
-
-
 def per_bar_rate(annual: float, periods_per_year: float) -> float:
     """The per-bar rate compounding to ``annual`` over a year of ``periods_per_year`` bars."""
     return math.expm1(math.log1p(annual) / periods_per_year) if annual > -1 else math.nan
@@ -223,13 +213,10 @@ def _where(cond, value):
 
 
 def _cagr(s: RunStats):
-    """:func:`growth_rate` of every run, NaN for None: the same ``math.log``, IEEE division and
-    ``math.expm1`` per element (so the same bits), applied with ``map`` instead of a Python loop."""
+    """:func:`growth_rate` of every run (None: NaN), its ``math.log``, division and ``math.expm1`` mapped."""
     years = s.bars / s.periods_per_year
     ratios = s.final_equity / s.initial_cash
-    if years <= 0:
-        return np.full(s.k, np.nan)
-    finite = np.isfinite(ratios)
+    finite = np.isfinite(ratios) & (years > 0)
     out = np.where(finite & (ratios <= 0), -1.0, np.nan)
     up = finite & (ratios > 0)
     logs = np.fromiter(map(math.log, ratios[up].tolist()), dtype=np.float64, count=int(up.sum()))

@@ -82,3 +82,16 @@ def test_a_finite_sum_overflowing_keeps_every_finite_value():
     finally:
         metric_registry.unregister("probe_big")
     assert got[:2].tolist() == [1.7e308, 1.7e308] and math.isnan(got[2])
+
+
+def test_formulas_read_numpy_itself_once_a_run_is_scored():
+    from quantlab import _lazy
+
+    space = {"np": _lazy.np}
+    _lazy.bind(space)
+    assert space["np"] is np
+    other = {"np": "not numpy"}
+    _lazy.bind(other)  # only the stand-in is replaced
+    assert other == {"np": "not numpy"}
+    stats_of([1e4])
+    assert metric_registry.np is np
