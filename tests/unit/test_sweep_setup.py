@@ -221,3 +221,10 @@ def test_the_uniform_split_is_the_per_combo_split(names, rows, with_params):
     for x, y in zip(a[1:5], b[1:5]):
         assert x.tobytes() == y.tobytes()
     assert set(a[5]) == set(b[5])  # the configs used (per combo: 0 and 0.0 give two equal ones)
+
+
+def test_a_config_repr_names_every_field():
+    """The settings memo keys a config by its repr: no field may be left out of it."""
+    assert all(f.repr for f in dataclasses.fields(EngineConfig))
+    other = dataclasses.replace(CFG, allow_short=True)
+    assert repr(other) != repr(CFG)
