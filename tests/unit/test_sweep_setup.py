@@ -35,16 +35,15 @@ def grid(bars, combos, threads, name="sma_crossover"):
     return evaluate_grid(*bars, name, combos, CFG, start=30, periods_per_year=252, threads=threads)
 
 
-class NoThread:
-    def __init__(self, *args, **kwargs):
-        raise AssertionError("a helper thread was started")
+def no_thread(*args, **kwargs):
+    raise AssertionError("a helper thread was started")
 
 
 def test_small_grid_runs_on_the_calling_thread(monkeypatch):
     bars = make_bars(300, 4)
     with jit_mode("always"):
         one = grid(bars, STOPS, 1)
-        monkeypatch.setattr(sweep.threading, "Thread", NoThread)
+        monkeypatch.setattr(sweep._thread, "start_new_thread", no_thread)
         assert len(STOPS) * 270 < sweep.SERIAL_WORK
         same(one, grid(bars, STOPS, 2))  # under SERIAL_WORK: no thread started
         monkeypatch.setattr(sweep, "SERIAL_WORK", 0)
