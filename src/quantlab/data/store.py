@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantlab.columnar import column_to_numpy, table_from_numpy
+from quantlab.columnar import WRITE_OPTIONS, column_to_numpy, table_from_numpy
 from quantlab.data.bars import VALUE_FIELDS, Bars
 from quantlab.errors import DataError
 
@@ -53,7 +53,7 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
+            pq.write_table(table, handle, **WRITE_OPTIONS)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, file_mode())
