@@ -88,3 +88,32 @@ def test_trades_csv_rows_are_the_per_cell_format(rows):
     col["open"] = np.asarray(cols[11], dtype=np.int8)
     col["exit_reason"] = np.asarray(cols[12], dtype=np.int8) % len(EXIT_REASONS)
     assert trades_csv_text(col) == _per_cell_csv(col)
+
+
+def test_a_writer_thread_failure_fails_simulate_and_leaves_no_file(tmp_path, monkeypatch):
+    """step_simulate writes its Parquet files on threads (artifacts.io.writes_beside): a write
+    that fails there fails the step with that error, and leaves neither the file nor a temp file."""
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    plan = plan_run({"ticker": "SPX", "start": "2016-01-01", "end": "2018-01-01"}, request_id=None, warnings=[],
+                    origin="json", claim=False)
+    out = tmp_path / "sim"
+    out.mkdir()
+    f = {name: str(tmp_path / name) for name in ("bars.parquet", "signals.parquet")}
+    steps.step_load_data(plan.specs["data"], f["bars.parquet"])
+    steps.step_signals(plan.specs["signals"], f["bars.parquet"], f["signals.parquet"])
+    real = pq.write_table
+
+    def half_then_fail(table, where, **kwargs):
+        if "timestamp" in table.column_names and "equity" in table.column_names:  # the equity table
+            where.write(b"PAR1 half a file")
+            raise OSError(28, "No space left on device")
+        return real(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", half_then_fail)
+    with pytest.raises(OSError, match="No space left on device"):
+        steps.step_simulate(plan.specs["sim"], f["bars.parquet"], f["signals.parquet"], str(out / "equity.parquet"),
+                            str(out / "trades.parquet"), str(out / "trades.csv"))
+    assert "equity.parquet" not in {p.name for p in out.iterdir()}
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

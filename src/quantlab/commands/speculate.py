@@ -102,11 +102,42 @@ def discard() -> None:
         shutil.rmtree(_SCRATCH_DIR.pop(), ignore_errors=True)
 
 
-def speculate(internal: str, chain: list[Step], yield_after: int | None = None) -> None:
+class _Beside:
+    """A warm-up run on a thread while the chain's first step computes (numba's import and kernel
+    loads hold the GIL; generating and writing the data mostly does not), or here when that step
+    has nothing to compute. Its failure is ignored: the steps that need it then do the work."""
+
+    def __init__(self, work):
+        self.work, self.thread = work, None
+
+    def _run(self) -> None:
+        try:
+            self.work()
+        except Exception:  # noqa: BLE001 - see the class docstring
+            pass
+
+    def start(self) -> None:
+        if self.work is not None and self.thread is None:
+            import threading
+
+            self.thread = threading.Thread(target=self._run, name="quantlab-warm", daemon=True)
+            self.thread.start()
+
+    def finish(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+        elif self.work is not None:
+            self._run()
+        self.work = None
+
+
+def speculate(internal: str, chain: list[Step], yield_after: int | None = None, beside_first=None) -> None:
     """Run ``chain``'s steps into the scratch directory, recording what each produced; a step
     whose files the store already holds is not run (later steps read the store's files). Stops
     at the first step that fails (or would need the network) and, with ``yield_after``, before
-    any step past that many once a request is waiting (:func:`yield_to`)."""
+    any step past that many once a request is waiting (:func:`yield_to`). ``beside_first``: a
+    warm-up the second step needs, run on a thread while the first one computes (:class:`_Beside`)."""
+    from quantlab.columnar import remembering
     from quantlab.commands.worker import resolve_step
     from quantlab.data import loader
 
@@ -125,26 +156,35 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None) 
     def refuse(*args, **kwargs):
         raise _NoNetwork
 
-    loader._load_yfinance = refuse  # the worker is single-threaded while it prefetches
+    loader._load_yfinance = refuse  # only the chain loads data while the worker prefetches
+    warm = _Beside(beside_first)
     try:
-        for i, step in enumerate(chain):
-            if yield_after is not None and i >= yield_after and _WAITING and _WAITING[0]():
-                break  # Snakemake is asking: the remaining steps run as its jobs
-            files = (*step.outputs, *step.implicit)
-            if all(os.path.exists(Path(internal) / p) for p in files):
-                continue  # in the store already: its files are the next steps' inputs
-            inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
-            resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
-            made.update((p, path(p)) for p in files)
-            _DONE[_key(step.name, step.spec)] = [path(p) for p in files]
+        with remembering():  # each step reads the tables the previous ones have just written
+            for i, step in enumerate(chain):
+                if i == 1:
+                    warm.finish()
+                if yield_after is not None and i >= yield_after and _WAITING and _WAITING[0]():
+                    break  # Snakemake is asking: the remaining steps run as its jobs
+                files = (*step.outputs, *step.implicit)
+                if all(os.path.exists(Path(internal) / p) for p in files):
+                    continue  # in the store already: its files are the next steps' inputs
+                if i == 0:
+                    warm.start()
+                inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
+                resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
+                made.update((p, path(p)) for p in files)
+                _DONE[_key(step.name, step.spec)] = [path(p) for p in files]
     except Exception:  # noqa: BLE001 - the step fails again, and is reported, when it really runs
         pass
     finally:
+        warm.finish()
         loader._load_yfinance = download
 
 
-def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict, sim_spec: dict) -> None:
-    """A run chain's steps (the rules' inputs and outputs), computed ahead."""
+def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict, sim_spec: dict,
+                  warm=None) -> None:
+    """A run chain's steps (the rules' inputs and outputs), computed ahead; ``warm`` (the
+    kernels' warm-up) on a thread while the data step computes."""
     from quantlab import store_layout
 
     bars, = store_layout.data_files(keys["data"])
@@ -157,7 +197,7 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
         Step("step_simulate", sim_spec, (bars, signals), (equity, trades, csv)),
         Step("step_score", sim_spec, (equity, trades), (metrics,)),
         Step("step_plot", sim_spec, (equity,), (png,)),
-    ])
+    ], beside_first=warm)
 
 
 def speculate_sweep(internal: str, data: dict, shards: dict, threads: int) -> None:
