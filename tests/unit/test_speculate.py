@@ -171,7 +171,8 @@ def test_a_failing_warm_up_leaves_the_chain_to_compute(tmp_path, planned):
 @pytest.mark.parametrize("first", [False, True])
 def test_a_big_run_warms_before_the_other_step_libraries(monkeypatch, first):
     """commands/worker._serve: a prefetch marked ``first`` (a big run's, orchestrate/plans.py)
-    runs before the worker imports WARM_MODULES; any other after them."""
+    runs right away (WARM_MODULES is not imported: the steps import what they need); any other
+    after the worker has imported WARM_MODULES."""
     from quantlab.commands import worker
 
     order = []
@@ -185,7 +186,7 @@ def test_a_big_run_warms_before_the_other_step_libraries(monkeypatch, first):
     finally:
         for fd in (req_r, rep_r, rep_w):
             os.close(fd)
-    assert order == (["warmup.prefetch_run", "imports"] if first else ["imports", "warmup.prefetch_run"])
+    assert order == (["warmup.prefetch_run"] if first else ["imports", "warmup.prefetch_run"])
 
 
 def test_only_a_big_run_is_warmed_first(tmp_path, planned):
@@ -194,3 +195,21 @@ def test_only_a_big_run_is_warmed_first(tmp_path, planned):
     big = planned({"ticker": "SYN", "source": "synthetic", "interval": "1m", "start": "2020-01-01", "end": "2021-01-01"})
     assert _run_prefetch(big.specs, big.keys)[2] is True
     assert _run_prefetch(planned(RUNS[0]).specs, planned(RUNS[0]).keys)[2] is False
+
+
+def test_the_plot_computes_on_a_thread_and_its_failure_is_its_own(tmp_path, planned, monkeypatch):
+    """step_plot is marked on_thread (it computes beside step_score); a failure there leaves only
+    the plot to compute when its job runs."""
+    import threading
+
+    plan = planned(RUNS[1])
+    seen = []
+
+    def broken_plot(*args, **kwargs):
+        seen.append(threading.current_thread() is threading.main_thread())
+        raise RuntimeError("no font")
+    monkeypatch.setattr(steps.step_plot, "__wrapped__", broken_plot)
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"])
+    assert seen == [False]
+    assert sorted(step for step, _ in speculate._DONE) == ["step_load_data", "step_score", "step_signals",
+                                                           "step_simulate"]

@@ -23,6 +23,7 @@ one left by a killed worker is removed by the next speculation once its pid is g
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -51,6 +52,7 @@ class Step(NamedTuple):
     outputs: tuple
     implicit: tuple = ()
     kwargs: dict = {}
+    on_thread: bool = False  # computed on a thread beside the steps after it (none of them reads its files)
 
 
 def _key(step: str, spec: dict) -> tuple[str, str]:
@@ -103,9 +105,10 @@ def discard() -> None:
 
 
 class _Beside:
-    """A warm-up run on a thread while the chain's first step computes (numba's import and kernel
-    loads hold the GIL; generating and writing the data mostly does not), or here when that step
-    has nothing to compute. Its failure is ignored: the steps that need it then do the work."""
+    """Work on a thread beside the chain: the warm-up while the chain's first step computes
+    (numba's import and kernel loads hold the GIL; generating and writing the data mostly does
+    not), run here instead when that step has nothing to compute; or a step marked ``on_thread``.
+    A failure is ignored: the steps that need the work do it themselves when they really run."""
 
     def __init__(self, work):
         self.work, self.thread = work, None
@@ -157,7 +160,13 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
         raise _NoNetwork
 
     loader._load_yfinance = refuse  # only the chain loads data while the worker prefetches
+    def compute(step: Step, inputs: list) -> None:
+        resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
+        made.update((p, path(p)) for p in (*step.outputs, *step.implicit))
+        _DONE[_key(step.name, step.spec)] = [path(p) for p in (*step.outputs, *step.implicit)]
+
     warm = _Beside(beside_first)
+    aside: list[_Beside] = []  # the steps computing on threads
     try:
         with remembering():  # each step reads the tables the previous ones have just written
             for i, step in enumerate(chain):
@@ -171,13 +180,18 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
                 if i == 0:
                     warm.start()
                 inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
-                resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
-                made.update((p, path(p)) for p in files)
-                _DONE[_key(step.name, step.spec)] = [path(p) for p in files]
+                if step.on_thread:
+                    aside.append(_Beside(functools.partial(compute, step, inputs)))
+                    aside[-1].start()
+                else:
+                    compute(step, inputs)
+            for task in aside:
+                task.finish()
     except Exception:  # noqa: BLE001 - the step fails again, and is reported, when it really runs
         pass
     finally:
-        warm.finish()
+        for task in (warm, *aside):
+            task.finish()
         loader._load_yfinance = download
 
 
@@ -195,8 +209,8 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
         Step("step_load_data", data_spec, (), (bars,)),
         Step("step_signals", signals_spec, (bars,), (signals,)),
         Step("step_simulate", sim_spec, (bars, signals), (equity, trades, csv)),
+        Step("step_plot", sim_spec, (equity,), (png,), on_thread=True),  # beside score (PNG encoding frees the GIL)
         Step("step_score", sim_spec, (equity, trades), (metrics,)),
-        Step("step_plot", sim_spec, (equity,), (png,)),
     ], beside_first=warm)
 
 

@@ -181,7 +181,8 @@ def _warm_imports() -> None:
 
 def _serve(req_r: int, rep_w: int, prefetch: tuple | None) -> None:
     """``prefetch``: ``(step name, args)``, or ``(step name, args, True)`` for a warm-up on the
-    critical path (a big run: numba and the chain first, the other step libraries after)."""
+    critical path (a big run: numba and the chain right away; the steps left then import what
+    they need themselves, WARM_MODULES is not imported)."""
     first = prefetch is not None and len(prefetch) > 2 and prefetch[2]
     if not first:
         _warm_imports()
@@ -195,8 +196,6 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple | None) -> None:
             step_function(prefetch[0])(*prefetch[1])
         except Exception:  # the real step reports any problem
             pass
-    if first:
-        _warm_imports()
 
     try:
         _serve_requests(req_r, rep_w)
