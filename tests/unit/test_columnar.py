@@ -83,8 +83,8 @@ def test_a_table_written_while_remembering_is_read_back_without_decoding(tmp_pat
 @settings(max_examples=25, deadline=None)
 @given(n=st.integers(0, 2000), k=st.integers(1, 4))
 def test_parquet_written_on_threads_is_the_bytes_written_here(tmp_path_factory, n, k):
-    """artifacts.io.writes_beside: files written on threads are byte for byte what a serial write gives."""
-    from quantlab.artifacts.io import writes_beside
+    """artifacts.beside.writes_beside: files written on threads are byte for byte what a serial write gives."""
+    from quantlab.artifacts.beside import writes_beside
     from quantlab.columnar import write_parquet
 
     d = tmp_path_factory.mktemp("beside")
@@ -94,3 +94,29 @@ def test_parquet_written_on_threads_is_the_bytes_written_here(tmp_path_factory, 
         for i, table in enumerate(tables):
             beside(write_parquet, d / f"{i}.parquet", table)
     assert [(d / f"{i}.parquet").read_bytes() for i in range(k)] == [parquet_bytes(t) for t in tables]
+
+
+def test_a_late_write_goes_on_past_its_block_only_where_collected(tmp_path):
+    """artifacts.beside: inside late_writes() a block leaves its late write running (the chain
+    waits for it later); anywhere else the block waits for it like for any write."""
+    import threading
+
+    from quantlab.artifacts.beside import late_writes, writes_beside
+
+    released, seen = threading.Event(), []
+
+    def late_write(path):
+        seen.append(released.wait(timeout=60))  # True: released by the test after the block
+        path.write_text("late")
+
+    with late_writes() as pending:
+        with writes_beside() as beside:
+            beside(late_write, tmp_path / "a", late_ok=True)
+    released.set()
+    assert len(pending) == 1
+    pending[0].wait()
+    assert seen == [True] and (tmp_path / "a").read_text() == "late"
+
+    with writes_beside() as beside:
+        beside(lambda: (tmp_path / "b").write_text("waited"), late_ok=True)
+    assert (tmp_path / "b").read_text() == "waited"

@@ -91,7 +91,7 @@ def test_trades_csv_rows_are_the_per_cell_format(rows):
 
 
 def test_a_writer_thread_failure_fails_simulate_and_leaves_no_file(tmp_path, monkeypatch):
-    """step_simulate writes its Parquet files on threads (artifacts.io.writes_beside): a write
+    """step_simulate writes its Parquet files on threads (artifacts.beside.writes_beside): a write
     that fails there fails the step with that error, and leaves neither the file nor a temp file."""
     import pyarrow.parquet as pq
 
@@ -117,3 +117,23 @@ def test_a_writer_thread_failure_fails_simulate_and_leaves_no_file(tmp_path, mon
                             str(out / "trades.parquet"), str(out / "trades.csv"))
     assert "equity.parquet" not in {p.name for p in out.iterdir()}
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_failing_trades_csv_fails_simulate_and_leaves_no_csv(tmp_path, monkeypatch):
+    from quantlab.artifacts import trades_csv
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    plan = plan_run({"ticker": "SPX", "start": "2016-01-01", "end": "2018-01-01"}, request_id=None, warnings=[],
+                    origin="json", claim=False)
+    f = {name: str(tmp_path / name) for name in ("bars.parquet", "signals.parquet", "equity.parquet",
+                                                  "trades.parquet", "trades.csv")}
+    steps.step_load_data(plan.specs["data"], f["bars.parquet"])
+    steps.step_signals(plan.specs["signals"], f["bars.parquet"], f["signals.parquet"])
+
+    def broken(col):
+        raise RuntimeError("cannot format")
+    monkeypatch.setattr(trades_csv, "trades_csv_text", broken)
+    with pytest.raises(RuntimeError, match="cannot format"):
+        steps.step_simulate(plan.specs["sim"], f["bars.parquet"], f["signals.parquet"], f["equity.parquet"],
+                            f["trades.parquet"], f["trades.csv"])
+    assert not [p.name for p in tmp_path.iterdir() if "trades.csv" in p.name]

@@ -213,3 +213,19 @@ def test_the_plot_computes_on_a_thread_and_its_failure_is_its_own(tmp_path, plan
     assert seen == [False]
     assert sorted(step for step, _ in speculate._DONE) == ["step_load_data", "step_score", "step_signals",
                                                            "step_simulate"]
+
+
+def test_trades_csv_is_written_beside_the_next_steps_and_a_failure_undoes_only_simulate(tmp_path, planned,
+                                                                                       monkeypatch):
+    """step_simulate's trades.csv is a late write (artifacts/beside.py): the chain goes on to the
+    score and plot while it is formatted, and counts simulate as done only once it is written."""
+    from quantlab.artifacts import trades_csv
+
+    plan = planned(RUNS[1])
+
+    def broken(col):
+        raise RuntimeError("cannot format")
+    monkeypatch.setattr(trades_csv, "trades_csv_text", broken)
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"])
+    assert sorted(step for step, _ in speculate._DONE) == ["step_load_data", "step_plot", "step_score",
+                                                           "step_signals"]

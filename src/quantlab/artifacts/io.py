@@ -4,7 +4,6 @@ JSON is strict: NaN/Infinity become null, numpy scalars become Python numbers.""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -98,38 +97,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, data: Any, *, sort_keys: bool = False) -> None:
     atomic_write_text(path, dumps_json(data, sort_keys=sort_keys))
-
-
-@contextlib.contextmanager
-def writes_beside():
-    """``with writes_beside() as beside: beside(fn, *args) ...``: each ``fn(*args)`` (a file
-    write) runs on its own thread while the block goes on (Parquet encoding and the kernel's
-    writes release the GIL); leaving the block waits for every one of them. A write that failed
-    fails the block with its own exception, after the others have ended; each is atomic (a temp
-    file renamed into place), so a failed one leaves no file behind."""
-    import threading
-
-    threads: list = []
-    errors: list[BaseException] = []
-
-    def beside(fn, *args) -> None:
-        def run() -> None:
-            try:
-                fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread below
-                errors.append(exc)
-
-        thread = threading.Thread(target=run, name="quantlab-write", daemon=True)
-        thread.start()
-        threads.append(thread)
-
-    try:
-        yield beside
-    finally:
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:

@@ -140,6 +140,7 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
     at the first step that fails (or would need the network) and, with ``yield_after``, before
     any step past that many once a request is waiting (:func:`yield_to`). ``beside_first``: a
     warm-up the second step needs, run on a thread while the first one computes (:class:`_Beside`)."""
+    from quantlab.artifacts.beside import late_writes
     from quantlab.columnar import remembering
     from quantlab.commands.worker import resolve_step
     from quantlab.data import loader
@@ -160,10 +161,27 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
         raise _NoNetwork
 
     loader._load_yfinance = refuse  # only the chain loads data while the worker prefetches
+    late: list = []  # (a step's late writes, its files): done once they are written
+
     def compute(step: Step, inputs: list) -> None:
-        resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
+        files = [path(p) for p in (*step.outputs, *step.implicit)]
+        with late_writes() as pending:  # a late write (trades.csv) goes on beside the next steps
+            resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
         made.update((p, path(p)) for p in (*step.outputs, *step.implicit))
-        _DONE[_key(step.name, step.spec)] = [path(p) for p in (*step.outputs, *step.implicit)]
+        if pending:
+            late.append((step, pending, files))
+        else:
+            _DONE[_key(step.name, step.spec)] = files
+
+    def wait_late() -> None:
+        while late:
+            step, pending, files = late.pop(0)
+            try:
+                for writes in pending:
+                    writes.wait()
+            except Exception:  # noqa: BLE001 - not done: the step computes when it really runs
+                continue
+            _DONE[_key(step.name, step.spec)] = files
 
     warm = _Beside(beside_first)
     aside: list[_Beside] = []  # the steps computing on threads
@@ -192,6 +210,7 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
     finally:
         for task in (warm, *aside):
             task.finish()
+        wait_late()
         loader._load_yfinance = download
 
 

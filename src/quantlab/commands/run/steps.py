@@ -20,7 +20,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json, writes_beside
+from quantlab.artifacts.beside import writes_beside
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, read_parquet, table_from_numpy, write_parquet
 from quantlab.commands.run.plan import ENGINE_KEYS
@@ -153,7 +154,7 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         raise
     except Exception as exc:
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
-    with writes_beside() as beside:  # the Parquet files on threads while trades.csv is formatted
+    with writes_beside() as beside:  # each file written on a thread
         _write_simulation(beside, bars, start, cfg, calendar, result, equity_out, trades_out, trades_csv_out)
 
 
@@ -185,10 +186,14 @@ def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equ
         is_open[-1] = 1  # the engine logs a position open at the end as its last trade
     trades["open"] = is_open
     beside(write_parquet, trades_out, table_from_numpy(trades))
-    if trades_csv_out is not None:
-        from quantlab.artifacts.trades_csv import trades_csv_text
+    if trades_csv_out is not None:  # late: no later step of the chain reads it (artifacts/beside.py)
+        beside(_write_trades_csv, trades_csv_out, trades, late_ok=True)
 
-        atomic_write_text(trades_csv_out, trades_csv_text(trades))
+
+def _write_trades_csv(path: str, trades: dict) -> None:
+    from quantlab.artifacts.trades_csv import trades_csv_text
+
+    atomic_write_text(path, trades_csv_text(trades))
 
 
 def _load_sim(equity_path: str, trades_path: str):
