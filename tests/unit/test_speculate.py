@@ -176,6 +176,7 @@ def test_a_big_run_warms_before_the_other_step_libraries(monkeypatch, first):
     from quantlab.commands import worker
 
     order = []
+    monkeypatch.setattr(speculate, "_WAITING", [])  # _serve registers its pipe check there
     monkeypatch.setattr(worker, "_warm_imports", lambda: order.append("imports"))
     monkeypatch.setattr(worker, "step_function", lambda name: lambda *args: order.append(name))
     req_r, req_w = os.pipe()
