@@ -230,3 +230,17 @@ def test_trades_csv_is_written_beside_the_next_steps_and_a_failure_undoes_only_s
     speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"])
     assert sorted(step for step, _ in speculate._DONE) == ["step_load_data", "step_plot", "step_score",
                                                            "step_signals"]
+
+
+def test_a_run_chain_reads_no_parquet_file_back(tmp_path, planned, monkeypatch):
+    """Each step of a speculated run chain gets the tables the steps before it have just written
+    from memory (columnar.remembering): no Parquet file is decoded, and the files are the steps'
+    (test_speculated_files_are_the_steps_files)."""
+    import pyarrow.parquet as pq
+
+    plan = planned(RUNS[1])
+    opened = []
+    real = pq.ParquetFile
+    monkeypatch.setattr(pq, "ParquetFile", lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"])
+    assert len(speculate._DONE) == 5 and opened == []

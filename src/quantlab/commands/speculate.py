@@ -23,6 +23,7 @@ one left by a killed worker is removed by the next speculation once its pid is g
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -134,12 +135,15 @@ class _Beside:
         self.work = None
 
 
-def speculate(internal: str, chain: list[Step], yield_after: int | None = None, beside_first=None) -> None:
+def speculate(internal: str, chain: list[Step], yield_after: int | None = None, beside_first=None,
+              read_back: bool = False) -> None:
     """Run ``chain``'s steps into the scratch directory, recording what each produced; a step
     whose files the store already holds is not run (later steps read the store's files). Stops
     at the first step that fails (or would need the network) and, with ``yield_after``, before
     any step past that many once a request is waiting (:func:`yield_to`). ``beside_first``: a
-    warm-up the second step needs, run on a thread while the first one computes (:class:`_Beside`)."""
+    warm-up the second step needs, run on a thread while the first one computes (:class:`_Beside`).
+    ``read_back``: each step reads the tables the previous ones have just written from memory
+    (``columnar.remembering``; a run chain: a sweep's would keep every data window's bars)."""
     from quantlab.artifacts.beside import late_writes
     from quantlab.columnar import remembering
     from quantlab.commands.worker import resolve_step
@@ -186,7 +190,7 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
     warm = _Beside(beside_first)
     aside: list[_Beside] = []  # the steps computing on threads
     try:
-        with remembering():  # each step reads the tables the previous ones have just written
+        with remembering() if read_back else contextlib.nullcontext():
             for i, step in enumerate(chain):
                 if i == 1:
                     warm.finish()
@@ -230,7 +234,7 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
         Step("step_simulate", sim_spec, (bars, signals), (equity, trades, csv)),
         Step("step_plot", sim_spec, (equity,), (png,), on_thread=True),  # beside score (PNG encoding frees the GIL)
         Step("step_score", sim_spec, (equity, trades), (metrics,)),
-    ], beside_first=warm)
+    ], beside_first=warm, read_back=True)
 
 
 def speculate_sweep(internal: str, data: dict, shards: dict, threads: int) -> None:
