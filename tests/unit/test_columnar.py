@@ -120,3 +120,21 @@ def test_a_late_write_goes_on_past_its_block_only_where_collected(tmp_path):
     with writes_beside() as beside:
         beside(lambda: (tmp_path / "b").write_text("waited"), late_ok=True)
     assert (tmp_path / "b").read_text() == "waited"
+
+
+def test_late_writes_are_collected_only_in_their_own_thread(tmp_path):
+    """A step computing on another thread (speculate.Step.on_thread) waits for its own late
+    writes: a late_writes() block collects those of its thread only."""
+    import threading
+
+    from quantlab.artifacts.beside import late_writes, writes_beside
+
+    def other_step():
+        with writes_beside() as beside:
+            beside(lambda: (tmp_path / "other").write_text("x"), late_ok=True)
+
+    with late_writes() as pending:
+        thread = threading.Thread(target=other_step)
+        thread.start()
+        thread.join()
+    assert pending == [] and (tmp_path / "other").read_text() == "x"

@@ -19,7 +19,13 @@ from __future__ import annotations
 import contextlib
 import threading
 
-_COLLECTING: list[list["Writes"]] = []  # late_writes() blocks, innermost last
+_LOCAL = threading.local()  # .collecting: this thread's late_writes() blocks, innermost last
+
+
+def _collecting() -> list:
+    if not hasattr(_LOCAL, "collecting"):
+        _LOCAL.collecting = []
+    return _LOCAL.collecting
 
 
 class Writes:
@@ -68,19 +74,21 @@ def writes_beside():
         with contextlib.suppress(BaseException):
             late.wait()
         raise
-    if late.threads and _COLLECTING:
-        _COLLECTING[-1].append(late)
+    collecting = _collecting()
+    if late.threads and collecting:
+        collecting[-1].append(late)
     else:
         late.wait()
 
 
 @contextlib.contextmanager
 def late_writes():
-    """Collect the late writes of the :func:`writes_beside` blocks inside, instead of waiting for
-    them there: ``with late_writes() as pending: ...`` then ``for w in pending: w.wait()``."""
+    """Collect the late writes of the :func:`writes_beside` blocks inside (in this thread: the
+    chain may compute a step on another thread meanwhile), instead of waiting for them there:
+    ``with late_writes() as pending: ...`` then ``for w in pending: w.wait()``."""
     pending: list[Writes] = []
-    _COLLECTING.append(pending)
+    _collecting().append(pending)
     try:
         yield pending
     finally:
-        _COLLECTING.pop()
+        _collecting().pop()
