@@ -782,6 +782,8 @@ ST_MAX_DD_TOP = 31  # the peak bar of the first longest stretch under water (-1:
 
 VAR_LEVEL = 0.95  # var_95 / cvar_95: the (1 - VAR_LEVEL) left tail of the per-bar returns
 
+PIVOT_MARGIN = 8  # series_stats' pivot: this many ranks below the quantile's, plus
+PIVOT_SHARE = 8  # the quantile's rank over this
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
 
@@ -1137,39 +1139,53 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             n_zero = 0
             for i in range(m):
                 n_cand, n_zero = gather(ret[i], cand, n_cand, n_zero)
-        for i in range(n_cand):
-            scratch[i] = cand[i]
+        hint = scratch[m - 1]  # the previous combo's pivot, left there (any value is correct, NaN: none)
+        nb = 0  # stored values below the pivot, left out of the selection
+        if n_zero == 0 and hint == hint:
+            for i in range(n_cand):  # the values >= the pivot to the front, branch-free
+                x = cand[i]
+                scratch[nb] = x
+                nb += int(x >= hint)
+            nb = n_cand - nb
+            if nb > lo_i:  # the pivot is above a rank needed: select among all of them after all
+                nb = 0
+        if nb == 0:
+            for i in range(n_cand):
+                scratch[i] = cand[i]
+        n_st = n_cand - nb  # the stored values in scratch: stored ranks nb .. n_cand - 1
         n_below = 0  # gathered values < 0: they rank before the zeros
         if n_zero > 0:
             for i in range(n_cand):
                 if cand[i] < 0.0:
                     n_below += 1
         hs = stored_rank(hi_i, n_below, n_zero)
+        if hs >= 0:
+            hs -= nb
         b = 0.0
         if hs >= 0:  # one quickselect: what ranks before hs is <= b, what ranks after is >= b
-            b = select_kth(scratch, 0, n_cand, hs)
+            b = select_kth(scratch, 0, n_st, hs)
         a = b
         if lo_i != hi_i:  # lo_i = hi_i - 1
             ls = stored_rank(lo_i, n_below, n_zero)
             if ls < 0:
                 a = 0.0
-            elif hs == ls + 1:  # the largest stored value before hs
+            elif hs == ls - nb + 1:  # the largest stored value before hs
                 a = scratch[0]
                 for i in range(1, hs):
                     if scratch[i] > a:
                         a = scratch[i]
             else:  # b is a zero, a the largest value below 0
-                a = select_kth(scratch, 0, n_cand, ls)
+                a = select_kth(scratch, 0, n_st, ls)
         diff = b - a
         if gamma >= 0.5:
             var = b - diff * (1.0 - gamma)
         else:
             var = a + diff * gamma
-        tail = 0.0
+        tail = 0.0  # never -0.0, so adding +0.0 for a value above var leaves it as it is
         for i in range(n_cand):
-            if cand[i] <= var:
-                tail += cand[i]
-                n_tail += 1
+            x = cand[i]
+            tail += x if x <= var else 0.0
+            n_tail += int(x <= var)
         if 0.0 <= var:  # the zeros are in the tail (adding them leaves the sum as it is)
             n_tail += n_zero
         nxt = hi_i + 8 + hi_i // 8  # the next combo's threshold: a rank a little above this one's,
@@ -1177,12 +1193,16 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             ns = stored_rank(nxt, n_below, n_zero)
             if ns < 0:
                 cand[m] = 0.0
-            elif 0 <= hs < ns:  # past b: in the part the quickselect left unsorted above it
-                cand[m] = select_kth(scratch, hs + 1, n_cand, ns)
+            elif 0 <= hs < ns - nb:  # past b: in the part the quickselect left unsorted above it
+                cand[m] = select_kth(scratch, hs + 1, n_st, ns - nb)
             else:
-                cand[m] = select_kth(scratch, 0, n_cand, ns)
+                cand[m] = select_kth(scratch, 0, n_st, ns - nb)
         elif every:
             cand[m] = math.inf
+        pr = lo_i - PIVOT_MARGIN - hi_i // PIVOT_SHARE - nb  # the next combo's pivot: a rank a little below lo_i
+        if n_zero == 0 and 0 <= pr < hs:  # in the part below b
+            hint = select_kth(scratch, 0, hs, pr)
+        scratch[m - 1] = hint
     stats[k + ST_VAR_95] = var
     stats[k + ST_TAIL_SUM] = tail
     stats[k + ST_TAIL_BARS] = n_tail
