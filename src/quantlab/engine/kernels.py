@@ -521,7 +521,6 @@ def trade_loop(
     n_exposed = 0
     margin_calls = 0
     margin_bar = -1
-    inf = math.inf
     for t in range(start, n):
         c_t = close[t]
         if stops and pos != 0:  # step S
@@ -629,9 +628,7 @@ def trade_loop(
         else:
             eq = equity_before
             held = pos_before
-        if eq == prev_equity and abs(eq) < inf:
-            ret = 0.0  # what every branch below gives then
-        elif prev_equity > 0.0:
+        if prev_equity > 0.0:  # a flat bar gives +0.0 in each branch (x / x is exactly 1, x - x is +0.0)
             ret = eq / prev_equity - 1.0
         elif prev_equity < 0.0:
             ret = (eq - prev_equity) / -prev_equity
