@@ -959,7 +959,8 @@ def sweep_kernel(
     ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
 
     Scratch, reused combo after combo (one set per thread): ``ret_buf``, ``scratch``: >=
-    ``len(close) - start`` floats (``scratch`` also stands in for the equity curve, which grid
+    ``len(close) - start`` floats (``scratch``, whose last slot keeps ``series_stats``' pivot between
+    combos, also stands in for the equity curve, which grid
     mode never writes); ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity`` floats;
     ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks; ``sig_enter``, ``sig_exit``:
     ``len(close)`` booleans.
@@ -1096,16 +1097,20 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
     One pass over the returns accumulates ``sum(bench_dx * r)`` and gathers the candidates of
     the left tail, the returns <= ``cand[m]`` (a threshold: a rank a little above the quantile's
     in the previous combo, as combos come in grid order; every return when too few are under
-    it); quickselect on a copy of them gives the two order statistics around numpy's index
-    ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as ``np.quantile`` ('linear') does, bit for bit.
-    Flat bars' returns (+0.0, often most of a rarely invested strategy's) are counted, not
-    gathered: an order statistic that falls among them is 0 without a quickselect;
-    the tail sum runs over the candidates in bar order (the same whatever the threshold). Then
-    ``cand[m]`` is set for the next combo. ~3 us per combo of 5,000 bars (benchmarks/bench_series.py).
+    it); quickselect on a copy of those >= a pivot (``scratch[m - 1]``: a rank a little below the
+    quantile's in the previous combo; all of them when that would leave out a rank needed) gives
+    the two order statistics around numpy's index ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as
+    ``np.quantile`` ('linear') does, bit for bit. Flat bars' returns (+0.0, often most of a rarely
+    invested strategy's) are counted, not gathered: an order statistic that falls among them is 0
+    without a quickselect; the tail sum runs over the candidates in bar order (the same whatever
+    the threshold). Then ``cand[m]`` and ``scratch[m - 1]`` are set for the next combo. The pass
+    is bound by its four chains of dependent additions (~1.4 us for 5,000 bars): ~2.5-3 us per
+    combo in all (benchmarks/bench_series.py).
 
     ``bench_dx``: the benchmark's returns minus their mean (shared by every combo); empty: the
     statistics are not wanted (NaN). ``cand``: >= m + 1 floats kept between calls (``cand[m]``
-    NaN at first), ``scratch``: >= m floats.
+    NaN at first), ``scratch``: >= m floats, ``scratch[m - 1]`` kept between calls too (any
+    value is correct: NaN, none).
     """
     if len(bench_dx) == 0:
         stats[k + ST_VAR_95] = NAN
