@@ -167,21 +167,20 @@ def _in_request_order(record: dict, shard_paths: list[str]):
 
 def _robust_columns(record: dict, shard_paths: list[str], kept, cols: dict):
     """With robustness on: every kept combination's ``psr`` and ``deflated_sharpe`` into ``cols``
-    (NaN = undefined) from one pass over the shards' returns (``robust_sweep``), and the stats
+    (NaN = undefined) from the shards' summaries (``robust_sweep``), and the stats
     for the report; ``(trail columns, stats or None)``."""
     import numpy as np
 
-    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES, shard_source
-    from quantlab.robustness.report import sweep_stats
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES, summary_stats
+    from quantlab.commands.sweep.steps import shard_threads
 
     if not record.get("robustness", False) or not len(kept):
         return (), None
     keys = record["grid"]["combo_keys"]
     kept_keys = [keys[i] for i in kept.tolist()]
-    source, ppy = shard_source(shard_paths, kept_keys)
-    if source is None or source.t < 2:
+    stats, ppy = summary_stats(shard_paths, kept_keys, shard_threads())
+    if stats is None:
         return (), None
-    stats = sweep_stats(source)
     n = len(keys)
     for name, values in zip(ROBUST_OBJECTIVES, (stats.psr, stats.dsr)):
         col = np.full(n, np.nan)
