@@ -33,17 +33,6 @@ def _recompute_spec(spec: dict) -> dict:
             if k in spec}
 
 
-def _sufficient(strategy_name: str, combos: list[dict], available: int) -> list[bool]:
-    """Whether each combination has enough bars (``results.drop_insufficient``'s test): the
-    merges keep exactly these."""
-    from quantlab.commands.run.steps import bars_needed
-    from quantlab.commands.sweep.results import combo_warmup
-    from quantlab.strategies import get_strategy
-
-    strategy = get_strategy(strategy_name)
-    return [available >= bars_needed(combo_warmup(strategy, c)) for c in combos]
-
-
 def _chunks(bars, spec: dict, combos: list[dict], threads, on_chunk):
     """Evaluate ``combos`` ``CHUNK`` at a time with their returns (one float32 buffer, reused),
     ``on_chunk(metrics, returns)`` per chunk; returns the periods per year."""
@@ -122,34 +111,24 @@ def npz_bytes(arrays: dict) -> bytes:
 
 def summarise_shard(bars, spec: dict, threads, out_path: str):
     """A shard's metrics (``{metric: array}`` over ``spec["combos"]``) and periods per year, its
-    combinations evaluated ``CHUNK`` at a time; the summary of those with enough bars goes to
-    ``out_path``."""
+    combinations evaluated ``CHUNK`` at a time; their summary goes to ``out_path``. (Every
+    combination is summarised: a merge that drops some for want of bars, or a request using
+    part of the shard, summarises its own again: :func:`summary_stats`.)"""
     import numpy as np
 
-    from quantlab.commands.sweep.steps import _evaluate
-
-    combos, keys = spec["combos"], spec["combo_keys"]
-    ok = _sufficient(spec["strategy"], combos, len(bars))
-    kept = [i for i, good in enumerate(ok) if good]
-    rest = [i for i, good in enumerate(ok) if not good]
     summary = ShardSummary(threads)
     pieces: list = []
 
     def on_chunk(metrics, returns):
         pieces.append(metrics)
         summary.add(returns)
-    ppy = _chunks(bars, spec, [combos[i] for i in kept], threads, on_chunk)
-    if rest:
-        pieces.append(_evaluate(bars, spec, [combos[i] for i in rest], threads))
-    order = np.argsort(np.array(kept + rest, dtype=np.int64), kind="stable")
-    pieces = pieces or [_evaluate(bars, spec, [], threads)]
-    metrics = {name: np.concatenate([p[name] for p in pieces])[order] for name in pieces[0]}
-    summary.write(out_path, [keys[i] for i in kept], spec)
-    if ppy is None:  # nothing kept: the bars' periods per year, as _evaluate gives them
-        from quantlab.metrics import bar_calendar
+    ppy = _chunks(bars, spec, spec["combos"], threads, on_chunk)
+    summary.write(out_path, spec["combo_keys"], spec)
+    if not pieces:
+        from quantlab.commands.sweep.steps import _evaluate
 
-        ppy = bar_calendar(bars.index, spec["interval"])["periods_per_year"]
-    return metrics, ppy
+        return _evaluate(bars, spec, [], threads), None
+    return {name: np.concatenate([p[name] for p in pieces]) for name in pieces[0]}, ppy
 
 
 def series_of(spec: dict, combos: list[dict], threads: int | None = None):

@@ -97,13 +97,25 @@ def rank_order(cols: dict, sort_by: list[str], ascending: list[bool]):
 
 
 def _float_texts(values) -> list[str]:
-    return _blank_nan(list(map("{:.10g}".format, values.tolist())), values)
+    return _blank_nan(_distinct_texts("{:.10g}".format, values), values)
 
 
 def _int_texts(values) -> list[str]:
     import numpy as np
 
-    return _blank_nan(list(map(str, np.nan_to_num(values).astype(np.int64).tolist())), values)
+    return _blank_nan(_distinct_texts(str, np.nan_to_num(values).astype(np.int64)), values)
+
+
+def _distinct_texts(fmt, values) -> list[str]:
+    """``[fmt(v) for v in values]``, each distinct value formatted once (a metric column of a
+    large grid repeats its values: trade counts, win rates, zero): distinct by bit pattern, so
+    0.0 and -0.0 keep their own texts."""
+    import numpy as np
+
+    values = np.ascontiguousarray(values)
+    bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
+    texts = np.array(list(map(fmt, bits.view(values.dtype).tolist())), dtype=object)
+    return texts[inverse.ravel()].tolist()
 
 
 def _blank_nan(texts: list[str], values) -> list[str]:
