@@ -15,7 +15,12 @@ run dirs and writing the index files), ``catalog_committed`` (the runs catalog t
 and is marked dirty; the index files are not patched yet), ``forward_session_locked`` (a forward request holding its
 session's lock, before planning), ``read_marker`` (a request's outputs are published and its
 marker written; it is about to read the marker back), ``after_envelope`` (main.py: the outcome
-is printed and signalled, before exit).
+is printed and signalled, before exit), ``planned`` (the executor starts: the request is planned,
+nothing is locked or run yet).
+
+``QUANTLAB_TEST_DELAY_AT="<point>:<seconds>[,...]"``: sleep that long at the point, every time
+(a forced regression: ``make bench`` must fail with a delay injected into the planner,
+tests/unit/test_bench_harness.py).
 
 ``<point>#<n>:<path>`` pauses only the n-th time any process of the request reaches the point
 (the calls are counted with exclusively created files ``<path>.hit.<k>``, so concurrent jobs
@@ -28,10 +33,14 @@ from __future__ import annotations
 import os
 
 ENV_PAUSE_AT = "QUANTLAB_TEST_PAUSE_AT"
+ENV_DELAY_AT = "QUANTLAB_TEST_DELAY_AT"
 
 
 def pause(point: str) -> None:
     """Wait here if a test asked to (see the module doc)."""
+    delay = os.environ.get(ENV_DELAY_AT)
+    if delay:
+        _delay(point, delay)
     spec = os.environ.get(ENV_PAUSE_AT)
     if not spec:
         return
@@ -54,6 +63,15 @@ def _count(path: str) -> int:
 
 
 pause_at = pause
+
+
+def _delay(point: str, spec: str) -> None:
+    import time
+
+    for item in spec.split(","):
+        name, _, seconds = item.partition(":")
+        if seconds and name in (point, point.rpartition(".")[2]):
+            time.sleep(float(seconds))
 
 
 def _wait_at(path: str) -> None:

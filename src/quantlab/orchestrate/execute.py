@@ -18,7 +18,9 @@ def execute(plan: Plan, opts) -> dict:
     from quantlab.commands.common import KeyLocks
     from quantlab.contract.paths import internal_root
     from quantlab.store_layout import absolute
+    from quantlab.testhooks import pause
 
+    pause("planned")
     internal = internal_root()
     own_locks = plan.locks is None
     locks = KeyLocks(internal / "locks") if own_locks else plan.locks
@@ -41,7 +43,6 @@ def execute(plan: Plan, opts) -> dict:
                 if own_locks:
                     locks.release_all()
             from quantlab.artifacts.io import read_json
-            from quantlab.testhooks import pause
 
             pause("read_marker")
             return plan.on_success(read_json(internal / plan.target))
