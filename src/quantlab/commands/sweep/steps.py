@@ -8,6 +8,7 @@ Walk-forward:    per split: load_data(train) -> sweep_shard (x N) -> wf_select
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -91,6 +92,9 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     completion) and says whether the shard was summarised."""
     from quantlab.commands.robust_sweep import ShardSummary, summarise_shard, summary_path
 
+    # the returns file a shard kept before its summary (2 GB at 100k combinations): gone with it
+    with contextlib.suppress(OSError):
+        os.unlink(str(out_parquet)[: -len(".parquet")] + ".returns.npy")
     if take_speculated("sweep.step_sweep_shard", spec, (out_parquet, out_sidecar, summary_path(out_parquet))):
         return
     import numpy as np
