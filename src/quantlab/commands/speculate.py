@@ -23,6 +23,8 @@ one left by a killed worker is removed by the next speculation once its pid is g
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -51,6 +53,7 @@ class Step(NamedTuple):
     outputs: tuple
     implicit: tuple = ()
     kwargs: dict = {}
+    on_thread: bool = False  # computed on a thread beside the steps after it (none of them reads its files)
 
 
 def _key(step: str, spec: dict) -> tuple[str, str]:
@@ -102,11 +105,47 @@ def discard() -> None:
         shutil.rmtree(_SCRATCH_DIR.pop(), ignore_errors=True)
 
 
-def speculate(internal: str, chain: list[Step], yield_after: int | None = None) -> None:
+class _Beside:
+    """Work on a thread beside the chain: the warm-up while the chain's first step computes
+    (numba's import and kernel loads hold the GIL; generating and writing the data mostly does
+    not), run here instead when that step has nothing to compute; or a step marked ``on_thread``.
+    A failure is ignored: the steps that need the work do it themselves when they really run."""
+
+    def __init__(self, work):
+        self.work, self.thread = work, None
+
+    def _run(self) -> None:
+        try:
+            self.work()
+        except Exception:  # noqa: BLE001 - see the class docstring
+            pass
+
+    def start(self) -> None:
+        if self.work is not None and self.thread is None:
+            import threading
+
+            self.thread = threading.Thread(target=self._run, name="quantlab-warm", daemon=True)
+            self.thread.start()
+
+    def finish(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+        elif self.work is not None:
+            self._run()
+        self.work = None
+
+
+def speculate(internal: str, chain: list[Step], yield_after: int | None = None, beside_first=None,
+              read_back: bool = False) -> None:
     """Run ``chain``'s steps into the scratch directory, recording what each produced; a step
     whose files the store already holds is not run (later steps read the store's files). Stops
     at the first step that fails (or would need the network) and, with ``yield_after``, before
-    any step past that many once a request is waiting (:func:`yield_to`)."""
+    any step past that many once a request is waiting (:func:`yield_to`). ``beside_first``: a
+    warm-up the second step needs, run on a thread while the first one computes (:class:`_Beside`).
+    ``read_back``: each step reads the tables the previous ones have just written from memory
+    (``columnar.remembering``; a run chain: a sweep's would keep every data window's bars)."""
+    from quantlab.artifacts.beside import late_writes
+    from quantlab.columnar import remembering
     from quantlab.commands.worker import resolve_step
     from quantlab.data import loader
 
@@ -125,26 +164,64 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None) 
     def refuse(*args, **kwargs):
         raise _NoNetwork
 
-    loader._load_yfinance = refuse  # the worker is single-threaded while it prefetches
-    try:
-        for i, step in enumerate(chain):
-            if yield_after is not None and i >= yield_after and _WAITING and _WAITING[0]():
-                break  # Snakemake is asking: the remaining steps run as its jobs
-            files = (*step.outputs, *step.implicit)
-            if all(os.path.exists(Path(internal) / p) for p in files):
-                continue  # in the store already: its files are the next steps' inputs
-            inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
+    loader._load_yfinance = refuse  # only the chain loads data while the worker prefetches
+    late: list = []  # (a step's late writes, its files): done once they are written
+
+    def compute(step: Step, inputs: list) -> None:
+        files = [path(p) for p in (*step.outputs, *step.implicit)]
+        with late_writes() as pending:  # a late write (trades.csv) goes on beside the next steps
             resolve_step(step.name)(step.spec, *inputs, *(path(p) for p in step.outputs), **step.kwargs)
-            made.update((p, path(p)) for p in files)
-            _DONE[_key(step.name, step.spec)] = [path(p) for p in files]
+        made.update((p, path(p)) for p in (*step.outputs, *step.implicit))
+        if pending:
+            late.append((step, pending, files))
+        else:
+            _DONE[_key(step.name, step.spec)] = files
+
+    def wait_late() -> None:
+        while late:
+            step, pending, files = late.pop(0)
+            try:
+                for writes in pending:
+                    writes.wait()
+            except Exception:  # noqa: BLE001 - not done: the step computes when it really runs
+                continue
+            _DONE[_key(step.name, step.spec)] = files
+
+    warm = _Beside(beside_first)
+    aside: list[_Beside] = []  # the steps computing on threads
+    try:
+        with remembering() if read_back else contextlib.nullcontext():
+            for i, step in enumerate(chain):
+                if i == 1:
+                    warm.finish()
+                if yield_after is not None and i >= yield_after and _WAITING and _WAITING[0]():
+                    break  # Snakemake is asking: the remaining steps run as its jobs
+                files = (*step.outputs, *step.implicit)
+                if all(os.path.exists(Path(internal) / p) for p in files):
+                    continue  # in the store already: its files are the next steps' inputs
+                if i == 0:
+                    warm.start()
+                inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
+                if step.on_thread:
+                    aside.append(_Beside(functools.partial(compute, step, inputs)))
+                    aside[-1].start()
+                else:
+                    compute(step, inputs)
+            for task in aside:
+                task.finish()
     except Exception:  # noqa: BLE001 - the step fails again, and is reported, when it really runs
         pass
     finally:
+        for task in (warm, *aside):
+            task.finish()
+        wait_late()
         loader._load_yfinance = download
 
 
-def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict, sim_spec: dict) -> None:
-    """A run chain's steps (the rules' inputs and outputs), computed ahead."""
+def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict, sim_spec: dict,
+                  warm=None) -> None:
+    """A run chain's steps (the rules' inputs and outputs), computed ahead; ``warm`` (the
+    kernels' warm-up) on a thread while the data step computes."""
     from quantlab import store_layout
 
     bars, = store_layout.data_files(keys["data"])
@@ -155,9 +232,9 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
         Step("step_load_data", data_spec, (), (bars,)),
         Step("step_signals", signals_spec, (bars,), (signals,)),
         Step("step_simulate", sim_spec, (bars, signals), (equity, trades, csv)),
+        Step("step_plot", sim_spec, (equity,), (png,), on_thread=True),  # beside score (PNG encoding frees the GIL)
         Step("step_score", sim_spec, (equity, trades), (metrics,)),
-        Step("step_plot", sim_spec, (equity,), (png,)),
-    ])
+    ], beside_first=warm, read_back=True)
 
 
 def speculate_sweep(internal: str, data: dict, shards: dict, threads: int) -> None:

@@ -84,7 +84,7 @@ def _die_with_parent() -> None:
 
 
 class StepWorker:
-    def __init__(self, log_path: str | None = None, prefetch: tuple[str, tuple] | None = None):
+    def __init__(self, log_path: str | None = None, prefetch: tuple | None = None):
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         parent_pid = os.getpid()
@@ -169,7 +169,7 @@ def _isolate(log_path: str | None, keep: set[int]) -> None:
                 pass
 
 
-def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
+def _warm_imports() -> None:
     import importlib
 
     for module in WARM_MODULES:
@@ -177,6 +177,15 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None) -> None:
             importlib.import_module(module)
         except ImportError:
             pass
+
+
+def _serve(req_r: int, rep_w: int, prefetch: tuple | None) -> None:
+    """``prefetch``: ``(step name, args)``, or ``(step name, args, True)`` for a warm-up on the
+    critical path (a big run: numba and the chain right away; the steps left then import what
+    they need themselves, WARM_MODULES is not imported)."""
+    first = prefetch is not None and len(prefetch) > 2 and prefetch[2]
+    if not first:
+        _warm_imports()
     if prefetch is not None:  # warm in-process caches while the parent starts Snakemake
         import select
 
