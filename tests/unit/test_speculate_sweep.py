@@ -77,7 +77,7 @@ def test_a_shard_is_taken_once_and_only_by_its_own_spec(tmp_path, planned):
     config = planned(GRID)
     speculate_all(config, tmp_path)
     (a, spec_a), (b, spec_b) = list(config["shards"].items())[:2]
-    out = [str(tmp_path / "t" / name) for name in ("x.parquet", "x.json", "x.returns.npy")]
+    out = [str(tmp_path / "t" / name) for name in ("x.parquet", "x.json", "x.robust.npz")]
     other = {**spec_a, "combos": spec_b["combos"]}  # same shape, another shard's combinations
     assert not speculate.take("sweep.step_sweep_shard", other, out)
     assert not speculate.take("step_load_data", spec_a, out)  # another step's key
