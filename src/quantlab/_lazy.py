@@ -24,3 +24,10 @@ class _LazyNumpy:
 
 
 np: Any = _LazyNumpy()
+
+
+def bind(namespace: dict) -> None:
+    """Replace the stand-in by numpy itself in a module's ``namespace`` (its ``globals()``), for a
+    module whose numpy-heavy part is about to run: each attribute of the stand-in is a Python call."""
+    if type(namespace.get("np")) is _LazyNumpy:
+        namespace["np"] = importlib.import_module("numpy")

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from quantlab import _lazy
 from quantlab._lazy import np
 
 # The metric a ranking uses when nobody names one, listed first in the runs index and registry.
@@ -80,6 +81,7 @@ class RunStats:
 
     def __init__(self, columns: dict, *, bars: int, periods_per_year: float, initial_cash: float,
                  benchmark: float, risk_free_rate: float = 0.0, bench_returns=None, timestamps=None):
+        _lazy.bind(globals())  # formulas run from here on: numpy itself, ~200 attributes per evaluate
         for name in STATS:
             setattr(self, name, np.asarray(columns[name], dtype=np.float64))
         self.k = len(self.final_equity)
@@ -109,7 +111,8 @@ class RunStats:
         """From ``sweep_kernel``'s output reshaped to (combos, ``kernels.SWEEP_STATS``)."""
         from quantlab.engine import kernels  # lazy: the planner reads the names only
 
-        return cls({name: stats[:, getattr(kernels, "ST_" + name.upper())] for name in STATS}, **scalars)
+        rows = np.ascontiguousarray(np.asarray(stats, dtype=np.float64).T)  # a contiguous row per statistic
+        return cls({name: rows[getattr(kernels, "ST_" + name.upper())] for name in STATS}, **scalars)
 
     @classmethod
     def from_result(cls, result, close, *, start: int, periods_per_year: float, initial_cash: float,
@@ -210,9 +213,18 @@ def _where(cond, value):
 
 
 def _cagr(s: RunStats):
+    """:func:`growth_rate` of every run (None: NaN), its ``math.log``, division and ``math.expm1`` mapped."""
     years = s.bars / s.periods_per_year
-    ratios = (s.final_equity / s.initial_cash).tolist()
-    return np.array([math.nan if (g := growth_rate(r, years)) is None else g for r in ratios], dtype=np.float64)
+    ratios = s.final_equity / s.initial_cash
+    finite = np.isfinite(ratios) & (years > 0)
+    out = np.where(finite & (ratios <= 0), -1.0, np.nan)
+    up = finite & (ratios > 0)
+    logs = np.fromiter(map(math.log, ratios[up].tolist()), dtype=np.float64, count=int(up.sum()))
+    try:
+        out[up] = list(map(math.expm1, (logs / years).tolist()))
+    except OverflowError:  # a growth beyond float range somewhere: growth_rate's None there
+        out[up] = [math.nan if (g := growth_rate(r, years)) is None else g for r in ratios[up].tolist()]
+    return out
 
 
 def _sharpe(s: RunStats):
@@ -392,6 +404,7 @@ def evaluate(stats: RunStats) -> dict:
     """Every metric as an array over runs: int64 for integer metrics, else float64 with NaN
     wherever the value is undefined or not finite."""
     out = {}
+    add = np.add.reduce
     with np.errstate(all="ignore"):
         for metric in _all():
             value = metric.formula(stats)
@@ -399,7 +412,8 @@ def evaluate(stats: RunStats) -> dict:
                 value = np.asarray(value).astype(np.int64)
             else:
                 value = np.array(value, dtype=np.float64).reshape(stats.k)
-                value[~np.isfinite(value)] = np.nan
+                if not math.isfinite(add(value)):  # a finite sum: every value is finite (one pass)
+                    value[~np.isfinite(value)] = np.nan
             stats.metrics[metric.name] = value
             out[metric.name] = value
     return out

@@ -37,7 +37,8 @@ def run_series_stats(returns: np.ndarray, total: float, bench_dx: np.ndarray, un
     m = len(returns)
     cand = np.full(m + 1, np.nan)
     cand[m] = np.quantile(returns, 2.0 * (1.0 - kernels.VAR_LEVEL))  # a threshold; any value is correct
-    _, (_, stats) = jit.call(kernels.series_stats, m, returns, m, float(total), bench_dx, cand, jit.Out(m),
+    scratch = np.full(m, np.nan)  # scratch[m - 1]: no pivot from a previous combo
+    _, (stats,) = jit.call(kernels.series_stats, m, returns, m, float(total), bench_dx, cand, scratch,
                            jit.Out(kernels.SWEEP_STATS), 0)
     starts, stops = stretches(underwater)
     top = -1.0

@@ -36,7 +36,7 @@ def sim_files(mkey: str) -> list[str]:
 
 def shard_files(family: str, shard: str) -> list[str]:
     base = f"store/sweep/{family}/shards/{shard}"
-    return [f"{base}.parquet", f"{base}.json", f"{base}.returns.npy"]
+    return [f"{base}.parquet", f"{base}.json", f"{base}.robust.npz"]  # robust_sweep.summary_path
 
 
 def board_files(family: str, board: str) -> list[str]:

@@ -50,3 +50,91 @@ def test_no_pandas_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=__import__("pathlib").Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def _table(n: int = 50):
+    return table_from_numpy({"f": np.arange(float(n)), "b": np.arange(n) % 3 == 0}, {"k": "v"})
+
+
+def test_a_table_written_while_remembering_is_read_back_without_decoding(tmp_path):
+    """columnar.remembering: the very table written is given back for the very file written; a
+    file replaced or touched since is read from disk; nothing is kept outside the block."""
+    import os
+
+    from quantlab.columnar import remembering, write_parquet
+
+    path = tmp_path / "x.parquet"
+    table = _table()
+    with remembering():
+        write_parquet(path, table)
+        assert read_parquet(path) is table and read_parquet(str(path)) is table
+        os.utime(path, ns=(1, 1))  # touched since: read from disk
+        back = read_parquet(path)
+        assert back is not table and back.equals(table)
+        write_parquet(path, table)
+        path.write_bytes(parquet_bytes(_table(7)))  # replaced by another writer
+        assert read_parquet(path).num_rows == 7
+        write_parquet(path, table)
+    assert read_parquet(path) is not table  # the block is left: nothing kept
+    write_parquet(path, table)
+    assert read_parquet(path) is not table  # outside a block: never kept
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(0, 2000), k=st.integers(1, 4))
+def test_parquet_written_on_threads_is_the_bytes_written_here(tmp_path_factory, n, k):
+    """artifacts.beside.writes_beside: files written on threads are byte for byte what a serial write gives."""
+    from quantlab.artifacts.beside import writes_beside
+    from quantlab.columnar import write_parquet
+
+    d = tmp_path_factory.mktemp("beside")
+    tables = [table_from_numpy({"x": np.arange(n, dtype=np.float64) * (i + 1), "t": np.arange(n).astype(
+        "datetime64[s]").astype("datetime64[ns]")}, {"i": str(i)}) for i in range(k)]
+    with writes_beside() as beside:
+        for i, table in enumerate(tables):
+            beside(write_parquet, d / f"{i}.parquet", table)
+    assert [(d / f"{i}.parquet").read_bytes() for i in range(k)] == [parquet_bytes(t) for t in tables]
+
+
+def test_a_late_write_goes_on_past_its_block_only_where_collected(tmp_path):
+    """artifacts.beside: inside late_writes() a block leaves its late write running (the chain
+    waits for it later); anywhere else the block waits for it like for any write."""
+    import threading
+
+    from quantlab.artifacts.beside import late_writes, writes_beside
+
+    released, seen = threading.Event(), []
+
+    def late_write(path):
+        seen.append(released.wait(timeout=60))  # True: released by the test after the block
+        path.write_text("late")
+
+    with late_writes() as pending:
+        with writes_beside() as beside:
+            beside(late_write, tmp_path / "a", late_ok=True)
+    released.set()
+    assert len(pending) == 1
+    pending[0].wait()
+    assert seen == [True] and (tmp_path / "a").read_text() == "late"
+
+    with writes_beside() as beside:
+        beside(lambda: (tmp_path / "b").write_text("waited"), late_ok=True)
+    assert (tmp_path / "b").read_text() == "waited"
+
+
+def test_late_writes_are_collected_only_in_their_own_thread(tmp_path):
+    """A step computing on another thread (speculate.Step.on_thread) waits for its own late
+    writes: a late_writes() block collects those of its thread only."""
+    import threading
+
+    from quantlab.artifacts.beside import late_writes, writes_beside
+
+    def other_step():
+        with writes_beside() as beside:
+            beside(lambda: (tmp_path / "other").write_text("x"), late_ok=True)
+
+    with late_writes() as pending:
+        thread = threading.Thread(target=other_step)
+        thread.start()
+        thread.join()
+    assert pending == [] and (tmp_path / "other").read_text() == "x"

@@ -1,6 +1,7 @@
-"""numba is imported without scipy.linalg (engine/jit.py ``import_numba``): numba's BLAS probe
-would import it (~0.2 s of CPU) on the worker's path to a sweep's first shard, and no QuantLab
-kernel uses BLAS; the kernels still compile and give the pure-Python path's results."""
+"""numba is imported without scipy.linalg and without cffi (engine/jit.py ``import_numba``):
+numba's BLAS probe would import scipy.linalg (~0.2 s of CPU) on the worker's path to a sweep's
+first shard, its cffi typing cffi and an FFI (~0.03 s), and no QuantLab kernel uses BLAS or
+cffi; the kernels still compile and give the pure-Python path's results."""
 
 from __future__ import annotations
 
@@ -28,10 +29,13 @@ for mode in ("always", "never"):
                       start=0, periods_per_year=252.0, threads=1)
     out[mode] = [float(v) for v in m["total_return"]]
 print(json.dumps({"numba": "numba" in sys.modules, "linalg": "scipy.linalg" in sys.modules,
-                  "blas_stub_left": "scipy.linalg.cython_blas" in sys.modules, **out}))
+                  "blas_stub_left": "scipy.linalg.cython_blas" in sys.modules,
+                  "cffi": sys.modules.get("cffi", "absent") is not None and "cffi" in sys.modules, **out}))
+import cffi  # the stub is gone: cffi imports as usual afterwards
+
 """
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["numba"] and not report["linalg"] and not report["blas_stub_left"]
+    assert report["numba"] and not report["linalg"] and not report["blas_stub_left"] and not report["cffi"]
     assert report["always"] == report["never"]

@@ -42,7 +42,7 @@ def test_store_layout_matches_what_the_rules_write():
     config = {"data": {"d": {}}, "shards": {"h": {"family": "f"}}, "wf_splits": {"w": {}}}
     assert sl.sweep_outputs(config) == {"d": ["store/data/d/bars.parquet"],
                                         "h": ["store/sweep/f/shards/h.parquet", "store/sweep/f/shards/h.json",
-                                                  "store/sweep/f/shards/h.returns.npy"],
+                                                  "store/sweep/f/shards/h.robust.npz"],
                                         "w": sl.wf_split_files("w")}
     rules = (ROOT / "workflow" / "rules" / "simulate.smk").read_text() + (ROOT / "workflow" / "rules" / "report.smk").read_text()
     for name in sl.SIM_FILES:

@@ -257,3 +257,29 @@ def test_series_stats_quantile_and_tail_are_numpys_whatever_the_threshold(values
         assert stats[kernels.ST_TAIL_BARS] == len(tail)
         assert stats[kernels.ST_TAIL_SUM] == pytest.approx(tail.sum(), rel=1e-12, abs=1e-15)
         assert stats[kernels.ST_SUM_XY] == pytest.approx((dx * r).sum(), rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.sampled_from([-0.01, 0.02, -0.03]) | st.floats(-0.2, 0.2), min_size=2, max_size=300),
+       guess=st.sampled_from([float("nan"), -0.02, 0.05, float("inf")]),
+       hint=st.sampled_from([float("nan"), -float("inf"), float("inf"), -0.1, -0.03, -0.01, 0.0, 0.1])
+       | st.floats(-0.2, 0.2))
+def test_series_stats_pivot_left_by_the_previous_combo_changes_nothing(values, guess, hint):
+    """The pivot ``series_stats`` leaves in ``scratch[m - 1]`` for the next combo (the values
+    below it are left out of the quickselect) gives ``np.quantile`` bit for bit whatever it is:
+    too high (a rank needed below it), too low, infinite or NaN; and the one it leaves works too."""
+    from quantlab.engine import jit, kernels
+
+    r = np.asarray(values, dtype=np.float64)
+    m = len(r)
+    want = np.quantile(r, 1.0 - kernels.VAR_LEVEL)
+    tail = r[r <= want]
+    for fn, arr in ((kernels.series_stats, list), (jit.jitted(kernels.series_stats), np.asarray)):
+        cand = arr([np.nan] * m + [guess])
+        scratch = arr([hint] * m)
+        stats = arr([0.0] * kernels.SWEEP_STATS)
+        for _ in range(2):  # the second time with the pivot (and threshold) the first left
+            fn(arr(r.tolist()), m, float(r.sum()), arr([0.0] * m), cand, scratch, stats, 0)
+            assert stats[kernels.ST_VAR_95] == want, (fn, stats[kernels.ST_VAR_95], want)
+            assert stats[kernels.ST_TAIL_BARS] == len(tail)
+            assert stats[kernels.ST_TAIL_SUM] == pytest.approx(tail.sum(), rel=1e-12, abs=1e-15)

@@ -1,5 +1,5 @@
 """The fast paths of the robustness statistics: numba kernels vs numpy, prefix-sum bootstrap,
-shard returns written in place (issue #12, cost)."""
+returns written in place (issue #12, cost)."""
 
 from __future__ import annotations
 
@@ -161,21 +161,3 @@ def test_grid_engine_writes_returns_into_a_given_buffer(tmp_path):
     assert metrics2["sharpe_simple"].tolist() == metrics["sharpe_simple"].tolist()
     with pytest.raises(ConfigError, match="returns_out"):
         evaluate_grid(*args, start=30, periods_per_year=252.0, returns_out=np.zeros((3, 5), np.float32))
-
-
-def test_returns_file_is_renamed_into_place_or_removed(tmp_path):
-    from quantlab.commands.robust_sweep import ReturnsFile
-
-    shard = tmp_path / "abc.parquet"
-    with ReturnsFile(shard) as kept:
-        buf = kept.buffer(2, 50)
-        buf[:] = np.random.default_rng(0).normal(0.001, 0.01, (2, 50))
-    np.testing.assert_array_equal(np.load(tmp_path / "abc.returns.npy"), buf)
-    with pytest.raises(RuntimeError):
-        with ReturnsFile(tmp_path / "bad.parquet") as kept:
-            kept.buffer(2, 50)
-            raise RuntimeError("kernel failed")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["abc.returns.npy"]  # no half-written file
-    with ReturnsFile(tmp_path / "off.parquet"):
-        pass
-    assert np.load(tmp_path / "off.returns.npy").shape == (0, 0)

@@ -116,3 +116,131 @@ def test_scratch_of_a_dead_worker_is_swept(tmp_path):
         (d / "bars.parquet").write_bytes(b"x")
     speculate._sweep_stale(root)
     assert not dead.exists() and live.exists()
+
+
+def _recording_warm(order: list):
+    import threading
+
+    def warm():
+        order.append(("warm", threading.current_thread() is threading.main_thread()))
+    return warm
+
+
+def _record_step(monkeypatch, order: list, fn):
+    inner = fn.__wrapped__
+
+    def step(*args, **kwargs):
+        order.append(fn.__name__)
+        return inner(*args, **kwargs)
+    monkeypatch.setattr(fn, "__wrapped__", step)
+
+
+def test_the_kernels_warm_on_a_thread_beside_the_data_step(tmp_path, planned, monkeypatch):
+    """A big run's kernel warm-up (commands/warmup.prefetch_run) runs on a thread while the data
+    step computes, and has ended before the signals step starts; the results are the steps' own."""
+    plan = planned(RUNS[1])
+    order: list = []
+    _record_step(monkeypatch, order, steps.step_signals)
+    speculate.speculate_run(str(tmp_path / "spec"), plan.keys, plan.specs["data"], plan.specs["signals"],
+                            plan.specs["sim"], warm=_recording_warm(order))
+    assert order == [("warm", False), "step_signals"] and len(speculate._DONE) == 5
+
+
+def test_with_the_data_in_the_store_the_warm_up_runs_here_first(tmp_path, planned, monkeypatch):
+    plan = planned(RUNS[1])
+    calls, r = chain(plan, tmp_path)
+    fn, spec, args = calls[0]
+    fn(spec, *args)
+    order: list = []
+    _record_step(monkeypatch, order, steps.step_signals)
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"],
+                            warm=_recording_warm(order))
+    assert order == [("warm", True), "step_signals"] and len(speculate._DONE) == 4
+
+
+def test_a_failing_warm_up_leaves_the_chain_to_compute(tmp_path, planned):
+    plan = planned(RUNS[1])
+
+    def warm():
+        raise RuntimeError("numba is broken")
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"],
+                            warm=warm)
+    assert len(speculate._DONE) == 5
+
+
+@pytest.mark.parametrize("first", [False, True])
+def test_a_big_run_warms_before_the_other_step_libraries(monkeypatch, first):
+    """commands/worker._serve: a prefetch marked ``first`` (a big run's, orchestrate/plans.py)
+    runs right away (WARM_MODULES is not imported: the steps import what they need); any other
+    after the worker has imported WARM_MODULES."""
+    from quantlab.commands import worker
+
+    order = []
+    monkeypatch.setattr(speculate, "_WAITING", [])  # _serve registers its pipe check there
+    monkeypatch.setattr(worker, "_warm_imports", lambda: order.append("imports"))
+    monkeypatch.setattr(worker, "step_function", lambda name: lambda *args: order.append(name))
+    req_r, req_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    os.close(req_w)  # no request: the worker serves nothing and returns
+    try:
+        worker._serve(req_r, rep_w, ("warmup.prefetch_run", (), True) if first else ("warmup.prefetch_run", ()))
+    finally:
+        for fd in (req_r, rep_r, rep_w):
+            os.close(fd)
+    assert order == (["warmup.prefetch_run"] if first else ["imports", "warmup.prefetch_run"])
+
+
+def test_only_a_big_run_is_warmed_first(tmp_path, planned):
+    from quantlab.orchestrate.plans import _run_prefetch
+
+    big = planned({"ticker": "SYN", "source": "synthetic", "interval": "1m", "start": "2020-01-01", "end": "2021-01-01"})
+    assert _run_prefetch(big.specs, big.keys)[2] is True
+    assert _run_prefetch(planned(RUNS[0]).specs, planned(RUNS[0]).keys)[2] is False
+
+
+def test_the_plot_computes_on_a_thread_and_its_failure_is_its_own(tmp_path, planned, monkeypatch):
+    """step_plot is marked on_thread (it computes beside step_score); a failure there leaves only
+    the plot to compute when its job runs."""
+    import threading
+
+    plan = planned(RUNS[1])
+    seen = []
+
+    def broken_plot(*args, **kwargs):
+        seen.append(threading.current_thread() is threading.main_thread())
+        raise RuntimeError("no font")
+    monkeypatch.setattr(steps.step_plot, "__wrapped__", broken_plot)
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"])
+    assert seen == [False]
+    assert sorted(step for step, _ in speculate._DONE) == ["step_load_data", "step_score", "step_signals",
+                                                           "step_simulate"]
+
+
+def test_trades_csv_is_written_beside_the_next_steps_and_a_failure_undoes_only_simulate(tmp_path, planned,
+                                                                                       monkeypatch):
+    """step_simulate's trades.csv is a late write (artifacts/beside.py): the chain goes on to the
+    score and plot while it is formatted, and counts simulate as done only once it is written."""
+    from quantlab.artifacts import trades_csv
+
+    plan = planned(RUNS[1])
+
+    def broken(col):
+        raise RuntimeError("cannot format")
+    monkeypatch.setattr(trades_csv, "trades_csv_text", broken)
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"])
+    assert sorted(step for step, _ in speculate._DONE) == ["step_load_data", "step_plot", "step_score",
+                                                           "step_signals"]
+
+
+def test_a_run_chain_reads_no_parquet_file_back(tmp_path, planned, monkeypatch):
+    """Each step of a speculated run chain gets the tables the steps before it have just written
+    from memory (columnar.remembering): no Parquet file is decoded, and the files are the steps'
+    (test_speculated_files_are_the_steps_files)."""
+    import pyarrow.parquet as pq
+
+    plan = planned(RUNS[1])
+    opened = []
+    real = pq.ParquetFile
+    monkeypatch.setattr(pq, "ParquetFile", lambda path, *a, **k: opened.append(path) or real(path, *a, **k))
+    speculate.speculate_run(str(tmp_path), plan.keys, plan.specs["data"], plan.specs["signals"], plan.specs["sim"])
+    assert len(speculate._DONE) == 5 and opened == []

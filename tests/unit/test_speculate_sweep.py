@@ -77,7 +77,7 @@ def test_a_shard_is_taken_once_and_only_by_its_own_spec(tmp_path, planned):
     config = planned(GRID)
     speculate_all(config, tmp_path)
     (a, spec_a), (b, spec_b) = list(config["shards"].items())[:2]
-    out = [str(tmp_path / "t" / name) for name in ("x.parquet", "x.json", "x.returns.npy")]
+    out = [str(tmp_path / "t" / name) for name in ("x.parquet", "x.json", "x.robust.npz")]
     other = {**spec_a, "combos": spec_b["combos"]}  # same shape, another shard's combinations
     assert not speculate.take("sweep.step_sweep_shard", other, out)
     assert not speculate.take("step_load_data", spec_a, out)  # another step's key
@@ -141,6 +141,7 @@ def test_a_short_grid_is_computed_ahead_whole_board_included(tmp_path, planned, 
     board_dir = str(Path(attach_board(config, run_id)).parent)
     record = config["requests"][run_id]
     plain = run_steps(config, tmp_path / "plain", threads=1)
+    monkeypatch.chdir(tmp_path / "plain")  # the rule's workdir: the merge re-reads the bars by their store path
     step_merge_leaderboard(record, [str(plain[p]) for p in record["grid"]["shards"]], str(tmp_path / "plain" / board_dir))
     written = sorted(p.name for p in (tmp_path / "plain" / board_dir).iterdir())
     assert {"pbo_logits.png", "is_vs_oos.png", "board.json"} <= set(written)
@@ -149,6 +150,7 @@ def test_a_short_grid_is_computed_ahead_whole_board_included(tmp_path, planned, 
     monkeypatch.setattr(speculate, "_WAITING", [lambda: True])  # Snakemake asks at once: no matter
     speculate.speculate_sweep(str(spec_root), dict(config["data"]), dict(config["shards"]), 2, (board_dir, record))
     assert len(speculate._DONE) == 1 + len(config["shards"]) + 1
+    assert os.getcwd() == str(tmp_path / "plain")  # the view directory was left
     taken = run_steps(config, spec_root, threads=1)
     out = spec_root / board_dir
     step_merge_leaderboard(record, [str(taken[p]) for p in record["grid"]["shards"]], str(out))

@@ -63,14 +63,16 @@ def test_rank_order_and_csv_match_the_row_code(board):
     assert top == ranked
 
 
-def _shards(tmp_path, n_shards=3, per=40, bars=400):
-    """Shard files as ``step_sweep_shard`` writes them (metrics parquet + float32 returns)."""
+def _shards(tmp_path, monkeypatch, n_shards=3, per=40, bars=400):
+    """Shard files as ``step_sweep_shard`` writes them (metrics parquet, sidecar, the summary of
+    random float32 returns; the merge's one evaluation again reads those returns)."""
     import json as _json
 
     from quantlab.columnar import parquet_bytes, table_from_numpy
+    from quantlab.commands import robust_sweep
 
     rng = np.random.default_rng(21)
-    paths, keys, combos = [], [], []
+    paths, keys, combos, series = [], [], [], {}
     for s in range(n_shards):
         ks = [f"{s:02d}{i:014x}" for i in range(per)]
         cols = {m: rng.normal(size=per) for m in grid_metric_names()}
@@ -79,10 +81,19 @@ def _shards(tmp_path, n_shards=3, per=40, bars=400):
         meta = {"keys": _json.dumps(ks), "bars_available": str(bars), "periods_per_year": "252.0"}
         path = tmp_path / f"shard{s}.parquet"
         path.write_bytes(parquet_bytes(table_from_numpy(cols, meta)))
-        np.save(tmp_path / f"shard{s}.returns.npy", rng.normal(0.0003, 0.01, (per, bars)).astype(np.float32))
+        mat = rng.normal(0.0003, 0.01, (per, bars)).astype(np.float32)
+        summary = robust_sweep.ShardSummary()
+        summary.add(mat)
+        shard_combos = [{"fast": 2 + s, "slow": 50 + i} for i in range(per)]
+        summary.write(robust_sweep.summary_path(path), ks, {"data": "d", "strategy": "sma_crossover"})
+        (tmp_path / f"shard{s}.json").write_text(_json.dumps(
+            {"combos": [{"key": k, "params": c} for k, c in zip(ks, shard_combos)], "returns": True}))
+        series.update({(c["fast"], c["slow"]): row for c, row in zip(shard_combos, mat)})
         paths.append(str(path))
         keys += ks
-        combos += [{"fast": 2 + s, "slow": 50 + i} for i in range(per)]
+        combos += shard_combos
+    monkeypatch.setattr(robust_sweep, "series_of", lambda spec, cs, threads=None: np.array(
+        [series[(c["fast"], c["slow"])] for c in cs]))
     order = rng.permutation(len(keys)).tolist()  # the request's order is not the shards'
     record = {"grid": {"combo_keys": [keys[i] for i in order]}, "combos": [combos[i] for i in order],
               "labels": [None] * len(keys), "sort_by": ["sharpe_simple"], "ascending": [False],
@@ -95,7 +106,7 @@ def test_board_with_the_statistics_beside_writes_the_files_of_the_sequential_mer
     """merge_board computes the robustness columns and report on a thread of its own while it
     writes the leaderboard text: every board file is byte-identical to the one-after-the-other
     merge's."""
-    record, paths = _shards(tmp_path)
+    record, paths = _shards(tmp_path, monkeypatch)
     files = {}
     for beside in (True, False):
         monkeypatch.setattr(sb, "_beside", lambda record, on=beside: on and sb._beside_default(record))

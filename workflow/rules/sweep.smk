@@ -15,7 +15,7 @@ rule sweep_shard:
     output:
         parquet="store/sweep/{family}/shards/{shard}.parquet",
         sidecar="store/sweep/{family}/shards/{shard}.json",
-        returns="store/sweep/{family}/shards/{shard}.returns.npy",
+        summary="store/sweep/{family}/shards/{shard}.robust.npz",
     log:
         f"{LOG_DIR}/sweep_shard/{{family}}/{{shard}}.log",
     wildcard_constraints:

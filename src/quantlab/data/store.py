@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantlab.columnar import column_to_numpy, table_from_numpy
+from quantlab.columnar import WRITE_OPTIONS, column_to_numpy, read_parquet, remember, table_from_numpy
 from quantlab.data.bars import VALUE_FIELDS, Bars
 from quantlab.errors import DataError
 
@@ -53,11 +53,12 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
+            pq.write_table(table, handle, **WRITE_OPTIONS)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp_name, file_mode())
         os.replace(tmp_name, target)
+        remember(target, table)
     except BaseException:
         with suppress(OSError):
             os.unlink(tmp_name)
@@ -91,7 +92,6 @@ def read_bars(path: str | os.PathLike[str]) -> Bars:
         columns/metadata. The message names the path and the reason, never the file's contents.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     source_path = Path(path)
 
@@ -101,7 +101,7 @@ def read_bars(path: str | os.PathLike[str]) -> Bars:
     if not source_path.is_file():
         raise fail("file not found" if not source_path.exists() else "not a regular file")
     try:
-        table = pq.ParquetFile(source_path).read()
+        table = read_parquet(source_path)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for damaged files
         raise fail(f"not a readable Parquet file ({type(exc).__name__})") from None
     metadata = table.schema.metadata or {}

@@ -84,7 +84,10 @@ def import_numba():
     without scipy. ``numba.np.arraymath`` checks at import whether a BLAS is there by importing
     ``scipy.linalg`` (~0.35 s of CPU in a cold process, on the worker's path to a sweep's first
     shard), only to choose the inner product of ``np.correlate``/``np.convolve`` in jitted code;
-    no QuantLab kernel uses them (or BLAS), so the check is answered "no BLAS" without the import."""
+    no QuantLab kernel uses them (or BLAS), so the check is answered "no BLAS" without the import.
+    Likewise numba's typing of cffi functions (``numba.core.typing.cffi_utils``, loaded at the
+    first compile) imports cffi and builds an ``FFI`` (~0.03 s, on a big run's critical path):
+    no kernel calls cffi, so it is answered "no cffi" unless cffi is imported already."""
     import sys
 
     blas = "scipy.linalg.cython_blas"
@@ -92,13 +95,17 @@ def import_numba():
         import numba
 
         return numba
-    sys.modules[blas] = None  # an import of it raises ImportError without importing scipy
+    stubs = [name for name in (blas, "cffi") if name not in sys.modules]
+    for name in stubs:
+        sys.modules[name] = None  # an import of it raises ImportError without importing it
     try:
         import numba
+        import numba.core.typing.cffi_utils  # noqa: F401 - its cffi check runs now
         import numba.np.arraymath  # noqa: F401 - its BLAS check runs now
     finally:
-        if blas in sys.modules and sys.modules[blas] is None:
-            del sys.modules[blas]
+        for name in stubs:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
     return numba
 
 

@@ -448,10 +448,19 @@ def book_trade(record, i, n_win, n_loss, entry_idx, exit_idx, side, entry_price,
     return i + 1, n_win, n_loss
 
 
+def exit_rules_of(risk, r):
+    """Whether row ``r`` of ``risk`` sets a stop or a time exit (``trade_loop``'s ``exit_rules``)."""
+    for f in (RK_STOP_LOSS, RK_TAKE_PROFIT, RK_TRAILING_STOP, RK_STOP_LOSS_ATR, RK_TAKE_PROFIT_ATR,
+              RK_TRAILING_STOP_ATR, RK_MAX_BARS):
+        if risk[r + f] > 0.0:
+            return True
+    return False
+
+
 def trade_loop(
     record, open_, high, low, close, entries, exits, atr, k_atr, slip_const,
     start, cooldown, fee, fill_close, allow_short, initial_cash, risk, r, atr_sig, vol,
-    returns, equity, position, counts, kc, rec, tr_ret, tr_win, tr_loss,
+    returns, equity, position, counts, kc, rec, tr_ret, tr_win, tr_loss, exit_rules,
 ):
     """THE trading loop: one signal stream simulated bar by bar (the rules: :func:`simulate_kernel`).
 
@@ -462,7 +471,9 @@ def trade_loop(
     negative-bar tallies). Buffers a mode does not write may be any array of their type.
 
     Slippage: ``min(k_atr * atr[t] / close[t], MAX_SLIPPAGE)`` at the signal bar if ``atr`` is
-    non-empty, else ``slip_const``. Risk controls: ``risk[r + RK_*]``.
+    non-empty, else ``slip_const``. Risk controls: ``risk[r + RK_*]``; ``exit_rules`` None: the
+    stops and the time exit are off whatever ``risk`` says (numba compiles a loop without those
+    steps for a None there: :func:`exit_rules_of` says when a caller may pass it).
 
     Returns ``(n_trades, n_win, n_loss, pos, final_equity, max_dd, max_under, n_neg, n_exposed,
     margin_calls, margin_bar, n_ambiguous, holding, dd_top)``: ``pos`` the position still open
@@ -473,10 +484,13 @@ def trade_loop(
     n = len(close)
     use_vol = len(vol) > 0
     use_atr_sig = len(atr_sig) > 0
-    stops = risk[r + RK_STOP_LOSS] > 0.0 or risk[r + RK_TAKE_PROFIT] > 0.0 \
-        or risk[r + RK_TRAILING_STOP] > 0.0 or risk[r + RK_STOP_LOSS_ATR] > 0.0 \
-        or risk[r + RK_TAKE_PROFIT_ATR] > 0.0 or risk[r + RK_TRAILING_STOP_ATR] > 0.0
-    max_bars = int(risk[r + RK_MAX_BARS])
+    stops = False
+    max_bars = 0
+    if exit_rules is not None:  # a None argument: numba prunes this branch, then the steps it would enable
+        stops = risk[r + RK_STOP_LOSS] > 0.0 or risk[r + RK_TAKE_PROFIT] > 0.0 \
+            or risk[r + RK_TRAILING_STOP] > 0.0 or risk[r + RK_STOP_LOSS_ATR] > 0.0 \
+            or risk[r + RK_TAKE_PROFIT_ATR] > 0.0 or risk[r + RK_TRAILING_STOP_ATR] > 0.0
+        max_bars = int(risk[r + RK_MAX_BARS])
     trail_frac = risk[r + RK_TRAILING_STOP]
     cash = initial_cash
     qty = 0.0
@@ -507,7 +521,6 @@ def trade_loop(
     n_exposed = 0
     margin_calls = 0
     margin_bar = -1
-    inf = math.inf
     for t in range(start, n):
         c_t = close[t]
         if stops and pos != 0:  # step S
@@ -615,9 +628,7 @@ def trade_loop(
         else:
             eq = equity_before
             held = pos_before
-        if eq == prev_equity and abs(eq) < inf:
-            ret = 0.0  # what every branch below gives then
-        elif prev_equity > 0.0:
+        if prev_equity > 0.0:  # a flat bar gives +0.0 in each branch (x / x is exactly 1, x - x is +0.0)
             ret = eq / prev_equity - 1.0
         elif prev_equity < 0.0:
             ret = (eq - prev_equity) / -prev_equity
@@ -731,11 +742,15 @@ def simulate_kernel(
     price ``close[n - 1]``, no exit fee, reason ``EXIT_END_OF_DATA`` (it counts in
     ``n_trades``; the returned ``open_position`` says it is open).
     """
-    out = trade_loop(True, open_, high, low, close, entries, exits, atr, k_atr, slip_const,
-                     start, cooldown, fee, fill_close, allow_short, initial_cash, risk, 0, atr_sig, vol,
-                     returns, equity, position, tr_pnl, 0,
-                     (tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty, tr_entry_fee,
-                      tr_exit_fee, tr_pnl, tr_reason, tr_ambiguous), tr_ret, tr_pnl, tr_pnl)
+    args = (True, open_, high, low, close, entries, exits, atr, k_atr, slip_const,
+            start, cooldown, fee, fill_close, allow_short, initial_cash, risk, 0, atr_sig, vol,
+            returns, equity, position, tr_pnl, 0,
+            (tr_entry_idx, tr_exit_idx, tr_side, tr_entry_price, tr_exit_price, tr_qty, tr_entry_fee,
+             tr_exit_fee, tr_pnl, tr_reason, tr_ambiguous), tr_ret, tr_pnl, tr_pnl)
+    if exit_rules_of(risk, 0):
+        out = trade_loop(*args, True)
+    else:  # the loop compiled without the stop and time-exit steps (~1.35x the bars per second)
+        out = trade_loop(*args, None)
     return out[0], out[3], out[10]
 
 
@@ -782,6 +797,8 @@ ST_MAX_DD_TOP = 31  # the peak bar of the first longest stretch under water (-1:
 
 VAR_LEVEL = 0.95  # var_95 / cvar_95: the (1 - VAR_LEVEL) left tail of the per-bar returns
 
+PIVOT_MARGIN = 8  # series_stats' pivot: this many ranks below the quantile's, plus
+PIVOT_SHARE = 8  # the quantile's rank over this
 PAIRWISE_STACK = 256  # int slots of ``pairwise_sum``'s stack (3 per level); floats: a third
 
 
@@ -942,7 +959,8 @@ def sweep_kernel(
     ``stats[c * SWEEP_STATS + ST_*]``, with numpy's summation order.
 
     Scratch, reused combo after combo (one set per thread): ``ret_buf``, ``scratch``: >=
-    ``len(close) - start`` floats (``scratch`` also stands in for the equity curve, which grid
+    ``len(close) - start`` floats (``scratch``, whose last slot keeps ``series_stats``' pivot between
+    combos, also stands in for the equity curve, which grid
     mode never writes); ``tr_ret``, ``tr_win``, ``tr_loss``: ``trade_capacity`` floats;
     ``stack_i``, ``stack_f``: ``pairwise_sum``'s stacks; ``sig_enter``, ``sig_exit``:
     ``len(close)`` booleans.
@@ -969,7 +987,7 @@ def sweep_kernel(
             start, cooldowns[c], fees[c], fill_close, allow_short, initial_cash, risks, c * RISK_FIELDS, atr_sig, vol,
             ret_buf, scratch, stack_i, stats, k + ST_EXITS_SIGNAL,
             (stack_i, stack_i, stack_i, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, stack_i, stack_i), tr_ret,
-            tr_win, tr_loss)
+            tr_win, tr_loss, True)
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
         if keep_returns:
             for i in range(m):
@@ -1079,16 +1097,20 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
     One pass over the returns accumulates ``sum(bench_dx * r)`` and gathers the candidates of
     the left tail, the returns <= ``cand[m]`` (a threshold: a rank a little above the quantile's
     in the previous combo, as combos come in grid order; every return when too few are under
-    it); quickselect on a copy of them gives the two order statistics around numpy's index
-    ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as ``np.quantile`` ('linear') does, bit for bit.
-    Flat bars' returns (+0.0, often most of a rarely invested strategy's) are counted, not
-    gathered: an order statistic that falls among them is 0 without a quickselect;
-    the tail sum runs over the candidates in bar order (the same whatever the threshold). Then
-    ``cand[m]`` is set for the next combo. ~3 us per combo of 5,000 bars (benchmarks/bench_series.py).
+    it); quickselect on a copy of those >= a pivot (``scratch[m - 1]``: a rank a little below the
+    quantile's in the previous combo; all of them when that would leave out a rank needed) gives
+    the two order statistics around numpy's index ``(m - 1) * (1 - VAR_LEVEL)``, interpolated as
+    ``np.quantile`` ('linear') does, bit for bit. Flat bars' returns (+0.0, often most of a rarely
+    invested strategy's) are counted, not gathered: an order statistic that falls among them is 0
+    without a quickselect; the tail sum runs over the candidates in bar order (the same whatever
+    the threshold). Then ``cand[m]`` and ``scratch[m - 1]`` are set for the next combo. The pass
+    is bound by its four chains of dependent additions (~1.4 us for 5,000 bars): ~2.5-3 us per
+    combo in all (benchmarks/bench_series.py).
 
     ``bench_dx``: the benchmark's returns minus their mean (shared by every combo); empty: the
     statistics are not wanted (NaN). ``cand``: >= m + 1 floats kept between calls (``cand[m]``
-    NaN at first), ``scratch``: >= m floats.
+    NaN at first), ``scratch``: >= m floats, ``scratch[m - 1]`` kept between calls too (any
+    value is correct: NaN, none).
     """
     if len(bench_dx) == 0:
         stats[k + ST_VAR_95] = NAN
@@ -1137,39 +1159,53 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             n_zero = 0
             for i in range(m):
                 n_cand, n_zero = gather(ret[i], cand, n_cand, n_zero)
-        for i in range(n_cand):
-            scratch[i] = cand[i]
+        hint = scratch[m - 1]  # the previous combo's pivot, left there (any value is correct, NaN: none)
+        nb = 0  # stored values below the pivot, left out of the selection
+        if n_zero == 0 and hint == hint:
+            for i in range(n_cand):  # the values >= the pivot to the front, branch-free
+                x = cand[i]
+                scratch[nb] = x
+                nb += int(x >= hint)
+            nb = n_cand - nb
+            if nb > lo_i:  # the pivot is above a rank needed: select among all of them after all
+                nb = 0
+        if nb == 0:
+            for i in range(n_cand):
+                scratch[i] = cand[i]
+        n_st = n_cand - nb  # the stored values in scratch: stored ranks nb .. n_cand - 1
         n_below = 0  # gathered values < 0: they rank before the zeros
         if n_zero > 0:
             for i in range(n_cand):
                 if cand[i] < 0.0:
                     n_below += 1
         hs = stored_rank(hi_i, n_below, n_zero)
+        if hs >= 0:
+            hs -= nb
         b = 0.0
         if hs >= 0:  # one quickselect: what ranks before hs is <= b, what ranks after is >= b
-            b = select_kth(scratch, 0, n_cand, hs)
+            b = select_kth(scratch, 0, n_st, hs)
         a = b
         if lo_i != hi_i:  # lo_i = hi_i - 1
             ls = stored_rank(lo_i, n_below, n_zero)
             if ls < 0:
                 a = 0.0
-            elif hs == ls + 1:  # the largest stored value before hs
+            elif hs == ls - nb + 1:  # the largest stored value before hs
                 a = scratch[0]
                 for i in range(1, hs):
                     if scratch[i] > a:
                         a = scratch[i]
             else:  # b is a zero, a the largest value below 0
-                a = select_kth(scratch, 0, n_cand, ls)
+                a = select_kth(scratch, 0, n_st, ls)
         diff = b - a
         if gamma >= 0.5:
             var = b - diff * (1.0 - gamma)
         else:
             var = a + diff * gamma
-        tail = 0.0
+        tail = 0.0  # never -0.0, so adding +0.0 for a value above var leaves it as it is
         for i in range(n_cand):
-            if cand[i] <= var:
-                tail += cand[i]
-                n_tail += 1
+            x = cand[i]
+            tail += x if x <= var else 0.0
+            n_tail += int(x <= var)
         if 0.0 <= var:  # the zeros are in the tail (adding them leaves the sum as it is)
             n_tail += n_zero
         nxt = hi_i + 8 + hi_i // 8  # the next combo's threshold: a rank a little above this one's,
@@ -1177,12 +1213,16 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
             ns = stored_rank(nxt, n_below, n_zero)
             if ns < 0:
                 cand[m] = 0.0
-            elif 0 <= hs < ns:  # past b: in the part the quickselect left unsorted above it
-                cand[m] = select_kth(scratch, hs + 1, n_cand, ns)
+            elif 0 <= hs < ns - nb:  # past b: in the part the quickselect left unsorted above it
+                cand[m] = select_kth(scratch, hs + 1, n_st, ns - nb)
             else:
-                cand[m] = select_kth(scratch, 0, n_cand, ns)
+                cand[m] = select_kth(scratch, 0, n_st, ns - nb)
         elif every:
             cand[m] = math.inf
+        pr = lo_i - PIVOT_MARGIN - hi_i // PIVOT_SHARE - nb  # the next combo's pivot: a rank a little below lo_i
+        if n_zero == 0 and 0 <= pr < hs:  # in the part below b
+            hint = select_kth(scratch, 0, hs, pr)
+        scratch[m - 1] = hint
     stats[k + ST_VAR_95] = var
     stats[k + ST_TAIL_SUM] = tail
     stats[k + ST_TAIL_BARS] = n_tail

@@ -30,7 +30,7 @@ indicator tables (rsi_ma_cross_v2), and ``kernels.SWEEP_STATS`` (32) floats per 
 
 Execution mode: the kernels run under numba when ``jit.use_jit(bars x combos)`` says so
 (``QUANTLAB_JIT=always|never`` forces it), else in pure Python on lists; both give identical
-results. ``threads > 1``: the calling thread and ``threads - 1`` helpers share the combos in chunks
+results. ``threads > 1``: the calling thread and ``threads - 1`` helpers share the combos in guided chunks
 (nogil numba kernel) once combos x simulated bars reach ``SERIAL_WORK`` (below, a helper's ~80 us
 start and join costs more than it saves); results never depend on it (each combo is computed
 alone, in the same order of operations). Pure-Python mode runs the combos one after another.
@@ -38,6 +38,7 @@ alone, in the same order of operations). Pure-Python mode runs the combos one af
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
 import math
 import numbers
@@ -53,6 +54,7 @@ from quantlab.errors import ConfigError, DataError, StrategyError
 from quantlab.series_metrics import bench_terms
 
 SERIAL_WORK = 30_000  # bar-steps (combos x simulated bars) under which a grid runs on the calling thread
+CHUNK_WORK = 5_000  # bar-steps a thread's chunk of combos holds at least (a kernel call costs ~4 us)
 TABLE_BUDGET_BYTES = 64 * 1024 * 1024  # indicator tables of a fused path held at once (per block)
 _K = kernels.SWEEP_STATS
 
@@ -284,15 +286,20 @@ class _Runner:
     def chunks(self, k: int, work, chunk: int | None = None) -> None:
         """``work(lo, hi, scratch)`` over ``0..k`` in chunks, on ``self.threads`` threads: the
         calling thread and ``threads - 1`` helpers; all on the calling thread (one chunk) when the
-        work is under ``SERIAL_WORK`` bar-steps, where starting a thread costs more than it saves."""
+        work is under ``SERIAL_WORK`` bar-steps, where starting a thread costs more than it saves.
+
+        ``chunk`` None: guided, each thread takes ``1 / (2 x threads)`` of the combos left (at
+        least ``CHUNK_WORK`` bar-steps' worth), so the chunks shrink towards the end and the threads
+        finish together (a fixed chunk leaves one idle for half a chunk on average)."""
         threads = self.threads if k * self.m >= SERIAL_WORK else 1
-        if chunk is None:
-            chunk = max(1, -(-k // (threads * 8))) if threads > 1 else k
-        if threads == 1 or k <= chunk:
+        if threads == 1 or k <= (chunk or 1):
             scratch = self.scratch()
-            for lo in range(0, k, chunk):
-                work(lo, min(lo + chunk, k), scratch)
+            step = chunk or k
+            for lo in range(0, k, step):
+                work(lo, min(lo + step, k), scratch)
             return
+        least = chunk or max(1, -(-CHUNK_WORK // max(self.m, 1)))
+        share = 2 * threads
         lock = threading.Lock()
         state = {"next": 0, "failed": None}
 
@@ -302,20 +309,29 @@ class _Runner:
                 while True:
                     with lock:
                         lo = state["next"]
-                        state["next"] = lo + chunk
+                        size = chunk or max(least, -(-(k - lo) // share))
+                        state["next"] = lo + size
                         if lo >= k or state["failed"] is not None:
                             return
-                    work(lo, min(lo + chunk, k), scratch)
+                    work(lo, min(lo + size, k), scratch)
             except BaseException as exc:  # re-raised on the calling thread
                 state["failed"] = exc
 
-        helpers = [threading.Thread(target=worker, name=f"quantlab-sweep-{i}", daemon=True)
-                   for i in range(1, threads)]
-        for t in helpers:
-            t.start()
+        def helper(done):
+            try:
+                worker()
+            finally:
+                done.release()
+
+        finished = []
+        for _ in range(1, threads):  # not waited for: threading.Thread.start waits ~45 us (more when loaded)
+            done = _thread.allocate_lock()
+            done.acquire()
+            _thread.start_new_thread(helper, (done,))
+            finished.append(done)
         worker()
-        for t in helpers:
-            t.join()
+        for done in finished:
+            done.acquire()
         if state["failed"] is not None:
             raise state["failed"]
 
@@ -328,8 +344,8 @@ def _fused(run: _Runner, path: GridPath, k: int, returns: np.ndarray) -> np.ndar
     stats_all = np.empty((k, _K))
     done = 0
     for block in path.blocks:
-        sel = np.arange(k) if block.combos is None else np.asarray(block.combos, dtype=np.int64)
-        kb = len(sel)
+        sel = slice(None) if block.combos is None else np.asarray(block.combos, dtype=np.int64)
+        kb = k if block.combos is None else len(sel)
         zeros_f, zeros_i = np.zeros(kb), np.zeros(kb, dtype=np.int64)
 
         def arr(a, default, dtype):

@@ -26,7 +26,7 @@ class Plan:
     target: str                              # final workflow output, relative to the internal root
     log_path: Path                           # the Snakemake log of this request
     keyed_outputs: dict[str, list[str]] = field(default_factory=dict)  # content key -> store files
-    prefetch: tuple | None = None            # step-worker warm-up (name, args); None: no worker
+    prefetch: tuple | None = None            # step-worker warm-up (name, args[, first]); None: no worker
     fast_path: Callable[[], None] | None = None  # every key up to date: the tail steps, in-process
     discard: Callable[[], None] = _noop      # remove what a failed request staged
     executor: str | None = None              # a Snakemake executor plugin (not local): the CLI runs it

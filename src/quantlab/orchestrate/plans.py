@@ -101,12 +101,14 @@ def _paper_session(plan: Plan, rp, req) -> None:
 
 def _run_prefetch(specs: dict, keys: dict) -> tuple:
     """The step worker's warm-up of a run: its data, for a big window numba, then the chain's
-    steps computed ahead (commands/warmup.py, commands/speculate.py)."""
+    steps computed ahead (commands/warmup.py, commands/speculate.py). A big window's warm-up is
+    the request's critical path: the worker runs it before importing the other step libraries."""
     from quantlab.commands.warmup import big_run
     from quantlab.contract.paths import internal_root
 
-    return ("warmup.prefetch_run", (specs["data"], specs["signals"], specs["sim"]["engine"], big_run(specs["data"]),
-                                    (str(internal_root()), dict(keys), specs["sim"])))
+    big = big_run(specs["data"])
+    return ("warmup.prefetch_run", (specs["data"], specs["signals"], specs["sim"]["engine"], big,
+                                    (str(internal_root()), dict(keys), specs["sim"])), big)
 
 
 # ----------------------------------------------------------------------------------- sweep

@@ -74,9 +74,21 @@ def sweep_stats(source: RowSource, blocks: int = 16) -> SweepStats:
         raise ValueError(f"robustness_report needs at least 2 bars and 1 combination, got {t} x {n}")
     if blocks < 2 or blocks % 2:
         raise ValueError(f"blocks must be an even number >= 2, got {blocks}")
-    with_pbo = n >= 2 and t >= 2 * blocks
-    starts = block_starts(t, blocks) if with_pbo else np.array([0])
-    b_sum, b_sq, mom, z_sum = row_stats_z(source, starts)
+    starts = sweep_starts(t, n, blocks)
+    return stats_from_sums(source, blocks, starts, *row_stats_z(source, starts))
+
+
+def sweep_starts(t: int, n: int, blocks: int = 16) -> np.ndarray:
+    """The start rows of the blocks pass 1 sums over: ``blocks`` CSCV blocks when PBO can run
+    (at least 2 series and 2 bars a block), else one block."""
+    return block_starts(t, blocks) if n >= 2 and t >= 2 * blocks else np.array([0])
+
+
+def stats_from_sums(source: RowSource, blocks: int, starts, b_sum, b_sq, mom, z_sum=None) -> SweepStats:
+    """:func:`sweep_stats` from pass 1's numbers over ``source`` (``rows.row_stats_z``, or a
+    sweep's shard summaries: ``commands/robust_sweep.py``); ``starts``: :func:`sweep_starts`."""
+    t, n = source.t, source.n
+    with_pbo = len(starts) > 1
     all_sr = sharpe_from_sums(t, b_sum.sum(axis=0), b_sq.sum(axis=0))
     m = moments_from_central(mom, t)
     sr_var = float(all_sr.var(ddof=1)) if n > 1 else 0.0

@@ -207,6 +207,45 @@ def _pass1(source: RowSource, starts, want_z: bool):
     return b_sum, b_sq, mom, z
 
 
+def row_summary(mat: np.ndarray, starts, threads: int = 1):
+    """Pass 1 (and, fused, pass 2) over the rows of one ``(k, T)`` row-major matrix, with the
+    Z-sum kept per chunk of ``Z_CHUNK`` rows: ``(b_sum, b_sq, mom, zparts)``, ``zparts``
+    ``(ceil(k / Z_CHUNK), T)``. Adding the ``zparts`` of consecutive matrices in order gives
+    :func:`row_stats_z`'s ``z`` over them as one source whose parts are those matrices, and the
+    other three are its columns: what a sweep shard keeps of its returns instead of the returns
+    (``commands/robust_sweep.py``), computed while they are in cache. numpy (numba missing or
+    the work too small) computes the same sums to float64 rounding (the Z-sums as
+    :func:`weighted_row_sum` weighs the series)."""
+    k, t = mat.shape
+    starts = np.asarray(starts, dtype=np.int64)
+    b_sum, b_sq, mom = np.zeros((len(starts), k)), np.zeros((len(starts), k)), np.zeros((4, k))
+    chunks = -(-k // Z_CHUNK)
+    zparts = np.zeros((chunks, t))
+    fn = jit_kernel(row_stats_kernel, k * t)
+    if fn is None:
+        b_sum, b_sq, mom, _ = _pass1(RowSource(k, t, lambda: iter([(mat, np.arange(k), np.arange(k))]), None),
+                                     starts, False)
+        total, total_sq = b_sum.sum(axis=0), b_sq.sum(axis=0)
+        var = (total_sq - t * (total / t) ** 2) / max(t - 1, 1)
+        live = (var > total_sq * (1e-12 / t)) if t > 1 else np.zeros(k, dtype=bool)
+        w = np.where(live, 1.0 / np.sqrt(np.where(live, var, 1.0)), 0.0)
+        for ci in range(chunks):
+            a, b = ci * Z_CHUNK, min((ci + 1) * Z_CHUNK, k)
+            zparts[ci] = np.einsum("k,kt->t", w[a:b], np.asarray(mat[a:b], dtype=np.float64))
+        return b_sum, b_sq, mom, zparts
+    ends = _ends(starts, t)
+    idx = np.arange(k, dtype=np.int64)
+
+    def work(lo, hi):
+        for ci in range(lo, hi):
+            a, b = ci * Z_CHUNK, min((ci + 1) * Z_CHUNK, k)
+            fn(mat, idx[a:b], idx[a:b], starts, ends, b_sum, b_sq, mom, zparts[ci])
+    in_threads(work, chunks, threads, grain=1)
+    if not (np.isfinite(b_sq).all() and np.isfinite(mom).all()):
+        raise ValueError("returns contain NaN or infinite values")
+    return b_sum, b_sq, mom, zparts
+
+
 def weighted_row_sum(source: RowSource, weights: np.ndarray) -> np.ndarray:
     """Pass 2: sum over series ``j`` of ``weights[j] * series_j`` (float64, length T)."""
     out = np.zeros(source.t)

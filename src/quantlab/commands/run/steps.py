@@ -20,9 +20,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+from quantlab.artifacts.beside import writes_beside
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
-from quantlab.columnar import column_to_numpy, metadata_of, parquet_bytes, read_parquet, table_from_numpy
+from quantlab.columnar import column_to_numpy, metadata_of, read_parquet, table_from_numpy, write_parquet
 from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.commands.run.publish import write_report, write_results, zero_trade_warnings
 from quantlab.commands.speculate import take as take_speculated
@@ -84,8 +85,7 @@ def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
     exits = np.asarray(sig.exits, dtype=bool)
     if entries.shape != (len(bars),) or exits.shape != (len(bars),):
         raise StrategyError(f"strategy '{strategy.name}' returned signals of the wrong length")
-    table = table_from_numpy({"entries": entries, "exits": exits}, {"cooldown": int(sig.cooldown)})
-    atomic_write_bytes(out_path, parquet_bytes(table))
+    write_parquet(out_path, table_from_numpy({"entries": entries, "exits": exits}, {"cooldown": int(sig.cooldown)}))
 
 
 def _read_signals(path: str):
@@ -135,8 +135,6 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
     contract's trades.csv built from the same arrays (publishing then only copies it)."""
     if take_speculated("step_simulate", spec, (equity_out, trades_out, trades_csv_out)):
         return
-    import numpy as np
-
     from quantlab.data import read_bars
     from quantlab.engine import simulate
 
@@ -156,6 +154,14 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         raise
     except Exception as exc:
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
+    with writes_beside() as beside:  # each file written on a thread
+        _write_simulation(beside, bars, start, cfg, calendar, result, equity_out, trades_out, trades_csv_out)
+
+
+def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equity_out: str, trades_out: str,
+                      trades_csv_out: str | None) -> None:
+    import numpy as np
+
     close = bars.close[start:]
     equity = np.asarray(result.equity, dtype=float)
     peak = np.maximum.accumulate(np.maximum(equity, cfg.initial_cash))  # the peak includes the start
@@ -171,7 +177,7 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         "margin_call": -1 if result.margin_call is None else int(result.margin_call),
         "calendar": json.dumps(calendar), "data_notes": json.dumps(list(bars.notes)),
         "adjustment": bars.adjustment})
-    atomic_write_bytes(equity_out, parquet_bytes(table))
+    beside(write_parquet, equity_out, table)
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
     trades["exit_time"] = bars.index[trades["exit_idx"].astype(np.int64)]
@@ -179,11 +185,15 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
     if result.open_position and len(is_open):
         is_open[-1] = 1  # the engine logs a position open at the end as its last trade
     trades["open"] = is_open
-    atomic_write_bytes(trades_out, parquet_bytes(table_from_numpy(trades)))
-    if trades_csv_out is not None:
-        from quantlab.artifacts.trades_csv import trades_csv_text
+    beside(write_parquet, trades_out, table_from_numpy(trades))
+    if trades_csv_out is not None:  # late: no later step of the chain reads it (artifacts/beside.py)
+        beside(_write_trades_csv, trades_csv_out, trades, late_ok=True)
 
-        atomic_write_text(trades_csv_out, trades_csv_text(trades))
+
+def _write_trades_csv(path: str, trades: dict) -> None:
+    from quantlab.artifacts.trades_csv import trades_csv_text
+
+    atomic_write_text(path, trades_csv_text(trades))
 
 
 def _load_sim(equity_path: str, trades_path: str):

@@ -97,13 +97,25 @@ def rank_order(cols: dict, sort_by: list[str], ascending: list[bool]):
 
 
 def _float_texts(values) -> list[str]:
-    return _blank_nan(list(map("{:.10g}".format, values.tolist())), values)
+    return _blank_nan(_distinct_texts("{:.10g}".format, values), values)
 
 
 def _int_texts(values) -> list[str]:
     import numpy as np
 
-    return _blank_nan(list(map(str, np.nan_to_num(values).astype(np.int64).tolist())), values)
+    return _blank_nan(_distinct_texts(str, np.nan_to_num(values).astype(np.int64)), values)
+
+
+def _distinct_texts(fmt, values) -> list[str]:
+    """``[fmt(v) for v in values]``, each distinct value formatted once (a metric column of a
+    large grid repeats its values: trade counts, win rates, zero): distinct by bit pattern, so
+    0.0 and -0.0 keep their own texts."""
+    import numpy as np
+
+    values = np.ascontiguousarray(values)
+    bits, inverse = np.unique(values.view(np.int64), return_inverse=True)
+    texts = np.array(list(map(fmt, bits.view(values.dtype).tolist())), dtype=object)
+    return texts[inverse.ravel()].tolist()
 
 
 def _blank_nan(texts: list[str], values) -> list[str]:
@@ -167,21 +179,20 @@ def _in_request_order(record: dict, shard_paths: list[str]):
 
 def _robust_columns(record: dict, shard_paths: list[str], kept, cols: dict):
     """With robustness on: every kept combination's ``psr`` and ``deflated_sharpe`` into ``cols``
-    (NaN = undefined) from one pass over the shards' returns (``robust_sweep``), and the stats
+    (NaN = undefined) from the shards' summaries (``robust_sweep``), and the stats
     for the report; ``(trail columns, stats or None)``."""
     import numpy as np
 
-    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES, shard_source
-    from quantlab.robustness.report import sweep_stats
+    from quantlab.commands.robust_sweep import ROBUST_OBJECTIVES, summary_stats
+    from quantlab.commands.sweep.steps import shard_threads
 
     if not record.get("robustness", False) or not len(kept):
         return (), None
     keys = record["grid"]["combo_keys"]
     kept_keys = [keys[i] for i in kept.tolist()]
-    source, ppy = shard_source(shard_paths, kept_keys)
-    if source is None or source.t < 2:
+    stats, ppy = summary_stats(shard_paths, kept_keys, shard_threads())
+    if stats is None:
         return (), None
-    stats = sweep_stats(source)
     n = len(keys)
     for name, values in zip(ROBUST_OBJECTIVES, (stats.psr, stats.dsr)):
         col = np.full(n, np.nan)

@@ -4,8 +4,8 @@ shards, run id).
 A shard is a set of combinations evaluated by one job (the grid engine, vectorised/numba over
 its combos). Shard files are content-addressed: ``store/sweep/<family>/shards/<key>.parquet``,
 where the family is (data, strategy, engine settings, window, code) and the key is a hash of the
-combination keys it holds. A sidecar ``<key>.json`` lists them; ``<key>.returns.npy`` holds
-their per-bar net returns (float32, combos x bars) for the robustness statistics. The planner reads the sidecars,
+combination keys it holds. A sidecar ``<key>.json`` lists them; ``<key>.robust.npz`` holds
+what the robustness statistics need of their per-bar returns (``robust_sweep.ShardSummary``). The planner reads the sidecars,
 so an identical sweep finds every combination computed, a widened grid computes only the new
 combinations, and a killed sweep resumes from its finished shards.
 """
@@ -108,7 +108,7 @@ def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
         return found
     for sidecar in entries:
         shard = sidecar.stem
-        if not ((shard_dir / f"{shard}.parquet").is_file() and (shard_dir / f"{shard}.returns.npy").is_file()):
+        if not ((shard_dir / f"{shard}.parquet").is_file() and (shard_dir / f"{shard}.robust.npz").is_file()):
             continue
         try:
             side = read_json(sidecar)

@@ -8,11 +8,12 @@ Walk-forward:    per split: load_data(train) -> sweep_shard (x N) -> wf_select
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from quantlab.commands.speculate import take as take_speculated
 from quantlab.commands.sweep.results import combo_warmup, drop_insufficient, load_shards, rank_rows, result_rows
 from quantlab.commands.worker import warm_step
@@ -85,14 +86,17 @@ def _warm_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: 
 def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: str,
                      threads: int | None = None) -> None:
     """Evaluate one shard of combinations on ``threads`` threads (the rule's ``threads``, as the
-    scheduler granted them). With ``spec["returns"]`` (robustness on) each combination's per-bar
-    net returns go to ``<shard>.returns.npy`` (float32, combos x bars, rows in the shard's key
-    order; ``robust_sweep.ReturnsFile``: written in place by the kernel); else that file holds a
-    (0, 0) array. The sidecar is written last (it marks completion) and says whether the returns
-    were kept."""
-    from quantlab.commands.robust_sweep import ReturnsFile, returns_path
+    scheduler granted them). With ``spec["returns"]`` (robustness on) the combinations are
+    evaluated a chunk at a time with their per-bar returns, and what the robustness statistics
+    need of those goes to ``<shard>.robust.npz`` (``robust_sweep.summarise_shard``; the returns
+    are not kept); else that file summarises nothing. The sidecar is written last (it marks
+    completion) and says whether the shard was summarised."""
+    from quantlab.commands.robust_sweep import ShardSummary, summarise_shard, summary_path
 
-    if take_speculated("sweep.step_sweep_shard", spec, (out_parquet, out_sidecar, returns_path(out_parquet))):
+    # the returns file a shard kept before its summary (2 GB at 100k combinations): gone with it
+    with contextlib.suppress(OSError):
+        os.unlink(str(out_parquet)[: -len(".parquet")] + ".returns.npy")
+    if take_speculated("sweep.step_sweep_shard", spec, (out_parquet, out_sidecar, summary_path(out_parquet))):
         return
     import numpy as np
 
@@ -101,20 +105,20 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 
     bars = read_bars(bars_path)
     keep = spec.get("returns", True)
-
-    with ReturnsFile(out_parquet) as kept:  # renamed into place at the end of the block
-        if keep:
-            metrics, _, ppy = _evaluate(bars, spec, spec["combos"], threads, keep_returns=kept.buffer)
-        else:
-            metrics = _evaluate(bars, spec, spec["combos"], threads)
+    if keep:
+        metrics, ppy = summarise_shard(bars, spec, threads or shard_threads(), summary_path(out_parquet))
+    else:
+        metrics = _evaluate(bars, spec, spec["combos"], threads)
+        ShardSummary().write(summary_path(out_parquet), [], spec)
     cols = {name: np.asarray(metrics[name], dtype=np.float64) for name in grid_metric_names()}
     meta = {"keys": json.dumps(spec["combo_keys"]), "bars_available": str(len(bars))}
-    if keep:
+    if keep and ppy is not None:
         meta["periods_per_year"] = repr(float(ppy))
     atomic_write_bytes(out_parquet, parquet_bytes(table_from_numpy(cols, meta)))
-    atomic_write_json(out_sidecar, {"combos": [{"key": k, "params": c}
-                                               for k, c in zip(spec["combo_keys"], spec["combos"])],
-                                    "returns": keep})
+    # compact, by the C encoder (the planner reads it; indented, 100,000 combinations cost ~1 s)
+    atomic_write_text(out_sidecar, json.dumps({"combos": [{"key": k, "params": c} for k, c in
+                                                          zip(spec["combo_keys"], spec["combos"])],
+                                               "returns": keep}, separators=(",", ":"), allow_nan=False))
 
 
 @warm_step
