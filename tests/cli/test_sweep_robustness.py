@@ -139,3 +139,20 @@ def test_walkforward_robustness_per_split_efficiency_and_stability(ql):
         for name in ("pbo_logits.png", "is_vs_oos.png"):
             assert (run_dir / "splits" / split / name).read_bytes().startswith(b"\x89PNG"), (split, name)
     assert all("points" not in s for s in rb["splits"])
+
+
+def test_the_merge_declares_the_bars_it_reads(ql):
+    """The merge evaluates the selected combination again from the data store's bars, so they are
+    one of its declared inputs: with the board and the data store gone, the identical sweep has
+    Snakemake load the bars again (and answers the same) instead of failing in the merge."""
+    import shutil
+
+    req = sweep_request(**noise_grid())
+    report, first = _report(ql.request(req))
+    store = ql.outputs / ".quantlab" / "store"
+    for board in (store / "sweep").glob("*/boards/*"):
+        shutil.rmtree(board)
+    shutil.rmtree(store / "data")
+    again, second = _report(ql.request(req))
+    assert again["machine_contract"]["robustness"] == report["machine_contract"]["robustness"]
+    assert (second / "leaderboard.csv").read_bytes() == (first / "leaderboard.csv").read_bytes()

@@ -43,8 +43,21 @@ def board_shards(wildcards):
     return board_record(wildcards)["grid"]["shards"]
 
 
+def grid_bars(grid):
+    """The bars a grid's merge reads (it evaluates the selected combination again)."""
+    return [f"store/data/{grid['data']}/bars.parquet"] if "data" in grid else []
+
+
+def board_bars(wildcards):
+    return grid_bars(board_record(wildcards)["grid"])
+
+
 def wf_train_shards(wildcards):
     return config["wf_splits"][wildcards.split]["train"]["shards"]
+
+
+def wf_train_bars(wildcards):
+    return grid_bars(config["wf_splits"][wildcards.split]["train"])
 
 
 def wf_test_bars(wildcards):

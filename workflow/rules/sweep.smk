@@ -35,7 +35,8 @@ rule sweep_shard:
 
 rule merge_leaderboard:
     input:
-        board_shards,
+        shards=board_shards,
+        bars=board_bars,
     output:
         board="store/sweep/{family}/boards/{board}/board.json",
         parquet="store/sweep/{family}/boards/{board}/leaderboard.parquet",
@@ -49,7 +50,7 @@ rule merge_leaderboard:
     run:
         step_merge_leaderboard(
             board_record(wildcards),
-            list(input),
+            list(input.shards),
             str(Path(output.board).parent),
             log=log[0],
         )
@@ -57,7 +58,8 @@ rule merge_leaderboard:
 
 rule wf_select:
     input:
-        wf_train_shards,
+        shards=wf_train_shards,
+        bars=wf_train_bars,
     output:
         "store/wf/{split}/selected.json",
     log:
@@ -66,7 +68,10 @@ rule wf_select:
         split="[0-9a-f]{16}",
     run:
         step_wf_select(
-            full("wf_splits", wildcards.split), list(input), output[0], log=log[0]
+            full("wf_splits", wildcards.split),
+            list(input.shards),
+            output[0],
+            log=log[0],
         )
 
 

@@ -981,13 +981,17 @@ def sweep_kernel(
             exit_at = sig_exit
             grid_signals(c, start, close, f_vec, i_vec, tab_a, tab_b, p_i1, p_i2, p_f1, p_f2, sig_enter, sig_exit)
         # the shared loop in grid mode; the single-run buffers it never writes get stand-ins
+        args = (False, open_, high, low, close, enter_at, exit_at, atr, k_atrs[c], slip_consts[c],
+                start, cooldowns[c], fees[c], fill_close, allow_short, initial_cash, risks, c * RISK_FIELDS, atr_sig,
+                vol, ret_buf, scratch, stack_i, stats, k + ST_EXITS_SIGNAL,
+                (stack_i, stack_i, stack_i, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, stack_i, stack_i), tr_ret,
+                tr_win, tr_loss)
+        if exit_rules_of(risks, c * RISK_FIELDS):
+            out = trade_loop(*args, True)
+        else:  # a combo without stops or a time exit: the loop compiled without those steps
+            out = trade_loop(*args, None)
         (n_trades, n_win, n_loss, _, final_equity, max_dd, max_under, n_neg, n_exposed, margin_calls, _m,
-         n_ambiguous, holding, dd_top) = trade_loop(
-            False, open_, high, low, close, enter_at, exit_at, atr, k_atrs[c], slip_consts[c],
-            start, cooldowns[c], fees[c], fill_close, allow_short, initial_cash, risks, c * RISK_FIELDS, atr_sig, vol,
-            ret_buf, scratch, stack_i, stats, k + ST_EXITS_SIGNAL,
-            (stack_i, stack_i, stack_i, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, tr_ret, stack_i, stack_i), tr_ret,
-            tr_win, tr_loss, True)
+         n_ambiguous, holding, dd_top) = out
         total = pairwise_sum(ret_buf, 0, m, stack_i, stack_f)
         if keep_returns:
             for i in range(m):

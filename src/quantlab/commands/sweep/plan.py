@@ -161,7 +161,7 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
             }
             shards_used.append(shard)
             plan_new.append(shard)
-    return {"family": family, "combo_keys": keys,
+    return {"family": family, "combo_keys": keys, "data": dkey,  # its bars: the merge evaluates the selected combo
             "shards": [f"store/sweep/{family}/shards/{s}.parquet" for s in sorted(set(shards_used))]}
 
 
