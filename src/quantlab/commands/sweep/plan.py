@@ -27,13 +27,15 @@ from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
-# a grid sweep of at most this many bar-combos (~1 s of kernel time on 2 threads) is computed
+# a grid sweep of at most this many bar-combos (~0.3 s of kernel time on 2 threads) is computed
 # ahead whole, board included, by the step worker (commands/speculate.py): its shard jobs then
 # only move files, and no progress is lost (it ends about as soon as Snakemake has started).
-# Its shards are then as big as a returns file of ~100 MB allows (WHOLE_SHARD_WORK float32
-# values): each shard job costs a hand-off, a bars read and three file writes, and the kernel
-# threads within a shard anyway (a 1,000-combo sweep on 5,000 bars: one shard instead of four)
-SPECULATE_ALL_WORK = 100_000_000
+# (At 10,000 combinations on 5,000 bars, 73M estimated, computing every shard ahead measured no
+# better than shards as jobs, and more CPU under load: the shards then compete with Snakemake's
+# import.) Its shards are then as big as ~100 MB of float32 per-bar values allows
+# (WHOLE_SHARD_WORK): each shard job costs a hand-off, a bars read and its file writes, and the
+# kernel threads within a shard anyway (1,000 combos on 5,000 bars: one shard instead of four)
+SPECULATE_ALL_WORK = 40_000_000
 WHOLE_SHARD_WORK = 25_000_000
 
 
