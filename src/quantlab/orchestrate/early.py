@@ -6,7 +6,7 @@ and plans it (~0.1-0.25 s); the executor then hands it its log and prefetch
 (``StepWorker.start``) or, when the request runs no step here, SIGKILLs it
 (``StepWorker.abandon``). An identical rerun takes the fast path and needs no worker: forking one
 anyway would spend ~0.2 s of CPU on imports thrown away, so a sweep request that completed here
-before (the same params: one empty file per distinct request under ``<internal>/SEEN``, touched
+before (the same params: one tiny file per distinct request under ``<internal>/SEEN``, written
 on success) is planned first and gets a worker the usual way, after planning, if it turns out to
 need one. The hint only decides *when* the worker is forked, never what is computed: a wrong
 guess costs time, not results.
@@ -62,6 +62,6 @@ def remember(opts) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        path.write_bytes(b"completed\n")  # not empty: the store holds no empty file but locks
     except OSError:
         pass
