@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
-from quantlab.columnar import WRITE_OPTIONS, column_to_numpy, read_parquet, remember, table_from_numpy
+from quantlab.columnar import column_to_numpy, read_parquet, table_from_numpy, write_parquet
 from quantlab.data.bars import VALUE_FIELDS, Bars
 from quantlab.errors import DataError
 
@@ -26,20 +25,12 @@ _NOTES, _ADJUSTMENT = b"quantlab.notes", b"quantlab.adjustment"  # optional (JSO
 
 
 def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
-    """Write ``bars`` to a Parquet file atomically.
-
-    The table is written to a temporary file in the destination directory (created if needed),
-    flushed to disk, then moved over ``path`` with :func:`os.replace`, so readers never see a
-    partial file and a crash leaves no temporary file behind.
+    """Write ``bars`` to a Parquet file atomically (``artifacts.io``: a temporary file in the
+    destination directory, created if needed, renamed over ``path``), so readers never see a
+    partial file and a failure leaves no temporary file behind. Not fsync'd, like every other
+    store file and artifact (docs/architecture.md, "Leaving the process"): derived data, and
+    a 1M-bar file's fsync was ~0.1-0.2 s of a big run's wall time, waiting on the disk.
     """
-    import tempfile
-
-    import pyarrow.parquet as pq
-
-    from quantlab.artifacts.io import file_mode
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     columns = {"timestamp": bars.index}
     columns.update({name: np.asarray(getattr(bars, name), dtype=np.float64) for name in VALUE_FIELDS})
     table = table_from_numpy(columns, {
@@ -50,19 +41,7 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
         **({_NOTES.decode(): json.dumps(list(bars.notes))} if bars.notes else {}),
         **({_ADJUSTMENT.decode(): bars.adjustment} if bars.adjustment else {}),
     })
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle, **WRITE_OPTIONS)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, file_mode())
-        os.replace(tmp_name, target)
-        remember(target, table)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    write_parquet(path, table)
 
 
 def _notes(metadata: dict) -> tuple[str, ...]:

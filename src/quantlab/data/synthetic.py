@@ -125,16 +125,33 @@ def _streams(seed: int, ticker: str, interval: str, start: np.datetime64) -> lis
 
 
 def _ohlcv(
-    prev_close: np.ndarray, close: np.ndarray, rngs: list[np.random.Generator], sigma_bar: float
-) -> tuple[np.ndarray, ...]:
+    prev_close: np.ndarray, close: np.ndarray, rngs: list[np.random.Generator], sigma_bar: float, out: tuple
+) -> None:
+    """open, high, low and volume of the bars, written into ``out`` (four arrays of ``len(close)``):
+    in place, no temporaries of a bar column beyond one (a 1M-bar window's are 8 MB each)."""
+    open_, high, low, volume = out
     n = close.shape[0]
-    open_ = prev_close * np.exp((0.1 * sigma_bar) * rngs[1].standard_normal(n))
-    body_high = np.maximum(open_, close)
-    body_low = np.minimum(open_, close)
-    high = body_high * np.exp((0.5 * sigma_bar) * np.abs(rngs[2].standard_normal(n)))
-    low = body_low * np.exp((-0.5 * sigma_bar) * np.abs(rngs[3].standard_normal(n)))
-    volume = np.round(_BASE_VOLUME * np.exp(0.35 * rngs[4].standard_normal(n)))
-    return open_, high, low, volume
+    rngs[1].standard_normal(n, out=open_)
+    open_ *= 0.1 * sigma_bar
+    np.exp(open_, out=open_)
+    open_ *= prev_close
+    body = np.maximum(open_, close)
+    rngs[2].standard_normal(n, out=high)
+    np.abs(high, out=high)
+    high *= 0.5 * sigma_bar
+    np.exp(high, out=high)
+    high *= body
+    np.minimum(open_, close, out=body)
+    rngs[3].standard_normal(n, out=low)
+    np.abs(low, out=low)
+    low *= -0.5 * sigma_bar
+    np.exp(low, out=low)
+    low *= body
+    rngs[4].standard_normal(n, out=volume)
+    volume *= 0.35
+    np.exp(volume, out=volume)
+    volume *= _BASE_VOLUME
+    np.round(volume, out=volume)
 
 
 def _generate(
@@ -155,25 +172,33 @@ def _generate(
     drift, sigma_bar = (mu - 0.5 * sigma * sigma) * dt, sigma * np.sqrt(dt)
     rngs = _streams(seed, ticker, interval.text, start)
     forward, backward = rngs[:_STREAMS_PER_PATH], rngs[_STREAMS_PER_PATH:]
+    # each column is one array of lookback + count bars: the window fills its tail, the warm-up
+    # its head (no concatenation); every value is the same arithmetic as drawn column by column
+    total = lookback + count
+    open_, high, low, close, volume = (np.empty(total) for _ in range(5))
 
-    log_ret = drift + sigma_bar * forward[0].standard_normal(count)
-    close = _INITIAL_PRICE * np.exp(np.cumsum(log_ret))
+    log_ret = close[lookback:]
+    forward[0].standard_normal(count, out=log_ret)
+    log_ret *= sigma_bar
+    log_ret += drift
+    np.cumsum(log_ret, out=log_ret)
+    np.exp(log_ret, out=log_ret)
+    log_ret *= _INITIAL_PRICE  # now the window's closes
     prev_close = np.empty(count)
     prev_close[:1] = _INITIAL_PRICE
-    prev_close[1:] = close[:-1]
-    open_, high, low, volume = _ohlcv(prev_close, close, forward, sigma_bar)
+    prev_close[1:] = close[lookback:-1]
+    _ohlcv(prev_close, close[lookback:], forward, sigma_bar,
+           (open_[lookback:], high[lookback:], low[lookback:], volume[lookback:]))
+    del prev_close
 
     if lookback:
         back_ret = drift + sigma_bar * backward[0].standard_normal(lookback)
         # closes walking back in time from the window's first previous close (= initial price)
         walk = _INITIAL_PRICE * np.exp(-np.concatenate(([0.0], np.cumsum(back_ret))))
-        back_close, back_prev = walk[:lookback][::-1].copy(), walk[1:][::-1].copy()
-        b_open, b_high, b_low, b_volume = _ohlcv(back_prev, back_close, backward, sigma_bar)
-        open_ = np.concatenate((b_open, open_))
-        high = np.concatenate((b_high, high))
-        low = np.concatenate((b_low, low))
-        close = np.concatenate((back_close, close))
-        volume = np.concatenate((b_volume, volume))
+        close[:lookback] = walk[:lookback][::-1]
+        back_prev = walk[1:][::-1].copy()
+        _ohlcv(back_prev, close[:lookback], backward, sigma_bar,
+               (open_[:lookback], high[:lookback], low[:lookback], volume[:lookback]))
     return Bars(index=index, open=open_, high=high, low=low, close=close, volume=volume,
                 ticker=ticker, interval=interval.text, source="synthetic")
 
