@@ -80,6 +80,10 @@ def main(argv: list[str]) -> int:
             emitter.request_id = peek_request_id(opts.json_request)
             if not opts.dry_run:
                 emitter.started()
+            if emitter.mode == "sweep":  # its step worker imports while the request is validated and planned
+                from quantlab.orchestrate.early import early_sweep_worker
+
+                opts.early_worker = early_sweep_worker(peek_params(opts.json_request), opts)
             req = parse_json_request(opts.json_request)
         else:
             req = request_from_cli(opts)
@@ -95,6 +99,8 @@ def main(argv: list[str]) -> int:
         settle()
     except (Terminated, Exception) as exc:  # QuantLabError, a signal, anything unexpected
         settle()
+        if getattr(opts, "early_worker", None) is not None:  # the request failed before its plan took it
+            opts.early_worker.abandon()
         info = error_info(exc, verbose=opts.verbose)
         code, error_type, message = info["exit_code"], info["error_type"], info["message"]
         print(f"ERROR: {message}", file=sys.stderr)

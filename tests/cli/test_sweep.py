@@ -358,7 +358,42 @@ def test_shards_computed_ahead_give_the_same_results_and_leave_nothing(tmp_path,
         assert res.returncode == 0, res.stderr
         run_dir = Path(res.envelope["artifacts_path"])
         out[name] = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())
-                     if p.suffix in (".csv", ".parquet") or p.name == "walkforward.json"}
+                     if p.suffix in (".csv", ".parquet", ".png") or p.name == "walkforward.json"}
         scratch = q.outputs / ".quantlab" / "speculative"
         assert not scratch.exists() or not any(scratch.iterdir()), list(scratch.rglob("*"))
     assert out["ahead"] and out["ahead"] == out["plain"]
+
+
+def test_a_reranked_grid_has_its_board_computed_ahead_with_the_same_results(tmp_path, monkeypatch):
+    """A grid whose shards are all stored (a new ranking) still gets a step worker, which
+    computes the board ahead: the plan's prefetch names the board, and the published
+    leaderboard and pictures are those of a request without the worker."""
+    from argparse import Namespace
+
+    from conftest import QuantLab
+
+    base = {"ticker": "SPX", "start": "2016-01-01", "end": "2018-01-01", "strategy": "sma_crossover",
+            "param_grid": {"fast": [5, 10, 15], "slow": [30, 50]}}
+    out = {}
+    for name, worker in (("ahead", "1"), ("plain", "0")):
+        (tmp_path / name).mkdir()
+        q = QuantLab(tmp_path / name)
+        q.env["QUANTLAB_STEP_WORKER"] = worker
+        assert q.request(sweep_request(**base)).returncode == 0
+        res = q.request(sweep_request(**base, selection={"sort_by": ["total_return"]}))
+        assert res.returncode == 0, res.stderr
+        run_dir = Path(res.envelope["artifacts_path"])
+        out[name] = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.suffix in (".csv", ".png")}
+    assert out["ahead"] and out["ahead"] == out["plain"]
+
+    import json
+
+    from quantlab.contract.request import parse_json_request
+    from quantlab.orchestrate.plans import sweep_plan
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "ahead" / "outputs"))
+    req = parse_json_request(json.dumps(sweep_request(**base, selection={"sort_by": ["sharpe_simple"]})))
+    plan = sweep_plan(req, Namespace(dry_run=True, force=False, cores=2, executor=None, profile=None))
+    name, args = plan.prefetch
+    assert name == "sweep.prefetch_sweep" and args[-1][2] == {}  # no shard to compute ...
+    assert args[-1][3] is not None  # ... but the board, ahead

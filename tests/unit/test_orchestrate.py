@@ -58,3 +58,84 @@ def test_report_document_order_and_contract_head(tmp_path):
     assert doc["artifacts"] == [{"file_name": "metrics.json", "size_bytes": 2},
                                 {"file_name": "report.json", "size_bytes": None}]
     assert "artifacts" not in report_document(artifact_type="t", header={}, mc=mc, summary=None)
+
+
+class _EarlyWorker:
+    """Stands in for a StepWorker forked before planning (commands/worker.py, ``deferred``)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def start(self, log_path, prefetch):
+        self.calls.append(("start", log_path, prefetch))
+
+    def abandon(self):
+        self.calls.append(("abandon",))
+
+
+def _plan(tmp_path, **kw):
+    from quantlab.orchestrate.plan import Plan
+
+    kw.setdefault("prefetch", ("sweep.prefetch_sweep", ()))
+    return Plan(run_id="r", mode="grid", config={}, target="t", log_path=tmp_path / "s.log",
+                worker=_EarlyWorker(), **kw)
+
+
+def test_an_early_worker_is_started_when_steps_run_here_else_abandoned(tmp_path, monkeypatch):
+    from quantlab.orchestrate.execute import _step_worker
+
+    plan = _plan(tmp_path)
+    early = plan.worker
+    assert _step_worker(plan, stale=True) is early and plan.worker is None
+    assert early.calls == [("start", str(tmp_path / "s.log"), ("sweep.prefetch_sweep", ()))]
+    for kw, stale in (({}, False), ({"executor": "slurm"}, True), ({"prefetch": None}, True)):
+        plan = _plan(tmp_path, **kw)
+        early = plan.worker
+        _step_worker(plan, stale=stale)  # an identical rerun, steps run elsewhere, nothing to prefetch
+        assert early.calls == [("abandon",)] and plan.worker is None
+
+
+def test_a_sweep_that_fails_validation_abandons_its_early_worker(tmp_path, monkeypatch, capsys):
+    """main.py forks a sweep's worker before validating the request; a request that fails
+    before its plan takes the worker ends it (no child left serving in a long-lived caller)."""
+    import importlib.util
+    from pathlib import Path
+
+    import quantlab.orchestrate.early as early
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
+    made = []
+    monkeypatch.setattr(early, "early_sweep_worker", lambda params, opts: made.append(_EarlyWorker()) or made[-1])
+    spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)
+    bad = {"schema_version": "1.0", "command": "sweep", "params": {"ticker": "SPX", "param_grid": "not a grid"}}
+    assert main.main(["--json-request", json.dumps(bad)]) == 2
+    assert [w.calls for w in made] == [[("abandon",)]]
+
+
+def test_a_sweep_request_that_completed_before_forks_no_early_worker(tmp_path, monkeypatch):
+    """An identical rerun (fast path) would only throw an early worker's imports away: once a
+    request completed (``remember``), the same params get none before planning, unless forced."""
+    import argparse
+
+    from quantlab.orchestrate import early
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
+    params = {"ticker": "SPX", "start": "2015-01-01", "end": "2016-01-01", "param_grid": {"fast": [2, 3]}}
+
+    def opts(force=False):
+        return argparse.Namespace(dry_run=False, executor=None, profile=None, force=force)
+
+    first = opts()
+    worker = early.early_sweep_worker(params, first)
+    assert worker is not None
+    worker.abandon()
+    early.remember(first)
+    assert early.early_sweep_worker(params, opts()) is None
+    other = early.early_sweep_worker({**params, "end": "2016-02-01"}, opts())  # another request
+    assert other is not None
+    other.abandon()
+    forced = early.early_sweep_worker(params, opts(force=True))
+    assert forced is not None
+    forced.abandon()

@@ -127,3 +127,75 @@ def test_shards_stop_being_computed_ahead_once_snakemake_asks(tmp_path, planned,
     monkeypatch.setattr(speculate, "_WAITING", [lambda: False])
     speculate_all(config, tmp_path)
     assert len(speculate._DONE) == 1 + len(config["shards"])
+
+
+def test_a_short_grid_is_computed_ahead_whole_board_included(tmp_path, planned, monkeypatch):
+    """With ``board`` (a short grid sweep) every shard and then the board's merge are computed
+    ahead even while Snakemake asks; the merge step takes the board's files (byte for byte what
+    it writes itself: leaderboard, heatmap, robustness pictures), once, and the scratch empties."""
+    from quantlab.commands.sweep.board import attach_board
+    from quantlab.commands.sweep.steps import step_merge_leaderboard
+
+    config = planned(GRID)
+    run_id, = config["requests"]
+    board_dir = str(Path(attach_board(config, run_id)).parent)
+    record = config["requests"][run_id]
+    plain = run_steps(config, tmp_path / "plain", threads=1)
+    monkeypatch.chdir(tmp_path / "plain")  # the rule's workdir: the merge re-reads the bars by their store path
+    step_merge_leaderboard(record, [str(plain[p]) for p in record["grid"]["shards"]], str(tmp_path / "plain" / board_dir))
+    written = sorted(p.name for p in (tmp_path / "plain" / board_dir).iterdir())
+    assert {"pbo_logits.png", "is_vs_oos.png", "board.json"} <= set(written)
+
+    spec_root = tmp_path / "spec"
+    monkeypatch.setattr(speculate, "_WAITING", [lambda: True])  # Snakemake asks at once: no matter
+    speculate.speculate_sweep(str(spec_root), dict(config["data"]), dict(config["shards"]), 2, (board_dir, record))
+    assert len(speculate._DONE) == 1 + len(config["shards"]) + 1
+    assert os.getcwd() == str(tmp_path / "plain")  # the view directory was left
+    taken = run_steps(config, spec_root, threads=1)
+    out = spec_root / board_dir
+    step_merge_leaderboard(record, [str(taken[p]) for p in record["grid"]["shards"]], str(out))
+    assert not speculate._DONE
+    assert sorted(p.name for p in out.iterdir()) == written
+    for name in written:
+        assert (out / name).read_bytes() == (tmp_path / "plain" / board_dir / name).read_bytes(), name
+    scratch = spec_root / speculate.SCRATCH / str(os.getpid())
+    assert not list(scratch.rglob("*.*"))
+    assert not speculate.take_dir("sweep.step_merge_leaderboard", speculate.board_ident(record), str(out),
+                                  "board.json")  # taken once
+
+
+def test_a_board_already_in_the_store_is_not_computed_ahead(tmp_path, planned):
+    from quantlab.commands.sweep.board import attach_board
+
+    config = planned(GRID)
+    run_id, = config["requests"]
+    board_json = attach_board(config, run_id)
+    (tmp_path / board_json).parent.mkdir(parents=True)
+    (tmp_path / board_json).write_text("{}")
+    speculate.speculate_sweep(str(tmp_path), dict(config["data"]), dict(config["shards"]), 2,
+                              (str(Path(board_json).parent), config["requests"][run_id]))
+    assert {step for step, _ in speculate._DONE} == {"step_load_data", "sweep.step_sweep_shard"}
+
+
+def test_a_grid_computed_whole_is_planned_in_shards_of_whole_shard_work(tmp_path, monkeypatch):
+    """A short grid (computed ahead whole) gets shards of up to WHOLE_SHARD_WORK estimated
+    bar-combos, a longer one shards of WORK_PER_SHARD, at most two per core; a hint wins."""
+    from quantlab.commands.sweep import plan
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+
+    def shards(params, cores=2):
+        exp = load_experiment(params, resolve_path=resolve_input_path)
+        return len(plan_sweep(exp, params, request_id=None, warnings=[], origin="json", claim=False,
+                              cores=cores).config["shards"])
+
+    big = {**GRID, "param_grid": {"fast": list(range(2, 42)), "slow": list(range(50, 75))}}  # 1,000 combos
+    assert plan.computed_whole("grid", 1000 * 1096)
+    assert shards(big) == 1
+    monkeypatch.setattr(plan, "WHOLE_SHARD_WORK", 300_000)
+    assert shards(big) == 4  # 1,096,000 estimated bar-combos / 300,000
+    assert shards({**big, "shards": 2}) == 2
+    monkeypatch.setattr(plan, "SPECULATE_ALL_WORK", 100_000)  # no longer computed whole
+    monkeypatch.setattr(plan, "WORK_PER_SHARD", 300_000)
+    assert not plan.computed_whole("grid", 1000 * 1096)
+    assert shards(big, cores=1) == 2  # ceil(1,096,000 / WORK_PER_SHARD) = 4, capped at 2 x cores

@@ -79,6 +79,32 @@ def test_with_a_worker_the_step_runs_in_the_warm_child(monkeypatch, tmp_path):
         assert int(reached.read_text()) == worker.pid != os.getpid()
 
 
+def test_a_worker_forked_before_planning_runs_steps_once_started(monkeypatch, tmp_path):
+    """A deferred worker (a sweep's, forked before its plan exists) waits for :meth:`start`: then
+    its output goes to the request's log and its steps run in the child, as a worker forked late."""
+    reached = _pause_env(monkeypatch, tmp_path, "step_load_data")
+    log = tmp_path / "logs" / "worker.log"
+    with StepWorker(deferred=True) as worker:
+        worker.start(str(log), None)
+        with pytest.raises(StepFailed):
+            run.step_load_data({}, str(tmp_path / "bars.parquet"))
+        assert int(reached.read_text()) == worker.pid != os.getpid()
+    assert log.exists()
+
+
+def test_an_abandoned_early_worker_is_gone_at_once():
+    """A request that runs no step here (dry run, identical rerun, failed plan) ends its early
+    worker without waiting for its imports: the child is reaped, no process is left."""
+    import signal
+
+    worker = StepWorker(deferred=True, warm_numba=True)
+    worker.abandon()
+    assert os.WIFSIGNALED(worker.status) and os.WTERMSIG(worker.status) == signal.SIGKILL  # not after imports
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker.pid, 0)
+    worker.abandon()  # twice is harmless
+
+
 def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path):
     import quantlab.data
     from quantlab.metric_registry import metric_names

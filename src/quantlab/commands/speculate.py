@@ -54,6 +54,12 @@ class Step(NamedTuple):
     implicit: tuple = ()
     kwargs: dict = {}
     on_thread: bool = False  # computed on a thread beside the steps after it (none of them reads its files)
+    into_dir: str | None = None  # outputs = (a store directory,), this file in it marks it complete;
+    # the step is called ``fn(spec, [inputs], directory)`` (a grid board's merge)
+    ident: dict | None = None  # what keys the result when not the spec (a board: its content key)
+    reads: tuple = ()  # store-relative files an ``into_dir`` step opens by relative path (the rule's
+    # workdir, the internal root: a board's robustness statistics re-read the bars); it runs in a
+    # view directory holding them (hard links to the computed-ahead or stored files)
 
 
 def _key(step: str, spec: dict) -> tuple[str, str]:
@@ -79,6 +85,53 @@ def take(step: str, spec: dict, outputs: tuple) -> bool:
     except OSError:
         return False
     return True
+
+
+def take_dir(step: str, ident: dict, out_dir: str, marker: str) -> bool:
+    """Move the files a speculated ``into_dir`` step (keyed by ``ident``) wrote into ``out_dir``
+    (``marker``, which marks the directory complete, last). False when nothing was speculated,
+    and after a failed move (the step then computes and writes every file again)."""
+    if not _DONE:
+        return False
+    files = _DONE.pop(_key(step, ident), None)
+    if files is None:
+        return False
+    (scratch,) = files
+    try:
+        names = sorted(os.listdir(scratch), key=lambda name: name == marker)
+        if marker not in names:
+            return False
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            dst = os.path.join(out_dir, name)
+            os.replace(os.path.join(scratch, name), dst)
+            os.utime(dst)
+    except OSError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _view(root: Path, files: dict):
+    """The current directory is ``root``, where each store-relative path of ``files`` is a hard
+    link to its file (a symbolic one across filesystems), for the duration (the worker runs
+    nothing else meanwhile); removed after."""
+    for rel, src in files.items():
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.exists():
+            try:
+                os.link(src, dst)
+            except OSError:
+                os.symlink(os.path.abspath(src), dst)
+    root.mkdir(parents=True, exist_ok=True)
+    before = os.getcwd()
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _sweep_stale(root: Path) -> None:
@@ -197,11 +250,20 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
                 if yield_after is not None and i >= yield_after and _WAITING and _WAITING[0]():
                     break  # Snakemake is asking: the remaining steps run as its jobs
                 files = (*step.outputs, *step.implicit)
+                inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
+                if step.into_dir is not None:  # a directory of files (a board), complete when it has its marker
+                    (directory,) = step.outputs
+                    if not os.path.exists(Path(internal) / directory / step.into_dir):
+                        os.makedirs(path(directory))
+                        with _view(scratch / "view", {rel: made.get(rel) or str(Path(internal) / rel)
+                                                      for rel in step.reads}):
+                            resolve_step(step.name)(step.spec, inputs, path(directory), **step.kwargs)
+                        _DONE[_key(step.name, step.ident or step.spec)] = [path(directory)]
+                    continue
                 if all(os.path.exists(Path(internal) / p) for p in files):
                     continue  # in the store already: its files are the next steps' inputs
                 if i == 0:
                     warm.start()
-                inputs = [made.get(p) or str(Path(internal) / p) for p in step.inputs]
                 if step.on_thread:
                     aside.append(_Beside(functools.partial(compute, step, inputs)))
                     aside[-1].start()
@@ -237,19 +299,34 @@ def speculate_run(internal: str, keys: dict, data_spec: dict, signals_spec: dict
     ], beside_first=warm, read_back=True)
 
 
-def speculate_sweep(internal: str, data: dict, shards: dict, threads: int) -> None:
+def speculate_sweep(internal: str, data: dict, shards: dict, threads: int, board: tuple | None = None) -> None:
     """A sweep's load_data steps (``data``: content key -> spec) then its new shards (``shards``:
     shard key -> the full planned spec) on ``threads`` threads, computed ahead: the data and the
     first shard always, further shards until Snakemake asks for a job (a long sweep then reports
-    its shards' progress as they finish)."""
+    its shards' progress as they finish). With ``board`` = ``(board directory, request record)``
+    (a short grid sweep, ``commands/sweep/plan.py`` ``computed_whole``) every shard and then the
+    board's merge are computed ahead, whether or not Snakemake asks meanwhile."""
     from quantlab import store_layout
+    from quantlab.store_layout import BOARD_FILES
 
     chain = [Step("step_load_data", spec, (), tuple(store_layout.data_files(dkey))) for dkey, spec in data.items()]
     for shard, spec in shards.items():
         parquet, sidecar, returns = store_layout.shard_files(spec["family"], shard)
         chain.append(Step("sweep.step_sweep_shard", spec, tuple(store_layout.data_files(spec["data"])),
                           (parquet, sidecar), (returns,), {"threads": threads}))
-    speculate(internal, chain, yield_after=len(data) + 1)
+    if board is None:
+        speculate(internal, chain, yield_after=len(data) + 1)
+        return
+    directory, record = board
+    reads = tuple(p for dkey in record.get("data_keys", ()) for p in store_layout.data_files(dkey))
+    chain.append(Step("sweep.step_merge_leaderboard", record, tuple(record["grid"]["shards"]), (directory,),
+                      into_dir=BOARD_FILES[0], ident=board_ident(record), reads=reads))
+    speculate(internal, chain)
+
+
+def board_ident(record: dict) -> dict:
+    """What keys a speculated board: its content key (``commands/sweep/board.py`` ``board_key``)."""
+    return {"board": record.get("board")}
 
 
 class _NoNetwork(Exception):

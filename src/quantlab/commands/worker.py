@@ -42,6 +42,12 @@ WARM_MODULES = (
 )
 
 
+# what a sweep's prefetch needs first: an early worker (``deferred``) imports these before it waits
+# for its plan, the rest of WARM_MODULES once it has computed ahead
+FIRST_MODULES = ("numpy", "pyarrow", "pyarrow.parquet", "quantlab.data", "quantlab.engine",
+                 "quantlab.engine.sweep", "quantlab.commands.sweep.steps")
+
+
 class StepFailed(QuantLabError):
     """An unexpected exception inside a step that ran in the worker (exit 1)."""
 
@@ -84,7 +90,13 @@ def _die_with_parent() -> None:
 
 
 class StepWorker:
-    def __init__(self, log_path: str | None = None, prefetch: tuple | None = None):
+    """The parent's handle on the forked worker. ``deferred``: forked before the request is
+    planned (a sweep, ``orchestrate/plans.py``): the child imports ``FIRST_MODULES`` (and with
+    ``warm_numba`` starts numba) while the parent plans, then waits for :meth:`start` (its log and
+    prefetch) or for :meth:`abandon` (the request needs no worker)."""
+
+    def __init__(self, log_path: str | None = None, prefetch: tuple | None = None,
+                 deferred: bool = False, warm_numba: bool = False):
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         parent_pid = os.getpid()
@@ -99,7 +111,10 @@ class StepWorker:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _isolate(log_path, keep={req_r, rep_w})
-                _serve(req_r, rep_w, prefetch)
+                if deferred:
+                    _serve_deferred(req_r, rep_w, warm_numba)
+                else:
+                    _serve(req_r, rep_w, prefetch)
             finally:
                 os._exit(0)
         os.close(req_r)
@@ -107,6 +122,32 @@ class StepWorker:
         self.pid = pid
         self._w, self._r = req_w, rep_r
         self._lock = threading.Lock()
+        self._closed = False
+        self.status: int | None = None  # the child's wait status, once reaped
+
+    def start(self, log_path: str | None, prefetch: tuple | None) -> None:
+        """A deferred worker's plan: its log, then its prefetch (sent on a thread: the message may
+        not fit the pipe while the child still imports; the first :meth:`call` waits for it)."""
+        self._lock.acquire()
+
+        def send() -> None:
+            try:
+                _send(self._w, (log_path, prefetch))
+            except OSError:
+                pass  # the worker is gone: the first call says so
+            finally:
+                self._lock.release()
+        threading.Thread(target=send, name="quantlab-worker-start", daemon=True).start()
+
+    def abandon(self) -> None:
+        """The request runs no step here (a dry run, an identical rerun, a failed plan): end the
+        child now rather than after its imports."""
+        if not self._closed:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.close()
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
@@ -126,13 +167,18 @@ class StepWorker:
         raise err
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:  # a start message still being sent goes first
+            pass
         for fd in (self._w, self._r):
             try:
                 os.close(fd)
             except OSError:
                 pass
         try:
-            os.waitpid(self.pid, 0)
+            self.status = os.waitpid(self.pid, 0)[1]
         except ChildProcessError:
             pass
 
@@ -150,16 +196,8 @@ class StepWorker:
 def _isolate(log_path: str | None, keep: set[int]) -> None:
     """Stdin from /dev/null, stdout/stderr to the log, every other inherited fd closed."""
     devnull = os.open(os.devnull, os.O_RDWR)
-    out = devnull
-    if log_path:
-        try:
-            os.makedirs(os.path.dirname(log_path), exist_ok=True)
-            out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
-        except OSError:
-            out = devnull
     os.dup2(devnull, 0)
-    os.dup2(out, 1)
-    os.dup2(out, 2)
+    _output_to(log_path, devnull)
     for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else []:
         fd = int(name)
         if fd > 2 and fd not in keep:
@@ -169,22 +207,58 @@ def _isolate(log_path: str | None, keep: set[int]) -> None:
                 pass
 
 
-def _warm_imports() -> None:
+def _output_to(log_path: str | None, devnull: int | None = None) -> None:
+    """The worker's stdout and stderr to the request's log (/dev/null without one)."""
+    out = os.open(os.devnull, os.O_RDWR) if devnull is None else devnull
+    if log_path:
+        try:
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        except OSError:
+            pass
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+
+
+def _import(modules) -> None:
     import importlib
 
-    for module in WARM_MODULES:
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError:
             pass
 
 
-def _serve(req_r: int, rep_w: int, prefetch: tuple | None) -> None:
+def _warm_imports() -> None:
+    _import(WARM_MODULES)
+
+
+def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool) -> None:
+    """An early worker: the first imports (and numba's start, unless the plan is already here)
+    while the parent plans, then its log and prefetch (:meth:`StepWorker.start`)."""
+    import select
+
+    _import(FIRST_MODULES)
+    if warm_numba and not select.select([req_r], [], [], 0)[0]:
+        from quantlab.commands.warmup import warm_numba_runtime
+
+        warm_numba_runtime()
+    try:
+        log_path, prefetch = _recv(req_r)
+    except (EOFError, OSError):
+        return  # abandoned
+    _output_to(log_path)
+    _serve(req_r, rep_w, prefetch, warm_imports=False)
+
+
+def _serve(req_r: int, rep_w: int, prefetch: tuple | None, warm_imports: bool = True) -> None:
     """``prefetch``: ``(step name, args)``, or ``(step name, args, True)`` for a warm-up on the
     critical path (a big run: numba and the chain right away; the steps left then import what
-    they need themselves, WARM_MODULES is not imported)."""
+    they need themselves, WARM_MODULES is not imported). ``warm_imports=False``: a deferred
+    worker, its first imports done; the steps import the rest themselves."""
     first = prefetch is not None and len(prefetch) > 2 and prefetch[2]
-    if not first:
+    if warm_imports and not first:
         _warm_imports()
     if prefetch is not None:  # warm in-process caches while the parent starts Snakemake
         import select

@@ -55,6 +55,8 @@ def execute(plan: Plan, opts) -> dict:
             raise
     finally:
         locks.release_all()
+        if plan.worker is not None:  # forked early, never started (a dry run)
+            plan.worker.abandon()
 
 
 def keep_failed_log(log_path: Path | None, internal: Path, run_id: str) -> None:
@@ -67,8 +69,14 @@ def _step_worker(plan: Plan, stale: bool):
     """Fork the pre-warmed step worker when the workflow will run here (see commands/worker.py)."""
     import contextlib
 
+    early, plan.worker = plan.worker, None
     if plan.prefetch is None or not plan.local or not stale or os.environ.get("QUANTLAB_STEP_WORKER", "1") == "0":
+        if early is not None:
+            early.abandon()
         return contextlib.nullcontext()
+    if early is not None:  # forked before planning: now its log and prefetch
+        early.start(str(plan.log_path), plan.prefetch)
+        return early
     from quantlab.commands.worker import StepWorker
 
     try:

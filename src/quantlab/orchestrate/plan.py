@@ -37,6 +37,7 @@ class Plan:
     before_workflow: Callable[[], None] = _noop  # Snakemake is about to run (not on the fast path)
     on_success: Callable[[dict], dict] = lambda result: result  # the marker read back -> result
     on_failure: Callable[[BaseException], None] | None = None  # replaces keeping the Snakemake log
+    worker: Any = None                       # a StepWorker forked before planning (deferred), if any
 
     @property
     def local(self) -> bool:

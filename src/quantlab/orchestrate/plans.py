@@ -113,37 +113,54 @@ def _run_prefetch(specs: dict, keys: dict) -> tuple:
 
 # ----------------------------------------------------------------------------------- sweep
 def sweep_plan(req, opts) -> Plan:
-    from quantlab.commands.sweep.plan import estimate_bars, plan_sweep
+    from quantlab.commands.sweep.plan import computed_whole, estimate_bars, plan_sweep
     from quantlab.commands.experiment import load_experiment
     from quantlab.commands.sweep.board import attach_board
     from quantlab.commands.sweep.spec import externalize, spec_path
     from quantlab.contract.paths import internal_root, resolve_input_path
+    from quantlab.orchestrate.early import early_sweep_worker, remember
     from quantlab.store_layout import sweep_outputs
 
-    exp = load_experiment(req.params, resolve_path=resolve_input_path)
-    print_warnings(exp.warnings)
-    req.warnings = req.warnings + exp.warnings
-    sp = plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
-                                origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
-    board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
     executor = req.params.get("executor") or opts.executor
+    # forked by main.py before validation (or decided against there), else here before planning
+    worker = opts.early_worker if hasattr(opts, "early_worker") else early_sweep_worker(req.params, opts)
+    opts.early_worker = None  # the plan owns it now
+    try:
+        exp = load_experiment(req.params, resolve_path=resolve_input_path)
+        print_warnings(exp.warnings)
+        req.warnings = req.warnings + exp.warnings
+        sp = plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
+                        origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
+    except BaseException:
+        if worker is not None:
+            worker.abandon()
+        raise
+    board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
     try:
         profile = _profile_path(req.params.get("profile") or opts.profile)
     except BaseException:
+        if worker is not None:
+            worker.abandon()
         _discard(sp.staging_dir)()
         raise
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
         estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
+    whole = None  # a short grid sweep: every shard and the board computed ahead
+    if board is not None and computed_whole(exp.mode, work):
+        whole = (str(Path(board).parent), sp.config["requests"][sp.run_id])
     prefetch = (("sweep.prefetch_sweep", (list(sp.config["data"].values()), exp.strategy,
                                           dict(exp.combos[0]), work >= 300_000,
                                           any(r.get("robustness") for r in sp.config["requests"].values()),
-                                          (str(internal_root()), dict(sp.config["data"]), dict(sp.config["shards"]))))
-                if sp.new_shards else None)  # the shard dicts as planned, before externalize() slims the config
+                                          (str(internal_root()), dict(sp.config["data"]), dict(sp.config["shards"]),
+                                           whole)))
+                if sp.new_shards or whole else None)  # the shard dicts as planned, before externalize() slims
+    # the config; a grid whose shards are all stored (re-ranked, relabelled) still has its board computed ahead
 
     spec_file = internal_root() / spec_path(sp.run_id)
 
     def on_success(result: dict) -> dict:
         spec_file.unlink(missing_ok=True)  # scratch (commands/sweep/spec.py)
+        remember(opts)  # an identical request next time forks its worker only if it needs one
         result["mode"] = exp.mode
         return result
 
@@ -155,7 +172,7 @@ def sweep_plan(req, opts) -> Plan:
                 log_path=sp.staging_dir / "logs" / "snakemake.log", keyed_outputs=sweep_outputs(sp.config),
                 prefetch=prefetch, discard=discard, executor=executor, profile=profile,
                 progress=_progress_printer(len(sp.new_shards)), on_success=on_success,
-                before_workflow=lambda: externalize(sp.config, sp.run_id, internal_root()))
+                before_workflow=lambda: externalize(sp.config, sp.run_id, internal_root()), worker=worker)
     if board is not None and not opts.dry_run:
         plan.fast_path = _sweep_fast_path(sp, board)
     return plan

@@ -276,7 +276,7 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
     if robust:
         board["robustness"] = report
         board["pictures"] = robust_job.pictures if beside else _pictures(out, report, record["strategy"])
-    atomic_write_json(out / BOARD_FILES[0], board)
+    atomic_write_json(out / BOARD_FILES[0], board, compact=True)  # the robustness points make it long
 
 
 def _pictures(out: Path, report: dict | None, title: str) -> dict:

@@ -27,6 +27,22 @@ from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
 
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
+# a grid sweep of at most this many bar-combos (~0.3 s of kernel time on 2 threads) is computed
+# ahead whole, board included, by the step worker (commands/speculate.py): its shard jobs then
+# only move files, and no progress is lost (it ends about as soon as Snakemake has started).
+# (At 10,000 combinations on 5,000 bars, 73M estimated, computing every shard ahead measured no
+# better than shards as jobs, and more CPU under load: the shards then compete with Snakemake's
+# import.) Its shards are then as big as ~100 MB of float32 per-bar values allows
+# (WHOLE_SHARD_WORK): each shard job costs a hand-off, a bars read and its file writes, and the
+# kernel threads within a shard anyway (1,000 combos on 5,000 bars: one shard instead of four)
+SPECULATE_ALL_WORK = 40_000_000
+WHOLE_SHARD_WORK = 25_000_000
+
+
+def computed_whole(mode: str, work: int) -> bool:
+    """Whether a sweep of ``work`` new bar-combos (``estimate_bars`` x new combinations) is
+    computed ahead whole by the step worker: a grid of at most ``SPECULATE_ALL_WORK``."""
+    return mode == "grid" and work <= SPECULATE_ALL_WORK
 
 
 @dataclass
@@ -63,6 +79,24 @@ def combo_keys(family: str, combos: list[dict]) -> list[str]:
     encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str).encode
     head = '{"family":' + encode(family) + ',"params":'
     return [hashlib.sha256((head + encode(c) + "}").encode()).hexdigest()[:16] for c in combos]
+
+
+def likely_jit(params: dict) -> bool:
+    """Whether a sweep request's grid (read from its params, before planning) will run its
+    kernels under numba (``engine.jit.COLD_THRESHOLD`` bar-combos): an early step worker then
+    starts numba while the parent plans. False when the grid is not inline (an experiment file)."""
+    from quantlab.commands.warmup import estimate_bars as bars_in
+    from quantlab.engine.jit import COLD_THRESHOLD
+
+    grid = params.get("param_grid")
+    if not isinstance(grid, dict) or not grid:
+        return False
+    try:
+        combos = math.prod(len(v) if isinstance(v, (list, tuple)) else 1 for v in grid.values())
+        bars = bars_in(params.get("interval") or "1d", params["start"], params["end"])
+    except Exception:  # noqa: BLE001 - a bad request is the planner's to report
+        return False
+    return combos * bars >= COLD_THRESHOLD
 
 
 def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
@@ -110,7 +144,10 @@ def _plan_grid(config: dict, exp: Experiment, dkey: str, start: str, end: str, c
     plan_reused.extend(shards_used)
     if missing:
         work = len(missing) * estimate_bars(exp.base, start, end)
-        n = shards_hint or max(1, min(math.ceil(work / WORK_PER_SHARD), 2 * max(cores, 1)))
+        if computed_whole(exp.mode, work):
+            n = shards_hint or math.ceil(work / WHOLE_SHARD_WORK)
+        else:
+            n = shards_hint or max(1, min(math.ceil(work / WORK_PER_SHARD), 2 * max(cores, 1)))
         n = max(1, min(n, len(missing)))
         size = math.ceil(len(missing) / n)
         for j in range(0, len(missing), size):

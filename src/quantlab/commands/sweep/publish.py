@@ -6,6 +6,7 @@ directory (written in its staging dir, then renamed into place).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from quantlab.artifacts.io import (atomic_write_bytes, atomic_write_json, atomic_write_text, csv_cell, format_value,
@@ -63,7 +64,11 @@ def data_notes(record: dict) -> list[str]:
 
     notes: list[str] = []
     for dkey in record.get("data_keys") or ():
-        notes += [n for n in read_bars_notes(internal_root() / data_files(dkey)[0]) if n not in notes]
+        rel = data_files(dkey)[0]
+        # the current directory is the rule's workdir, the internal root, or the view of a board
+        # computed ahead (commands/speculate.py), whose bars are not in the store yet
+        path = rel if os.path.isfile(rel) else internal_root() / rel
+        notes += [n for n in read_bars_notes(path) if n not in notes]
     return notes
 
 

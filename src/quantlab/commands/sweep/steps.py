@@ -47,14 +47,15 @@ def prefetch_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numb
     big grids, load the numba grid kernels while the parent is still starting Snakemake; with
     ``robust`` (robustness on) also the robustness passes' kernels, which the merge step would
     otherwise load on the critical path; then, with ``speculate`` = ``(internal root, data specs
-    by key, new shard specs by key)``, the data steps and the shards computed ahead
-    (commands/speculate.py)."""
+    by key, new shard specs by key, board)``, the data steps and the shards computed ahead, and
+    with ``board`` = ``(board directory, request record)`` (a short grid sweep) all of its shards
+    and its board (commands/speculate.py)."""
     _warm_sweep(data_specs, strategy, combo, warm_numba, robust)
     if speculate is not None:
         from quantlab.commands.speculate import speculate_sweep
 
-        internal, data, shards = speculate
-        speculate_sweep(internal, data, shards, shard_threads())
+        internal, data, shards, board = speculate
+        speculate_sweep(internal, data, shards, shard_threads(), board)
 
 
 def _warm_sweep(data_specs: list[dict], strategy: str, combo: dict, warm_numba: bool, robust: bool) -> None:
@@ -123,8 +124,12 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
 @warm_step
 def step_merge_leaderboard(record: dict, shard_paths: list[str], out_dir: str) -> None:
     """A grid request's columnar board in the store (commands/sweep/board.py)."""
+    from quantlab.commands.speculate import board_ident, take_dir
     from quantlab.commands.sweep.board import merge_board
+    from quantlab.store_layout import BOARD_FILES
 
+    if take_dir("sweep.step_merge_leaderboard", board_ident(record), out_dir, BOARD_FILES[0]):
+        return
     merge_board(record, shard_paths, out_dir)
 
 
