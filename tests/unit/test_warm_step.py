@@ -112,11 +112,12 @@ def test_a_shard_runs_on_the_threads_its_rule_was_granted(monkeypatch, tmp_path)
     seen = []
     monkeypatch.setattr(quantlab.data, "read_bars", lambda path: [])
     monkeypatch.setattr(sweep, "_evaluate", lambda bars, spec, combos, threads=None, keep_returns=False:
-                        seen.append(threads) or ({name: [] for name in metric_names()},
-                                                 np.zeros((0, 0), dtype=np.float32), 252.0))
-    spec = {"combos": [], "combo_keys": []}
-    sweep.step_sweep_shard(spec, "bars", str(tmp_path / "s.parquet"), str(tmp_path / "s.json"), threads=1)
-    assert seen == [1]
+                        seen.append(threads) or {name: np.zeros(0) for name in metric_names()})
+    for summarised in (False, True):  # without and with the robustness summary
+        spec = {"combos": [], "combo_keys": [], "returns": summarised}
+        sweep.step_sweep_shard(spec, "bars", str(tmp_path / f"s{summarised}.parquet"),
+                               str(tmp_path / f"s{summarised}.json"), threads=1)
+    assert seen == [1, 1]
     monkeypatch.setenv("QUANTLAB_SWEEP_THREADS", "3")
     assert sweep.shard_threads() == 3
 
