@@ -80,10 +80,10 @@ def main(argv: list[str]) -> int:
             emitter.request_id = peek_request_id(opts.json_request)
             if not opts.dry_run:
                 emitter.started()
-            if emitter.mode == "sweep":  # its step worker imports while the request is validated and planned
-                from quantlab.orchestrate.early import early_sweep_worker
+            if emitter.mode in ("sweep", "run"):  # its step worker imports while the request is validated
+                from quantlab.orchestrate.early import early_worker  # and planned (a sweep, a big run)
 
-                opts.early_worker = early_sweep_worker(peek_params(opts.json_request), opts)
+                opts.early_worker = early_worker(emitter.mode, peek_params(opts.json_request), opts)
             req = parse_json_request(opts.json_request)
         else:
             req = request_from_cli(opts)

@@ -105,7 +105,7 @@ def test_a_sweep_that_fails_validation_abandons_its_early_worker(tmp_path, monke
 
     monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
     made = []
-    monkeypatch.setattr(early, "early_sweep_worker", lambda params, opts: made.append(_EarlyWorker()) or made[-1])
+    monkeypatch.setattr(early, "early_worker", lambda command, params, opts: made.append(_EarlyWorker()) or made[-1])
     spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
     main = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(main)
@@ -139,3 +139,47 @@ def test_a_sweep_request_that_completed_before_forks_no_early_worker(tmp_path, m
     forced = early.early_sweep_worker(params, opts(force=True))
     assert forced is not None
     forced.abandon()
+
+
+def test_only_a_big_run_forks_its_worker_before_planning(tmp_path, monkeypatch):
+    """A run whose window goes through numba (``big_run``) forks its worker before validation; a
+    small run does not (its worker is forked after planning, as before); and once a big run
+    completed, the identical request forks none early."""
+    import argparse
+
+    from quantlab.orchestrate import early
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
+    opts = argparse.Namespace(dry_run=False, executor=None, profile=None, force=False)
+    small = {"ticker": "SPX", "start": "2015-01-01", "end": "2016-01-01"}
+    big = {"ticker": "SYN", "source": "synthetic", "interval": "1m", "start": "2020-01-01", "end": "2021-01-01"}
+    assert early.early_worker("run", small, opts) is None
+    assert early.early_worker("run", {"ticker": "SPX"}, opts) is None  # no window: the planner decides
+    assert early.early_worker("portfolio", big, opts) is None
+    worker = early.early_worker("run", big, opts)
+    assert worker is not None
+    worker.abandon()
+    early.remember(opts)
+    assert early.early_worker("run", big, opts) is None
+    assert early.seen_file(big, "run").parent.name == "run"
+
+
+def test_a_big_run_that_fails_planning_abandons_its_early_worker(tmp_path, monkeypatch):
+    """main.py forks a big run's worker before validating; a request that then fails (here: an
+    unknown strategy, found by the planner) ends it."""
+    import importlib.util
+    from pathlib import Path
+
+    import quantlab.orchestrate.early as early
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
+    made = []
+    monkeypatch.setattr(early, "early_worker", lambda command, params, opts: made.append(_EarlyWorker()) or made[-1])
+    spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
+    main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(main)
+    bad = {"schema_version": "1.0", "command": "run", "params": {
+        "ticker": "SYN", "source": "synthetic", "interval": "1m", "start": "2020-01-01", "end": "2021-01-01",
+        "strategy": "no_such_strategy"}}
+    assert main.main(["--json-request", json.dumps(bad)]) in (2, 3)
+    assert [w.calls for w in made] == [[("abandon",)]]

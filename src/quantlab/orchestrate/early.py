@@ -1,4 +1,6 @@
-"""A sweep's step worker forked before its request is validated and planned (``main.py``).
+"""A step worker forked before its request is validated and planned (``main.py``): a sweep's,
+and a big run's (a window of at least ``engine.jit.COLD_THRESHOLD`` bars, whose numba start-up
+and chain are the request's critical path; a small run keeps the worker forked after planning).
 
 The worker (commands/worker.py, ``deferred``) imports numpy, pyarrow and the engine and, for an
 inline grid big enough for numba, starts numba's runtime while the parent validates the request
@@ -6,8 +8,8 @@ and plans it (~0.1-0.25 s); the executor then hands it its log and prefetch
 (``StepWorker.start``) or, when the request runs no step here, SIGKILLs it
 (``StepWorker.abandon``). An identical rerun takes the fast path and needs no worker: forking one
 anyway would spend ~0.2 s of CPU on imports thrown away, so a sweep request that completed here
-before (the same params: one tiny file per distinct request under ``<internal>/SEEN``, written
-on success) is planned first and gets a worker the usual way, after planning, if it turns out to
+before (the same params: one tiny file per distinct request under ``<internal>/seen/<command>``,
+written on success) is planned first and gets a worker the usual way, after planning, if it turns out to
 need one. The hint only decides *when* the worker is forked, never what is computed: a wrong
 guess costs time, not results.
 """
@@ -17,47 +19,73 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SEEN = "seen/sweep"  # under the internal root
+SEEN = "seen"  # under the internal root: seen/<command>/<hash of the params>
 
 
-def seen_file(params: dict) -> Path:
-    """The hint file of a sweep request's params (as the request gave them)."""
+def seen_file(params: dict, command: str = "sweep") -> Path:
+    """The hint file of a request's params (as the request gave them)."""
     import hashlib
     import json
 
     from quantlab.contract.paths import internal_root
 
     text = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return internal_root() / SEEN / hashlib.sha1(text.encode()).hexdigest()[:20]
+    return internal_root() / SEEN / command / hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-def early_sweep_worker(params: dict, opts):
-    """A deferred step worker for a sweep request, or None: for a dry run, an executor or
-    profile (the steps run elsewhere), ``QUANTLAB_STEP_WORKER=0``, or a request that completed
-    here before (likely an identical rerun) unless forced. Records the hint file on ``opts``
-    (``sweep_seen``) for :func:`remember`."""
+def early_worker(command: str, params: dict, opts):
+    """A deferred step worker for a sweep or a big run, or None: for another command or a small
+    run, a dry run, an executor or profile (the steps run elsewhere), ``QUANTLAB_STEP_WORKER=0``,
+    or a request that completed here before (likely an identical rerun) unless forced. Records
+    the hint file on ``opts`` (``seen_hint``) for :func:`remember`."""
+    if command == "sweep":
+        from quantlab.commands.sweep.plan import likely_jit
+
+        warm_numba = likely_jit(params)
+    elif command == "run":
+        if not likely_big_run(params):
+            return None
+        warm_numba = True
+    else:
+        return None
     executor = params.get("executor") or opts.executor
     if (opts.dry_run or (executor and executor != "local") or params.get("profile") or opts.profile
             or os.environ.get("QUANTLAB_STEP_WORKER", "1") == "0"):
         return None
     try:
-        opts.sweep_seen = seen_file(params)
-        if opts.sweep_seen.exists() and not (opts.force or params.get("force")):
+        opts.seen_hint = seen_file(params, command)
+        if opts.seen_hint.exists() and not (opts.force or params.get("force")):
             return None
     except (OSError, TypeError, ValueError):
-        opts.sweep_seen = None
-    from quantlab.commands.sweep.plan import likely_jit
+        opts.seen_hint = None
     from quantlab.commands.worker import StepWorker
 
     try:
-        return StepWorker(deferred=True, warm_numba=likely_jit(params))
+        return StepWorker(deferred=True, warm_numba=warm_numba)
     except OSError:
         return None
 
 
+def early_sweep_worker(params: dict, opts):
+    """:func:`early_worker` of a sweep request."""
+    return early_worker("sweep", params, opts)
+
+
+def likely_big_run(params: dict) -> bool:
+    """Whether a run request's window (read from its params, before planning) holds enough bars
+    for its kernels to go through numba (``commands.warmup.big_run``); False when it cannot tell."""
+    from quantlab.commands.warmup import big_run
+
+    try:
+        return big_run({"interval": params.get("interval") or "1d", "start": params["start"],
+                        "end": params["end"]})
+    except Exception:  # noqa: BLE001 - a bad request is the planner's to report
+        return False
+
+
 def remember(opts) -> None:
     """The request completed: its next identical request forks no early worker."""
-    path = getattr(opts, "sweep_seen", None)
+    path = getattr(opts, "seen_hint", None)
     if path is None:
         return
     try:

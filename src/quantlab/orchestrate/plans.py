@@ -38,12 +38,19 @@ def run_plan(req, opts) -> Plan:
     from quantlab.store_layout import run_chain, sim_dir
 
     printed = len(req.warnings)
-    rp = plan_run(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
-                  claim=not opts.dry_run)
+    worker = getattr(opts, "early_worker", None)  # a big run's, forked by main.py before validation
+    opts.early_worker = None  # the plan owns it now
+    try:
+        rp = plan_run(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
+                      claim=not opts.dry_run)
+    except BaseException:
+        if worker is not None:
+            worker.abandon()
+        raise
     print_warnings(req.warnings[printed:])  # found while planning (e.g. a default ticker stood in)
     plan = Plan(run_id=rp.run_id, mode="run", config=rp.snakemake_config(), target=rp.target,
                 log_path=rp.staging_dir / "logs" / "snakemake.log", keyed_outputs=run_chain(rp.keys),
-                prefetch=_run_prefetch(rp.specs, rp.keys), discard=_discard(rp.staging_dir))
+                prefetch=_run_prefetch(rp.specs, rp.keys), discard=_discard(rp.staging_dir), worker=worker)
     if opts.dry_run:
         return plan
     internal = internal_root()
@@ -61,6 +68,9 @@ def run_plan(req, opts) -> Plan:
             run_steps.step_refresh_index(record, published, str(internal / rp.target))
 
     def on_success(result: dict) -> dict:
+        from quantlab.orchestrate.early import remember
+
+        remember(opts)  # a big run's identical request next time forks its worker only if it needs one
         if result.get("warnings"):  # found by the steps (e.g. a margin call): stderr and envelope
             _take_warnings(req, result["warnings"])
         return result
