@@ -211,33 +211,6 @@ def summary_stats(shard_paths: list[str], keys: list[str], threads: int = 1):
     return stats_from_sums(source, SUMMARY_BLOCKS, starts, b_sum, b_sq, mom, z), ppy
 
 
-def prefetch_column(stats, j: int):
-    """``stats`` whose source evaluates series ``j`` again (the selected combination's, for its
-    bootstrap interval: bars read, one combination evaluated) on a thread of its own from now
-    on, beside the CSCV's numba passes, instead of when the report asks for it: the same series."""
-    import dataclasses
-    import threading
-
-    source, box = stats.source, {}
-
-    def fetch():
-        try:
-            box["value"] = source.column(j)
-        except BaseException as exc:  # raised where the report asks for the series
-            box["error"] = exc
-    worker = threading.Thread(target=fetch, name="quantlab-series", daemon=True)
-    worker.start()
-
-    def column(i: int):
-        if i != j:
-            return source.column(i)
-        worker.join()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
-    return dataclasses.replace(stats, source=dataclasses.replace(source, column=column))
-
-
 ROBUST_OBJECTIVES = ("psr", "deflated_sharpe")  # per-combination columns a sweep can rank by
 
 

@@ -361,12 +361,11 @@ class _Beside:
 def _report(stats, best_key: str | None) -> dict | None:
     """The sweep's robustness report with the rank-1 combination (``best_key``) as the selected
     one (as ``robust_sweep.report_for`` gives it: ``best_index`` 0)."""
-    from quantlab.commands.robust_sweep import prefetch_column
     from quantlab.robustness.report import report_from_stats
 
     if stats is None or best_key is None:
         return None
     st, ppy, where = stats
-    report = report_from_stats(prefetch_column(st, where[best_key]), where[best_key], ppy, seed=0, points=True)
+    report = report_from_stats(st, where[best_key], ppy, seed=0, points=True)
     report["best_index"] = 0
     return report
