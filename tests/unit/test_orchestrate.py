@@ -95,9 +95,8 @@ def test_an_early_worker_is_started_when_steps_run_here_else_abandoned(tmp_path,
         assert early.calls == [("abandon",)] and plan.worker is None
 
 
-def test_a_sweep_that_fails_validation_abandons_its_early_worker(tmp_path, monkeypatch, capsys):
-    """main.py forks a sweep's worker before validating the request; a request that fails
-    before its plan takes the worker ends it (no child left serving in a long-lived caller)."""
+def _main_with_fake_early_workers(tmp_path, monkeypatch):
+    """main.py loaded as a module, with every early worker it forks a recording stand-in."""
     import importlib.util
     from pathlib import Path
 
@@ -109,6 +108,13 @@ def test_a_sweep_that_fails_validation_abandons_its_early_worker(tmp_path, monke
     spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
     main = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(main)
+    return main, made
+
+
+def test_a_sweep_that_fails_validation_abandons_its_early_worker(tmp_path, monkeypatch, capsys):
+    """main.py forks a sweep's worker before validating the request; a request that fails
+    before its plan takes the worker ends it (no child left serving in a long-lived caller)."""
+    main, made = _main_with_fake_early_workers(tmp_path, monkeypatch)
     bad = {"schema_version": "1.0", "command": "sweep", "params": {"ticker": "SPX", "param_grid": "not a grid"}}
     assert main.main(["--json-request", json.dumps(bad)]) == 2
     assert [w.calls for w in made] == [[("abandon",)]]
@@ -167,17 +173,7 @@ def test_only_a_big_run_forks_its_worker_before_planning(tmp_path, monkeypatch):
 def test_a_big_run_that_fails_planning_abandons_its_early_worker(tmp_path, monkeypatch):
     """main.py forks a big run's worker before validating; a request that then fails (here: an
     unknown strategy, found by the planner) ends it."""
-    import importlib.util
-    from pathlib import Path
-
-    import quantlab.orchestrate.early as early
-
-    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
-    made = []
-    monkeypatch.setattr(early, "early_worker", lambda command, params, opts: made.append(_EarlyWorker()) or made[-1])
-    spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
-    main = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(main)
+    main, made = _main_with_fake_early_workers(tmp_path, monkeypatch)
     bad = {"schema_version": "1.0", "command": "run", "params": {
         "ticker": "SYN", "source": "synthetic", "interval": "1m", "start": "2020-01-01", "end": "2021-01-01",
         "strategy": "no_such_strategy"}}
