@@ -479,3 +479,21 @@ def test_planted_persistent_edge_has_low_pbo_and_high_dsr():
         assert rep["pbo"]["pbo"] <= 0.1, rep["pbo"]
         assert rep["deflated_sharpe"] >= 0.95, rep["deflated_sharpe"]
         assert rep["verdict"] == "robust", rep["verdict_reasons"]
+
+
+def test_report_on_threads_is_the_one_thread_report():
+    """With threads the selected series and its bootstrap interval run beside the CSCV passes
+    (robustness.report._beside): the same report, bit for bit, as one after the other."""
+    import dataclasses
+
+    from quantlab.robustness.report import report_from_stats, sweep_stats
+    from quantlab.robustness.rows import matrix_source
+
+    rng = np.random.default_rng(3)
+    mat = (0.01 * rng.standard_normal((400, 24))).astype(np.float32)
+    st1 = sweep_stats(matrix_source(mat))
+    st2 = dataclasses.replace(st1, source=dataclasses.replace(st1.source, threads=2))
+    one = report_from_stats(st1, 5, 252.0, seed=4, points=True)
+    two = report_from_stats(st2, 5, 252.0, seed=4, points=True)
+    assert json.dumps(one, sort_keys=True) == json.dumps(two, sort_keys=True)
+    assert one["sharpe_ci"]["low"] is not None and one["pbo"]["splits"] > 0

@@ -156,15 +156,15 @@ def summary_stats(shard_paths: list[str], keys: list[str], threads: int = 1):
     part of a shard) has those evaluated again and summarised (the same sums as a pass over them)."""
     import numpy as np
 
-    from quantlab.columnar import metadata_of, read_parquet
+    from quantlab.columnar import metadata_of_file
     from quantlab.robustness.report import stats_from_sums, sweep_stats, sweep_starts
     from quantlab.robustness.rows import RowSource, matrix_source
 
     where = {key: j for j, key in enumerate(keys)}
-    loaded, ppy, t, home = [], None, None, {}
+    loaded, ppy, t, home, homes = [], None, None, {}, []
     for path in shard_paths:
         spath = summary_path(path)
-        meta = metadata_of(read_parquet(path))
+        meta = metadata_of_file(path)
         if not os.path.isfile(spath) or "periods_per_year" not in meta:
             return None, None
         ppy = float(meta["periods_per_year"])
@@ -185,12 +185,13 @@ def summary_stats(shard_paths: list[str], keys: list[str], threads: int = 1):
             return None, None
         t = t_here
         loaded.append((part, [where[k] for k in wanted]))
-        home.update({k: (spec, path) for k in wanted})
+        home.update(dict.fromkeys(wanted, len(homes)))  # key -> its shard's (spec, path)
+        homes.append((spec, path))
     if t is None or len(home) != len(keys) or t < 2:
         return None, None
 
     def column(j: int):
-        spec, path = home[keys[j]]
+        spec, path = homes[home[keys[j]]]
         return np.asarray(series_of(spec, [_shard_params(path)[keys[j]]], threads)[0], dtype=np.float64)
 
     n = len(keys)

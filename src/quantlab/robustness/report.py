@@ -5,6 +5,7 @@ as strict-JSON-safe dicts."""
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,16 +134,20 @@ def report_from_stats(st: SweepStats, best_index: int | None = None, periods_per
     eff = effective_trials_from_sums(source, st.b_sum.sum(axis=0), st.b_sq.sum(axis=0), st.z_sum)  # pass 2
     e_max = st.expected_max
     psr, dsr = float(st.psr[best_index]), float(st.dsr[best_index])
-    if st.with_pbo:
-        cscv = pbo_from_blocks(st.b_sum, st.b_sq, np.diff(np.append(st.starts, t)),
-                                max_splits=max_splits, seed=seed, threads=source.threads)
-    else:
-        cscv = empty_pbo(st.blocks)
+
+    def interval():  # the selected series (a sweep evaluates it again) and its bootstrap interval
+        return bootstrap_sharpe_ci(source.column(best_index), n_boot=n_boot, block_length=block_length,
+                                   confidence=confidence, seed=seed, periods_per_year=periods_per_year)
+    with _beside(interval, st.with_pbo and source.threads > 1) as ci:  # beside CSCV's numba passes
+        if st.with_pbo:
+            cscv = pbo_from_blocks(st.b_sum, st.b_sq, np.diff(np.append(st.starts, t)),
+                                   max_splits=max_splits, seed=seed, threads=source.threads)
+        else:
+            cscv = empty_pbo(st.blocks)
+    ci = ci.result()
     degradation = dict(cscv["degradation"])
     if degradation["intercept"] is not None:
         degradation["intercept"] *= ann     # OOS = slope * IS + intercept, annualised Sharpe
-    ci = bootstrap_sharpe_ci(source.column(best_index), n_boot=n_boot, block_length=block_length,
-                             confidence=confidence, seed=seed, periods_per_year=periods_per_year)
     decided = verdict(cscv["pbo"], finite_or_none(dsr), ci["low"])
     report = {
         "trials": n,
@@ -177,6 +182,24 @@ def report_from_stats(st: SweepStats, best_index: int | None = None, periods_per
     if points:
         report["points"] = {"is_sharpe": cscv["is_sharpe"] * ann, "oos_sharpe": cscv["oos_sharpe"] * ann}
     return json_safe(report)
+
+
+@contextmanager
+def _beside(work, threaded: bool):
+    """A future of ``work()``: computed on a thread of its own during the ``with`` block
+    (``threaded``), else when the block ends; the same value either way."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    if threaded:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="quantlab-report") as pool:
+            yield pool.submit(work)
+        return
+    done: Future = Future()
+    yield done
+    try:
+        done.set_result(work())
+    except BaseException as exc:
+        done.set_exception(exc)
 
 
 def _track_record(sr: float, skew: float, kurt: float, t: int, periods_per_year: float) -> dict:

@@ -258,24 +258,28 @@ def merge_board(record: dict, shard_paths: list[str], out_dir: str) -> None:
         has_heatmap = _heatmap(record, order, cols, out)
         csv = leaderboard_csv_columns(order, labels, combos, keys, cols, trail, param_columns(record),
                                       late=robust_job.columns if beside else None)
-        if beside:
-            trail, report = robust_job.trail, robust_job.report
+        if beside:  # the report and its pictures go on on their thread while the files are written
+            trail = robust_job.trail
             cols.update(robust_job.extra)
+        table = {"index": order, "rank": np.arange(1, len(order) + 1, dtype=np.int64),
+                 **{n: cols[n][order] for n in (*grid_metric_names(), *trail)}}
+        atomic_write_bytes(out / "leaderboard.parquet", parquet_bytes(table_from_numpy(
+            table, {"combo_keys": json.dumps([keys[i] for i in order.tolist()])})))
+        atomic_write_text(out / "leaderboard.csv", csv)
+        top = [_row(int(i), r + 1, labels, combos, keys, cols, trail)
+               for r, i in enumerate(order[:TOP_ROWS].tolist())]
+        if beside:
+            report, pictures = robust_job.finish()
         else:
             report = _report(stats, best_key) if robust else None
-    table = {"index": order, "rank": np.arange(1, len(order) + 1, dtype=np.int64),
-             **{n: cols[n][order] for n in (*grid_metric_names(), *trail)}}
-    atomic_write_bytes(out / "leaderboard.parquet", parquet_bytes(table_from_numpy(
-        table, {"combo_keys": json.dumps([keys[i] for i in order.tolist()])})))
-    atomic_write_text(out / "leaderboard.csv", csv)
-    top = [_row(int(i), r + 1, labels, combos, keys, cols, trail) for r, i in enumerate(order[:TOP_ROWS].tolist())]
+            pictures = _pictures(out, report, record["strategy"]) if robust else {}
     from quantlab.commands.sweep.publish import data_notes
 
     board = {"n_rows": int(len(order)), "best": top[0] if top else None, "top": top, "skipped": skipped,
              "heatmap": has_heatmap, "data_notes": data_notes(record)}
     if robust:
         board["robustness"] = report
-        board["pictures"] = robust_job.pictures if beside else _pictures(out, report, record["strategy"])
+        board["pictures"] = pictures
     atomic_write_json(out / BOARD_FILES[0], board, compact=True)  # the robustness points make it long
 
 
@@ -303,31 +307,40 @@ _beside = _beside_default  # (a test compares it with the one-after-the-other me
 
 class _Beside:
     """The robustness columns and report of a board computed on a thread of its own
-    (``active``), from the start of the ``with`` block; :meth:`columns` (``leaderboard_csv_columns``'s
-    ``late``) waits for them and keeps them (``trail``, ``extra``: the columns, ``report``; its
-    pictures, ``pictures``, are drawn on that thread too).
-    Leaving the block waits for the thread (its error, if any, is raised)."""
+    (``active``), from the start of the ``with`` block: :meth:`columns` (``leaderboard_csv_columns``'s
+    ``late``) waits for the columns only and keeps them (``trail``, ``extra``), while the thread
+    goes on with the report and its pictures; :meth:`finish` waits for those
+    (``(report, {artifact: file})``). Leaving the block waits for the thread (its error, if any,
+    is raised)."""
 
     def __init__(self, active: bool, record: dict, shard_paths: list[str], kept_idx, best_key: str | None,
                  out: Path):
+        from concurrent.futures import Future
+
         self.active, self.pool, self.future = active, None, None
         self.args = (record, shard_paths, kept_idx, best_key, out)
+        self.cols_future: Future = Future()
         self.trail: tuple[str, ...] = ()
         self.extra: dict = {}
-        self.report = None
-        self.pictures: dict = {}
 
     def _work(self):
         record, shard_paths, kept_idx, best_key, out = self.args
         extra: dict = {}
-        trail, stats = _robust_columns(record, shard_paths, kept_idx, extra)
+        try:
+            trail, stats = _robust_columns(record, shard_paths, kept_idx, extra)
+        except BaseException as exc:
+            self.cols_future.set_exception(exc)
+            raise
+        self.cols_future.set_result((trail, extra))
         report = _report(stats, best_key)
-        self.pictures = _pictures(out, report, record["strategy"])  # drawn here too
-        return trail, extra, report
+        return report, _pictures(out, report, record["strategy"])  # drawn here too
 
     def columns(self):
-        self.trail, self.extra, self.report = self.future.result()
+        self.trail, self.extra = self.cols_future.result()
         return self.trail, self.extra
+
+    def finish(self):
+        return self.future.result()
 
     def __enter__(self):
         if self.active:
