@@ -143,6 +143,10 @@ HOSTILE = [
     '{"schema_version":"1.0","command":"run","params":{"fee":Infinity}}',
     '{"schema_version":"1.0","command":"run","params":{"initial_cash":1e400}}',
     '{"schema_version":"1.0","command":"run","params":{"cooldown_days":123456789012345678901234567890}}',
+    # an integer beyond float's range where a number is expected: a config error, never an OverflowError
+    '{"schema_version":"1.0","command":"run","params":{"fee":' + "9" * 400 + '}}',
+    '{"schema_version":"1.0","command":"sweep","params":{"ticker":"SPX","start":"2017-01-01","end":"2018-01-01",'
+    '"strategy":"sma_crossover","param_grid":{"fast":[5],"slow":[20],"stop_loss":[' + "1" + "0" * 400 + ']}}}',
     '{"schema_version":"1.0","command":"run","params":{"ticker":"\\u202e\\u0000SPX"}}',
     '{"schema_version":"1.0","command":"run","params":{"ticker":"SPX","start":"9999-12-31","end":"10000-01-01"}}',
     '{"schema_version":"1.0","command":"run","params":{"ticker":"SPX","start":"0001-01-01","end":"0002-01-01"}}',
@@ -171,6 +175,8 @@ def test_hostile_requests_end_in_a_contract_exit_code(ql, raw):
         assert res.returncode == 2 and "outside the allowed output roots" in res.stderr, res.stderr[-500:]
         assert (sorted(os.listdir(cron)) if cron.is_dir() else None) == before
     assert res.returncode in (0, 2, 3, 4), (res.returncode, res.stderr[-500:])
+    if "9" * 400 in raw or "0" * 400 in raw:
+        assert res.returncode == 2 and "must be" in res.stderr, res.stderr[-500:]
     assert "Traceback" not in res.stderr
     assert len(res.stdout.splitlines()) == 1
     assert len(res.stderr) < 5000

@@ -231,7 +231,10 @@ def coerce(spec: ParamSpec, value: Any, key: str) -> Any:
                 raise ConfigError(f"params.{key} must be a number, got {_short(value)}") from None
         if not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")):
             raise ConfigError(f"params.{key} must be a finite number, got {_short(value)}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond float's range (e.g. 10**400)
+            raise ConfigError(f"params.{key} must be a finite number, got {_short(value)}") from None
     elif t == "boolean":
         if isinstance(value, str):
             low = value.strip().lower()
