@@ -166,6 +166,23 @@ MUTANTS = [
            'return ["--slurm-logdir", str(job_log_dir / "slurm")]',
            "return []",
            ("tests/unit/test_executor_args.py::test_slurm_gets_a_log_dir_of_its_own_from_the_flag_or_the_profile",)),
+    Mutant("a sweep's board computed ahead is taken by its merge job (issue #15)",
+           "src/quantlab/commands/sweep/steps.py",
+           '    if take_dir("sweep.step_merge_leaderboard", board_ident(record), out_dir, BOARD_FILES[0]):\n'
+           "        return\n",
+           "",
+           ("tests/unit/test_speculate_sweep.py::test_a_short_grid_is_computed_ahead_whole_board_included",)),
+    Mutant("a big run's early worker is ended when its plan fails (issue #15)",
+           "src/quantlab/orchestrate/plans.py",
+           "    except BaseException:\n        if worker is not None:\n            worker.abandon()\n        raise\n"
+           "    print_warnings(req.warnings[printed:])",
+           "    except BaseException:\n        raise\n    print_warnings(req.warnings[printed:])",
+           ("tests/unit/test_orchestrate.py::test_a_big_run_that_fails_planning_abandons_its_early_worker",)),
+    Mutant("a sweep's merge declares the bars it reads (Snakemake rebuilds them)",
+           "workflow/rules/sweep.smk",
+           "        shards=board_shards,\n        bars=board_bars,\n",
+           "        shards=board_shards,\n",
+           ("tests/cli/test_sweep_robustness.py::test_the_merge_declares_the_bars_it_reads",)),
 ]
 
 
