@@ -20,7 +20,7 @@ nothing is locked or run yet).
 
 ``QUANTLAB_TEST_DELAY_AT="<point>:<seconds>[,...]"``: sleep that long at the point, every time
 (a forced regression: ``make bench`` must fail with a delay injected into the planner,
-tests/unit/test_bench_harness.py).
+tests/cli/test_bench_teeth.py).
 
 ``<point>#<n>:<path>`` pauses only the n-th time any process of the request reaches the point
 (the calls are counted with exclusively created files ``<path>.hit.<k>``, so concurrent jobs
@@ -40,15 +40,26 @@ def pause(point: str) -> None:
     """Wait here if a test asked to (see the module doc)."""
     delay = os.environ.get(ENV_DELAY_AT)
     if delay:
-        _delay(point, delay)
+        for seconds, _ in _items_at(point, delay):
+            import time
+
+            time.sleep(float(seconds))
     spec = os.environ.get(ENV_PAUSE_AT)
     if not spec:
         return
-    for item in spec.split(","):
-        name, _, path = item.partition(":")
-        name, _, nth = name.partition("#")
-        if path and name in (point, point.rpartition(".")[2]) and (not nth or _count(path) == int(nth)):
+    for path, nth in _items_at(point, spec):
+        if not nth or _count(path) == int(nth):
             _wait_at(path)
+
+
+def _items_at(point: str, spec: str):
+    """``(value, nth)`` of each ``<name>[#<nth>]:<value>`` item of ``spec`` naming ``point`` (a
+    step's point also without its module prefix)."""
+    for item in spec.split(","):
+        name, _, value = item.partition(":")
+        name, _, nth = name.partition("#")
+        if value and name in (point, point.rpartition(".")[2]):
+            yield value, nth
 
 
 def _count(path: str) -> int:
@@ -63,15 +74,6 @@ def _count(path: str) -> int:
 
 
 pause_at = pause
-
-
-def _delay(point: str, spec: str) -> None:
-    import time
-
-    for item in spec.split(","):
-        name, _, seconds = item.partition(":")
-        if seconds and name in (point, point.rpartition(".")[2]):
-            time.sleep(float(seconds))
 
 
 def _wait_at(path: str) -> None:
