@@ -81,14 +81,18 @@ def column_to_numpy(table, name: str) -> np.ndarray:
 
 
 def metadata_of(table) -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    return _decoded(table.schema)
 
 
 def metadata_of_file(path: str | os.PathLike) -> dict[str, str]:
     """:func:`metadata_of` the table in a Parquet file, from its footer (no column decoded)."""
     import pyarrow.parquet as pq
 
-    return {k.decode(): v.decode() for k, v in (pq.read_schema(path).metadata or {}).items()}
+    return _decoded(pq.read_schema(path))
+
+
+def _decoded(schema) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in (schema.metadata or {}).items()}
 
 
 # Parquet without dictionary encoding: the store's columns are mostly distinct floats, where

@@ -7,7 +7,7 @@ one. Leaving the block waits for every write; one that failed fails the block wi
 exception once the others have ended, and, being atomic (a temp file renamed into place), leaves
 no file behind.
 
-``beside(fn, *args, late=True)`` marks a write no later step of a chain reads (a run's
+``beside(fn, *args, late_ok=True)`` marks a write no later step of a chain reads (a run's
 trades.csv, which only publishing copies). Inside :func:`late_writes` (the step worker's
 speculative chain, commands/speculate.py) the block does not wait for it: it goes on while the
 chain's next steps compute, and the chain waits for it (:meth:`Writes.wait`) before it counts
