@@ -34,9 +34,20 @@ def sim_files(mkey: str) -> list[str]:
     return [f"{sim_dir(mkey)}/{name}" for name in SIM_FILES]
 
 
+# a shard's files beside its ``.parquet``: the sidecar (its combinations, written last) and what the
+# robustness statistics need of its returns (commands/robust_sweep.py); ``.returns.npy``: the
+# returns file a shard kept before (removed when the shard is computed again)
+SHARD_SIDECAR, SHARD_SUMMARY, SHARD_OLD_RETURNS = ".json", ".robust.npz", ".returns.npy"
+
+
 def shard_files(family: str, shard: str) -> list[str]:
     base = f"store/sweep/{family}/shards/{shard}"
-    return [f"{base}.parquet", f"{base}.json", f"{base}.robust.npz"]  # robust_sweep.summary_path
+    return [f"{base}.parquet", f"{base}{SHARD_SIDECAR}", f"{base}{SHARD_SUMMARY}"]
+
+
+def shard_sibling(shard_parquet, suffix: str) -> str:
+    """The file of a shard with ``suffix`` (``SHARD_*``) beside its ``.parquet``."""
+    return str(shard_parquet)[: -len(".parquet")] + suffix
 
 
 def board_files(family: str, board: str) -> list[str]:

@@ -24,7 +24,9 @@ SUMMARY_BLOCKS = 16     # CSCV blocks (robustness.report.sweep_stats's default)
 
 def summary_path(shard_parquet) -> str:
     """The robustness summary of a shard (beside its parquet)."""
-    return str(shard_parquet)[: -len(".parquet")] + ".robust.npz"
+    from quantlab.store_layout import SHARD_SUMMARY, shard_sibling
+
+    return shard_sibling(shard_parquet, SHARD_SUMMARY)
 
 
 def _recompute_spec(spec: dict) -> dict:
@@ -144,8 +146,9 @@ def series_of(spec: dict, combos: list[dict], threads: int | None = None):
 
 def _shard_params(shard_parquet: str) -> dict:
     from quantlab.artifacts.io import read_json
+    from quantlab.store_layout import SHARD_SIDECAR, shard_sibling
 
-    side = read_json(str(shard_parquet)[: -len(".parquet")] + ".json")
+    side = read_json(shard_sibling(shard_parquet, SHARD_SIDECAR))
     return {item["key"]: item["params"] for item in side["combos"]}
 
 

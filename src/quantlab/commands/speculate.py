@@ -45,7 +45,7 @@ def yield_to(waiting) -> None:
 class Step(NamedTuple):
     """One step of a chain to compute ahead, as its rule calls it: ``fn(spec, *inputs, *outputs,
     **kwargs)`` with store-relative paths; ``implicit``: files the step writes beside its outputs
-    (a shard's returns file), taken with them."""
+    (a shard's robustness summary), taken with them."""
 
     name: str  # the worker's step name: "step_load_data", "sweep.step_sweep_shard"
     spec: dict
@@ -210,7 +210,7 @@ def speculate(internal: str, chain: list[Step], yield_after: int | None = None, 
     made: dict[str, str] = {}  # store-relative path -> its speculated file
 
     def path(rel: str) -> str:  # flat names in the scratch directory; a shard's implicit
-        return str(scratch / rel.replace("/", "~"))  # returns file keeps its place beside its parquet
+        return str(scratch / rel.replace("/", "~"))  # summary file keeps its place beside its parquet
 
     download = loader._load_yfinance
 
@@ -311,9 +311,9 @@ def speculate_sweep(internal: str, data: dict, shards: dict, threads: int, board
 
     chain = [Step("step_load_data", spec, (), tuple(store_layout.data_files(dkey))) for dkey, spec in data.items()]
     for shard, spec in shards.items():
-        parquet, sidecar, returns = store_layout.shard_files(spec["family"], shard)
+        parquet, sidecar, summary = store_layout.shard_files(spec["family"], shard)
         chain.append(Step("sweep.step_sweep_shard", spec, tuple(store_layout.data_files(spec["data"])),
-                          (parquet, sidecar), (returns,), {"threads": threads}))
+                          (parquet, sidecar), (summary,), {"threads": threads}))
     if board is None:
         speculate(internal, chain, yield_after=len(data) + 1)
         return

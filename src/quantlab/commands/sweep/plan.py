@@ -24,6 +24,7 @@ from quantlab.commands.run.plan import ENGINE_KEYS, make_data_spec
 from quantlab.commands.common import StagedPlan
 from quantlab.contract.paths import internal_root, outputs_root, resolve_output_dir
 from quantlab.contract.runid import claim_run_id, iso_z, peek_run_id
+from quantlab.store_layout import SHARD_SUMMARY
 
 
 WORK_PER_SHARD = 2_000_000  # bar-combos per shard job (a few tens of ms of kernel time)
@@ -101,7 +102,8 @@ def likely_jit(params: dict) -> bool:
 
 def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
     """combo key -> shard key, from the finished shards' sidecars of a family (with
-    ``need_returns``, only shards that kept their return series)."""
+    ``need_returns``, only shards whose returns were summarised for the robustness statistics)."""
+
     shard_dir = internal_root() / "store" / "sweep" / family / "shards"
     found: dict[str, str] = {}
     try:
@@ -110,7 +112,7 @@ def _cached_combos(family: str, need_returns: bool = False) -> dict[str, str]:
         return found
     for sidecar in entries:
         shard = sidecar.stem
-        if not ((shard_dir / f"{shard}.parquet").is_file() and (shard_dir / f"{shard}.robust.npz").is_file()):
+        if not ((shard_dir / f"{shard}.parquet").is_file() and (shard_dir / f"{shard}{SHARD_SUMMARY}").is_file()):
             continue
         try:
             side = read_json(sidecar)

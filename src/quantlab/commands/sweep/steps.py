@@ -92,10 +92,11 @@ def step_sweep_shard(spec: dict, bars_path: str, out_parquet: str, out_sidecar: 
     are not kept); else that file summarises nothing. The sidecar is written last (it marks
     completion) and says whether the shard was summarised."""
     from quantlab.commands.robust_sweep import ShardSummary, summarise_shard, summary_path
+    from quantlab.store_layout import SHARD_OLD_RETURNS, shard_sibling
 
     # the returns file a shard kept before its summary (2 GB at 100k combinations): gone with it
     with contextlib.suppress(OSError):
-        os.unlink(str(out_parquet)[: -len(".parquet")] + ".returns.npy")
+        os.unlink(shard_sibling(out_parquet, SHARD_OLD_RETURNS))
     if take_speculated("sweep.step_sweep_shard", spec, (out_parquet, out_sidecar, summary_path(out_parquet))):
         return
     import numpy as np
