@@ -134,15 +134,15 @@ def test_a_sweep_request_that_completed_before_forks_no_early_worker(tmp_path, m
         return argparse.Namespace(dry_run=False, executor=None, profile=None, force=force)
 
     first = opts()
-    worker = early.early_sweep_worker(params, first)
+    worker = early.early_worker("sweep", params, first)
     assert worker is not None
     worker.abandon()
     early.remember(first)
-    assert early.early_sweep_worker(params, opts()) is None
-    other = early.early_sweep_worker({**params, "end": "2016-02-01"}, opts())  # another request
+    assert early.early_worker("sweep", params, opts()) is None
+    other = early.early_worker("sweep", {**params, "end": "2016-02-01"}, opts())  # another request
     assert other is not None
     other.abandon()
-    forced = early.early_sweep_worker(params, opts(force=True))
+    forced = early.early_worker("sweep", params, opts(force=True))
     assert forced is not None
     forced.abandon()
 

@@ -42,10 +42,14 @@ WARM_MODULES = (
 )
 
 
-# what a sweep's prefetch needs first: an early worker (``deferred``) imports these before it waits
-# for its plan, the rest of WARM_MODULES once it has computed ahead
-FIRST_MODULES = ("numpy", "pyarrow", "pyarrow.parquet", "quantlab.data", "quantlab.engine",
-                 "quantlab.engine.sweep", "quantlab.commands.sweep.steps")
+# what a prefetch needs first, by command: an early worker (``deferred``) imports these before it
+# waits for its plan; its steps import the rest themselves
+FIRST_MODULES = {
+    "sweep": ("numpy", "pyarrow", "pyarrow.parquet", "quantlab.data", "quantlab.engine",
+              "quantlab.engine.sweep", "quantlab.commands.sweep.steps"),
+    "run": ("numpy", "pyarrow", "pyarrow.parquet", "quantlab.data", "quantlab.engine",
+            "quantlab.commands.run.steps"),
+}
 
 
 class StepFailed(QuantLabError):
@@ -91,12 +95,12 @@ def _die_with_parent() -> None:
 
 class StepWorker:
     """The parent's handle on the forked worker. ``deferred``: forked before the request is
-    planned (a sweep, ``orchestrate/plans.py``): the child imports ``FIRST_MODULES`` (and with
-    ``warm_numba`` starts numba) while the parent plans, then waits for :meth:`start` (its log and
-    prefetch) or for :meth:`abandon` (the request needs no worker)."""
+    planned (a sweep or a big run, ``orchestrate/early.py``): the child imports the command's
+    ``FIRST_MODULES`` (and with ``warm_numba`` starts numba) while the parent plans, then waits
+    for :meth:`start` (its log and prefetch) or for :meth:`abandon` (the request needs no worker)."""
 
     def __init__(self, log_path: str | None = None, prefetch: tuple | None = None,
-                 deferred: bool = False, warm_numba: bool = False):
+                 deferred: bool = False, warm_numba: bool = False, command: str = "sweep"):
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         parent_pid = os.getpid()
@@ -112,7 +116,7 @@ class StepWorker:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 _isolate(log_path, keep={req_r, rep_w})
                 if deferred:
-                    _serve_deferred(req_r, rep_w, warm_numba)
+                    _serve_deferred(req_r, rep_w, warm_numba, FIRST_MODULES[command])
                 else:
                     _serve(req_r, rep_w, prefetch)
             finally:
@@ -234,12 +238,12 @@ def _warm_imports() -> None:
     _import(WARM_MODULES)
 
 
-def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool) -> None:
+def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool, first_modules: tuple) -> None:
     """An early worker: the first imports (and numba's start, unless the plan is already here)
     while the parent plans, then its log and prefetch (:meth:`StepWorker.start`)."""
     import select
 
-    _import(FIRST_MODULES)
+    _import(first_modules)
     if warm_numba and not select.select([req_r], [], [], 0)[0]:
         from quantlab.commands.warmup import warm_numba_runtime
 

@@ -3,11 +3,11 @@ and a big run's (a window of at least ``engine.jit.COLD_THRESHOLD`` bars, whose 
 and chain are the request's critical path; a small run keeps the worker forked after planning).
 
 The worker (commands/worker.py, ``deferred``) imports numpy, pyarrow and the engine and, for an
-inline grid big enough for numba, starts numba's runtime while the parent validates the request
+inline grid big enough for numba or a big run, starts numba's runtime while the parent validates the request
 and plans it (~0.1-0.25 s); the executor then hands it its log and prefetch
 (``StepWorker.start``) or, when the request runs no step here, SIGKILLs it
 (``StepWorker.abandon``). An identical rerun takes the fast path and needs no worker: forking one
-anyway would spend ~0.2 s of CPU on imports thrown away, so a sweep request that completed here
+anyway would spend ~0.2 s of CPU on imports thrown away, so a request that completed here
 before (the same params: one tiny file per distinct request under ``<internal>/seen/<command>``,
 written on success) is planned first and gets a worker the usual way, after planning, if it turns out to
 need one. The hint only decides *when* the worker is forked, never what is computed: a wrong
@@ -16,6 +16,7 @@ guess costs time, not results.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -61,14 +62,32 @@ def early_worker(command: str, params: dict, opts):
     from quantlab.commands.worker import StepWorker
 
     try:
-        return StepWorker(deferred=True, warm_numba=warm_numba)
+        return StepWorker(deferred=True, warm_numba=warm_numba, command=command)
     except OSError:
         return None
 
 
-def early_sweep_worker(params: dict, opts):
-    """:func:`early_worker` of a sweep request."""
-    return early_worker("sweep", params, opts)
+def take_worker(opts, command: str | None = None, params: dict | None = None):
+    """The early worker ``main.py`` forked for this request (or decided against), now the
+    plan's; when ``main.py`` did not decide (a request from CLI flags) and ``command`` is given,
+    :func:`early_worker` decides here, before planning."""
+    if hasattr(opts, "early_worker"):
+        worker = opts.early_worker
+    else:
+        worker = early_worker(command, params, opts) if command else None
+    opts.early_worker = None
+    return worker
+
+
+@contextlib.contextmanager
+def abandoned_on_error(worker):
+    """A failure inside the block (a request that fails planning) ends ``worker`` (if any)."""
+    try:
+        yield
+    except BaseException:
+        if worker is not None:
+            worker.abandon()
+        raise
 
 
 def likely_big_run(params: dict) -> bool:

@@ -37,16 +37,13 @@ def run_plan(req, opts) -> Plan:
     from quantlab.contract.paths import internal_root
     from quantlab.store_layout import run_chain, sim_dir
 
+    from quantlab.orchestrate.early import abandoned_on_error, take_worker
+
     printed = len(req.warnings)
-    worker = getattr(opts, "early_worker", None)  # a big run's, forked by main.py before validation
-    opts.early_worker = None  # the plan owns it now
-    try:
+    worker = take_worker(opts)  # a big run's, forked by main.py before validation
+    with abandoned_on_error(worker):
         rp = plan_run(req.params, request_id=req.request_id, warnings=req.warnings, origin=req.origin,
                       claim=not opts.dry_run)
-    except BaseException:
-        if worker is not None:
-            worker.abandon()
-        raise
     print_warnings(req.warnings[printed:])  # found while planning (e.g. a default ticker stood in)
     plan = Plan(run_id=rp.run_id, mode="run", config=rp.snakemake_config(), target=rp.target,
                 log_path=rp.staging_dir / "logs" / "snakemake.log", keyed_outputs=run_chain(rp.keys),
@@ -128,31 +125,25 @@ def sweep_plan(req, opts) -> Plan:
     from quantlab.commands.sweep.board import attach_board
     from quantlab.commands.sweep.spec import externalize, spec_path
     from quantlab.contract.paths import internal_root, resolve_input_path
-    from quantlab.orchestrate.early import early_sweep_worker, remember
+    from quantlab.orchestrate.early import abandoned_on_error, remember, take_worker
     from quantlab.store_layout import sweep_outputs
 
     executor = req.params.get("executor") or opts.executor
     # forked by main.py before validation (or decided against there), else here before planning
-    worker = opts.early_worker if hasattr(opts, "early_worker") else early_sweep_worker(req.params, opts)
-    opts.early_worker = None  # the plan owns it now
-    try:
+    worker = take_worker(opts, "sweep", req.params)
+    with abandoned_on_error(worker):
         exp = load_experiment(req.params, resolve_path=resolve_input_path)
         print_warnings(exp.warnings)
         req.warnings = req.warnings + exp.warnings
         sp = plan_sweep(exp, req.params, request_id=req.request_id, warnings=req.warnings,
                         origin=req.origin, cores=opts.cores, claim=not opts.dry_run, force=opts.force)
-    except BaseException:
-        if worker is not None:
-            worker.abandon()
-        raise
     board = attach_board(sp.config, sp.run_id) if exp.mode == "grid" else None
-    try:
-        profile = _profile_path(req.params.get("profile") or opts.profile)
-    except BaseException:
-        if worker is not None:
-            worker.abandon()
-        _discard(sp.staging_dir)()
-        raise
+    with abandoned_on_error(worker):
+        try:
+            profile = _profile_path(req.params.get("profile") or opts.profile)
+        except BaseException:
+            _discard(sp.staging_dir)()
+            raise
     work = sum(len(spec["combos"]) for spec in sp.config["shards"].values()) * max(
         estimate_bars(exp.base, exp.base["start"], exp.base["end"]), 1)
     whole = None  # a short grid sweep: every shard and the board computed ahead
