@@ -175,8 +175,11 @@ def test_hostile_requests_end_in_a_contract_exit_code(ql, raw):
         assert res.returncode == 2 and "outside the allowed output roots" in res.stderr, res.stderr[-500:]
         assert (sorted(os.listdir(cron)) if cron.is_dir() else None) == before
     assert res.returncode in (0, 2, 3, 4), (res.returncode, res.stderr[-500:])
-    if "9" * 400 in raw or "0" * 400 in raw:
+    if "9" * 400 in raw or "0" * 400 in raw:  # the contract's failure path, whole
         assert res.returncode == 2 and "must be" in res.stderr, res.stderr[-500:]
+        assert len(res.stderr.strip().splitlines()) == 1 and res.signals[-1]["event"] == "SESSION_FAILED"
+        assert json.loads(res.stdout)["status"] == "error"
+        assert not any(ql.runs_dir().glob("*/")), "no run dir for a refused request"
     assert "Traceback" not in res.stderr
     assert len(res.stdout.splitlines()) == 1
     assert len(res.stderr) < 5000
