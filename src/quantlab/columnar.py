@@ -76,13 +76,18 @@ def column_to_numpy(table, name: str, copy: bool = True) -> np.ndarray:
         raw = np.frombuffer(data, dtype=np.int64)[off:off + n]
         unit = t.unit
         if not copy and unit == "ns":
-            return raw.view("datetime64[ns]")
+            return _read_only(raw.view("datetime64[ns]"))
         return raw.astype(f"datetime64[{unit}]").astype("datetime64[ns]")
     dtype = _NUMPY_OF.get(str(t))
     if dtype is None:
         raise TypeError(f"unsupported Arrow type {t} in column {name}")
     view = np.frombuffer(data, dtype=dtype)[off:off + n]
-    return view.copy() if copy else view
+    return view.copy() if copy else _read_only(view)
+
+
+def _read_only(view: np.ndarray) -> np.ndarray:
+    view.flags.writeable = False  # the table's own memory (maybe a remembered table's): not to be changed
+    return view
 
 
 def metadata_of(table) -> dict[str, str]:
