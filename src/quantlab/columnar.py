@@ -138,12 +138,16 @@ def write_parquet(path: str | os.PathLike, table, delta: tuple = ()) -> None:
         with pa.OSFile(tmp, "w") as sink:  # pyarrow's own file: its writes need no GIL
             pq.write_table(table, sink, **options)
 
-    atomic_write_named(path, fill)
-    remember(path, table)
+    try:
+        atomic_write_named(path, fill)
+        remember(path, table)
+    finally:
+        _PROMISED.pop(os.fspath(path), None)
 
 
 # Read-after-write memo (see :func:`remembering`): path -> (the file's identity, its table)
 _RECENT: dict[str, tuple[tuple, object]] = {}
+_PROMISED: dict[str, object] = {}  # path -> the table a write started here is putting there (:func:`promise`)
 _REMEMBERING: list[bool] = []
 
 
@@ -167,6 +171,7 @@ def remembering():
         _REMEMBERING.pop()
         if not _REMEMBERING:
             _RECENT.clear()
+            _PROMISED.clear()
 
 
 def remember(path: str | os.PathLike, table) -> None:
@@ -175,11 +180,27 @@ def remember(path: str | os.PathLike, table) -> None:
         _RECENT[os.fspath(path)] = (_identity(path), table)
 
 
+def promise(path: str | os.PathLike, table) -> bool:
+    """Inside :func:`remembering`: ``table`` is what a :func:`write_parquet` this process has
+    started (on a thread, artifacts/beside.py) is putting at ``path``; :func:`read_parquet`
+    gives it back already, so the chain's next step need not wait for the file (a 1M-bar run's
+    score starts while the equity table is still being encoded). The write, done or failed,
+    withdraws the promise; a failed one leaves no file, and the step that wrote it is not
+    counted as done (commands/speculate.py). True when promised (inside remembering())."""
+    if _REMEMBERING:
+        _PROMISED[os.fspath(path)] = table
+    return bool(_REMEMBERING)
+
+
 def read_parquet(path: str | os.PathLike):
     """Read a whole Parquet file (``ParquetFile.read`` avoids pyarrow.dataset, which imports
     pandas), or the table this process has just written there (:func:`remembering`)."""
     import pyarrow.parquet as pq
 
+    if _PROMISED:
+        promised = _PROMISED.get(os.fspath(path))
+        if promised is not None:
+            return promised
     if _RECENT:
         kept = _RECENT.get(os.fspath(path))
         try:

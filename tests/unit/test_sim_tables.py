@@ -169,3 +169,80 @@ def test_plot_step_reads_the_remembered_table_without_changing_it(tmp_path):
         table = read_parquet(tmp_path / "equity.parquet")
     assert all(np.array_equal(column_to_numpy(table, k), before[k]) for k in cols)
     assert (tmp_path / "equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_promised_table_is_read_back_before_its_file_exists(tmp_path, monkeypatch):
+    """Inside remembering(), a table promised for a path is what read_parquet gives while its
+    write runs; the write withdraws the promise (done: the file's memo takes over; failed: no
+    file, and reading it fails). Outside remembering() nothing is promised."""
+    from quantlab.columnar import promise, remembering
+
+    table = table_from_numpy({"a": np.arange(5.0)})
+    path = tmp_path / "t.parquet"
+    assert promise(path, table) is False and not path.exists()
+    with remembering():
+        assert promise(path, table) is True
+        assert read_parquet(path) is table and not path.exists()
+        write_parquet(path, table)
+        assert read_parquet(path) is table and path.exists()
+        bad = tmp_path / "bad.parquet"
+        promise(bad, table)
+
+        def fail(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(pq, "write_table", fail)
+        with np.testing.assert_raises(OSError):
+            write_parquet(bad, table)
+        assert not bad.exists() and not list(tmp_path.glob("*.tmp"))
+        with np.testing.assert_raises(FileNotFoundError):
+            read_parquet(bad)
+
+
+def _plan(tmp_path, monkeypatch):
+    from quantlab.commands.run.plan import plan_run
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    plan = plan_run({"ticker": "SPX", "start": "2016-01-01", "end": "2018-01-01"}, request_id=None, warnings=[],
+                    origin="json", claim=False)
+    f = {name: str(tmp_path / name) for name in ("bars.parquet", "signals.parquet", "equity.parquet",
+                                                  "trades.parquet", "trades.csv", "metrics.json")}
+    steps.step_load_data(plan.specs["data"], f["bars.parquet"])
+    steps.step_signals(plan.specs["signals"], f["bars.parquet"], f["signals.parquet"])
+    return plan, f
+
+
+def test_in_the_speculative_chain_score_starts_while_the_tables_are_written(tmp_path, monkeypatch):
+    """The worker's run chain (remembering + late_writes, commands/speculate.py): step_simulate
+    returns while its Parquet files are still being written, and the next step reads the tables
+    from memory; the files then land, equal to what was read. Elsewhere the step waits for them."""
+    import threading
+
+    from quantlab.artifacts.beside import late_writes
+    from quantlab.columnar import remembering
+
+    plan, f = _plan(tmp_path, monkeypatch)
+    release, held = threading.Event(), []
+    real = pq.write_table
+
+    def held_write(table, where, **kwargs):
+        held.append(release.wait(timeout=20))  # True: released by the test once the step had returned
+        return real(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", held_write)
+    with remembering():
+        with late_writes() as pending:
+            steps.step_simulate.__wrapped__(plan.specs["sim"], f["bars.parquet"], f["signals.parquet"],
+                                            f["equity.parquet"], f["trades.parquet"], None)
+            assert not Path(f["equity.parquet"]).exists() and not Path(f["trades.parquet"]).exists()
+            steps.step_score.__wrapped__(plan.specs["sim"], f["equity.parquet"], f["trades.parquet"], f["metrics.json"])
+            early = read_parquet(f["equity.parquet"])
+            release.set()
+            for writes in pending:
+                writes.wait()
+    assert held == [True, True]
+    assert pq.read_table(f["equity.parquet"]).equals(early, check_metadata=True)
+    monkeypatch.setattr(pq, "write_table", real)
+    metrics = (tmp_path / "metrics.json").read_bytes()
+    steps.step_score.__wrapped__(plan.specs["sim"], f["equity.parquet"], f["trades.parquet"], f["metrics.json"])
+    assert (tmp_path / "metrics.json").read_bytes() == metrics  # the same score from the files

@@ -24,7 +24,7 @@ from pathlib import Path
 from quantlab.artifacts.beside import writes_beside
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
-from quantlab.columnar import column_to_numpy, metadata_of, read_parquet, table_from_numpy, write_parquet
+from quantlab.columnar import column_to_numpy, metadata_of, promise, read_parquet, table_from_numpy, write_parquet
 from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.commands.run.publish import write_report, write_results, zero_trade_warnings
 from quantlab.commands.speculate import take as take_speculated
@@ -206,7 +206,7 @@ def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equ
         "margin_call": -1 if result.margin_call is None else int(result.margin_call),
         "calendar": json.dumps(calendar), "data_notes": json.dumps(list(bars.notes)),
         "adjustment": bars.adjustment})
-    beside(write_parquet, equity_out, table, DELTA_COLUMNS)
+    _write_promised(beside, equity_out, table)
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
     trades["exit_time"] = bars.index[trades["exit_idx"].astype(np.int64)]
@@ -214,9 +214,17 @@ def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equ
     if result.open_position and len(is_open):
         is_open[-1] = 1  # the engine logs a position open at the end as its last trade
     trades["open"] = is_open
-    beside(write_parquet, trades_out, table_from_numpy(trades), DELTA_COLUMNS)
+    _write_promised(beside, trades_out, table_from_numpy(trades))
     if trades_csv_out is not None:  # late: no later step of the chain reads it (artifacts/beside.py)
         beside(_write_trades_csv, trades_csv_out, trades, late_ok=True)
+
+
+def _write_promised(beside, path: str, table) -> None:
+    """Write a table on a thread; a chain that reads back from memory (the worker's speculative
+    run chain: columnar.remembering) gets it from there at once (columnar.promise), so the
+    write is late there: score and plot start while it is encoded. Anywhere else the step waits
+    for it as for any write (artifacts/beside.py)."""
+    beside(write_parquet, path, table, DELTA_COLUMNS, late_ok=promise(path, table))
 
 
 def _write_trades_csv(path: str, trades: dict) -> None:
