@@ -132,7 +132,8 @@ def test_equity_png_is_what_the_full_length_arrays_drew(monkeypatch):
 
 def test_simulate_imports_the_charts_modules_while_it_writes(tmp_path):
     """In a process that has not imported Pillow (a big run's worker), step_simulate imports the
-    chart's modules (Pillow, its image plugins) beside its writes: the plot step then imports nothing."""
+    chart's modules (Pillow, its image plugins), the runs index's, and computes the code
+    fingerprint beside its writes: the plot, publish and index steps then import nothing."""
     code = f"""
 import sys, os
 sys.path.insert(0, {str(SRC)!r})
@@ -145,14 +146,17 @@ d = {str(tmp_path)!r}
 steps.step_load_data(plan.specs["data"], d + "/bars.parquet")
 steps.step_signals(plan.specs["signals"], d + "/bars.parquet", d + "/signals.parquet")
 assert "PIL.Image" not in sys.modules
+from quantlab.artifacts import provenance
+provenance._source_fingerprint.cache_clear()  # the worker forked before planning has not computed it
 steps.step_simulate(plan.specs["sim"], d + "/bars.parquet", d + "/signals.parquet", d + "/equity.parquet",
                     d + "/trades.parquet", d + "/trades.csv")
 from PIL import Image
-print("PIL.PngImagePlugin" in sys.modules, Image._initialized >= 1)
+print("PIL.PngImagePlugin" in sys.modules, Image._initialized >= 1, "quantlab.artifacts.catalog_sync" in sys.modules,
+      provenance._source_fingerprint.cache_info().currsize >= 1)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["True", "True"]
+    assert out.stdout.split() == ["True"] * 4
 
 
 def test_plot_step_reads_the_remembered_table_without_changing_it(tmp_path):

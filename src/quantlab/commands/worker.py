@@ -52,6 +52,21 @@ FIRST_MODULES = {
 }
 
 
+# what a big run's later steps import (the chart, publishing, the runs index) beyond its
+# FIRST_MODULES: the simulate step imports them on a thread while its files are written
+# (commands/run/steps.py), so the plot, the publish and the index steps at the end import nothing
+LATER_MODULES = {
+    "run": ("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin", "quantlab.artifacts.plots",
+            "filelock", "sqlite3", "quantlab.artifacts.runs_index", "quantlab.artifacts.catalog_sync",
+            "quantlab.registry.runs", "quantlab.artifacts.report_doc", "quantlab.commands.robust_run"),
+}
+
+
+def import_later(command: str) -> None:
+    """Import ``LATER_MODULES[command]`` (one that fails to import is left to the step needing it)."""
+    _import(LATER_MODULES[command])
+
+
 class StepFailed(QuantLabError):
     """An unexpected exception inside a step that ran in the worker (exit 1)."""
 

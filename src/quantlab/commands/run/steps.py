@@ -157,17 +157,22 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
     with writes_beside() as beside:  # each file written on a thread
         _write_simulation(beside, bars, start, cfg, calendar, result, equity_out, trades_out, trades_csv_out)
-        if "PIL.Image" not in sys.modules:  # a big run's worker imports the plot's modules here
-            beside(_warm_plot, late_ok=True)  # while the writes run (native: no GIL needed)
+        if "PIL.Image" not in sys.modules:  # a big run's worker: the later steps' imports here,
+            beside(_warm_later, late_ok=True)  # while the writes run (native: they need no GIL)
 
 
-def _warm_plot() -> None:
-    """The plot's imports (artifacts/plots.py ``warm``), done ahead; a failure only means the
-    plot step imports them itself (and reports what fails there)."""
+def _warm_later() -> None:
+    """What the run's later steps need, done ahead: their imports (commands/worker.py
+    ``LATER_MODULES``), the chart's plugins and fonts (artifacts/plots.py ``warm``) and the
+    code fingerprint publishing records. A failure only means a step does it itself (and
+    reports what fails there)."""
     try:
         from quantlab.artifacts.plots import warm
+        from quantlab.commands.worker import import_later
 
+        import_later("run")
         warm()
+        code_fingerprint()
     except Exception:  # noqa: BLE001 - see the docstring
         pass
 
