@@ -1257,7 +1257,7 @@ def drawdown_pass(ret, equity, initial_cash, stats):
         if ret[i] < 0.0:
             n_neg += 1
         e = equity[i]
-        if e != e or peak != peak:
+        if e != e:
             peak = NAN
         elif e > peak:
             peak = e
