@@ -7,9 +7,10 @@ Two paths, the same numbers to the last bit (tests/unit/test_bar_stats.py):
 * :func:`by_numpy`: numpy on whole arrays (small runs: a few hundred microseconds at 5,000
   bars, no numba import);
 * :func:`by_kernel`: ``kernels.run_stats``, a few passes and no temporary array beside the
-  benchmark's returns (a 1M-bar run: ~6 ms instead of ~40 ms and ~6k page faults of 8 MB
-  temporaries), taken when :func:`quantlab.engine.jit.use_jit` says numba pays for the
-  series' length (always once numba is loaded and the series is >= 10,000 bars).
+  benchmark's returns (a 1M-bar run: ~8 ms of CPU instead of ~40 ms and ~6k page faults of
+  8 MB temporaries), taken when :func:`quantlab.engine.jit.use_jit` says numba pays for the
+  series' length (numba loaded and >= 10,000 bars, or the kernel already warm: a big run's
+  worker loads it in its warm-up).
 
 Both give ``(columns, (bench_mean, bench_sxx))``: the ``RunStats`` columns ``sum_returns``,
 ``sum_sq_dev``, ``negative_bars``, ``sum_sq_down``, ``max_drawdown``, ``max_dd_bars`` and the
