@@ -67,6 +67,18 @@ def test_the_kernel_gives_numpys_bits(case):
         assert_same(plain, bar_stats.by_kernel(returns, equity, cash, bench, jit=False))
 
 
+def test_negative_zero_returns_sum_as_numpy_sums_them():
+    """numpy's sum is +0.0 plus the pairwise sum: returns of -0.0 only sum to +0.0 (the kernel's
+    pairwise_sum alone gives -0.0)."""
+    for n in (1, 7, 8, 200):
+        returns = np.full(n, -0.0)
+        equity = np.full(n, 10.0)
+        plain = bar_stats.by_numpy(returns, equity, 10.0, equity)
+        assert math.copysign(1.0, plain[0]["sum_returns"]) == 1.0
+        assert_same(plain, bar_stats.by_kernel(returns, equity, 10.0, equity, jit=True))
+        assert_same(plain, bar_stats.by_kernel(returns, equity, 10.0, equity, jit=False))
+
+
 def test_undefined_equity_follows_numpy():
     """A NaN equity makes the running peak NaN from there on (every later bar under water) and
     the drawdown NaN; an infinite one too (inf / inf): as numpy has it."""

@@ -1313,18 +1313,19 @@ def run_stats(ret, equity, initial_cash, bench, bench_dx, cand, scratch, stack_i
     ``SWEEP_STATS`` floats (the slots above are written); ``cand``: ``m + 1`` floats,
     ``scratch`` and ``bench_dx``: ``m``; ``m = len(ret) >= 1``."""
     m = len(ret)
-    total = pairwise_sum(ret, 0, m, stack_i, stack_f)
+    # numpy's sum is +0.0 plus the pairwise sum (the same but for -0.0, which becomes +0.0)
+    total = pairwise_sum(ret, 0, m, stack_i, stack_f) + 0.0
     sq_dev, sq_down = pairwise_sums(ret, 0, m, total / m, True, stack_i, stack_f)
     stats[ST_SUM_RETURNS] = total
-    stats[ST_SUM_SQ_DEV] = sq_dev if m >= 2 else 0.0
-    stats[ST_SUM_SQ_DOWN] = sq_down
+    stats[ST_SUM_SQ_DEV] = sq_dev + 0.0 if m >= 2 else 0.0
+    stats[ST_SUM_SQ_DOWN] = sq_down + 0.0
     drawdown_pass(ret, equity, initial_cash, stats)
     bench_dx[0] = 0.0
     for i in range(1, m):
         bench_dx[i] = bench[i] / bench[i - 1] - 1.0
-    b_mean = pairwise_sum(bench_dx, 0, m, stack_i, stack_f) / m
+    b_mean = (pairwise_sum(bench_dx, 0, m, stack_i, stack_f) + 0.0) / m
     bench_out[RS_BENCH_MEAN] = b_mean
-    bench_out[RS_BENCH_SXX] = pairwise_sums(bench_dx, 0, m, b_mean, True, stack_i, stack_f)[0]
+    bench_out[RS_BENCH_SXX] = pairwise_sums(bench_dx, 0, m, b_mean, True, stack_i, stack_f)[0] + 0.0
     for i in range(m):
         bench_dx[i] = bench_dx[i] - b_mean
     cand[m] = NAN
