@@ -78,6 +78,7 @@ def warm_run_kernels(signals_spec: dict, engine: dict) -> None:
     by running them on a tiny series: they then count as warm and run under numba at any size."""
     import numpy as np
 
+    from quantlab.bar_stats import bar_stats
     from quantlab.commands.run.steps import engine_config
     from quantlab.engine import simulate
     from quantlab.strategies import get_strategy
@@ -90,6 +91,8 @@ def warm_run_kernels(signals_spec: dict, engine: dict) -> None:
     with forced_jit():
         sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
         simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)
+        close.setflags(write=False)  # as the score step reads its columns (steps._load_sim)
+        bar_stats(close, close, 1.0, close)  # the score step's kernel (kernels.run_stats)
 
 
 def warm_numba_runtime() -> None:
