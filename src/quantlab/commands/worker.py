@@ -27,6 +27,7 @@ import threading
 import traceback
 from typing import Any
 
+from quantlab.commands.imports_ahead import import_all, kept_for_good
 from quantlab.errors import ConfigError, DataError, QuantLabError, StrategyError
 
 _HEADER = struct.Struct("!Q")
@@ -50,21 +51,6 @@ FIRST_MODULES = {
     "run": ("numpy", "pyarrow", "pyarrow.parquet", "quantlab.data", "quantlab.engine",
             "quantlab.commands.run.steps"),
 }
-
-
-# what a big run's later steps import (the chart, publishing, the runs index) beyond its
-# FIRST_MODULES: the simulate step imports them on a thread while its files are written
-# (commands/run/steps.py), so the plot, the publish and the index steps at the end import nothing
-LATER_MODULES = {
-    "run": ("PIL.Image", "PIL.ImageDraw", "PIL.ImageFont", "PIL.PngImagePlugin", "quantlab.artifacts.plots",
-            "filelock", "sqlite3", "quantlab.artifacts.runs_index", "quantlab.artifacts.catalog_sync",
-            "quantlab.registry.runs", "quantlab.artifacts.report_doc", "quantlab.commands.robust_run"),
-}
-
-
-def import_later(command: str) -> None:
-    """Import ``LATER_MODULES[command]`` (one that fails to import is left to the step needing it)."""
-    _import(LATER_MODULES[command])
 
 
 # a request's last step (every workflow's target is its index marker): once it has replied, the
@@ -265,18 +251,9 @@ def _output_to(log_path: str | None, devnull: int | None = None) -> None:
     os.dup2(out, 2)
 
 
-def _import(modules) -> None:
-    import importlib
-
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-
-
 def _warm_imports() -> None:
-    _import(WARM_MODULES)
+    with kept_for_good():
+        import_all(WARM_MODULES)
 
 
 def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool, first_modules: tuple) -> None:
@@ -284,11 +261,12 @@ def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool, first_modules: tup
     while the parent plans, then its log and prefetch (:meth:`StepWorker.start`)."""
     import select
 
-    _import(first_modules)
-    if warm_numba and not select.select([req_r], [], [], 0)[0]:
-        from quantlab.commands.warmup import warm_numba_runtime
+    with kept_for_good():
+        import_all(first_modules)
+        if warm_numba and not select.select([req_r], [], [], 0)[0]:
+            from quantlab.commands.warmup import warm_numba_runtime
 
-        warm_numba_runtime()
+            warm_numba_runtime()
     try:
         log_path, prefetch = _recv(req_r)
     except (EOFError, OSError):

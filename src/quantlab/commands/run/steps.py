@@ -162,13 +162,13 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
 
 
 def _warm_later() -> None:
-    """What the run's later steps need, done ahead: their imports (commands/worker.py
+    """What the run's later steps need, done ahead: their imports (commands/imports_ahead.py
     ``LATER_MODULES``), the chart's plugins and fonts (artifacts/plots.py ``warm``) and the
     code fingerprint publishing records. A failure only means a step does it itself (and
     reports what fails there)."""
     try:
         from quantlab.artifacts.plots import warm
-        from quantlab.commands.worker import import_later
+        from quantlab.commands.imports_ahead import import_later
 
         import_later("run")
         warm()
