@@ -1,0 +1,327 @@
+"""The trades.csv rows as bytes in one numba kernel (nogil, no allocation): what
+:func:`quantlab.artifacts.trades_csv.trades_csv_text` writes, byte for byte, for a big trade log.
+
+Plain functions compiled by ``engine.jit.jitted`` (``cache=True, nogil=True``, no NRT: see
+``engine.jit.NO_REFCOUNT``). The caller preallocates the output (:data:`ROW_BOUND` bytes per row)
+and gets back the length written.
+
+Floats are ``"%.10g" % x`` exactly. The kernel takes the ``k`` with ``1e9 <= |x| * 10**k <
+1e10`` and computes that product as a double-double: ``10**k`` is tabulated as ``hi + lo`` (exact
+for ``0 <= k <= 22``, else within 2**-106 relative), ``|x| * hi`` is exact by Dekker's TwoProduct
+(Veltkamp's split), so the product is off by less than 1e-20 and its rounding to 10 significant
+digits is exact unless its fraction is within :data:`TIE_GUARD` of one half (Python rounds an
+exact tie half-to-even). Such a near-tie cell, or a ``|x|`` outside ``[1e-290, 1e300)`` (other
+than 0, nan, inf), is a *hard* cell: the kernel writes nothing for it and records (byte offset,
+cell index) in ``hard``; the caller inserts Python's ``%.10g`` there. More hard cells than
+``hard`` holds, a NaT or a year outside 0..9999, or an exit reason outside the label table: the
+kernel returns -1 and the caller formats the whole log in Python.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ROW_BOUND = 256  # bytes a row at most: id 20, side 5, 2 times 40, 7 floats x 17, int 20, labels 19, 13 commas, newline
+N_FLOATS = 7
+TIE_GUARD = 1e-9
+SPLIT = 134217729.0  # 2**27 + 1 (Veltkamp)
+K_MIN, K_MAX = -291, 300  # the scalings 10**k tabulated: |x| in [1e-290, 1e300) (Dekker's split of
+X_MIN, X_MAX = 1e-290, 1e300  # |x| or 10**k overflows near 1e300)
+
+
+def _pow10_table():
+    """``10**k`` for ``K_MIN <= k <= K_MAX`` as ``hi + lo``: ``hi`` the nearest double, ``lo`` the
+    nearest double to the rest (integer arithmetic: Python's int / int rounds correctly)."""
+    hi, lo = [], []
+    for k in range(K_MIN, K_MAX + 1):
+        num, den = (10 ** k, 1) if k >= 0 else (1, 10 ** -k)
+        h = num / den
+        a, b = h.as_integer_ratio()
+        hi.append(h)
+        lo.append((num * b - a * den) / (den * b))
+    return np.array(hi), np.array(lo)
+
+
+POW10_HI, POW10_LO = _pow10_table()
+
+# byte codes (numba has no str -> bytes inside a kernel)
+NAT = -9223372036854775808  # numpy's NaT as int64
+COMMA, NEWLINE, DOT, MINUS, PLUS, ZERO, COLON, DASH_T, LETTER_Z, LETTER_E = 44, 10, 46, 45, 43, 48, 58, 84, 90, 101
+
+
+def two_product(a, b):
+    """``(p, e)`` with ``p + e == a * b`` exactly (no overflow/underflow in range)."""
+    p = a * b
+    c = SPLIT * a
+    ah = c - (c - a)
+    al = a - ah
+    c = SPLIT * b
+    bh = c - (c - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def put_int(buf, p, v):
+    """``"%d" % v`` at ``buf[p:]``; returns the end (``v`` > -2**63)."""
+    if v < 0:
+        buf[p] = MINUS
+        p += 1
+        v = -v
+    n = 1
+    t = v // 10
+    while t > 0:
+        n += 1
+        t //= 10
+    end = p + n
+    for i in range(n):
+        buf[end - 1 - i] = ZERO + v % 10
+        v //= 10
+    return end
+
+
+def put_bytes(buf, p, src, start, stop):
+    for i in range(start, stop):
+        buf[p] = src[i]
+        p += 1
+    return p
+
+
+def put_2(buf, p, v):
+    buf[p] = ZERO + v // 10
+    buf[p + 1] = ZERO + v % 10
+    return p + 2
+
+
+def put_time(buf, p, s):
+    """``YYYY-MM-DDTHH:MM:SSZ`` of ``s`` epoch seconds (``dates.bar_times_iso``); -1 outside
+    years 0..9999 (numpy writes those otherwise)."""
+    days = s // 86400
+    sod = s - days * 86400
+    z = days + 719468  # days since 0000-03-01 (H. Hinnant's civil_from_days)
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = yoe + era * 400 + (1 if month <= 2 else 0)
+    if year < 0 or year > 9999:
+        return -1
+    p = put_2(buf, p, year // 100)
+    p = put_2(buf, p, year % 100)
+    buf[p] = MINUS
+    p = put_2(buf, p + 1, month)
+    buf[p] = MINUS
+    p = put_2(buf, p + 1, day)
+    buf[p] = DASH_T
+    p = put_2(buf, p + 1, sod // 3600)
+    buf[p] = COLON
+    p = put_2(buf, p + 1, (sod // 60) % 60)
+    buf[p] = COLON
+    p = put_2(buf, p + 1, sod % 60)
+    buf[p] = LETTER_Z
+    return p + 1
+
+
+def put_g10(buf, p, x):
+    """``"%.10g" % x`` at ``buf[p:]``; returns the end, or -1 for a hard cell (nothing written)."""
+    if x != x:
+        buf[p] = 110  # n
+        buf[p + 1] = 97  # a
+        buf[p + 2] = 110
+        return p + 3
+    neg = math.copysign(1.0, x) < 0.0
+    ax = abs(x)
+    if ax == 0.0 or ax == math.inf:
+        q = p
+        if neg:
+            buf[q] = MINUS
+            q += 1
+        if ax == 0.0:
+            buf[q] = ZERO
+            return q + 1
+        buf[q] = 105  # i
+        buf[q + 1] = 110  # n
+        buf[q + 2] = 102  # f
+        return q + 3
+    if not X_MIN <= ax < X_MAX:
+        return -1
+    k = 9 - int(math.floor(math.log10(ax)))
+    hi = 0.0
+    lo = 0.0
+    for _ in range(4):  # log10 may be one off near a power of ten
+        if k < K_MIN or k > K_MAX:
+            return -1
+        hi, lo = two_product(ax, POW10_HI[k - K_MIN])
+        lo += ax * POW10_LO[k - K_MIN]
+        hi, lo = hi + lo, lo - ((hi + lo) - hi)  # renormalised: hi the nearest double
+        if hi < 1e9 or (hi == 1e9 and lo < 0.0):
+            k += 1
+        elif hi > 1e10 or (hi == 1e10 and lo >= 0.0):
+            k -= 1
+        else:
+            break
+    else:
+        return -1
+    whole = math.floor(hi)
+    frac = (hi - whole) + lo
+    if frac < 0.0:
+        whole -= 1.0
+        frac += 1.0
+    elif frac >= 1.0:
+        whole += 1.0
+        frac -= 1.0
+    if abs(frac - 0.5) < TIE_GUARD:
+        return -1
+    m = int(whole) + (1 if frac > 0.5 else 0)
+    e = 9 - k
+    if m == 10000000000:
+        m = 1000000000
+        e += 1
+    nd = 10
+    while m % 10 == 0:
+        m //= 10
+        nd -= 1
+    if neg:
+        buf[p] = MINUS
+        p += 1
+    if -4 <= e < 10:
+        if e < 0:  # 0.000ddd
+            buf[p] = ZERO
+            buf[p + 1] = DOT
+            p += 2
+            for _ in range(-e - 1):
+                buf[p] = ZERO
+                p += 1
+            end = p + nd
+            for i in range(nd):
+                buf[end - 1 - i] = ZERO + m % 10
+                m //= 10
+            return end
+        if nd <= e + 1:  # an integer: the digits, then zeros
+            end = p + e + 1
+            for i in range(nd, e + 1):
+                buf[p + i] = ZERO
+            for i in range(nd):
+                buf[p + nd - 1 - i] = ZERO + m % 10
+                m //= 10
+            return end
+        end = p + nd + 1
+        for i in range(nd):
+            j = nd - 1 - i  # digit index; the point sits after digit e
+            buf[p + j + (1 if j > e else 0)] = ZERO + m % 10
+            m //= 10
+        buf[p + e + 1] = DOT
+        return end
+    # d[.ddd]e+XX
+    if nd > 1:
+        end = p + nd + 1
+        for i in range(nd - 1):
+            buf[end - 1 - i] = ZERO + m % 10
+            m //= 10
+        buf[p + 1] = DOT
+    else:
+        end = p + 1
+    buf[p] = ZERO + m
+    buf[end] = LETTER_E
+    buf[end + 1] = MINUS if e < 0 else PLUS
+    if abs(e) >= 100:
+        return put_int(buf, end + 2, abs(e))
+    return put_2(buf, end + 2, abs(e))
+
+
+def put_cell(buf, p, x, cell, hard):
+    """``,`` and ``%.10g`` of ``x`` (cell number ``cell``); a hard cell is left empty and recorded
+    in ``hard``. Returns the end, or -1 when ``hard`` is full."""
+    buf[p] = COMMA
+    q = put_g10(buf, p + 1, x)
+    if q >= 0:
+        return q
+    nhard = hard[0]
+    if 2 * nhard + 3 > hard.shape[0]:
+        return -1
+    hard[1 + 2 * nhard] = p + 1
+    hard[2 + 2 * nhard] = cell
+    hard[0] = nhard + 1
+    return p + 1
+
+
+def trades_csv_kernel(buf, long_, entry_ns, exit_ns, entry_price, exit_price, qty, entry_fee, exit_fee, pnl, ret,
+                      bars_held, open_, reason, labels, label_end, hard):
+    """trades.csv's rows (not its header) into ``buf``: ``long_``/``open_`` booleans, the times as
+    epoch nanoseconds, the seven float columns of ``trades_csv.FLOAT_COLUMNS``, ``labels`` the
+    exit-reason labels' bytes (label ``r`` ending at ``label_end[r]``). Returns the length, or -1
+    (a NaT, a year outside 0..9999, an unknown exit reason, too many hard cells); the hard cells
+    are ``hard[0]`` (offset, row * N_FLOATS + column) pairs after ``hard[0]``."""
+    hard[0] = 0
+    nlabels = label_end.shape[0]
+    p = 0
+    for i in range(long_.shape[0]):
+        p = put_int(buf, p, i + 1)
+        buf[p] = COMMA
+        p += 1
+        if long_[i]:
+            buf[p] = 108  # l
+            buf[p + 1] = 111  # o
+            buf[p + 2] = 110  # n
+            buf[p + 3] = 103  # g
+            p += 4
+        else:
+            buf[p] = 115  # s
+            buf[p + 1] = 104  # h
+            buf[p + 2] = 111  # o
+            buf[p + 3] = 114  # r
+            buf[p + 4] = 116  # t
+            p += 5
+        for t in (entry_ns[i], exit_ns[i]):
+            if t == NAT:
+                return -1
+            buf[p] = COMMA
+            p = put_time(buf, p + 1, t // 1000000000)
+            if p < 0:
+                return -1
+        cell = i * N_FLOATS
+        p = put_cell(buf, p, entry_price[i], cell, hard)
+        if p >= 0:
+            p = put_cell(buf, p, exit_price[i], cell + 1, hard)
+        if p >= 0:
+            p = put_cell(buf, p, qty[i], cell + 2, hard)
+        if p >= 0:
+            p = put_cell(buf, p, entry_fee[i], cell + 3, hard)
+        if p >= 0:
+            p = put_cell(buf, p, exit_fee[i], cell + 4, hard)
+        if p >= 0:
+            p = put_cell(buf, p, pnl[i], cell + 5, hard)
+        if p >= 0:
+            p = put_cell(buf, p, ret[i], cell + 6, hard)
+        if p < 0:
+            return -1
+        buf[p] = COMMA
+        p = put_int(buf, p + 1, bars_held[i])
+        buf[p] = COMMA
+        p += 1
+        if open_[i]:
+            buf[p] = 111  # o
+            buf[p + 1] = 112  # p
+            buf[p + 2] = 101  # e
+            buf[p + 3] = 110  # n
+            p += 4
+        else:
+            buf[p] = 99  # c
+            buf[p + 1] = 108  # l
+            buf[p + 2] = 111  # o
+            buf[p + 3] = 115  # s
+            buf[p + 4] = 101  # e
+            buf[p + 5] = 100  # d
+            p += 6
+        buf[p] = COMMA
+        r = reason[i]
+        if r < 0 or r >= nlabels:
+            return -1
+        p = put_bytes(buf, p + 1, labels, 0 if r == 0 else label_end[r - 1], label_end[r])
+        buf[p] = NEWLINE
+        p += 1
+    return p
