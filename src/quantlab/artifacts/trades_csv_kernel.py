@@ -45,10 +45,12 @@ def _pow10_table():
 
 
 POW10_HI, POW10_LO = _pow10_table()
+POW10_INT = np.array([10 ** i for i in range(20)], dtype=np.uint64)
+DIGIT_PAIRS = np.frombuffer(b"".join(b"%02d" % i for i in range(100)), dtype=np.uint8).copy()
 
 # byte codes (numba has no str -> bytes inside a kernel)
 NAT = -9223372036854775808  # numpy's NaT as int64
-COMMA, NEWLINE, DOT, MINUS, PLUS, ZERO, COLON, DASH_T, LETTER_Z, LETTER_E = 44, 10, 46, 45, 43, 48, 58, 84, 90, 101
+COMMA, NEWLINE, DOT, MINUS, PLUS, ZERO, COLON, LETTER_T, LETTER_Z, LETTER_E = 44, 10, 46, 45, 43, 48, 58, 84, 90, 101
 
 
 def two_product(a, b):
@@ -69,16 +71,21 @@ def put_int(buf, p, v):
         buf[p] = MINUS
         p += 1
         v = -v
+    u = np.uint64(v)
     n = 1
-    t = v // 10
-    while t > 0:
+    while n < 20 and u >= POW10_INT[n]:
         n += 1
-        t //= 10
     end = p + n
-    for i in range(n):
-        buf[end - 1 - i] = ZERO + v % 10
-        v //= 10
-    return end
+    while u >= np.uint64(100):
+        q = u // np.uint64(100)
+        put_pair(buf, end - 2, u - q * np.uint64(100))
+        end -= 2
+        u = q
+    if u >= np.uint64(10):
+        put_pair(buf, end - 2, u)
+    else:
+        buf[end - 1] = u + np.uint64(ZERO)
+    return p + n
 
 
 def put_bytes(buf, p, src, start, stop):
@@ -89,16 +96,13 @@ def put_bytes(buf, p, src, start, stop):
 
 
 def put_2(buf, p, v):
-    buf[p] = ZERO + v // 10
-    buf[p + 1] = ZERO + v % 10
+    put_pair(buf, p, v)
     return p + 2
 
 
-def put_time(buf, p, s):
-    """``YYYY-MM-DDTHH:MM:SSZ`` of ``s`` epoch seconds (``dates.bar_times_iso``); -1 outside
-    years 0..9999 (numpy writes those otherwise)."""
-    days = s // 86400
-    sod = s - days * 86400
+def put_date(buf, p, days):
+    """``YYYY-MM-DDT`` of ``days`` since 1970-01-01 (``dates.bar_times_iso``, proleptic
+    Gregorian); returns the end, or -1 outside years 0..9999 (numpy writes those otherwise)."""
     z = days + 719468  # days since 0000-03-01 (H. Hinnant's civil_from_days)
     era = z // 146097
     doe = z - era * 146097
@@ -110,20 +114,27 @@ def put_time(buf, p, s):
     year = yoe + era * 400 + (1 if month <= 2 else 0)
     if year < 0 or year > 9999:
         return -1
-    p = put_2(buf, p, year // 100)
-    p = put_2(buf, p, year % 100)
-    buf[p] = MINUS
-    p = put_2(buf, p + 1, month)
-    buf[p] = MINUS
-    p = put_2(buf, p + 1, day)
-    buf[p] = DASH_T
-    p = put_2(buf, p + 1, sod // 3600)
-    buf[p] = COLON
-    p = put_2(buf, p + 1, (sod // 60) % 60)
-    buf[p] = COLON
-    p = put_2(buf, p + 1, sod % 60)
-    buf[p] = LETTER_Z
-    return p + 1
+    put_pair(buf, p, year // 100)
+    put_pair(buf, p + 2, year % 100)
+    buf[p + 4] = MINUS
+    put_pair(buf, p + 5, month)
+    buf[p + 7] = MINUS
+    put_pair(buf, p + 8, day)
+    buf[p + 10] = LETTER_T
+    return p + 11
+
+
+def put_clock(buf, p, sod):
+    """``HH:MM:SSZ`` of ``0 <= sod < 86400`` seconds into the day; returns the end."""
+    minutes = sod // 60
+    hours = sod // 3600
+    put_pair(buf, p, hours)
+    buf[p + 2] = COLON
+    put_pair(buf, p + 3, minutes - 60 * hours)
+    buf[p + 5] = COLON
+    put_pair(buf, p + 6, sod - 60 * minutes)
+    buf[p + 8] = LETTER_Z
+    return p + 9
 
 
 def put_g10(buf, p, x):
@@ -149,10 +160,10 @@ def put_g10(buf, p, x):
         return q + 3
     if not X_MIN <= ax < X_MAX:
         return -1
-    k = 9 - int(math.floor(math.log10(ax)))
+    k = 9 - ((math.frexp(ax)[1] * 1233) >> 12)  # 9 - log10(ax), +-1: log10(2) ~ 1233 / 4096
     hi = 0.0
     lo = 0.0
-    for _ in range(4):  # log10 may be one off near a power of ten
+    for _ in range(4):  # the first k may be one off
         if k < K_MIN or k > K_MAX:
             return -1
         hi, lo = two_product(ax, POW10_HI[k - K_MIN])
@@ -181,56 +192,62 @@ def put_g10(buf, p, x):
     if m == 10000000000:
         m = 1000000000
         e += 1
-    nd = 10
-    while m % 10 == 0:
-        m //= 10
-        nd -= 1
     if neg:
         buf[p] = MINUS
         p += 1
-    if -4 <= e < 10:
-        if e < 0:  # 0.000ddd
-            buf[p] = ZERO
-            buf[p + 1] = DOT
-            p += 2
-            for _ in range(-e - 1):
-                buf[p] = ZERO
-                p += 1
-            end = p + nd
-            for i in range(nd):
-                buf[end - 1 - i] = ZERO + m % 10
-                m //= 10
-            return end
-        if nd <= e + 1:  # an integer: the digits, then zeros
-            end = p + e + 1
-            for i in range(nd, e + 1):
-                buf[p + i] = ZERO
-            for i in range(nd):
-                buf[p + nd - 1 - i] = ZERO + m % 10
-                m //= 10
-            return end
-        end = p + nd + 1
-        for i in range(nd):
-            j = nd - 1 - i  # digit index; the point sits after digit e
-            buf[p + j + (1 if j > e else 0)] = ZERO + m % 10
-            m //= 10
-        buf[p + e + 1] = DOT
-        return end
-    # d[.ddd]e+XX
-    if nd > 1:
-        end = p + nd + 1
-        for i in range(nd - 1):
-            buf[end - 1 - i] = ZERO + m % 10
-            m //= 10
+    if -4 <= e < 0:  # 0.000ddd
+        buf[p] = ZERO
         buf[p + 1] = DOT
+        p += 2
+        for _ in range(-e - 1):
+            buf[p] = ZERO
+            p += 1
+        return p + put_10_digits(buf, p, m)
+    nd = put_10_digits(buf, p + 1, m)  # one byte on: the first digit(s) move left of the point
+    if 0 <= e < 10:
+        for j in range(e + 1):
+            buf[p + j] = buf[p + 1 + j]
+        if nd <= e + 1:  # an integer (the zeros after the digits are the digits')
+            return p + e + 1
+        buf[p + e + 1] = DOT
+        return p + nd + 1
+    buf[p] = buf[p + 1]  # d[.ddd]e+XX
+    if nd > 1:
+        buf[p + 1] = DOT
+        p += nd + 1
     else:
-        end = p + 1
-    buf[p] = ZERO + m
-    buf[end] = LETTER_E
-    buf[end + 1] = MINUS if e < 0 else PLUS
+        p += 1
+    buf[p] = LETTER_E
+    buf[p + 1] = MINUS if e < 0 else PLUS
     if abs(e) >= 100:
-        return put_int(buf, end + 2, abs(e))
-    return put_2(buf, end + 2, abs(e))
+        return put_int(buf, p + 2, abs(e))
+    return put_2(buf, p + 2, abs(e))
+
+
+def put_10_digits(buf, p, m):
+    """The 10 digits of ``m`` (``10**9 <= m < 10**10``) at ``buf[p:]``; returns how many are left
+    without the trailing zeros. Each digit pair comes from its own division of ``m`` (unsigned,
+    by a constant: a multiply), not from a chain of them: the time is the chain's latency."""
+    u = np.uint64(m)
+    q1 = u // np.uint64(100)
+    q2 = u // np.uint64(10000)
+    q3 = u // np.uint64(1000000)
+    q4 = u // np.uint64(100000000)
+    put_pair(buf, p, q4)
+    put_pair(buf, p + 2, q3 - q4 * np.uint64(100))
+    put_pair(buf, p + 4, q2 - q3 * np.uint64(100))
+    put_pair(buf, p + 6, q1 - q2 * np.uint64(100))
+    put_pair(buf, p + 8, u - q1 * np.uint64(100))
+    nd = 10
+    while buf[p + nd - 1] == ZERO:
+        nd -= 1
+    return nd
+
+
+def put_pair(buf, p, v):
+    """Two digits of ``0 <= v < 100`` (any integer type) from :data:`DIGIT_PAIRS`."""
+    buf[p] = DIGIT_PAIRS[2 * v]
+    buf[p + 1] = DIGIT_PAIRS[2 * v + 1]
 
 
 def put_cell(buf, p, x, cell, hard):
@@ -257,6 +274,7 @@ def trades_csv_kernel(buf, long_, entry_ns, exit_ns, entry_price, exit_price, qt
     (a NaT, a year outside 0..9999, an unknown exit reason, too many hard cells); the hard cells
     are ``hard[0]`` (offset, row * N_FLOATS + column) pairs after ``hard[0]``."""
     hard[0] = 0
+    last_day, last_at = NAT, 0  # the last date written, and where
     nlabels = label_end.shape[0]
     p = 0
     for i in range(long_.shape[0]):
@@ -280,9 +298,17 @@ def trades_csv_kernel(buf, long_, entry_ns, exit_ns, entry_price, exit_price, qt
             if t == NAT:
                 return -1
             buf[p] = COMMA
-            p = put_time(buf, p + 1, t // 1000000000)
-            if p < 0:
+            p += 1
+            sec = t // 1000000000  # floor, as numpy's datetime64[ns] -> [s]
+            days = sec // 86400
+            if days == last_day:  # most trades open and close on the day of the one before
+                for j in range(11):
+                    buf[p + j] = buf[last_at + j]
+            elif put_date(buf, p, days) < 0:
                 return -1
+            else:
+                last_day, last_at = days, p
+            p = put_clock(buf, p + 11, sec - 86400 * days)
         cell = i * N_FLOATS
         p = put_cell(buf, p, entry_price[i], cell, hard)
         if p >= 0:
