@@ -25,6 +25,8 @@ ROW = ",".join(["%d", "%s", "%s", "%s", *["%.10g"] * len(FLOAT_COLUMNS), "%d", "
 # engine.jit work units ("bar-steps") per row: Python spends ~2.6 us a row, the kernel ~0.2 us, so a
 # row saves ~3x what a bar of a Python kernel saves (jit.COLD_THRESHOLD: ~160k rows in a cold process)
 WORK_PER_ROW = 3
+# NaT, and the first second of datetime64[ns] (numpy's [ns] -> [s] overflows there): Python's
+TIME_FLOOR = -(2**63) + 10**9
 HARD_CELLS = 4096  # cells the kernel may leave to Python's %.10g before the whole log goes to Python
 
 
@@ -76,10 +78,23 @@ def trades_csv_parts(col: Mapping) -> list:
     return parts
 
 
+def warm_kernel() -> None:
+    """Run the kernel once on a one-trade log (under ``QUANTLAB_JIT=always``: the caller's
+    ``commands.warmup.forced_jit``): numba loads it from its on-disk cache now, and it counts as
+    warm (``engine.jit.use_jit``), so the run's trade log goes through it whatever its size."""
+    import numpy as np
+
+    one = {name: np.ones(1) for name in FLOAT_COLUMNS}
+    one.update(side=np.ones(1, dtype=np.int8), entry_time=np.zeros(1, dtype="datetime64[ns]"),
+               exit_time=np.zeros(1, dtype="datetime64[ns]"), bars_held=np.zeros(1, dtype=np.int64),
+               open=np.zeros(1, dtype=np.int8), exit_reason=np.zeros(1, dtype=np.int8))
+    trades_csv_parts(one)
+
+
 def _kernel_args(col: Mapping) -> list | None:
     """The kernel's array arguments (canonical dtypes, copies only where a dtype differs), or
     None for an input only the Python path formats exactly (other dtypes or time units, an
-    exit reason outside the labels, the smallest int64)."""
+    exit reason outside the labels, the smallest int64, a time under :data:`TIME_FLOOR`)."""
     import numpy as np
 
     times = [np.asarray(col[name]) for name in ("entry_time", "exit_time")]
@@ -90,7 +105,8 @@ def _kernel_args(col: Mapping) -> list | None:
             or bars_held.dtype == np.uint64 or reason.dtype.kind not in "iu"):
         return None
     bars_held = bars_held.astype(np.int64, copy=False)
-    if bars_held.min() == np.iinfo(np.int64).min or reason.min() < 0 or reason.max() >= len(EXIT_REASONS):
+    if (bars_held.min() == np.iinfo(np.int64).min or reason.min() < 0 or reason.max() >= len(EXIT_REASONS)
+            or min(t.view(np.int64).min() for t in times) < TIME_FLOOR):
         return None
     is_open = np.asarray(col["open"]) != 0 if "open" in col else np.zeros(len(bars_held), dtype=bool)
     return [np.asarray(col["side"]) > 0, *(t.view(np.int64) for t in times),

@@ -169,9 +169,11 @@ def put_g10(buf, p, x):
         hi, lo = two_product(ax, POW10_HI[k - K_MIN])
         lo += ax * POW10_LO[k - K_MIN]
         hi, lo = hi + lo, lo - ((hi + lo) - hi)  # renormalised: hi the nearest double
-        if hi < 1e9 or (hi == 1e9 and lo < 0.0):
+        # 1e9 <= v < 1e10 up to a margin far above the product's error: v just under 1e9 (or
+        # just over 1e10) rounds to the 1e9 (1e10 -> 1e9) the next k would round it to
+        if hi < 1e9 - 0.01:
             k += 1
-        elif hi > 1e10 or (hi == 1e10 and lo >= 0.0):
+        elif hi >= 1e10 + 0.25:
             k -= 1
         else:
             break
