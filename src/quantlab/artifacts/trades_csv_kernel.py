@@ -179,6 +179,8 @@ def put_g10(buf, p, x):
             break
     else:
         return -1
+    if not 1e9 - 0.01 <= hi < 1e10 + 0.25:  # nan: never index the digit table with garbage
+        return -1
     whole = math.floor(hi)
     frac = (hi - whole) + lo
     if frac < 0.0:
