@@ -113,11 +113,15 @@ def _kernel_args(col: Mapping) -> list | None:
             *(f.astype(np.float64, copy=False) for f in floats), bars_held, is_open, reason.astype(np.int8)]
 
 
-def _label_table():
+def _word_table():
+    """The kernel's words (``trades_csv_kernel.WORDS``, then ``EXIT_REASONS``) as one byte array
+    and each word's end."""
     import numpy as np
 
-    labels = [label.encode() for label in EXIT_REASONS]
-    return np.frombuffer(b"".join(labels), dtype=np.uint8), np.cumsum([len(b) for b in labels]).astype(np.int64)
+    from quantlab.artifacts.trades_csv_kernel import WORDS
+
+    words = [word.encode() for word in (*WORDS, *EXIT_REASONS)]
+    return np.frombuffer(b"".join(words), dtype=np.uint8), np.cumsum([len(w) for w in words]).astype(np.int64)
 
 
 def _kernel_parts(col: Mapping, args: list, n: int) -> list | None:
@@ -128,7 +132,7 @@ def _kernel_parts(col: Mapping, args: list, n: int) -> list | None:
 
     buf = np.empty(kern.ROW_BOUND * n, dtype=np.uint8)
     hard = np.empty(1 + 2 * HARD_CELLS, dtype=np.int64)
-    (end, _) = jit.call(kern.trades_csv_kernel, WORK_PER_ROW * n, buf, *args, *_label_table(), hard, jit=True)
+    (end, _) = jit.call(kern.trades_csv_kernel, WORK_PER_ROW * n, buf, *args, *_word_table(), hard, jit=True)
     if end < 0:
         return None
     parts = [(",".join(HEADER) + "\n").encode()]

@@ -49,6 +49,7 @@ POW10_INT = np.array([10 ** i for i in range(20)], dtype=np.uint64)
 DIGIT_PAIRS = np.frombuffer(b"".join(b"%02d" % i for i in range(100)), dtype=np.uint8).copy()
 
 # byte codes (numba has no str -> bytes inside a kernel)
+WORDS = ("long", "short", "open", "closed")  # side and status; the exit reasons follow in the table
 NAT = -9223372036854775808  # numpy's NaT as int64
 COMMA, NEWLINE, DOT, MINUS, PLUS, ZERO, COLON, LETTER_T, LETTER_Z, LETTER_E = 44, 10, 46, 45, 43, 48, 58, 84, 90, 101
 
@@ -163,7 +164,7 @@ def put_g10(buf, p, x):
     k = 9 - ((math.frexp(ax)[1] * 1233) >> 12)  # 9 - log10(ax), +-1: log10(2) ~ 1233 / 4096
     hi = 0.0
     lo = 0.0
-    for _ in range(4):  # the first k may be one off
+    for _ in range(4):  # k is one off at most (10**k inexact)
         if k < K_MIN or k > K_MAX:
             return -1
         hi, lo = two_product(ax, POW10_HI[k - K_MIN])
@@ -270,34 +271,27 @@ def put_cell(buf, p, x, cell, hard):
     return p + 1
 
 
+def put_word(buf, p, words, word_end, w):
+    """Word ``w`` of the table (:data:`WORDS` then the exit reasons) at ``buf[p:]``; returns the end."""
+    return put_bytes(buf, p, words, 0 if w == 0 else word_end[w - 1], word_end[w])
+
+
 def trades_csv_kernel(buf, long_, entry_ns, exit_ns, entry_price, exit_price, qty, entry_fee, exit_fee, pnl, ret,
-                      bars_held, open_, reason, labels, label_end, hard):
+                      bars_held, open_, reason, words, word_end, hard):
     """trades.csv's rows (not its header) into ``buf``: ``long_``/``open_`` booleans, the times as
-    epoch nanoseconds, the seven float columns of ``trades_csv.FLOAT_COLUMNS``, ``labels`` the
-    exit-reason labels' bytes (label ``r`` ending at ``label_end[r]``). Returns the length, or -1
-    (a NaT, a year outside 0..9999, an unknown exit reason, too many hard cells); the hard cells
-    are ``hard[0]`` (offset, row * N_FLOATS + column) pairs after ``hard[0]``."""
+    epoch nanoseconds, the seven float columns of ``trades_csv.FLOAT_COLUMNS``, ``words`` the
+    bytes of :data:`WORDS` and then of the exit-reason labels (word ``w`` ending at
+    ``word_end[w]``). Returns the length, or -1 (a NaT, a year outside 0..9999, an unknown exit
+    reason, too many hard cells); the hard cells are ``hard[0]`` (offset, row * N_FLOATS +
+    column) pairs after ``hard[0]``."""
     hard[0] = 0
     last_day, last_at = NAT, 0  # the last date written, and where
-    nlabels = label_end.shape[0]
+    nreasons = word_end.shape[0] - len(WORDS)
     p = 0
     for i in range(long_.shape[0]):
         p = put_int(buf, p, i + 1)
         buf[p] = COMMA
-        p += 1
-        if long_[i]:
-            buf[p] = 108  # l
-            buf[p + 1] = 111  # o
-            buf[p + 2] = 110  # n
-            buf[p + 3] = 103  # g
-            p += 4
-        else:
-            buf[p] = 115  # s
-            buf[p + 1] = 104  # h
-            buf[p + 2] = 111  # o
-            buf[p + 3] = 114  # r
-            buf[p + 4] = 116  # t
-            p += 5
+        p = put_word(buf, p + 1, words, word_end, 0 if long_[i] else 1)
         for t in (entry_ns[i], exit_ns[i]):
             if t == NAT:
                 return -1
@@ -332,26 +326,12 @@ def trades_csv_kernel(buf, long_, entry_ns, exit_ns, entry_price, exit_price, qt
         buf[p] = COMMA
         p = put_int(buf, p + 1, bars_held[i])
         buf[p] = COMMA
-        p += 1
-        if open_[i]:
-            buf[p] = 111  # o
-            buf[p + 1] = 112  # p
-            buf[p + 2] = 101  # e
-            buf[p + 3] = 110  # n
-            p += 4
-        else:
-            buf[p] = 99  # c
-            buf[p + 1] = 108  # l
-            buf[p + 2] = 111  # o
-            buf[p + 3] = 115  # s
-            buf[p + 4] = 101  # e
-            buf[p + 5] = 100  # d
-            p += 6
+        p = put_word(buf, p + 1, words, word_end, 2 if open_[i] else 3)
         buf[p] = COMMA
         r = reason[i]
-        if r < 0 or r >= nlabels:
+        if r < 0 or r >= nreasons:
             return -1
-        p = put_bytes(buf, p + 1, labels, 0 if r == 0 else label_end[r - 1], label_end[r])
+        p = put_word(buf, p + 1, words, word_end, len(WORDS) + r)
         buf[p] = NEWLINE
         p += 1
     return p
