@@ -25,6 +25,15 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 NS_MIN, NS_MAX = -(2**63) + 1, 2**63 - 1  # datetime64[ns] without NaT: 1677-09-21 .. 2262-04-11
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _kernel_left_cold():
+    """The kernel runs warm here; afterwards it is cold again (``engine.jit._warm``), so a later
+    test's small log takes the Python path as in a fresh process."""
+    before = set(jit._warm)
+    yield
+    jit._warm.intersection_update(before)
+
+
 def g10(x: float) -> str | None:
     """The kernel's ``%.10g`` of ``x``, or None for a hard cell."""
     buf = np.zeros(64, dtype=np.uint8)

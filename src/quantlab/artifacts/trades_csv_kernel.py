@@ -287,6 +287,7 @@ def trades_csv_kernel(buf, long_, entry_ns, exit_ns, entry_price, exit_price, qt
     hard[0] = 0
     last_day, last_at = NAT, 0  # the last date written, and where
     nreasons = word_end.shape[0] - len(WORDS)
+    floats = (entry_price, exit_price, qty, entry_fee, exit_fee, pnl, ret)
     p = 0
     for i in range(long_.shape[0]):
         p = put_int(buf, p, i + 1)
@@ -307,22 +308,10 @@ def trades_csv_kernel(buf, long_, entry_ns, exit_ns, entry_price, exit_price, qt
             else:
                 last_day, last_at = days, p
             p = put_clock(buf, p + 11, sec - 86400 * days)
-        cell = i * N_FLOATS
-        p = put_cell(buf, p, entry_price[i], cell, hard)
-        if p >= 0:
-            p = put_cell(buf, p, exit_price[i], cell + 1, hard)
-        if p >= 0:
-            p = put_cell(buf, p, qty[i], cell + 2, hard)
-        if p >= 0:
-            p = put_cell(buf, p, entry_fee[i], cell + 3, hard)
-        if p >= 0:
-            p = put_cell(buf, p, exit_fee[i], cell + 4, hard)
-        if p >= 0:
-            p = put_cell(buf, p, pnl[i], cell + 5, hard)
-        if p >= 0:
-            p = put_cell(buf, p, ret[i], cell + 6, hard)
-        if p < 0:
-            return -1
+        for c in range(N_FLOATS):
+            p = put_cell(buf, p, floats[c][i], i * N_FLOATS + c, hard)
+            if p < 0:
+                return -1
         buf[p] = COMMA
         p = put_int(buf, p + 1, bars_held[i])
         buf[p] = COMMA
