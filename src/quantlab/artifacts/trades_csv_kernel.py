@@ -6,8 +6,9 @@ Plain functions compiled by ``engine.jit.jitted`` (``cache=True, nogil=True``, n
 and gets back the length written.
 
 Floats are ``"%.10g" % x`` exactly. The kernel takes the ``k`` with ``1e9 <= |x| * 10**k <
-1e10`` (give or take a margin that rounds the same) and computes that product as a double-double: ``10**k`` is tabulated as ``hi + lo`` (exact
-for ``0 <= k <= 22``, else within 2**-106 relative), ``|x| * hi`` is exact by Dekker's TwoProduct
+1e10`` (give or take a margin that rounds the same) and computes that product as a
+double-double: ``10**k`` is tabulated as ``hi + lo`` (exact for ``0 <= k <= 22``, else within
+2**-106 relative), ``|x| * hi`` is exact by Dekker's TwoProduct
 (Veltkamp's split), so the product is off by less than 1e-20 and its rounding to 10 significant
 digits is exact unless its fraction is within :data:`TIE_GUARD` of one half (Python rounds an
 exact tie half-to-even). Such a near-tie cell, or a ``|x|`` outside ``[1e-290, 1e300)`` (other
