@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from quantlab.artifacts.beside import writes_beside
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, promise, read_parquet, table_from_numpy, write_parquet
 from quantlab.commands.run.plan import ENGINE_KEYS
@@ -233,9 +233,9 @@ def _write_promised(beside, path: str, table) -> None:
 
 
 def _write_trades_csv(path: str, trades: dict) -> None:
-    from quantlab.artifacts.trades_csv import trades_csv_text
+    from quantlab.artifacts.trades_csv import write_trades_csv
 
-    atomic_write_text(path, trades_csv_text(trades))
+    write_trades_csv(path, trades)
 
 
 def _load_sim(equity_path: str, trades_path: str):
