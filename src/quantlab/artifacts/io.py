@@ -93,6 +93,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     _replace_with(path, lambda fh: fh.write(data))
 
 
+def atomic_write_with(path: str | os.PathLike, fill) -> None:
+    """Write ``path`` atomically with ``fill(binary file handle)``."""
+    _replace_with(path, fill)
+
+
 def atomic_write_named(path: str | os.PathLike, fill) -> None:
     """Write ``path`` atomically with ``fill(temp file path)``: a writer that opens the file
     itself (pyarrow's native file output writes without taking the GIL; through a Python file
