@@ -175,10 +175,26 @@ def test_the_workers_imports_are_frozen_out_of_the_collectors_sight(monkeypatch,
     import gc
 
     monkeypatch.setattr(run, "step_load_data", _gc_state)  # the child, forked now, runs this as the step
-    assert gc.get_freeze_count() == 0
+    here = gc.get_freeze_count()
     with StepWorker(log_path=str(tmp_path / "worker.log"), deferred=deferred) as worker:
         if deferred:
             worker.start(str(tmp_path / "worker.log"), None)
         frozen, enabled = worker.call("step_load_data")
-    assert frozen > 1000 and enabled
-    assert gc.get_freeze_count() == 0 and gc.isenabled()
+    assert frozen > here + 1000 and enabled
+    assert gc.get_freeze_count() == here and gc.isenabled()
+
+
+def test_a_big_runs_kernel_warm_up_is_frozen_too(monkeypatch):
+    """The kernels' warm-up (and numba's import, when the plan came first) runs with the
+    collector off and ends frozen, on the prefetch path the worker takes."""
+    import gc
+
+    from quantlab.commands import warmup
+
+    seen = []
+    monkeypatch.setattr(warmup, "warm_run_kernels", lambda *a: seen.append(gc.isenabled()))
+    monkeypatch.setattr(run, "prefetch_data", lambda spec: None)
+    before = gc.get_freeze_count()
+    junk = [[i] for i in range(5000)]  # tracked objects the freeze takes
+    warmup.prefetch_run({"source": "synthetic"}, {}, {}, True)
+    assert seen == [False] and gc.isenabled() and gc.get_freeze_count() >= before + len(junk)
