@@ -80,6 +80,39 @@ def is_all_week(index) -> bool:
     return bool((weekday == 5).any() and (weekday == 6).any())
 
 
+_NS = 1_000_000_000  # per second
+_DAY_NS = _DAY * _NS
+_GRID_NS = np.iinfo(np.int64).max - 2 * _DAY_NS  # |stamp| below it: a day's bounds fit int64
+
+
+def _grid_step(stamps: np.ndarray) -> int | None:
+    """The spacing in seconds when ``stamps`` (datetime64[ns], >= 2) are whole seconds on one
+    strictly increasing grid ``first + k * step``, else None. Then every consecutive spacing is
+    ``step`` (their median), the stamps are sorted, and NaT (int64 min) is not among them."""
+    if stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 or len(stamps) < 2:
+        return None
+    ns = stamps.view(np.int64)
+    if not -_GRID_NS < int(ns[0]) <= int(ns[-1]) < _GRID_NS or int(ns[0]) % _NS:
+        return None
+    steps = np.diff(ns)
+    step = int(steps[0])
+    if step <= 0 or step % _NS or int(steps.min()) != step or int(steps.max()) != step:
+        return None
+    return step // _NS
+
+
+def _weekend_on_both_days(ns: np.ndarray) -> bool:
+    """:func:`is_all_week` of sorted int64 nanosecond stamps (within +-``_GRID_NS``): one binary
+    search per Saturday and Sunday they span instead of the weekday of every bar."""
+    first_day, last_day = int(ns[0]) // _DAY_NS, int(ns[-1]) // _DAY_NS
+    for weekday in (5, 6):  # day d is weekday (d + 3) % 7 (1970-01-01 was a Thursday)
+        days = np.arange(first_day + (weekday - 3 - first_day) % 7, last_day + 1, 7, dtype=np.int64)
+        starts = days * _DAY_NS
+        if not (np.searchsorted(ns, starts + _DAY_NS) > np.searchsorted(ns, starts)).any():
+            return False
+    return True
+
+
 def bar_calendar(index, interval: str) -> dict:
     """Bar interval and periods per year from the bars' own timestamps (UTC, oldest first).
 
@@ -93,11 +126,16 @@ def bar_calendar(index, interval: str) -> dict:
     """
     if interval not in _SPACING:
         raise ConfigError(f"unknown interval {interval!r}; valid intervals: {', '.join(INTERVALS)}")
-    seconds = np.asarray(index).astype("datetime64[s]").astype(np.int64)
-    all_week = is_all_week(seconds)
-    spacing = None
-    if len(seconds) >= 2:
-        spacing = float(np.median(np.diff(seconds)))
+    stamps = np.asarray(index)
+    step = _grid_step(stamps)
+    if step is not None:  # the same answer from a few reductions and searches (a 1M-bar run: ~5x less)
+        all_week, spacing, count = _weekend_on_both_days(stamps.view(np.int64)), float(step), len(stamps)
+    else:
+        seconds = stamps.astype("datetime64[s]").astype(np.int64)
+        all_week, spacing, count = is_all_week(seconds), None, len(seconds)
+        if count >= 2:
+            spacing = float(np.median(np.diff(seconds)))
+    if count >= 2:
         lo, hi = _SPACING[interval]
         if not lo <= spacing <= hi:
             nearest = min(_NOMINAL, key=lambda item: abs(math.log(max(spacing, 1.0) / item[1])))[0]
