@@ -82,19 +82,16 @@ def is_all_week(index) -> bool:
 
 _NS = 1_000_000_000  # per second
 _DAY_NS = _DAY * _NS
-_GRID_NS = np.iinfo(np.int64).max - 2 * _DAY_NS  # |stamp| below it: a day's bounds fit int64
 
 
 def _grid_step(stamps: np.ndarray) -> int | None:
-    """The spacing in seconds when ``stamps`` (datetime64[ns], >= 2) are whole seconds on one
-    strictly increasing grid ``first + k * step``, else None. Then every consecutive spacing is
-    ``step`` (their median), the stamps are sorted, and NaT (int64 min) is not among them."""
-    if stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 or len(stamps) < 2:
-        return None
-    ns = stamps.view(np.int64)
-    if not -_GRID_NS < int(ns[0]) <= int(ns[-1]) < _GRID_NS or int(ns[0]) % _NS:
-        return None
-    steps = np.diff(ns)
+    """The step in seconds when ``stamps`` (datetime64[ns], >= 2) are one strictly increasing
+    grid ``first + k * step`` with a whole-second step, else None. Then the stamps floored to
+    seconds are ``floor(first) + k * step``: every spacing is ``step`` (their median), the
+    stamps are sorted, and NaT is not among them."""
+    if stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 or len(stamps) < 2 or np.isnat(stamps[0]):
+        return None  # NaT is int64 min: a grid from it would be increasing
+    steps = np.diff(stamps.view(np.int64))
     step = int(steps[0])
     if step <= 0 or step % _NS or int(steps.min()) != step or int(steps.max()) != step:
         return None
@@ -102,8 +99,9 @@ def _grid_step(stamps: np.ndarray) -> int | None:
 
 
 def _weekend_on_both_days(ns: np.ndarray) -> bool:
-    """:func:`is_all_week` of sorted int64 nanosecond stamps (within +-``_GRID_NS``): one binary
-    search per Saturday and Sunday they span instead of the weekday of every bar."""
+    """:func:`is_all_week` of sorted int64 nanosecond stamps: one binary search per Saturday and
+    Sunday they span instead of the weekday of every bar. Those days' bounds fit int64: its ends
+    fall on a Tuesday (1677-09-21) and a Friday (2262-04-11)."""
     first_day, last_day = int(ns[0]) // _DAY_NS, int(ns[-1]) // _DAY_NS
     for weekday in (5, 6):  # day d is weekday (d + 3) % 7 (1970-01-01 was a Thursday)
         days = np.arange(first_day + (weekday - 3 - first_day) % 7, last_day + 1, 7, dtype=np.int64)
