@@ -153,22 +153,19 @@ def _first(mask: np.ndarray) -> int:
 
 
 def _plainly_valid(bars: Bars) -> bool:
-    """True only when every rule of :func:`validate_bars` holds, decided with reductions and
-    comparisons (no float temporary of a column: at 1M bars the rule-by-rule masks cost ~4x);
+    """True only when every rule of :func:`validate_bars` holds, decided with comparisons and
+    reductions (no float temporary of a column: at 1M bars the rule-by-rule masks cost ~3x);
     False sends :func:`validate_bars` through its rule-by-rule checks, which name the first
     violation. Strictly increasing int64 stamps after a first one that is not NaT (int64 min)
-    hold no NaT at all; a NaN makes min() NaN, so every comparison with it is False."""
+    hold no NaT at all. A comparison with NaN is False, so once low <= open, close <= high
+    hold there is no NaN in the prices and every price lies in [min(low), max(high)]."""
     stamps = bars.index.view(np.int64)
     if np.isnat(bars.index[0]) or not (stamps[1:] > stamps[:-1]).all():
         return False
-    for name in PRICE_FIELDS:
-        values = getattr(bars, name)
-        if not (values.min() > 0 and values.max() < np.inf):
-            return False
-    high, low, open_, close = bars.high, bars.low, bars.open, bars.close
+    high, low, open_, close, volume = bars.high, bars.low, bars.open, bars.close, bars.volume
     if not ((high >= open_).all() and (high >= close).all() and (low <= open_).all() and (low <= close).all()):
         return False
-    return bool(bars.volume.min() >= 0 and bars.volume.max() < np.inf)
+    return bool(low.min() > 0 and high.max() < np.inf and volume.min() >= 0 and volume.max() < np.inf)
 
 
 def validate_bars(bars: Bars, *, context: str) -> Bars:

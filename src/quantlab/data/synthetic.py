@@ -176,9 +176,10 @@ def _generate(
     rngs = _streams(seed, ticker, interval.text, start)
     forward, backward = rngs[:_STREAMS_PER_PATH], rngs[_STREAMS_PER_PATH:]
     # each column is one array of lookback + count bars: the window fills its tail, the warm-up
-    # its head (no concatenation); every value is the same arithmetic as drawn column by column
-    total = lookback + count
-    open_, high, low, close, volume = (np.empty(total) for _ in range(5))
+    # its head (no concatenation); every value is the same arithmetic as drawn column by column.
+    # The five columns are the rows of one allocation: numpy asks for huge pages from 4 MB on,
+    # and one 40 MB block faults ~4x less than five 8 MB ones (each has an unaligned head and tail)
+    open_, high, low, close, volume = np.empty((5, lookback + count))
 
     log_ret = close[lookback:]
     forward[0].standard_normal(count, out=log_ret)
