@@ -126,9 +126,9 @@ def _decoded(schema) -> dict[str, str]:
 # 1M-bar bars file) and reading ~2x slower for no smaller file.
 WRITE_OPTIONS = {"use_dictionary": False}
 # ... and without compression or column statistics, for columns of random floats (a 1M-bar bars
-# file: snappy saved 8 % of 48 MB and doubled the write's CPU, ~45 -> ~22 ms; no reader filters
-# on statistics). What a reader gets is the same table.
-RAW_WRITE_OPTIONS = {**WRITE_OPTIONS, "compression": "none", "write_statistics": False}
+# file: snappy saved 8 % of 48 MB and doubled the write's CPU, ~45 -> ~24 ms; no reader filters
+# on statistics), encoded 64k rows at a time rather than 1k (~-10 %). Readers get the same table.
+RAW_WRITE_OPTIONS = {**WRITE_OPTIONS, "compression": "none", "write_statistics": False, "write_batch_size": 1 << 16}
 
 
 def parquet_bytes(table) -> bytes:

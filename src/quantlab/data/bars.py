@@ -159,12 +159,13 @@ def _plainly_valid(bars: Bars) -> bool:
     violation. Strictly increasing int64 stamps after a first one that is not NaT (int64 min)
     hold no NaT at all. A comparison with NaN is False, so once low <= open, close <= high
     hold there is no NaN in the prices and every price lies in [min(low), max(high)]."""
-    stamps = bars.index.view(np.int64)
-    if np.isnat(bars.index[0]) or not (stamps[1:] > stamps[:-1]).all():
+    stamps, held = bars.index.view(np.int64), np.empty(len(bars), dtype=bool)  # one mask, reused
+    if np.isnat(bars.index[0]) or not np.greater(stamps[1:], stamps[:-1], out=held[1:]).all():
         return False
     high, low, open_, close, volume = bars.high, bars.low, bars.open, bars.close, bars.volume
-    if not ((high >= open_).all() and (high >= close).all() and (low <= open_).all() and (low <= close).all()):
-        return False
+    for above, below in ((high, open_), (high, close), (open_, low), (close, low)):
+        if not np.greater_equal(above, below, out=held).all():
+            return False
     return bool(low.min() > 0 and high.max() < np.inf and volume.min() >= 0 and volume.max() < np.inf)
 
 
