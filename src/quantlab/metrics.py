@@ -127,13 +127,16 @@ def bar_calendar(index, interval: str) -> dict:
     stamps = np.asarray(index)
     step = _grid_step(stamps)
     if step is not None:  # the same answer from a few reductions and searches (a 1M-bar run: ~5x less)
-        all_week, spacing, count = _weekend_on_both_days(stamps.view(np.int64)), float(step), len(stamps)
-    else:
-        seconds = stamps.astype("datetime64[s]").astype(np.int64)
-        all_week, spacing, count = is_all_week(seconds), None, len(seconds)
-        if count >= 2:
-            spacing = float(np.median(np.diff(seconds)))
-    if count >= 2:
+        return calendar_of(interval, _weekend_on_both_days(stamps.view(np.int64)), float(step))
+    seconds = stamps.astype("datetime64[s]").astype(np.int64)
+    spacing = float(np.median(np.diff(seconds))) if len(seconds) >= 2 else None
+    return calendar_of(interval, is_all_week(seconds), spacing)
+
+
+def calendar_of(interval: str, all_week: bool, spacing: float | None) -> dict:
+    """:func:`bar_calendar`'s answer from its two measurements (``spacing``: the median, None
+    below 2 bars); ``DataError`` when the spacing does not fit ``interval``."""
+    if spacing is not None:
         lo, hi = _SPACING[interval]
         if not lo <= spacing <= hi:
             nearest = min(_NOMINAL, key=lambda item: abs(math.log(max(spacing, 1.0) / item[1])))[0]

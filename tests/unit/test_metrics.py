@@ -260,19 +260,11 @@ def test_bar_calendar_edge_cases():
 
 def _calendar_by_every_bar(index, interval: str) -> dict:
     """bar_calendar as it was before its grid path: every bar's weekday, the median of every spacing."""
-    from quantlab.metrics import _NOMINAL, _SPACING, _spacing_text, is_all_week
+    from quantlab.metrics import calendar_of, is_all_week
 
     seconds = np.asarray(index).astype("datetime64[s]").astype(np.int64)
-    all_week, spacing = is_all_week(seconds), None
-    if len(seconds) >= 2:
-        spacing = float(np.median(np.diff(seconds)))
-        lo, hi = _SPACING[interval]
-        if not lo <= spacing <= hi:
-            nearest = min(_NOMINAL, key=lambda item: abs(math.log(max(spacing, 1.0) / item[1])))[0]
-            raise DataError(f"the bars are {_spacing_text(spacing)} apart (median), which is interval "
-                            f"{nearest}, but the request says interval {interval}: set interval {nearest}")
-    return {"interval": interval, "periods_per_year": periods_per_year(all_week, interval),
-            "calendar": "24/7" if all_week else "exchange", "median_spacing_seconds": spacing}
+    spacing = float(np.median(np.diff(seconds))) if len(seconds) >= 2 else None
+    return calendar_of(interval, is_all_week(seconds), spacing)
 
 
 _GRID_STEPS_NS = [10**9, 60 * 10**9, 300 * 10**9, 3600 * 10**9, 4 * 3600 * 10**9, 86_400 * 10**9,
