@@ -79,7 +79,7 @@ def column_to_numpy(table, name: str) -> np.ndarray:
         return np.zeros(0, dtype=empty)
     if pa.types.is_boolean(t):
         bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
-        return bits[off:off + n].astype(bool)
+        return bits[off:off + n].view(np.bool_)  # 0/1 bytes: valid booleans, no second copy
     if pa.types.is_timestamp(t):
         raw = np.frombuffer(data, dtype=np.int64)[off:off + n]
         return raw.astype(f"datetime64[{t.unit}]").astype("datetime64[ns]", copy=False)
