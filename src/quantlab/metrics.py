@@ -82,6 +82,7 @@ def is_all_week(index) -> bool:
 
 _NS = 1_000_000_000  # per second
 _DAY_NS = _DAY * _NS
+_BLOCK = 1 << 16  # spacings checked per block (512 kB)
 
 
 def _grid_step(stamps: np.ndarray) -> int | None:
@@ -91,10 +92,16 @@ def _grid_step(stamps: np.ndarray) -> int | None:
     stamps are sorted, and NaT is not among them."""
     if stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 or len(stamps) < 2 or np.isnat(stamps[0]):
         return None  # NaT is int64 min: a grid from it would be increasing
-    steps = np.diff(stamps.view(np.int64))
-    step = int(steps[0])
-    if step <= 0 or step % _NS or int(steps.min()) != step or int(steps.max()) != step:
+    ns = stamps.view(np.int64)
+    step = int(ns[1] - ns[0])  # int64 arithmetic, as np.diff's
+    if step <= 0 or step % _NS:
         return None
+    spacings = np.empty(min(_BLOCK, len(ns) - 1), dtype=np.int64)  # a block at a time: no array of them all
+    for i in range(0, len(ns) - 1, _BLOCK):
+        j = min(i + _BLOCK, len(ns) - 1)
+        block = np.subtract(ns[i + 1:j + 1], ns[i:j], out=spacings[:j - i])
+        if int(block.min()) != step or int(block.max()) != step:
+            return None
     return step // _NS
 
 

@@ -287,13 +287,16 @@ def _same_outcome(index, interval: str) -> None:
        interval=st.sampled_from(list(INTERVALS)), day=st.integers(-40_000, 40_000),
        offset=st.integers(0, 86_400 * 10**9 - 1),
        damage=st.sampled_from(["none"] * 4 + ["drop", "repeat", "swap", "nat", "nudge", "wider", "narrower"]),
-       at=st.floats(0, 1))
-def test_bar_calendar_on_a_grid_is_the_every_bar_answer(step, n, interval, day, offset, damage, at):
+       at=st.floats(0, 1), block=st.sampled_from([1, 7, 1 << 16]))
+def test_bar_calendar_on_a_grid_is_the_every_bar_answer(step, n, interval, day, offset, damage, at, block):
     """bar_calendar's grid path (stamps first + k * step, a whole-second step: the step is the
     median, one search per Saturday and Sunday) answers exactly what every bar's weekday and the
     median of every spacing give, error messages included; stamps off such a grid (a bar missing,
     repeated, out of order, NaT, off by 1 ns, a tail spaced wider or narrower, a step of a
-    fraction of a second) take the every-bar path."""
+    fraction of a second) take the every-bar path. The spacings are checked a block at a time
+    (metrics._BLOCK, here also 1 and 7 bars)."""
+    import quantlab.metrics as metrics
+
     ns = day * 86_400 * 10**9 + offset + np.arange(n, dtype=np.int64) * step
     k = min(int(at * n), n - 1)
     if damage == "drop" and n > 2:
@@ -308,7 +311,9 @@ def test_bar_calendar_on_a_grid_is_the_every_bar_answer(step, n, interval, day, 
         ns[k] += 1
     elif damage in ("wider", "narrower"):
         ns[k:] = ns[k] + np.arange(n - k) * (step * 2 if damage == "wider" else max(step // 2, 1))
-    _same_outcome(ns.view("datetime64[ns]"), interval)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "_BLOCK", block)
+        _same_outcome(ns.view("datetime64[ns]"), interval)
 
 
 def test_bar_calendar_on_grids_around_each_weekend_hour():
