@@ -44,11 +44,19 @@ def _to_arrow(values: np.ndarray):
     return pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(np.ascontiguousarray(values))])
 
 
-def table_from_numpy(columns: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None):
+def table_from_numpy(columns: Mapping[str, np.ndarray], metadata: Mapping[str, str] | None = None, *,
+                     required: bool = False):
+    """A table of the columns; ``required``: fields declared not null, which Parquet then writes
+    without definition levels (a 1M-bar bars file: ~-25 % of the write's CPU). No nulls either way."""
     import pyarrow as pa
 
     names = list(columns)
-    table = pa.Table.from_arrays([_to_arrow(columns[name]) for name in names], names=names)
+    arrays = [_to_arrow(columns[name]) for name in names]
+    if required:
+        schema = pa.schema([pa.field(name, array.type, nullable=False) for name, array in zip(names, arrays)])
+        table = pa.Table.from_arrays(arrays, schema=schema)
+    else:
+        table = pa.Table.from_arrays(arrays, names=names)
     if metadata:
         table = table.replace_schema_metadata({k.encode(): str(v).encode() for k, v in metadata.items()})
     return table

@@ -3,8 +3,9 @@
 File layout: columns ``timestamp`` (``timestamp[ns, tz=UTC]``), ``open``, ``high``, ``low``,
 ``close``, ``volume`` (``double``); schema metadata ``quantlab.format = bars/1`` plus
 ``quantlab.ticker``, ``quantlab.interval`` and ``quantlab.source``; optionally ``quantlab.notes``
-(JSON list of the loader's notes) and ``quantlab.adjustment``. Written without compression or
-column statistics (``columnar.RAW_WRITE_OPTIONS``); any Parquet file of that layout reads.
+(JSON list of the loader's notes) and ``quantlab.adjustment``. Written with the columns declared
+not null, without compression or column statistics (``columnar.RAW_WRITE_OPTIONS``); any Parquet
+file of that layout reads, nullable columns included.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
         _META["source"].decode(): bars.source,
         **({_NOTES.decode(): json.dumps(list(bars.notes))} if bars.notes else {}),
         **({_ADJUSTMENT.decode(): bars.adjustment} if bars.adjustment else {}),
-    })
+    }, required=True)
     write_parquet(path, table, RAW_WRITE_OPTIONS)  # random floats: compression saves little
 
 
