@@ -28,13 +28,23 @@ ENVELOPE_SIGNAL_FIELDS = ("run_id", "artifacts_path", "report_path", "summary", 
 
 
 def main(argv: list[str]) -> int:
-    from quantlab.cli import UsageError, build_parser, request_from_cli
-
     trap_signals()
     if argv[:1] == ["data"]:  # data list|inspect|import: its own sub-commands (quantlab.commands.data)
         from quantlab.commands.data import main as data_main
 
         return data_main(argv[1:])
+    from quantlab.orchestrate.early import drop_pending, fork_from_argv
+
+    fork_from_argv(argv)  # a sweep's or a big run's step worker, before the imports below
+    try:
+        return _request(argv)
+    finally:
+        drop_pending()  # forked, but the request never took it (a usage error, --version)
+
+
+def _request(argv: list[str]) -> int:
+    from quantlab.cli import UsageError, build_parser, request_from_cli
+
     try:
         opts = build_parser().parse_args(argv)
     except UsageError as exc:
@@ -81,9 +91,9 @@ def main(argv: list[str]) -> int:
             if not opts.dry_run:
                 emitter.started()
             if emitter.mode in ("sweep", "run"):  # its step worker imports while the request is validated
-                from quantlab.orchestrate.early import early_worker  # and planned (a sweep, a big run)
+                from quantlab.orchestrate.early import pending_worker  # and planned (a sweep, a big run)
 
-                opts.early_worker = early_worker(emitter.mode, peek_params(opts.json_request), opts)
+                opts.early_worker = pending_worker(emitter.mode, peek_params(opts.json_request), opts)
             req = parse_json_request(opts.json_request)
         else:
             req = request_from_cli(opts)

@@ -24,14 +24,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = {"run": "bench_run.py", "invocation": "bench_invocation.py", "engine": "bench_engine.py",
            "sweep": "bench_sweep.py", "registry": "bench_registry.py", "risk": "bench_risk.py",
-           "robustness": "bench_robustness.py", "series": "bench_series.py"}
+           "robustness": "bench_robustness.py", "series": "bench_series.py",
+           "trades_csv": "bench_trades_csv.py"}
 ARGS = {"robustness": ["--sweep"]}  # the end-to-end cost in a sweep (its issue-#12 target)
 QUICK = {"run": ["--repeat", "3"], "invocation": ["--repeat", "2"], "engine": ["--bars", "200000", "--repeat", "3"],
          "sweep": ["--bars", "2500", "--rounds", "1", "--no-peers", "--scale-max", "10000",
                    "--scale-rounds", "1"],
          "registry": ["--sizes", "0,1000", "--rounds", "2"],
          "risk": ["--bars", "2500", "--rounds", "1", "--no-peers"], "robustness": ["--sweep", "--rounds", "1"],
-         "series": ["--rounds", "1"]}
+         "series": ["--rounds", "1"], "trades_csv": ["--rounds", "1"]}
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 

@@ -62,21 +62,34 @@ def table_from_numpy(columns: Mapping[str, np.ndarray], metadata: Mapping[str, s
     return table
 
 
-def _single_array(table, name: str):
-    """A column as one Arrow array: its only chunk as it is (``combine_chunks`` copies even one)."""
+def column_to_numpy(table, name: str, copy: bool = True) -> np.ndarray:
+    """Column ``name`` as a numpy array of its own; with ``copy=False`` read-only, and a view of
+    the table's buffer where the type allows (numbers; timestamps in ns), for a reader that only
+    reads (the score step: no 8 MB copy per column of a 1M-bar run). See :func:`column_view`
+    for a writable view."""
+    values = _column(table, name, copy)
+    return values if copy else _read_only(values)
+
+
+def column_view(table, name: str) -> np.ndarray:
+    """A numeric or ``timestamp[ns]`` column as a writable numpy array over the table's own
+    memory, without a copy (a copy for other types, and when the memory is read-only: numba
+    compiles read-only arrays apart, so the result is always writable).
+
+    Never write into it: the table may be one :func:`remembering` keeps, which later readers
+    of the same file get back (a 1M-bar run's bars: the signals and simulate steps read them)."""
+    values = _column(table, name, copy=False)
+    return values if values.flags.writeable else values.copy()
+
+
+def _column(table, name: str, copy: bool) -> np.ndarray:
     import pyarrow as pa
 
     col = table.column(name)
-    if not isinstance(col, pa.ChunkedArray):
-        return col
-    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
-
-
-def column_to_numpy(table, name: str) -> np.ndarray:
-    """A column as a new numpy array of its own (see :func:`column_view` for one without a copy)."""
-    import pyarrow as pa
-
-    arr = _single_array(table, name)
+    if isinstance(col, pa.ChunkedArray):  # one chunk: its own buffers (combine_chunks would copy them)
+        arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    else:
+        arr = col
     n, off = len(arr), arr.offset
     if arr.null_count:
         raise ValueError(f"column {name} has nulls")
@@ -90,28 +103,21 @@ def column_to_numpy(table, name: str) -> np.ndarray:
         return bits[off:off + n].view(np.bool_)  # 0/1 bytes: valid booleans, no second copy
     if pa.types.is_timestamp(t):
         raw = np.frombuffer(data, dtype=np.int64)[off:off + n]
-        return raw.astype(f"datetime64[{t.unit}]").astype("datetime64[ns]", copy=False)
+        if t.unit == "ns":
+            return raw.copy().view("datetime64[ns]") if copy else raw.view("datetime64[ns]")
+        return raw.astype(f"datetime64[{t.unit}]").astype("datetime64[ns]")
     dtype = _NUMPY_OF.get(str(t))
     if dtype is None:
         raise TypeError(f"unsupported Arrow type {t} in column {name}")
-    return np.frombuffer(data, dtype=dtype)[off:off + n].copy()
+    values = np.frombuffer(data, dtype=dtype)[off:off + n]
+    return values.copy() if copy else values
 
 
-def column_view(table, name: str) -> np.ndarray:
-    """A numeric or ``timestamp[ns]`` column as a writable numpy array over the table's own
-    memory, without a copy (:func:`column_to_numpy` otherwise, and when the memory is read-only:
-    numba compiles read-only arrays apart, so the result is always writable).
-
-    Never write into it: the table may be one :func:`remembering` keeps, which later readers
-    of the same file get back (a 1M-bar run's bars: the signals and simulate steps read them)."""
-    import pyarrow as pa
-
-    arr = _single_array(table, name)
-    t, data = arr.type, arr.buffers()[1]
-    dtype = "datetime64[ns]" if pa.types.is_timestamp(t) and t.unit == "ns" else _NUMPY_OF.get(str(t))
-    if dtype is None or data is None or arr.null_count or not data.is_mutable:
-        return column_to_numpy(table, name)
-    return np.frombuffer(data, dtype=dtype)[arr.offset:arr.offset + len(arr)]
+def _read_only(view: np.ndarray) -> np.ndarray:
+    """``view`` made read-only (a table built from numpy arrays lends them writable): the same
+    array flags whichever way the table came, so numba sees one signature."""
+    view.flags.writeable = False
+    return view
 
 
 def metadata_of(table) -> dict[str, str]:

@@ -80,7 +80,8 @@ class RunStats:
     """
 
     def __init__(self, columns: dict, *, bars: int, periods_per_year: float, initial_cash: float,
-                 benchmark: float, risk_free_rate: float = 0.0, bench_returns=None, timestamps=None):
+                 benchmark: float, risk_free_rate: float = 0.0, bench_returns=None, timestamps=None,
+                 bench_terms: tuple[float, float] | None = None):
         _lazy.bind(globals())  # formulas run from here on: numpy itself, ~200 attributes per evaluate
         for name in STATS:
             setattr(self, name, np.asarray(columns[name], dtype=np.float64))
@@ -91,9 +92,11 @@ class RunStats:
         self.benchmark = float(benchmark)
         self.risk_free_rate = float(risk_free_rate)
         self.rf = per_bar_rate(self.risk_free_rate, self.periods_per_year)
-        self.timestamps = None if timestamps is None else np.asarray(timestamps).astype("datetime64[s]").astype(np.int64)
+        self._stamps = None if timestamps is None else np.asarray(timestamps)
         self.bench_mean = self.bench_sxx = math.nan
-        if bench_returns is not None and len(bench_returns):
+        if bench_terms is not None:
+            self.bench_mean, self.bench_sxx = bench_terms
+        elif bench_returns is not None and len(bench_returns):
             from quantlab.series_metrics import bench_terms_of_returns
 
             self.bench_mean, self.bench_sxx = bench_terms_of_returns(bench_returns)
@@ -105,6 +108,17 @@ class RunStats:
             std = np.zeros(self.k)
         self.std = np.where(std <= 1e-12 * np.abs(self.mean), 0.0, std)  # constant returns
         self.metrics: dict = {}
+
+    @property
+    def timestamps(self):
+        """int64 seconds of the simulated bars, or None."""
+        return None if self._stamps is None else _seconds(self._stamps)
+
+    def seconds_at(self, index):
+        """:attr:`timestamps` at ``index`` (converted there only), or None without a timestamp per bar."""
+        if self._stamps is None or len(self._stamps) != self.bars:
+            return None
+        return _seconds(self._stamps[index])
 
     @classmethod
     def from_kernel(cls, stats, **scalars) -> "RunStats":
@@ -122,64 +136,30 @@ class RunStats:
         simulated bars, for durations in days; ``benchmark_close``: a benchmark's closes on the
         simulated bars, default the run's own ``close[start:]``, i.e. buy and hold of the same
         instrument)."""
-        from quantlab.series_metrics import bench_terms, longest_run, run_series_stats
+        from quantlab.bar_stats import bar_stats, trade_stats
 
         returns = np.asarray(result.returns, dtype=np.float64)
         equity = np.asarray(result.equity, dtype=np.float64)
-        bars = len(equity)
-        total = returns.sum()
-        dev = returns - total / bars
-        downside = np.minimum(returns, 0.0)
-        peaks = np.maximum.accumulate(np.concatenate(([initial_cash], equity)))[1:]
-        drawdowns = np.where(peaks > 0, equity / peaks - 1.0, 0.0)
-        pnl = np.asarray(result.trades.pnl, dtype=np.float64)
-        trade_ret = np.asarray(result.trades.ret, dtype=np.float64)
-        held = np.asarray(result.trades.exit_idx, dtype=np.int64) - np.asarray(result.trades.entry_idx, dtype=np.int64)
-        trade_dev = trade_ret - trade_ret.sum() / max(len(trade_ret), 1)
-        underwater = ~(equity >= peaks)  # as the kernel counts: below the running peak
-        cols = {
-            "final_equity": equity[-1], "sum_returns": total,
-            "sum_sq_dev": (dev * dev).sum() if bars >= 2 else 0.0,
-            "negative_bars": np.count_nonzero(downside < 0), "sum_sq_down": (downside * downside).sum(),
-            "max_drawdown": min(float(drawdowns.min()), 0.0), "trades": len(pnl),
-            "wins": np.count_nonzero(pnl > 0), "losses": np.count_nonzero(pnl < 0),
-            "gross_profit": pnl[pnl > 0].sum(), "loss_sum": pnl[pnl < 0].sum(),
-            "sum_trade_returns": np.asarray(result.trades.ret, dtype=np.float64).sum(),
-            "exposed_bars": np.count_nonzero(np.asarray(result.position)),
-            "margin_calls": 0.0 if getattr(result, "margin_call", None) is None else 1.0,
-            **_exit_counts(result.trades),
-            "best_trade": trade_ret.max() if len(trade_ret) else math.nan,
-            "worst_trade": trade_ret.min() if len(trade_ret) else math.nan,
-            "holding_bars": held.sum(),
-            "sum_sq_trade_dev": (trade_dev * trade_dev).sum() if len(trade_ret) >= 2 else 0.0,
-            "max_dd_bars": longest_run(underwater),
-        }
         close = np.asarray(close, dtype=np.float64)
+        bench = close[start:] if benchmark_close is None else np.asarray(benchmark_close, dtype=np.float64)
+        cols, bench_terms = bar_stats(returns, equity, initial_cash, bench)
+        cols.update(trade_stats(result.trades), final_equity=equity[-1],
+                    exposed_bars=np.count_nonzero(np.asarray(result.position)),
+                    margin_calls=0.0 if getattr(result, "margin_call", None) is None else 1.0)
         benchmark = float(close[-1]) / float(close[start]) - 1.0
-        bench_r, bench_dx = bench_terms(close[start:] if benchmark_close is None else benchmark_close)
-        cols.update(run_series_stats(returns, total, bench_dx, underwater))
-        return cls({k: np.array([v], dtype=np.float64) for k, v in cols.items()}, bars=bars,
+        return cls({k: np.array([v], dtype=np.float64) for k, v in cols.items()}, bars=len(equity),
                    periods_per_year=periods_per_year, initial_cash=initial_cash, benchmark=benchmark,
-                   risk_free_rate=risk_free_rate, bench_returns=bench_r, timestamps=timestamps)
+                   risk_free_rate=risk_free_rate, bench_terms=bench_terms, timestamps=timestamps)
+
+
+def _seconds(stamps):
+    """Timestamps (datetime64, or int64 seconds) as int64 seconds since the epoch."""
+    return np.asarray(stamps).astype("datetime64[s]").astype(np.int64)
 
 
 def per_bar_rate(annual: float, periods_per_year: float) -> float:
     """The per-bar rate compounding to ``annual`` over a year of ``periods_per_year`` bars."""
     return math.expm1(math.log1p(annual) / periods_per_year) if annual > -1 else math.nan
-
-
-def _exit_counts(trades) -> dict:
-    """Trades per exit reason and ambiguous exit bars of a trade log (``exit_reason`` codes;
-    a log without them counts every trade as a signal exit)."""
-    n = len(trades.pnl)
-    reasons = getattr(trades, "exit_reason", None)
-    if reasons is None:
-        reasons = np.zeros(n, dtype=np.int64)
-    counts = np.bincount(np.asarray(reasons, dtype=np.int64), minlength=len(EXIT_STATS))
-    ambiguous = getattr(trades, "ambiguous", None)
-    out = {name: float(counts[i]) for i, name in enumerate(EXIT_STATS)}
-    out["ambiguous_bars"] = 0.0 if ambiguous is None else float(np.count_nonzero(ambiguous))
-    return out
 
 
 def scoring_scalars(periods_per_year, risk_free_rate) -> tuple[float, float]:

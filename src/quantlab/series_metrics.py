@@ -28,22 +28,20 @@ def bench_terms(bench_close) -> tuple[np.ndarray, np.ndarray]:
     return r, r - r.sum() / max(len(r), 1)
 
 
-def run_series_stats(returns: np.ndarray, total: float, bench_dx: np.ndarray, underwater) -> dict:
+def run_series_stats(returns: np.ndarray, total: float, bench_dx: np.ndarray, top: float) -> dict:
     """One run's series statistics (``kernels.ST_VAR_95`` ... ``ST_MAX_DD_TOP``): the grid
     kernel's ``series_stats`` itself (pure Python or numba by size, same numbers), given the
-    numpy-order ``total`` of ``returns`` as the kernel has it."""
+    numpy-order ``total`` of ``returns`` as the kernel has it and ``top``, the peak bar of the
+    first longest stretch under water (-1: the initial cash)."""
     from quantlab.engine import jit, kernels
 
     m = len(returns)
-    cand = np.full(m + 1, np.nan)
+    cand = np.empty(m + 1)  # only the candidates and the threshold cand[m] are ever read
     cand[m] = np.quantile(returns, 2.0 * (1.0 - kernels.VAR_LEVEL))  # a threshold; any value is correct
-    scratch = np.full(m, np.nan)  # scratch[m - 1]: no pivot from a previous combo
+    scratch = np.empty(m)
+    scratch[m - 1] = np.nan  # no pivot from a previous combo
     _, (stats,) = jit.call(kernels.series_stats, m, returns, m, float(total), bench_dx, cand, scratch,
                            jit.Out(kernels.SWEEP_STATS), 0)
-    starts, stops = stretches(underwater)
-    top = -1.0
-    if len(starts):  # the first longest stretch under water (as the kernel keeps it): its peak is the bar before
-        top = float(starts[int(np.argmax(stops - starts))] - 1)
     return {"var_95": stats[kernels.ST_VAR_95], "tail_sum": stats[kernels.ST_TAIL_SUM],
             "tail_bars": stats[kernels.ST_TAIL_BARS], "sum_xy": stats[kernels.ST_SUM_XY], "max_dd_top": top}
 
@@ -55,14 +53,14 @@ def _where(cond, value):
 def drawdown_days(s):
     """Calendar days of the longest stretch under water (in bars; the first of equal ones), from
     its peak bar (the first bar if the peak is the initial cash) to its recovery bar or the last bar."""
-    if s.timestamps is None or len(s.timestamps) != s.bars:
-        return np.full(s.k, np.nan)
-    ts = s.timestamps
     top = s.max_dd_top
     length = s.max_dd_bars
     peak = np.maximum(top, 0).astype(np.int64)
     end = np.minimum(top + length + 1, s.bars - 1).astype(np.int64)
-    return np.where(length > 0, (ts[end] - ts[peak]) / SECONDS_PER_DAY, 0.0)
+    at_end, at_peak = s.seconds_at(end), s.seconds_at(peak)
+    if at_end is None:
+        return np.full(s.k, np.nan)
+    return np.where(length > 0, (at_end - at_peak) / SECONDS_PER_DAY, 0.0)
 
 
 def var_95(s):
@@ -113,9 +111,3 @@ def stretches(flags) -> tuple[np.ndarray, np.ndarray]:
     """``(starts, stops)`` of the runs of True in ``flags`` (stop: the first index after one)."""
     edges = np.diff(np.concatenate(([0], np.asarray(flags, dtype=bool).astype(np.int8), [0])))
     return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-
-
-def longest_run(flags) -> int:
-    """Length of the longest run of True in ``flags``."""
-    starts, stops = stretches(flags)
-    return int((stops - starts).max()) if len(starts) else 0

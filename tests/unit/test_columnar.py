@@ -31,6 +31,25 @@ def test_round_trip_through_parquet(tmp_path_factory, n, data):
         out = column_to_numpy(table, name)
         assert out.dtype == values.dtype or (name == "t" and out.dtype == np.dtype("datetime64[ns]"))
         np.testing.assert_array_equal(out, values)
+        view = column_to_numpy(table, name, copy=False)
+        assert view.dtype == out.dtype and not view.flags.writeable
+        np.testing.assert_array_equal(view, values)
+
+
+def test_a_view_shares_the_tables_buffer_read_only():
+    """copy=False (the score step): the numbers and ns timestamps are the table's own memory (the
+    float column: the very array the table was built from), read-only even when the table lends a
+    writable numpy array (a remembered table)."""
+    values = np.arange(10.0)
+    stamps = np.datetime64("2020-01-01", "ns") + np.arange(10) * np.timedelta64(60, "s")
+    table = table_from_numpy({"f": values, "t": stamps}).slice(2, 5)
+    for name, source in (("f", values), ("t", stamps)):
+        view = column_to_numpy(table, name, copy=False)
+        assert np.shares_memory(view, column_to_numpy(table, name, copy=False)) and not view.flags.writeable
+        np.testing.assert_array_equal(view, source[2:7])
+        assert name == "t" or np.shares_memory(view, source)
+        own = column_to_numpy(table, name)
+        assert not np.shares_memory(own, source) and own.flags.writeable
 
 
 def test_sliced_tables_respect_offsets():

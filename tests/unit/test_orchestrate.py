@@ -104,6 +104,7 @@ def _main_with_fake_early_workers(tmp_path, monkeypatch):
 
     monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
     made = []
+    monkeypatch.setattr(early, "_PENDING", [])
     monkeypatch.setattr(early, "early_worker", lambda command, params, opts: made.append(_EarlyWorker()) or made[-1])
     spec = importlib.util.spec_from_file_location("quantlab_main", Path(__file__).resolve().parents[2] / "main.py")
     main = importlib.util.module_from_spec(spec)
@@ -179,3 +180,54 @@ def test_a_big_run_that_fails_planning_abandons_its_early_worker(tmp_path, monke
         "strategy": "no_such_strategy"}}
     assert main.main(["--json-request", json.dumps(bad)]) in (2, 3)
     assert [w.calls for w in made] == [[("abandon",)]]
+
+
+BIG_RUN = {"schema_version": "1.0", "command": "run", "params": {
+    "ticker": "SYN", "source": "synthetic", "interval": "1m", "start": "2020-01-01", "end": "2021-01-01"}}
+
+
+def test_a_machine_request_forks_its_early_worker_before_parsing_its_arguments(tmp_path, monkeypatch):
+    """The early worker is forked from the raw argv, before the CLI's imports and parsing (its
+    imports start ~30 ms sooner), and the request then takes that very worker."""
+    import quantlab.cli
+
+    main, made = _main_with_fake_early_workers(tmp_path, monkeypatch)
+    order = []
+    parser = quantlab.cli.build_parser
+    monkeypatch.setattr(quantlab.cli, "build_parser", lambda *a, **k: order.append(len(made)) or parser(*a, **k))
+    bad = {**BIG_RUN, "params": {**BIG_RUN["params"], "strategy": "no_such_strategy"}}
+    assert main.main(["--json-request", json.dumps(bad)]) in (2, 3)  # fails in planning: abandoned
+    assert order == [1]  # the worker existed when the arguments were parsed
+    assert [w.calls for w in made] == [[("abandon",)]]  # one worker, taken by the request, then ended
+
+
+def test_an_early_worker_the_request_never_takes_is_ended(tmp_path, monkeypatch, capsys):
+    """A usage error (an unknown flag beside a big run's request) never reaches the request: the
+    worker forked from argv is abandoned all the same."""
+    main, made = _main_with_fake_early_workers(tmp_path, monkeypatch)
+    assert main.main(["--json-request", json.dumps(BIG_RUN), "--no-such-flag"]) == 2
+    assert [w.calls for w in made] == [[("abandon",)]]
+    from quantlab.orchestrate import early
+
+    assert early._PENDING == []
+
+
+def test_a_pending_worker_for_other_params_is_ended_and_the_decision_made_again(tmp_path, monkeypatch):
+    import argparse
+
+    from quantlab.orchestrate import early
+
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path))
+    made = []
+    monkeypatch.setattr(early, "_PENDING", [])
+    monkeypatch.setattr(early, "early_worker", lambda command, params, opts: made.append(_EarlyWorker()) or made[-1])
+    early.fork_from_argv(["--json-request", json.dumps(BIG_RUN)])
+    assert len(made) == 1
+    opts = argparse.Namespace(dry_run=False, executor=None, profile=None, force=False)
+    assert early.pending_worker("run", BIG_RUN["params"], opts) is made[0]  # the same request: taken
+    early.fork_from_argv(["--json-request", json.dumps(BIG_RUN)])
+    other = early.pending_worker("run", {**BIG_RUN["params"], "end": "2021-02-01"}, opts)
+    assert made[1].calls == [("abandon",)] and other is made[2]
+    early.fork_from_argv(["--json-request", json.dumps({**BIG_RUN, "command": "portfolio"})])
+    early.fork_from_argv(["run", "--ticker", "SPX"])
+    assert early._PENDING == [] and len(made) == 3  # neither a machine run/sweep: nothing forked

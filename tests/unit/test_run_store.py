@@ -132,7 +132,7 @@ def test_a_failing_trades_csv_fails_simulate_and_leaves_no_csv(tmp_path, monkeyp
 
     def broken(col):
         raise RuntimeError("cannot format")
-    monkeypatch.setattr(trades_csv, "trades_csv_text", broken)
+    monkeypatch.setattr(trades_csv, "trades_csv_parts", broken)  # both paths (kernel or %) go through it
     with pytest.raises(RuntimeError, match="cannot format"):
         steps.step_simulate(plan.specs["sim"], f["bars.parquet"], f["signals.parquet"], f["equity.parquet"],
                             f["trades.parquet"], f["trades.csv"])

@@ -129,3 +129,26 @@ def test_every_module_the_worker_warms_exists():
     from quantlab.commands.worker import WARM_MODULES
 
     assert [m for m in WARM_MODULES if importlib.util.find_spec(m) is None] == []
+
+
+
+def test_the_worker_is_released_after_the_final_step_and_later_steps_run_here(monkeypatch, tmp_path):
+    """After the request's last step (its index) the child reads EOF and exits at once -- its exit
+    overlaps the parent's wrap-up -- and a step called after that runs in this process."""
+    import threading
+
+    from quantlab.commands import worker as worker_module
+
+    assert "step_refresh_index" in worker_module.FINAL_STEPS
+    monkeypatch.setattr(worker_module, "FINAL_STEPS", frozenset({"step_last"}))
+    monkeypatch.setattr(worker_module, "resolve_step", lambda name: lambda: os.getpid())  # the child inherits it
+    with StepWorker(log_path=str(tmp_path / "worker.log")) as worker:
+        assert worker.call("step_first") == worker.pid != os.getpid()
+        assert not worker.released
+        assert worker.call("step_last") == worker.pid
+        assert worker.released
+        reaped = threading.Thread(target=os.waitpid, args=(worker.pid, 0), daemon=True)
+        reaped.start()
+        reaped.join(timeout=30)  # a guard, not a race: a released child exits without being closed
+        assert not reaped.is_alive(), "the released worker did not exit"
+        assert worker.call("step_after") == os.getpid()  # in this process now

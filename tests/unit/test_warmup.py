@@ -40,6 +40,8 @@ def test_prefetch_warms_the_kernels_and_results_stay_exact(monkeypatch):
     spec = {"source": "synthetic", "ticker": "X"}  # not bundled data: nothing to parse
     warmup.prefetch_run(spec, {"strategy": "rsi_ma_cross_v2", "strategy_params": PARAMS}, ENGINE, True)
     assert kernels.simulate_kernel in jit._warm
+    assert kernels.run_stats in jit._warm  # the score step's kernel too (read-only arrays, as it reads them)
+    assert any(not sig[0].mutable for sig in jit.jitted(kernels.run_stats).signatures)
     assert jit.use_jit(1000, kernels.simulate_kernel)  # any size now runs under numba
     assert "QUANTLAB_JIT" not in os.environ  # the forced mode was only for the warm-up
     rng = np.random.default_rng(3)

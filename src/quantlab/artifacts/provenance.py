@@ -27,6 +27,7 @@ def canonical_hash(obj: Any, length: int | None = None, algo: str = "sha256") ->
 # edits to the CLI, the contract layer or the registry do not invalidate cached results.
 COMPUTE_CODE = ("data", "strategies", "engine", "commands/run", "commands/sweep", "commands/experiment.py",
                 "commands/forward", "commands/portfolio", "artifacts/portfolio_plot.py", "artifacts/trades_csv.py",
+                "artifacts/trades_csv_kernel.py",
                 "metrics.py", "columnar.py", "dates.py", "_lazy.py", "errors.py", "artifacts/io.py",
                 "artifacts/plots.py", "artifacts/heatmap.py", "commands/speculate.py")
 

@@ -74,10 +74,13 @@ def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: 
 
 
 def warm_run_kernels(signals_spec: dict, engine: dict) -> None:
-    """Load the strategy's indicator kernels and the simulation kernel (numba's on-disk cache)
-    by running them on a tiny series: they then count as warm and run under numba at any size."""
+    """Load the strategy's indicator kernels, the simulation, score and trades.csv kernels
+    (numba's on-disk cache) by running them on a tiny series: they then count as warm and run
+    under numba at any size."""
     import numpy as np
 
+    from quantlab.artifacts.trades_csv import warm_kernel
+    from quantlab.bar_stats import bar_stats
     from quantlab.commands.run.steps import engine_config
     from quantlab.engine import simulate
     from quantlab.strategies import get_strategy
@@ -90,6 +93,9 @@ def warm_run_kernels(signals_spec: dict, engine: dict) -> None:
     with forced_jit():
         sig = strategy.signals(close, close * 1.01, close * 0.99, close, params, **extra)
         simulate(close, close * 1.01, close * 0.99, close, sig, engine_config(engine), start=0)
+        close.setflags(write=False)  # as the score step reads its columns (steps._load_sim)
+        bar_stats(close, close, 1.0, close)  # the score step's kernel (kernels.run_stats)
+        warm_kernel()
 
 
 def warm_numba_runtime() -> None:

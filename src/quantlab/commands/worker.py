@@ -52,6 +52,12 @@ FIRST_MODULES = {
 }
 
 
+# a request's last step (every workflow's target is its index marker): once it has replied, the
+# worker is released (:meth:`StepWorker.call`), so its exit -- the kernel freeing a big run's ~0.5 GB
+# -- overlaps Snakemake's wrap-up and the response instead of following them
+FINAL_STEPS = frozenset({"step_refresh_index"})
+
+
 class StepFailed(QuantLabError):
     """An unexpected exception inside a step that ran in the worker (exit 1)."""
 
@@ -127,6 +133,7 @@ class StepWorker:
         self._w, self._r = req_w, rep_r
         self._lock = threading.Lock()
         self._closed = False
+        self.released = False  # its last step is done: further steps run in this process
         self.status: int | None = None  # the child's wait status, once reaped
 
     def start(self, log_path: str | None, prefetch: tuple | None) -> None:
@@ -155,12 +162,20 @@ class StepWorker:
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            try:
-                _send(self._w, (name, args, kwargs, os.getcwd()))
-                status, payload = _recv(self._r)
-            except (EOFError, OSError, BrokenPipeError) as exc:
-                raise QuantLabError(f"the step worker died while running {name} ({type(exc).__name__})") from None
+            if self.released:  # checked under the lock: its pipe is closed, maybe its fd reused
+                status = "here"
+            else:
+                try:
+                    _send(self._w, (name, args, kwargs, os.getcwd()))
+                    status, payload = _recv(self._r)
+                except (EOFError, OSError, BrokenPipeError) as exc:
+                    raise QuantLabError(f"the step worker died while running {name} ({type(exc).__name__})") \
+                        from None
+        if status == "here":
+            return step_function(name)(*args, **kwargs)
         if status == "ok":
+            if name in FINAL_STEPS:
+                self.release()
             return payload
         error_type, message, tb = payload
         cls = _ERRORS.get(error_type)
@@ -170,13 +185,24 @@ class StepWorker:
         err.worker_traceback = tb
         raise err
 
+    def release(self) -> None:
+        """No more steps for the child: close its request pipe, so it reads EOF and exits now
+        (reaped by :meth:`close`); a step called after this runs in this process."""
+        with self._lock:
+            if not self.released:
+                self.released = True
+                try:
+                    os.close(self._w)
+                except OSError:
+                    pass
+
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         with self._lock:  # a start message still being sent goes first
             pass
-        for fd in (self._w, self._r):
+        for fd in (self._r,) if self.released else (self._w, self._r):
             try:
                 os.close(fd)
             except OSError:

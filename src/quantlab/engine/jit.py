@@ -53,7 +53,7 @@ WARM_THRESHOLD = 0
 
 JIT_MODES = ("auto", "always", "never")
 
-NO_REFCOUNT = ("quantlab.engine.kernels",)  # modules compiled without NRT (see jitted_calling)
+NO_REFCOUNT = ("quantlab.engine.kernels", "quantlab.artifacts.trades_csv_kernel")  # modules compiled without NRT (see jitted_calling)
 
 _compiled: dict = {}  # python kernel -> numba dispatcher
 _warm: set = set()  # kernels whose numba version has run at least once in this process

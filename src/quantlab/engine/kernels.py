@@ -1230,3 +1230,106 @@ def series_stats(ret, m, total, bench_dx, cand, scratch, stats, k):
     stats[k + ST_VAR_95] = var
     stats[k + ST_TAIL_SUM] = tail
     stats[k + ST_TAIL_BARS] = n_tail
+
+
+TAIL_SAMPLE = 65_536  # run_stats' threshold sample: at most this many returns, evenly strided
+TAIL_SAMPLE_SLACK = 0.5  # its threshold / pivot ranks: the quantile's share x (1 +- this), +- PIVOT_MARGIN
+RS_BENCH_MEAN = 0  # run_stats' ``bench`` output: the benchmark returns' mean
+RS_BENCH_SXX = 1  # and their sum of squared deviations (numpy order)
+RUN_BENCH = 2
+
+
+def drawdown_pass(ret, equity, initial_cash, stats):
+    """One pass over a run's bars: the returns below 0, the deepest fall below the running peak
+    (``initial_cash`` included) and the longest run of bars under it (the first of equal ones,
+    and the bar before it) into ``stats[ST_NEGATIVE_BARS, ST_MAX_DRAWDOWN, ST_MAX_DD_BARS,
+    ST_MAX_DD_TOP]``, as numpy gives them: a NaN equity makes the peak NaN from there on (every
+    later bar under water, its drawdown 0), a NaN drawdown makes ``max_drawdown`` NaN."""
+    m = len(equity)
+    peak = initial_cash
+    worst = 0.0
+    undefined = False
+    n_neg = 0
+    run = 0
+    best = 0
+    top = -1
+    for i in range(m):
+        if ret[i] < 0.0:
+            n_neg += 1
+        e = equity[i]
+        if e != e:
+            peak = NAN
+        elif e > peak:
+            peak = e
+        if e >= peak:
+            run = 0
+        else:
+            run += 1
+            if run > best:
+                best = run
+                top = i - run
+        if peak > 0.0:
+            dd = e / peak - 1.0
+            if dd != dd:
+                undefined = True
+            elif dd < worst:
+                worst = dd
+    stats[ST_NEGATIVE_BARS] = n_neg
+    stats[ST_MAX_DRAWDOWN] = NAN if undefined else worst
+    stats[ST_MAX_DD_BARS] = best
+    stats[ST_MAX_DD_TOP] = top
+
+
+def tail_hints(ret, m, cand, scratch):
+    """``series_stats``' threshold ``cand[m]`` and pivot ``scratch[m - 1]`` for one run, from a
+    sample of at most ``TAIL_SAMPLE`` evenly strided returns (quickselect in ``scratch``): ranks
+    a little above and below the quantile's in the sample. Any values are correct; good ones
+    spare ``series_stats`` gathering and selecting among every return."""
+    stride = m // TAIL_SAMPLE + 1
+    n_s = (m + stride - 1) // stride
+    for j in range(n_s):
+        scratch[j] = ret[j * stride]
+    share = 1.0 - VAR_LEVEL
+    hi = int(n_s * share * (1.0 + TAIL_SAMPLE_SLACK)) + PIVOT_MARGIN
+    lo = int(n_s * share * (1.0 - TAIL_SAMPLE_SLACK)) - PIVOT_MARGIN
+    limit = math.inf
+    if hi < n_s:
+        limit = select_kth(scratch, 0, n_s, hi)
+    hint = NAN
+    if 0 <= lo < n_s:
+        hint = select_kth(scratch, 0, min(hi, n_s), lo)
+    cand[m] = limit
+    scratch[m - 1] = hint
+
+
+def run_stats(ret, equity, initial_cash, bench, bench_dx, cand, scratch, stack_i, stack_f, stats, bench_out):
+    """One run's per-bar statistics, bit for bit what ``RunStats.from_result`` computes with
+    numpy (``metric_registry.per_bar_stats``), in a few passes and no temporary array: the
+    numpy-order sums of the returns, of their squared deviations and of their squared downside
+    (``ST_SUM_RETURNS``, ``ST_SUM_SQ_DEV``, ``ST_SUM_SQ_DOWN``), :func:`drawdown_pass`, the
+    benchmark's per-bar returns (``bench``: its closes; 0 on the first bar) minus their mean
+    into ``bench_dx`` with that mean and their sum of squared deviations in ``bench_out``
+    (``RS_*``), and :func:`series_stats` (hinted by :func:`tail_hints`). ``stats``:
+    ``SWEEP_STATS`` floats (the slots above are written); ``cand``: ``m + 1`` floats,
+    ``scratch`` and ``bench_dx``: ``m``; ``m = len(ret) >= 1``."""
+    m = len(ret)
+    # numpy's sum is +0.0 plus the pairwise sum (the same but for -0.0, which becomes +0.0)
+    total = pairwise_sum(ret, 0, m, stack_i, stack_f) + 0.0
+    sq_dev, sq_down = pairwise_sums(ret, 0, m, total / m, True, stack_i, stack_f)
+    stats[ST_SUM_RETURNS] = total
+    stats[ST_SUM_SQ_DEV] = sq_dev + 0.0 if m >= 2 else 0.0
+    stats[ST_SUM_SQ_DOWN] = sq_down + 0.0
+    drawdown_pass(ret, equity, initial_cash, stats)
+    bench_dx[0] = 0.0
+    for i in range(1, m):
+        bench_dx[i] = bench[i] / bench[i - 1] - 1.0
+    b_mean = (pairwise_sum(bench_dx, 0, m, stack_i, stack_f) + 0.0) / m
+    bench_out[RS_BENCH_MEAN] = b_mean
+    bench_out[RS_BENCH_SXX] = pairwise_sums(bench_dx, 0, m, b_mean, True, stack_i, stack_f)[0] + 0.0
+    for i in range(m):
+        bench_dx[i] = bench_dx[i] - b_mean
+    cand[m] = NAN
+    scratch[m - 1] = NAN
+    if total == total:  # else series_stats leaves the quantile NaN without gathering
+        tail_hints(ret, m, cand, scratch)
+    series_stats(ret, m, total, bench_dx, cand, scratch, stats, 0)

@@ -21,6 +21,49 @@ import os
 from pathlib import Path
 
 SEEN = "seen"  # under the internal root: seen/<command>/<hash of the params>
+_PENDING: list = []  # (command, params, worker, hint) forked by fork_from_argv, for early_worker
+
+
+def fork_from_argv(argv: list[str]) -> None:
+    """``main.py``'s first step for a machine request: decide on the early worker from the raw
+    argv and fork it before the CLI's own imports and argument parsing (~30 ms sooner on a big
+    run's critical path); :func:`pending_worker` hands it over when ``main.py`` reaches it, and
+    :func:`drop_pending` ends it when the request never gets there (a usage error, ``--version``).
+    Flags are read as written (the parser allows no abbreviations); a wrong guess costs time only."""
+    from types import SimpleNamespace
+
+    from quantlab.contract.lifecycle import argv_value, peek_command, peek_params
+
+    raw = argv_value(argv, "--json-request")
+    command = peek_command(raw) if raw is not None else None
+    if command not in ("run", "sweep"):
+        return
+    params = peek_params(raw)
+    flags = SimpleNamespace(dry_run="--dry-run" in argv, executor=argv_value(argv, "--executor"),
+                            profile=argv_value(argv, "--profile"), force="--force" in argv)
+    worker = early_worker(command, params, flags)
+    _PENDING.append((command, params, worker, getattr(flags, "seen_hint", None)))
+
+
+def pending_worker(command: str, params: dict, opts):
+    """:func:`early_worker` for a machine request: the worker :func:`fork_from_argv` decided on
+    for the same command and params (and its hint), or a new decision."""
+    if _PENDING:
+        forked_for, forked_params, worker, hint = _PENDING.pop()
+        if (forked_for, forked_params) == (command, params):
+            opts.seen_hint = hint
+            return worker
+        if worker is not None:
+            worker.abandon()
+    return early_worker(command, params, opts)
+
+
+def drop_pending() -> None:
+    """End a worker :func:`fork_from_argv` forked that no request took."""
+    while _PENDING:
+        worker = _PENDING.pop()[2]
+        if worker is not None:
+            worker.abandon()
 
 
 def seen_file(params: dict, command: str = "sweep") -> Path:

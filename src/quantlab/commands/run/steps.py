@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from quantlab.artifacts.beside import writes_beside
-from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
 from quantlab.columnar import column_to_numpy, metadata_of, read_parquet, table_from_numpy, write_parquet
 from quantlab.commands.run.plan import ENGINE_KEYS
@@ -191,20 +191,22 @@ def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equ
 
 
 def _write_trades_csv(path: str, trades: dict) -> None:
-    from quantlab.artifacts.trades_csv import trades_csv_text
+    from quantlab.artifacts.trades_csv import write_trades_csv
 
-    atomic_write_text(path, trades_csv_text(trades))
+    write_trades_csv(path, trades)
 
 
 def _load_sim(equity_path: str, trades_path: str):
+    """The equity table and the simulation's result, its arrays read-only views of the tables'
+    buffers (scoring only reads them: no 8 MB copy per column of a 1M-bar run)."""
     from quantlab.engine import SimResult, TradeLog
 
     eq = read_parquet(equity_path)
     tr = read_parquet(trades_path)
-    trades = TradeLog(**{f.name: column_to_numpy(tr, f.name) for f in dataclasses.fields(TradeLog)})
+    trades = TradeLog(**{f.name: column_to_numpy(tr, f.name, copy=False) for f in dataclasses.fields(TradeLog)})
     result = SimResult(
-        equity=column_to_numpy(eq, "equity"), position=column_to_numpy(eq, "position"),
-        returns=column_to_numpy(eq, "returns"), trades=trades,
+        equity=column_to_numpy(eq, "equity", copy=False), position=column_to_numpy(eq, "position", copy=False),
+        returns=column_to_numpy(eq, "returns", copy=False), trades=trades,
         open_position=int(metadata_of(eq).get("open_position", 0)),
     )
     return eq, result
@@ -220,9 +222,9 @@ def step_score(spec: dict, equity_path: str, trades_path: str, out_path: str) ->
     eq, result = _load_sim(equity_path, trades_path)
     meta = metadata_of(eq)
     calendar = json.loads(meta["calendar"])  # step_simulate: from the bars' own timestamps
-    close = column_to_numpy(eq, "close")
+    close = column_to_numpy(eq, "close", copy=False)
     ppy = calendar["periods_per_year"]
-    ts = column_to_numpy(eq, "timestamp")
+    ts = column_to_numpy(eq, "timestamp", copy=False)
     warnings = list(json.loads(meta.get("data_notes", "[]")))  # the data step's notes (issue #16)
     metrics = compute_metrics(result, close, start=0, periods_per_year=ppy,
                               initial_cash=float(spec["engine"]["initial_cash"]),
