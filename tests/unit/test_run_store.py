@@ -175,3 +175,34 @@ def test_the_chain_never_writes_into_the_bars_it_reads(tmp_path, monkeypatch, st
     for name, values in before.items():
         assert column_to_numpy(kept, name).tobytes() == values.tobytes(), name
     assert read_parquet(f["trades.parquet"]).num_rows > 0
+
+
+def test_a_plugin_that_writes_into_its_inputs_leaves_the_chains_bars_as_read(tmp_path, monkeypatch):
+    """Plugins get copies of the bars (built-ins get the kept table's own memory): one that scales
+    its ``close`` in place changes nothing the simulation then reads."""
+    import numpy as np
+
+    from quantlab.columnar import remembering
+    from quantlab.strategies import REGISTRY, SmaCrossover
+
+    class Scribbler(SmaCrossover):
+        name = "scribbler"
+
+        def signals(self, open_, high, low, close, params, **kw):
+            close *= 2.0
+            return super().signals(open_, high, low, close, params, **kw)
+
+    Scribbler.__module__ = "my_plugins"  # a plugin's module, not quantlab's
+    monkeypatch.setitem(REGISTRY, "scribbler", Scribbler())
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    plan = plan_run({"ticker": "SYN", "source": "synthetic", "interval": "1h", "start": "2020-01-01",
+                     "end": "2020-03-01", "strategy": "scribbler"},
+                    request_id=None, warnings=[], origin="json", claim=False)
+    f = {name: str(tmp_path / name) for name in ("bars.parquet", "signals.parquet")}
+    with remembering():
+        steps.step_load_data(plan.specs["data"], f["bars.parquet"])
+        kept = read_parquet(f["bars.parquet"])
+        before = column_to_numpy(kept, "close")
+        steps.step_signals(plan.specs["signals"], f["bars.parquet"], f["signals.parquet"])
+        assert read_parquet(f["bars.parquet"]) is kept
+    assert np.array_equal(column_to_numpy(kept, "close"), before)

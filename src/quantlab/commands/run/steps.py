@@ -72,10 +72,15 @@ def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
 
     bars = read_bars(bars_path)
     strategy = get_strategy(spec["strategy"])
+    # the bars are views of the table the chain keeps (columnar.column_view): a plugin, which may
+    # write into its inputs, gets copies; a built-in never does (test_the_chain_never_writes_...)
+    own = type(strategy).__module__.startswith("quantlab.")
+    prices = [a if own else np.array(a) for a in (bars.open, bars.high, bars.low, bars.close)]
     try:
         # volume only for strategies that declare it (plugins may override signals() without it)
-        extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
-        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]), **extra)
+        extra = {"volume": bars.volume if own else np.array(bars.volume)} \
+            if getattr(strategy, "uses_volume", False) else {}
+        sig = strategy.signals(*prices, dict(spec["strategy_params"]), **extra)
     except (ConfigError, DataError, StrategyError):
         raise
     except Exception as exc:
