@@ -157,3 +157,49 @@ def test_late_writes_are_collected_only_in_their_own_thread(tmp_path):
         thread.start()
         thread.join()
     assert pending == [] and (tmp_path / "other").read_text() == "x"
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(0, 300), cut=st.integers(0, 300), data=st.data())
+def test_a_column_view_is_the_columns_values_in_the_tables_own_writable_memory(tmp_path_factory, n, cut, data):
+    """columnar.column_view: the values column_to_numpy gives, writable (numba compiles read-only
+    arrays apart), over the table's memory for float64, int64, int32, int8 and timestamp[ns]
+    columns, whether the table was built here from numpy or read from Parquet, sliced or not;
+    a copy for booleans."""
+    from quantlab.columnar import column_view
+
+    cols = {
+        "f": data.draw(hnp.arrays(np.float64, n, elements=st.floats(allow_nan=False))),
+        "i": data.draw(hnp.arrays(np.int64, n)),
+        "j": data.draw(hnp.arrays(np.int32, n)),
+        "s": data.draw(hnp.arrays(np.int8, n)),
+        "b": data.draw(hnp.arrays(np.bool_, n)),
+        "t": data.draw(hnp.arrays(np.int64, n)).view("datetime64[ns]"),
+    }
+    built = table_from_numpy(cols)
+    path = tmp_path_factory.mktemp("view") / "x.parquet"
+    path.write_bytes(parquet_bytes(built))
+    for table in (built, read_parquet(path), built.slice(min(cut, n))):
+        for name in cols:
+            view, copy = column_view(table, name), column_to_numpy(table, name)
+            assert view.flags.writeable and view.dtype == copy.dtype
+            np.testing.assert_array_equal(view, copy)
+            chunk = table.column(name).chunk(0) if table.column(name).num_chunks else None
+            if name != "b" and chunk is not None and len(chunk):
+                data_buffer = chunk.buffers()[1]
+                start = data_buffer.address + chunk.offset * view.itemsize
+                assert view.__array_interface__["data"][0] == start  # no copy
+        if table is built:
+            for name in ("f", "i", "t"):
+                assert len(cols[name]) == 0 or np.shares_memory(column_view(table, name), cols[name])
+
+
+def test_a_column_view_of_read_only_memory_is_a_writable_copy():
+    """A table over read-only memory (e.g. a read-only numpy array) gives a writable copy."""
+    from quantlab.columnar import column_view
+
+    values = np.arange(5.0)
+    values.flags.writeable = False
+    view = column_view(table_from_numpy({"f": values}), "f")
+    assert view.flags.writeable and not np.shares_memory(view, values)
+    np.testing.assert_array_equal(view, values)

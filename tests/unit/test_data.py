@@ -440,6 +440,39 @@ class TestStore:
         assert schema.metadata[b"quantlab.interval"] == b"1d"
         assert schema.metadata[b"quantlab.source"] == b"test"
 
+    def test_written_raw_and_read_back_into_the_tables_memory(self, tmp_path: Path) -> None:
+        """Bars files are written without compression or column statistics (random floats:
+        snappy saved little for twice the CPU), their columns not null (no definition levels);
+        read_bars hands out the table's own memory, writable (numba's signature), sharing the
+        written arrays while the table is remembered. A file of the earlier format (snappy,
+        nullable columns) reads the same."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from quantlab.columnar import WRITE_OPTIONS, remembering
+
+        bars = load_bars(DataRequest("SYN", "2020-01-01", "2020-02-01", interval="1h", source="synthetic"))
+        path = tmp_path / "b.parquet"
+        write_bars(bars, path)
+        row_group = pq.ParquetFile(path).metadata.row_group(0)
+        for i in range(row_group.num_columns):
+            assert row_group.column(i).compression == "UNCOMPRESSED" and not row_group.column(i).is_stats_set
+        assert not any(field.nullable for field in pq.read_schema(path))  # no definition levels to write
+        again = read_bars(path)
+        with remembering():
+            write_bars(bars, path)
+            kept = read_bars(path)
+        earlier = pq.read_table(path)
+        pq.write_table(earlier.cast(pa.schema([f.with_nullable(True) for f in earlier.schema],
+                                              metadata=earlier.schema.metadata)), path, **WRITE_OPTIONS)
+        assert pq.ParquetFile(path).metadata.row_group(0).column(1).compression == "SNAPPY"
+        old = read_bars(path)
+        assert again.fingerprint() == kept.fingerprint() == old.fingerprint() == bars.fingerprint()
+        for name in ("index", "open", "high", "low", "close", "volume"):
+            assert getattr(again, name).flags.writeable and getattr(kept, name).flags.writeable
+            assert getattr(old, name).flags.writeable
+            assert np.shares_memory(getattr(kept, name), getattr(bars, name))
+
     def test_pandas_reads_it_as_utc(self, tmp_path: Path) -> None:
         import pandas as pd
 

@@ -97,3 +97,57 @@ def test_sample_selection_respects_the_window(start, days: int, lookback: int) -
     assert int(np.count_nonzero(~inside)) <= lookback
     assert np.all(bars.index < np.datetime64(end.isoformat(), "ns"))
     validate_bars(bars, context="sample window")
+
+
+_COLUMNS = ["open", "high", "low", "close", "volume"]
+_VALUE_DAMAGE = ["nan", "inf", "-inf", "zero", "negative", "tiny"]  # one value of a column
+_DAMAGE = [*_VALUE_DAMAGE, "none", "nat", "backwards", "repeat", "high", "low", "volume_nan", "volume_inf",
+           "volume_negative"]
+
+
+@pytest.mark.parametrize("kind, name", [(k, c) for k in _VALUE_DAMAGE for c in _COLUMNS] +
+                         [(k, "open") for k in _DAMAGE if k not in _VALUE_DAMAGE])
+@settings(max_examples=10, deadline=None, database=None)
+@given(bars=valid_bars(), where=st.floats(0, 1),
+       more=st.lists(st.tuples(st.sampled_from(_DAMAGE), st.sampled_from(_COLUMNS), st.floats(0, 1)), max_size=1))
+def test_the_quick_validity_check_never_passes_what_the_rules_refuse(kind, name, bars: Bars, where, more) -> None:
+    """bars._plainly_valid (comparisons and reductions) is True only for bars every rule accepts:
+    validate_bars gives the same outcome and the same message with and without it, for each kind
+    of damage in each column (and another one on top)."""
+    from quantlab.data import bars as bars_module
+
+    damage = [(kind, name, where), *more]
+    cols = {name: getattr(bars, name).copy() for name in ("open", "high", "low", "close", "volume")}
+    stamps = bars.index.view(np.int64).copy()
+    n = len(stamps)
+    for kind, name, where in damage:
+        k = min(int(where * n), n - 1)
+        if kind == "nat":
+            stamps[k] = np.iinfo(np.int64).min
+        elif kind == "backwards" and n > 1:
+            stamps[max(k, 1)] = stamps[max(k, 1) - 1] - 1
+        elif kind == "repeat" and n > 1:
+            stamps[max(k, 1)] = stamps[max(k, 1) - 1]
+        elif kind in _VALUE_DAMAGE:  # "tiny": a subnormal value, still > 0
+            cols[name][k] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "zero": 0.0, "negative": -1.0,
+                             "tiny": 5e-324}[kind]
+        elif kind == "high":
+            cols["high"][k] = np.nextafter(max(cols["open"][k], cols["close"][k]), 0.0)
+        elif kind == "low":
+            cols["low"][k] = np.nextafter(min(cols["open"][k], cols["close"][k]), np.inf)
+        elif kind.startswith("volume_"):
+            cols["volume"][k] = {"volume_nan": np.nan, "volume_inf": np.inf, "volume_negative": -0.5}[kind]
+    damaged = Bars(index=stamps.view("datetime64[ns]"), **cols, ticker=bars.ticker, interval=bars.interval,
+                   source=bars.source)
+
+    def outcome():
+        try:
+            return validate_bars(damaged, context="property") is damaged
+        except DataError as exc:
+            return str(exc)
+
+    quick = outcome()
+    assert bars_module._plainly_valid(damaged) == (quick is True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bars_module, "_plainly_valid", lambda _: False)
+        assert outcome() == quick

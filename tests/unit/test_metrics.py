@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from quantlab.engine import EngineConfig, Signals, SimResult, TradeLog, simulate
 from quantlab.errors import ConfigError, DataError
-from quantlab.metrics import METRIC_KEYS, bar_calendar, compute_metrics, looks_like_crypto, periods_per_year
+from quantlab.metrics import INTERVALS, METRIC_KEYS, bar_calendar, compute_metrics, looks_like_crypto, periods_per_year
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -256,6 +256,102 @@ def test_bar_calendar_edge_cases():
         bar_calendar(hourly, "1d")
     with pytest.raises(ConfigError):
         bar_calendar(hourly, "7h")
+
+
+def _calendar_by_every_bar(index, interval: str) -> dict:
+    """bar_calendar as it was before its grid path: every bar's weekday, the median of every spacing."""
+    from quantlab.metrics import calendar_of, is_all_week
+
+    seconds = np.asarray(index).astype("datetime64[s]").astype(np.int64)
+    spacing = float(np.median(np.diff(seconds))) if len(seconds) >= 2 else None
+    return calendar_of(interval, is_all_week(seconds), spacing)
+
+
+_GRID_STEPS_NS = [10**9, 60 * 10**9, 300 * 10**9, 3600 * 10**9, 4 * 3600 * 10**9, 86_400 * 10**9,
+                  7 * 86_400 * 10**9, 30 * 86_400 * 10**9]
+_I64 = np.iinfo(np.int64)
+
+
+def _same_outcome(index, interval: str) -> None:
+    def outcome(fn):
+        try:
+            return fn(index, interval)
+        except DataError as exc:
+            return str(exc)
+
+    assert outcome(bar_calendar) == outcome(_calendar_by_every_bar)
+
+
+@settings(max_examples=500, deadline=None)
+@given(step=st.sampled_from(_GRID_STEPS_NS + [1, 999_999_999, 1_500_000_000]), n=st.integers(1, 400),
+       interval=st.sampled_from(list(INTERVALS)), day=st.integers(-40_000, 40_000),
+       offset=st.integers(0, 86_400 * 10**9 - 1),
+       damage=st.sampled_from(["none"] * 4 + ["drop", "repeat", "swap", "nat", "nudge", "wider", "narrower"]),
+       at=st.floats(0, 1), block=st.sampled_from([1, 7, 1 << 16]))
+def test_bar_calendar_on_a_grid_is_the_every_bar_answer(step, n, interval, day, offset, damage, at, block):
+    """bar_calendar's grid path (stamps first + k * step, a whole-second step: the step is the
+    median, one search per Saturday and Sunday) answers exactly what every bar's weekday and the
+    median of every spacing give, error messages included; stamps off such a grid (a bar missing,
+    repeated, out of order, NaT, off by 1 ns, a tail spaced wider or narrower, a step of a
+    fraction of a second) take the every-bar path. The spacings are checked a block at a time
+    (metrics._BLOCK, here also 1 and 7 bars)."""
+    import quantlab.metrics as metrics
+
+    ns = day * 86_400 * 10**9 + offset + np.arange(n, dtype=np.int64) * step
+    k = min(int(at * n), n - 1)
+    if damage == "drop" and n > 2:
+        ns = np.delete(ns, k)
+    elif damage == "repeat":
+        ns = np.insert(ns, k, ns[k])
+    elif damage == "swap" and n > 1:
+        ns[[k, k - 1]] = ns[[k - 1, k]]
+    elif damage == "nat":
+        ns[k] = _I64.min
+    elif damage == "nudge":
+        ns[k] += 1
+    elif damage in ("wider", "narrower"):
+        ns[k:] = ns[k] + np.arange(n - k) * (step * 2 if damage == "wider" else max(step // 2, 1))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "_BLOCK", block)
+        _same_outcome(ns.view("datetime64[ns]"), interval)
+
+
+def test_bar_calendar_on_grids_around_each_weekend_hour():
+    """Every start hour of a week, spans from one bar to a little over a week, hourly and daily."""
+    monday = 4 * 86_400 * 10**9  # 1970-01-05
+    for step in (3600 * 10**9, 86_400 * 10**9):
+        for hour in range(0, 7 * 24, 5):
+            for n in (1, 2, 3, 5, 13, 30, 47, 170, 200):
+                stamps = (monday + hour * 3600 * 10**9 + np.arange(n, dtype=np.int64) * step).view("datetime64[ns]")
+                _same_outcome(stamps, "1h")
+                _same_outcome(stamps, "1d")
+
+
+def test_bar_calendar_near_the_ends_of_datetime64():
+    """Grids within days of int64's ends (a Tuesday and a Friday, so no weekend day's bounds overflow);
+    a grid that is not strictly increasing is not one for the grid path."""
+    from quantlab.metrics import _grid_step
+
+    day = 86_400 * 10**9
+    for ns in ([3 * day, 2 * day, day], [day, day, day], [0, day, 2 * day + 1], [_I64.min, _I64.min + 10**9]):
+        assert _grid_step(np.array(ns, dtype=np.int64).view("datetime64[ns]")) is None
+    assert _grid_step(np.array([1, day + 1, 2 * day + 1], dtype=np.int64).view("datetime64[ns]")) == 86_400
+    for first in (_I64.max - 3 * day, _I64.max - day, _I64.min, _I64.min + 1, _I64.min + day):
+        for step in (10**9, 3600 * 10**9):
+            n = min(100, (_I64.max - first) // step + 1)
+            _same_outcome((first + np.arange(n, dtype=np.int64) * step).view("datetime64[ns]"), "1h")
+
+
+def test_a_1m_grid_over_two_years_takes_the_grid_path(monkeypatch):
+    """A big run's bars (1m for ~2 years) never compute every bar's weekday."""
+    import quantlab.metrics as metrics
+
+    index = (np.datetime64("2020-01-01", "ns") + np.arange(1_000_820) * np.timedelta64(60, "s"))
+    expected = _calendar_by_every_bar(index, "1m")
+    monkeypatch.setattr(metrics, "is_all_week", lambda *a: pytest.fail("every bar's weekday computed"))
+    assert bar_calendar(index, "1m") == expected == {"interval": "1m", "calendar": "24/7",
+                                                     "periods_per_year": periods_per_year(True, "1m"),
+                                                     "median_spacing_seconds": 60.0}
 
 
 def test_run_stats_of_a_single_run_are_the_grid_kernels_sums():

@@ -137,3 +137,72 @@ def test_a_failing_trades_csv_fails_simulate_and_leaves_no_csv(tmp_path, monkeyp
         steps.step_simulate(plan.specs["sim"], f["bars.parquet"], f["signals.parquet"], f["equity.parquet"],
                             f["trades.parquet"], f["trades.csv"])
     assert not [p.name for p in tmp_path.iterdir() if "trades.csv" in p.name]
+
+
+EVERY_STRATEGY = {"rsi_ma_cross_v2": {}, "sma_crossover": {}, "bollinger_reversion": {}, "donchian_breakout": {},
+                  "buy_and_hold": {},
+                  "expr": {"entry": "close > sma(close, 10) and volume > 0", "exit": "low < shift(low, 1)"}}
+
+
+@pytest.mark.parametrize("strategy, strategy_params", EVERY_STRATEGY.items())
+def test_the_chain_never_writes_into_the_bars_it_reads(tmp_path, monkeypatch, strategy, strategy_params):
+    """read_bars hands the signals and simulate steps the remembered table's own memory
+    (columnar.column_view, no copy): no built-in strategy and no simulation (ATR stops, shorts)
+    writes into it, so the table the worker's chain keeps stays the file's content."""
+    import numpy as np
+
+    from quantlab.columnar import column_view, remembering
+    from quantlab.data import read_bars
+    from quantlab.strategies import REGISTRY
+
+    assert set(REGISTRY) == set(EVERY_STRATEGY)  # a new built-in strategy joins the list
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    plan = plan_run({"ticker": "SYN", "source": "synthetic", "interval": "1h", "start": "2020-01-01",
+                     "end": "2020-04-01", "strategy": strategy, "strategy_params": strategy_params,
+                     "allow_short": True, "stop_loss_atr": 2.0, "take_profit": 0.03},
+                    request_id=None, warnings=[], origin="json", claim=False)
+    f = {name: str(tmp_path / name) for name in ("bars.parquet", "signals.parquet", "equity.parquet",
+                                                  "trades.parquet", "trades.csv")}
+    with remembering():
+        steps.step_load_data(plan.specs["data"], f["bars.parquet"])
+        kept = read_parquet(f["bars.parquet"])
+        before = {name: column_to_numpy(kept, name) for name in kept.column_names}
+        assert np.shares_memory(read_bars(f["bars.parquet"]).close, column_view(kept, "close"))
+        steps.step_signals(plan.specs["signals"], f["bars.parquet"], f["signals.parquet"])
+        steps.step_simulate(plan.specs["sim"], f["bars.parquet"], f["signals.parquet"], f["equity.parquet"],
+                            f["trades.parquet"], f["trades.csv"])
+        assert read_parquet(f["bars.parquet"]) is kept
+    for name, values in before.items():
+        assert column_to_numpy(kept, name).tobytes() == values.tobytes(), name
+    assert read_parquet(f["trades.parquet"]).num_rows > 0
+
+
+def test_a_plugin_that_writes_into_its_inputs_leaves_the_chains_bars_as_read(tmp_path, monkeypatch):
+    """Plugins get copies of the bars (built-ins get the kept table's own memory): one that scales
+    its ``close`` in place changes nothing the simulation then reads."""
+    import numpy as np
+
+    from quantlab.columnar import remembering
+    from quantlab.strategies import REGISTRY, SmaCrossover
+
+    class Scribbler(SmaCrossover):
+        name = "scribbler"
+
+        def signals(self, open_, high, low, close, params, **kw):
+            close *= 2.0
+            return super().signals(open_, high, low, close, params, **kw)
+
+    Scribbler.__module__ = "my_plugins"  # a plugin's module, not quantlab's
+    monkeypatch.setitem(REGISTRY, "scribbler", Scribbler())
+    monkeypatch.setenv("QUANTLAB_OUTPUTS_DIR", str(tmp_path / "outputs"))
+    plan = plan_run({"ticker": "SYN", "source": "synthetic", "interval": "1h", "start": "2020-01-01",
+                     "end": "2020-03-01", "strategy": "scribbler"},
+                    request_id=None, warnings=[], origin="json", claim=False)
+    f = {name: str(tmp_path / name) for name in ("bars.parquet", "signals.parquet")}
+    with remembering():
+        steps.step_load_data(plan.specs["data"], f["bars.parquet"])
+        kept = read_parquet(f["bars.parquet"])
+        before = column_to_numpy(kept, "close")
+        steps.step_signals(plan.specs["signals"], f["bars.parquet"], f["signals.parquet"])
+        assert read_parquet(f["bars.parquet"]) is kept
+    assert np.array_equal(column_to_numpy(kept, "close"), before)

@@ -51,7 +51,7 @@ def test_delta_columns_read_back_equal_and_smaller(tmp_path):
     ts = np.datetime64("2020-01-01", "ns") + np.arange(n) * np.timedelta64(60, "s")
     cols = {"timestamp": ts, "equity": np.linspace(1.0, 2.0, n), "entry_idx": np.arange(n, dtype=np.int64) * 3}
     table = table_from_numpy(cols, {"k": "v"})
-    write_parquet(tmp_path / "delta.parquet", table, steps.DELTA_COLUMNS)
+    write_parquet(tmp_path / "delta.parquet", table, delta=steps.DELTA_COLUMNS)
     write_parquet(tmp_path / "plain.parquet", table)
     meta = pq.ParquetFile(tmp_path / "delta.parquet").metadata.row_group(0)
     encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}

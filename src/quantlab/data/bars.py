@@ -152,6 +152,23 @@ def _first(mask: np.ndarray) -> int:
     return int(np.argmax(mask))
 
 
+def _plainly_valid(bars: Bars) -> bool:
+    """True only when every rule of :func:`validate_bars` holds, decided with comparisons and
+    reductions (no float temporary of a column: at 1M bars the rule-by-rule masks cost ~3x);
+    False sends :func:`validate_bars` through its rule-by-rule checks, which name the first
+    violation. Strictly increasing int64 stamps after a first one that is not NaT (int64 min)
+    hold no NaT at all. A comparison with NaN is False, so once low <= open, close <= high
+    hold there is no NaN in the prices and every price lies in [min(low), max(high)]."""
+    stamps, held = bars.index.view(np.int64), np.empty(len(bars), dtype=bool)  # one mask, reused
+    if np.isnat(bars.index[0]) or not np.greater(stamps[1:], stamps[:-1], out=held[1:]).all():
+        return False
+    high, low, open_, close, volume = bars.high, bars.low, bars.open, bars.close, bars.volume
+    for above, below in ((high, open_), (high, close), (open_, low), (close, low)):
+        if not np.greater_equal(above, below, out=held).all():
+            return False
+    return bool(low.min() > 0 and high.max() < np.inf and volume.min() >= 0 and volume.max() < np.inf)
+
+
 def validate_bars(bars: Bars, *, context: str) -> Bars:
     """Check the canonical rules and return ``bars`` unchanged.
 
@@ -181,6 +198,8 @@ def validate_bars(bars: Bars, *, context: str) -> Bars:
 
     if len(bars) == 0:
         raise fail("no bars")
+    if _plainly_valid(bars):
+        return bars
     index = bars.index
     nat = np.isnat(index)
     if nat.any():

@@ -3,7 +3,9 @@
 File layout: columns ``timestamp`` (``timestamp[ns, tz=UTC]``), ``open``, ``high``, ``low``,
 ``close``, ``volume`` (``double``); schema metadata ``quantlab.format = bars/1`` plus
 ``quantlab.ticker``, ``quantlab.interval`` and ``quantlab.source``; optionally ``quantlab.notes``
-(JSON list of the loader's notes) and ``quantlab.adjustment``.
+(JSON list of the loader's notes) and ``quantlab.adjustment``. Written with the columns declared
+not null, without compression or column statistics (``columnar.RAW_WRITE_OPTIONS``); any Parquet
+file of that layout reads, nullable columns included.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quantlab.columnar import column_to_numpy, read_parquet, table_from_numpy, write_parquet
+from quantlab.columnar import RAW_WRITE_OPTIONS, column_view, read_parquet, table_from_numpy, write_parquet
 from quantlab.data.bars import VALUE_FIELDS, Bars
 from quantlab.errors import DataError
 
@@ -40,8 +42,8 @@ def write_bars(bars: Bars, path: str | os.PathLike[str]) -> None:
         _META["source"].decode(): bars.source,
         **({_NOTES.decode(): json.dumps(list(bars.notes))} if bars.notes else {}),
         **({_ADJUSTMENT.decode(): bars.adjustment} if bars.adjustment else {}),
-    })
-    write_parquet(path, table)
+    }, required=True)
+    write_parquet(path, table, RAW_WRITE_OPTIONS)  # random floats: compression saves little
 
 
 def _notes(metadata: dict) -> tuple[str, ...]:
@@ -65,6 +67,9 @@ def read_bars(path: str | os.PathLike[str]) -> Bars:
     """Read a file written by :func:`write_bars` (pyarrow → numpy, no pandas).
 
     Bars are returned as stored (call :func:`~quantlab.data.bars.validate_bars` to check them).
+    Their arrays are the table's memory (``columnar.column_view``: no copy), which the step
+    worker's read-after-write memo may hand to the next reader too: like any
+    :class:`~quantlab.data.bars.Bars`, treat them as immutable.
 
     Raises:
         DataError: the file is missing, unreadable, not Parquet, truncated, or lacks the QuantLab
@@ -99,8 +104,8 @@ def read_bars(path: str | os.PathLike[str]) -> Bars:
         stamps = table.schema.field("timestamp").type
         if not pa.types.is_timestamp(stamps):
             raise fail(f"column timestamp has type {stamps}, expected a timestamp")
-        index = column_to_numpy(table, "timestamp")
-        values = {name: np.asarray(column_to_numpy(table, name), dtype=np.float64) for name in VALUE_FIELDS}
+        index = column_view(table, "timestamp")
+        values = {name: np.asarray(column_view(table, name), dtype=np.float64) for name in VALUE_FIELDS}
     except DataError:
         raise
     except Exception as exc:

@@ -24,7 +24,8 @@ from pathlib import Path
 from quantlab.artifacts.beside import writes_beside
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
-from quantlab.columnar import column_to_numpy, metadata_of, promise, read_parquet, table_from_numpy, write_parquet
+from quantlab.columnar import (WRITE_OPTIONS, column_to_numpy, metadata_of, promise, read_parquet, table_from_numpy,
+                               write_parquet)
 from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.commands.run.publish import write_report, write_results, zero_trade_warnings
 from quantlab.commands.speculate import take as take_speculated
@@ -73,10 +74,15 @@ def step_signals(spec: dict, bars_path: str, out_path: str) -> None:
 
     bars = read_bars(bars_path)
     strategy = get_strategy(spec["strategy"])
+    # the bars are views of the table the chain keeps (columnar.column_view): a plugin, which may
+    # write into its inputs, gets copies; a built-in never does (test_the_chain_never_writes_...)
+    own = type(strategy).__module__.startswith("quantlab.")
+    prices = [a if own else np.array(a) for a in (bars.open, bars.high, bars.low, bars.close)]
     try:
         # volume only for strategies that declare it (plugins may override signals() without it)
-        extra = {"volume": bars.volume} if getattr(strategy, "uses_volume", False) else {}
-        sig = strategy.signals(bars.open, bars.high, bars.low, bars.close, dict(spec["strategy_params"]), **extra)
+        extra = {"volume": bars.volume if own else np.array(bars.volume)} \
+            if getattr(strategy, "uses_volume", False) else {}
+        sig = strategy.signals(*prices, dict(spec["strategy_params"]), **extra)
     except (ConfigError, DataError, StrategyError):
         raise
     except Exception as exc:
@@ -229,7 +235,7 @@ def _write_promised(beside, path: str, table) -> None:
     run chain: columnar.remembering) gets it from there at once (columnar.promise), so the
     write is late there: score and plot start while it is encoded. Anywhere else the step waits
     for it as for any write (artifacts/beside.py)."""
-    beside(write_parquet, path, table, DELTA_COLUMNS, late_ok=promise(path, table))
+    beside(write_parquet, path, table, WRITE_OPTIONS, DELTA_COLUMNS, late_ok=promise(path, table))
 
 
 def _write_trades_csv(path: str, trades: dict) -> None:
