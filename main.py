@@ -13,11 +13,15 @@ command yields a plan that quantlab.orchestrate.execute runs) -> exit code, sign
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(PROJECT_ROOT / "src"))
+# one BLAS thread unless the caller says otherwise: OpenBLAS's extra threads spin ~40-60 ms of CPU
+# after numpy's import, in every process, and no step does linear algebra big enough to gain
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from quantlab import __version__  # noqa: E402
 from quantlab.contract.lifecycle import (Terminated, error_info, peek_command, peek_params, peek_request_id,  # noqa: E402

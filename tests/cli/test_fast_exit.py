@@ -95,3 +95,16 @@ def test_exit_now_waits_for_a_live_non_daemon_thread():
         "exit_now(0)\n")
     assert proc.returncode == 0
     assert proc.stdout == "thread finished\n"
+
+
+def test_main_runs_numpy_with_one_blas_thread_unless_told_otherwise():
+    """OpenBLAS's extra threads spin CPU after numpy's import in every process (the step worker's
+    included): main.py sets OPENBLAS_NUM_THREADS=1 before anything imports numpy, unless set."""
+    probe = ("import os, runpy, sys; sys.argv = ['main.py', '--version']; "
+             "runpy.run_path('main.py'); print(os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for given, expected in ((None, "1"), ("3", "3")):
+        run_env = env if given is None else {**env, "OPENBLAS_NUM_THREADS": given}
+        out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=run_env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [expected]
