@@ -122,6 +122,24 @@ def test_a_file_edited_or_deleted_behind_the_catalog_is_rewritten(tmp_path):
     assert assert_files_are_a_full_rebuild(tmp_path)["n_runs"] == 3
 
 
+def test_a_roots_first_request_writes_the_index_files_once(tmp_path, monkeypatch):
+    """The first refresh-index step in a root (no catalog yet) rebuilds from the run dirs, the
+    just-published one among them, and writes each of the three files once (it used to write
+    them for the rebuild and again for the run); the files are a full rebuild's, and the next
+    request patches them as usual."""
+    written: list[str] = []
+    real = index_files.write_full
+    monkeypatch.setattr(index_files, "write_full", lambda root, kind, data: written.append(kind) or real(root, kind, data))
+    fake_run(tmp_path, "20260101_000000_run_a")
+    runs_index.refresh(tmp_path, tmp_path / "20260101_000000_run_a")
+    assert sorted(written) == sorted(index_files.KINDS)
+    assert assert_files_are_a_full_rebuild(tmp_path)["n_runs"] == 1
+    assert meta(tmp_path)["dirty"] == "0"
+    fake_run(tmp_path, "20260101_000001_run_b")
+    runs_index.refresh(tmp_path, tmp_path / "20260101_000001_run_b")
+    assert assert_files_are_a_full_rebuild(tmp_path)["n_runs"] == 2
+
+
 def test_an_old_store_without_a_catalog_is_indexed_on_first_use(tmp_path):
     for i in range(3):
         fake_run(tmp_path, f"old_{i}", sharpe=float(i))

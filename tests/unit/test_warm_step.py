@@ -152,3 +152,49 @@ def test_the_worker_is_released_after_the_final_step_and_later_steps_run_here(mo
         reaped.join(timeout=30)  # a guard, not a race: a released child exits without being closed
         assert not reaped.is_alive(), "the released worker did not exit"
         assert worker.call("step_after") == os.getpid()  # in this process now
+
+
+def test_every_module_a_big_run_imports_later_exists():
+    import importlib.util
+
+    from quantlab.commands.imports_ahead import LATER_MODULES
+
+    assert [m for ms in LATER_MODULES.values() for m in ms if importlib.util.find_spec(m) is None] == []
+
+
+def _gc_state(*args):
+    import gc
+
+    return gc.get_freeze_count(), gc.isenabled()
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_the_workers_imports_are_frozen_out_of_the_collectors_sight(monkeypatch, tmp_path, deferred):
+    """What the worker imported before its steps is frozen (gc.freeze: full collections in a big
+    run's chain no longer scan numba's and pyarrow's objects), and the collector is on for the steps."""
+    import gc
+
+    monkeypatch.setattr(run, "step_load_data", _gc_state)  # the child, forked now, runs this as the step
+    here = gc.get_freeze_count()
+    with StepWorker(log_path=str(tmp_path / "worker.log"), deferred=deferred) as worker:
+        if deferred:
+            worker.start(str(tmp_path / "worker.log"), None)
+        frozen, enabled = worker.call("step_load_data")
+    assert frozen > here + 1000 and enabled
+    assert gc.get_freeze_count() == here and gc.isenabled()
+
+
+def test_a_big_runs_kernel_warm_up_is_frozen_too(monkeypatch):
+    """The kernels' warm-up (and numba's import, when the plan came first) runs with the
+    collector off and ends frozen, on the prefetch path the worker takes."""
+    import gc
+
+    from quantlab.commands import warmup
+
+    seen = []
+    monkeypatch.setattr(warmup, "warm_run_kernels", lambda *a: seen.append(gc.isenabled()))
+    monkeypatch.setattr(run, "prefetch_data", lambda spec: None)
+    before = gc.get_freeze_count()
+    junk = [[i] for i in range(5000)]  # tracked objects the freeze takes
+    warmup.prefetch_run({"source": "synthetic"}, {}, {}, True)
+    assert seen == [False] and gc.isenabled() and gc.get_freeze_count() >= before + len(junk)

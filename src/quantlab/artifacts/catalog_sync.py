@@ -66,13 +66,22 @@ def _sync(cat: Catalog) -> None:
 
 
 def record_run(root: Path, run_dir: Path) -> None:
-    """The refresh-index step: this run's row in the catalog and the files, O(rows after it)."""
+    """The refresh-index step: this run's row in the catalog and the files, O(rows after it).
+    A root without a valid catalog (its first request, an old store) is rebuilt from its run
+    directories instead, this one among them (it is in place already): one write of the three
+    files, not a rebuild's and then the run's."""
     with index_lock(root):
         cat = Catalog(root)
         try:
+            if not cat.valid():
+                stamp = root_stamp(root)
+                entries = scan_entries(root)
+                pause("index_scanned")  # test-only hook: a competing refresh must wait for this one
+                cat.rebuild(entries, keep_files=True, stamp=stamp)
+                return
             _make_clean(cat, writer=True)
             item = entry(run_dir)
-            pause("index_scanned")  # test-only hook: a competing refresh must wait for this one
+            pause("index_scanned")
             cat.apply({run_dir.name: item})
         finally:
             cat.close()

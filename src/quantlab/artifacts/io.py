@@ -65,17 +65,21 @@ def file_mode() -> int:
     return FILE_MODE
 
 
-def _replace_with(path: str | os.PathLike, fill) -> None:
-    """Write ``path`` through a uniquely named temp file beside it (``fill(binary_fh)``), then
-    rename it into place: readers see the old file or the whole new one, and concurrent writers
-    of the same path never share a temp file."""
+def _replace_with(path: str | os.PathLike, fill, named: bool = False) -> None:
+    """Write ``path`` through a uniquely named temp file beside it (``fill(binary_fh)``, or with
+    ``named`` ``fill(temp path)``), then rename it into place: readers see the old file or the
+    whole new one, and concurrent writers of the same path never share a temp file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, file_mode())  # mkstemp makes 0600: follow the umask like any new file
-        with os.fdopen(fd, "wb") as fh:
-            fill(fh)
+        if named:
+            os.close(fd)
+            fill(tmp)
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fill(fh)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -90,8 +94,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_with(path: str | os.PathLike, fill) -> None:
-    """Write ``path`` atomically with ``fill(binary file handle)`` (e.g. a Parquet writer)."""
+    """Write ``path`` atomically with ``fill(binary file handle)``."""
     _replace_with(path, fill)
+
+
+def atomic_write_named(path: str | os.PathLike, fill) -> None:
+    """Write ``path`` atomically with ``fill(temp file path)``: a writer that opens the file
+    itself (pyarrow's native file output writes without taking the GIL; through a Python file
+    object every write would wait for it, behind whatever Python code another thread runs)."""
+    _replace_with(path, fill, named=True)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

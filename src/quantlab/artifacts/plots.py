@@ -34,6 +34,22 @@ def font(size: int = 12):
         return ImageFont.load_default()
 
 
+def warm() -> None:
+    """Import what drawing and encoding a chart need, ahead of the first chart: Pillow and the
+    image plugins its first ``save`` loads (``Image.preinit``), ~20-60 ms holding the GIL, and
+    the fonts. A big run's simulate step calls it on a thread while its files are written
+    (commands/run/steps.py), so the plot, which runs beside the score, does not import."""
+    import importlib
+
+    from PIL import Image
+
+    for module in ("PIL.ImageDraw", "PIL.PngImagePlugin"):
+        importlib.import_module(module)
+    Image.preinit()
+    for size in (11, 12, 13, 15):
+        font(size)
+
+
 def spaced_length(text: str, size: int) -> float:
     """The width :func:`spaced_text` draws ``text`` at."""
     face = font(size)
@@ -59,14 +75,24 @@ def _scale(values: np.ndarray, lo: float, hi: float, top: int, height: int) -> n
 
 
 def _xs(n: int, left: int = MARGIN_L, right: int = W - MARGIN_R) -> np.ndarray:
-    return left + (np.arange(n) / max(n - 1, 1)) * (right - left)
+    return _xs_at(np.arange(n), n, left, right)
 
 
-def _downsample(x: np.ndarray, y: np.ndarray, max_points: int = 2000) -> list[tuple[float, float]]:
-    if len(x) > max_points:
-        idx = np.linspace(0, len(x) - 1, max_points).astype(int)
-        x, y = x[idx], y[idx]
-    return list(zip(x.tolist(), y.tolist()))
+def _xs_at(idx: np.ndarray, n: int, left: int = MARGIN_L, right: int = W - MARGIN_R) -> np.ndarray:
+    """``_xs(n)[idx]``, computed for those bars only (the same operations on each element)."""
+    return left + (idx / max(n - 1, 1)) * (right - left)
+
+
+def _sampled(n: int, max_points: int = 2000) -> np.ndarray:
+    """The bars a line through ``n`` bars is drawn through: all of them, or ``max_points`` spread evenly."""
+    return np.linspace(0, n - 1, max_points).astype(int) if n > max_points else np.arange(n)
+
+
+def _line_points(values: np.ndarray, lo: float, hi: float, top: int, height: int) -> list[tuple[float, float]]:
+    """The points of a panel's line: scaling is per element, so only the sampled bars are scaled
+    (a 1M-bar run: 2,000 values instead of 1M, the same points)."""
+    idx = _sampled(len(values))
+    return list(zip(_xs_at(idx, len(values)).tolist(), _scale(values[idx], lo, hi, top, height).tolist()))
 
 
 def _axis(draw, top: int, height: int, lo: float, hi: float, fmt: str, left: int = MARGIN_L,
@@ -93,10 +119,15 @@ def date_ticks(timestamps: Sequence, n_ticks: int = N_TICKS) -> list[tuple[int, 
 def trade_marks(position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bar indices where a position opens (or flips) and where one closes, from the per-bar
     position column (the bar whose close first holds, or no longer holds, the position)."""
-    pos = np.sign(np.asarray(position, dtype=float))
-    prev = np.concatenate([[0.0], pos[:-1]])
-    entries = np.flatnonzero((pos != 0) & (pos != prev))
-    exits = np.flatnonzero((prev != 0) & (pos != prev))
+    pos = np.sign(np.asarray(position))  # int8 stays int8: no float copy of a 1M-bar column
+    if len(pos) == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    changed = np.flatnonzero(pos[1:] != pos[:-1]) + 1  # bars whose position differs from the bar before
+    if pos[0] != 0:  # before the first bar, nothing is held
+        changed = np.concatenate([[0], changed])
+    entries = changed[pos[changed] != 0]
+    exits = changed[changed > 0]
+    exits = exits[pos[exits - 1] != 0]  # bar 0 never closes one
     return entries, exits
 
 
@@ -106,22 +137,22 @@ def _triangle(draw, x: float, y: float, up: bool, colour) -> None:
     draw.polygon(pts, fill=colour, outline=FG)
 
 
-def _price_panel(draw, xs, close, position, top: int) -> None:
+def _price_panel(draw, close, position, top: int) -> None:
     close = np.asarray(close, dtype=float)
+    n = len(close)
     lo, hi = float(np.nanmin(close)), float(np.nanmax(close))
     pad = (hi - lo) * 0.08 or abs(hi) * 0.05 or 1.0
     lo, hi = lo - pad, hi + pad
     _axis(draw, top, PRICE_H, lo, hi, "{:,.2f}" if hi < 100 else "{:,.0f}")
-    draw.line(_downsample(xs, _scale(close, lo, hi, top, PRICE_H)), fill=PRICE, width=1)
+    draw.line(_line_points(close, lo, hi, top, PRICE_H), fill=PRICE, width=1)
     label = font(12)
     draw.text((MARGIN_L + 6, top + 4), "price (close)", fill=PRICE, font=label)
     if position is not None:
         entries, exits = trade_marks(position)
-        ys = _scale(close, lo, hi, top, PRICE_H)
-        for i in entries[:500]:
-            _triangle(draw, xs[i], ys[i] + 9, True, ENTRY)
-        for i in exits[:500]:
-            _triangle(draw, xs[i], ys[i] - 9, False, EXIT)
+        for marks, up, colour in ((entries[:500], True, ENTRY), (exits[:500], False, EXIT)):
+            xs, ys = _xs_at(marks, n), _scale(close[marks], lo, hi, top, PRICE_H)  # only the marked bars
+            for x, y in zip(xs, ys):
+                _triangle(draw, x, y + 9 if up else y - 9, up, colour)
         _triangle(draw, MARGIN_L + 118, top + 11, True, ENTRY)
         draw.text((MARGIN_L + 128, top + 4), f"entry ({len(entries)})", fill=ENTRY, font=label)
         _triangle(draw, MARGIN_L + 218, top + 11, False, EXIT)
@@ -148,18 +179,17 @@ def equity_png(timestamps: Sequence, equity: np.ndarray, benchmark: np.ndarray, 
     if n == 0:
         draw.text((MARGIN_L, height // 2), "no bars", fill=FG, font=font(13))
     else:
-        xs = _xs(n)
         top = MARGIN_T
         if with_price:
-            _price_panel(draw, xs, close, position, top)
+            _price_panel(draw, close, position, top)
             top += PRICE_H + GAP
         lo = float(min(equity.min(), benchmark.min()))
         hi = float(max(equity.max(), benchmark.max()))
         pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
         lo, hi = lo - pad, hi + pad
         _axis(draw, top, TOP_H, lo, hi, "{:,.0f}")
-        draw.line(_downsample(xs, _scale(benchmark, lo, hi, top, TOP_H)), fill=BENCH, width=2)
-        draw.line(_downsample(xs, _scale(equity, lo, hi, top, TOP_H)), fill=STRATEGY, width=2)
+        draw.line(_line_points(benchmark, lo, hi, top, TOP_H), fill=BENCH, width=2)
+        draw.line(_line_points(equity, lo, hi, top, TOP_H), fill=STRATEGY, width=2)
         label = font(12)
         draw.text((W - 260, top + 6), "strategy", fill=STRATEGY, font=label)
         draw.text((W - 160, top + 6), "buy and hold", fill=BENCH, font=label)
@@ -171,23 +201,23 @@ def equity_png(timestamps: Sequence, equity: np.ndarray, benchmark: np.ndarray, 
         dd_lo = float(min(dd.min(), -1e-6))
         top2 = top + TOP_H + GAP
         _axis(draw, top2, BOTTOM_H, dd_lo, 0.0, "{:.0%}")
-        ys = _scale(dd, dd_lo, 0.0, top2, BOTTOM_H)
-        pts = _downsample(xs, ys)
+        pts = _line_points(dd, dd_lo, 0.0, top2, BOTTOM_H)
         draw.polygon([(pts[0][0], top2)] + pts + [(pts[-1][0], top2)], fill=(246, 200, 200), outline=DD)
         draw.text((MARGIN_L + 6, top2 + 4), "drawdown", fill=DD, font=label)
-        _time_axis(draw, xs, timestamps, n, MARGIN_T, top2 + BOTTOM_H)
+        _time_axis(draw, timestamps, n, MARGIN_T, top2 + BOTTOM_H)
     buf = io.BytesIO()
     img.save(buf, format="PNG", compress_level=1)  # fast encode; the chart compresses well anyway
     return buf.getvalue()
 
 
-def _time_axis(draw, xs, timestamps: Sequence, n: int, top: int, bottom: int) -> None:
+def _time_axis(draw, timestamps: Sequence, n: int, top: int, bottom: int) -> None:
     """Dated ticks under the last panel, with faint vertical lines through every panel."""
     small = font(11)
     if len(timestamps) == n:
-        ticks = [(xs[i], text) for i, text in date_ticks(timestamps)]
+        ticks = [(_xs_at(i, n), text) for i, text in date_ticks(timestamps)]
     else:  # only the first and last stamps are known
-        ticks = [(xs[0], str(timestamps[0])[:10]), (xs[-1], str(timestamps[-1])[:10])] if len(timestamps) else []
+        ticks = [(_xs_at(0, n), str(timestamps[0])[:10]), (_xs_at(n - 1, n), str(timestamps[-1])[:10])] \
+            if len(timestamps) else []
     for x, text in ticks:
         draw.line([(x, bottom), (x, bottom + 5)], fill=FG)
         width = draw.textlength(text, font=small)

@@ -62,7 +62,7 @@ def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: 
     from quantlab.commands.run.steps import prefetch_data
 
     prefetch_data(data_spec)
-    warm = functools.partial(warm_run_kernels, signals_spec, engine) if warm_numba else None
+    warm = functools.partial(_warm_kept, signals_spec, engine) if warm_numba else None
     if speculate is None:
         if warm is not None:
             warm()
@@ -71,6 +71,16 @@ def prefetch_run(data_spec: dict, signals_spec: dict, engine: dict, warm_numba: 
 
     internal, keys, sim_spec = speculate
     speculate_run(internal, keys, data_spec, signals_spec, sim_spec, warm=warm)
+
+
+def _warm_kept(signals_spec: dict, engine: dict) -> None:
+    """:func:`warm_run_kernels` with the collector off, then what it made frozen (numba's import,
+    when the plan came before the worker could start it, and the kernels: ~50 ms of CPU of
+    collections otherwise, commands/imports_ahead.py)."""
+    from quantlab.commands.imports_ahead import kept_for_good
+
+    with kept_for_good():
+        warm_run_kernels(signals_spec, engine)
 
 
 def warm_run_kernels(signals_spec: dict, engine: dict) -> None:

@@ -27,6 +27,7 @@ import threading
 import traceback
 from typing import Any
 
+from quantlab.commands.imports_ahead import import_all, kept_for_good
 from quantlab.errors import ConfigError, DataError, QuantLabError, StrategyError
 
 _HEADER = struct.Struct("!Q")
@@ -250,18 +251,9 @@ def _output_to(log_path: str | None, devnull: int | None = None) -> None:
     os.dup2(out, 2)
 
 
-def _import(modules) -> None:
-    import importlib
-
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            pass
-
-
 def _warm_imports() -> None:
-    _import(WARM_MODULES)
+    with kept_for_good():
+        import_all(WARM_MODULES)
 
 
 def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool, first_modules: tuple) -> None:
@@ -269,11 +261,12 @@ def _serve_deferred(req_r: int, rep_w: int, warm_numba: bool, first_modules: tup
     while the parent plans, then its log and prefetch (:meth:`StepWorker.start`)."""
     import select
 
-    _import(first_modules)
-    if warm_numba and not select.select([req_r], [], [], 0)[0]:
-        from quantlab.commands.warmup import warm_numba_runtime
+    with kept_for_good():
+        import_all(first_modules)
+        if warm_numba and not select.select([req_r], [], [], 0)[0]:
+            from quantlab.commands.warmup import warm_numba_runtime
 
-        warm_numba_runtime()
+            warm_numba_runtime()
     try:
         log_path, prefetch = _recv(req_r)
     except (EOFError, OSError):

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 from quantlab.artifacts.beside import writes_beside
 from quantlab.artifacts.io import atomic_write_bytes, atomic_write_json, read_json
 from quantlab.artifacts.provenance import canonical_hash, code_fingerprint, runtime_info
-from quantlab.columnar import column_to_numpy, metadata_of, read_parquet, table_from_numpy, write_parquet
+from quantlab.columnar import (WRITE_OPTIONS, column_to_numpy, metadata_of, promise, read_parquet, table_from_numpy,
+                               write_parquet)
 from quantlab.commands.run.plan import ENGINE_KEYS
 from quantlab.commands.run.publish import write_report, write_results, zero_trade_warnings
 from quantlab.commands.speculate import take as take_speculated
@@ -161,28 +163,61 @@ def step_simulate(spec: dict, bars_path: str, signals_path: str, equity_out: str
         raise StrategyError(f"simulation failed: {type(exc).__name__}: {exc}") from exc
     with writes_beside() as beside:  # each file written on a thread
         _write_simulation(beside, bars, start, cfg, calendar, result, equity_out, trades_out, trades_csv_out)
+        if "PIL.Image" not in sys.modules:  # a big run's worker: the later steps' imports here,
+            beside(_warm_later, late_ok=True)  # while the writes run (native: they need no GIL)
+
+
+def _warm_later() -> None:
+    """What the run's later steps need, done ahead: their imports (commands/imports_ahead.py
+    ``LATER_MODULES``), the chart's plugins and fonts (artifacts/plots.py ``warm``) and the
+    code fingerprint publishing records. A failure only means a step does it itself (and
+    reports what fails there)."""
+    try:
+        from quantlab.artifacts.plots import warm
+        from quantlab.commands.imports_ahead import import_later
+
+        import_later("run")
+        warm()
+        code_fingerprint()
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+
+
+def equity_columns(index, close, cfg, result) -> dict:
+    """The equity table's columns, each built in one buffer (a 1M-bar run: every 8 MB temporary
+    is ~2k fresh pages): the peak (which includes the start) becomes the drawdown in place, and
+    ``initial_cash * close / close[0]`` is computed in its output. Same values, bit for bit, as
+    the expressions they stand for (maximum is exact, and each element sees the same operations)."""
+    import numpy as np
+
+    equity = np.asarray(result.equity, dtype=float)
+    drawdown = np.maximum.accumulate(equity)  # == maximum.accumulate(maximum(equity, initial_cash))
+    np.maximum(drawdown, cfg.initial_cash, out=drawdown)  # ... once the start joins the peak
+    np.divide(equity, drawdown, out=drawdown)
+    drawdown -= 1.0
+    benchmark = np.multiply(close, cfg.initial_cash)
+    if len(benchmark):
+        benchmark /= close[0]
+    return {"timestamp": index, "close": close, "equity": equity,
+            "position": np.asarray(result.position, dtype=np.int8),
+            "returns": np.asarray(result.returns, dtype=float), "drawdown": drawdown, "benchmark_equity": benchmark}
+
+
+# timestamps (and the trades' bar indices) written as deltas: a minute grid is a few bytes per
+# page instead of 7 MB of snappy-compressed int64 per million bars, and ~3x cheaper to encode
+DELTA_COLUMNS = ("timestamp", "entry_idx", "exit_idx", "entry_time", "exit_time")
 
 
 def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equity_out: str, trades_out: str,
                       trades_csv_out: str | None) -> None:
     import numpy as np
 
-    close = bars.close[start:]
-    equity = np.asarray(result.equity, dtype=float)
-    peak = np.maximum.accumulate(np.maximum(equity, cfg.initial_cash))  # the peak includes the start
-    table = table_from_numpy({
-        "timestamp": bars.index[start:],
-        "close": close,
-        "equity": equity,
-        "position": np.asarray(result.position, dtype=np.int8),
-        "returns": np.asarray(result.returns, dtype=float),
-        "drawdown": equity / peak - 1.0,
-        "benchmark_equity": cfg.initial_cash * close / close[0],
-    }, {"open_position": int(result.open_position), "start": start,
+    table = table_from_numpy(equity_columns(bars.index[start:], bars.close[start:], cfg, result), {
+        "open_position": int(result.open_position), "start": start,
         "margin_call": -1 if result.margin_call is None else int(result.margin_call),
         "calendar": json.dumps(calendar), "data_notes": json.dumps(list(bars.notes)),
         "adjustment": bars.adjustment})
-    beside(write_parquet, equity_out, table)
+    _write_promised(beside, equity_out, table)
     trades = {f.name: np.asarray(getattr(result.trades, f.name)) for f in dataclasses.fields(result.trades)}
     trades["entry_time"] = bars.index[trades["entry_idx"].astype(np.int64)]
     trades["exit_time"] = bars.index[trades["exit_idx"].astype(np.int64)]
@@ -190,9 +225,17 @@ def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equ
     if result.open_position and len(is_open):
         is_open[-1] = 1  # the engine logs a position open at the end as its last trade
     trades["open"] = is_open
-    beside(write_parquet, trades_out, table_from_numpy(trades))
+    _write_promised(beside, trades_out, table_from_numpy(trades))
     if trades_csv_out is not None:  # late: no later step of the chain reads it (artifacts/beside.py)
         beside(_write_trades_csv, trades_csv_out, trades, late_ok=True)
+
+
+def _write_promised(beside, path: str, table) -> None:
+    """Write a table on a thread; a chain that reads back from memory (the worker's speculative
+    run chain: columnar.remembering) gets it from there at once (columnar.promise), so the
+    write is late there: score and plot start while it is encoded. Anywhere else the step waits
+    for it as for any write (artifacts/beside.py)."""
+    beside(write_parquet, path, table, WRITE_OPTIONS, DELTA_COLUMNS, late_ok=promise(path, table))
 
 
 def _write_trades_csv(path: str, trades: dict) -> None:
@@ -263,14 +306,19 @@ def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
     from quantlab.artifacts.plots import equity_png
 
     eq = read_parquet(equity_path)
-    ts = column_to_numpy(eq, "timestamp")
-    png = equity_png(ts, column_to_numpy(eq, "equity"), column_to_numpy(eq, "benchmark_equity"), spec["title"],
-                     drawdown=column_to_numpy(eq, "drawdown"), close=column_to_numpy(eq, "close"),
-                     position=column_to_numpy(eq, "position"))  # price panel with trade markers, dated ticks
+
+    def col(name: str):  # the chart only reads: views of the table (a 1M-bar run: no 8 MB copies)
+        return column_to_numpy(eq, name, copy=False)
+
+    png = equity_png(col("timestamp"), col("equity"), col("benchmark_equity"), spec["title"],
+                     drawdown=col("drawdown"), close=col("close"),
+                     position=col("position"))  # price panel with trade markers, dated ticks
     atomic_write_bytes(out_path, png)
 
 
 @warm_step
+
+
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     """Write the run directory into its staging dir, then rename it into place (atomic)."""
     sim = Path(sim_dir)
