@@ -110,15 +110,13 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
             keep_going: bool = False, progress=None, force: bool = False) -> WorkflowOutcome:
     """Run (or dry-run) the workflow for ``config`` in ``workdir``; never raises for job failures.
     ``force`` reruns every job the targets need (Snakemake's ``forceall``), overwriting outputs."""
-    first_import = "snakemake.api" not in sys.modules
-    from snakemake.api import SnakemakeApi
-    from snakemake.logging import logger as smk_logger
+    with first_import_kept():
+        from snakemake.api import SnakemakeApi
+        from snakemake.logging import logger as smk_logger
 
-    from quantlab.snakemake_sources import install as read_local_sources_directly
+        from quantlab.snakemake_sources import install as read_local_sources_directly
 
-    read_local_sources_directly()  # no smart_open import for our own rule files (~35 ms)
-    if first_import:
-        freeze_imports()
+        read_local_sources_directly()  # no smart_open import for our own rule files (~35 ms)
     from snakemake.scheduling.greedy import SchedulerSettings as GreedySettings
     from snakemake.settings.types import (
         ConfigSettings,
@@ -193,16 +191,19 @@ def execute(*, config: dict, workdir: Path, targets: list[str] | None = None, co
     return outcome
 
 
-def freeze_imports() -> None:
-    """Move every object alive now (after the process's first Snakemake import: ~1,400 modules'
-    functions, classes and constants) to the collector's permanent generation. They live until
-    exit anyway; frozen, neither the collections during the workflow nor the one at exit
-    (``contract/exit.py``) walk them again: ~30-50 ms less on a cold ``run``. Only objects that
-    exist at this point are frozen (once per process): the request's files are all opened later,
-    and a long-lived process (the Python API) keeps collecting what its requests create."""
-    import gc
+def first_import_kept():
+    """The process's first Snakemake import (~1,400 modules' functions, classes and constants)
+    with the cyclic collector off, then everything alive frozen into its permanent generation
+    (``commands.imports_ahead.kept_for_good``). They live until exit anyway: the collections
+    during the import (~20-40 ms of a cold request's CPU), during the workflow and at exit
+    (``contract/exit.py``, ~30-50 ms) never walk them. Once per process: the request's files
+    are all opened later, and a long-lived process (the Python API) keeps collecting what its
+    requests create. Later calls: nothing to do."""
+    if "snakemake.api" in sys.modules:
+        return contextlib.nullcontext()
+    from quantlab.commands.imports_ahead import kept_for_good
 
-    gc.freeze()
+    return kept_for_good()
 
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ def test_parsing_the_workflow_does_not_import_smart_open(tmp_path):
 
 
 def test_the_first_snakemake_import_freezes_and_exit_still_finalises_later_cycles(tmp_path):
-    """snakemake_runner.freeze_imports: what exists after the first Snakemake import is frozen
+    """snakemake_runner.first_import_kept: what exists after the first Snakemake import is frozen
     (the collections skip it); an object the request creates later and drops in a reference
     cycle is still finalised by contract/exit.py's collection."""
     out = tmp_path / "finalised"
@@ -88,3 +88,26 @@ def test_the_first_snakemake_import_freezes_and_exit_still_finalises_later_cycle
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "True"
     assert out.exists()
+
+
+def test_the_first_snakemake_import_runs_without_collections(tmp_path):
+    """snakemake_runner.first_import_kept: no cyclic collection runs while Snakemake's modules
+    load (each would walk the objects they are creating); the collector is on again after."""
+    code = (f"import gc, sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
+            "from pathlib import Path\n"
+            "during = []\n"
+            "def seen(phase, info):\n"
+            "    f = sys._getframe(1)\n"
+            "    while f is not None:\n"
+            "        if f.f_code.co_name == '<module>' and f.f_globals.get('__name__', '').startswith('snakemake'):\n"
+            "            during.append(f.f_globals['__name__']); return\n"
+            "        f = f.f_back\n"
+            "gc.callbacks.append(seen)\n"
+            "from quantlab.snakemake_runner import execute\n"
+            f"out = execute(config={{'kind': 'run', 'planned': True}}, workdir=Path({str(tmp_path)!r}), dry_run=True,"
+            f" log_path=Path({str(tmp_path / 'log')!r}))\n"
+            "assert out.ok, out.error\n"
+            "print(len(during), gc.isenabled())\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["0", "True"]

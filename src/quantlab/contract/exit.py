@@ -8,7 +8,7 @@ order, and then calls ``os._exit``:
 1. a live non-daemon thread would be waited for by a normal exit: then exit normally instead;
 2. ``atexit`` callbacks run (libraries' clean-ups, temp files);
 3. unreachable objects are collected, so their finalisers run as teardown would run them
-   (what existed after the first Snakemake import is frozen, ``snakemake_runner.freeze_imports``,
+   (what existed after the first Snakemake import is frozen, ``snakemake_runner.first_import_kept``,
    and not walked again: it lives to the end anyway). A buffered file dropped in a reference
    cycle loses its buffer here as in an ordinary exit (CPython may finalise its raw file first):
    every file this project writes is closed by a ``with`` block;
