@@ -183,6 +183,29 @@ MUTANTS = [
            "        shards=board_shards,\n        bars=board_bars,\n",
            "        shards=board_shards,\n",
            ("tests/cli/test_sweep_robustness.py::test_the_merge_declares_the_bars_it_reads",)),
+    Mutant("a write withdraws its promised table: a failed one is not read back (issue #15)",
+           "src/quantlab/columnar.py",
+           "    finally:\n        _PROMISED.pop(os.fspath(path), None)\n",
+           "    finally:\n        pass\n",
+           ("tests/unit/test_sim_tables.py::test_a_promised_table_is_read_back_before_its_file_exists",)),
+    Mutant("trades.csv kernel: a near-tie cell goes to Python's %.10g (same bytes, issue #15)",
+           "src/quantlab/artifacts/trades_csv_kernel.py",
+           "    if abs(frac - 0.5) < TIE_GUARD:\n        return -1\n",
+           "",
+           ("tests/unit/test_trades_csv_kernel.py::test_exact_ties_always_go_to_python",
+            "tests/unit/test_trades_csv_kernel.py::test_g10_is_percent_10g_or_hands_the_cell_to_python")),
+    Mutant("a plugin strategy gets copies of the bars the run chain keeps (issue #15)",
+           "src/quantlab/commands/run/steps.py",
+           'own = type(strategy).__module__.startswith("quantlab.")',
+           "own = True",
+           ("tests/unit/test_run_store.py::test_a_plugin_that_writes_into_its_inputs_leaves_the_chains_bars_as_read",)),
+    Mutant("a speculated step whose late write failed is not counted as done (issue #15)",
+           "src/quantlab/commands/speculate.py",
+           "            except Exception:  # noqa: BLE001 - not done: the step computes when it really runs\n"
+           "                continue\n",
+           "            except Exception:  # noqa: BLE001 - not done: the step computes when it really runs\n"
+           "                pass\n",
+           ("tests/unit/test_speculate.py::test_trades_csv_is_written_beside_the_next_steps_and_a_failure_undoes_only_simulate",)),
 ]
 
 
