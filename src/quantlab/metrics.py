@@ -93,7 +93,7 @@ def _grid_step(stamps: np.ndarray) -> int | None:
     if stamps.dtype != np.dtype("datetime64[ns]") or stamps.ndim != 1 or len(stamps) < 2 or np.isnat(stamps[0]):
         return None  # NaT is int64 min: a grid from it would be increasing
     ns = stamps.view(np.int64)
-    step = int(ns[1] - ns[0])  # int64 arithmetic, as np.diff's
+    step = int(np.subtract(ns[1:2], ns[0:1])[0])  # int64 arithmetic, wrapping silently as np.diff's
     if step <= 0 or step % _NS:
         return None
     spacings = np.empty(min(_BLOCK, len(ns) - 1), dtype=np.int64)  # a block at a time: no array of them all
