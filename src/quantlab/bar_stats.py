@@ -37,14 +37,8 @@ def bar_stats(returns, equity, initial_cash: float, bench) -> tuple[dict, tuple[
     arrays of the same length >= 1."""
     from quantlab.engine import jit, kernels
 
-    if jit.use_jit(len(returns), kernels.run_stats):
-        try:
-            jit.jitted(kernels.run_stats)
-        except ImportError:
-            if jit.jit_mode() == "always":
-                raise
-        else:
-            return by_kernel(returns, equity, initial_cash, bench, jit=True)
+    if jit.numba_for(kernels.run_stats, len(returns)) is not None:
+        return by_kernel(returns, equity, initial_cash, bench, jit=True)
     return by_numpy(returns, equity, initial_cash, bench)
 
 

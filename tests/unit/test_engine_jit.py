@@ -193,3 +193,27 @@ def test_indicator_kernels_agree_across_modes(monkeypatch, window):
         a = in_mode(monkeypatch, "never", fn)
         b = in_mode(monkeypatch, "always", fn)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_numba_for_decides_once_for_every_kernel_caller(monkeypatch):
+    """jit.numba_for: the dispatcher when numba is picked and imports; None for the Python or
+    numpy path; without numba a forced QUANTLAB_JIT=always raises unless the caller is lenient
+    (the robustness passes, rows.jit_kernel), which then also gets None."""
+    from quantlab.engine import jit, kernels
+    from quantlab.robustness.rows import jit_kernel
+
+    monkeypatch.setenv("QUANTLAB_JIT", "always")
+    assert jit.numba_for(kernels.pairwise_sum, 1) is jit.jitted(kernels.pairwise_sum)
+    monkeypatch.setenv("QUANTLAB_JIT", "never")
+    assert jit.numba_for(kernels.pairwise_sum, 10**9) is None
+
+    def missing(kernel):
+        raise ImportError("no numba")
+    monkeypatch.setattr(jit, "jitted", missing)
+    monkeypatch.setenv("QUANTLAB_JIT", "always")
+    with pytest.raises(ImportError):
+        jit.numba_for(kernels.pairwise_sum, 1)
+    assert jit.numba_for(kernels.pairwise_sum, 1, strict=False) is None
+    assert jit_kernel(kernels.pairwise_sum, 1) is None
+    monkeypatch.setenv("QUANTLAB_JIT", "auto")
+    assert jit.numba_for(kernels.pairwise_sum, 10**9) is None

@@ -62,17 +62,12 @@ def trades_csv_parts(col: Mapping) -> list:
     from quantlab.engine import jit
 
     n = len(col["side"])
+    work = WORK_PER_ROW * n
     parts = None
-    if n and jit.use_jit(WORK_PER_ROW * n, kern.trades_csv_kernel):
+    if n and jit.use_jit(work, kern.trades_csv_kernel):  # the inputs are checked only then
         args = _kernel_args(col)
-        if args is not None:
-            try:
-                jit.jitted(kern.trades_csv_kernel)
-            except ImportError:
-                if jit.jit_mode() != "auto":
-                    raise
-            else:
-                parts = _kernel_parts(col, args, n)
+        if args is not None and jit.numba_for(kern.trades_csv_kernel, work) is not None:
+            parts = _kernel_parts(col, args, n)
     if parts is None:
         return [trades_csv_text(col).encode()]
     return parts

@@ -109,6 +109,20 @@ def import_numba():
     return numba
 
 
+def numba_for(kernel, work: int, *, strict: bool = True):
+    """The numba version of ``kernel`` when :func:`use_jit` picks numba for ``work`` of it and
+    numba imports, else None (the caller takes its Python or numpy path). ``strict``: a forced
+    ``QUANTLAB_JIT=always`` that cannot import numba raises the ImportError."""
+    if not use_jit(work, kernel):
+        return None
+    try:
+        return jitted(kernel)
+    except ImportError:
+        if strict and jit_mode() == "always":
+            raise
+        return None
+
+
 def jitted(kernel):
     """``numba.njit(cache=True, nogil=True)`` of ``kernel``, built once per process (with the
     functions of its module it calls: :func:`jitted_calling`)."""

@@ -132,16 +132,11 @@ def weighted_row_sum_kernel(mat, rows, weights, out, lo, hi):  # pragma: no cove
 
 
 def jit_kernel(kernel, work: int):
-    """The numba version of ``kernel`` when ``work`` warrants it (and numba loads), else None."""
+    """The numba version of ``kernel`` when ``work`` warrants it (and numba loads), else None:
+    numba missing, numpy does it, even under ``QUANTLAB_JIT=always``."""
     from quantlab.engine import jit
 
-    if not jit.use_jit(work, kernel):
-        return None
-    try:
-        fn = jit.jitted(kernel)
-    except ImportError:  # numba missing: numpy does it
-        return None
-    return fn
+    return jit.numba_for(kernel, work, strict=False)
 
 
 # ----------------------------------------------------------------------------- the two passes

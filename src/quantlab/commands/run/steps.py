@@ -227,7 +227,9 @@ def _write_simulation(beside, bars, start: int, cfg, calendar: dict, result, equ
     trades["open"] = is_open
     _write_promised(beside, trades_out, table_from_numpy(trades))
     if trades_csv_out is not None:  # late: no later step of the chain reads it (artifacts/beside.py)
-        beside(_write_trades_csv, trades_csv_out, trades, late_ok=True)
+        from quantlab.artifacts.trades_csv import write_trades_csv
+
+        beside(write_trades_csv, trades_csv_out, trades, late_ok=True)
 
 
 def _write_promised(beside, path: str, table) -> None:
@@ -236,12 +238,6 @@ def _write_promised(beside, path: str, table) -> None:
     write is late there: score and plot start while it is encoded. Anywhere else the step waits
     for it as for any write (artifacts/beside.py)."""
     beside(write_parquet, path, table, WRITE_OPTIONS, DELTA_COLUMNS, late_ok=promise(path, table))
-
-
-def _write_trades_csv(path: str, trades: dict) -> None:
-    from quantlab.artifacts.trades_csv import write_trades_csv
-
-    write_trades_csv(path, trades)
 
 
 def _load_sim(equity_path: str, trades_path: str):
@@ -317,8 +313,6 @@ def step_plot(spec: dict, equity_path: str, out_path: str) -> None:
 
 
 @warm_step
-
-
 def step_publish(record: dict, sim_dir: str, marker_out: str) -> dict:
     """Write the run directory into its staging dir, then rename it into place (atomic)."""
     sim = Path(sim_dir)
