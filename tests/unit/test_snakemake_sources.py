@@ -54,17 +54,22 @@ def test_a_missing_local_source_is_snakemakes_error(tmp_path):
         cache._open(sourcecache.LocalSourceFile(str(tmp_path / "nope.smk")), "r", encoding="utf-8")
 
 
-def test_parsing_the_workflow_does_not_import_smart_open(tmp_path):
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
-            "from pathlib import Path\n"
+def _dry_run_in_a_fresh_process(tmp_path, after: str, before: str = "") -> str:
+    """stdout of a fresh interpreter that runs ``before``, then a dry run of the run workflow
+    (the process's first Snakemake import), then ``after`` (``import gc, os, sys`` done)."""
+    code = (f"import gc, os, sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
+            "from pathlib import Path\n" + before +
             "from quantlab.snakemake_runner import execute\n"
             f"out = execute(config={{'kind': 'run', 'planned': True}}, workdir=Path({str(tmp_path)!r}), dry_run=True,"
             f" log_path=Path({str(tmp_path / 'log')!r}))\n"
-            "assert out.ok, out.error\n"
-            "print('smart_open' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "False"
+            "assert out.ok, out.error\n" + after)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_parsing_the_workflow_does_not_import_smart_open(tmp_path):
+    assert _dry_run_in_a_fresh_process(tmp_path, "print('smart_open' in sys.modules)\n").strip() == "False"
 
 
 def test_the_first_snakemake_import_freezes_and_exit_still_finalises_later_cycles(tmp_path):
@@ -72,42 +77,28 @@ def test_the_first_snakemake_import_freezes_and_exit_still_finalises_later_cycle
     (the collections skip it); an object the request creates later and drops in a reference
     cycle is still finalised by contract/exit.py's collection."""
     out = tmp_path / "finalised"
-    code = (f"import gc, os, sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
-            "from pathlib import Path\n"
-            "from quantlab.snakemake_runner import execute\n"
-            "from quantlab.contract.exit import exit_now\n"
-            f"execute(config={{'kind': 'run', 'planned': True}}, workdir=Path({str(tmp_path)!r}), dry_run=True,"
-            f" log_path=Path({str(tmp_path / 'log')!r}))\n"
-            "print(gc.get_freeze_count() > 10000, flush=True)\n"
-            "class Late:\n"
-            f"    def __del__(self): os.close(os.open({str(out)!r}, os.O_CREAT | os.O_WRONLY))\n"
-            "cycle = [Late()]; cycle.append(cycle)\n"
-            "del cycle\n"
-            "exit_now(0)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "True"
+    stdout = _dry_run_in_a_fresh_process(tmp_path, (
+        "from quantlab.contract.exit import exit_now\n"
+        "print(gc.get_freeze_count() > 10000, flush=True)\n"
+        "class Late:\n"
+        f"    def __del__(self): os.close(os.open({str(out)!r}, os.O_CREAT | os.O_WRONLY))\n"
+        "cycle = [Late()]; cycle.append(cycle)\n"
+        "del cycle\n"
+        "exit_now(0)\n"))
+    assert stdout.strip() == "True"
     assert out.exists()
 
 
 def test_the_first_snakemake_import_runs_without_collections(tmp_path):
     """snakemake_runner.first_import_kept: no cyclic collection runs while Snakemake's modules
     load (each would walk the objects they are creating); the collector is on again after."""
-    code = (f"import gc, sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n"
-            "from pathlib import Path\n"
-            "during = []\n"
-            "def seen(phase, info):\n"
-            "    f = sys._getframe(1)\n"
-            "    while f is not None:\n"
-            "        if f.f_code.co_name == '<module>' and f.f_globals.get('__name__', '').startswith('snakemake'):\n"
-            "            during.append(f.f_globals['__name__']); return\n"
-            "        f = f.f_back\n"
-            "gc.callbacks.append(seen)\n"
-            "from quantlab.snakemake_runner import execute\n"
-            f"out = execute(config={{'kind': 'run', 'planned': True}}, workdir=Path({str(tmp_path)!r}), dry_run=True,"
-            f" log_path=Path({str(tmp_path / 'log')!r}))\n"
-            "assert out.ok, out.error\n"
-            "print(len(during), gc.isenabled())\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == ["0", "True"]
+    stdout = _dry_run_in_a_fresh_process(tmp_path, "print(len(during), gc.isenabled())\n", before=(
+        "during = []\n"
+        "def seen(phase, info):\n"
+        "    f = sys._getframe(1)\n"
+        "    while f is not None:\n"
+        "        if f.f_code.co_name == '<module>' and f.f_globals.get('__name__', '').startswith('snakemake'):\n"
+        "            during.append(f.f_globals['__name__']); return\n"
+        "        f = f.f_back\n"
+        "gc.callbacks.append(seen)\n"))
+    assert stdout.split() == ["0", "True"]
