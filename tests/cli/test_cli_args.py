@@ -48,6 +48,17 @@ def test_argument_errors_under_json_request_answer_with_an_envelope(ql, extra, n
     _assert_usage_failure(ql.request(run_request(), *extra), needle)
 
 
+def test_a_big_runs_argument_error_answers_as_any_other(ql):
+    """A big run's request forks its step worker from the raw argv before the arguments are
+    parsed (orchestrate.early.fork_from_argv): an argument error still ends in the contract's
+    usage failure, with nothing written, and the worker is ended (drop_pending)."""
+    big = run_request(ticker="SYN", source="synthetic", interval="1m", start="2020-01-01", end="2021-01-01")
+    res = ql.request(big, "--no-such-flag", timeout=60)
+    _assert_usage_failure(res, "unrecognized arguments: --no-such-flag")
+    assert not (ql.outputs / "runs").exists() or not any((ql.outputs / "runs").iterdir())
+    assert not list(ql.outputs.rglob(".tmp_*")) and not list(ql.outputs.rglob("speculative/*"))
+
+
 def test_argument_error_with_signal_file_given_as_equals(ql, tmp_path):
     import json
 
